@@ -1,0 +1,20 @@
+/* Just enough of the i8042 keyboard controller for a guest to reset the machine the PC way
+ * (command 0xFE on port 0x64); no keyboard or mouse behind it. */
+#ifndef KILN_DEVICES_I8042_H
+#define KILN_DEVICES_I8042_H
+
+#include "kiln/bus.h"
+#include "kiln/stop.h"
+
+#define I8042_DATA_PORT    0x60
+#define I8042_COMMAND_PORT 0x64
+#define I8042_CMD_RESET    0xfe
+
+struct i8042 {
+    struct stop_notifier stop;
+};
+
+/* Register this range at I8042_DATA_PORT (len 5: 0x60..0x64). */
+extern const struct bus_ops i8042_bus_ops;
+
+#endif

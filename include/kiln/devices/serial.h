@@ -1,0 +1,54 @@
+/* 16550A UART model (COM1): the register set, FIFO and interrupt rules Linux's 8250 driver
+ * and the guest kit rely on. Transport-agnostic: bytes and the IRQ line go through a backend. */
+#ifndef KILN_DEVICES_SERIAL_H
+#define KILN_DEVICES_SERIAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kiln/bus.h"
+#include "kiln/irq.h"
+
+#define SERIAL_COM1_PORT 0x3f8
+#define SERIAL_COM1_IRQ  4
+#define SERIAL_FIFO_SIZE 16
+
+/* What the UART's line is wired to. The callbacks run with the UART lock held: they must not
+ * call back into the UART. */
+struct serial_backend {
+    bool (*tx_ready)(void *opaque);         /* can the host side take a byte now? */
+    void (*tx)(void *opaque, uint8_t byte); /* the guest sent a byte */
+    void (*rx_space)(void *opaque);         /* the RX FIFO has room again */
+    void *opaque;
+};
+
+struct serial {
+    pthread_mutex_t lock;
+    struct serial_backend backend;
+    struct irq_line irq;
+    uint8_t ier, lcr, mcr, scr, dll, dlm, fcr;
+    uint8_t msr_deltas;
+    bool overrun;
+    bool thr_interrupt_pending; /* THR-empty interrupt, cleared by reading IIR or writing THR */
+    int irq_level;
+    uint8_t rx_fifo[SERIAL_FIFO_SIZE];
+    unsigned rx_head, rx_count;
+    uint64_t tx_dropped; /* bytes the guest wrote while we reported THR not empty */
+};
+
+void serial_init(struct serial *serial, const struct serial_backend *backend,
+                 const struct irq_line *irq);
+void serial_destroy(struct serial *serial);
+
+/* Bus callbacks for the 8 registers at SERIAL_COM1_PORT. */
+extern const struct bus_ops serial_bus_ops;
+
+/* Host -> guest bytes: queues up to the FIFO's free space, returns how many were taken. */
+size_t serial_receive(struct serial *serial, const uint8_t *bytes, size_t len);
+
+/* The host side can take bytes again after tx_ready() said no: raise THR-empty if enabled. */
+void serial_tx_ready_again(struct serial *serial);
+
+#endif

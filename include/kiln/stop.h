@@ -1,0 +1,33 @@
+/* Why a VM stopped and with which exit status: the small vocabulary shared by devices, vCPU
+ * threads and the loop, so a device can end the VM without knowing about struct vm. */
+#ifndef KILN_STOP_H
+#define KILN_STOP_H
+
+enum vm_stop_reason {
+    VM_STOP_NONE = 0,
+    VM_STOP_TEST_EXIT, /* guest wrote a status to the test-exit port */
+    VM_STOP_POWER_OFF, /* guest powered off */
+    VM_STOP_RESET,     /* guest reset: i8042, triple fault, KVM system event */
+    VM_STOP_SIGNAL,    /* SIGINT/SIGTERM or the console's Ctrl-A x */
+    VM_STOP_CRASH,     /* an exit kiln cannot handle: emulation failure, entry failure, ... */
+};
+
+/* kiln's exit statuses (docs/cli.md). Guest test-exit statuses pass through unchanged. */
+#define EXIT_GUEST_RESET 123
+#define EXIT_KILN_ERROR  125
+#define EXIT_GUEST_CRASH 126
+#define EXIT_SIGNAL_BASE 128
+
+struct stop_notifier {
+    /* Thread-safe; the first request wins. message is copied. */
+    void (*request)(void *opaque, enum vm_stop_reason reason, int exit_status, const char *message);
+    void *opaque;
+};
+
+static inline void stop_request(const struct stop_notifier *n, enum vm_stop_reason reason,
+                                int exit_status, const char *message)
+{
+    n->request(n->opaque, reason, exit_status, message);
+}
+
+#endif

@@ -1,0 +1,73 @@
+/* struct vm: everything one virtual machine owns — KVM fds, guest RAM, buses, devices, vCPUs
+ * and the libuv loop — so all VM state is reachable from one place (save/restore later). */
+#ifndef KILN_VM_H
+#define KILN_VM_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "kiln/boot.h"
+#include "kiln/bus.h"
+#include "kiln/config.h"
+#include "kiln/console.h"
+#include "kiln/devices/i8042.h"
+#include "kiln/devices/serial.h"
+#include "kiln/devices/test_exit.h"
+#include "kiln/guest_mem.h"
+#include "kiln/kvm.h"
+#include "kiln/log.h"
+#include "kiln/stop.h"
+#include "kiln/vcpu.h"
+
+struct vm_result {
+    enum vm_stop_reason reason;
+    int exit_status;
+    char message[512];
+};
+
+struct vm {
+    struct log log;
+    const struct vm_config *config;
+    struct kvm_host kvm;
+    int fd;
+    struct guest_mem mem;
+    struct kvm_cpuid2 *supported_cpuid;
+    struct boot_entry entry;
+
+    struct bus pio_bus;
+    struct bus mmio_bus;
+    struct console console;
+    struct serial serial;
+    struct i8042 i8042;
+    struct test_exit test_exit;
+
+    struct vcpu *vcpus;
+    unsigned nvcpus;
+
+    uv_loop_t loop;
+    bool loop_ready;
+    uv_async_t stop_async;
+    uv_signal_t sigint;
+    uv_signal_t sigterm;
+
+    pthread_mutex_t stop_lock;
+    int stopping; /* read atomically by vCPU threads */
+    struct vm_result result;
+};
+
+/* Builds the whole VM from a validated config: KVM, RAM, platform, devices, kernel, vCPUs.
+ * On failure everything built so far is released and err says what went wrong. */
+int vm_create(struct vm *vm, const struct vm_config *config, struct error *err);
+
+/* Runs until the guest or the host stops it; the outcome is in vm->result. */
+int vm_run(struct vm *vm, struct error *err);
+
+void vm_destroy(struct vm *vm);
+
+/* Thread-safe; the first request wins. Usable as a struct stop_notifier callback. */
+void vm_request_stop(void *vm, enum vm_stop_reason reason, int exit_status, const char *message);
+bool vm_is_stopping(struct vm *vm);
+
+#endif

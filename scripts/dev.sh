@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# One entry point for developers and CI: installs what is missing, builds kiln and the test
+# guests, then either boots a guest (`boot`) or runs the whole test suite (`test`).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${KILN_BUILD_DIR:-$REPO/build}
+BUILD_ASAN=${KILN_BUILD_ASAN_DIR:-$REPO/build-asan}
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+# Debian packages kiln needs to build and test (qemu-system-x86: the peer our tests compare with).
+PACKAGES=(build-essential cmake pkg-config libuv1-dev libyaml-dev libcmocka-dev linux-libc-dev
+          qemu-system-x86 python3 valgrind busybox-static cpio xz-utils zstd lz4)
+
+usage() {
+    cat <<USAGE
+usage: scripts/dev.sh COMMAND
+  setup   install missing Debian packages, build kiln and the test guests
+  boot    setup, then boot the hello guest with kiln
+  test    setup, then run every test (unit, ASan+UBSan unit, integration)
+USAGE
+}
+
+install_packages() {
+    local missing=()
+    for p in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "kiln setup: missing Debian packages: ${missing[*]}" >&2
+        echo "kiln setup: run as root, or first: sudo apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
+    echo "kiln setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+build() {
+    cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build "$BUILD" -j "$JOBS"
+}
+
+build_asan() {
+    cmake -S "$REPO" -B "$BUILD_ASAN" -DCMAKE_BUILD_TYPE=Debug -DKILN_SANITIZE=ON \
+        -DKILN_GUEST_KIT=OFF >/dev/null
+    cmake --build "$BUILD_ASAN" -j "$JOBS"
+}
+
+setup() {
+    install_packages
+    build
+    "$REPO/scripts/prepare-linux-guest.sh"
+}
+
+boot() {
+    setup
+    echo "kiln setup: booting the hello guest: $BUILD/kiln run --kernel $BUILD/tests/guest/hello.elf"
+    exec "$BUILD/kiln" run --kernel "$BUILD/tests/guest/hello.elf"
+}
+
+run_tests() {
+    setup
+    build_asan
+    local status=0
+    echo "== unit tests (ASan + UBSan) =="
+    (cd "$BUILD_ASAN" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+        ctest -L unit --output-on-failure -j "$JOBS") || status=1
+    echo "== all tests =="
+    (cd "$BUILD" && ctest --output-on-failure -j "$JOBS") || status=1
+    return $status
+}
+
+case "${1:-}" in
+setup) setup ;;
+boot) boot ;;
+test) run_tests ;;
+-h | --help | help) usage ;;
+*)
+    usage >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,280 @@
+/* vCPU lifecycle and the KVM_RUN loop: port I/O and MMIO go to the buses synchronously; every
+ * other exit reason stops the VM with a diagnostic that says where the guest was. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kiln/vcpu.h"
+#include "kiln/vm.h"
+
+int vcpu_kick_signal(void)
+{
+    return SIGRTMIN;
+}
+
+static void on_kick_signal(int signo)
+{
+    (void)signo; /* only here to interrupt KVM_RUN with EINTR */
+}
+
+int vcpu_install_kick_handler(struct error *err)
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = on_kick_signal;
+    sigemptyset(&action.sa_mask);
+    if (sigaction(vcpu_kick_signal(), &action, NULL) < 0)
+        return error_fmt(err, -errno, "cannot install the vCPU kick signal handler");
+    return 0;
+}
+
+int vcpu_create(struct vcpu *vcpu, struct vm *vm, unsigned index, struct error *err)
+{
+    memset(vcpu, 0, sizeof(*vcpu));
+    vcpu->vm = vm;
+    vcpu->index = index;
+    vcpu->fd = ioctl(vm->fd, KVM_CREATE_VCPU, (unsigned long)index);
+    if (vcpu->fd < 0) {
+        vcpu->fd = -1;
+        return error_fmt(err, -errno, "vCPU %u: KVM_CREATE_VCPU failed: %s", index,
+                         strerror(errno));
+    }
+    vcpu->run_size = (size_t)vm->kvm.vcpu_mmap_size;
+    vcpu->run = mmap(NULL, vcpu->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd, 0);
+    if (vcpu->run == MAP_FAILED) {
+        vcpu->run = NULL;
+        return error_fmt(err, -errno, "vCPU %u: cannot map kvm_run: %s", index, strerror(errno));
+    }
+
+    size_t cpuid_size =
+        sizeof(struct kvm_cpuid2) + vm->supported_cpuid->nent * sizeof(struct kvm_cpuid_entry2);
+    struct kvm_cpuid2 *cpuid = malloc(cpuid_size);
+    if (!cpuid)
+        return error_fmt(err, -ENOMEM, "vCPU %u: out of memory", index);
+    memcpy(cpuid, vm->supported_cpuid, cpuid_size);
+    cpuid_normalise(cpuid, index, vm->nvcpus);
+    int r = ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid);
+    int e = errno;
+    free(cpuid);
+    if (r < 0)
+        return error_fmt(err, -e, "vCPU %u: KVM_SET_CPUID2 failed: %s", index, strerror(e));
+
+    r = vcpu_set_boot_msrs(vcpu->fd, err);
+    if (r < 0)
+        return r;
+    return boot_state_vcpu_defaults(vcpu->fd, err);
+}
+
+void vcpu_destroy(struct vcpu *vcpu)
+{
+    if (vcpu->run)
+        munmap(vcpu->run, vcpu->run_size);
+    if (vcpu->fd >= 0)
+        close(vcpu->fd);
+    vcpu->run = NULL;
+    vcpu->fd = -1;
+}
+
+static void handle_io(struct vcpu *vcpu)
+{
+    struct kvm_run *run = vcpu->run;
+    uint8_t *data = (uint8_t *)run + run->io.data_offset;
+    /* count > 1 for rep ins/outs: KVM hands over all elements at once. */
+    for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
+        if (run->io.direction == KVM_EXIT_IO_OUT)
+            bus_write(&vcpu->vm->pio_bus, run->io.port, data, run->io.size);
+        else
+            bus_read(&vcpu->vm->pio_bus, run->io.port, data, run->io.size);
+    }
+}
+
+static void handle_mmio(struct vcpu *vcpu)
+{
+    struct kvm_run *run = vcpu->run;
+    unsigned len = run->mmio.len <= sizeof(run->mmio.data) ? run->mmio.len : 8;
+    if (run->mmio.is_write)
+        bus_write(&vcpu->vm->mmio_bus, run->mmio.phys_addr, run->mmio.data, len);
+    else
+        bus_read(&vcpu->vm->mmio_bus, run->mmio.phys_addr, run->mmio.data, len);
+}
+
+/* The bytes at RIP: from KVM when it reports them, else read through the guest page tables. */
+static size_t instruction_bytes(struct vcpu *vcpu, uint64_t rip, uint8_t *out, size_t max)
+{
+    struct kvm_run *run = vcpu->run;
+    if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR &&
+        run->emulation_failure.suberror == KVM_INTERNAL_ERROR_EMULATION &&
+        run->emulation_failure.ndata >= 3 &&
+        (run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
+        size_t n = run->emulation_failure.insn_size;
+        if (n > sizeof(run->emulation_failure.insn_bytes))
+            n = sizeof(run->emulation_failure.insn_bytes);
+        if (n > max)
+            n = max;
+        memcpy(out, run->emulation_failure.insn_bytes, n);
+        return n;
+    }
+    struct kvm_translation tr = {.linear_address = rip};
+    if (ioctl(vcpu->fd, KVM_TRANSLATE, &tr) < 0 || !tr.valid)
+        return 0;
+    /* Shrink until the read stays inside guest RAM (the instruction may end a region). */
+    for (size_t n = max; n > 0; n--) {
+        if (guest_mem_read(&vcpu->vm->mem, tr.physical_address, out, n) == 0)
+            return n;
+    }
+    return 0;
+}
+
+static const char *exit_reason_name(uint32_t reason)
+{
+    switch (reason) {
+    case KVM_EXIT_UNKNOWN:
+        return "KVM_EXIT_UNKNOWN";
+    case KVM_EXIT_EXCEPTION:
+        return "KVM_EXIT_EXCEPTION";
+    case KVM_EXIT_HLT:
+        return "KVM_EXIT_HLT";
+    case KVM_EXIT_FAIL_ENTRY:
+        return "KVM_EXIT_FAIL_ENTRY";
+    case KVM_EXIT_INTERNAL_ERROR:
+        return "KVM_EXIT_INTERNAL_ERROR";
+    default:
+        return "unexpected exit";
+    }
+}
+
+/* One line with what a developer needs to find the failing guest instruction. */
+static void stop_with_diagnostic(struct vcpu *vcpu, const char *detail)
+{
+    struct kvm_regs regs;
+    struct kvm_sregs sregs;
+    memset(&regs, 0, sizeof(regs));
+    memset(&sregs, 0, sizeof(sregs));
+    ioctl(vcpu->fd, KVM_GET_REGS, &regs);
+    ioctl(vcpu->fd, KVM_GET_SREGS, &sregs);
+
+    uint8_t bytes[15];
+    size_t n = instruction_bytes(vcpu, regs.rip, bytes, sizeof(bytes));
+    char hex[3 * sizeof(bytes) + 1] = "unavailable";
+    for (size_t i = 0; i < n; i++)
+        snprintf(hex + 3 * i, sizeof(hex) - 3 * i, "%02x%s", bytes[i], i + 1 < n ? " " : "");
+
+    char message[512];
+    snprintf(message, sizeof(message),
+             "vCPU %u stopped: %s (exit reason %u%s%s) at RIP 0x%llx, CPL %u; instruction "
+             "bytes: %s",
+             vcpu->index, exit_reason_name(vcpu->run->exit_reason), vcpu->run->exit_reason,
+             detail[0] ? ", " : "", detail, (unsigned long long)regs.rip,
+             (unsigned)(sregs.cs.selector & 3), hex);
+    vm_request_stop(vcpu->vm, VM_STOP_CRASH, EXIT_GUEST_CRASH, message);
+}
+
+/* Returns false when the vCPU should stop running. */
+static bool handle_exit(struct vcpu *vcpu)
+{
+    struct kvm_run *run = vcpu->run;
+    char detail[128] = "";
+    switch (run->exit_reason) {
+    case KVM_EXIT_IO:
+        handle_io(vcpu);
+        return true;
+    case KVM_EXIT_MMIO:
+        handle_mmio(vcpu);
+        return true;
+    case KVM_EXIT_SHUTDOWN:
+        vm_request_stop(vcpu->vm, VM_STOP_RESET, EXIT_GUEST_RESET,
+                        "guest reset (triple fault: KVM_EXIT_SHUTDOWN)");
+        return false;
+    case KVM_EXIT_SYSTEM_EVENT:
+        if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN) {
+            vm_request_stop(vcpu->vm, VM_STOP_POWER_OFF, 0, "guest powered off");
+            return false;
+        }
+        if (run->system_event.type == KVM_SYSTEM_EVENT_RESET) {
+            vm_request_stop(vcpu->vm, VM_STOP_RESET, EXIT_GUEST_RESET, "guest reset");
+            return false;
+        }
+        snprintf(detail, sizeof(detail), "system event %u", run->system_event.type);
+        break;
+    case KVM_EXIT_INTERNAL_ERROR:
+        snprintf(detail, sizeof(detail), "suberror %u%s", run->internal.suberror,
+                 run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ? ": emulation failure"
+                                                                        : "");
+        break;
+    case KVM_EXIT_FAIL_ENTRY:
+        snprintf(detail, sizeof(detail), "hardware entry failure reason 0x%llx",
+                 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+        break;
+    default:
+        break;
+    }
+    stop_with_diagnostic(vcpu, detail);
+    return false;
+}
+
+static void *vcpu_thread(void *arg)
+{
+    struct vcpu *vcpu = arg;
+    struct vm *vm = vcpu->vm;
+    char name[16];
+    snprintf(name, sizeof(name), "kiln-vcpu%u", vcpu->index);
+    pthread_setname_np(pthread_self(), name);
+
+    while (!vm_is_stopping(vm)) {
+        int r = ioctl(vcpu->fd, KVM_RUN, 0);
+        if (r < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue; /* kicked: the loop condition decides */
+            char message[256];
+            snprintf(message, sizeof(message), "vCPU %u: KVM_RUN failed: %s", vcpu->index,
+                     strerror(errno));
+            vm_request_stop(vm, VM_STOP_CRASH, EXIT_GUEST_CRASH, message);
+            break;
+        }
+        if (!handle_exit(vcpu))
+            break;
+    }
+    return NULL;
+}
+
+int vcpu_start(struct vcpu *vcpu, struct error *err)
+{
+    /* The thread inherits this mask: the kick signal must reach it, while SIGINT/SIGTERM/
+     * SIGWINCH belong to the loop thread and would only interrupt KVM_RUN for nothing. */
+    sigset_t mask, old;
+    pthread_sigmask(SIG_SETMASK, NULL, &mask);
+    sigdelset(&mask, vcpu_kick_signal());
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGWINCH);
+    sigaddset(&mask, SIGCHLD);
+    pthread_sigmask(SIG_SETMASK, &mask, &old);
+    int r = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (r != 0)
+        return error_fmt(err, -r, "vCPU %u: cannot start thread: %s", vcpu->index, strerror(r));
+    vcpu->thread_started = true;
+    return 0;
+}
+
+void vcpu_kick(struct vcpu *vcpu)
+{
+    if (!vcpu->thread_started)
+        return;
+    /* immediate_exit covers the window where the thread is about to enter KVM_RUN;
+     * the signal covers a thread already inside it. */
+    __atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+    pthread_kill(vcpu->thread, vcpu_kick_signal());
+}
+
+void vcpu_join(struct vcpu *vcpu)
+{
+    if (vcpu->thread_started)
+        pthread_join(vcpu->thread, NULL);
+    vcpu->thread_started = false;
+}

@@ -1,0 +1,308 @@
+/* Building, running and tearing down one VM: KVM + RAM + platform devices + kernel + vCPUs,
+ * then the libuv loop on this thread until a stop request, then an orderly teardown. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "kiln/layout.h"
+#include "kiln/vm.h"
+
+/* Port 0x80 is the POST-code/delay port: Linux writes it for I/O delays, so claim it quietly. */
+#define POST_CODE_PORT 0x80
+
+static void ignore_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
+{
+    memset(data, 0xff, size);
+}
+
+static void ignore_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned size)
+{
+}
+
+static const struct bus_ops post_code_ops = {.read = ignore_read, .write = ignore_write};
+
+void vm_request_stop(void *opaque, enum vm_stop_reason reason, int exit_status, const char *message)
+{
+    struct vm *vm = opaque;
+    pthread_mutex_lock(&vm->stop_lock);
+    bool first = vm->result.reason == VM_STOP_NONE;
+    if (first) {
+        vm->result.reason = reason;
+        vm->result.exit_status = exit_status;
+        snprintf(vm->result.message, sizeof(vm->result.message), "%s", message);
+        __atomic_store_n(&vm->stopping, 1, __ATOMIC_SEQ_CST);
+    }
+    pthread_mutex_unlock(&vm->stop_lock);
+    if (first && vm->loop_ready)
+        uv_async_send(&vm->stop_async);
+}
+
+bool vm_is_stopping(struct vm *vm)
+{
+    return __atomic_load_n(&vm->stopping, __ATOMIC_SEQ_CST) != 0;
+}
+
+static int vm_ioctl(struct vm *vm, unsigned long request, void *arg, const char *name,
+                    struct error *err)
+{
+    if (ioctl(vm->fd, request, arg) < 0)
+        return error_fmt(err, -errno, "%s failed: %s", name, strerror(errno));
+    return 0;
+}
+
+static int map_guest_ram(struct vm *vm, struct error *err)
+{
+    int r = guest_mem_init(&vm->mem, vm->config->memory_bytes, err);
+    if (r < 0)
+        return r;
+    for (int i = 0; i < vm->mem.nregions; i++) {
+        struct kvm_userspace_memory_region region = {
+            .slot = (uint32_t)i,
+            .guest_phys_addr = vm->mem.regions[i].gpa,
+            .memory_size = vm->mem.regions[i].size,
+            .userspace_addr = (uint64_t)(uintptr_t)vm->mem.regions[i].hva,
+        };
+        r = vm_ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region, "KVM_SET_USER_MEMORY_REGION", err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* In-kernel LAPIC/IOAPIC/PIC and PIT, and the addresses KVM needs for real-mode support. */
+static int create_platform(struct vm *vm, struct error *err)
+{
+    int r =
+        vm_ioctl(vm, KVM_SET_TSS_ADDR, (void *)(uintptr_t)LAYOUT_KVM_TSS, "KVM_SET_TSS_ADDR", err);
+    if (r < 0)
+        return r;
+    uint64_t identity_map = LAYOUT_KVM_IDENTITY_MAP;
+    r = vm_ioctl(vm, KVM_SET_IDENTITY_MAP_ADDR, &identity_map, "KVM_SET_IDENTITY_MAP_ADDR", err);
+    if (r < 0)
+        return r;
+    r = vm_ioctl(vm, KVM_CREATE_IRQCHIP, NULL, "KVM_CREATE_IRQCHIP", err);
+    if (r < 0)
+        return r;
+    struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+    return vm_ioctl(vm, KVM_CREATE_PIT2, &pit, "KVM_CREATE_PIT2", err);
+}
+
+static void set_irq_level(void *opaque, unsigned gsi, int level)
+{
+    struct vm *vm = opaque;
+    struct kvm_irq_level irq = {.irq = gsi, .level = (uint32_t)level};
+    if (ioctl(vm->fd, KVM_IRQ_LINE, &irq) < 0)
+        log_warn(&vm->log, "KVM_IRQ_LINE for GSI %u failed: %s", gsi, strerror(errno));
+}
+
+static int register_pio(struct vm *vm, uint64_t base, uint64_t len, const char *name,
+                        const struct bus_ops *ops, void *opaque, struct error *err)
+{
+    struct bus_range range = {.base = base, .len = len, .name = name, .ops = ops, .opaque = opaque};
+    return bus_register(&vm->pio_bus, &range, err);
+}
+
+static int create_devices(struct vm *vm, struct error *err)
+{
+    struct serial_backend line = {
+        .tx_ready = console_tx_ready,
+        .tx = console_tx,
+        .rx_space = console_rx_space,
+        .opaque = &vm->console,
+    };
+    struct irq_line irq = {.set_level = set_irq_level, .opaque = vm, .gsi = SERIAL_COM1_IRQ};
+    serial_init(&vm->serial, &line, &irq);
+
+    struct stop_notifier stop = {.request = vm_request_stop, .opaque = vm};
+    vm->i8042.stop = stop;
+    vm->test_exit.stop = stop;
+
+    int r =
+        register_pio(vm, SERIAL_COM1_PORT, 8, "serial (COM1)", &serial_bus_ops, &vm->serial, err);
+    if (r == 0)
+        r = register_pio(vm, I8042_DATA_PORT, I8042_COMMAND_PORT - I8042_DATA_PORT + 1, "i8042",
+                         &i8042_bus_ops, &vm->i8042, err);
+    if (r == 0)
+        r = register_pio(vm, TEST_EXIT_PORT, TEST_EXIT_SIZE, "test-exit", &test_exit_bus_ops,
+                         &vm->test_exit, err);
+    if (r == 0)
+        r = register_pio(vm, POST_CODE_PORT, 1, "POST code", &post_code_ops, NULL, err);
+    return r;
+}
+
+static int load_kernel(struct vm *vm, struct error *err)
+{
+    struct boot_config boot = {
+        .kernel_path = vm->config->kernel_path,
+        .initrd_path = vm->config->initrd_path,
+        .cmdline = vm->config->cmdline ? vm->config->cmdline : "",
+    };
+    int r = boot_load(&vm->mem, &boot, &vm->entry, err);
+    if (r < 0)
+        return r;
+    if (boot_state_write_tables(&vm->mem, vm->entry.mode) < 0)
+        return error_fmt(err, -EFAULT, "guest memory too small for the boot page tables");
+    log_info(&vm->log, "kernel '%s': %s, entry 0x%llx", boot.kernel_path, vm->entry.format,
+             (unsigned long long)vm->entry.rip);
+    return 0;
+}
+
+static int create_vcpus(struct vm *vm, struct error *err)
+{
+    if (vm->config->cpus > (unsigned)vm->kvm.max_vcpus)
+        return error_fmt(err, -EINVAL, "--cpus: %u is more than this host's KVM allows (%d)",
+                         vm->config->cpus, vm->kvm.max_vcpus);
+    int r = cpuid_get_supported(vm->kvm.fd, &vm->supported_cpuid, err);
+    if (r < 0)
+        return r;
+    vm->vcpus = calloc(vm->config->cpus, sizeof(*vm->vcpus));
+    if (!vm->vcpus)
+        return error_fmt(err, -ENOMEM, "vCPUs: out of memory");
+    vm->nvcpus = vm->config->cpus;
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        vm->vcpus[i].fd = -1;
+    for (unsigned i = 0; i < vm->nvcpus; i++) {
+        r = vcpu_create(&vm->vcpus[i], vm, i, err);
+        if (r < 0)
+            return r;
+    }
+    return vcpu_set_boot_registers(&vm->vcpus[0], &vm->entry, err);
+}
+
+int vm_create(struct vm *vm, const struct vm_config *config, struct error *err)
+{
+    memset(vm, 0, sizeof(*vm));
+    vm->fd = -1;
+    vm->kvm.fd = -1;
+    vm->config = config;
+    log_init(&vm->log, config->log_level);
+    pthread_mutex_init(&vm->stop_lock, NULL);
+    bus_init(&vm->pio_bus, "port I/O", &vm->log);
+    bus_init(&vm->mmio_bus, "MMIO", &vm->log);
+    /* The console sink is opened last among the inputs so that a bad kernel or missing
+     * KVM never truncates the user's console file. */
+    int r = kvm_host_open(&vm->kvm, NULL, err);
+    if (r == 0)
+        r = vm->fd = kvm_host_create_vm(&vm->kvm, err);
+    if (r >= 0)
+        r = map_guest_ram(vm, err);
+    if (r == 0)
+        r = create_platform(vm, err);
+    if (r == 0)
+        r = load_kernel(vm, err);
+    if (r == 0)
+        r = create_vcpus(vm, err);
+    if (r == 0)
+        r = console_open(&vm->console, config->console, config->console_path, err);
+    if (r == 0)
+        r = create_devices(vm, err);
+    if (r < 0) {
+        vm_destroy(vm);
+        return r;
+    }
+    return 0;
+}
+
+static void on_stop_requested(uv_async_t *handle)
+{
+    struct vm *vm = handle->data;
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        vcpu_kick(&vm->vcpus[i]);
+    /* Join before closing any handle: vCPU threads may still uv_async_send() until they exit. */
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        vcpu_join(&vm->vcpus[i]);
+    console_detach(&vm->console);
+    uv_close((uv_handle_t *)&vm->sigint, NULL);
+    uv_close((uv_handle_t *)&vm->sigterm, NULL);
+    uv_close((uv_handle_t *)&vm->stop_async, NULL);
+}
+
+static void on_signal(uv_signal_t *handle, int signum)
+{
+    struct vm *vm = handle->data;
+    char message[64];
+    snprintf(message, sizeof(message), "stopped by %s", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    vm_request_stop(vm, VM_STOP_SIGNAL, EXIT_SIGNAL_BASE + signum, message);
+}
+
+static void on_console_quit(void *opaque)
+{
+    vm_request_stop(opaque, VM_STOP_SIGNAL, EXIT_SIGNAL_BASE + SIGINT,
+                    "stopped from the console (Ctrl-A x)");
+}
+
+static int setup_loop(struct vm *vm, struct error *err)
+{
+    int r = uv_loop_init(&vm->loop);
+    if (r < 0)
+        return error_fmt(err, r, "event loop: %s", uv_strerror(r));
+    uv_async_init(&vm->loop, &vm->stop_async, on_stop_requested);
+    vm->stop_async.data = vm;
+    uv_signal_init(&vm->loop, &vm->sigint);
+    uv_signal_init(&vm->loop, &vm->sigterm);
+    vm->sigint.data = vm->sigterm.data = vm;
+    uv_signal_start(&vm->sigint, on_signal, SIGINT);
+    uv_signal_start(&vm->sigterm, on_signal, SIGTERM);
+    vm->loop_ready = true;
+    return console_attach(&vm->console, &vm->loop, &vm->serial, on_console_quit, vm, err);
+}
+
+int vm_run(struct vm *vm, struct error *err)
+{
+    int r = vcpu_install_kick_handler(err);
+    if (r == 0)
+        r = setup_loop(vm, err);
+    for (unsigned i = 0; r == 0 && i < vm->nvcpus; i++)
+        r = vcpu_start(&vm->vcpus[i], err);
+    if (r < 0) {
+        if (vm->loop_ready) {
+            vm_request_stop(vm, VM_STOP_CRASH, EXIT_KILN_ERROR, err->msg);
+            uv_run(&vm->loop, UV_RUN_DEFAULT);
+        }
+        return r;
+    }
+    /* A stop requested before the loop existed (none today) still needs its wakeup. */
+    if (vm_is_stopping(vm))
+        uv_async_send(&vm->stop_async);
+    uv_run(&vm->loop, UV_RUN_DEFAULT);
+    console_flush(&vm->console);
+    log_debug(&vm->log, "unknown accesses: %llu port I/O, %llu MMIO",
+              (unsigned long long)bus_unknown_accesses(&vm->pio_bus),
+              (unsigned long long)bus_unknown_accesses(&vm->mmio_bus));
+    return 0;
+}
+
+void vm_destroy(struct vm *vm)
+{
+    for (unsigned i = 0; i < vm->nvcpus; i++) {
+        vcpu_kick(&vm->vcpus[i]);
+        vcpu_join(&vm->vcpus[i]);
+    }
+    if (vm->loop_ready) {
+        uv_run(&vm->loop, UV_RUN_NOWAIT); /* finish closing handles */
+        uv_loop_close(&vm->loop);
+        vm->loop_ready = false;
+    }
+    console_close(&vm->console);
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        vcpu_destroy(&vm->vcpus[i]);
+    free(vm->vcpus);
+    vm->vcpus = NULL;
+    vm->nvcpus = 0;
+    free(vm->supported_cpuid);
+    vm->supported_cpuid = NULL;
+    if (vm->serial.irq.set_level)
+        serial_destroy(&vm->serial);
+    bus_destroy(&vm->pio_bus);
+    bus_destroy(&vm->mmio_bus);
+    guest_mem_destroy(&vm->mem);
+    if (vm->fd >= 0)
+        close(vm->fd);
+    vm->fd = -1;
+    kvm_host_close(&vm->kvm);
+    pthread_mutex_destroy(&vm->stop_lock);
+}

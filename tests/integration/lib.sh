@@ -1,0 +1,54 @@
+# Shared helpers for the integration tests: sourced, not run.
+# Each test gets KILN, GUEST_DIR, SOURCE_DIR and BUILD_DIR from ctest.
+set -u
+
+: "${KILN:?KILN must point at the kiln binary}"
+: "${GUEST_DIR:=}"
+TEST_TMP=$(mktemp -d)
+trap 'rm -rf "$TEST_TMP"' EXIT
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+skip() {
+    echo "SKIP: $*"
+    exit 77
+}
+
+# Tests that start a VM call this first: where /dev/kvm is missing they skip loudly.
+require_kvm() {
+    [ -e "${KILN_KVM_DEVICE:-/dev/kvm}" ] || skip "no /dev/kvm"
+}
+
+require_guest() {
+    [ -f "$GUEST_DIR/$1" ] || fail "guest kit binary $GUEST_DIR/$1 was not built"
+}
+
+# run_kiln OUTFILE ERRFILE ARGS...: runs kiln with a time limit, sets $status.
+run_kiln() {
+    local out=$1 err=$2
+    shift 2
+    status=0
+    timeout --kill-after=10 "${KILN_TEST_TIMEOUT:-120}" "$KILN" "$@" >"$out" 2>"$err" </dev/null || status=$?
+    [ "$status" -ne 124 ] || fail "kiln timed out: kiln $*; stderr: $(tail -5 "$err")"
+}
+
+expect_status() {
+    [ "$status" -eq "$1" ] || fail "expected exit status $1, got $status${2:+ ($2)}"
+}
+
+expect_contains() {
+    grep -qF -- "$2" "$1" || fail "expected '$2' in $1, got: $(head -c 2000 "$1")"
+}
+
+expect_not_contains() {
+    ! grep -qF -- "$2" "$1" || fail "did not expect '$2' in $1: $(head -c 2000 "$1")"
+}
+
+expect_lines() {
+    local n
+    n=$(wc -l <"$1")
+    [ "$n" -eq "$2" ] || fail "expected $2 line(s) in $1, got $n: $(head -c 2000 "$1")"
+}
