@@ -9,7 +9,7 @@
 
 #include "kiln/console.h"
 
-int console_open(struct console *console, enum console_kind kind, const char *path,
+int console_open(struct console *console, enum console_kind kind, const char *path, bool append,
                  struct error *err)
 {
     memset(console, 0, sizeof(*console));
@@ -26,7 +26,7 @@ int console_open(struct console *console, enum console_kind kind, const char *pa
         console->out_fd = STDOUT_FILENO;
         console->in_fd = STDIN_FILENO;
     } else if (kind == CONSOLE_FILE) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
         if (fd < 0) {
             int e = errno;
             console_close(console);

@@ -1,11 +1,55 @@
-/* kiln's entry point: parse the command line, then build, run and tear down one VM.
- * The only place that prints fatal errors and chooses the process exit status. */
+/* kiln's entry point: parse the command line, then build, run and tear down one VM (again,
+ * after a guest reset, with --on-reset restart). The only place that prints fatal errors and
+ * chooses the process exit status. */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "kiln/cli.h"
 #include "kiln/vm.h"
+
+/* One boot: build, run, tear down. Returns -1 if the VM could not be built or run. */
+static int boot_once(const struct vm_config *config, unsigned boot_index, struct vm_result *result,
+                     struct log *log)
+{
+    struct error err = {{0}};
+    struct vm *vm = calloc(1, sizeof(*vm));
+    if (!vm) {
+        fprintf(stderr, "kiln: error: out of memory\n");
+        return -1;
+    }
+    int r = vm_create(vm, config, boot_index, &err);
+    if (r == 0) {
+        r = vm_run(vm, &err);
+        *result = vm->result;
+        *log = vm->log;
+        /* Tear down before printing so the terminal is restored first. */
+        vm_destroy(vm);
+    }
+    free(vm);
+    if (r < 0) {
+        fprintf(stderr, "kiln: error: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static void report(const struct vm_result *result, const struct log *log)
+{
+    switch (result->reason) {
+    case VM_STOP_TEST_EXIT:
+    case VM_STOP_POWER_OFF:
+        log_info(log, "%s", result->message);
+        break;
+    case VM_STOP_CRASH:
+        fprintf(stderr, "kiln: error: %s\n", result->message);
+        break;
+    default:
+        fprintf(stderr, "kiln: %s\n", result->message);
+        break;
+    }
+}
 
 static int run_vm(const struct vm_config *config)
 {
@@ -14,48 +58,29 @@ static int run_vm(const struct vm_config *config)
         fprintf(stderr, "kiln: error: %s\n", err.msg);
         return EXIT_KILN_ERROR;
     }
-    struct vm *vm = calloc(1, sizeof(*vm));
-    if (!vm) {
-        fprintf(stderr, "kiln: error: out of memory\n");
-        return EXIT_KILN_ERROR;
+    struct vm_result result;
+    struct log log;
+    for (unsigned boot = 0;; boot++) {
+        if (boot_once(config, boot, &result, &log) < 0)
+            return EXIT_KILN_ERROR;
+        if (result.reason != VM_STOP_RESET || config->on_reset != RESET_RESTART)
+            break;
+        log_warn(&log, "%s: restarting the VM (--on-reset restart)", result.message);
     }
-    int status;
-    if (vm_create(vm, config, &err) < 0) {
-        fprintf(stderr, "kiln: error: %s\n", err.msg);
-        free(vm);
-        return EXIT_KILN_ERROR;
-    }
-    if (vm_run(vm, &err) < 0) {
-        vm_destroy(vm);
-        fprintf(stderr, "kiln: error: %s\n", err.msg);
-        free(vm);
-        return EXIT_KILN_ERROR;
-    }
-    /* Tear down first so the terminal is restored before we print. */
-    struct vm_result result = vm->result;
-    struct log log = vm->log;
-    vm_destroy(vm);
-    free(vm);
-    status = result.exit_status;
-    switch (result.reason) {
-    case VM_STOP_TEST_EXIT:
-    case VM_STOP_POWER_OFF:
-        log_info(&log, "%s", result.message);
-        break;
-    case VM_STOP_CRASH:
-        fprintf(stderr, "kiln: error: %s\n", result.message);
-        break;
-    default:
-        fprintf(stderr, "kiln: %s\n", result.message);
-        break;
-    }
-    return status;
+    report(&result, &log);
+    return result.exit_status;
 }
 
 int main(int argc, char **argv)
 {
     /* A closed console pipe must not kill the VMM; writes report EPIPE instead. */
     signal(SIGPIPE, SIG_IGN);
+    /* Held until a VM's loop can handle them (vm_run unblocks them). */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 
     struct cli_request request;
     struct error err = {{0}};

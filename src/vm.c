@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "kiln/layout.h"
+#include "kiln/platform.h"
 #include "kiln/vm.h"
 
 /* Port 0x80 is the POST-code/delay port: Linux writes it for I/O delays, so claim it quietly. */
@@ -114,15 +115,18 @@ static int create_devices(struct vm *vm, struct error *err)
         .rx_space = console_rx_space,
         .opaque = &vm->console,
     };
-    struct irq_line irq = {.set_level = set_irq_level, .opaque = vm, .gsi = SERIAL_COM1_IRQ};
+    struct irq_line irq = {.set_level = set_irq_level, .opaque = vm, .gsi = PLATFORM_COM1_IRQ};
     serial_init(&vm->serial, &line, &irq);
 
     struct stop_notifier stop = {.request = vm_request_stop, .opaque = vm};
     vm->i8042.stop = stop;
     vm->test_exit.stop = stop;
+    vm->pm.stop = stop;
+    vm->pm.log = &vm->log;
+    rtc_init(&vm->rtc, NULL, NULL);
 
     int r =
-        register_pio(vm, SERIAL_COM1_PORT, 8, "serial (COM1)", &serial_bus_ops, &vm->serial, err);
+        register_pio(vm, PLATFORM_COM1_PORT, 8, "serial (COM1)", &serial_bus_ops, &vm->serial, err);
     if (r == 0)
         r = register_pio(vm, I8042_DATA_PORT, I8042_COMMAND_PORT - I8042_DATA_PORT + 1, "i8042",
                          &i8042_bus_ops, &vm->i8042, err);
@@ -131,6 +135,11 @@ static int create_devices(struct vm *vm, struct error *err)
                          &vm->test_exit, err);
     if (r == 0)
         r = register_pio(vm, POST_CODE_PORT, 1, "POST code", &post_code_ops, NULL, err);
+    if (r == 0)
+        r = register_pio(vm, PLATFORM_RTC_PORT, 2, "CMOS RTC", &rtc_bus_ops, &vm->rtc, err);
+    if (r == 0)
+        r = register_pio(vm, PLATFORM_PM_PORT, PLATFORM_PM_PORT_COUNT, "ACPI power registers",
+                         &pm_bus_ops, &vm->pm, err);
     return r;
 }
 
@@ -173,7 +182,7 @@ static int create_vcpus(struct vm *vm, struct error *err)
     return vcpu_set_boot_registers(&vm->vcpus[0], &vm->entry, err);
 }
 
-int vm_create(struct vm *vm, const struct vm_config *config, struct error *err)
+int vm_create(struct vm *vm, const struct vm_config *config, unsigned boot_index, struct error *err)
 {
     memset(vm, 0, sizeof(*vm));
     vm->fd = -1;
@@ -197,7 +206,7 @@ int vm_create(struct vm *vm, const struct vm_config *config, struct error *err)
     if (r == 0)
         r = create_vcpus(vm, err);
     if (r == 0)
-        r = console_open(&vm->console, config->console, config->console_path, err);
+        r = console_open(&vm->console, config->console, config->console_path, boot_index > 0, err);
     if (r == 0)
         r = create_devices(vm, err);
     if (r < 0) {
@@ -218,14 +227,49 @@ static void on_stop_requested(uv_async_t *handle)
     console_detach(&vm->console);
     uv_close((uv_handle_t *)&vm->sigint, NULL);
     uv_close((uv_handle_t *)&vm->sigterm, NULL);
+    uv_close((uv_handle_t *)&vm->grace_timer, NULL);
     uv_close((uv_handle_t *)&vm->stop_async, NULL);
 }
 
+void vm_press_power_button(struct vm *vm)
+{
+    /* The GED's interrupt is edge-triggered: a pulse is one press. */
+    set_irq_level(vm, PLATFORM_GED_GSI, 1);
+    set_irq_level(vm, PLATFORM_GED_GSI, 0);
+}
+
+static const char *signal_name(int signum)
+{
+    return signum == SIGINT ? "SIGINT" : "SIGTERM";
+}
+
+static void on_grace_expired(uv_timer_t *handle)
+{
+    struct vm *vm = handle->data;
+    char message[128];
+    snprintf(message, sizeof(message), "stopped by %s (the guest did not power off within %u s)",
+             signal_name(vm->stop_signal), vm->config->shutdown_grace_seconds);
+    vm_request_stop(vm, VM_STOP_SIGNAL, EXIT_SIGNAL_BASE + vm->stop_signal, message);
+}
+
+/* First signal: ask the guest to shut down (power button) and give it a grace period;
+ * a second signal, or no grace period, stops the VM at once. */
 static void on_signal(uv_signal_t *handle, int signum)
 {
     struct vm *vm = handle->data;
+    unsigned grace = vm->config->shutdown_grace_seconds;
+    if (vm->stop_signal == 0 && grace > 0) {
+        vm->stop_signal = signum;
+        vm_press_power_button(vm);
+        log_warn(&vm->log,
+                 "%s: pressed the guest's power button; stopping in %u s (send it again to stop "
+                 "now)",
+                 signal_name(signum), grace);
+        uv_timer_start(&vm->grace_timer, on_grace_expired, (uint64_t)grace * 1000, 0);
+        return;
+    }
     char message[64];
-    snprintf(message, sizeof(message), "stopped by %s", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    snprintf(message, sizeof(message), "stopped by %s", signal_name(signum));
     vm_request_stop(vm, VM_STOP_SIGNAL, EXIT_SIGNAL_BASE + signum, message);
 }
 
@@ -233,6 +277,17 @@ static void on_console_quit(void *opaque)
 {
     vm_request_stop(opaque, VM_STOP_SIGNAL, EXIT_SIGNAL_BASE + SIGINT,
                     "stopped from the console (Ctrl-A x)");
+}
+
+/* main() blocks SIGINT/SIGTERM while no loop is there to handle them (between boots, during
+ * set-up), so a signal then is held, not fatal; the running loop takes them. */
+static void set_stop_signals_blocked(bool blocked)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(blocked ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
 }
 
 static int setup_loop(struct vm *vm, struct error *err)
@@ -245,8 +300,11 @@ static int setup_loop(struct vm *vm, struct error *err)
     uv_signal_init(&vm->loop, &vm->sigint);
     uv_signal_init(&vm->loop, &vm->sigterm);
     vm->sigint.data = vm->sigterm.data = vm;
+    uv_timer_init(&vm->loop, &vm->grace_timer);
+    vm->grace_timer.data = vm;
     uv_signal_start(&vm->sigint, on_signal, SIGINT);
     uv_signal_start(&vm->sigterm, on_signal, SIGTERM);
+    set_stop_signals_blocked(false); /* one that arrived while we were building is handled now */
     vm->loop_ready = true;
     return console_attach(&vm->console, &vm->loop, &vm->serial, on_console_quit, vm, err);
 }
@@ -263,12 +321,14 @@ int vm_run(struct vm *vm, struct error *err)
             vm_request_stop(vm, VM_STOP_CRASH, EXIT_KILN_ERROR, err->msg);
             uv_run(&vm->loop, UV_RUN_DEFAULT);
         }
+        set_stop_signals_blocked(true);
         return r;
     }
     /* A stop requested before the loop existed (none today) still needs its wakeup. */
     if (vm_is_stopping(vm))
         uv_async_send(&vm->stop_async);
     uv_run(&vm->loop, UV_RUN_DEFAULT);
+    set_stop_signals_blocked(true);
     console_flush(&vm->console);
     log_debug(&vm->log, "unknown accesses: %llu port I/O, %llu MMIO",
               (unsigned long long)bus_unknown_accesses(&vm->pio_bus),
@@ -295,8 +355,10 @@ void vm_destroy(struct vm *vm)
     vm->nvcpus = 0;
     free(vm->supported_cpuid);
     vm->supported_cpuid = NULL;
-    if (vm->serial.irq.set_level)
+    if (vm->serial.irq.set_level) {
         serial_destroy(&vm->serial);
+        rtc_destroy(&vm->rtc);
+    }
     bus_destroy(&vm->pio_bus);
     bus_destroy(&vm->mmio_bus);
     guest_mem_destroy(&vm->mem);

@@ -12,6 +12,7 @@ struct boot_config {
     const char *kernel_path;
     const char *initrd_path; /* NULL: none */
     const char *cmdline;     /* never NULL */
+    uint64_t rsdp_gpa;       /* ACPI RSDP for boot_params / start info; 0: none */
 };
 
 enum boot_entry_mode {

@@ -3,18 +3,28 @@
 #ifndef KILN_CONFIG_H
 #define KILN_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kiln/error.h"
 #include "kiln/log.h"
 
 enum console_kind { CONSOLE_STDIO, CONSOLE_FILE, CONSOLE_NONE };
+enum reset_action { RESET_EXIT, RESET_RESTART };                             /* --on-reset */
+enum host_compat_mode { HOST_COMPAT_AUTO, HOST_COMPAT_ON, HOST_COMPAT_OFF }; /* --host-compat */
 
-#define CONFIG_DEFAULT_MEMORY (256ULL << 20)
-#define CONFIG_MIN_MEMORY     (4ULL << 20)
-#define CONFIG_MAX_MEMORY     (1ULL << 40)
-#define CONFIG_DEFAULT_CPUS   1
-#define CONFIG_MAX_CPUS       254 /* 8-bit xAPIC IDs; 0xff is broadcast */
+#define CONFIG_DEFAULT_MEMORY         (256ULL << 20)
+#define CONFIG_MIN_MEMORY             (4ULL << 20)
+#define CONFIG_MAX_MEMORY             (1ULL << 40)
+#define CONFIG_DEFAULT_CPUS           1
+#define CONFIG_MAX_CPUS               254     /* 8-bit xAPIC IDs; 0xff is broadcast */
+#define CONFIG_MEMORY_ALIGN           4096ULL /* guest RAM is mapped in whole pages */
+#define CONFIG_MAX_CMDLINE            65535   /* bytes without the NUL: LAYOUT_CMDLINE_MAX - 1 */
+#define CONFIG_DEFAULT_SHUTDOWN_GRACE 5       /* seconds between the power button and a hard stop */
+#define CONFIG_MAX_SHUTDOWN_GRACE     3600
+
+/* What --kernel wants, for the messages of every parser that can find it missing. */
+#define CONFIG_KERNEL_EXPECTED "the path of a kernel image: bzImage, ELF vmlinux or PVH ELF"
 
 struct vm_config {
     char *kernel_path;
@@ -25,16 +35,36 @@ struct vm_config {
     enum console_kind console;
     char *console_path; /* for CONSOLE_FILE */
     enum log_level log_level;
+    enum reset_action on_reset;
+    unsigned shutdown_grace_seconds; /* 0: SIGTERM/SIGINT stop at once */
+    enum host_compat_mode host_compat;
 };
 
 void config_init(struct vm_config *cfg);
 void config_free(struct vm_config *cfg);
 
 /* Parses SIZE: a decimal number with an optional K, M or G suffix (powers of 1024), e.g.
- * "512M". Returns 0 or -EINVAL (bad syntax) / -ERANGE (overflows 64 bits). */
+ * "512M"; the suffix may be lowercase and may be followed by "B" or "iB" ("512MiB").
+ * Returns 0 or -EINVAL (bad syntax) / -ERANGE (overflows 64 bits). */
 int config_parse_size(const char *text, uint64_t *bytes);
 
 /* Checks the whole config: required fields, ranges, files that must exist. */
 int config_validate(const struct vm_config *cfg, struct error *err);
+
+/* Range checks shared by config_validate and the parsers that fill a config, so a value gets
+ * the same message whichever way it arrived. text is the value as the user wrote it. */
+int config_check_cpus(const char *text, unsigned long cpus, struct error *err);
+int config_check_memory(const char *text, uint64_t bytes, struct error *err);
+int config_check_cmdline(const char *cmdline, struct error *err);
+
+/* Formats a byte count in the largest unit that divides it exactly ("4M", "1024G", "4097")
+ * into buf, for messages that state a range. Returns buf. */
+const char *config_size_text(uint64_t bytes, char *buf, size_t size);
+
+/* Copies user text into buf for an error message: control characters become \n, \t or \xHH
+ * so the message stays one line, and text that does not fit is cut short with "...".
+ * Returns buf. */
+const char *config_quote(const char *text, char *buf, size_t size);
+#define CONFIG_QUOTE_SIZE 160 /* a buffer size that keeps the rest of a message readable */
 
 #endif

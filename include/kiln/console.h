@@ -47,7 +47,8 @@ struct console {
 };
 
 /* Opens the sink named by the config (stdout, a file, or nothing). Nothing touches the loop. */
-int console_open(struct console *console, enum console_kind kind, const char *path,
+/* append: keep what an earlier boot of the same VM wrote (after a guest reset + restart). */
+int console_open(struct console *console, enum console_kind kind, const char *path, bool append,
                  struct error *err);
 
 /* Starts loop work: output draining and (for stdio) reading stdin into serial. Puts a tty

@@ -13,6 +13,8 @@
 #include "kiln/config.h"
 #include "kiln/console.h"
 #include "kiln/devices/i8042.h"
+#include "kiln/devices/pm.h"
+#include "kiln/devices/rtc.h"
 #include "kiln/devices/serial.h"
 #include "kiln/devices/test_exit.h"
 #include "kiln/guest_mem.h"
@@ -42,6 +44,8 @@ struct vm {
     struct serial serial;
     struct i8042 i8042;
     struct test_exit test_exit;
+    struct rtc rtc;
+    struct pm pm;
 
     struct vcpu *vcpus;
     unsigned nvcpus;
@@ -51,15 +55,19 @@ struct vm {
     uv_async_t stop_async;
     uv_signal_t sigint;
     uv_signal_t sigterm;
+    uv_timer_t grace_timer; /* hard stop after the power button, unless the guest powers off */
+    int stop_signal;        /* the first SIGINT/SIGTERM received, 0 before */
 
     pthread_mutex_t stop_lock;
     int stopping; /* read atomically by vCPU threads */
     struct vm_result result;
 };
 
-/* Builds the whole VM from a validated config: KVM, RAM, platform, devices, kernel, vCPUs.
+/* Builds the whole VM from a validated config (boot_index > 0: a restart after a guest
+ * reset, which keeps the console file's contents): KVM, RAM, platform, devices, kernel, vCPUs.
  * On failure everything built so far is released and err says what went wrong. */
-int vm_create(struct vm *vm, const struct vm_config *config, struct error *err);
+int vm_create(struct vm *vm, const struct vm_config *config, unsigned boot_index,
+              struct error *err);
 
 /* Runs until the guest or the host stops it; the outcome is in vm->result. */
 int vm_run(struct vm *vm, struct error *err);
@@ -69,5 +77,8 @@ void vm_destroy(struct vm *vm);
 /* Thread-safe; the first request wins. Usable as a struct stop_notifier callback. */
 void vm_request_stop(void *vm, enum vm_stop_reason reason, int exit_status, const char *message);
 bool vm_is_stopping(struct vm *vm);
+
+/* One press of the ACPI power button (the GED interrupt): an ACPI guest shuts down. */
+void vm_press_power_button(struct vm *vm);
 
 #endif

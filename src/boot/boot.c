@@ -78,11 +78,11 @@ static int boot_initrd_prepare(const struct guest_mem *mem, const char *path,
 }
 
 static int boot_info_write(const struct guest_mem *mem, const struct boot_kernel *kernel,
-                           const struct boot_initrd *initrd, struct error *err)
+                           const struct boot_initrd *initrd, uint64_t rsdp_gpa, struct error *err)
 {
     if (kernel->mode == BOOT_ENTRY_PVH32)
-        return boot_pvh_write(mem, initrd, err);
-    return boot_params_write(mem, &kernel->hdr, initrd, err);
+        return boot_pvh_write(mem, initrd, rsdp_gpa, err);
+    return boot_params_write(mem, &kernel->hdr, initrd, rsdp_gpa, err);
 }
 
 int boot_load(const struct guest_mem *mem, const struct boot_config *cfg, struct boot_entry *entry,
@@ -110,7 +110,7 @@ int boot_load(const struct guest_mem *mem, const struct boot_config *cfg, struct
     if (!rc)
         rc = boot_cmdline_write(mem, cmdline, err);
     if (!rc)
-        rc = boot_info_write(mem, &kernel, &initrd, err);
+        rc = boot_info_write(mem, &kernel, &initrd, cfg->rsdp_gpa, err);
     if (!rc)
         *entry = (struct boot_entry){
             .mode = kernel.mode,

@@ -103,9 +103,9 @@ int boot_initrd_place(const struct guest_mem *mem, const struct boot_file *file,
 void boot_params_vmlinux_header(struct setup_header *hdr);
 /* Builds the zero page at LAYOUT_BOOT_PARAMS from hdr plus kiln's fields. */
 int boot_params_write(const struct guest_mem *mem, const struct setup_header *hdr,
-                      const struct boot_initrd *initrd, struct error *err);
+                      const struct boot_initrd *initrd, uint64_t rsdp_gpa, struct error *err);
 /* Builds hvm_start_info, the module list and the memory map at LAYOUT_PVH_*. */
-int boot_pvh_write(const struct guest_mem *mem, const struct boot_initrd *initrd,
+int boot_pvh_write(const struct guest_mem *mem, const struct boot_initrd *initrd, uint64_t rsdp_gpa,
                    struct error *err);
 
 /* "0x0-0x4000000" or "0x0-0xc0000000, 0x100000000-0x104000000": guest RAM for messages. */

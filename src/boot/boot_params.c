@@ -42,7 +42,7 @@ static int boot_params_e820(const struct guest_mem *mem, struct boot_params *bp)
 }
 
 int boot_params_write(const struct guest_mem *mem, const struct setup_header *hdr,
-                      const struct boot_initrd *initrd, struct error *err)
+                      const struct boot_initrd *initrd, uint64_t rsdp_gpa, struct error *err)
 {
     /* Built off to the side, then copied: the rest of the page must be zero (boot.rst). */
     struct boot_params bp;
@@ -56,6 +56,7 @@ int boot_params_write(const struct guest_mem *mem, const struct setup_header *hd
     bp.ext_ramdisk_image = (uint32_t)(initrd->gpa >> 32);
     bp.hdr.ramdisk_size = (uint32_t)initrd->size;
     bp.ext_ramdisk_size = (uint32_t)(initrd->size >> 32);
+    bp.acpi_rsdp_addr = rsdp_gpa;
     int rc = boot_params_e820(mem, &bp);
     if (!rc)
         rc = guest_mem_write(mem, LAYOUT_BOOT_PARAMS, &bp, sizeof(bp));

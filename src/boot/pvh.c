@@ -38,13 +38,14 @@ static int pvh_write_modlist(const struct guest_mem *mem, const struct boot_init
     return guest_mem_write(mem, LAYOUT_PVH_MODLIST, &module, sizeof(module));
 }
 
-int boot_pvh_write(const struct guest_mem *mem, const struct boot_initrd *initrd, struct error *err)
+int boot_pvh_write(const struct guest_mem *mem, const struct boot_initrd *initrd, uint64_t rsdp_gpa,
+                   struct error *err)
 {
     struct hvm_start_info info = {
         .magic = HVM_START_MAGIC_VALUE,
         .version = PVH_START_INFO_VERSION,
         .cmdline_paddr = LAYOUT_CMDLINE,
-        .rsdp_paddr = 0, /* no ACPI tables yet: the guest scans for the RSDP itself */
+        .rsdp_paddr = rsdp_gpa,
         .memmap_paddr = LAYOUT_PVH_MEMMAP,
     };
     int rc = pvh_write_memmap(mem, &info.memmap_entries);

@@ -199,7 +199,8 @@ static const uint8_t *ram(struct fixture *f, uint64_t gpa, uint64_t len)
 static int load(struct fixture *f, const char *kernel, const char *initrd, const char *cmdline,
                 struct boot_entry *entry, struct error *err)
 {
-    struct boot_config cfg = {.kernel_path = kernel, .initrd_path = initrd, .cmdline = cmdline};
+    struct boot_config cfg = {
+        .kernel_path = kernel, .initrd_path = initrd, .cmdline = cmdline, .rsdp_gpa = 0xe0000};
     memset(entry, 0, sizeof(*entry));
     memset(err, 0, sizeof(*err));
     return boot_load(&f->mem, &cfg, entry, err);
@@ -248,8 +249,9 @@ static void assert_e820(struct fixture *f, const uint64_t (*map)[3], int n)
 static void assert_low_zero_page_clear(struct fixture *f)
 {
     const uint8_t *bp = ram(f, LAYOUT_BOOT_PARAMS, 4096);
+    assert_int_equal(le64(bp + 0x70), 0xe0000); /* acpi_rsdp_addr */
     for (int i = 0; i < 0x1e8; i++)
-        if (i < 0xc0 || i >= 0xcc) /* ext_* fields checked by the caller */
+        if ((i < 0xc0 || i >= 0xcc) && (i < 0x70 || i >= 0x78)) /* checked separately */
             assert_int_equal(bp[i], 0);
     assert_int_equal(bp[0x1ef], 0); /* sentinel: we copied only the header */
 }

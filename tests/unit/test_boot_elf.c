@@ -264,7 +264,8 @@ static const uint8_t *ram(struct fixture *f, uint64_t gpa, uint64_t len)
 static int load(struct fixture *f, const char *kernel, const char *initrd, const char *cmdline,
                 struct boot_entry *entry, struct error *err)
 {
-    struct boot_config cfg = {.kernel_path = kernel, .initrd_path = initrd, .cmdline = cmdline};
+    struct boot_config cfg = {
+        .kernel_path = kernel, .initrd_path = initrd, .cmdline = cmdline, .rsdp_gpa = 0xe0000};
     memset(entry, 0, sizeof(*entry));
     memset(err, 0, sizeof(*err));
     return boot_load(&f->mem, &cfg, entry, err);
@@ -335,7 +336,7 @@ static void test_pvh_loads(void **state)
     assert_int_equal(le32(si + 12), 1);         /* nr_modules */
     assert_int_equal(le64(si + 16), 0x8100);    /* modlist_paddr */
     assert_int_equal(le64(si + 24), 0x20000);   /* cmdline_paddr */
-    assert_int_equal(le64(si + 32), 0);         /* rsdp_paddr */
+    assert_int_equal(le64(si + 32), 0xe0000);   /* rsdp_paddr */
     assert_int_equal(le64(si + 40), 0x8200);    /* memmap_paddr */
     assert_int_equal(le32(si + 48), 3);         /* memmap_entries */
     assert_int_equal(le32(si + 52), 0);         /* reserved */
@@ -471,6 +472,7 @@ static void test_vmlinux_loads(void **state)
     /* The zero page at the offsets Documentation/arch/x86/boot.rst gives. */
     const uint8_t *bp = ram(f, LAYOUT_BOOT_PARAMS, 4096);
     assert_int_equal(bp[0x1e8], 3);                       /* e820_entries */
+    assert_int_equal(le64(bp + 0x70), 0xe0000);           /* acpi_rsdp_addr */
     assert_int_equal(bp[0x1fe] | bp[0x1ff] << 8, 0xaa55); /* boot_flag */
     assert_memory_equal(bp + 0x202, "HdrS", 4);           /* header */
     assert_int_equal(bp[0x206] | bp[0x207] << 8, 0x020f); /* version */

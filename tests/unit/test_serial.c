@@ -41,7 +41,7 @@ static void fake_rx_space(void *opaque)
 static void fake_irq(void *opaque, unsigned gsi, int level)
 {
     struct fake_host *h = opaque;
-    assert_int_equal(gsi, SERIAL_COM1_IRQ);
+    assert_int_equal(gsi, PLATFORM_COM1_IRQ);
     h->irq_level = level;
     h->irq_changes++;
 }
@@ -56,7 +56,7 @@ static int setup(void **state)
     struct fixture *f = calloc(1, sizeof(*f));
     f->host.ready = true;
     struct serial_backend backend = {fake_tx_ready, fake_tx, fake_rx_space, &f->host};
-    struct irq_line irq = {fake_irq, &f->host, SERIAL_COM1_IRQ};
+    struct irq_line irq = {fake_irq, &f->host, PLATFORM_COM1_IRQ};
     serial_init(&f->serial, &backend, &irq);
     *state = f;
     return 0;

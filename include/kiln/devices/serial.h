@@ -10,9 +10,8 @@
 
 #include "kiln/bus.h"
 #include "kiln/irq.h"
+#include "kiln/platform.h"
 
-#define SERIAL_COM1_PORT 0x3f8
-#define SERIAL_COM1_IRQ  4
 #define SERIAL_FIFO_SIZE 16
 
 /* What the UART's line is wired to. The callbacks run with the UART lock held: they must not
@@ -42,7 +41,7 @@ void serial_init(struct serial *serial, const struct serial_backend *backend,
                  const struct irq_line *irq);
 void serial_destroy(struct serial *serial);
 
-/* Bus callbacks for the 8 registers at SERIAL_COM1_PORT. */
+/* Bus callbacks for the 8 registers at PLATFORM_COM1_PORT. */
 extern const struct bus_ops serial_bus_ops;
 
 /* Host -> guest bytes: queues up to the FIFO's free space, returns how many were taken. */

@@ -1,0 +1,27 @@
+# --on-reset: by default a guest reset ends kiln with status 123; with "restart" the VM is
+# rebuilt and boots again (seen as the guest's line twice) until something else stops it.
+. "$SOURCE_DIR/tests/integration/lib.sh"
+require_kvm
+require_guest misbehave.elf
+G="$GUEST_DIR/misbehave.elf"
+
+run_kiln "$TEST_TMP/out" "$TEST_TMP/err" run --kernel "$G" --cmdline mode=i8042-reset --on-reset exit
+expect_status 123
+expect_contains "$TEST_TMP/err" "kiln: guest reset (i8042 reset command)"
+
+"$KILN" run --kernel "$G" --cmdline mode=i8042-reset --on-reset restart --shutdown-grace 0 \
+    --console "file:$TEST_TMP/console.log" </dev/null >"$TEST_TMP/out" 2>"$TEST_TMP/err" &
+pid=$!
+for _ in $(seq 1 300); do
+    [ "$(grep -c 'resetting through the i8042' "$TEST_TMP/console.log" 2>/dev/null)" -ge 3 ] && break
+    sleep 0.1
+done
+kill -TERM "$pid"
+status=0
+wait "$pid" || status=$?
+boots=$(grep -c 'resetting through the i8042' "$TEST_TMP/console.log")
+[ "$boots" -ge 3 ] || fail "expected at least 3 boots in the console file (kept across restarts), got $boots"
+expect_status 143 "$(cat "$TEST_TMP/err")"
+expect_contains "$TEST_TMP/err" "restarting the VM (--on-reset restart)"
+expect_contains "$TEST_TMP/err" "kiln: stopped by SIGTERM"
+echo "PASS"
