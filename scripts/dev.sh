@@ -10,7 +10,7 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 
 # Debian packages kiln needs to build and test (qemu-system-x86: the peer our tests compare with).
 PACKAGES=(build-essential cmake pkg-config libuv1-dev libyaml-dev libcmocka-dev linux-libc-dev
-          qemu-system-x86 python3 valgrind busybox-static cpio xz-utils zstd lz4)
+          qemu-system-x86 python3 valgrind acpica-tools busybox-static cpio xz-utils zstd lz4)
 
 usage() {
     cat <<USAGE

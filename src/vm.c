@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "kiln/acpi.h"
 #include "kiln/layout.h"
 #include "kiln/platform.h"
 #include "kiln/vm.h"
@@ -143,14 +144,27 @@ static int create_devices(struct vm *vm, struct error *err)
     return r;
 }
 
+/* The firmware's job: describe CPUs, interrupt controllers and devices to the guest. */
+static int build_acpi_tables(struct vm *vm, struct error *err)
+{
+    struct acpi_config acpi = {.ncpus = vm->config->cpus};
+    return acpi_build(&vm->mem, &acpi, &vm->rsdp_gpa, err);
+}
+
 static int load_kernel(struct vm *vm, struct error *err)
 {
+    char *cmdline = NULL;
+    int r = hostcompat_boot_cmdline(&vm->hostcompat, vm->config->cmdline, &cmdline, &vm->log, err);
+    if (r < 0)
+        return r;
     struct boot_config boot = {
         .kernel_path = vm->config->kernel_path,
         .initrd_path = vm->config->initrd_path,
-        .cmdline = vm->config->cmdline ? vm->config->cmdline : "",
+        .cmdline = cmdline,
+        .rsdp_gpa = vm->rsdp_gpa,
     };
-    int r = boot_load(&vm->mem, &boot, &vm->entry, err);
+    r = boot_load(&vm->mem, &boot, &vm->entry, err);
+    free(cmdline); /* boot_load copied it into guest RAM */
     if (r < 0)
         return r;
     if (boot_state_write_tables(&vm->mem, vm->entry.mode) < 0)
@@ -196,11 +210,15 @@ int vm_create(struct vm *vm, const struct vm_config *config, unsigned boot_index
      * KVM never truncates the user's console file. */
     int r = kvm_host_open(&vm->kvm, NULL, err);
     if (r == 0)
+        r = hostcompat_init(&vm->hostcompat, config->host_compat, vm->kvm.fd, &vm->log, err);
+    if (r == 0)
         r = vm->fd = kvm_host_create_vm(&vm->kvm, err);
     if (r >= 0)
         r = map_guest_ram(vm, err);
     if (r == 0)
         r = create_platform(vm, err);
+    if (r == 0)
+        r = build_acpi_tables(vm, err);
     if (r == 0)
         r = load_kernel(vm, err);
     if (r == 0)
@@ -333,6 +351,7 @@ int vm_run(struct vm *vm, struct error *err)
     log_debug(&vm->log, "unknown accesses: %llu port I/O, %llu MMIO",
               (unsigned long long)bus_unknown_accesses(&vm->pio_bus),
               (unsigned long long)bus_unknown_accesses(&vm->mmio_bus));
+    hostcompat_log_stats(&vm->hostcompat, &vm->log);
     return 0;
 }
 

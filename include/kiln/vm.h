@@ -18,6 +18,7 @@
 #include "kiln/devices/serial.h"
 #include "kiln/devices/test_exit.h"
 #include "kiln/guest_mem.h"
+#include "kiln/hostcompat.h"
 #include "kiln/kvm.h"
 #include "kiln/log.h"
 #include "kiln/stop.h"
@@ -36,7 +37,9 @@ struct vm {
     int fd;
     struct guest_mem mem;
     struct kvm_cpuid2 *supported_cpuid;
+    struct hostcompat hostcompat; /* decided before the kernel loads; see hostcompat.h */
     struct boot_entry entry;
+    uint64_t rsdp_gpa; /* ACPI tables, built before the kernel is loaded */
 
     struct bus pio_bus;
     struct bus mmio_bus;

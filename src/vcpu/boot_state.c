@@ -119,8 +119,9 @@ int boot_state_vcpu_defaults(int fd, struct error *err)
 {
     struct kvm_fpu fpu;
     memset(&fpu, 0, sizeof(fpu));
-    fpu.fcw = 0x37f;    /* x87 default control word: all exceptions masked */
-    fpu.mxcsr = 0x1f80; /* SSE default: all exceptions masked, round to nearest */
+    fpu.fcw = 0x37f; /* x87 default control word: all exceptions masked */
+    /* MXCSR: KVM_SET_FPU ignores kvm_fpu.mxcsr; KVM's reset value is already the SSE default
+     * 0x1f80 (all exceptions masked, round to nearest), so nothing to do here. */
     if (ioctl(fd, KVM_SET_FPU, &fpu) < 0)
         return error_fmt(err, -errno, "KVM_SET_FPU failed");
     return set_lapic_wiring(fd, err);

@@ -202,6 +202,9 @@ static bool handle_exit(struct vcpu *vcpu)
         snprintf(detail, sizeof(detail), "system event %u", run->system_event.type);
         break;
     case KVM_EXIT_INTERNAL_ERROR:
+        if (hostcompat_handle_exit(&vcpu->vm->hostcompat, vcpu->fd, run, &vcpu->vm->mem,
+                                   &vcpu->vm->log))
+            return true; /* emulated in kiln: run on */
         snprintf(detail, sizeof(detail), "suberror %u%s", run->internal.suberror,
                  run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ? ": emulation failure"
                                                                         : "");

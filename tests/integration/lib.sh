@@ -5,7 +5,20 @@ set -u
 : "${KILN:?KILN must point at the kiln binary}"
 : "${GUEST_DIR:=}"
 TEST_TMP=$(mktemp -d)
-trap 'rm -rf "$TEST_TMP"' EXIT
+BACKGROUND_PIDS=()
+# Whatever a test started in the background dies with it, pass or fail: no stray VMs.
+cleanup() {
+    local pid
+    for pid in "${BACKGROUND_PIDS[@]}"; do
+        kill -KILL "$pid" 2>/dev/null
+    done
+    rm -rf "$TEST_TMP"
+}
+trap cleanup EXIT
+
+track_pid() {
+    BACKGROUND_PIDS+=("$1")
+}
 
 fail() {
     echo "FAIL: $*" >&2

@@ -21,9 +21,15 @@ run_kiln "$TEST_TMP/out" "$TEST_TMP/err" run --kernel "$G" --cmdline mode=triple
 expect_status 123
 expect_contains "$TEST_TMP/err" "kiln: guest reset (triple fault"
 
-# int3 at ring 0: on hosts that emulate guest ring 0 (ours) KVM cannot emulate it and kiln must
-# stop with a diagnostic; with hardware virtualisation the guest's own #BP handler reports it.
+# int3 at ring 0 reaches the guest's own #BP handler (status 99): natively with hardware
+# virtualisation, through kiln's host-compat #BP injection where ring 0 is emulated.
 run_kiln "$TEST_TMP/out" "$TEST_TMP/err" run --kernel "$G" --cmdline mode=int3
+expect_status 99 "$(cat "$TEST_TMP/out" "$TEST_TMP/err")"
+expect_contains "$TEST_TMP/out" "exception 3"
+
+# Without host-compat, on hosts that emulate ring 0 KVM cannot run it and kiln must stop with a
+# diagnostic (RIP, exit reason, instruction bytes).
+run_kiln "$TEST_TMP/out" "$TEST_TMP/err" run --kernel "$G" --cmdline mode=int3 --host-compat off
 if [ "$status" -eq 126 ]; then
     expect_lines "$TEST_TMP/err" 1
     expect_contains "$TEST_TMP/err" "kiln: error: vCPU 0 stopped: KVM_EXIT_INTERNAL_ERROR"

@@ -27,9 +27,11 @@ require_guest serial-echo.elf
 mkfifo "$TEST_TMP/in"
 sleep 300 >"$TEST_TMP/in" &
 holder=$!
+track_pid "$holder"
 "${VG[@]}" --log-file="$TEST_TMP/vg2" "$KILN" run --kernel "$GUEST_DIR/serial-echo.elf" --cpus 2 \
     <"$TEST_TMP/in" >"$TEST_TMP/out" 2>"$TEST_TMP/err" &
 pid=$!
+track_pid "$pid"
 for _ in $(seq 1 600); do
     grep -q "serial-echo: ready" "$TEST_TMP/out" && break
     sleep 0.1

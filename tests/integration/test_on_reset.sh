@@ -12,6 +12,7 @@ expect_contains "$TEST_TMP/err" "kiln: guest reset (i8042 reset command)"
 "$KILN" run --kernel "$G" --cmdline mode=i8042-reset --on-reset restart --shutdown-grace 0 \
     --console "file:$TEST_TMP/console.log" </dev/null >"$TEST_TMP/out" 2>"$TEST_TMP/err" &
 pid=$!
+track_pid "$pid"
 for _ in $(seq 1 300); do
     [ "$(grep -c 'resetting through the i8042' "$TEST_TMP/console.log" 2>/dev/null)" -ge 3 ] && break
     sleep 0.1

@@ -58,4 +58,66 @@ run_qemu "$TEST_TMP/echo.out" "$TEST_TMP/echo.in" -kernel "$GUEST_DIR/serial-ech
 expect_status 1 "serial-echo.elf exits 0 after 'q'"
 expect_exact "$TEST_TMP/echo.out" 'serial-echo: ready\nabc\ndef\nserial-echo: bye\n'
 
+# The platform guests against microvm's ACPI tables (MADT, FADT), CMOS RTC and Generic Event
+# Device: the same binaries kiln's test_guest_{smp,power,rtc}.sh run. microvm's FADT names
+# memory-mapped GED registers (reset value 0x42) where kiln's names I/O ports, so only the
+# outcomes are compared. QEMU exits 0 when the guest powers off, and on a reset (-no-reboot).
+for guest in smp.elf power.elf rtc.elf; do
+    require_guest "$guest"
+done
+QEMU_ARGS=("${QEMU_ARGS[@]/#microvm/microvm,acpi=on,rtc=on}")
+
+run_qemu "$TEST_TMP/smp.out" /dev/null -smp 4 -kernel "$GUEST_DIR/smp.elf"
+expect_status 1 "smp.elf -smp 4 exits 0; serial: $(head -c 1000 "$TEST_TMP/smp.out")"
+for id in 0 1 2 3; do
+    [ "$(grep -cx "smp: cpu $id up" "$TEST_TMP/smp.out")" -eq 1 ] ||
+        fail "smp.elf -smp 4: expected 'smp: cpu $id up' once: $(cat "$TEST_TMP/smp.out")"
+done
+expect_contains "$TEST_TMP/smp.out" "smp: all 4 cpus up"
+
+before=$(date -u +%s)
+run_qemu "$TEST_TMP/rtc.out" /dev/null -kernel "$GUEST_DIR/rtc.elf"
+after=$(date -u +%s)
+expect_status 1 "rtc.elf exits 0; serial: $(head -c 1000 "$TEST_TMP/rtc.out")"
+stamp=$(sed -n 's/^rtc: \([0-9-]* [0-9:]*\) UTC$/\1/p' "$TEST_TMP/rtc.out")
+guest=$(date -u -d "$stamp UTC" +%s) || fail "rtc.elf printed no time date can parse: '$stamp'"
+if [ "$guest" -lt $((before - 5)) ] || [ "$guest" -gt $((after + 5)) ]; then
+    fail "rtc.elf read $stamp, not within 5 s of the host's clock"
+fi
+
+run_qemu "$TEST_TMP/poweroff.out" /dev/null -kernel "$GUEST_DIR/power.elf" -append mode=poweroff
+expect_status 0 "power.elf mode=poweroff: QEMU exits 0 on S5"
+expect_contains "$TEST_TMP/poweroff.out" "power: powering off: writing 0x34"
+expect_not_contains "$TEST_TMP/poweroff.out" "still running"
+
+run_qemu "$TEST_TMP/reset.out" /dev/null -kernel "$GUEST_DIR/power.elf" -append mode=acpi-reset
+expect_status 0 "power.elf mode=acpi-reset: QEMU exits 0 on a reset with -no-reboot"
+expect_contains "$TEST_TMP/reset.out" "power: resetting: writing RESET_VALUE 0x42"
+expect_not_contains "$TEST_TMP/reset.out" "still running"
+
+# The power button: QEMU's system_powerdown pulses the GED's interrupt, GSI 9 as on kiln.
+if command -v python3 >/dev/null 2>&1; then
+    timeout --kill-after=10 60 qemu-system-x86_64 "${QEMU_ARGS[@]}" -kernel "$GUEST_DIR/power.elf" \
+        -append mode=wait-power-button -monitor "unix:$TEST_TMP/monitor.sock,server,nowait" \
+        </dev/null >"$TEST_TMP/button.out" 2>"$TEST_TMP/button.err" &
+    qemu=$!
+    for _ in $(seq 1 300); do
+        grep -q "waiting for the power button" "$TEST_TMP/button.out" && break
+        sleep 0.1
+    done
+    python3 - "$TEST_TMP/monitor.sock" <<'PY' || fail "cannot send system_powerdown to QEMU's monitor"
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"system_powerdown\n")
+time.sleep(0.5)
+PY
+    status=0
+    wait "$qemu" || status=$?
+    expect_status 0 "power.elf mode=wait-power-button after system_powerdown; serial: $(cat "$TEST_TMP/button.out")"
+    expect_contains "$TEST_TMP/button.out" "power: power button pressed"
+else
+    echo "note: python3 missing, the QEMU power-button check is skipped"
+fi
+
 echo "PASS: guest kit under QEMU microvm"

@@ -12,8 +12,10 @@ python3 "$SOURCE_DIR/tests/integration/pty_session.py" "$KILN" "$GUEST_DIR/seria
 mkfifo "$TEST_TMP/in"
 sleep 300 >"$TEST_TMP/in" &
 holder=$!
+track_pid "$holder"
 "$KILN" run --kernel "$GUEST_DIR/serial-echo.elf" <"$TEST_TMP/in" >"$TEST_TMP/out" 2>"$TEST_TMP/err" &
 pid=$!
+track_pid "$pid"
 for _ in $(seq 1 600); do
     grep -q "serial-echo: ready" "$TEST_TMP/out" && break
     sleep 0.1

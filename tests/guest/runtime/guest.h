@@ -123,4 +123,34 @@ static inline void mmio_write32(uint64_t addr, uint32_t value)
     *(volatile uint32_t *)(uintptr_t)addr = value;
 }
 
+/* The word a cmdline_get() value points at is exactly `word` (values are not NUL-terminated
+ * at the word's end, so a plain strcmp would see the rest of the command line). */
+static inline int cmdline_value_is(const char *value, const char *word)
+{
+    size_t len = cmdline_value_len(value);
+    return len == strlen(word) && strncmp(value, word, len) == 0;
+}
+
+/* Time stamp counter. Its rate is not calibrated (no timer is set up): timeouts built on it
+ * assume a few GHz and are meant only as "give up eventually" bounds. */
+static inline uint64_t rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+/* Spins until about `ticks` TSC ticks have passed. */
+static inline void tsc_delay(uint64_t ticks)
+{
+    uint64_t start = rdtsc();
+    while (rdtsc() - start < ticks)
+        ;
+}
+
+static inline void cpuid(uint32_t leaf, uint32_t *eax, uint32_t *ebx, uint32_t *ecx, uint32_t *edx)
+{
+    __asm__ volatile("cpuid" : "=a"(*eax), "=b"(*ebx), "=c"(*ecx), "=d"(*edx) : "a"(leaf), "c"(0));
+}
+
 #endif
