@@ -65,6 +65,14 @@ static int run_vm(const struct vm_config *config)
             return EXIT_KILN_ERROR;
         if (result.reason != VM_STOP_RESET || config->on_reset != RESET_RESTART)
             break;
+        if (result.signal) {
+            /* The user asked to stop while the guest was resetting: stop, don't restart. */
+            result.reason = VM_STOP_SIGNAL;
+            result.exit_status = EXIT_SIGNAL_BASE + result.signal;
+            snprintf(result.message, sizeof(result.message), "stopped by %s",
+                     result.signal == SIGINT ? "SIGINT" : "SIGTERM");
+            break;
+        }
         log_warn(&log, "%s: restarting the VM (--on-reset restart)", result.message);
     }
     report(&result, &log);

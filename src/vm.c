@@ -275,6 +275,9 @@ static void on_grace_expired(uv_timer_t *handle)
 static void on_signal(uv_signal_t *handle, int signum)
 {
     struct vm *vm = handle->data;
+    pthread_mutex_lock(&vm->stop_lock);
+    vm->result.signal = signum; /* so a guest reset racing with it does not restart the VM */
+    pthread_mutex_unlock(&vm->stop_lock);
     unsigned grace = vm->config->shutdown_grace_seconds;
     if (vm->stop_signal == 0 && grace > 0) {
         vm->stop_signal = signum;

@@ -28,6 +28,7 @@ struct vm_result {
     enum vm_stop_reason reason;
     int exit_status;
     char message[512];
+    int signal; /* SIGINT/SIGTERM received during the run, even if something else stopped it */
 };
 
 struct vm {

@@ -411,6 +411,46 @@ static void test_console_and_log_errors(void **state)
                  "--log-level: 'WARN' is not a log level (expected error, warn, info or debug)");
 }
 
+/* The Platform flags: reset action, shutdown grace period, host-compat mode. */
+static void test_platform_flags(void **state)
+{
+    struct cli_request req;
+    struct error err;
+    assert_int_equal(PARSE(&req, &err, "run", "--kernel", "k"), 0);
+    assert_int_equal(req.config.on_reset, RESET_EXIT);
+    assert_int_equal(req.config.shutdown_grace_seconds, 5);
+    assert_int_equal(req.config.host_compat, HOST_COMPAT_AUTO);
+    cli_request_free(&req);
+    assert_int_equal(PARSE(&req, &err, "run", "--kernel", "k", "--on-reset", "restart",
+                           "--shutdown-grace=0", "--host-compat", "off"),
+                     0);
+    assert_int_equal(req.config.on_reset, RESET_RESTART);
+    assert_int_equal(req.config.shutdown_grace_seconds, 0);
+    assert_int_equal(req.config.host_compat, HOST_COMPAT_OFF);
+    cli_request_free(&req);
+    assert_int_equal(PARSE(&req, &err, "run", "--kernel", "k", "--shutdown-grace", "3600",
+                           "--host-compat=on", "--on-reset=exit"),
+                     0);
+    assert_int_equal(req.config.shutdown_grace_seconds, 3600);
+    assert_int_equal(req.config.host_compat, HOST_COMPAT_ON);
+    cli_request_free(&req);
+
+    expect_error(parse_flag(&req, &err, "--on-reset", "reboot", false), &err,
+                 "--on-reset: 'reboot' is not valid (expected exit or restart)");
+    expect_error(parse_flag(&req, &err, "--host-compat", "yes", true), &err,
+                 "--host-compat: 'yes' is not valid (expected auto, on or off)");
+    const char *grace_bad[] = {"3601", "-1", "1.5", "", "5s", "999999"};
+    for (size_t i = 0; i < sizeof(grace_bad) / sizeof(grace_bad[0]); i++) {
+        char expected[128];
+        snprintf(expected, sizeof(expected),
+                 "--shutdown-grace: '%s' is not valid (expected a number of seconds from 0 to "
+                 "3600)",
+                 grace_bad[i]);
+        expect_error(parse_flag(&req, &err, "--shutdown-grace", grace_bad[i], true), &err,
+                     expected);
+    }
+}
+
 /* User text in a message is escaped and shortened, so the message stays one readable line. */
 static void test_errors_stay_one_line(void **state)
 {
@@ -497,21 +537,14 @@ static void test_parse_then_validate(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_each_flag_both_spellings),
-        cmocka_unit_test(test_all_flags_together),
-        cmocka_unit_test(test_good_values),
-        cmocka_unit_test(test_cmdline_values),
-        cmocka_unit_test(test_help_and_version),
-        cmocka_unit_test(test_help_text),
-        cmocka_unit_test(test_command_errors),
-        cmocka_unit_test(test_flag_errors),
-        cmocka_unit_test(test_cpus_errors),
-        cmocka_unit_test(test_memory_errors),
-        cmocka_unit_test(test_console_and_log_errors),
-        cmocka_unit_test(test_errors_stay_one_line),
-        cmocka_unit_test(test_request_free),
-        cmocka_unit_test(test_parse_then_validate),
+        cmocka_unit_test(test_defaults),           cmocka_unit_test(test_each_flag_both_spellings),
+        cmocka_unit_test(test_all_flags_together), cmocka_unit_test(test_good_values),
+        cmocka_unit_test(test_cmdline_values),     cmocka_unit_test(test_help_and_version),
+        cmocka_unit_test(test_help_text),          cmocka_unit_test(test_command_errors),
+        cmocka_unit_test(test_flag_errors),        cmocka_unit_test(test_cpus_errors),
+        cmocka_unit_test(test_memory_errors),      cmocka_unit_test(test_console_and_log_errors),
+        cmocka_unit_test(test_platform_flags),     cmocka_unit_test(test_errors_stay_one_line),
+        cmocka_unit_test(test_request_free),       cmocka_unit_test(test_parse_then_validate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
