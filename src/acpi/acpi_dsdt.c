@@ -28,29 +28,33 @@ static void dsdt_s5(struct aml_buf *b)
     aml_end(b, pkg);
 }
 
-static void dsdt_com1(struct aml_buf *b)
+/* An ISA device with one I/O range and one legacy IRQ; uid < 0 leaves _UID out. */
+static void dsdt_isa_device(struct aml_buf *b, const char *name, const char *hid, int uid,
+                            uint16_t port, uint8_t port_count, uint8_t irq)
 {
-    size_t dev = aml_device_begin(b, "COM1");
-    aml_name_eisaid(b, "_HID", "PNP0501"); /* 16550A-compatible COM port */
-    aml_name_integer(b, "_UID", 1);
+    size_t dev = aml_device_begin(b, name);
+    aml_name_eisaid(b, "_HID", hid);
+    if (uid >= 0)
+        aml_name_integer(b, "_UID", (uint64_t)uid);
     aml_name(b, "_CRS");
     size_t crs = aml_resource_template_begin(b);
-    aml_res_io16(b, PLATFORM_COM1_PORT, PLATFORM_COM1_PORT, 1, COM1_PORT_COUNT);
-    aml_res_irq_noflags(b, PLATFORM_COM1_IRQ);
+    aml_res_io16(b, port, port, 1, port_count);
+    aml_res_irq_noflags(b, irq);
     aml_resource_template_end(b, crs);
     aml_end(b, dev);
 }
 
+static void dsdt_com1(struct aml_buf *b)
+{
+    /* PNP0501: 16550A-compatible COM port */
+    dsdt_isa_device(b, "COM1", "PNP0501", 1, PLATFORM_COM1_PORT, COM1_PORT_COUNT,
+                    PLATFORM_COM1_IRQ);
+}
+
 static void dsdt_rtc(struct aml_buf *b)
 {
-    size_t dev = aml_device_begin(b, "RTC_");
-    aml_name_eisaid(b, "_HID", "PNP0B00"); /* AT real-time clock */
-    aml_name(b, "_CRS");
-    size_t crs = aml_resource_template_begin(b);
-    aml_res_io16(b, PLATFORM_RTC_PORT, PLATFORM_RTC_PORT, 1, RTC_PORT_COUNT);
-    aml_res_irq_noflags(b, PLATFORM_RTC_IRQ);
-    aml_resource_template_end(b, crs);
-    aml_end(b, dev);
+    /* PNP0B00: AT real-time clock */
+    dsdt_isa_device(b, "RTC_", "PNP0B00", -1, PLATFORM_RTC_PORT, RTC_PORT_COUNT, PLATFORM_RTC_IRQ);
 }
 
 /* A control-method power button (FADT PWR_BUTTON set): the GED notifies it. */
