@@ -8,7 +8,8 @@ BUILD=${KILN_BUILD_DIR:-$REPO/build}
 BUILD_ASAN=${KILN_BUILD_ASAN_DIR:-$REPO/build-asan}
 JOBS=$(nproc 2>/dev/null || echo 2)
 
-# Debian packages kiln needs to build and test (qemu-system-x86: the peer our tests compare with).
+# Debian packages kiln needs to build and test (qemu-system-x86: the peer our tests compare with;
+# scripts/build-minimal-kernel.sh installs the kernel build's own packages).
 PACKAGES=(build-essential cmake pkg-config libuv1-dev libyaml-dev libcmocka-dev linux-libc-dev
           qemu-system-x86 python3 valgrind acpica-tools busybox-static cpio xz-utils zstd lz4)
 
@@ -63,6 +64,7 @@ boot() {
 
 run_tests() {
     setup
+    "$REPO/scripts/build-minimal-kernel.sh" >/dev/null # the real-driver arbiter; cached
     build_asan
     local status=0
     echo "== unit tests (ASan + UBSan) =="
