@@ -3,6 +3,7 @@
 #ifndef KILN_CONFIG_H
 #define KILN_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,6 +13,21 @@
 enum console_kind { CONSOLE_STDIO, CONSOLE_FILE, CONSOLE_NONE };
 enum reset_action { RESET_EXIT, RESET_RESTART };                             /* --on-reset */
 enum host_compat_mode { HOST_COMPAT_AUTO, HOST_COMPAT_ON, HOST_COMPAT_OFF }; /* --host-compat */
+enum device_discovery { DISCOVERY_ACPI, DISCOVERY_CMDLINE }; /* --device-discovery */
+
+/* --disk cache=: what a guest FLUSH and the write cache mean for the host file.
+ * writeback: writes land in the host page cache, FLUSH runs fdatasync (the guest sees a
+ *            volatile write cache, VIRTIO_BLK_F_CONFIG_WCE).
+ * writethrough: every write is followed by fdatasync before it completes.
+ * unsafe: FLUSH completes at once; data reaches the disk whenever the host writes it back. */
+enum disk_cache { DISK_CACHE_WRITEBACK, DISK_CACHE_WRITETHROUGH, DISK_CACHE_UNSAFE };
+
+struct disk_config {
+    char *path;
+    bool readonly;
+    char *serial; /* NULL: none; at most VIRTIO_BLK_ID_BYTES (20) bytes */
+    enum disk_cache cache;
+};
 
 #define CONFIG_DEFAULT_MEMORY         (256ULL << 20)
 #define CONFIG_MIN_MEMORY             (4ULL << 20)
@@ -22,6 +38,8 @@ enum host_compat_mode { HOST_COMPAT_AUTO, HOST_COMPAT_ON, HOST_COMPAT_OFF }; /* 
 #define CONFIG_MAX_CMDLINE            65535   /* bytes without the NUL: LAYOUT_CMDLINE_MAX - 1 */
 #define CONFIG_DEFAULT_SHUTDOWN_GRACE 5       /* seconds between the power button and a hard stop */
 #define CONFIG_MAX_SHUTDOWN_GRACE     3600
+#define CONFIG_MAX_VIRTIO_DEVICES     8 /* PLATFORM_VIRTIO_MMIO_MAX slots: disks + rng + ... */
+#define CONFIG_MAX_DISK_SERIAL        20 /* VIRTIO_BLK_ID_BYTES */
 
 /* What --kernel wants, for the messages of every parser that can find it missing. */
 #define CONFIG_KERNEL_EXPECTED "the path of a kernel image: bzImage, ELF vmlinux or PVH ELF"
@@ -38,6 +56,10 @@ struct vm_config {
     enum reset_action on_reset;
     unsigned shutdown_grace_seconds; /* 0: SIGTERM/SIGINT stop at once */
     enum host_compat_mode host_compat;
+    enum device_discovery device_discovery;
+    struct disk_config *disks; /* in --disk order: slot order, /dev/vda first */
+    unsigned ndisks;
+    bool rng; /* --rng: a virtio-rng device backed by getrandom() */
 };
 
 void config_init(struct vm_config *cfg);

@@ -1,0 +1,256 @@
+/* Split virtqueue walking for devices: ring validation at QueueReady, bounded descriptor-chain
+ * walks that turn guest buffers into iovecs, used-ring publication and interrupt suppression. */
+#include <errno.h>
+#include <string.h>
+
+#include "kiln/virtio/virtqueue.h"
+
+/* Ring sizes in bytes (virtio 1.2 §2.7): the avail ring carries used_event after its entries
+ * and the used ring carries avail_event, whether or not EVENT_IDX is negotiated. */
+static uint64_t desc_table_bytes(uint16_t size)
+{
+    return 16ULL * size;
+}
+static uint64_t avail_ring_bytes(uint16_t size)
+{
+    return 6ULL + 2ULL * size;
+}
+static uint64_t used_ring_bytes(uint16_t size)
+{
+    return 6ULL + 8ULL * size;
+}
+
+void virtqueue_reset(struct virtqueue *vq, const struct guest_mem *mem, uint16_t max_size)
+{
+    memset(vq, 0, sizeof(*vq));
+    vq->mem = mem;
+    vq->max_size = max_size;
+    vq->size = max_size;
+}
+
+static bool is_power_of_two(uint32_t n)
+{
+    return n != 0 && (n & (n - 1)) == 0;
+}
+
+int virtqueue_enable(struct virtqueue *vq, bool event_idx, bool indirect, const char **why)
+{
+    if (!is_power_of_two(vq->size) || vq->size > vq->max_size) {
+        *why = "queue size is not a power of 2 no larger than QueueNumMax";
+        return -EINVAL;
+    }
+    if (vq->desc_gpa % 16 || vq->avail_gpa % 2 || vq->used_gpa % 4) {
+        *why = "ring address misaligned (descriptors need 16 bytes, driver area 2, device area 4)";
+        return -EINVAL;
+    }
+    vq->desc = guest_mem_ptr(vq->mem, vq->desc_gpa, desc_table_bytes(vq->size));
+    vq->avail = guest_mem_ptr(vq->mem, vq->avail_gpa, avail_ring_bytes(vq->size));
+    vq->used = guest_mem_ptr(vq->mem, vq->used_gpa, used_ring_bytes(vq->size));
+    if (!vq->desc || !vq->avail || !vq->used) {
+        vq->desc = NULL;
+        vq->avail = NULL;
+        vq->used = NULL;
+        *why = "a ring lies outside guest RAM";
+        return -EINVAL;
+    }
+    vq->event_idx = event_idx;
+    vq->indirect = indirect;
+    vq->last_avail = 0;
+    vq->used_idx = 0;
+    vq->signalled = 0;
+    vq->signalled_valid = false;
+    vq->ready = true;
+    return 0;
+}
+
+/* Ring fields are shared with vCPUs that write them concurrently: every read of a guest-owned
+ * field is a single atomic load, so the device acts on one consistent value. */
+static uint16_t load16(const uint16_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+static void store16(uint16_t *p, uint16_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+static uint16_t *used_event_field(struct virtqueue *vq)
+{
+    return &vq->avail->ring[vq->size];
+}
+
+static uint16_t *avail_event_field(struct virtqueue *vq)
+{
+    return (uint16_t *)&vq->used->ring[vq->size];
+}
+
+bool virtqueue_has_available(const struct virtqueue *vq)
+{
+    return vq->ready && load16(&vq->avail->idx) != vq->last_avail;
+}
+
+/* A descriptor copied out of guest memory once, so the guest cannot change it between the
+ * checks and the use. Tables need not be aligned (indirect ones), hence memcpy. */
+static void read_desc(const uint8_t *table, uint32_t index, struct vring_desc *out)
+{
+    memcpy(out, table + (size_t)index * sizeof(*out), sizeof(*out));
+}
+
+struct chain_walk {
+    const uint8_t *table;
+    uint32_t table_size; /* descriptors in the current table */
+    uint32_t visited;    /* descriptors visited in the current table: > size means a loop */
+    bool in_indirect;
+};
+
+static enum virtq_pop_result bad(const char **why, const char *reason)
+{
+    *why = reason;
+    return VIRTQ_POP_BAD_CHAIN;
+}
+
+/* Switches the walk into the indirect table that d points at. */
+static enum virtq_pop_result enter_indirect(struct virtqueue *vq, struct chain_walk *w,
+                                            const struct vring_desc *d, const char **why)
+{
+    if (!vq->indirect)
+        return bad(why, "indirect descriptor, but VIRTIO_RING_F_INDIRECT_DESC was not negotiated");
+    if (w->in_indirect)
+        return bad(why, "indirect descriptor inside an indirect table");
+    if (d->flags & VRING_DESC_F_NEXT)
+        return bad(why, "indirect descriptor with the NEXT flag");
+    if (d->len == 0 || d->len % sizeof(struct vring_desc))
+        return bad(why, "indirect table length is not a non-zero multiple of 16");
+    /* The spec bounds a whole chain by the queue size, indirect tables included. */
+    if (d->len / sizeof(struct vring_desc) > vq->size)
+        return bad(why, "indirect table holds more descriptors than the queue size");
+    w->table = guest_mem_ptr(vq->mem, d->addr, d->len);
+    if (!w->table)
+        return bad(why, "indirect table outside guest RAM");
+    w->table_size = d->len / sizeof(struct vring_desc);
+    w->visited = 0;
+    w->in_indirect = true;
+    return VIRTQ_POP_CHAIN;
+}
+
+/* Adds one buffer descriptor to the chain: bounds, ordering and total-length checks. */
+static enum virtq_pop_result add_buffer(struct virtqueue *vq, struct virtq_chain *chain,
+                                        const struct vring_desc *d, const char **why)
+{
+    if (d->len == 0)
+        return bad(why, "zero-length descriptor");
+    void *host = guest_mem_ptr(vq->mem, d->addr, d->len);
+    if (!host)
+        return bad(why, "buffer outside guest RAM");
+    unsigned n = chain->nreadable + chain->nwritable;
+    if (n == VIRTQ_MAX_SIZE)
+        return bad(why, "chain has more buffers than the largest queue size");
+    uint64_t total = chain->readable_len + chain->writable_len + d->len;
+    if (total > VIRTQ_MAX_CHAIN_BYTES)
+        return bad(why, "chain is longer than 64 MiB");
+    if (d->flags & VRING_DESC_F_WRITE) {
+        chain->nwritable++;
+        chain->writable_len += d->len;
+    } else {
+        if (chain->nwritable)
+            return bad(why, "device-readable buffer after a device-writable one");
+        chain->nreadable++;
+        chain->readable_len += d->len;
+    }
+    chain->iov[n].iov_base = host;
+    chain->iov[n].iov_len = d->len;
+    return VIRTQ_POP_CHAIN;
+}
+
+static enum virtq_pop_result walk_chain(struct virtqueue *vq, struct virtq_chain *chain,
+                                        const char **why)
+{
+    struct chain_walk w = {.table = (const uint8_t *)vq->desc, .table_size = vq->size};
+    uint32_t index = chain->head;
+    for (;;) {
+        if (index >= w.table_size)
+            return bad(why, "next descriptor index out of range");
+        if (++w.visited > w.table_size)
+            return bad(why, "descriptor loop (chain longer than its table)");
+        struct vring_desc d;
+        read_desc(w.table, index, &d);
+        enum virtq_pop_result r = (d.flags & VRING_DESC_F_INDIRECT)
+                                      ? enter_indirect(vq, &w, &d, why)
+                                      : add_buffer(vq, chain, &d, why);
+        if (r != VIRTQ_POP_CHAIN)
+            return r;
+        if (d.flags & VRING_DESC_F_INDIRECT) {
+            index = 0;
+            continue;
+        }
+        if (!(d.flags & VRING_DESC_F_NEXT))
+            return VIRTQ_POP_CHAIN;
+        index = d.next;
+    }
+}
+
+/* With EVENT_IDX the device tells the driver which avail index should trigger the next
+ * doorbell; then it must look again, or a chain made available in between would wait forever. */
+static bool publish_avail_event(struct virtqueue *vq)
+{
+    store16(avail_event_field(vq), vq->last_avail);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return load16(&vq->avail->idx) != vq->last_avail;
+}
+
+enum virtq_pop_result virtqueue_pop(struct virtqueue *vq, struct virtq_chain *chain,
+                                    const char **why)
+{
+    if (!vq->ready)
+        return VIRTQ_POP_EMPTY;
+    uint16_t avail_idx = load16(&vq->avail->idx);
+    if (avail_idx == vq->last_avail) {
+        if (!vq->event_idx || !publish_avail_event(vq))
+            return VIRTQ_POP_EMPTY;
+        avail_idx = load16(&vq->avail->idx);
+    }
+    if ((uint16_t)(avail_idx - vq->last_avail) > vq->size) {
+        *why = "available index ran more than the queue size ahead";
+        return VIRTQ_POP_BROKEN_RING;
+    }
+    /* The ring entry and the descriptors it names are read only after the index. */
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    uint16_t head = load16(&vq->avail->ring[vq->last_avail % vq->size]);
+    if (head >= vq->size) {
+        *why = "available ring names a descriptor past the queue size";
+        return VIRTQ_POP_BROKEN_RING;
+    }
+    vq->last_avail++;
+    if (vq->event_idx)
+        store16(avail_event_field(vq), vq->last_avail);
+
+    memset(chain, 0, offsetof(struct virtq_chain, iov));
+    chain->head = head;
+    return walk_chain(vq, chain, why);
+}
+
+void virtqueue_push(struct virtqueue *vq, uint16_t head, uint32_t len)
+{
+    struct vring_used_elem *elem = &vq->used->ring[vq->used_idx % vq->size];
+    __atomic_store_n(&elem->id, head, __ATOMIC_RELAXED);
+    __atomic_store_n(&elem->len, len, __ATOMIC_RELAXED);
+    vq->used_idx++;
+    /* Release: the driver must see the element (and the data written into the buffers)
+     * before it sees the index that covers it. */
+    __atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
+}
+
+bool virtqueue_should_interrupt(struct virtqueue *vq)
+{
+    if (!vq->ready)
+        return false;
+    /* Order the used->idx store before reading the driver's suppression fields. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (!vq->event_idx)
+        return !(load16(&vq->avail->flags) & VRING_AVAIL_F_NO_INTERRUPT);
+    uint16_t old = vq->signalled;
+    bool valid = vq->signalled_valid;
+    vq->signalled = vq->used_idx;
+    vq->signalled_valid = true;
+    return !valid || vring_need_event(load16(used_event_field(vq)), vq->used_idx, old);
+}
