@@ -16,6 +16,12 @@ struct flag_spec {
     const char *expected; /* what a value looks like, for "missing value" errors */
     const char *help;
     int (*apply)(struct vm_config *cfg, const char *value, struct error *err);
+    unsigned options; /* FLAG_* */
+};
+
+enum {
+    FLAG_REPEATABLE = 1, /* --disk: each use adds one */
+    FLAG_NO_VALUE = 2,   /* --rng: a switch; apply gets "" */
 };
 
 static int replace_string(char **slot, const char *value, struct error *err)
@@ -173,30 +179,67 @@ static int apply_shutdown_grace(struct vm_config *cfg, const char *value, struct
     return 0;
 }
 
+static int apply_disk(struct vm_config *cfg, const char *value, struct error *err)
+{
+    struct disk_config disk;
+    int r = config_parse_disk(value, &disk, err);
+    if (r == 0) {
+        r = config_add_disk(cfg, &disk, err);
+        if (r < 0)
+            config_free_disk(&disk);
+    }
+    return r;
+}
+
+static int apply_rng(struct vm_config *cfg, const char *value, struct error *err)
+{
+    cfg->rng = true;
+    return 0;
+}
+
+static int apply_device_discovery(struct vm_config *cfg, const char *value, struct error *err)
+{
+    static const char *const words[] = {"acpi", "cmdline"};
+    int i = keyword_index(value, words, 2);
+    if (i < 0)
+        return bad_keyword("--device-discovery", value, "acpi or cmdline", err);
+    cfg->device_discovery = i == 0 ? DISCOVERY_ACPI : DISCOVERY_CMDLINE;
+    return 0;
+}
+
 /* The order here is the order of `kiln run --help`. */
 static const struct flag_spec run_flags[] = {
     {"--kernel", "PATH", CONFIG_KERNEL_EXPECTED,
-     "kernel image: bzImage, ELF vmlinux or PVH ELF (required)", apply_kernel},
+     "kernel image: bzImage, ELF vmlinux or PVH ELF (required)", apply_kernel, 0},
     {"--initrd", "PATH", "the path of an initial ramdisk", "initial ramdisk (default: none)",
-     apply_initrd},
+     apply_initrd, 0},
     {"--cmdline", "STR", "a kernel command line, e.g. 'console=ttyS0'",
-     "kernel command line (default: empty)", apply_cmdline},
+     "kernel command line (default: empty)", apply_cmdline, 0},
     {"--cpus", "N", "a vCPU count from 1 to " STRINGIFY(CONFIG_MAX_CPUS),
-     "number of vCPUs, 1-" STRINGIFY(CONFIG_MAX_CPUS) " (default: 1)", apply_cpus},
+     "number of vCPUs, 1-" STRINGIFY(CONFIG_MAX_CPUS) " (default: 1)", apply_cpus, 0},
     {"--memory", "SIZE", "a size such as 512M", "guest RAM, e.g. 512M or 2G (default: 256M)",
-     apply_memory},
+     apply_memory, 0},
+    {"--disk", "SPEC", CONFIG_DISK_SPEC,
+     "virtio-blk disk (raw image or block device), repeatable, first is vda:\n"
+     "                             " CONFIG_DISK_SPEC,
+     apply_disk, FLAG_REPEATABLE},
+    {"--rng", "", "nothing", "add a virtio-rng device (entropy from the host's getrandom)",
+     apply_rng, FLAG_NO_VALUE},
+    {"--device-discovery", "HOW", "acpi or cmdline",
+     "where the guest finds virtio devices: acpi or cmdline (default: acpi)",
+     apply_device_discovery, 0},
     {"--console", "KIND", "stdio, file:PATH or none",
-     "serial console: stdio, file:PATH or none (default: stdio)", apply_console},
+     "serial console: stdio, file:PATH or none (default: stdio)", apply_console, 0},
     {"--log-level", "LEVEL", "error, warn, info or debug",
-     "error, warn, info or debug (default: warn)", apply_log_level},
+     "error, warn, info or debug (default: warn)", apply_log_level, 0},
     {"--on-reset", "ACTION", "exit or restart",
-     "when the guest resets: exit (status 123) or restart it (default: exit)", apply_on_reset},
+     "when the guest resets: exit (status 123) or restart it (default: exit)", apply_on_reset, 0},
     {"--shutdown-grace", "SECONDS", "a number of seconds",
      "after SIGTERM/SIGINT presses the power button, stop after this long (default: 5)",
-     apply_shutdown_grace},
+     apply_shutdown_grace, 0},
     {"--host-compat", "MODE", "auto, on or off",
      "help for hosts that emulate guest ring 0: auto (probe), on, off (default: auto)",
-     apply_host_compat},
+     apply_host_compat, 0},
 };
 
 #define RUN_FLAG_COUNT (sizeof(run_flags) / sizeof(run_flags[0]))
@@ -330,14 +373,19 @@ static int apply_run_arg(int argc, char **argv, int *i, bool *seen, struct vm_co
     if (!flag)
         return unknown_run_flag(arg, err);
     const char *equals = strchr(arg, '=');
-    const char *value = equals ? equals + 1 : next_value(argc, argv, *i);
+    if ((flag->options & FLAG_NO_VALUE) && equals)
+        return error_fmt(err, -EINVAL, "%s takes no value (expected '%s' alone)", flag->name,
+                         flag->name);
+    const char *value = (flag->options & FLAG_NO_VALUE) ? ""
+                        : equals                        ? equals + 1
+                                                        : next_value(argc, argv, *i);
     if (!value)
         return error_fmt(err, -EINVAL, "%s: missing value (expected %s)", flag->name,
                          flag->expected);
-    if (!equals)
+    if (!equals && !(flag->options & FLAG_NO_VALUE))
         (*i)++;
     size_t index = (size_t)(flag - run_flags);
-    if (seen[index])
+    if (seen[index] && !(flag->options & FLAG_REPEATABLE))
         return error_fmt(err, -EINVAL, "%s given twice (expected it once)", flag->name);
     seen[index] = true;
     return flag->apply(cfg, value, err);

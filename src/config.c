@@ -37,6 +37,9 @@ void config_free(struct vm_config *cfg)
     free(cfg->initrd_path);
     free(cfg->cmdline);
     free(cfg->console_path);
+    for (unsigned i = 0; i < cfg->ndisks; i++)
+        config_free_disk(&cfg->disks[i]);
+    free(cfg->disks);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -225,5 +228,7 @@ int config_validate(const struct vm_config *cfg, struct error *err)
         r = check_input_file("--kernel", cfg->kernel_path, "a kernel image file", err);
     if (r == 0 && cfg->initrd_path)
         r = check_input_file("--initrd", cfg->initrd_path, "an initrd file", err);
+    if (r == 0)
+        r = config_check_disks(cfg, err);
     return r;
 }

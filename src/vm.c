@@ -11,6 +11,7 @@
 #include "kiln/acpi.h"
 #include "kiln/layout.h"
 #include "kiln/platform.h"
+#include "kiln/virtio/virtio_cmdline.h"
 #include "kiln/vm.h"
 
 /* Port 0x80 is the POST-code/delay port: Linux writes it for I/O delays, so claim it quietly. */
@@ -147,14 +148,34 @@ static int create_devices(struct vm *vm, struct error *err)
 /* The firmware's job: describe CPUs, interrupt controllers and devices to the guest. */
 static int build_acpi_tables(struct vm *vm, struct error *err)
 {
-    struct acpi_config acpi = {.ncpus = vm->config->cpus};
+    struct acpi_virtio_device virtio[PLATFORM_VIRTIO_MMIO_MAX];
+    struct acpi_config acpi = {.ncpus = vm->config->cpus, .virtio = virtio};
+    if (vm->config->device_discovery == DISCOVERY_ACPI)
+        acpi.nvirtio = vm_virtio_describe(vm, virtio);
     return acpi_build(&vm->mem, &acpi, &vm->rsdp_gpa, err);
+}
+
+/* The user's command line, plus virtio_mmio.device= entries when devices are described there
+ * instead of in the DSDT. */
+static int virtio_cmdline(struct vm *vm, char **out, struct error *err)
+{
+    struct acpi_virtio_device virtio[PLATFORM_VIRTIO_MMIO_MAX];
+    size_t n = 0;
+    if (vm->config->device_discovery == DISCOVERY_CMDLINE)
+        n = vm_virtio_describe(vm, virtio);
+    if (virtio_cmdline_append(vm->config->cmdline, virtio, n, out) < 0)
+        return error_fmt(err, -ENOMEM, "kernel command line: out of memory");
+    return 0;
 }
 
 static int load_kernel(struct vm *vm, struct error *err)
 {
-    char *cmdline = NULL;
-    int r = hostcompat_boot_cmdline(&vm->hostcompat, vm->config->cmdline, &cmdline, &vm->log, err);
+    char *user_cmdline = NULL, *cmdline = NULL;
+    int r = virtio_cmdline(vm, &user_cmdline, err);
+    if (r < 0)
+        return r;
+    r = hostcompat_boot_cmdline(&vm->hostcompat, user_cmdline, &cmdline, &vm->log, err);
+    free(user_cmdline);
     if (r < 0)
         return r;
     struct boot_config boot = {
@@ -196,6 +217,16 @@ static int create_vcpus(struct vm *vm, struct error *err)
     return vcpu_set_boot_registers(&vm->vcpus[0], &vm->entry, err);
 }
 
+/* The loop exists before the devices because block devices deliver I/O completions to it. */
+static int init_loop(struct vm *vm, struct error *err)
+{
+    int r = uv_loop_init(&vm->loop);
+    if (r < 0)
+        return error_fmt(err, r, "event loop: %s", uv_strerror(r));
+    vm->loop_initialized = true;
+    return 0;
+}
+
 int vm_create(struct vm *vm, const struct vm_config *config, unsigned boot_index, struct error *err)
 {
     memset(vm, 0, sizeof(*vm));
@@ -217,6 +248,10 @@ int vm_create(struct vm *vm, const struct vm_config *config, unsigned boot_index
         r = map_guest_ram(vm, err);
     if (r == 0)
         r = create_platform(vm, err);
+    if (r == 0)
+        r = init_loop(vm, err);
+    if (r == 0)
+        r = vm_virtio_create(vm, err);
     if (r == 0)
         r = build_acpi_tables(vm, err);
     if (r == 0)
@@ -243,6 +278,7 @@ static void on_stop_requested(uv_async_t *handle)
     for (unsigned i = 0; i < vm->nvcpus; i++)
         vcpu_join(&vm->vcpus[i]);
     console_detach(&vm->console);
+    vm_virtio_detach(vm);
     uv_close((uv_handle_t *)&vm->sigint, NULL);
     uv_close((uv_handle_t *)&vm->sigterm, NULL);
     uv_close((uv_handle_t *)&vm->grace_timer, NULL);
@@ -313,9 +349,6 @@ static void set_stop_signals_blocked(bool blocked)
 
 static int setup_loop(struct vm *vm, struct error *err)
 {
-    int r = uv_loop_init(&vm->loop);
-    if (r < 0)
-        return error_fmt(err, r, "event loop: %s", uv_strerror(r));
     uv_async_init(&vm->loop, &vm->stop_async, on_stop_requested);
     vm->stop_async.data = vm;
     uv_signal_init(&vm->loop, &vm->sigint);
@@ -327,6 +360,9 @@ static int setup_loop(struct vm *vm, struct error *err)
     uv_signal_start(&vm->sigterm, on_signal, SIGTERM);
     set_stop_signals_blocked(false); /* one that arrived while we were building is handled now */
     vm->loop_ready = true;
+    int r = vm_virtio_attach(vm, err);
+    if (r < 0)
+        return r;
     return console_attach(&vm->console, &vm->loop, &vm->serial, on_console_quit, vm, err);
 }
 
@@ -364,9 +400,11 @@ void vm_destroy(struct vm *vm)
         vcpu_kick(&vm->vcpus[i]);
         vcpu_join(&vm->vcpus[i]);
     }
-    if (vm->loop_ready) {
+    vm_virtio_destroy(vm); /* lets block I/O still in flight finish on the loop first */
+    if (vm->loop_initialized) {
         uv_run(&vm->loop, UV_RUN_NOWAIT); /* finish closing handles */
         uv_loop_close(&vm->loop);
+        vm->loop_initialized = false;
         vm->loop_ready = false;
     }
     console_close(&vm->console);

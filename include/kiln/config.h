@@ -38,7 +38,7 @@ struct disk_config {
 #define CONFIG_MAX_CMDLINE            65535   /* bytes without the NUL: LAYOUT_CMDLINE_MAX - 1 */
 #define CONFIG_DEFAULT_SHUTDOWN_GRACE 5       /* seconds between the power button and a hard stop */
 #define CONFIG_MAX_SHUTDOWN_GRACE     3600
-#define CONFIG_MAX_VIRTIO_DEVICES     8 /* PLATFORM_VIRTIO_MMIO_MAX slots: disks + rng + ... */
+#define CONFIG_MAX_VIRTIO_DEVICES     8  /* PLATFORM_VIRTIO_MMIO_MAX slots: disks + rng + ... */
 #define CONFIG_MAX_DISK_SERIAL        20 /* VIRTIO_BLK_ID_BYTES */
 
 /* What --kernel wants, for the messages of every parser that can find it missing. */
@@ -78,6 +78,17 @@ int config_validate(const struct vm_config *cfg, struct error *err);
 int config_check_cpus(const char *text, unsigned long cpus, struct error *err);
 int config_check_memory(const char *text, uint64_t bytes, struct error *err);
 int config_check_cmdline(const char *cmdline, struct error *err);
+
+/* Parses one --disk value, DISK_SPEC below, into *disk (owned strings; free with
+ * config_free_disk). Returns 0 or -EINVAL with a message naming the bad part. */
+#define CONFIG_DISK_SPEC "PATH[,readonly][,serial=ID][,cache=writeback|writethrough|unsafe]"
+int config_parse_disk(const char *spec, struct disk_config *disk, struct error *err);
+void config_free_disk(struct disk_config *disk);
+/* Appends *disk to cfg (which takes over its strings). */
+int config_add_disk(struct vm_config *cfg, const struct disk_config *disk, struct error *err);
+/* Checks across disks: at most CONFIG_MAX_VIRTIO_DEVICES devices, no image given twice. */
+int config_check_disks(const struct vm_config *cfg, struct error *err);
+unsigned config_virtio_device_count(const struct vm_config *cfg);
 
 /* Formats a byte count in the largest unit that divides it exactly ("4M", "1024G", "4097")
  * into buf, for messages that state a range. Returns buf. */

@@ -191,6 +191,11 @@ uint64_t hostcompat_count(const struct hostcompat *hc, enum hostcompat_insn insn
 int hostcompat_handle_exit(struct hostcompat *hc, int vcpu_fd, struct kvm_run *run,
                            const struct guest_mem *mem, const struct log *log);
 
+/* KVM paravirtual features that a guest uses through `vmcall` (PV IPIs, directed yield,
+ * PV TLB flush, PV spinlock kick): our hosts' ring-0 emulation hangs on vmcall, so when the
+ * module is on they are cleared from CPUID 0x40000001 (the guest falls back to plain IPIs). */
+void hostcompat_adjust_cpuid(const struct hostcompat *hc, struct kvm_cpuid2 *cpuid);
+
 /* One debug line with the per-instruction counters; nothing when the module is off. */
 void hostcompat_log_stats(const struct hostcompat *hc, const struct log *log);
 

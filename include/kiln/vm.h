@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "kiln/acpi.h"
 #include "kiln/boot.h"
 #include "kiln/bus.h"
 #include "kiln/config.h"
@@ -17,12 +18,16 @@
 #include "kiln/devices/rtc.h"
 #include "kiln/devices/serial.h"
 #include "kiln/devices/test_exit.h"
+#include "kiln/devices/virtio_blk.h"
+#include "kiln/devices/virtio_rng.h"
 #include "kiln/guest_mem.h"
 #include "kiln/hostcompat.h"
 #include "kiln/kvm.h"
 #include "kiln/log.h"
+#include "kiln/platform.h"
 #include "kiln/stop.h"
 #include "kiln/vcpu.h"
+#include "kiln/virtio/virtio_slot.h"
 
 struct vm_result {
     enum vm_stop_reason reason;
@@ -51,11 +56,19 @@ struct vm {
     struct rtc rtc;
     struct pm pm;
 
+    /* virtio-mmio devices, slot i at PLATFORM_VIRTIO_MMIO_BASE + i * 4 KiB (vm_virtio.c) */
+    struct virtio_slot virtio[PLATFORM_VIRTIO_MMIO_MAX];
+    unsigned nvirtio;
+    struct virtio_blk *disks[PLATFORM_VIRTIO_MMIO_MAX];
+    unsigned ndisks;
+    struct virtio_rng *rng;
+
     struct vcpu *vcpus;
     unsigned nvcpus;
 
     uv_loop_t loop;
-    bool loop_ready;
+    bool loop_initialized; /* from vm_create on: devices deliver I/O completions to it */
+    bool loop_ready;       /* vm_run set up its handles: stop requests can wake it */
     uv_async_t stop_async;
     uv_signal_t sigint;
     uv_signal_t sigterm;
@@ -81,6 +94,13 @@ void vm_destroy(struct vm *vm);
 /* Thread-safe; the first request wins. Usable as a struct stop_notifier callback. */
 void vm_request_stop(void *vm, enum vm_stop_reason reason, int exit_status, const char *message);
 bool vm_is_stopping(struct vm *vm);
+
+/* vm_virtio.c: the virtio devices of the config, in slot order. */
+int vm_virtio_create(struct vm *vm, struct error *err);
+size_t vm_virtio_describe(const struct vm *vm, struct acpi_virtio_device *out);
+int vm_virtio_attach(struct vm *vm, struct error *err);
+void vm_virtio_detach(struct vm *vm);
+void vm_virtio_destroy(struct vm *vm);
 
 /* One press of the ACPI power button (the GED interrupt): an ACPI guest shuts down. */
 void vm_press_power_button(struct vm *vm);

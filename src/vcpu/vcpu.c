@@ -58,6 +58,7 @@ int vcpu_create(struct vcpu *vcpu, struct vm *vm, unsigned index, struct error *
         return error_fmt(err, -ENOMEM, "vCPU %u: out of memory", index);
     memcpy(cpuid, vm->supported_cpuid, cpuid_size);
     cpuid_normalise(cpuid, index, vm->nvcpus);
+    hostcompat_adjust_cpuid(&vm->hostcompat, cpuid);
     int r = ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid);
     int e = errno;
     free(cpuid);

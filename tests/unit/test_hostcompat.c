@@ -1230,6 +1230,28 @@ static void test_kvm_guest_end_to_end(void **state)
     close(t.kvm);
 }
 
+/* When on, only the vmcall-based KVM PV features go; other leaves and bits stay. */
+static void test_cpuid_hides_vmcall_features(void **state)
+{
+    struct kvm_cpuid2 *cpuid = calloc(1, sizeof(*cpuid) + 2 * sizeof(struct kvm_cpuid_entry2));
+    assert_non_null(cpuid);
+    cpuid->nent = 2;
+    cpuid->entries[0].function = 0x40000001;
+    cpuid->entries[0].eax = 0xffffffff;
+    cpuid->entries[1].function = 1;
+    cpuid->entries[1].eax = 0xffffffff;
+    struct hostcompat hc = {.enabled = false};
+    hostcompat_adjust_cpuid(&hc, cpuid);
+    assert_int_equal(cpuid->entries[0].eax, 0xffffffff);
+    hc.enabled = true;
+    hostcompat_adjust_cpuid(&hc, cpuid);
+    /* PV_UNHALT 7, PV_TLB_FLUSH 9, PV_SEND_IPI 11, PV_SCHED_YIELD 13 */
+    assert_int_equal(cpuid->entries[0].eax,
+                     0xffffffffu & ~((1u << 7) | (1u << 9) | (1u << 11) | (1u << 13)));
+    assert_int_equal(cpuid->entries[1].eax, 0xffffffff);
+    free(cpuid);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1267,6 +1289,7 @@ int main(void)
         cmocka_unit_test(test_boot_cmdline_and_the_one_line),
         cmocka_unit_test(test_log_once_and_counters_across_threads),
         cmocka_unit_test(test_handle_exit_inert_when_off_or_not_ours),
+        cmocka_unit_test(test_cpuid_hides_vmcall_features),
         cmocka_unit_test(test_kvm_probe),
         cmocka_unit_test(test_kvm_guest_end_to_end),
     };

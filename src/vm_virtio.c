@@ -1,0 +1,97 @@
+/* The VM's virtio devices: built from its config in slot order (disks in --disk order, then
+ * rng), plugged into virtio-mmio slots, and described to the guest in ACPI or on its cmdline. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kiln/platform.h"
+#include "kiln/vm.h"
+
+static int add_slot(struct vm *vm, const struct virtio_device_info *info, struct error *err)
+{
+    if (vm->nvirtio == PLATFORM_VIRTIO_MMIO_MAX)
+        return error_fmt(err, -E2BIG, "too many virtio devices: kiln has %d virtio-mmio slots",
+                         PLATFORM_VIRTIO_MMIO_MAX);
+    struct virtio_slot *slot = &vm->virtio[vm->nvirtio];
+    vm->nvirtio++; /* counted before creation, so a half-made slot is destroyed */
+    return virtio_slot_create(slot, vm->nvirtio - 1, vm->fd, &vm->mmio_bus, info, &vm->mem,
+                              &vm->log, err);
+}
+
+int vm_virtio_create(struct vm *vm, struct error *err)
+{
+    const struct vm_config *cfg = vm->config;
+    for (unsigned i = 0; i < cfg->ndisks; i++) {
+        int r = virtio_blk_create(&vm->disks[i], &cfg->disks[i], &vm->loop, &vm->log, err);
+        if (r < 0)
+            return r;
+        vm->ndisks++;
+        struct virtio_device_info info;
+        virtio_blk_device_info(vm->disks[i], &info);
+        r = add_slot(vm, &info, err);
+        if (r < 0)
+            return r;
+    }
+    if (cfg->rng) {
+        vm->rng = calloc(1, sizeof(*vm->rng));
+        if (!vm->rng)
+            return error_fmt(err, -ENOMEM, "virtio-rng: out of memory");
+        struct virtio_device_info info;
+        virtio_rng_device_info(vm->rng, &info);
+        int r = add_slot(vm, &info, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+size_t vm_virtio_describe(const struct vm *vm, struct acpi_virtio_device *out)
+{
+    for (unsigned i = 0; i < vm->nvirtio; i++) {
+        out[i].base = vm->virtio[i].base;
+        out[i].size = PLATFORM_VIRTIO_MMIO_SLOT_SIZE;
+        out[i].gsi = vm->virtio[i].gsi;
+    }
+    return vm->nvirtio;
+}
+
+int vm_virtio_attach(struct vm *vm, struct error *err)
+{
+    for (unsigned i = 0; i < vm->nvirtio; i++) {
+        int r = virtio_slot_attach(&vm->virtio[i], &vm->loop, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+void vm_virtio_detach(struct vm *vm)
+{
+    for (unsigned i = 0; i < vm->nvirtio; i++)
+        virtio_slot_detach(&vm->virtio[i]);
+}
+
+/* Block requests still on the thread pool hold pointers into the devices: let them finish. */
+static void drain_disk_io(struct vm *vm)
+{
+    for (;;) {
+        unsigned in_flight = 0;
+        for (unsigned i = 0; i < vm->ndisks; i++)
+            in_flight += virtio_blk_in_flight(vm->disks[i]);
+        if (in_flight == 0 || !vm->loop_initialized)
+            return;
+        uv_run(&vm->loop, UV_RUN_ONCE);
+    }
+}
+
+void vm_virtio_destroy(struct vm *vm)
+{
+    drain_disk_io(vm);
+    for (unsigned i = 0; i < vm->nvirtio; i++)
+        virtio_slot_destroy(&vm->virtio[i]);
+    vm->nvirtio = 0;
+    for (unsigned i = 0; i < vm->ndisks; i++)
+        virtio_blk_destroy(vm->disks[i]);
+    vm->ndisks = 0;
+    free(vm->rng);
+    vm->rng = NULL;
+}

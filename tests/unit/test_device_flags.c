@@ -1,0 +1,196 @@
+/* Unit tests for the device flags (--disk, --rng, --device-discovery): every option, every bad
+ * value's exact message, the checks across disks, and the virtio_mmio.device= renderer. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kiln/cli.h"
+#include "kiln/virtio/virtio_cmdline.h"
+
+#define ARGV(...)            ((char *[]){"kiln", __VA_ARGS__, NULL})
+#define ARGC(...)            ((int)(sizeof((char *[]){"kiln", __VA_ARGS__}) / sizeof(char *)))
+#define PARSE(req, err, ...) cli_parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), (req), (err))
+
+static void expect_error(int r, const struct error *err, const char *message)
+{
+    assert_int_equal(r, -EINVAL);
+    assert_string_equal(err->msg, message);
+}
+
+static void test_disk_defaults_and_options(void **state)
+{
+    struct cli_request req;
+    struct error err;
+    assert_int_equal(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img",
+                           "--disk=b.img,"
+                           "readonly,serial=disk-b,cache=unsafe",
+                           "--disk",
+                           "c.img,ro,cache="
+                           "writethrough"),
+                     0);
+    assert_int_equal(req.config.ndisks, 3);
+    assert_string_equal(req.config.disks[0].path, "a.img");
+    assert_false(req.config.disks[0].readonly);
+    assert_null(req.config.disks[0].serial);
+    assert_int_equal(req.config.disks[0].cache, DISK_CACHE_WRITEBACK);
+    assert_string_equal(req.config.disks[1].path, "b.img");
+    assert_true(req.config.disks[1].readonly);
+    assert_string_equal(req.config.disks[1].serial, "disk-b");
+    assert_int_equal(req.config.disks[1].cache, DISK_CACHE_UNSAFE);
+    assert_true(req.config.disks[2].readonly);
+    assert_int_equal(req.config.disks[2].cache, DISK_CACHE_WRITETHROUGH);
+    assert_false(req.config.rng);
+    assert_int_equal(req.config.device_discovery, DISCOVERY_ACPI);
+    cli_request_free(&req);
+}
+
+static void test_rng_and_discovery(void **state)
+{
+    struct cli_request req;
+    struct error err;
+    assert_int_equal(
+        PARSE(&req, &err, "run", "--rng", "--kernel", "k", "--device-discovery", "cmdline"), 0);
+    assert_true(req.config.rng);
+    assert_string_equal(req.config.kernel_path, "k"); /* --rng took no value */
+    assert_int_equal(req.config.device_discovery, DISCOVERY_CMDLINE);
+    cli_request_free(&req);
+    assert_int_equal(PARSE(&req, &err, "run", "--kernel", "k", "--device-discovery=acpi"), 0);
+    assert_int_equal(req.config.device_discovery, DISCOVERY_ACPI);
+    cli_request_free(&req);
+}
+
+static void test_disk_errors(void **state)
+{
+    struct cli_request req;
+    struct error err;
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", ",readonly"), &err,
+                 "--disk: empty path (expected "
+                 "PATH[,readonly][,serial=ID][,cache=writeback|writethrough|unsafe])");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,rw"), &err,
+                 "--disk: unknown option 'rw' in 'a.img,rw' (expected readonly, serial=ID or "
+                 "cache=MODE)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,cache=none"), &err,
+                 "--disk: 'cache=none' in 'a.img,cache=none' is not a cache mode (expected "
+                 "cache=writeback, cache=writethrough or cache=unsafe)");
+    expect_error(
+        PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,serial=123456789012345678901"),
+        &err,
+        "--disk: serial in 'a.img,serial=123456789012345678901' is 21 bytes (expected 1 "
+        "to 20 bytes)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,serial="), &err,
+                 "--disk: serial in 'a.img,serial=' is 0 bytes (expected 1 to 20 bytes)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk"), &err,
+                 "--disk: missing value (expected "
+                 "PATH[,readonly][,serial=ID][,cache=writeback|writethrough|unsafe])");
+    /* A later bad --disk must not leak the earlier good ones (ASan checks). */
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,serial=x", "--disk",
+                       "b.img,bogus"),
+                 &err,
+                 "--disk: unknown option 'bogus' in 'b.img,bogus' (expected readonly, serial=ID "
+                 "or cache=MODE)");
+}
+
+static void test_switch_and_keyword_errors(void **state)
+{
+    struct cli_request req;
+    struct error err;
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--rng=yes"), &err,
+                 "--rng takes no value (expected '--rng' alone)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--rng", "--rng"), &err,
+                 "--rng given twice (expected it once)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--device-discovery", "dt"), &err,
+                 "--device-discovery: 'dt' is not valid (expected acpi or cmdline)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disc", "a.img"), &err,
+                 "unknown flag '--disc' for 'kiln run' (did you mean '--disk'?)");
+}
+
+static char *make_file(const char *name)
+{
+    char *path = malloc(64);
+    snprintf(path, 64, "/tmp/kiln-test-%d-%s", (int)getpid(), name);
+    int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    return path;
+}
+
+static void test_checks_across_disks(void **state)
+{
+    char *kernel = make_file("k"), *a = make_file("a.img");
+    char link_path[80];
+    snprintf(link_path, sizeof(link_path), "%s-link", a);
+    unlink(link_path);
+    assert_int_equal(symlink(a, link_path), 0);
+
+    struct cli_request req;
+    struct error err;
+    assert_int_equal(PARSE(&req, &err, "run", "--kernel", kernel, "--disk", a, "--disk", link_path),
+                     0);
+    assert_int_equal(config_validate(&req.config, &err), -EINVAL);
+    char expected[256];
+    snprintf(expected, sizeof(expected),
+             "--disk: '%s' is the same image as disk 0 (expected each image once)", link_path);
+    assert_string_equal(err.msg, expected);
+    cli_request_free(&req);
+
+    char *argv[32] = {"kiln", "run", "--kernel", kernel, "--rng"};
+    int argc = 5;
+    for (int i = 0; i < 8; i++) {
+        argv[argc++] = "--disk";
+        argv[argc++] = a;
+    }
+    assert_int_equal(cli_parse(argc, argv, &req, &err), 0);
+    assert_int_equal(config_validate(&req.config, &err), -EINVAL);
+    assert_string_equal(err.msg, "--disk/--rng: 9 virtio devices (expected at most 8 in total)");
+    cli_request_free(&req);
+
+    unlink(link_path);
+    unlink(a);
+    unlink(kernel);
+    free(a);
+    free(kernel);
+}
+
+static void test_cmdline_renderer(void **state)
+{
+    const struct acpi_virtio_device devs[] = {
+        {.base = 0xd0000000, .size = 0x1000, .gsi = 16},
+        {.base = 0xd0001000, .size = 0x1000, .gsi = 17},
+        {.base = 0xd0002000, .size = 0x200, .gsi = 18},
+    };
+    char *out = NULL;
+    assert_int_equal(virtio_cmdline_append("console=ttyS0", devs, 3, &out), 0);
+    assert_string_equal(out, "console=ttyS0 virtio_mmio.device=4K@0xd0000000:16 "
+                             "virtio_mmio.device=4K@0xd0001000:17 "
+                             "virtio_mmio.device=512@0xd0002000:18");
+    free(out);
+    assert_int_equal(virtio_cmdline_append("", devs, 1, &out), 0);
+    assert_string_equal(out, "virtio_mmio.device=4K@0xd0000000:16");
+    free(out);
+    assert_int_equal(virtio_cmdline_append("quiet", devs, 0, &out), 0);
+    assert_string_equal(out, "quiet");
+    free(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_disk_defaults_and_options),
+        cmocka_unit_test(test_rng_and_discovery),
+        cmocka_unit_test(test_disk_errors),
+        cmocka_unit_test(test_switch_and_keyword_errors),
+        cmocka_unit_test(test_checks_across_disks),
+        cmocka_unit_test(test_cmdline_renderer),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
