@@ -8,6 +8,22 @@
 
 #include "kiln/config.h"
 
+/* A power of two the transport can offer: split rings need one, and 256 bounds every chain. */
+static int disk_queue_size(struct disk_config *disk, const char *text, const char *spec_quoted,
+                           struct error *err)
+{
+    unsigned long n = 0;
+    if (*text && strspn(text, "0123456789") == strlen(text) && strlen(text) <= 4)
+        n = strtoul(text, NULL, 10);
+    if (n < CONFIG_MIN_QUEUE_SIZE || n > CONFIG_DEFAULT_QUEUE_SIZE || (n & (n - 1)))
+        return error_fmt(err, -EINVAL,
+                         "--disk: queue size in '%s' is not valid (expected a power of 2 from "
+                         "%d to %d)",
+                         spec_quoted, CONFIG_MIN_QUEUE_SIZE, CONFIG_DEFAULT_QUEUE_SIZE);
+    disk->queue_size = (unsigned)n;
+    return 0;
+}
+
 static int disk_option(struct disk_config *disk, const char *option, const char *spec,
                        struct error *err)
 {
@@ -41,9 +57,11 @@ static int disk_option(struct disk_config *disk, const char *option, const char 
                          "cache=writethrough or cache=unsafe)",
                          quoted, spec_quoted);
     }
+    if (strncmp(option, "queue-size=", 11) == 0)
+        return disk_queue_size(disk, option + 11, spec_quoted, err);
     return error_fmt(err, -EINVAL,
-                     "--disk: unknown option '%s' in '%s' (expected readonly, serial=ID or "
-                     "cache=MODE)",
+                     "--disk: unknown option '%s' in '%s' (expected readonly, serial=ID, "
+                     "cache=MODE or queue-size=N)",
                      quoted, spec_quoted);
 }
 
@@ -51,6 +69,7 @@ int config_parse_disk(const char *spec, struct disk_config *disk, struct error *
 {
     memset(disk, 0, sizeof(*disk));
     disk->cache = DISK_CACHE_WRITEBACK;
+    disk->queue_size = CONFIG_DEFAULT_QUEUE_SIZE;
     char *copy = strdup(spec);
     if (!copy)
         return error_fmt(err, -ENOMEM, "out of memory");

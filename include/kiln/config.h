@@ -27,6 +27,7 @@ struct disk_config {
     bool readonly;
     char *serial; /* NULL: none; at most VIRTIO_BLK_ID_BYTES (20) bytes */
     enum disk_cache cache;
+    unsigned queue_size; /* QueueNumMax offered: a power of 2 from 2 to 256 (default 256) */
 };
 
 #define CONFIG_DEFAULT_MEMORY         (256ULL << 20)
@@ -38,8 +39,10 @@ struct disk_config {
 #define CONFIG_MAX_CMDLINE            65535   /* bytes without the NUL: LAYOUT_CMDLINE_MAX - 1 */
 #define CONFIG_DEFAULT_SHUTDOWN_GRACE 5       /* seconds between the power button and a hard stop */
 #define CONFIG_MAX_SHUTDOWN_GRACE     3600
-#define CONFIG_MAX_VIRTIO_DEVICES     8  /* PLATFORM_VIRTIO_MMIO_MAX slots: disks + rng + ... */
-#define CONFIG_MAX_DISK_SERIAL        20 /* VIRTIO_BLK_ID_BYTES */
+#define CONFIG_MAX_VIRTIO_DEVICES     8   /* PLATFORM_VIRTIO_MMIO_MAX slots: disks + rng + ... */
+#define CONFIG_MAX_DISK_SERIAL        20  /* VIRTIO_BLK_ID_BYTES */
+#define CONFIG_DEFAULT_QUEUE_SIZE     256 /* VIRTQ_MAX_SIZE */
+#define CONFIG_MIN_QUEUE_SIZE         2
 
 /* What --kernel wants, for the messages of every parser that can find it missing. */
 #define CONFIG_KERNEL_EXPECTED "the path of a kernel image: bzImage, ELF vmlinux or PVH ELF"
@@ -81,7 +84,8 @@ int config_check_cmdline(const char *cmdline, struct error *err);
 
 /* Parses one --disk value, DISK_SPEC below, into *disk (owned strings; free with
  * config_free_disk). Returns 0 or -EINVAL with a message naming the bad part. */
-#define CONFIG_DISK_SPEC "PATH[,readonly][,serial=ID][,cache=writeback|writethrough|unsafe]"
+#define CONFIG_DISK_SPEC                                                                           \
+    "PATH[,readonly][,serial=ID][,cache=writeback|writethrough|unsafe][,queue-size=N]"
 int config_parse_disk(const char *spec, struct disk_config *disk, struct error *err);
 void config_free_disk(struct disk_config *disk);
 /* Appends *disk to cfg (which takes over its strings). */

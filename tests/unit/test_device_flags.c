@@ -36,19 +36,21 @@ static void test_disk_defaults_and_options(void **state)
                            "readonly,serial=disk-b,cache=unsafe",
                            "--disk",
                            "c.img,ro,cache="
-                           "writethrough"),
+                           "writethrough,queue-size=16"),
                      0);
     assert_int_equal(req.config.ndisks, 3);
     assert_string_equal(req.config.disks[0].path, "a.img");
     assert_false(req.config.disks[0].readonly);
     assert_null(req.config.disks[0].serial);
     assert_int_equal(req.config.disks[0].cache, DISK_CACHE_WRITEBACK);
+    assert_int_equal(req.config.disks[0].queue_size, 256);
     assert_string_equal(req.config.disks[1].path, "b.img");
     assert_true(req.config.disks[1].readonly);
     assert_string_equal(req.config.disks[1].serial, "disk-b");
     assert_int_equal(req.config.disks[1].cache, DISK_CACHE_UNSAFE);
     assert_true(req.config.disks[2].readonly);
     assert_int_equal(req.config.disks[2].cache, DISK_CACHE_WRITETHROUGH);
+    assert_int_equal(req.config.disks[2].queue_size, 16);
     assert_false(req.config.rng);
     assert_int_equal(req.config.device_discovery, DISCOVERY_ACPI);
     cli_request_free(&req);
@@ -73,12 +75,13 @@ static void test_disk_errors(void **state)
 {
     struct cli_request req;
     struct error err;
-    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", ",readonly"), &err,
-                 "--disk: empty path (expected "
-                 "PATH[,readonly][,serial=ID][,cache=writeback|writethrough|unsafe])");
+    expect_error(
+        PARSE(&req, &err, "run", "--kernel", "k", "--disk", ",readonly"), &err,
+        "--disk: empty path (expected "
+        "PATH[,readonly][,serial=ID][,cache=writeback|writethrough|unsafe][,queue-size=N])");
     expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,rw"), &err,
-                 "--disk: unknown option 'rw' in 'a.img,rw' (expected readonly, serial=ID or "
-                 "cache=MODE)");
+                 "--disk: unknown option 'rw' in 'a.img,rw' (expected readonly, serial=ID, "
+                 "cache=MODE or queue-size=N)");
     expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,cache=none"), &err,
                  "--disk: 'cache=none' in 'a.img,cache=none' is not a cache mode (expected "
                  "cache=writeback, cache=writethrough or cache=unsafe)");
@@ -89,15 +92,28 @@ static void test_disk_errors(void **state)
         "to 20 bytes)");
     expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,serial="), &err,
                  "--disk: serial in 'a.img,serial=' is 0 bytes (expected 1 to 20 bytes)");
-    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk"), &err,
-                 "--disk: missing value (expected "
-                 "PATH[,readonly][,serial=ID][,cache=writeback|writethrough|unsafe])");
+    expect_error(
+        PARSE(&req, &err, "run", "--kernel", "k", "--disk"), &err,
+        "--disk: missing value (expected "
+        "PATH[,readonly][,serial=ID][,cache=writeback|writethrough|unsafe][,queue-size=N])");
     /* A later bad --disk must not leak the earlier good ones (ASan checks). */
     expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,serial=x", "--disk",
                        "b.img,bogus"),
                  &err,
-                 "--disk: unknown option 'bogus' in 'b.img,bogus' (expected readonly, serial=ID "
-                 "or cache=MODE)");
+                 "--disk: unknown option 'bogus' in 'b.img,bogus' (expected readonly, serial=ID, "
+                 "cache=MODE or queue-size=N)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,queue-size=100"), &err,
+                 "--disk: queue size in 'a.img,queue-size=100' is not valid (expected a power of "
+                 "2 from 2 to 256)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,queue-size=512"), &err,
+                 "--disk: queue size in 'a.img,queue-size=512' is not valid (expected a power of "
+                 "2 from 2 to 256)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,queue-size=1"), &err,
+                 "--disk: queue size in 'a.img,queue-size=1' is not valid (expected a power of "
+                 "2 from 2 to 256)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,queue-size="), &err,
+                 "--disk: queue size in 'a.img,queue-size=' is not valid (expected a power of "
+                 "2 from 2 to 256)");
 }
 
 static void test_switch_and_keyword_errors(void **state)
