@@ -53,6 +53,10 @@ int virtqueue_enable(struct virtqueue *vq, bool event_idx, bool indirect, const 
         *why = "a ring lies outside guest RAM";
         return -EINVAL;
     }
+    /* The device area is the device's to write: start it clean whatever the driver left in
+     * that memory, so a stale NO_NOTIFY flag cannot silence the driver's doorbell. */
+    __atomic_store_n(&vq->used->flags, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&vq->used->idx, 0, __ATOMIC_RELAXED);
     vq->event_idx = event_idx;
     vq->indirect = indirect;
     vq->last_avail = 0;
