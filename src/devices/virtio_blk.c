@@ -1,0 +1,327 @@
+/* virtio-blk: config space and features, the request queue's notify handler, and the
+ * hand-off of each request to libuv's thread pool and its completion back on the loop. */
+#include <errno.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_ids.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kiln/devices/disk_image.h"
+#include "kiln/devices/virtio_blk.h"
+#include "kiln/devices/virtio_blk_request.h"
+
+#define BLK_SIZE_MAX         (1u << 20) /* largest single data buffer we advertise (size_max) */
+#define BLK_MAX_ZERO_SECTORS (1u << 22) /* 2 GiB per discard/write-zeroes segment */
+
+struct virtio_blk {
+    struct disk_image image;
+    const struct disk_config *disk;
+    uv_loop_t *loop;
+    const struct log *log;
+    struct virtio_mmio *transport; /* learnt from the first callback */
+    struct virtio_blk_config config;
+    bool write_cache; /* the guest-visible WCE: false means every write is made durable */
+    unsigned in_flight;
+    struct virtq_chain chain; /* scratch for popping on the loop thread */
+    struct blk_request request;
+};
+
+/* One request on the thread pool. */
+struct blk_io {
+    uv_work_t work;
+    struct virtio_blk *blk;
+    uint32_t generation; /* the transport's, at submission: a reset in between drops it */
+    unsigned queue;
+    uint16_t head;
+    uint8_t *status;
+    uint32_t used_len;
+    uint32_t type;
+    uint64_t sector;
+    bool durable_writes; /* fdatasync after a write (write cache off) */
+    bool flush_is_noop;  /* cache=unsafe */
+    int result;          /* 0 or -errno, from the worker */
+    unsigned nsegments;
+    struct virtio_blk_discard_write_zeroes segments[BLK_MAX_DISCARD_SEGMENTS];
+    int ndata;
+    struct iovec data[]; /* guest buffers, already bounds-checked */
+};
+
+static int do_segments(struct blk_io *io)
+{
+    for (unsigned i = 0; i < io->nsegments; i++) {
+        const struct virtio_blk_discard_write_zeroes *seg = &io->segments[i];
+        uint64_t offset = seg->sector * DISK_SECTOR_SIZE;
+        uint64_t len = (uint64_t)seg->num_sectors * DISK_SECTOR_SIZE;
+        int r = io->type == VIRTIO_BLK_T_DISCARD
+                    ? disk_image_discard(&io->blk->image, offset, len)
+                    : disk_image_zero(&io->blk->image, offset, len,
+                                      seg->flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* Runs on a thread-pool thread: only the image and the request's own buffers are touched. */
+static void blk_io_work(uv_work_t *work)
+{
+    struct blk_io *io = work->data;
+    const struct disk_image *img = &io->blk->image;
+    uint64_t offset = io->sector * DISK_SECTOR_SIZE;
+    switch (io->type) {
+    case VIRTIO_BLK_T_IN:
+        io->result = disk_image_readv(img, io->data, io->ndata, offset);
+        break;
+    case VIRTIO_BLK_T_OUT:
+        io->result = disk_image_writev(img, io->data, io->ndata, offset);
+        if (io->result == 0 && io->durable_writes)
+            io->result = disk_image_flush(img);
+        break;
+    case VIRTIO_BLK_T_FLUSH:
+        io->result = io->flush_is_noop ? 0 : disk_image_flush(img);
+        break;
+    default: /* DISCARD, WRITE_ZEROES */
+        io->result = do_segments(io);
+        if (io->result == 0 && io->type == VIRTIO_BLK_T_WRITE_ZEROES && io->durable_writes)
+            io->result = disk_image_flush(img);
+        break;
+    }
+}
+
+static void complete(struct virtio_mmio *t, unsigned q, uint16_t head, uint8_t *status,
+                     uint8_t value, uint32_t used_len)
+{
+    *status = value;
+    virtqueue_push(&t->queues[q], head, used_len);
+}
+
+/* Back on the loop thread. */
+static void blk_io_done(uv_work_t *work, int status)
+{
+    struct blk_io *io = work->data;
+    struct virtio_blk *blk = io->blk;
+    struct virtio_mmio *t = blk->transport;
+    virtio_mmio_lock(t);
+    if (virtio_mmio_generation(t) == io->generation) {
+        uint8_t value = VIRTIO_BLK_S_OK;
+        if (io->result < 0) {
+            value = VIRTIO_BLK_S_IOERR;
+            log_warn(blk->log, "disk '%s': I/O error: %s", blk->disk->path, strerror(-io->result));
+        }
+        complete(t, io->queue, io->head, io->status, value, io->used_len);
+        virtio_mmio_notify_used(t, io->queue);
+    }
+    virtio_mmio_unlock(t);
+    blk->in_flight--;
+    free(io);
+}
+
+static int submit(struct virtio_blk *blk, unsigned q, const struct blk_request *req, uint16_t head)
+{
+    struct blk_io *io = malloc(sizeof(*io) + (size_t)req->ndata * sizeof(struct iovec));
+    if (!io)
+        return -ENOMEM;
+    io->work.data = io;
+    io->blk = blk;
+    io->generation = virtio_mmio_generation(blk->transport);
+    io->queue = q;
+    io->head = head;
+    io->status = req->status;
+    io->used_len = 1 + (req->type == VIRTIO_BLK_T_IN ? (uint32_t)req->data_len : 0);
+    io->type = req->type;
+    io->sector = req->sector;
+    io->durable_writes = !blk->write_cache && blk->disk->cache != DISK_CACHE_UNSAFE;
+    io->flush_is_noop = blk->disk->cache == DISK_CACHE_UNSAFE;
+    io->result = 0;
+    io->nsegments = req->nsegments;
+    memcpy(io->segments, req->segments, req->nsegments * sizeof(req->segments[0]));
+    io->ndata = req->ndata;
+    memcpy(io->data, req->data, (size_t)req->ndata * sizeof(struct iovec));
+    int r = uv_queue_work(blk->loop, &io->work, blk_io_work, blk_io_done);
+    if (r < 0) {
+        free(io);
+        return r;
+    }
+    blk->in_flight++;
+    return 0;
+}
+
+/* GET_ID: the serial, up to 20 bytes, NUL-padded (not terminated when it is 20 bytes long). */
+static uint32_t write_serial(struct virtio_blk *blk, const struct blk_request *req)
+{
+    char id[VIRTIO_BLK_ID_BYTES] = {0};
+    if (blk->disk->serial)
+        memcpy(id, blk->disk->serial, strnlen(blk->disk->serial, sizeof(id)));
+    uint32_t written = 0;
+    for (int i = 0; i < req->ndata && written < sizeof(id); i++) {
+        size_t n = req->data[i].iov_len;
+        if (n > sizeof(id) - written)
+            n = sizeof(id) - written;
+        memcpy(req->data[i].iov_base, id + written, n);
+        written += (uint32_t)n;
+    }
+    return written;
+}
+
+/* Answers a request at once, or hands it to the thread pool. */
+static void handle_request(struct virtio_mmio *t, struct virtio_blk *blk, unsigned q, uint16_t head)
+{
+    struct blk_request *req = &blk->request;
+    struct blk_geometry geo = {.capacity = blk->image.size / DISK_SECTOR_SIZE,
+                               .readonly = blk->image.readonly};
+    enum blk_parse_result r = blk_request_parse(&blk->chain, &geo, req);
+    if (req->why)
+        virtio_mmio_log_once(t, "bad request: %s", req->why);
+    if (r == BLK_REQUEST_UNANSWERABLE) {
+        virtqueue_push(&t->queues[q], head, 0);
+    } else if (r == BLK_REQUEST_DONE) {
+        complete(t, q, head, req->status, req->status_value, 1);
+    } else if (req->type == VIRTIO_BLK_T_GET_ID) {
+        uint32_t written = write_serial(blk, req);
+        complete(t, q, head, req->status, VIRTIO_BLK_S_OK, written + 1);
+    } else if (submit(blk, q, req, head) < 0) {
+        complete(t, q, head, req->status, VIRTIO_BLK_S_IOERR, 1);
+        virtio_mmio_log_once(t, "cannot queue a request: out of memory");
+    }
+}
+
+static void blk_queue_notify(struct virtio_mmio *t, unsigned q)
+{
+    struct virtio_blk *blk = virtio_mmio_device(t);
+    blk->transport = t;
+    const char *why = NULL;
+    for (;;) {
+        enum virtq_pop_result r = virtqueue_pop(&t->queues[q], &blk->chain, &why);
+        if (r == VIRTQ_POP_EMPTY)
+            break;
+        if (r == VIRTQ_POP_BROKEN_RING) {
+            virtio_mmio_needs_reset(t, why);
+            break;
+        }
+        if (r == VIRTQ_POP_BAD_CHAIN) {
+            virtio_mmio_log_once(t, "bad descriptor chain: %s", why);
+            virtqueue_push(&t->queues[q], blk->chain.head, 0);
+            continue;
+        }
+        handle_request(t, blk, q, blk->chain.head);
+    }
+    virtio_mmio_notify_used(t, q);
+}
+
+static void blk_config_read(struct virtio_mmio *t, uint32_t offset, uint8_t *data, unsigned size)
+{
+    struct virtio_blk *blk = virtio_mmio_device(t);
+    memset(data, 0, size);
+    if (offset < sizeof(blk->config))
+        memcpy(data, (uint8_t *)&blk->config + offset,
+               size < sizeof(blk->config) - offset ? size : sizeof(blk->config) - offset);
+}
+
+/* Only the writeback byte is writable, and only with VIRTIO_BLK_F_CONFIG_WCE. */
+static void blk_config_write(struct virtio_mmio *t, uint32_t offset, const uint8_t *data,
+                             unsigned size)
+{
+    struct virtio_blk *blk = virtio_mmio_device(t);
+    if (offset != offsetof(struct virtio_blk_config, wce) || size != 1 ||
+        !virtio_mmio_feature(t, VIRTIO_BLK_F_CONFIG_WCE)) {
+        virtio_mmio_log_once(t, "write to read-only config field at offset %u", offset);
+        return;
+    }
+    blk->config.wce = data[0] ? 1 : 0;
+    blk->write_cache = data[0] != 0;
+}
+
+static void blk_activate(struct virtio_mmio *t)
+{
+    struct virtio_blk *blk = virtio_mmio_device(t);
+    blk->transport = t;
+    /* A driver that does not negotiate CONFIG_WCE gets a write cache only if it can flush. */
+    if (!virtio_mmio_feature(t, VIRTIO_BLK_F_CONFIG_WCE))
+        blk->write_cache = virtio_mmio_feature(t, VIRTIO_BLK_F_FLUSH) && blk->config.wce;
+}
+
+static void blk_reset(struct virtio_mmio *t)
+{
+    struct virtio_blk *blk = virtio_mmio_device(t);
+    blk->config.wce = blk->disk->cache != DISK_CACHE_WRITETHROUGH;
+    blk->write_cache = blk->config.wce;
+}
+
+static const struct virtio_device_ops virtio_blk_ops = {
+    .config_read = blk_config_read,
+    .config_write = blk_config_write,
+    .activate = blk_activate,
+    .queue_notify = blk_queue_notify,
+    .reset = blk_reset,
+};
+
+static void fill_config(struct virtio_blk *blk)
+{
+    struct virtio_blk_config *c = &blk->config;
+    memset(c, 0, sizeof(*c));
+    c->capacity = blk->image.size / DISK_SECTOR_SIZE;
+    c->size_max = BLK_SIZE_MAX;
+    c->seg_max = blk->disk->queue_size - 2; /* the header and the status byte take two */
+    c->blk_size = DISK_SECTOR_SIZE;
+    c->wce = blk->disk->cache != DISK_CACHE_WRITETHROUGH;
+    c->num_queues = 1;
+    c->max_discard_sectors = BLK_MAX_ZERO_SECTORS;
+    c->max_discard_seg = BLK_MAX_DISCARD_SEGMENTS;
+    c->discard_sector_alignment = 1;
+    c->max_write_zeroes_sectors = BLK_MAX_ZERO_SECTORS;
+    c->max_write_zeroes_seg = BLK_MAX_DISCARD_SEGMENTS;
+    c->write_zeroes_may_unmap = 1;
+    blk->write_cache = c->wce;
+}
+
+int virtio_blk_create(struct virtio_blk **out, const struct disk_config *disk, uv_loop_t *loop,
+                      const struct log *log, struct error *err)
+{
+    struct virtio_blk *blk = calloc(1, sizeof(*blk));
+    if (!blk)
+        return error_fmt(err, -ENOMEM, "--disk: out of memory");
+    int r = disk_image_open(&blk->image, disk, err);
+    if (r < 0) {
+        free(blk);
+        return r;
+    }
+    blk->disk = disk;
+    blk->loop = loop;
+    blk->log = log;
+    fill_config(blk);
+    *out = blk;
+    return 0;
+}
+
+void virtio_blk_device_info(struct virtio_blk *blk, struct virtio_device_info *info)
+{
+    uint64_t features = (1ULL << VIRTIO_BLK_F_SIZE_MAX) | (1ULL << VIRTIO_BLK_F_SEG_MAX) |
+                        (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH) |
+                        (1ULL << VIRTIO_BLK_F_CONFIG_WCE);
+    if (blk->image.readonly)
+        features |= 1ULL << VIRTIO_BLK_F_RO;
+    else
+        features |= (1ULL << VIRTIO_BLK_F_DISCARD) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
+    memset(info, 0, sizeof(*info));
+    info->name = "virtio-blk";
+    info->device_id = VIRTIO_ID_BLOCK;
+    info->features = features;
+    info->num_queues = 1;
+    info->queue_max_size = (uint16_t)blk->disk->queue_size;
+    info->config_size = sizeof(blk->config);
+    info->ops = &virtio_blk_ops;
+    info->opaque = blk;
+}
+
+unsigned virtio_blk_in_flight(const struct virtio_blk *blk)
+{
+    return blk->in_flight;
+}
+
+void virtio_blk_destroy(struct virtio_blk *blk)
+{
+    if (!blk)
+        return;
+    disk_image_close(&blk->image);
+    free(blk);
+}
