@@ -391,6 +391,7 @@ int vm_run(struct vm *vm, struct error *err)
               (unsigned long long)bus_unknown_accesses(&vm->pio_bus),
               (unsigned long long)bus_unknown_accesses(&vm->mmio_bus));
     hostcompat_log_stats(&vm->hostcompat, &vm->log);
+    vm_virtio_log_stats(vm);
     return 0;
 }
 

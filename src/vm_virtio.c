@@ -64,6 +64,16 @@ int vm_virtio_attach(struct vm *vm, struct error *err)
     return 0;
 }
 
+void vm_virtio_log_stats(const struct vm *vm)
+{
+    for (unsigned i = 0; i < vm->nvirtio; i++)
+        log_debug(&vm->log, "%s: %llu malformed requests", vm->virtio[i].name,
+                  (unsigned long long)vm->virtio[i].transport.device_errors);
+    if (vm->rng)
+        log_debug(&vm->log, "virtio-rng: served %llu bytes",
+                  (unsigned long long)vm->rng->bytes_served);
+}
+
 void vm_virtio_detach(struct vm *vm)
 {
     for (unsigned i = 0; i < vm->nvirtio; i++)

@@ -100,6 +100,7 @@ int vm_virtio_create(struct vm *vm, struct error *err);
 size_t vm_virtio_describe(const struct vm *vm, struct acpi_virtio_device *out);
 int vm_virtio_attach(struct vm *vm, struct error *err);
 void vm_virtio_detach(struct vm *vm);
+void vm_virtio_log_stats(const struct vm *vm); /* debug lines at the end of a run */
 void vm_virtio_destroy(struct vm *vm);
 
 /* One press of the ACPI power button (the GED interrupt): an ACPI guest shuts down. */

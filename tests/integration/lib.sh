@@ -65,3 +65,23 @@ expect_lines() {
     n=$(wc -l <"$1")
     [ "$n" -eq "$2" ] || fail "expected $2 line(s) in $1, got $n: $(head -c 2000 "$1")"
 }
+
+# minimal_kernel: sets VMLINUX to the project's minimal kernel (scripts/build-minimal-kernel.sh:
+# builds it the first time, else prints the cached path), falling back to the last cached one;
+# skips when there is none and no root to build one.
+minimal_kernel() {
+    local cache=${KILN_CACHE_DIR:-$SOURCE_DIR/.cache}
+    if VMLINUX=$(bash "$SOURCE_DIR/scripts/build-minimal-kernel.sh" 2>"$TEST_TMP/kernel.err" </dev/null); then
+        grep -E 'up to date|done in' "$TEST_TMP/kernel.err" | tail -n 1
+    elif [ -s "$cache/minimal-kernel/current/vmlinux" ]; then
+        VMLINUX=$cache/minimal-kernel/current/vmlinux
+        echo "WARNING: build-minimal-kernel.sh failed; using the last cached kernel $VMLINUX:"
+        tail -n 5 "$TEST_TMP/kernel.err"
+    elif [ "$(id -u)" -ne 0 ]; then
+        tail -n 3 "$TEST_TMP/kernel.err"
+        skip "no minimal kernel in $cache/minimal-kernel and no root to build one (run scripts/build-minimal-kernel.sh as root)"
+    else
+        fail "scripts/build-minimal-kernel.sh failed: $(tail -n 15 "$TEST_TMP/kernel.err")"
+    fi
+    [ -s "$VMLINUX" ] || fail "build-minimal-kernel.sh printed '$VMLINUX', which is not a file"
+}

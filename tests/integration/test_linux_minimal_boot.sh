@@ -27,19 +27,7 @@ STDERR=$LOG_DIR/linux_minimal_boot.stderr.log
 
 # --- the kernel: built and cached by the script (minutes the first time, then "up to date") ---
 # scripts/dev.sh setup runs the script before the tests, so in CI this is the cached path.
-if VMLINUX=$(bash "$SOURCE_DIR/scripts/build-minimal-kernel.sh" 2>"$TEST_TMP/kernel.err" </dev/null); then
-    grep -E 'up to date|done in' "$TEST_TMP/kernel.err" | tail -n 1
-elif [ -s "$CACHE/minimal-kernel/current/vmlinux" ]; then
-    VMLINUX=$CACHE/minimal-kernel/current/vmlinux
-    echo "WARNING: build-minimal-kernel.sh failed; using the last cached kernel $VMLINUX:"
-    tail -n 5 "$TEST_TMP/kernel.err"
-elif [ "$(id -u)" -ne 0 ]; then
-    tail -n 3 "$TEST_TMP/kernel.err"
-    skip "no minimal kernel in $CACHE/minimal-kernel and no root to build one (run scripts/build-minimal-kernel.sh as root)"
-else
-    fail "scripts/build-minimal-kernel.sh failed: $(tail -n 15 "$TEST_TMP/kernel.err")"
-fi
-[ -s "$VMLINUX" ] || fail "build-minimal-kernel.sh printed '$VMLINUX', which is not a file"
+minimal_kernel
 KRELEASE=$(sed -n 's/^kernel_release=//p' "$(dirname "$VMLINUX")/MANIFEST" 2>/dev/null)
 [ -n "$KRELEASE" ] || KRELEASE=6.1
 
