@@ -1,0 +1,437 @@
+/* Unit tests for virtio-blk end to end without KVM: a real transport, guest RAM, a libuv loop
+ * and a temporary image; requests are written into the queue as a driver would, and the data
+ * on disk, status bytes and used lengths are checked — including every malformed request. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_mmio.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kiln/devices/virtio_blk.h"
+#include "kiln/devices/virtio_blk_request.h"
+#include "virtio_fake.h"
+
+#define DISK_SECTORS 64
+#define W            VRING_DESC_F_WRITE
+#define N            VRING_DESC_F_NEXT
+#define HDR          (FAKE_BUF)
+#define DATA         (FAKE_BUF + 0x1000)
+#define STATUS       (FAKE_BUF + 0x10000)
+
+struct fixture {
+    char path[64];
+    struct disk_config disk;
+    uv_loop_t loop;
+    struct guest_mem mem;
+    struct log log;
+    struct virtio_blk *blk;
+    struct virtio_mmio t;
+    uint16_t avail_idx;
+};
+
+static struct fixture fx;
+
+static void no_irq(void *opaque)
+{
+}
+static void no_kick(void *opaque, unsigned q)
+{
+}
+
+static void *gpa(uint64_t addr)
+{
+    return guest_mem_ptr(&fx.mem, addr, 1);
+}
+
+static void wr(uint64_t offset, uint32_t v)
+{
+    virtio_mmio_bus_ops.write(&fx.t, offset, (const uint8_t *)&v, 4);
+}
+
+static uint32_t rd(uint64_t offset)
+{
+    uint32_t v;
+    virtio_mmio_bus_ops.read(&fx.t, offset, (uint8_t *)&v, 4);
+    return v;
+}
+
+/* Driver side: negotiate VERSION_1 + FLUSH + DISCARD + WRITE_ZEROES, set up queue 0. */
+static void bring_up(void)
+{
+    wr(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+    wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+    uint32_t offered = rd(VIRTIO_MMIO_DEVICE_FEATURES);
+    uint32_t want = (1u << VIRTIO_BLK_F_FLUSH) | (1u << VIRTIO_BLK_F_DISCARD) |
+                    (1u << VIRTIO_BLK_F_WRITE_ZEROES) | (1u << VIRTIO_BLK_F_RO) |
+                    (1u << VIRTIO_BLK_F_CONFIG_WCE);
+    wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+    wr(VIRTIO_MMIO_DRIVER_FEATURES, offered & want);
+    wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+    wr(VIRTIO_MMIO_DRIVER_FEATURES, 1u << (VIRTIO_F_VERSION_1 - 32));
+    uint32_t s = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK;
+    wr(VIRTIO_MMIO_STATUS, s);
+    assert_int_equal(rd(VIRTIO_MMIO_STATUS), s);
+    wr(VIRTIO_MMIO_QUEUE_SEL, 0);
+    wr(VIRTIO_MMIO_QUEUE_NUM, 16);
+    wr(VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)FAKE_DESC);
+    wr(VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint32_t)FAKE_AVAIL);
+    wr(VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)FAKE_USED);
+    wr(VIRTIO_MMIO_QUEUE_READY, 1);
+    wr(VIRTIO_MMIO_STATUS, s | VIRTIO_CONFIG_S_DRIVER_OK);
+}
+
+static int open_device(bool readonly, const char *serial)
+{
+    memset(&fx, 0, sizeof(fx));
+    snprintf(fx.path, sizeof(fx.path), "/tmp/kiln-blk-test-%d.img", (int)getpid());
+    int fd = open(fx.path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+    if (fd < 0 || ftruncate(fd, DISK_SECTORS * 512) < 0)
+        return -1;
+    close(fd);
+    fx.disk.path = fx.path;
+    fx.disk.readonly = readonly;
+    fx.disk.serial = (char *)serial;
+    fx.disk.cache = DISK_CACHE_WRITEBACK;
+    fx.disk.queue_size = 16;
+    fx.log.level = LOG_ERROR;
+    fx.log.out = fopen("/dev/null", "w");
+    uv_loop_init(&fx.loop);
+    if (guest_mem_init(&fx.mem, FAKE_RAM, NULL) < 0 ||
+        virtio_blk_create(&fx.blk, &fx.disk, &fx.loop, &fx.log, NULL) < 0)
+        return -1;
+    struct virtio_device_info info;
+    virtio_blk_device_info(fx.blk, &info);
+    struct virtio_mmio_host host = {.raise_irq = no_irq, .kick = no_kick};
+    if (virtio_mmio_init(&fx.t, &info, &host, &fx.mem, &fx.log, 0xd0000000, NULL) < 0)
+        return -1;
+    bring_up();
+    return 0;
+}
+
+static int setup(void **state)
+{
+    return open_device(false, "kiln-serial-0123");
+}
+static int setup_readonly(void **state)
+{
+    return open_device(true, NULL);
+}
+
+static int teardown(void **state)
+{
+    uv_run(&fx.loop, UV_RUN_DEFAULT);
+    virtio_blk_destroy(fx.blk);
+    virtio_mmio_destroy(&fx.t);
+    uv_loop_close(&fx.loop);
+    guest_mem_destroy(&fx.mem);
+    fclose(fx.log.out);
+    unlink(fx.path);
+    return 0;
+}
+
+static void header(uint32_t type, uint64_t sector)
+{
+    struct virtio_blk_outhdr h = {.type = type, .sector = sector};
+    memcpy(gpa(HDR), &h, sizeof(h));
+}
+
+/* Makes chain `head` available, kicks, and runs the loop until the device answered. Returns
+ * the used length; *status is the status byte (0xee if the device never wrote it). */
+static uint32_t run_chain(uint16_t head, uint8_t *status)
+{
+    *(uint8_t *)gpa(STATUS) = 0xee;
+    struct vring_avail *avail = gpa(FAKE_AVAIL);
+    avail->ring[fx.avail_idx % 16] = head;
+    fx.avail_idx++;
+    avail->idx = fx.avail_idx;
+    virtio_mmio_handle_notify(&fx.t, 0);
+    uv_run(&fx.loop, UV_RUN_DEFAULT);
+    struct vring_used *used = gpa(FAKE_USED);
+    assert_int_equal(used->idx, fx.avail_idx);
+    assert_int_equal(used->ring[(fx.avail_idx - 1) % 16].id, head);
+    *status = *(uint8_t *)gpa(STATUS);
+    return used->ring[(fx.avail_idx - 1) % 16].len;
+}
+
+static void desc(unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
+{
+    struct vring_desc d = {.addr = addr, .len = len, .flags = flags, .next = next};
+    memcpy((uint8_t *)gpa(FAKE_DESC) + i * sizeof(d), &d, sizeof(d));
+}
+
+/* header -> data (len bytes, writable for reads) -> status */
+static uint32_t request(uint32_t type, uint64_t sector, uint32_t len, uint8_t *status)
+{
+    header(type, sector);
+    bool in = type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_GET_ID;
+    if (len) {
+        desc(0, HDR, 16, N, 1);
+        desc(1, DATA, len, N | (in ? W : 0), 2);
+    } else {
+        desc(0, HDR, 16, N, 2);
+    }
+    desc(2, STATUS, 1, W, 0);
+    return run_chain(0, status);
+}
+
+static void read_file(uint64_t offset, void *buf, size_t len)
+{
+    int fd = open(fx.path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, buf, len, (off_t)offset), (ssize_t)len);
+    close(fd);
+}
+
+static void test_config_space(void **state)
+{
+    struct virtio_blk_config c;
+    for (unsigned i = 0; i < sizeof(c); i++)
+        virtio_mmio_bus_ops.read(&fx.t, VIRTIO_MMIO_CONFIG + i, (uint8_t *)&c + i, 1);
+    assert_int_equal(c.capacity, DISK_SECTORS);
+    assert_int_equal(c.blk_size, 512);
+    assert_int_equal(c.seg_max, 14);
+    assert_int_equal(c.wce, 1);
+    assert_int_equal(c.max_discard_seg, BLK_MAX_DISCARD_SEGMENTS);
+}
+
+static void test_write_then_read(void **state)
+{
+    uint8_t status;
+    memset(gpa(DATA), 0x5a, 1024);
+    assert_int_equal(request(VIRTIO_BLK_T_OUT, DISK_SECTORS - 2, 1024, &status), 1);
+    assert_int_equal(status, VIRTIO_BLK_S_OK);
+    uint8_t on_disk[1024];
+    read_file((DISK_SECTORS - 2) * 512, on_disk, sizeof(on_disk));
+    for (unsigned i = 0; i < sizeof(on_disk); i++)
+        assert_int_equal(on_disk[i], 0x5a);
+
+    memset(gpa(DATA), 0, 1024);
+    assert_int_equal(request(VIRTIO_BLK_T_IN, DISK_SECTORS - 2, 1024, &status), 1025);
+    assert_int_equal(status, VIRTIO_BLK_S_OK);
+    assert_int_equal(((uint8_t *)gpa(DATA))[1023], 0x5a);
+}
+
+static void test_multi_segment_read(void **state)
+{
+    uint8_t status, pattern[1536];
+    for (unsigned i = 0; i < sizeof(pattern); i++)
+        pattern[i] = (uint8_t)(i * 7);
+    memcpy(gpa(DATA), pattern, sizeof(pattern));
+    assert_int_equal(request(VIRTIO_BLK_T_OUT, 4, sizeof(pattern), &status), 1);
+    /* Read it back into three buffers of 512 bytes in different places. */
+    header(VIRTIO_BLK_T_IN, 4);
+    desc(0, HDR, 16, N, 1);
+    desc(1, DATA + 0x4000, 512, N | W, 3);
+    desc(3, DATA + 0x8000, 512, N | W, 4);
+    desc(4, DATA + 0xc000, 512, N | W, 2);
+    desc(2, STATUS, 1, W, 0);
+    assert_int_equal(run_chain(0, &status), 1537);
+    assert_int_equal(status, VIRTIO_BLK_S_OK);
+    assert_memory_equal(gpa(DATA + 0x4000), pattern, 512);
+    assert_memory_equal(gpa(DATA + 0x8000), pattern + 512, 512);
+    assert_memory_equal(gpa(DATA + 0xc000), pattern + 1024, 512);
+}
+
+static void test_out_of_range_sectors(void **state)
+{
+    uint8_t status;
+    assert_int_equal(request(VIRTIO_BLK_T_IN, DISK_SECTORS - 1, 1024, &status), 1);
+    assert_int_equal(status, VIRTIO_BLK_S_IOERR);
+    assert_int_equal(request(VIRTIO_BLK_T_OUT, UINT64_MAX, 512, &status), 1);
+    assert_int_equal(status, VIRTIO_BLK_S_IOERR);
+    assert_int_equal(request(VIRTIO_BLK_T_IN, DISK_SECTORS, 512, &status), 1);
+    assert_int_equal(status, VIRTIO_BLK_S_IOERR);
+    assert_int_equal(fx.t.device_errors, 0); /* a guest mistake, not a hostile request */
+}
+
+static void test_flush_get_id_and_unsupported(void **state)
+{
+    uint8_t status;
+    assert_int_equal(request(VIRTIO_BLK_T_FLUSH, 0, 0, &status), 1);
+    assert_int_equal(status, VIRTIO_BLK_S_OK);
+    memset(gpa(DATA), 0xff, 32);
+    assert_int_equal(request(VIRTIO_BLK_T_GET_ID, 0, VIRTIO_BLK_ID_BYTES, &status), 21);
+    assert_int_equal(status, VIRTIO_BLK_S_OK);
+    assert_memory_equal(gpa(DATA), "kiln-serial-0123\0\0\0\0", 20);
+    assert_int_equal(request(99, 0, 0, &status), 1);
+    assert_int_equal(status, VIRTIO_BLK_S_UNSUPP);
+}
+
+static void segment_request(uint32_t type, uint64_t sector, uint32_t count, uint32_t flags,
+                            uint8_t *status)
+{
+    struct virtio_blk_discard_write_zeroes seg = {
+        .sector = sector, .num_sectors = count, .flags = flags};
+    memcpy(gpa(DATA), &seg, sizeof(seg));
+    header(type, 0);
+    desc(0, HDR, 16, N, 1);
+    desc(1, DATA, sizeof(seg), N, 2);
+    desc(2, STATUS, 1, W, 0);
+    run_chain(0, status);
+}
+
+static void test_discard_and_write_zeroes(void **state)
+{
+    uint8_t status;
+    memset(gpa(DATA), 0x77, 8 * 512);
+    assert_int_equal(request(VIRTIO_BLK_T_OUT, 8, 8 * 512, &status), 1);
+    segment_request(VIRTIO_BLK_T_WRITE_ZEROES, 8, 2, VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP, &status);
+    assert_int_equal(status, VIRTIO_BLK_S_OK);
+    segment_request(VIRTIO_BLK_T_WRITE_ZEROES, 10, 2, 0, &status);
+    assert_int_equal(status, VIRTIO_BLK_S_OK);
+    uint8_t on_disk[8 * 512];
+    read_file(8 * 512, on_disk, sizeof(on_disk));
+    for (unsigned i = 0; i < 4 * 512; i++)
+        assert_int_equal(on_disk[i], 0);
+    assert_int_equal(on_disk[4 * 512], 0x77);
+    segment_request(VIRTIO_BLK_T_DISCARD, 12, 4, 0, &status);
+    assert_int_equal(status, VIRTIO_BLK_S_OK);
+    /* DISCARD with the unmap flag is not allowed; ranges past the end are IOERR. */
+    segment_request(VIRTIO_BLK_T_DISCARD, 12, 4, VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP, &status);
+    assert_int_equal(status, VIRTIO_BLK_S_UNSUPP);
+    segment_request(VIRTIO_BLK_T_WRITE_ZEROES, DISK_SECTORS - 1, 2, 0, &status);
+    assert_int_equal(status, VIRTIO_BLK_S_IOERR);
+}
+
+static void test_malformed_requests(void **state)
+{
+    uint8_t status;
+    /* Read with a device-readable data buffer (the device would write to a read-only one). */
+    header(VIRTIO_BLK_T_IN, 0);
+    desc(0, HDR, 16, N, 1);
+    desc(1, DATA, 512, N, 2);
+    desc(2, STATUS, 1, W, 0);
+    assert_int_equal(run_chain(0, &status), 1);
+    assert_int_equal(status, VIRTIO_BLK_S_IOERR);
+    /* Write whose data is in a device-writable buffer. */
+    header(VIRTIO_BLK_T_OUT, 0);
+    desc(1, DATA, 512, N | W, 2);
+    assert_int_equal(run_chain(0, &status), 1);
+    assert_int_equal(status, VIRTIO_BLK_S_IOERR);
+    /* Header shorter than 16 bytes. */
+    desc(0, HDR, 8, N, 2);
+    assert_int_equal(run_chain(0, &status), 1);
+    assert_int_equal(status, VIRTIO_BLK_S_IOERR);
+    /* Data length not a multiple of 512. */
+    assert_int_equal(request(VIRTIO_BLK_T_IN, 0, 100, &status), 1);
+    assert_int_equal(status, VIRTIO_BLK_S_IOERR);
+    /* No writable status byte at all: the chain comes back with length 0, untouched. */
+    header(VIRTIO_BLK_T_FLUSH, 0);
+    desc(0, HDR, 16, 0, 0);
+    assert_int_equal(run_chain(0, &status), 0);
+    assert_int_equal(status, 0xee);
+    /* A descriptor loop: given back with length 0. */
+    desc(0, HDR, 16, N, 1);
+    desc(1, DATA, 512, N, 0);
+    assert_int_equal(run_chain(0, &status), 0);
+    assert_int_equal(fx.t.device_errors, 6);
+    /* The device keeps working. */
+    assert_int_equal(request(VIRTIO_BLK_T_FLUSH, 0, 0, &status), 1);
+    assert_int_equal(status, VIRTIO_BLK_S_OK);
+}
+
+static void test_completion_after_reset_is_dropped(void **state)
+{
+    uint8_t status = 0;
+    header(VIRTIO_BLK_T_FLUSH, 0);
+    desc(0, HDR, 16, N, 2);
+    desc(2, STATUS, 1, W, 0);
+    *(uint8_t *)gpa(STATUS) = 0xee;
+    struct vring_avail *avail = gpa(FAKE_AVAIL);
+    avail->ring[0] = 0;
+    avail->idx = 1;
+    virtio_mmio_handle_notify(&fx.t, 0);
+    assert_int_equal(virtio_blk_in_flight(fx.blk), 1);
+    wr(VIRTIO_MMIO_STATUS, 0); /* the driver resets while the flush is on the thread pool */
+    uv_run(&fx.loop, UV_RUN_DEFAULT);
+    assert_int_equal(virtio_blk_in_flight(fx.blk), 0);
+    status = *(uint8_t *)gpa(STATUS);
+    assert_int_equal(status, 0xee);
+    assert_int_equal(((struct vring_used *)gpa(FAKE_USED))->idx, 0);
+}
+
+static void test_readonly_disk(void **state)
+{
+    wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+    uint32_t features = rd(VIRTIO_MMIO_DEVICE_FEATURES);
+    assert_true(features & (1u << VIRTIO_BLK_F_RO));
+    assert_false(features & (1u << VIRTIO_BLK_F_DISCARD));
+    uint8_t status;
+    memset(gpa(DATA), 0x11, 512);
+    assert_int_equal(request(VIRTIO_BLK_T_OUT, 0, 512, &status), 1);
+    assert_int_equal(status, VIRTIO_BLK_S_IOERR);
+    uint8_t on_disk[512];
+    read_file(0, on_disk, sizeof(on_disk));
+    assert_int_equal(on_disk[0], 0);
+    assert_int_equal(request(VIRTIO_BLK_T_IN, 0, 512, &status), 513);
+    assert_int_equal(status, VIRTIO_BLK_S_OK);
+    /* GET_ID without a serial: 20 zero bytes. */
+    memset(gpa(DATA), 0xff, 20);
+    assert_int_equal(request(VIRTIO_BLK_T_GET_ID, 0, 20, &status), 21);
+    assert_memory_equal(gpa(DATA), "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 20);
+}
+
+static void test_open_errors(void **state)
+{
+    struct error err;
+    struct virtio_blk *other = NULL;
+    /* The image is locked by the fixture's device. */
+    assert_int_equal(virtio_blk_create(&other, &fx.disk, &fx.loop, &fx.log, &err), -EBUSY);
+    assert_non_null(strstr(err.msg, "is in use by another VM or process"));
+
+    struct disk_config d = {.path = "/nonexistent/x.img", .queue_size = 16};
+    assert_int_equal(virtio_blk_create(&other, &d, &fx.loop, &fx.log, &err), -ENOENT);
+    assert_string_equal(err.msg, "--disk: '/nonexistent/x.img': No such file or directory");
+    d.path = "/tmp";
+    assert_true(virtio_blk_create(&other, &d, &fx.loop, &fx.log, &err) < 0);
+    assert_string_equal(err.msg, "--disk: '/tmp' is a directory (expected a raw disk image)");
+
+    char odd[64];
+    snprintf(odd, sizeof(odd), "/tmp/kiln-blk-odd-%d.img", (int)getpid());
+    int fd = open(odd, O_CREAT | O_TRUNC | O_RDWR, 0600);
+    assert_int_equal(ftruncate(fd, 1000), 0);
+    close(fd);
+    d.path = odd;
+    assert_int_equal(virtio_blk_create(&other, &d, &fx.loop, &fx.log, &err), -EINVAL);
+    char expected[256];
+    snprintf(expected, sizeof(expected),
+             "--disk: '%s' is 1000 bytes, not a multiple of 512 (expected whole sectors; e.g. "
+             "truncate -s 1024)",
+             odd);
+    assert_string_equal(err.msg, expected);
+    fd = open(odd, O_TRUNC | O_RDWR);
+    close(fd);
+    assert_int_equal(virtio_blk_create(&other, &d, &fx.loop, &fx.log, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "is empty"));
+    unlink(odd);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_config_space),
+        T(test_write_then_read),
+        T(test_multi_segment_read),
+        T(test_out_of_range_sectors),
+        T(test_flush_get_id_and_unsupported),
+        T(test_discard_and_write_zeroes),
+        T(test_malformed_requests),
+        T(test_completion_after_reset_is_dropped),
+        cmocka_unit_test_setup_teardown(test_readonly_disk, setup_readonly, teardown),
+        T(test_open_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
