@@ -10,6 +10,7 @@
 
 #include "kiln/acpi.h"
 #include "kiln/layout.h"
+#include "kiln/mptable.h"
 #include "kiln/platform.h"
 #include "kiln/virtio/virtio_cmdline.h"
 #include "kiln/vm.h"
@@ -152,7 +153,9 @@ static int build_acpi_tables(struct vm *vm, struct error *err)
     struct acpi_config acpi = {.ncpus = vm->config->cpus, .virtio = virtio};
     if (vm->config->device_discovery == DISCOVERY_ACPI)
         acpi.nvirtio = vm_virtio_describe(vm, virtio);
-    return acpi_build(&vm->mem, &acpi, &vm->rsdp_gpa, err);
+    int r = acpi_build(&vm->mem, &acpi, &vm->rsdp_gpa, err);
+    /* The MP table too, for kernels without ACPI; one with ACPI prefers the MADT. */
+    return r < 0 ? r : mptable_write(&vm->mem, vm->config->cpus, err);
 }
 
 /* The user's command line, plus virtio_mmio.device= entries when devices are described there

@@ -137,7 +137,7 @@ const char *hostcompat_cmdline_extra(void);
 
 /* Which of the extra options the user's command line already set (their value wins). */
 struct hostcompat_cmdline_note {
-    char added[256]; /* the options appended, space-separated; "" if none */
+    char added[512]; /* the options appended, space-separated; "" if none */
     char kept[128];  /* names of our options the user gave, e.g. "clearcpuid lpj"; "" if none */
 };
 

@@ -5,7 +5,14 @@
 
 /* ACPI tables live in the BIOS area, where a legacy RSDP scan also finds them. */
 #define PLATFORM_ACPI_START        0xe0000ULL /* the RSDP, 16-byte aligned; other tables follow */
-#define PLATFORM_ACPI_END          0x100000ULL
+#define PLATFORM_ACPI_END          0xf0000ULL /* the MP table follows */
+
+/* Intel MP table (MP spec 1.4) for kernels booted without ACPI (acpi=off, or built without
+ * it): the floating pointer where Linux scans (the last KiB of base memory), the config table
+ * in the BIOS area. Kernels with ACPI use the MADT instead and ignore it. */
+#define PLATFORM_MP_FLOATING_POINTER 0x9fc00ULL
+#define PLATFORM_MP_CONFIG_TABLE     0xf0000ULL
+#define PLATFORM_MP_CONFIG_END       0x100000ULL
 #define PLATFORM_ACPI_OEM_ID       "KILN  "   /* 6 bytes */
 #define PLATFORM_ACPI_OEM_TABLE_ID "KILNVM  " /* 8 bytes */
 #define PLATFORM_ACPI_CREATOR_ID   "KILN"

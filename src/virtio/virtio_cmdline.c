@@ -3,37 +3,47 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
+#include "kiln/cmdline.h"
 #include "kiln/virtio/virtio_cmdline.h"
 
+#define ENTRY_SIZE 64
+
 /* The kernel parses SIZE with memparse(), which takes a K suffix. */
-static int format_device(char *buf, size_t size, const struct acpi_virtio_device *dev)
+static void format_device(char *buf, const struct acpi_virtio_device *dev)
 {
     if (dev->size % 1024 == 0)
-        return snprintf(buf, size, "virtio_mmio.device=%lluK@0x%llx:%u",
-                        (unsigned long long)(dev->size / 1024), (unsigned long long)dev->base,
-                        dev->gsi);
-    return snprintf(buf, size, "virtio_mmio.device=%llu@0x%llx:%u", (unsigned long long)dev->size,
-                    (unsigned long long)dev->base, dev->gsi);
+        snprintf(buf, ENTRY_SIZE, "virtio_mmio.device=%lluK@0x%llx:%u",
+                 (unsigned long long)(dev->size / 1024), (unsigned long long)dev->base, dev->gsi);
+    else
+        snprintf(buf, ENTRY_SIZE, "virtio_mmio.device=%llu@0x%llx:%u",
+                 (unsigned long long)dev->size, (unsigned long long)dev->base, dev->gsi);
 }
 
 int virtio_cmdline_append(const char *cmdline, const struct acpi_virtio_device *devs, size_t n,
                           char **out)
 {
-    size_t len = strlen(cmdline);
-    size_t cap = len + 1;
-    for (size_t i = 0; i < n; i++)
-        cap += 1 + (size_t)format_device(NULL, 0, &devs[i]);
-    char *text = malloc(cap);
-    if (!text)
-        return -ENOMEM;
-    memcpy(text, cmdline, len + 1);
-    for (size_t i = 0; i < n; i++) {
-        if (len > 0)
-            text[len++] = ' ';
-        len += (size_t)format_device(text + len, cap - len, &devs[i]);
+    if (n == 0)
+        return cmdline_add_options(cmdline, NULL, 0, false, out, NULL);
+    char(*entries)[ENTRY_SIZE] = calloc(n, ENTRY_SIZE);
+    const char **options = calloc(n, sizeof(*options));
+    char *with_devices = NULL;
+    int r = -ENOMEM;
+    if (entries && options) {
+        for (size_t i = 0; i < n; i++) {
+            format_device(entries[i], &devs[i]);
+            options[i] = entries[i];
+        }
+        r = cmdline_add_options(cmdline, options, n, false, &with_devices, NULL);
     }
-    *out = text;
-    return 0;
+    free(entries);
+    free(options);
+    if (r < 0)
+        return r;
+    /* IRQ numbers on the command line are GSIs only without ACPI: a hardware-reduced ACPI
+     * kernel has no legacy PIC and numbers its IRQs dynamically (docs/platform.md). */
+    static const char *const acpi_off[] = {VIRTIO_CMDLINE_ACPI_OFF};
+    r = cmdline_add_options(with_devices, acpi_off, 1, true, out, NULL);
+    free(with_devices);
+    return r;
 }

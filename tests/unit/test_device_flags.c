@@ -188,11 +188,16 @@ static void test_cmdline_renderer(void **state)
     assert_int_equal(virtio_cmdline_append("console=ttyS0", devs, 3, &out), 0);
     assert_string_equal(out, "console=ttyS0 virtio_mmio.device=4K@0xd0000000:16 "
                              "virtio_mmio.device=4K@0xd0001000:17 "
-                             "virtio_mmio.device=512@0xd0002000:18");
+                             "virtio_mmio.device=512@0xd0002000:18 acpi=off");
     free(out);
     assert_int_equal(virtio_cmdline_append("", devs, 1, &out), 0);
-    assert_string_equal(out, "virtio_mmio.device=4K@0xd0000000:16");
+    assert_string_equal(out, "virtio_mmio.device=4K@0xd0000000:16 acpi=off");
     free(out);
+    /* The user's acpi= wins; init's arguments after "--" stay last and untouched. */
+    assert_int_equal(virtio_cmdline_append("acpi=force quiet -- acpi=x", devs, 1, &out), 0);
+    assert_string_equal(out, "acpi=force quiet virtio_mmio.device=4K@0xd0000000:16 -- acpi=x");
+    free(out);
+    /* No devices: the line is unchanged, and ACPI stays on. */
     assert_int_equal(virtio_cmdline_append("quiet", devs, 0, &out), 0);
     assert_string_equal(out, "quiet");
     free(out);

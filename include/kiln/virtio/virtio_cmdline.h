@@ -7,8 +7,12 @@
 
 #include "kiln/acpi.h"
 
-/* *out = cmdline followed by one "virtio_mmio.device=4K@0xd0000000:16" per device, separated
- * by spaces (heap string, caller frees). Returns 0 or -ENOMEM. */
+#define VIRTIO_CMDLINE_ACPI_OFF "acpi=off"
+
+/* *out = cmdline with one "virtio_mmio.device=4K@0xd0000000:16" per device and, unless the
+ * user set acpi= already, "acpi=off" (so IRQ numbers are GSIs; the guest finds CPUs and the
+ * IOAPIC in the MP table) — before a "--" that starts init's arguments. With n == 0 the
+ * command line is unchanged. Heap string, caller frees. Returns 0 or -ENOMEM. */
 int virtio_cmdline_append(const char *cmdline, const struct acpi_virtio_device *devs, size_t n,
                           char **out);
 
