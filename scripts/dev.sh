@@ -6,12 +6,15 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${KILN_BUILD_DIR:-$REPO/build}
 BUILD_ASAN=${KILN_BUILD_ASAN_DIR:-$REPO/build-asan}
+BUILD_FUZZ=${KILN_BUILD_FUZZ_DIR:-$REPO/build-fuzz}
+FUZZ_SECONDS=${KILN_FUZZ_SECONDS:-30} # per libFuzzer target in `test`
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 # Debian packages kiln needs to build and test (qemu-system-x86: the peer our tests compare with;
 # scripts/build-minimal-kernel.sh installs the kernel build's own packages).
 PACKAGES=(build-essential cmake pkg-config libuv1-dev libyaml-dev libcmocka-dev linux-libc-dev
-          qemu-system-x86 python3 valgrind acpica-tools busybox-static cpio xz-utils zstd lz4)
+          qemu-system-x86 python3 valgrind acpica-tools busybox-static cpio xz-utils zstd lz4
+          clang e2fsprogs)
 
 usage() {
     cat <<USAGE
@@ -50,6 +53,33 @@ build_asan() {
     cmake --build "$BUILD_ASAN" -j "$JOBS"
 }
 
+build_fuzz() {
+    CC=clang cmake -S "$REPO" -B "$BUILD_FUZZ" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_FUZZ=ON \
+        -DKILN_GUEST_KIT=OFF >/dev/null
+    cmake --build "$BUILD_FUZZ" -j "$JOBS" >/dev/null
+}
+
+# Each libFuzzer target (tests/fuzz/fuzz_*.c) for a bounded time from an empty corpus; a crash,
+# leak or sanitizer report fails the run and leaves the input in $BUILD_FUZZ/artifacts.
+run_fuzzers() {
+    local status=0 target corpus
+    mkdir -p "$BUILD_FUZZ/artifacts"
+    for target in "$BUILD_FUZZ"/tests/fuzz/fuzz_*; do
+        [ -x "$target" ] || continue
+        corpus=$(mktemp -d)
+        if "$target" -max_total_time="$FUZZ_SECONDS" -artifact_prefix="$BUILD_FUZZ/artifacts/" \
+            "$corpus" >"$BUILD_FUZZ/$(basename "$target").log" 2>&1; then
+            echo "fuzz: $(basename "$target"): $(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$BUILD_FUZZ/$(basename "$target").log")"
+        else
+            echo "fuzz: $(basename "$target") FAILED:"
+            tail -n 20 "$BUILD_FUZZ/$(basename "$target").log"
+            status=1
+        fi
+        rm -rf "$corpus"
+    done
+    return $status
+}
+
 setup() {
     install_packages
     build
@@ -72,6 +102,8 @@ run_tests() {
         ctest -L unit --output-on-failure -j "$JOBS") || status=1
     echo "== all tests =="
     (cd "$BUILD" && ctest --output-on-failure -j "$JOBS") || status=1
+    echo "== fuzzing (${FUZZ_SECONDS}s per target) =="
+    build_fuzz && run_fuzzers || status=1
     return $status
 }
 
