@@ -12,9 +12,10 @@
 #define CR4_PAE 0x20
 #define SEL_CODE64 0x08
 #define SEL_DATA 0x10
-/* Accessed (and Dirty) are preset so the page walker never has to write them back. */
-#define PTE_TABLE 0x23 /* present, writable, accessed */
-#define PTE_2M 0xe3    /* present, writable, accessed, dirty, 2 MiB page */
+/* Accessed (and Dirty) are preset so the page walker never has to write them back. User is set
+ * so that user.c can run a benchmark loop at CPL3 (the kit never enables SMEP or SMAP). */
+#define PTE_TABLE 0x27 /* present, writable, user, accessed */
+#define PTE_2M 0xe7    /* present, writable, user, accessed, dirty, 2 MiB page */
 #define STACK_SIZE 16384
 #define EXCEPTION_VECTORS 32
 
@@ -95,16 +96,22 @@ exception_common:
 	mov 8(%rsp), %rsi
 	mov 16(%rsp), %rdx
 	mov %cr2, %rcx
+	mov 24(%rsp), %r8
 	and $-16, %rsp
 	call runtime_exception
 	jmp halt_forever
 
 	.section .data.entry, "aw", @progbits
 	.balign 16
+	.globl guest_gdt
+guest_gdt:
 gdt:
 	.quad 0
 	.quad 0x00af9a000000ffff /* 0x08: 64-bit code, DPL 0 */
 	.quad 0x00cf92000000ffff /* 0x10: flat data, DPL 0 */
+	.quad 0x00cff2000000ffff /* 0x18: flat data, DPL 3 (user.c) */
+	.quad 0x00affa000000ffff /* 0x20: 64-bit code, DPL 3 (user.c) */
+	.quad 0, 0               /* 0x28: TSS, filled in by user.c */
 gdt_end:
 
 	.balign 4

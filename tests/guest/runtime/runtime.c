@@ -55,12 +55,17 @@ void idt_set_gate(unsigned vector, void (*handler)(void))
     gate->reserved = 0;
 }
 
+/* Set by user.c while a function runs at CPL3: a fault from there ends that run. */
+void (*runtime_user_fault)(uint64_t vector, uint64_t rip);
+
 /* Called from the exception stubs in entry.S; never returns. */
 __attribute__((noreturn)) void runtime_exception(uint64_t vector, uint64_t error, uint64_t rip,
-                                                 uint64_t cr2);
+                                                 uint64_t cr2, uint64_t cs);
 
-void runtime_exception(uint64_t vector, uint64_t error, uint64_t rip, uint64_t cr2)
+void runtime_exception(uint64_t vector, uint64_t error, uint64_t rip, uint64_t cr2, uint64_t cs)
 {
+    if ((cs & 3) && runtime_user_fault)
+        runtime_user_fault(vector, rip); /* does not return */
     printf("guest-kit: CPU exception %lu at rip=%lx error=%lx cr2=%lx\n", vector, rip, error, cr2);
     guest_exit(GUEST_EXIT_FAULT);
 }
