@@ -191,6 +191,18 @@ static int apply_disk(struct vm_config *cfg, const char *value, struct error *er
     return r;
 }
 
+static int apply_net(struct vm_config *cfg, const char *value, struct error *err)
+{
+    struct net_config net;
+    int r = config_parse_net(value, &net, err);
+    if (r == 0) {
+        r = config_add_net(cfg, &net, err);
+        if (r < 0)
+            config_free_net(&net);
+    }
+    return r;
+}
+
 static int apply_rng(struct vm_config *cfg, const char *value, struct error *err)
 {
     cfg->rng = true;
@@ -223,6 +235,9 @@ static const struct flag_spec run_flags[] = {
      "virtio-blk disk (raw image or block device), repeatable, first is vda:\n"
      "                             " CONFIG_DISK_SPEC,
      apply_disk, FLAG_REPEATABLE},
+    {"--net", "SPEC", CONFIG_NET_SPEC,
+     "virtio-net on a TAP interface (opened, or created), repeatable: " CONFIG_NET_SPEC, apply_net,
+     FLAG_REPEATABLE},
     {"--rng", "", "nothing", "add a virtio-rng device (entropy from the host's getrandom)",
      apply_rng, FLAG_NO_VALUE},
     {"--device-discovery", "HOW", "acpi or cmdline",

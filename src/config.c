@@ -40,6 +40,9 @@ void config_free(struct vm_config *cfg)
     for (unsigned i = 0; i < cfg->ndisks; i++)
         config_free_disk(&cfg->disks[i]);
     free(cfg->disks);
+    for (unsigned i = 0; i < cfg->nnets; i++)
+        config_free_net(&cfg->nets[i]);
+    free(cfg->nets);
     memset(cfg, 0, sizeof(*cfg));
 }
 

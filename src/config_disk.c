@@ -109,7 +109,7 @@ int config_add_disk(struct vm_config *cfg, const struct disk_config *disk, struc
 
 unsigned config_virtio_device_count(const struct vm_config *cfg)
 {
-    return cfg->ndisks + (cfg->rng ? 1 : 0);
+    return cfg->ndisks + cfg->nnets + (cfg->rng ? 1 : 0);
 }
 
 int config_check_disks(const struct vm_config *cfg, struct error *err)
@@ -117,7 +117,7 @@ int config_check_disks(const struct vm_config *cfg, struct error *err)
     unsigned count = config_virtio_device_count(cfg);
     if (count > CONFIG_MAX_VIRTIO_DEVICES)
         return error_fmt(err, -EINVAL,
-                         "--disk/--rng: %u virtio devices (expected at most %d in total)", count,
+                         "--disk/--net/--rng: %u virtio devices (expected at most %d in total)", count,
                          CONFIG_MAX_VIRTIO_DEVICES);
     /* The same image twice would be two writers behind the guest's back. */
     for (unsigned i = 0; i < cfg->ndisks; i++) {

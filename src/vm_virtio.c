@@ -1,8 +1,9 @@
-/* The VM's virtio devices: built from its config in slot order (disks in --disk order, then
- * rng), plugged into virtio-mmio slots, and described to the guest in ACPI or on its cmdline. */
+/* The VM's virtio devices: built from its config in slot order (disks in --disk order, nets
+ * in --net order, then rng), plugged into virtio-mmio slots, described in ACPI or the cmdline. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "kiln/devices/tap.h"
 #include "kiln/platform.h"
 #include "kiln/vm.h"
 
@@ -17,6 +18,29 @@ static int add_slot(struct vm *vm, const struct virtio_device_info *info, struct
                               &vm->log, err);
 }
 
+static int create_net(struct vm *vm, const struct net_config *net_cfg, struct error *err)
+{
+    uint8_t mac[6];
+    if (net_cfg->mac_given)
+        memcpy(mac, net_cfg->mac, sizeof(mac));
+    else
+        config_default_mac(net_cfg->tap, vm->nnets, mac);
+    int fd = tap_open(net_cfg->tap, err);
+    if (fd < 0)
+        return fd;
+    struct virtio_net *net;
+    int r = virtio_net_create(&net, fd, mac, &vm->loop, &vm->log, err);
+    if (r < 0)
+        return r;
+    vm->nets[vm->nnets++] = net;
+    struct virtio_device_info info;
+    virtio_net_device_info(net, &info);
+    r = add_slot(vm, &info, err);
+    if (r == 0)
+        virtio_net_bind(net, &vm->virtio[vm->nvirtio - 1].transport);
+    return r;
+}
+
 int vm_virtio_create(struct vm *vm, struct error *err)
 {
     const struct vm_config *cfg = vm->config;
@@ -28,6 +52,11 @@ int vm_virtio_create(struct vm *vm, struct error *err)
         struct virtio_device_info info;
         virtio_blk_device_info(vm->disks[i], &info);
         r = add_slot(vm, &info, err);
+        if (r < 0)
+            return r;
+    }
+    for (unsigned i = 0; i < cfg->nnets; i++) {
+        int r = create_net(vm, &cfg->nets[i], err);
         if (r < 0)
             return r;
     }
@@ -61,6 +90,11 @@ int vm_virtio_attach(struct vm *vm, struct error *err)
         if (r < 0)
             return r;
     }
+    for (unsigned i = 0; i < vm->nnets; i++) {
+        int r = virtio_net_attach(vm->nets[i], err);
+        if (r < 0)
+            return r;
+    }
     return 0;
 }
 
@@ -69,6 +103,15 @@ void vm_virtio_log_stats(const struct vm *vm)
     for (unsigned i = 0; i < vm->nvirtio; i++)
         log_debug(&vm->log, "%s: %llu malformed requests", vm->virtio[i].name,
                   (unsigned long long)vm->virtio[i].transport.device_errors);
+    for (unsigned i = 0; i < vm->nnets; i++) {
+        struct virtio_net_stats st;
+        virtio_net_stats(vm->nets[i], &st);
+        log_debug(
+            &vm->log,
+            "virtio-net %u: %llu frames received, %llu sent, %llu dropped on receive, %llu on send",
+            i, (unsigned long long)st.rx_frames, (unsigned long long)st.tx_frames,
+            (unsigned long long)st.rx_dropped, (unsigned long long)st.tx_dropped);
+    }
     if (vm->rng)
         log_debug(&vm->log, "virtio-rng: served %llu bytes",
                   (unsigned long long)vm->rng->bytes_served);
@@ -78,6 +121,8 @@ void vm_virtio_detach(struct vm *vm)
 {
     for (unsigned i = 0; i < vm->nvirtio; i++)
         virtio_slot_detach(&vm->virtio[i]);
+    for (unsigned i = 0; i < vm->nnets; i++)
+        virtio_net_detach(vm->nets[i]);
 }
 
 /* Block requests still on the thread pool hold pointers into the devices: let them finish. */
@@ -102,6 +147,9 @@ void vm_virtio_destroy(struct vm *vm)
     for (unsigned i = 0; i < vm->ndisks; i++)
         virtio_blk_destroy(vm->disks[i]);
     vm->ndisks = 0;
+    for (unsigned i = 0; i < vm->nnets; i++)
+        virtio_net_destroy(vm->nets[i]);
+    vm->nnets = 0;
     free(vm->rng);
     vm->rng = NULL;
 }

@@ -22,6 +22,13 @@ enum device_discovery { DISCOVERY_ACPI, DISCOVERY_CMDLINE }; /* --device-discove
  * unsafe: FLUSH completes at once; data reaches the disk whenever the host writes it back. */
 enum disk_cache { DISK_CACHE_WRITEBACK, DISK_CACHE_WRITETHROUGH, DISK_CACHE_UNSAFE };
 
+/* --net tap=NAME[,mac=MAC]: a virtio-net device on a TAP interface. */
+struct net_config {
+    char *tap;      /* interface name, at most IFNAMSIZ - 1 bytes */
+    uint8_t mac[6]; /* the guest's MAC */
+    bool mac_given; /* else derived from the TAP name and the device's index */
+};
+
 struct disk_config {
     char *path;
     bool readonly;
@@ -62,6 +69,8 @@ struct vm_config {
     enum device_discovery device_discovery;
     struct disk_config *disks; /* in --disk order: slot order, /dev/vda first */
     unsigned ndisks;
+    struct net_config *nets; /* in --net order, after the disks in slot order */
+    unsigned nnets;
     bool rng; /* --rng: a virtio-rng device backed by getrandom() */
 };
 
@@ -93,6 +102,15 @@ int config_add_disk(struct vm_config *cfg, const struct disk_config *disk, struc
 /* Checks across disks: at most CONFIG_MAX_VIRTIO_DEVICES devices, no image given twice. */
 int config_check_disks(const struct vm_config *cfg, struct error *err);
 unsigned config_virtio_device_count(const struct vm_config *cfg);
+
+/* Parses one --net value, CONFIG_NET_SPEC, into *net (free with config_free_net). */
+#define CONFIG_NET_SPEC "tap=NAME[,mac=MAC]"
+int config_parse_net(const char *spec, struct net_config *net, struct error *err);
+void config_free_net(struct net_config *net);
+int config_add_net(struct vm_config *cfg, const struct net_config *net, struct error *err);
+/* The MAC a --net without mac= gets: locally administered, unicast, and the same for the same
+ * TAP name and device index on every boot. */
+void config_default_mac(const char *tap, unsigned index, uint8_t mac[6]);
 
 /* Formats a byte count in the largest unit that divides it exactly ("4M", "1024G", "4097")
  * into buf, for messages that state a range. Returns buf. */

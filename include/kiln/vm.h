@@ -19,6 +19,7 @@
 #include "kiln/devices/serial.h"
 #include "kiln/devices/test_exit.h"
 #include "kiln/devices/virtio_blk.h"
+#include "kiln/devices/virtio_net.h"
 #include "kiln/devices/virtio_rng.h"
 #include "kiln/guest_mem.h"
 #include "kiln/hostcompat.h"
@@ -56,11 +57,14 @@ struct vm {
     struct rtc rtc;
     struct pm pm;
 
-    /* virtio-mmio devices, slot i at PLATFORM_VIRTIO_MMIO_BASE + i * 4 KiB (vm_virtio.c) */
+    /* virtio-mmio devices, slot i at PLATFORM_VIRTIO_MMIO_BASE + i * 4 KiB (vm_virtio.c):
+     * disks, then nets, then the rng */
     struct virtio_slot virtio[PLATFORM_VIRTIO_MMIO_MAX];
     unsigned nvirtio;
     struct virtio_blk *disks[PLATFORM_VIRTIO_MMIO_MAX];
     unsigned ndisks;
+    struct virtio_net *nets[PLATFORM_VIRTIO_MMIO_MAX];
+    unsigned nnets;
     struct virtio_rng *rng;
 
     struct vcpu *vcpus;

@@ -233,6 +233,13 @@ enum virtq_pop_result virtqueue_pop(struct virtqueue *vq, struct virtq_chain *ch
     return walk_chain(vq, chain, why);
 }
 
+void virtqueue_unpop(struct virtqueue *vq, uint16_t n)
+{
+    vq->last_avail = (uint16_t)(vq->last_avail - n);
+    if (vq->event_idx)
+        store16(avail_event_field(vq), vq->last_avail);
+}
+
 void virtqueue_push(struct virtqueue *vq, uint16_t head, uint32_t len)
 {
     struct vring_used_elem *elem = &vq->used->ring[vq->used_idx % vq->size];

@@ -130,6 +130,52 @@ static void test_switch_and_keyword_errors(void **state)
                  "unknown flag '--disc' for 'kiln run' (did you mean '--disk'?)");
 }
 
+static void test_net_flag(void **state)
+{
+    struct cli_request req;
+    struct error err;
+    assert_int_equal(PARSE(&req, &err, "run", "--kernel", "k", "--net", "tap=kt0", "--net",
+                           "tap=kt1,mac=02:AB:cd:00:00:01"),
+                     0);
+    assert_int_equal(req.config.nnets, 2);
+    assert_string_equal(req.config.nets[0].tap, "kt0");
+    assert_false(req.config.nets[0].mac_given);
+    assert_true(req.config.nets[1].mac_given);
+    const uint8_t want[6] = {0x02, 0xab, 0xcd, 0, 0, 1};
+    assert_memory_equal(req.config.nets[1].mac, want, 6);
+    cli_request_free(&req);
+
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--net", "mac=02:00:00:00:00:01"), &err,
+                 "--net: 'mac=02:00:00:00:00:01' names no TAP interface (expected "
+                 "tap=NAME[,mac=MAC])");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--net", "tap=kt0,mac=02:00:00:00:00"),
+                 &err,
+                 "--net: 'mac=02:00:00:00:00' in 'tap=kt0,mac=02:00:00:00:00' is not a MAC "
+                 "address (expected six hex pairs such as mac=02:00:00:00:00:01)");
+    expect_error(
+        PARSE(&req, &err, "run", "--kernel", "k", "--net", "tap=kt0,mac=01:00:5e:00:00:01"), &err,
+        "--net: 'mac=01:00:5e:00:00:01' in 'tap=kt0,mac=01:00:5e:00:00:01' is a "
+        "multicast address (expected a unicast MAC: the first byte even)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--net", "tap=a-very-long-tap-name"),
+                 &err,
+                 "--net: 'tap=a-very-long-tap-name' in 'tap=a-very-long-tap-name' is not an "
+                 "interface name (expected 1 to 15 bytes, no '/')");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--net", "tap=kt0,vhost=on"), &err,
+                 "--net: unknown option 'vhost=on' in 'tap=kt0,vhost=on' (expected tap=NAME or "
+                 "mac=MAC)");
+}
+
+static void test_default_mac(void **state)
+{
+    uint8_t a[6], b[6], c[6];
+    config_default_mac("kt0", 0, a);
+    config_default_mac("kt0", 0, b);
+    config_default_mac("kt1", 0, c);
+    assert_memory_equal(a, b, 6);     /* stable */
+    assert_memory_not_equal(a, c, 6); /* per TAP */
+    assert_int_equal(a[0] & 3, 2);    /* locally administered, unicast */
+}
+
 static char *make_file(const char *name)
 {
     char *path = malloc(64);
@@ -167,7 +213,8 @@ static void test_checks_across_disks(void **state)
     }
     assert_int_equal(cli_parse(argc, argv, &req, &err), 0);
     assert_int_equal(config_validate(&req.config, &err), -EINVAL);
-    assert_string_equal(err.msg, "--disk/--rng: 9 virtio devices (expected at most 8 in total)");
+    assert_string_equal(err.msg,
+                        "--disk/--net/--rng: 9 virtio devices (expected at most 8 in total)");
     cli_request_free(&req);
 
     unlink(link_path);
@@ -212,6 +259,8 @@ int main(void)
         cmocka_unit_test(test_switch_and_keyword_errors),
         cmocka_unit_test(test_checks_across_disks),
         cmocka_unit_test(test_cmdline_renderer),
+        cmocka_unit_test(test_net_flag),
+        cmocka_unit_test(test_default_mac),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

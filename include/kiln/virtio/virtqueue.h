@@ -71,6 +71,10 @@ int virtqueue_enable(struct virtqueue *vq, bool event_idx, bool indirect, const 
 enum virtq_pop_result virtqueue_pop(struct virtqueue *vq, struct virtq_chain *chain,
                                     const char **why);
 
+/* Puts the last n popped chains back, unanswered, to be popped again later (a receive path
+ * that found too few buffers for a packet). n must not exceed the chains popped since. */
+void virtqueue_unpop(struct virtqueue *vq, uint16_t n);
+
 /* Gives chain head back with len bytes written by the device; publishes used->idx. */
 void virtqueue_push(struct virtqueue *vq, uint16_t head, uint32_t len);
 

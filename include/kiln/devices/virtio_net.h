@@ -1,0 +1,37 @@
+/* virtio-net (virtio 1.2 §5.1) on a TAP interface (or any fd that carries one frame with a
+ * 12-byte virtio_net_hdr_v1 per read/write): one receive and one transmit queue, run on the
+ * event-loop thread. */
+#ifndef KILN_DEVICES_VIRTIO_NET_H
+#define KILN_DEVICES_VIRTIO_NET_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "kiln/error.h"
+#include "kiln/log.h"
+#include "kiln/virtio/virtio_mmio.h"
+
+#define VIRTIO_NET_QUEUE_RX 0
+#define VIRTIO_NET_QUEUE_TX 1
+#define VIRTIO_NET_MTU      1500
+
+struct virtio_net;
+
+/* Takes over fd (closed by virtio_net_destroy). mac is the guest's address. */
+int virtio_net_create(struct virtio_net **out, int fd, const uint8_t mac[6], uv_loop_t *loop,
+                      const struct log *log, struct error *err);
+void virtio_net_device_info(struct virtio_net *net, struct virtio_device_info *info);
+/* The transport the device sits on (for the fd's poll callback, which takes its lock). */
+void virtio_net_bind(struct virtio_net *net, struct virtio_mmio *transport);
+
+/* Starts watching the fd on the loop / stops (closes the poll handle). */
+int virtio_net_attach(struct virtio_net *net, struct error *err);
+void virtio_net_detach(struct virtio_net *net);
+void virtio_net_destroy(struct virtio_net *net);
+
+struct virtio_net_stats {
+    uint64_t rx_frames, tx_frames, rx_dropped, tx_dropped;
+};
+void virtio_net_stats(const struct virtio_net *net, struct virtio_net_stats *stats);
+
+#endif
