@@ -1,0 +1,280 @@
+/* Unit tests for virtio-net without a TAP: a SOCK_SEQPACKET socketpair stands in for it (one
+ * frame, with its 12-byte header, per message). Transmit gathering, receive merging across
+ * buffers with num_buffers, frames held while the guest has no buffers, and bad chains. */
+#include <errno.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_mmio.h>
+#include <linux/virtio_net.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kiln/devices/virtio_net.h"
+#include "virtio_fake.h"
+
+#define RX_DESC  0x10000ULL
+#define RX_AVAIL 0x12000ULL
+#define RX_USED  0x13000ULL
+#define TX_DESC  0x20000ULL
+#define TX_AVAIL 0x22000ULL
+#define TX_USED  0x23000ULL
+#define BUF      0x100000ULL
+#define HDR      sizeof(struct virtio_net_hdr_v1)
+#define W        VRING_DESC_F_WRITE
+#define N        VRING_DESC_F_NEXT
+
+static struct {
+    int host; /* the "TAP" from the host's side */
+    uv_loop_t loop;
+    struct guest_mem mem;
+    struct log log;
+    struct virtio_net *net;
+    struct virtio_mmio t;
+    uint16_t rx_avail, tx_avail;
+} fx;
+
+static void no_irq(void *opaque)
+{
+}
+static void no_kick(void *opaque, unsigned q)
+{
+}
+static void *gpa(uint64_t a)
+{
+    return guest_mem_ptr(&fx.mem, a, 1);
+}
+
+static void wr(uint64_t offset, uint32_t v)
+{
+    virtio_mmio_bus_ops.write(&fx.t, offset, (const uint8_t *)&v, 4);
+}
+
+static void queue(unsigned q, uint64_t desc, uint64_t avail, uint64_t used)
+{
+    wr(VIRTIO_MMIO_QUEUE_SEL, q);
+    wr(VIRTIO_MMIO_QUEUE_NUM, 16);
+    wr(VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)desc);
+    wr(VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint32_t)avail);
+    wr(VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)used);
+    wr(VIRTIO_MMIO_QUEUE_READY, 1);
+}
+
+static int open_net(bool mergeable)
+{
+    memset(&fx, 0, sizeof(fx));
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sv) < 0)
+        return -1;
+    fx.host = sv[1];
+    fx.log.level = LOG_ERROR;
+    fx.log.out = fopen("/dev/null", "w");
+    uv_loop_init(&fx.loop);
+    const uint8_t mac[6] = {2, 0, 0, 0, 0, 9};
+    if (guest_mem_init(&fx.mem, FAKE_RAM, NULL) < 0 ||
+        virtio_net_create(&fx.net, sv[0], mac, &fx.loop, &fx.log, NULL) < 0)
+        return -1;
+    struct virtio_device_info info;
+    virtio_net_device_info(fx.net, &info);
+    struct virtio_mmio_host host = {.raise_irq = no_irq, .kick = no_kick};
+    if (virtio_mmio_init(&fx.t, &info, &host, &fx.mem, &fx.log, 0xd0000000, NULL) < 0)
+        return -1;
+    virtio_net_bind(fx.net, &fx.t);
+    if (virtio_net_attach(fx.net, NULL) < 0)
+        return -1;
+    uint32_t s = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
+    wr(VIRTIO_MMIO_STATUS, s);
+    wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+    wr(VIRTIO_MMIO_DRIVER_FEATURES,
+       (1u << VIRTIO_NET_F_MAC) | (mergeable ? 1u << VIRTIO_NET_F_MRG_RXBUF : 0));
+    wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+    wr(VIRTIO_MMIO_DRIVER_FEATURES, 1u << (VIRTIO_F_VERSION_1 - 32));
+    s |= VIRTIO_CONFIG_S_FEATURES_OK;
+    wr(VIRTIO_MMIO_STATUS, s);
+    queue(VIRTIO_NET_QUEUE_RX, RX_DESC, RX_AVAIL, RX_USED);
+    queue(VIRTIO_NET_QUEUE_TX, TX_DESC, TX_AVAIL, TX_USED);
+    wr(VIRTIO_MMIO_STATUS, s | VIRTIO_CONFIG_S_DRIVER_OK);
+    return 0;
+}
+
+static int setup(void **state)
+{
+    return open_net(true);
+}
+static int setup_plain(void **state)
+{
+    return open_net(false);
+}
+
+static int teardown(void **state)
+{
+    virtio_net_detach(fx.net);
+    uv_run(&fx.loop, UV_RUN_NOWAIT);
+    virtio_net_destroy(fx.net);
+    virtio_mmio_destroy(&fx.t);
+    uv_loop_close(&fx.loop);
+    guest_mem_destroy(&fx.mem);
+    close(fx.host);
+    fclose(fx.log.out);
+    return 0;
+}
+
+static void desc_at(uint64_t table, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
+                    uint16_t next)
+{
+    struct vring_desc d = {.addr = addr, .len = len, .flags = flags, .next = next};
+    memcpy((uint8_t *)gpa(table) + i * sizeof(d), &d, sizeof(d));
+}
+
+static void make_available(uint64_t avail_gpa, uint16_t *idx, uint16_t head)
+{
+    struct vring_avail *avail = gpa(avail_gpa);
+    avail->ring[*idx % 16] = head;
+    (*idx)++;
+    avail->idx = *idx;
+}
+
+/* The guest gives receive buffer i (len bytes at BUF + i * 0x1000). */
+static void rx_buffer(unsigned i, uint32_t len)
+{
+    desc_at(RX_DESC, i, BUF + i * 0x1000, len, W, 0);
+    make_available(RX_AVAIL, &fx.rx_avail, (uint16_t)i);
+}
+
+static void host_send(size_t frame_len, uint8_t seed)
+{
+    uint8_t packet[HDR + 4000] = {0};
+    for (size_t i = 0; i < frame_len; i++)
+        packet[HDR + i] = (uint8_t)(seed + i);
+    assert_int_equal(send(fx.host, packet, HDR + frame_len, 0), (ssize_t)(HDR + frame_len));
+}
+
+static struct vring_used *rx_used(void)
+{
+    return gpa(RX_USED);
+}
+
+static void test_transmit(void **state)
+{
+    uint8_t *hdr = gpa(BUF), *frame = gpa(BUF + 0x100);
+    memset(hdr, 0, HDR);
+    for (unsigned i = 0; i < 60; i++)
+        frame[i] = (uint8_t)(0x40 + i);
+    desc_at(TX_DESC, 0, BUF, HDR, N, 1);
+    desc_at(TX_DESC, 1, BUF + 0x100, 60, 0, 0);
+    make_available(TX_AVAIL, &fx.tx_avail, 0);
+    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_TX);
+    uint8_t got[200];
+    assert_int_equal(recv(fx.host, got, sizeof(got), 0), HDR + 60);
+    assert_memory_equal(got + HDR, frame, 60);
+    struct vring_used *used = gpa(TX_USED);
+    assert_int_equal(used->idx, 1);
+    assert_int_equal(used->ring[0].len, 0);
+}
+
+static void test_bad_transmit_chain_is_dropped(void **state)
+{
+    desc_at(TX_DESC, 0, BUF, 100, W, 0); /* device-writable: not a frame to send */
+    make_available(TX_AVAIL, &fx.tx_avail, 0);
+    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_TX);
+    uint8_t got[200];
+    assert_int_equal(recv(fx.host, got, sizeof(got), 0), -1);
+    struct virtio_net_stats st;
+    virtio_net_stats(fx.net, &st);
+    assert_int_equal(st.tx_dropped, 1);
+    assert_int_equal(((struct vring_used *)gpa(TX_USED))->idx, 1);
+}
+
+static void test_receive_merges_buffers(void **state)
+{
+    for (unsigned i = 0; i < 3; i++)
+        rx_buffer(i, 1500);
+    host_send(3000, 7); /* 3012 bytes with the header: 1500 + 1500 + 12 */
+    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX);
+    uv_run(&fx.loop, UV_RUN_NOWAIT);
+    assert_int_equal(rx_used()->idx, 3);
+    assert_int_equal(rx_used()->ring[0].len, 1500);
+    assert_int_equal(rx_used()->ring[2].len, 12);
+    struct virtio_net_hdr_v1 *hdr = gpa(BUF);
+    assert_int_equal(hdr->num_buffers, 3);
+    uint8_t *second = gpa(BUF + 0x1000);
+    assert_int_equal(second[0], (uint8_t)(7 + 1500 - HDR));
+}
+
+static void test_frame_waits_for_buffers(void **state)
+{
+    host_send(100, 1);
+    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX); /* no buffers yet */
+    uv_run(&fx.loop, UV_RUN_NOWAIT);
+    assert_int_equal(rx_used()->idx, 0);
+    rx_buffer(0, 2048);
+    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX); /* the guest's kick */
+    assert_int_equal(rx_used()->idx, 1);
+    assert_int_equal(rx_used()->ring[0].len, HDR + 100);
+    struct virtio_net_stats st;
+    virtio_net_stats(fx.net, &st);
+    assert_int_equal(st.rx_frames, 1);
+    assert_int_equal(st.rx_dropped, 0);
+    /* With buffers, polling the "TAP" delivers the next frame without a kick. */
+    rx_buffer(1, 2048);
+    host_send(50, 2);
+    uv_run(&fx.loop, UV_RUN_NOWAIT);
+    assert_int_equal(rx_used()->idx, 2);
+}
+
+static void test_too_small_buffer_without_merging(void **state)
+{
+    rx_buffer(0, 64);
+    host_send(200, 3); /* 212 bytes > 64: dropped, the buffer kept */
+    host_send(40, 4);  /* 52 bytes: fits */
+    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX);
+    assert_int_equal(rx_used()->idx, 1);
+    assert_int_equal(rx_used()->ring[0].len, HDR + 40);
+    struct virtio_net_stats st;
+    virtio_net_stats(fx.net, &st);
+    assert_int_equal(st.rx_dropped, 1);
+    assert_int_equal(st.rx_frames, 1);
+}
+
+static void test_unwritable_receive_buffer_needs_reset(void **state)
+{
+    desc_at(RX_DESC, 0, BUF, 2048, 0, 0); /* device-readable receive buffer */
+    make_available(RX_AVAIL, &fx.rx_avail, 0);
+    host_send(10, 0);
+    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX);
+    assert_true(fx.t.status & VIRTIO_CONFIG_S_NEEDS_RESET);
+}
+
+static void test_config_space(void **state)
+{
+    struct virtio_net_config c;
+    for (unsigned i = 0; i < sizeof(c); i++)
+        virtio_mmio_bus_ops.read(&fx.t, VIRTIO_MMIO_CONFIG + i, (uint8_t *)&c + i, 1);
+    const uint8_t mac[6] = {2, 0, 0, 0, 0, 9};
+    assert_memory_equal(c.mac, mac, 6);
+    assert_int_equal(c.status, VIRTIO_NET_S_LINK_UP);
+    assert_int_equal(c.mtu, 1500);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_transmit),
+        T(test_bad_transmit_chain_is_dropped),
+        T(test_receive_merges_buffers),
+        T(test_frame_waits_for_buffers),
+        cmocka_unit_test_setup_teardown(test_too_small_buffer_without_merging, setup_plain,
+                                        teardown),
+        T(test_unwritable_receive_buffer_needs_reset),
+        T(test_config_space),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
