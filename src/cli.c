@@ -302,7 +302,8 @@ static const char *closest(const char *word, size_t len, const char *const *cand
             prefixes++;
         }
     }
-    return best ? best : prefixes == 1 ? prefix_of : NULL;
+    /* "--mem" is closer to "--net" by edits, but the user began typing "--memory". */
+    return prefixes == 1 ? prefix_of : best;
 }
 
 static const struct flag_spec *find_flag(const char *name, size_t len)
