@@ -141,13 +141,19 @@ int virtio_setup(struct virtio_dev *dev, uint64_t wanted, struct virtq *vq)
         puts("virtio: device refused our features");
         return -1;
     }
-    wr(dev, REG_QUEUE_SEL, 0);
+    return virtio_setup_queue(dev, 0, vq);
+}
+
+int virtio_setup_queue(struct virtio_dev *dev, unsigned index, struct virtq *vq)
+{
+    wr(dev, REG_QUEUE_SEL, index);
     uint32_t max = rd(dev, REG_QUEUE_NUM_MAX);
     if (max == 0 || rd(dev, REG_QUEUE_READY) != 0) {
-        puts("virtio: queue 0 unavailable");
+        printf("virtio: queue %u unavailable\n", index);
         return -1;
     }
     memset(vq, 0, sizeof(*vq));
+    vq->index = (uint16_t)index;
     vq->size = max < VQ_SIZE ? (uint16_t)max : VQ_SIZE;
     wr(dev, REG_QUEUE_NUM, vq->size);
     uint64_t desc = (uint64_t)(uintptr_t)vq->desc, avail = (uint64_t)(uintptr_t)&vq->avail,
@@ -177,25 +183,39 @@ uint8_t virtio_config_read8(struct virtio_dev *dev, uint32_t offset)
     return *(volatile uint8_t *)(uintptr_t)(dev->base + REG_CONFIG + offset);
 }
 
-int64_t virtio_submit_and_wait(struct virtio_dev *dev, struct virtq *vq, uint16_t head)
+void virtio_submit(struct virtio_dev *dev, struct virtq *vq, uint16_t head)
 {
     vq->avail.ring[vq->avail.idx % vq->size] = head;
     barrier(); /* the entry before the index (x86 keeps stores in order) */
     *(volatile uint16_t *)&vq->avail.idx = (uint16_t)(vq->avail.idx + 1);
     barrier();
-    wr(dev, REG_QUEUE_NOTIFY, 0);
+    wr(dev, REG_QUEUE_NOTIFY, vq->index);
+}
+
+int virtio_poll_used(struct virtio_dev *dev, struct virtq *vq, uint32_t *id, uint32_t *len)
+{
+    if (*(volatile uint16_t *)&vq->used.idx == vq->last_used)
+        return 0;
+    barrier();
+    *id = vq->used.ring[vq->last_used % vq->size].id;
+    *len = vq->used.ring[vq->last_used % vq->size].len;
+    vq->last_used++;
+    uint32_t isr = rd(dev, REG_INTERRUPT_STATUS);
+    if (isr)
+        wr(dev, REG_INTERRUPT_ACK, isr);
+    return 1;
+}
+
+int64_t virtio_submit_and_wait(struct virtio_dev *dev, struct virtq *vq, uint16_t head)
+{
+    virtio_submit(dev, vq, head);
     uint64_t start = rdtsc();
-    while (*(volatile uint16_t *)&vq->used.idx == vq->last_used) {
+    uint32_t id, len;
+    while (!virtio_poll_used(dev, vq, &id, &len)) {
         if (rdtsc() - start > 50000000000ULL) { /* ~15 s at a few GHz */
             puts("virtio: timed out waiting for the device");
             return -1;
         }
     }
-    barrier();
-    uint32_t len = vq->used.ring[vq->last_used % vq->size].len;
-    vq->last_used++;
-    uint32_t isr = rd(dev, REG_INTERRUPT_STATUS);
-    if (isr)
-        wr(dev, REG_INTERRUPT_ACK, isr);
     return len;
 }

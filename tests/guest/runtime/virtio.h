@@ -34,6 +34,7 @@ struct virtq {
     } used __attribute__((aligned(4)));
     uint16_t size;
     uint16_t last_used;
+    uint16_t index; /* which queue of the device */
 };
 
 struct virtio_dev {
@@ -50,7 +51,14 @@ int virtio_find(uint32_t device_id, unsigned index, struct virtio_dev *dev);
 /* Reset, ACKNOWLEDGE, DRIVER, features (wanted & offered, plus VERSION_1), FEATURES_OK and
  * its read-back; then queue 0 with vq. 0 on success, -1 with a message printed. */
 int virtio_setup(struct virtio_dev *dev, uint64_t wanted, struct virtq *vq);
+/* Sets up another queue (call between virtio_setup and virtio_driver_ok). 0 or -1. */
+int virtio_setup_queue(struct virtio_dev *dev, unsigned index, struct virtq *vq);
 void virtio_driver_ok(struct virtio_dev *dev);
+
+/* Makes the chain at head available and rings the doorbell, without waiting. */
+void virtio_submit(struct virtio_dev *dev, struct virtq *vq, uint16_t head);
+/* The next used entry if there is one: 1 with *id and *len set, else 0. */
+int virtio_poll_used(struct virtio_dev *dev, struct virtq *vq, uint32_t *id, uint32_t *len);
 
 uint32_t virtio_config_read32(struct virtio_dev *dev, uint32_t offset);
 uint8_t virtio_config_read8(struct virtio_dev *dev, uint32_t offset);
