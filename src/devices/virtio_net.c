@@ -2,19 +2,21 @@
  * MRG_RXBUF; held, never dropped, while the guest has none), and transmit chains out to the
  * TAP. The 12-byte virtio_net_hdr_v1 passes through unchanged: the TAP uses the same one. */
 #include <errno.h>
+#include <linux/if_tun.h>
 #include <linux/virtio_ids.h>
 #include <linux/virtio_net.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "kiln/devices/virtio_net.h"
 
 #define NET_QUEUE_SIZE 256
 #define NET_HDR_SIZE   sizeof(struct virtio_net_hdr_v1)
-/* The largest frame a TAP without offloads hands us, header included (64 KiB covers any MTU
- * the host may set on the TAP). */
-#define NET_MAX_PACKET (NET_HDR_SIZE + 65536)
+/* The largest frame the TAP hands us, header included: a 64 KiB TSO frame, or any MTU
+ * the host may set on the TAP. */
+#define NET_MAX_PACKET (NET_HDR_SIZE + 68 * 1024)
 
 struct virtio_net {
     int fd;
@@ -234,10 +236,42 @@ static void net_config_write(struct virtio_mmio *t, uint32_t offset, const uint8
     virtio_mmio_log_once(t, "write to read-only config field at offset %u", offset);
 }
 
+/* The TAP hands us checksum-less or segmentation-offloaded frames only if the guest accepted
+ * them: its GUEST_* features become the TAP's offload flags. (What the guest sends, CSUM and
+ * HOST_TSO*, the TAP always takes: the header describes it.) */
+static void set_tap_offloads(struct virtio_mmio *t, struct virtio_net *net)
+{
+    unsigned flags = 0;
+    if (virtio_mmio_feature(t, VIRTIO_NET_F_GUEST_CSUM)) {
+        flags |= TUN_F_CSUM;
+        if (virtio_mmio_feature(t, VIRTIO_NET_F_GUEST_TSO4))
+            flags |= TUN_F_TSO4;
+        if (virtio_mmio_feature(t, VIRTIO_NET_F_GUEST_TSO6))
+            flags |= TUN_F_TSO6;
+    }
+    /* Not a TAP (unit tests' socketpair): nothing to tell it. */
+    if (ioctl(net->fd, TUNSETOFFLOAD, flags) < 0 && errno != ENOTTY && errno != EINVAL)
+        virtio_mmio_log_once(t, "TUNSETOFFLOAD 0x%x failed: %s", flags, strerror(errno));
+}
+
+static void net_activate(struct virtio_mmio *t)
+{
+    set_tap_offloads(t, virtio_mmio_device(t));
+}
+
+static void net_reset(struct virtio_mmio *t)
+{
+    struct virtio_net *net = virtio_mmio_device(t);
+    if (ioctl(net->fd, TUNSETOFFLOAD, 0) < 0 && errno != ENOTTY && errno != EINVAL)
+        virtio_mmio_log_once(t, "TUNSETOFFLOAD 0 failed: %s", strerror(errno));
+}
+
 static const struct virtio_device_ops virtio_net_ops = {
     .config_read = net_config_read,
     .config_write = net_config_write,
+    .activate = net_activate,
     .queue_notify = net_queue_notify,
+    .reset = net_reset,
 };
 
 int virtio_net_create(struct virtio_net **out, int fd, const uint8_t mac[6], uv_loop_t *loop,
@@ -265,7 +299,10 @@ void virtio_net_device_info(struct virtio_net *net, struct virtio_device_info *i
     info->name = "virtio-net";
     info->device_id = VIRTIO_ID_NET;
     info->features = (1ULL << VIRTIO_NET_F_MAC) | (1ULL << VIRTIO_NET_F_STATUS) |
-                     (1ULL << VIRTIO_NET_F_MTU) | (1ULL << VIRTIO_NET_F_MRG_RXBUF);
+                     (1ULL << VIRTIO_NET_F_MTU) | (1ULL << VIRTIO_NET_F_MRG_RXBUF) |
+                     (1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) |
+                     (1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) |
+                     (1ULL << VIRTIO_NET_F_GUEST_TSO4) | (1ULL << VIRTIO_NET_F_GUEST_TSO6);
     info->num_queues = 2;
     info->queue_max_size = NET_QUEUE_SIZE;
     info->config_size = sizeof(net->config);

@@ -260,6 +260,15 @@ static void test_config_space(void **state)
     assert_memory_equal(c.mac, mac, 6);
     assert_int_equal(c.status, VIRTIO_NET_S_LINK_UP);
     assert_int_equal(c.mtu, 1500);
+    uint32_t features;
+    wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+    virtio_mmio_bus_ops.read(&fx.t, VIRTIO_MMIO_DEVICE_FEATURES, (uint8_t *)&features, 4);
+    uint32_t want = (1u << VIRTIO_NET_F_CSUM) | (1u << VIRTIO_NET_F_GUEST_CSUM) |
+                    (1u << VIRTIO_NET_F_GUEST_TSO4) | (1u << VIRTIO_NET_F_GUEST_TSO6) |
+                    (1u << VIRTIO_NET_F_HOST_TSO4) | (1u << VIRTIO_NET_F_HOST_TSO6) |
+                    (1u << VIRTIO_NET_F_MRG_RXBUF) | (1u << VIRTIO_NET_F_MAC) |
+                    (1u << VIRTIO_NET_F_STATUS) | (1u << VIRTIO_NET_F_MTU);
+    assert_int_equal(features & want, want);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
