@@ -282,8 +282,9 @@ static void on_stop_requested(uv_async_t *handle)
         vcpu_join(&vm->vcpus[i]);
     console_detach(&vm->console);
     vm_virtio_detach(vm);
-    uv_close((uv_handle_t *)&vm->sigint, NULL);
-    uv_close((uv_handle_t *)&vm->sigterm, NULL);
+    /* The signal handles stay open (unreferenced) until vm_run has blocked the signals and
+     * drained libuv's signal pipe: closing them here could drop a SIGTERM libuv had already
+     * caught, and a VM that then restarts after a reset would never stop. */
     uv_close((uv_handle_t *)&vm->grace_timer, NULL);
     uv_close((uv_handle_t *)&vm->stop_async, NULL);
 }
@@ -317,6 +318,8 @@ static void on_signal(uv_signal_t *handle, int signum)
     pthread_mutex_lock(&vm->stop_lock);
     vm->result.signal = signum; /* so a guest reset racing with it does not restart the VM */
     pthread_mutex_unlock(&vm->stop_lock);
+    if (vm_is_stopping(vm))
+        return; /* already stopping: only the record above matters (no restart) */
     unsigned grace = vm->config->shutdown_grace_seconds;
     if (vm->stop_signal == 0 && grace > 0) {
         vm->stop_signal = signum;
@@ -361,12 +364,29 @@ static int setup_loop(struct vm *vm, struct error *err)
     vm->grace_timer.data = vm;
     uv_signal_start(&vm->sigint, on_signal, SIGINT);
     uv_signal_start(&vm->sigterm, on_signal, SIGTERM);
+    /* They must not keep the loop alive: the loop ends when the VM's work is done. */
+    uv_unref((uv_handle_t *)&vm->sigint);
+    uv_unref((uv_handle_t *)&vm->sigterm);
     set_stop_signals_blocked(false); /* one that arrived while we were building is handled now */
     vm->loop_ready = true;
     int r = vm_virtio_attach(vm, err);
     if (r < 0)
         return r;
     return console_attach(&vm->console, &vm->loop, &vm->serial, on_console_quit, vm, err);
+}
+
+/* After the loop: block SIGINT/SIGTERM again (main holds them between boots), let the loop
+ * dispatch one libuv caught just before (on_signal records it, so main will not restart),
+ * then close the signal handles. */
+static void finish_signals(struct vm *vm)
+{
+    set_stop_signals_blocked(true);
+    if (!vm->loop_ready)
+        return;
+    uv_run(&vm->loop, UV_RUN_NOWAIT);
+    uv_close((uv_handle_t *)&vm->sigint, NULL);
+    uv_close((uv_handle_t *)&vm->sigterm, NULL);
+    uv_run(&vm->loop, UV_RUN_NOWAIT);
 }
 
 int vm_run(struct vm *vm, struct error *err)
@@ -381,14 +401,14 @@ int vm_run(struct vm *vm, struct error *err)
             vm_request_stop(vm, VM_STOP_CRASH, EXIT_KILN_ERROR, err->msg);
             uv_run(&vm->loop, UV_RUN_DEFAULT);
         }
-        set_stop_signals_blocked(true);
+        finish_signals(vm);
         return r;
     }
     /* A stop requested before the loop existed (none today) still needs its wakeup. */
     if (vm_is_stopping(vm))
         uv_async_send(&vm->stop_async);
     uv_run(&vm->loop, UV_RUN_DEFAULT);
-    set_stop_signals_blocked(true);
+    finish_signals(vm);
     console_flush(&vm->console);
     log_debug(&vm->log, "unknown accesses: %llu port I/O, %llu MMIO",
               (unsigned long long)bus_unknown_accesses(&vm->pio_bus),
