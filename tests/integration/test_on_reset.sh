@@ -18,6 +18,8 @@ for _ in $(seq 1 300); do
     sleep 0.1
 done
 kill -TERM "$pid"
+for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$pid" 2>/dev/null && { kill -KILL "$pid"; fail "kiln ignored SIGTERM while restarting"; }
 status=0
 wait "$pid" || status=$?
 boots=$(grep -c 'resetting through the i8042' "$TEST_TMP/console.log")
