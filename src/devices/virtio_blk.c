@@ -211,10 +211,7 @@ static void blk_queue_notify(struct virtio_mmio *t, unsigned q)
 static void blk_config_read(struct virtio_mmio *t, uint32_t offset, uint8_t *data, unsigned size)
 {
     struct virtio_blk *blk = virtio_mmio_device(t);
-    memset(data, 0, size);
-    if (offset < sizeof(blk->config))
-        memcpy(data, (uint8_t *)&blk->config + offset,
-               size < sizeof(blk->config) - offset ? size : sizeof(blk->config) - offset);
+    virtio_mmio_config_copy(&blk->config, sizeof(blk->config), offset, data, size);
 }
 
 /* Only the writeback byte is writable, and only with VIRTIO_BLK_F_CONFIG_WCE. */

@@ -224,10 +224,7 @@ static void on_fd_event(uv_poll_t *handle, int status, int events)
 static void net_config_read(struct virtio_mmio *t, uint32_t offset, uint8_t *data, unsigned size)
 {
     struct virtio_net *net = virtio_mmio_device(t);
-    memset(data, 0, size);
-    if (offset < sizeof(net->config))
-        memcpy(data, (uint8_t *)&net->config + offset,
-               size < sizeof(net->config) - offset ? size : sizeof(net->config) - offset);
+    virtio_mmio_config_copy(&net->config, sizeof(net->config), offset, data, size);
 }
 
 static void net_config_write(struct virtio_mmio *t, uint32_t offset, const uint8_t *data,

@@ -85,6 +85,15 @@ void virtio_mmio_destroy(struct virtio_mmio *t)
     pthread_mutex_destroy(&t->lock);
 }
 
+void virtio_mmio_config_copy(const void *config, size_t config_size, uint32_t offset,
+                             uint8_t *data, unsigned size)
+{
+    memset(data, 0, size);
+    if (offset < config_size)
+        memcpy(data, (const uint8_t *)config + offset,
+               size < config_size - offset ? size : config_size - offset);
+}
+
 void virtio_mmio_lock(struct virtio_mmio *t)
 {
     pthread_mutex_lock(&t->lock);

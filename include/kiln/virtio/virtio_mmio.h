@@ -114,6 +114,11 @@ void virtio_mmio_needs_reset(struct virtio_mmio *t, const char *why);
 void virtio_mmio_log_once(struct virtio_mmio *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* For config_read callbacks: copies [offset, offset+size) of a device's config struct into
+ * data (zeroes past its end; the transport already bounds the access by config_size). */
+void virtio_mmio_config_copy(const void *config, size_t config_size, uint32_t offset, uint8_t *data,
+                             unsigned size);
+
 void virtio_mmio_lock(struct virtio_mmio *t);
 void virtio_mmio_unlock(struct virtio_mmio *t);
 
