@@ -70,29 +70,9 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 # cpio, xz-utils: the tarball and the bzImage payload; python3: kconfig/kbuild helper scripts.
 # No libssl-dev: the fragment has no modules, module signing or trusted keys.
 REQUIRED_PACKAGES="$SOURCE_PACKAGE build-essential bc bison flex libelf-dev cpio xz-utils python3"
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q ' ok installed$'; }
-APT_UPDATED=0
-ensure_packages() { # ensure_packages PKG...
-    local missing="" p
-    for p in "$@"; do
-        installed "$p" || missing="$missing $p"
-    done
-    [ -n "$missing" ] || return 0
-    missing=${missing# }
-    if [ "$IS_ROOT" -ne 1 ]; then
-        echo "build-minimal-kernel: missing packages: $missing; run: sudo apt-get install -y $missing" >&2
-        exit 1
-    fi
-    if [ "$APT_UPDATED" -eq 0 ]; then
-        APT_UPDATED=1
-        log "apt-get update"
-        apt-get update -q >&2 </dev/null || die "apt-get update failed"
-    fi
-    log "apt-get install $missing"
-    # shellcheck disable=SC2086 # word splitting of the package list is intended
-    apt-get install -y -q --no-install-recommends $missing >&2 </dev/null ||
-        die "apt-get install $missing failed"
-}
+SCRIPT_NAME=build-minimal-kernel
+# shellcheck source=lib.sh
+. "$REPO/scripts/lib.sh"
 
 # All packages are checked up front (one line naming every missing one when not root), even
 # though only the source package's version is needed to find an up-to-date cache.

@@ -59,36 +59,14 @@ WORK=
 cleanup() { [ -z "$WORK" ] || rm -rf "$WORK"; }
 trap cleanup EXIT
 
-APT_UPDATED=0
-apt_update_once() {
-    [ "$APT_UPDATED" -eq 0 ] || return 0
-    APT_UPDATED=1
-    log "apt-get update"
-    apt-get update -q >&2 || die "apt-get update failed"
-}
+SCRIPT_NAME=prepare-linux-guest
+# shellcheck source=lib.sh
+. "$REPO/scripts/lib.sh"
 
 # --- host tools ---------------------------------------------------------------------------
 # python3: the extractor and the cpio writer; lz4/xz-utils/zstd/gzip: kernel payload codecs;
 # binutils: readelf; file: checks that busybox is static; cpio: lists the archive we wrote.
 REQUIRED_PACKAGES="python3 cpio xz-utils zstd lz4 gzip binutils file"
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q ' ok installed$'; }
-ensure_packages() {
-    local missing="" p
-    for p in $REQUIRED_PACKAGES; do
-        installed "$p" || missing="$missing $p"
-    done
-    [ -n "$missing" ] || return 0
-    missing=${missing# }
-    if [ "$IS_ROOT" -ne 1 ]; then
-        echo "prepare-linux-guest: missing packages: $missing; run: sudo apt-get install -y $missing" >&2
-        exit 1
-    fi
-    apt_update_once
-    log "apt-get install $missing"
-    # shellcheck disable=SC2086 # word splitting of the package list is intended
-    apt-get install -y -q --no-install-recommends $missing >&2 || die "apt-get install $missing failed"
-}
-
 # --- which kernel package -----------------------------------------------------------------
 # Sets KPKG (versioned linux-image package) and KVER (its version), or returns 1 when apt
 # cannot tell (no package lists and not root).
@@ -340,7 +318,8 @@ find_busybox() {
 }
 
 # --- main -----------------------------------------------------------------------------------
-ensure_packages
+# shellcheck disable=SC2086
+ensure_packages $REQUIRED_PACKAGES
 
 KPKG=''
 KVER=''
