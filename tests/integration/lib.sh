@@ -85,3 +85,26 @@ minimal_kernel() {
     fi
     [ -s "$VMLINUX" ] || fail "build-minimal-kernel.sh printed '$VMLINUX', which is not a file"
 }
+
+# Serial logs stamped with the seconds since kiln started, for the Linux boot tests:
+# kiln ... > >(stamp_lines "$START" >"$SERIAL") &, then wait_stamped_boot PID.
+now_us() { local t=${EPOCHREALTIME/[.,]/}; echo "$((10#$t))"; } # microseconds, no `date` per line
+seconds_since() { # seconds_since START_US -> "12.34"
+    local d=$(($(now_us) - $1))
+    printf '%d.%02d' $((d / 1000000)) $((d % 1000000 / 10000))
+}
+stamp_lines() { # stamp_lines START_US: "SECONDS<TAB>LINE" for each line of stdin
+    local line
+    while IFS= read -r line || [ -n "$line" ]; do
+        printf '%s\t%s\n' "$(seconds_since "$1")" "${line%$'\r'}"
+    done
+}
+# wait_stamped_boot PID: sets status (kiln's exit status) and WALL (seconds since $START), and
+# writes the log's lines without stamps to $TEST_TMP/serial.txt.
+wait_stamped_boot() {
+    status=0
+    wait "$1" || status=$?
+    sleep 1 # let the time-stamping finish the last lines
+    WALL=$(seconds_since "$START")
+    cut -f2- "$SERIAL" >"$TEST_TMP/serial.txt"
+}

@@ -57,19 +57,6 @@ CMDLINE+="${KILN_LINUX_EXTRA_CMDLINE:+ $KILN_LINUX_EXTRA_CMDLINE}"
 STOP_AT="Run /init as init process"
 INIT_LINE="kiln-linux-guest: init running"
 
-# Microseconds since the epoch from bash's own clock (no `date` per serial line).
-now_us() { local t=${EPOCHREALTIME/[.,]/}; echo "$((10#$t))"; }
-seconds_since() { # seconds_since START_US -> "12.34"
-    local d=$(($(now_us) - $1))
-    printf '%d.%02d' $((d / 1000000)) $((d % 1000000 / 10000))
-}
-stamp_lines() { # stamps each serial line with the seconds since kiln started
-    local line
-    while IFS= read -r line || [ -n "$line" ]; do
-        printf '%s\t%s\n' "$(seconds_since "$1")" "${line%$'\r'}"
-    done
-}
-
 echo "boot: kiln run --kernel $VMLINUX --initrd $INITRD --cpus 2 --memory 256M (bound ${BOOT_TIMEOUT}s)"
 echo "cmdline: $CMDLINE"
 START=$(now_us)
@@ -101,11 +88,7 @@ while kill -0 "$kiln_pid" 2>/dev/null; do
     fi
     sleep 1
 done
-status=0
-wait "$kiln_pid" || status=$?
-sleep 1 # let the time-stamping finish the last lines
-WALL=$(seconds_since "$START")
-cut -f2- "$SERIAL" >"$TEST_TMP/serial.txt"
+wait_stamped_boot "$kiln_pid"
 
 # --- milestones (reported with their times whether or not the test passes) --------------------
 # KIND|LABEL|EXTENDED REGEX. "order" ones must all appear, in this order; "need" ones must
