@@ -96,7 +96,23 @@ static int apply_memory(struct vm_config *cfg, const char *value, struct error *
     return r;
 }
 
+static int apply_console_sink(struct vm_config *cfg, const char *value, struct error *err);
+
+/* --console [virtio:]SINK, or virtio alone (hvc0 on stdio). */
 static int apply_console(struct vm_config *cfg, const char *value, struct error *err)
+{
+    cfg->console_device = CONSOLE_ON_SERIAL;
+    if (strcmp(value, "virtio") == 0) {
+        cfg->console_device = CONSOLE_ON_VIRTIO;
+        value = "stdio";
+    } else if (strncmp(value, "virtio:", 7) == 0) {
+        cfg->console_device = CONSOLE_ON_VIRTIO;
+        value += 7;
+    }
+    return apply_console_sink(cfg, value, err);
+}
+
+static int apply_console_sink(struct vm_config *cfg, const char *value, struct error *err)
 {
     if (strcmp(value, "stdio") == 0 || strcmp(value, "none") == 0) {
         cfg->console = value[0] == 's' ? CONSOLE_STDIO : CONSOLE_NONE;
@@ -112,7 +128,8 @@ static int apply_console(struct vm_config *cfg, const char *value, struct error 
     }
     char quoted[CONFIG_QUOTE_SIZE];
     return error_fmt(err, -EINVAL,
-                     "--console: '%s' is not a console (expected stdio, file:PATH or none)",
+                     "--console: '%s' is not a console (expected stdio, file:PATH or none, "
+                     "optionally after virtio:)",
                      config_quote(value, quoted, sizeof(quoted)));
 }
 
@@ -243,8 +260,9 @@ static const struct flag_spec run_flags[] = {
     {"--device-discovery", "HOW", "acpi or cmdline",
      "where the guest finds virtio devices: acpi or cmdline (default: acpi)",
      apply_device_discovery, 0},
-    {"--console", "KIND", "stdio, file:PATH or none",
-     "serial console: stdio, file:PATH or none (default: stdio)", apply_console, 0},
+    {"--console", "KIND", "stdio, file:PATH or none, optionally after virtio:",
+     "console: stdio, file:PATH or none on ttyS0; virtio[:SINK] puts it on hvc0 (default: stdio)",
+     apply_console, 0},
     {"--log-level", "LEVEL", "error, warn, info or debug",
      "error, warn, info or debug (default: warn)", apply_log_level, 0},
     {"--on-reset", "ACTION", "exit or restart",

@@ -69,8 +69,8 @@ void console_flush(struct console *console)
 
     if (len > 0 && console->out_fd >= 0)
         write_all(console, data, len);
-    if (was_full && console->serial)
-        serial_tx_ready_again(console->serial);
+    if (was_full && console->device_attached)
+        console->device.tx_ready_again(console->device.opaque);
 }
 
 bool console_tx_ready(void *opaque)
@@ -99,6 +99,24 @@ void console_tx(void *opaque, uint8_t byte)
         uv_async_send(&console->out_async);
 }
 
+size_t console_write(struct console *console, const uint8_t *bytes, size_t len)
+{
+    pthread_mutex_lock(&console->lock);
+    bool first = console->out_len == 0;
+    size_t n = CONSOLE_OUT_CAPACITY - console->out_len;
+    if (n > len)
+        n = len;
+    memcpy(console->out_buf + console->out_len, bytes, n);
+    console->out_len += n;
+    console->out_bytes += n;
+    if (n < len)
+        console->out_was_full = true;
+    pthread_mutex_unlock(&console->lock);
+    if (first && n > 0 && console->attached)
+        uv_async_send(&console->out_async);
+    return n;
+}
+
 void console_rx_space(void *opaque)
 {
     struct console *console = opaque;
@@ -113,11 +131,12 @@ static void on_out_async(uv_async_t *handle)
 
 static void on_stdin_readable(uv_poll_t *handle, int status, int events);
 
-/* Hands buffered stdin bytes to the UART; stops polling stdin while the FIFO is full. */
-static void feed_serial(struct console *console)
+/* Hands buffered stdin bytes to the device; stops polling stdin while it is full. */
+static void feed_device(struct console *console)
 {
-    console->in_off += serial_receive(console->serial, console->in_buf + console->in_off,
-                                      console->in_len - console->in_off);
+    console->in_off +=
+        console->device.receive(console->device.opaque, console->in_buf + console->in_off,
+                                console->in_len - console->in_off);
     bool drained = console->in_off == console->in_len;
     if (drained && !console->in_polling && console->in_fd >= 0) {
         uv_poll_start(&console->in_poll, UV_READABLE, on_stdin_readable);
@@ -179,14 +198,14 @@ static void on_stdin_readable(uv_poll_t *handle, int status, int events)
         len = filter_escapes(console, console->in_buf, len);
     console->in_off = 0;
     console->in_len = len;
-    feed_serial(console);
+    feed_device(console);
 }
 
 static void on_in_space(uv_async_t *handle)
 {
     struct console *console = handle->data;
     if (console->in_off < console->in_len)
-        feed_serial(console);
+        feed_device(console);
 }
 
 static void enter_raw_mode(struct console *console)
@@ -206,11 +225,12 @@ static void enter_raw_mode(struct console *console)
     tcsetattr(console->in_fd, TCSANOW, &raw);
 }
 
-int console_attach(struct console *console, uv_loop_t *loop, struct serial *serial,
+int console_attach(struct console *console, uv_loop_t *loop, const struct console_device *device,
                    void (*on_quit)(void *opaque), void *quit_opaque, struct error *err)
 {
     console->loop = loop;
-    console->serial = serial;
+    console->device = *device;
+    console->device_attached = true;
     console->on_quit = on_quit;
     console->quit_opaque = quit_opaque;
     uv_async_init(loop, &console->out_async, on_out_async);

@@ -110,6 +110,17 @@ static int register_pio(struct vm *vm, uint64_t base, uint64_t len, const char *
     return bus_register(&vm->pio_bus, &range, err);
 }
 
+static bool serial_sink_ready(void *opaque)
+{
+    return true;
+}
+static void serial_sink_discard(void *opaque, uint8_t byte)
+{
+}
+static void serial_sink_rx_space(void *opaque)
+{
+}
+
 static int create_devices(struct vm *vm, struct error *err)
 {
     struct serial_backend line = {
@@ -118,6 +129,10 @@ static int create_devices(struct vm *vm, struct error *err)
         .rx_space = console_rx_space,
         .opaque = &vm->console,
     };
+    if (vm->vconsole) /* the console is hvc0: ttyS0 still exists, its output goes nowhere */
+        line = (struct serial_backend){.tx_ready = serial_sink_ready,
+                                       .tx = serial_sink_discard,
+                                       .rx_space = serial_sink_rx_space};
     struct irq_line irq = {.set_level = set_irq_level, .opaque = vm, .gsi = PLATFORM_COM1_IRQ};
     serial_init(&vm->serial, &line, &irq);
 
@@ -353,6 +368,26 @@ static void set_stop_signals_blocked(bool blocked)
     pthread_sigmask(blocked ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
 }
 
+/* The console device halves of the 16550, for struct console_device. */
+static size_t serial_console_receive(void *opaque, const uint8_t *bytes, size_t len)
+{
+    return serial_receive(opaque, bytes, len);
+}
+
+static void serial_console_tx_ready(void *opaque)
+{
+    serial_tx_ready_again(opaque);
+}
+
+/* virtio-console's F_SIZE: the size of the terminal on stdout, if it is one. */
+static void on_window_change(uv_signal_t *handle, int signum)
+{
+    struct vm *vm = handle->data;
+    struct winsize ws;
+    if (vm->config->console == CONSOLE_STDIO && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0)
+        virtio_console_set_size(vm->vconsole, ws.ws_col, ws.ws_row);
+}
+
 static int setup_loop(struct vm *vm, struct error *err)
 {
     uv_async_init(&vm->loop, &vm->stop_async, on_stop_requested);
@@ -367,12 +402,24 @@ static int setup_loop(struct vm *vm, struct error *err)
     /* They must not keep the loop alive: the loop ends when the VM's work is done. */
     uv_unref((uv_handle_t *)&vm->sigint);
     uv_unref((uv_handle_t *)&vm->sigterm);
+    if (vm->vconsole) {
+        uv_signal_init(&vm->loop, &vm->sigwinch);
+        vm->sigwinch.data = vm;
+        uv_signal_start(&vm->sigwinch, on_window_change, SIGWINCH);
+        uv_unref((uv_handle_t *)&vm->sigwinch);
+        on_window_change(&vm->sigwinch, SIGWINCH); /* the size at start */
+    }
     set_stop_signals_blocked(false); /* one that arrived while we were building is handled now */
     vm->loop_ready = true;
     int r = vm_virtio_attach(vm, err);
     if (r < 0)
         return r;
-    return console_attach(&vm->console, &vm->loop, &vm->serial, on_console_quit, vm, err);
+    struct console_device device = {.receive = serial_console_receive,
+                                    .tx_ready_again = serial_console_tx_ready,
+                                    .opaque = &vm->serial};
+    if (vm->vconsole)
+        virtio_console_as_console_device(vm->vconsole, &device);
+    return console_attach(&vm->console, &vm->loop, &device, on_console_quit, vm, err);
 }
 
 /* After the loop: block SIGINT/SIGTERM again (main holds them between boots), let the loop
@@ -386,6 +433,8 @@ static void finish_signals(struct vm *vm)
     uv_run(&vm->loop, UV_RUN_NOWAIT);
     uv_close((uv_handle_t *)&vm->sigint, NULL);
     uv_close((uv_handle_t *)&vm->sigterm, NULL);
+    if (vm->vconsole)
+        uv_close((uv_handle_t *)&vm->sigwinch, NULL);
     uv_run(&vm->loop, UV_RUN_NOWAIT);
 }
 

@@ -1,5 +1,6 @@
 /* The VM's virtio devices: built from its config in slot order (disks in --disk order, nets
- * in --net order, then rng), plugged into virtio-mmio slots, described in ACPI or the cmdline. */
+ * in --net order, rng, virtio console), plugged into virtio-mmio slots, described in ACPI or
+ * on the kernel command line. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,6 +70,18 @@ int vm_virtio_create(struct vm *vm, struct error *err)
         int r = add_slot(vm, &info, err);
         if (r < 0)
             return r;
+    }
+    if (cfg->console_device == CONSOLE_ON_VIRTIO) {
+        vm->vconsole = calloc(1, sizeof(*vm->vconsole));
+        if (!vm->vconsole)
+            return error_fmt(err, -ENOMEM, "virtio-console: out of memory");
+        virtio_console_init(vm->vconsole, &vm->console);
+        struct virtio_device_info info;
+        virtio_console_device_info(vm->vconsole, &info);
+        int r = add_slot(vm, &info, err);
+        if (r < 0)
+            return r;
+        virtio_console_bind(vm->vconsole, &vm->virtio[vm->nvirtio - 1].transport);
     }
     return 0;
 }
@@ -152,4 +165,6 @@ void vm_virtio_destroy(struct vm *vm)
     vm->nnets = 0;
     free(vm->rng);
     vm->rng = NULL;
+    free(vm->vconsole);
+    vm->vconsole = NULL;
 }

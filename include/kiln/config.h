@@ -14,6 +14,8 @@ enum console_kind { CONSOLE_STDIO, CONSOLE_FILE, CONSOLE_NONE };
 enum reset_action { RESET_EXIT, RESET_RESTART };                             /* --on-reset */
 enum host_compat_mode { HOST_COMPAT_AUTO, HOST_COMPAT_ON, HOST_COMPAT_OFF }; /* --host-compat */
 enum device_discovery { DISCOVERY_ACPI, DISCOVERY_CMDLINE }; /* --device-discovery */
+/* Which device carries the console: the 16550 (ttyS0) or virtio-console (hvc0). */
+enum console_device_kind { CONSOLE_ON_SERIAL, CONSOLE_ON_VIRTIO };
 
 /* --disk cache=: what a guest FLUSH and the write cache mean for the host file.
  * writeback: writes land in the host page cache, FLUSH runs fdatasync (the guest sees a
@@ -62,6 +64,7 @@ struct vm_config {
     uint64_t memory_bytes;
     enum console_kind console;
     char *console_path; /* for CONSOLE_FILE */
+    enum console_device_kind console_device; /* --console virtio[:SINK] */
     enum log_level log_level;
     enum reset_action on_reset;
     unsigned shutdown_grace_seconds; /* 0: SIGTERM/SIGINT stop at once */

@@ -1,5 +1,6 @@
-/* The host side of the guest's serial console: guest output buffered and written by the
- * libuv loop (vCPU threads never block on the terminal), host stdin fed into the UART. */
+/* The host side of the guest's console: guest output buffered and written by the libuv loop
+ * (vCPU threads never block on the terminal), host stdin fed into the console device (the
+ * UART, or virtio-console). */
 #ifndef KILN_CONSOLE_H
 #define KILN_CONSOLE_H
 
@@ -15,6 +16,16 @@
 
 #define CONSOLE_OUT_CAPACITY (64 * 1024)
 #define CONSOLE_ESCAPE_KEY   0x01 /* Ctrl-A, then 'x' quits (only when stdin is a terminal) */
+
+/* The guest-side device a console feeds: the 16550 or virtio-console. Both run on the loop
+ * thread. receive() takes what it can of the input and returns how much; when it took less,
+ * the device calls console_rx_space() once it has room again. tx_ready_again() tells a device
+ * that found the output buffer full that there is space now. */
+struct console_device {
+    size_t (*receive)(void *opaque, const uint8_t *bytes, size_t len);
+    void (*tx_ready_again)(void *opaque);
+    void *opaque;
+};
 
 struct console {
     pthread_mutex_t lock;
@@ -35,7 +46,8 @@ struct console {
     struct termios saved_termios;
     bool termios_saved;
 
-    struct serial *serial;
+    struct console_device device;
+    bool device_attached;
     void (*on_quit)(void *opaque); /* Ctrl-A x */
     void *quit_opaque;
 
@@ -51,10 +63,14 @@ struct console {
 int console_open(struct console *console, enum console_kind kind, const char *path, bool append,
                  struct error *err);
 
-/* Starts loop work: output draining and (for stdio) reading stdin into serial. Puts a tty
+/* Starts loop work: output draining and (for stdio) reading stdin into the device. Puts a tty
  * stdin into raw mode; console_close() restores it. */
-int console_attach(struct console *console, uv_loop_t *loop, struct serial *serial,
+int console_attach(struct console *console, uv_loop_t *loop, const struct console_device *device,
                    void (*on_quit)(void *opaque), void *quit_opaque, struct error *err);
+
+/* Appends guest output (any thread); returns how many bytes fit. When not all did, the
+ * device's tx_ready_again() runs once the loop has written the buffer out. */
+size_t console_write(struct console *console, const uint8_t *bytes, size_t len);
 
 /* Writes out everything buffered; called by the loop and once more at shutdown. */
 void console_flush(struct console *console);

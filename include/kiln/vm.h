@@ -19,6 +19,7 @@
 #include "kiln/devices/serial.h"
 #include "kiln/devices/test_exit.h"
 #include "kiln/devices/virtio_blk.h"
+#include "kiln/devices/virtio_console.h"
 #include "kiln/devices/virtio_net.h"
 #include "kiln/devices/virtio_rng.h"
 #include "kiln/guest_mem.h"
@@ -58,7 +59,7 @@ struct vm {
     struct pm pm;
 
     /* virtio-mmio devices, slot i at PLATFORM_VIRTIO_MMIO_BASE + i * 4 KiB (vm_virtio.c):
-     * disks, then nets, then the rng */
+     * disks, then nets, then the rng, then the virtio console */
     struct virtio_slot virtio[PLATFORM_VIRTIO_MMIO_MAX];
     unsigned nvirtio;
     struct virtio_blk *disks[PLATFORM_VIRTIO_MMIO_MAX];
@@ -66,6 +67,7 @@ struct vm {
     struct virtio_net *nets[PLATFORM_VIRTIO_MMIO_MAX];
     unsigned nnets;
     struct virtio_rng *rng;
+    struct virtio_console_dev *vconsole; /* --console virtio: the console is hvc0 */
 
     struct vcpu *vcpus;
     unsigned nvcpus;
@@ -76,6 +78,7 @@ struct vm {
     uv_async_t stop_async;
     uv_signal_t sigint;
     uv_signal_t sigterm;
+    uv_signal_t sigwinch;   /* terminal size -> virtio-console (only with one) */
     uv_timer_t grace_timer; /* hard stop after the power button, unless the guest powers off */
     int stop_signal;        /* the first SIGINT/SIGTERM received, 0 before */
 

@@ -258,7 +258,7 @@ static void test_help_text(void **state)
         "--memory SIZE",
         "(default: 256M)",
         "--console KIND",
-        "stdio, file:PATH or none (default: stdio)",
+        "stdio, file:PATH or none on ttyS0; virtio[:SINK] puts it on hvc0 (default: stdio)",
         "--log-level LEVEL",
         "(default: warn)",
         "--help",
@@ -396,11 +396,14 @@ static void test_console_and_log_errors(void **state)
     struct cli_request req;
     struct error err;
     expect_error(parse_flag(&req, &err, "--console", "serial", false), &err,
-                 "--console: 'serial' is not a console (expected stdio, file:PATH or none)");
+                 "--console: 'serial' is not a console (expected stdio, file:PATH or none, "
+                 "optionally after virtio:)");
     expect_error(parse_flag(&req, &err, "--console", "FILE:x", true), &err,
-                 "--console: 'FILE:x' is not a console (expected stdio, file:PATH or none)");
+                 "--console: 'FILE:x' is not a console (expected stdio, file:PATH or none, "
+                 "optionally after virtio:)");
     expect_error(parse_flag(&req, &err, "--console", "", true), &err,
-                 "--console: '' is not a console (expected stdio, file:PATH or none)");
+                 "--console: '' is not a console (expected stdio, file:PATH or none, optionally "
+                 "after virtio:)");
     expect_error(parse_flag(&req, &err, "--console", "file:", false), &err,
                  "--console: 'file:' needs a path (expected file:PATH)");
     expect_error(parse_flag(&req, &err, "--console", "file:", true), &err,
@@ -412,6 +415,27 @@ static void test_console_and_log_errors(void **state)
 }
 
 /* The Platform flags: reset action, shutdown grace period, host-compat mode. */
+static void test_virtio_console_flag(void **state)
+{
+    struct cli_request req;
+    struct error err;
+    assert_int_equal(parse_flag(&req, &err, "--console", "virtio", false), 0);
+    assert_int_equal(req.config.console_device, CONSOLE_ON_VIRTIO);
+    assert_int_equal(req.config.console, CONSOLE_STDIO);
+    cli_request_free(&req);
+    assert_int_equal(parse_flag(&req, &err, "--console", "virtio:file:hvc.log", true), 0);
+    assert_int_equal(req.config.console_device, CONSOLE_ON_VIRTIO);
+    assert_int_equal(req.config.console, CONSOLE_FILE);
+    assert_string_equal(req.config.console_path, "hvc.log");
+    cli_request_free(&req);
+    assert_int_equal(parse_flag(&req, &err, "--console", "file:ttyS0.log", true), 0);
+    assert_int_equal(req.config.console_device, CONSOLE_ON_SERIAL);
+    cli_request_free(&req);
+    expect_error(parse_flag(&req, &err, "--console", "virtio:tty", false), &err,
+                 "--console: 'tty' is not a console (expected stdio, file:PATH or none, "
+                 "optionally after virtio:)");
+}
+
 static void test_platform_flags(void **state)
 {
     struct cli_request req;
@@ -458,7 +482,7 @@ static void test_errors_stay_one_line(void **state)
     struct error err;
     expect_error(parse_flag(&req, &err, "--console", "tty\nkiln: fake", false), &err,
                  "--console: 'tty\\nkiln: fake' is not a console (expected stdio, file:PATH or "
-                 "none)");
+                 "none, optionally after virtio:)");
     expect_error(PARSE(&req, &err, "run", "--kernel", "k", "a\tb"), &err,
                  "unexpected argument 'a\\tb' (YAML VM definitions are not supported yet; use "
                  "flags such as --kernel PATH)");
@@ -537,14 +561,23 @@ static void test_parse_then_validate(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),           cmocka_unit_test(test_each_flag_both_spellings),
-        cmocka_unit_test(test_all_flags_together), cmocka_unit_test(test_good_values),
-        cmocka_unit_test(test_cmdline_values),     cmocka_unit_test(test_help_and_version),
-        cmocka_unit_test(test_help_text),          cmocka_unit_test(test_command_errors),
-        cmocka_unit_test(test_flag_errors),        cmocka_unit_test(test_cpus_errors),
-        cmocka_unit_test(test_memory_errors),      cmocka_unit_test(test_console_and_log_errors),
-        cmocka_unit_test(test_platform_flags),     cmocka_unit_test(test_errors_stay_one_line),
-        cmocka_unit_test(test_request_free),       cmocka_unit_test(test_parse_then_validate),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_each_flag_both_spellings),
+        cmocka_unit_test(test_all_flags_together),
+        cmocka_unit_test(test_good_values),
+        cmocka_unit_test(test_cmdline_values),
+        cmocka_unit_test(test_help_and_version),
+        cmocka_unit_test(test_help_text),
+        cmocka_unit_test(test_command_errors),
+        cmocka_unit_test(test_flag_errors),
+        cmocka_unit_test(test_cpus_errors),
+        cmocka_unit_test(test_memory_errors),
+        cmocka_unit_test(test_console_and_log_errors),
+        cmocka_unit_test(test_platform_flags),
+        cmocka_unit_test(test_virtio_console_flag),
+        cmocka_unit_test(test_errors_stay_one_line),
+        cmocka_unit_test(test_request_free),
+        cmocka_unit_test(test_parse_then_validate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
