@@ -1,5 +1,6 @@
-/* Command-line parsing for `kiln run` and friends: a table of flags, each with a parser that
- * fills struct vm_config, and error lines that name the flag, the value and what was expected. */
+/* Command-line parsing for `kiln run`, `kiln validate`, `kiln config` and friends: a table of
+ * flags, each naming the config setter it shares with the YAML keys; the optional VM
+ * definition file, and the flags applied over it (flags win). */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -15,7 +16,8 @@ struct flag_spec {
     const char *metavar;
     const char *expected; /* what a value looks like, for "missing value" errors */
     const char *help;
-    int (*apply)(struct vm_config *cfg, const char *value, struct error *err);
+    config_setter apply; /* gets the flag's name as its label */
+    enum config_field field;
     unsigned options; /* FLAG_* */
 };
 
@@ -24,179 +26,8 @@ enum {
     FLAG_NO_VALUE = 2,   /* --rng: a switch; apply gets "" */
 };
 
-static int replace_string(char **slot, const char *value, struct error *err)
-{
-    char *copy = strdup(value);
-    if (!copy)
-        return error_fmt(err, -ENOMEM, "out of memory");
-    free(*slot);
-    *slot = copy;
-    return 0;
-}
-
-static int apply_kernel(struct vm_config *cfg, const char *value, struct error *err)
-{
-    if (!*value)
-        return error_fmt(err, -EINVAL,
-                         "--kernel: empty path (expected " CONFIG_KERNEL_EXPECTED ")");
-    return replace_string(&cfg->kernel_path, value, err);
-}
-
-static int apply_initrd(struct vm_config *cfg, const char *value, struct error *err)
-{
-    if (!*value)
-        return error_fmt(err, -EINVAL,
-                         "--initrd: empty path (expected the path of an initial ramdisk)");
-    return replace_string(&cfg->initrd_path, value, err);
-}
-
-static int apply_cmdline(struct vm_config *cfg, const char *value, struct error *err)
-{
-    int r = config_check_cmdline(value, err);
-    return r < 0 ? r : replace_string(&cfg->cmdline, value, err);
-}
-
-/* Digits only: strtoul would also take " 7", "+7" and "-1" (as a huge number). Saturates just
- * above CONFIG_MAX_CPUS so long digit strings cannot overflow. 0 means "not a count". */
-static unsigned long parse_cpu_count(const char *text)
-{
-    if (!*text || strspn(text, "0123456789") != strlen(text))
-        return 0;
-    unsigned long n = 0;
-    for (const char *p = text; *p && n <= CONFIG_MAX_CPUS; p++)
-        n = n * 10 + (unsigned long)(*p - '0');
-    return n;
-}
-
-static int apply_cpus(struct vm_config *cfg, const char *value, struct error *err)
-{
-    unsigned long n = parse_cpu_count(value);
-    int r = config_check_cpus(value, n, err);
-    if (r == 0)
-        cfg->cpus = (unsigned)n;
-    return r;
-}
-
-static int apply_memory(struct vm_config *cfg, const char *value, struct error *err)
-{
-    uint64_t bytes = 0;
-    int r = config_parse_size(value, &bytes);
-    if (r == -EINVAL) {
-        char quoted[CONFIG_QUOTE_SIZE];
-        return error_fmt(err, -EINVAL,
-                         "--memory: '%s' is not a size (expected a number with an optional K, M "
-                         "or G suffix, e.g. 512M)",
-                         config_quote(value, quoted, sizeof(quoted)));
-    }
-    if (r == -ERANGE)
-        bytes = UINT64_MAX; /* too big for 64 bits is simply out of range */
-    r = config_check_memory(value, bytes, err);
-    if (r == 0)
-        cfg->memory_bytes = bytes;
-    return r;
-}
-
-static int apply_console_sink(struct vm_config *cfg, const char *value, struct error *err);
-
-/* --console [virtio:]SINK, or virtio alone (hvc0 on stdio). */
-static int apply_console(struct vm_config *cfg, const char *value, struct error *err)
-{
-    cfg->console_device = CONSOLE_ON_SERIAL;
-    if (strcmp(value, "virtio") == 0) {
-        cfg->console_device = CONSOLE_ON_VIRTIO;
-        value = "stdio";
-    } else if (strncmp(value, "virtio:", 7) == 0) {
-        cfg->console_device = CONSOLE_ON_VIRTIO;
-        value += 7;
-    }
-    return apply_console_sink(cfg, value, err);
-}
-
-static int apply_console_sink(struct vm_config *cfg, const char *value, struct error *err)
-{
-    if (strcmp(value, "stdio") == 0 || strcmp(value, "none") == 0) {
-        cfg->console = value[0] == 's' ? CONSOLE_STDIO : CONSOLE_NONE;
-        free(cfg->console_path);
-        cfg->console_path = NULL;
-        return 0;
-    }
-    if (strncmp(value, "file:", 5) == 0) {
-        if (value[5] == '\0')
-            return error_fmt(err, -EINVAL, "--console: 'file:' needs a path (expected file:PATH)");
-        cfg->console = CONSOLE_FILE;
-        return replace_string(&cfg->console_path, value + 5, err);
-    }
-    char quoted[CONFIG_QUOTE_SIZE];
-    return error_fmt(err, -EINVAL,
-                     "--console: '%s' is not a console (expected stdio, file:PATH or none, "
-                     "optionally after virtio:)",
-                     config_quote(value, quoted, sizeof(quoted)));
-}
-
-static int apply_log_level(struct vm_config *cfg, const char *value, struct error *err)
-{
-    char quoted[CONFIG_QUOTE_SIZE];
-    if (log_level_parse(value, &cfg->log_level) < 0)
-        return error_fmt(err, -EINVAL,
-                         "--log-level: '%s' is not a log level (expected error, warn, info or "
-                         "debug)",
-                         config_quote(value, quoted, sizeof(quoted)));
-    return 0;
-}
-
-/* Index of value in words (n entries), or -1: for flags that take one of a few keywords. */
-static int keyword_index(const char *value, const char *const *words, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (strcmp(value, words[i]) == 0)
-            return i;
-    return -1;
-}
-
-static int bad_keyword(const char *flag, const char *value, const char *expected, struct error *err)
-{
-    char quoted[CONFIG_QUOTE_SIZE];
-    return error_fmt(err, -EINVAL, "%s: '%s' is not valid (expected %s)", flag,
-                     config_quote(value, quoted, sizeof(quoted)), expected);
-}
-
-static int apply_on_reset(struct vm_config *cfg, const char *value, struct error *err)
-{
-    static const char *const words[] = {"exit", "restart"};
-    int i = keyword_index(value, words, 2);
-    if (i < 0)
-        return bad_keyword("--on-reset", value, "exit or restart", err);
-    cfg->on_reset = i == 0 ? RESET_EXIT : RESET_RESTART;
-    return 0;
-}
-
-static int apply_host_compat(struct vm_config *cfg, const char *value, struct error *err)
-{
-    static const char *const words[] = {"auto", "on", "off"};
-    static const enum host_compat_mode modes[] = {HOST_COMPAT_AUTO, HOST_COMPAT_ON,
-                                                  HOST_COMPAT_OFF};
-    int i = keyword_index(value, words, 3);
-    if (i < 0)
-        return bad_keyword("--host-compat", value, "auto, on or off", err);
-    cfg->host_compat = modes[i];
-    return 0;
-}
-
-static int apply_shutdown_grace(struct vm_config *cfg, const char *value, struct error *err)
-{
-    unsigned long seconds = 0;
-    bool digits = *value && strspn(value, "0123456789") == strlen(value) && strlen(value) <= 5;
-    if (digits)
-        seconds = strtoul(value, NULL, 10);
-    if (!digits || seconds > CONFIG_MAX_SHUTDOWN_GRACE)
-        return bad_keyword("--shutdown-grace", value,
-                           "a number of seconds from 0 to " STRINGIFY(CONFIG_MAX_SHUTDOWN_GRACE),
-                           err);
-    cfg->shutdown_grace_seconds = (unsigned)seconds;
-    return 0;
-}
-
-static int apply_disk(struct vm_config *cfg, const char *value, struct error *err)
+static int apply_disk(struct vm_config *cfg, const char *label, const char *value,
+                      struct error *err)
 {
     struct disk_config disk;
     int r = config_parse_disk(value, &disk, err);
@@ -208,7 +39,7 @@ static int apply_disk(struct vm_config *cfg, const char *value, struct error *er
     return r;
 }
 
-static int apply_net(struct vm_config *cfg, const char *value, struct error *err)
+static int apply_net(struct vm_config *cfg, const char *label, const char *value, struct error *err)
 {
     struct net_config net;
     int r = config_parse_net(value, &net, err);
@@ -220,110 +51,59 @@ static int apply_net(struct vm_config *cfg, const char *value, struct error *err
     return r;
 }
 
-static int apply_rng(struct vm_config *cfg, const char *value, struct error *err)
+static int apply_rng(struct vm_config *cfg, const char *label, const char *value, struct error *err)
 {
     cfg->rng = true;
-    return 0;
-}
-
-static int apply_device_discovery(struct vm_config *cfg, const char *value, struct error *err)
-{
-    static const char *const words[] = {"acpi", "cmdline"};
-    int i = keyword_index(value, words, 2);
-    if (i < 0)
-        return bad_keyword("--device-discovery", value, "acpi or cmdline", err);
-    cfg->device_discovery = i == 0 ? DISCOVERY_ACPI : DISCOVERY_CMDLINE;
     return 0;
 }
 
 /* The order here is the order of `kiln run --help`. */
 static const struct flag_spec run_flags[] = {
     {"--kernel", "PATH", CONFIG_KERNEL_EXPECTED,
-     "kernel image: bzImage, ELF vmlinux or PVH ELF (required)", apply_kernel, 0},
+     "kernel image: bzImage, ELF vmlinux or PVH ELF (required)", config_set_kernel,
+     CONFIG_FIELD_KERNEL, 0},
     {"--initrd", "PATH", "the path of an initial ramdisk", "initial ramdisk (default: none)",
-     apply_initrd, 0},
+     config_set_initrd, CONFIG_FIELD_INITRD, 0},
     {"--cmdline", "STR", "a kernel command line, e.g. 'console=ttyS0'",
-     "kernel command line (default: empty)", apply_cmdline, 0},
+     "kernel command line (default: empty)", config_set_cmdline, CONFIG_FIELD_CMDLINE, 0},
     {"--cpus", "N", "a vCPU count from 1 to " STRINGIFY(CONFIG_MAX_CPUS),
-     "number of vCPUs, 1-" STRINGIFY(CONFIG_MAX_CPUS) " (default: 1)", apply_cpus, 0},
+     "number of vCPUs, 1-" STRINGIFY(CONFIG_MAX_CPUS) " (default: 1)", config_set_cpus,
+     CONFIG_FIELD_CPUS, 0},
     {"--memory", "SIZE", "a size such as 512M", "guest RAM, e.g. 512M or 2G (default: 256M)",
-     apply_memory, 0},
+     config_set_memory, CONFIG_FIELD_MEMORY, 0},
     {"--disk", "SPEC", CONFIG_DISK_SPEC,
      "virtio-blk disk (raw image or block device), repeatable, first is vda:\n"
      "                             " CONFIG_DISK_SPEC,
-     apply_disk, FLAG_REPEATABLE},
+     apply_disk, CONFIG_FIELD_DISK, FLAG_REPEATABLE},
     {"--net", "SPEC", CONFIG_NET_SPEC,
      "virtio-net on a TAP interface (opened, or created), repeatable: " CONFIG_NET_SPEC, apply_net,
-     FLAG_REPEATABLE},
+     CONFIG_FIELD_NET, FLAG_REPEATABLE},
     {"--rng", "", "nothing", "add a virtio-rng device (entropy from the host's getrandom)",
-     apply_rng, FLAG_NO_VALUE},
+     apply_rng, CONFIG_FIELD_RNG, FLAG_NO_VALUE},
     {"--device-discovery", "HOW", "acpi or cmdline",
      "where the guest finds virtio devices: acpi or cmdline (default: acpi)",
-     apply_device_discovery, 0},
+     config_set_device_discovery, CONFIG_FIELD_DEVICE_DISCOVERY, 0},
     {"--console", "KIND", "stdio, file:PATH or none, optionally after virtio:",
      "console: stdio, file:PATH or none on ttyS0; virtio[:SINK] puts it on hvc0 (default: stdio)",
-     apply_console, 0},
+     config_set_console, CONFIG_FIELD_CONSOLE, 0},
     {"--log-level", "LEVEL", "error, warn, info or debug",
-     "error, warn, info or debug (default: warn)", apply_log_level, 0},
+     "error, warn, info or debug (default: warn)", config_set_log_level, CONFIG_FIELD_LOG_LEVEL, 0},
     {"--on-reset", "ACTION", "exit or restart",
-     "when the guest resets: exit (status 123) or restart it (default: exit)", apply_on_reset, 0},
+     "when the guest resets: exit (status 123) or restart it (default: exit)", config_set_on_reset,
+     CONFIG_FIELD_ON_RESET, 0},
     {"--shutdown-grace", "SECONDS", "a number of seconds",
      "after SIGTERM/SIGINT presses the power button, stop after this long (default: 5)",
-     apply_shutdown_grace, 0},
+     config_set_shutdown_grace, CONFIG_FIELD_SHUTDOWN_GRACE, 0},
     {"--host-compat", "MODE", "auto, on or off",
      "help for hosts that emulate guest ring 0: auto (probe), on, off (default: auto)",
-     apply_host_compat, 0},
+     config_set_host_compat, CONFIG_FIELD_HOST_COMPAT, 0},
+    {"--name", "NAME",
+     "a name of 1 to " STRINGIFY(CONFIG_MAX_NAME) " letters, digits, '.', '_' or '-'",
+     "the VM's name, in the effective configuration (default: none)", config_set_name,
+     CONFIG_FIELD_NAME, 0},
 };
 
 #define RUN_FLAG_COUNT (sizeof(run_flags) / sizeof(run_flags[0]))
-#define NAME_MAX_LEN   32 /* longer words are never near misses of ours */
-
-static size_t edit_distance(const char *a, size_t la, const char *b)
-{
-    size_t lb = strlen(b);
-    if (la > NAME_MAX_LEN || lb > NAME_MAX_LEN)
-        return SIZE_MAX;
-    size_t row[NAME_MAX_LEN + 1];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diagonal = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t above = row[j];
-            size_t best = diagonal + (a[i - 1] != b[j - 1]);
-            if (above + 1 < best)
-                best = above + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diagonal = above;
-        }
-    }
-    return row[lb];
-}
-
-/* A near miss (edit distance <= 2, "--kernal") or an unambiguous abbreviation ("--mem").
- * Abbreviations are only suggested, never accepted: a later flag could make them ambiguous. */
-static const char *closest(const char *word, size_t len, const char *const *candidates, size_t n)
-{
-    const char *best = NULL, *prefix_of = NULL;
-    size_t best_distance = 3, prefixes = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t d = edit_distance(word, len, candidates[i]);
-        if (d < best_distance) {
-            best = candidates[i];
-            best_distance = d;
-        }
-        if (len >= 3 && strncmp(candidates[i], word, len) == 0) {
-            prefix_of = candidates[i];
-            prefixes++;
-        }
-    }
-    /* "--mem" is closer to "--net" by edits, but the user began typing "--memory". */
-    return prefixes == 1 ? prefix_of : best;
-}
-
 static const struct flag_spec *find_flag(const char *name, size_t len)
 {
     for (size_t i = 0; i < RUN_FLAG_COUNT; i++) {
@@ -366,7 +146,7 @@ static bool run_help_requested(int argc, char **argv)
     return false;
 }
 
-static int unknown_run_flag(const char *arg, struct error *err)
+static int unknown_run_flag(const char *command, const char *arg, struct error *err)
 {
     char quoted[CONFIG_QUOTE_SIZE];
     size_t len = flag_name_len(arg);
@@ -379,33 +159,53 @@ static int unknown_run_flag(const char *arg, struct error *err)
     for (size_t i = 0; i < RUN_FLAG_COUNT; i++)
         names[i] = run_flags[i].name;
     names[RUN_FLAG_COUNT] = "--help";
-    const char *guess = closest(arg, len, names, RUN_FLAG_COUNT + 1);
+    const char *guess = config_closest(arg, len, names, RUN_FLAG_COUNT + 1);
     if (guess)
-        return error_fmt(err, -EINVAL, "unknown flag '%s' for 'kiln run' (did you mean '%s'?)",
-                         quoted, guess);
-    return error_fmt(err, -EINVAL, "unknown flag '%s' for 'kiln run' (see 'kiln run --help')",
-                     quoted);
+        return error_fmt(err, -EINVAL, "unknown flag '%s' for 'kiln %s' (did you mean '%s'?)",
+                         quoted, command, guess);
+    return error_fmt(err, -EINVAL, "unknown flag '%s' for 'kiln %s' (see 'kiln run --help')",
+                     quoted, command);
 }
 
-static int unexpected_argument(const char *arg, struct error *err)
+static int unexpected_argument(const char *arg, const char *file, struct error *err)
 {
-    char quoted[CONFIG_QUOTE_SIZE];
+    char quoted[CONFIG_QUOTE_SIZE], file_quoted[CONFIG_QUOTE_SIZE];
     return error_fmt(err, -EINVAL,
-                     "unexpected argument '%s' (YAML VM definitions are not supported yet; use "
-                     "flags such as --kernel PATH)",
-                     config_quote(arg, quoted, sizeof(quoted)));
+                     "unexpected argument '%s' (expected one VM definition file, and '%s' is "
+                     "one)",
+                     config_quote(arg, quoted, sizeof(quoted)),
+                     config_quote(file, file_quoted, sizeof(file_quoted)));
 }
 
-/* Applies argv[*i] (and its value, advancing *i past it); seen[] catches repeats. */
-static int apply_run_arg(int argc, char **argv, int *i, bool *seen, struct vm_config *cfg,
-                         struct error *err)
+static int remember_use(struct cli_request *req, size_t flag, const char *value, struct error *err)
+{
+    struct cli_flag_use *uses = realloc(req->uses, (req->nuses + 1) * sizeof(*uses));
+    if (!uses)
+        return error_fmt(err, -ENOMEM, "out of memory");
+    req->uses = uses;
+    uses[req->nuses].flag = (unsigned)flag;
+    uses[req->nuses].value = strdup(value);
+    if (!uses[req->nuses].value)
+        return error_fmt(err, -ENOMEM, "out of memory");
+    req->nuses++;
+    return 0;
+}
+
+/* Applies argv[*i] (and its value, advancing *i past it) to req->config and remembers it for
+ * cli_load; seen[] catches repeats. A word that is no flag names the VM definition file. */
+static int apply_run_arg(const char *command, int argc, char **argv, int *i, bool *seen,
+                         struct cli_request *req, struct error *err)
 {
     const char *arg = argv[*i];
-    if (arg[0] != '-')
-        return unexpected_argument(arg, err);
+    if (arg[0] != '-') {
+        if (req->file)
+            return unexpected_argument(arg, req->file, err);
+        req->file = strdup(arg);
+        return req->file ? 0 : error_fmt(err, -ENOMEM, "out of memory");
+    }
     const struct flag_spec *flag = find_flag(arg, flag_name_len(arg));
     if (!flag)
-        return unknown_run_flag(arg, err);
+        return unknown_run_flag(command, arg, err);
     const char *equals = strchr(arg, '=');
     if ((flag->options & FLAG_NO_VALUE) && equals)
         return error_fmt(err, -EINVAL, "%s takes no value (expected '%s' alone)", flag->name,
@@ -422,49 +222,55 @@ static int apply_run_arg(int argc, char **argv, int *i, bool *seen, struct vm_co
     if (seen[index] && !(flag->options & FLAG_REPEATABLE))
         return error_fmt(err, -EINVAL, "%s given twice (expected it once)", flag->name);
     seen[index] = true;
-    return flag->apply(cfg, value, err);
+    int r = flag->apply(&req->config, flag->name, value, err);
+    return r < 0 ? r : remember_use(req, index, value, err);
 }
 
-static int parse_run(int argc, char **argv, struct cli_request *req, struct error *err)
+/* `kiln run|validate|config [VM.yaml] [flags]`: the flags are checked here, the file later. */
+static int parse_vm_command(int argc, char **argv, enum cli_action action, struct cli_request *req,
+                            struct error *err)
 {
+    req->action = action;
     if (run_help_requested(argc, argv)) {
         req->action = CLI_ACTION_RUN_HELP;
         return 0;
     }
     bool seen[RUN_FLAG_COUNT] = {false};
     for (int i = 2; i < argc; i++) {
-        int r = apply_run_arg(argc, argv, &i, seen, &req->config, err);
+        int r = apply_run_arg(argv[1], argc, argv, &i, seen, req, err);
         if (r < 0)
             return r;
     }
-    if (!req->config.kernel_path)
+    if (!req->file && !req->config.kernel_path)
         return error_fmt(err, -EINVAL, "--kernel: missing (expected " CONFIG_KERNEL_EXPECTED ")");
-    req->action = CLI_ACTION_RUN;
     return 0;
 }
 
-static const char *const commands[] = {"run", "help", "version"};
+static const char *const commands[] = {"run", "validate", "config", "help", "version"};
 #define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
 
 static int unknown_command(const char *word, const char *context, struct error *err)
 {
     char quoted[CONFIG_QUOTE_SIZE];
     config_quote(word, quoted, sizeof(quoted));
-    const char *guess = closest(word, strlen(word), commands, COMMAND_COUNT);
+    const char *guess = config_closest(word, strlen(word), commands, COMMAND_COUNT);
     if (guess)
         return error_fmt(err, -EINVAL, "unknown command '%s'%s (did you mean '%s'?)", quoted,
                          context, guess);
-    return error_fmt(err, -EINVAL, "unknown command '%s'%s (expected 'run'; see 'kiln --help')",
+    return error_fmt(err, -EINVAL,
+                     "unknown command '%s'%s (expected run, validate or config; see 'kiln "
+                     "--help')",
                      quoted, context);
 }
 
-/* `kiln help` and `kiln help COMMAND`; only `run` has a help text of its own. */
+/* `kiln help` and `kiln help COMMAND`; run, validate and config share the flags' help. */
 static int parse_help(int argc, char **argv, struct cli_request *req, struct error *err)
 {
     req->action = CLI_ACTION_HELP;
     if (argc < 3)
         return 0;
-    if (strcmp(argv[2], "run") == 0)
+    if (strcmp(argv[2], "run") == 0 || strcmp(argv[2], "validate") == 0 ||
+        strcmp(argv[2], "config") == 0)
         req->action = CLI_ACTION_RUN_HELP;
     else if (strcmp(argv[2], "help") != 0 && strcmp(argv[2], "version") != 0)
         return unknown_command(argv[2], " for 'kiln help'", err);
@@ -480,7 +286,7 @@ static int unknown_top_flag(const char *arg, struct error *err)
     if (find_flag(arg, len))
         return error_fmt(err, -EINVAL, "unknown flag '%s' for 'kiln' (did you mean 'kiln run %s'?)",
                          quoted, quoted);
-    const char *guess = closest(arg, len, top_flags, 2);
+    const char *guess = config_closest(arg, len, top_flags, 2);
     if (guess)
         return error_fmt(err, -EINVAL, "unknown flag '%s' for 'kiln' (did you mean '%s'?)", quoted,
                          guess);
@@ -502,7 +308,11 @@ static int parse_command(int argc, char **argv, struct cli_request *req, struct 
         return 0;
     }
     if (strcmp(word, "run") == 0)
-        return parse_run(argc, argv, req, err);
+        return parse_vm_command(argc, argv, CLI_ACTION_RUN, req, err);
+    if (strcmp(word, "validate") == 0)
+        return parse_vm_command(argc, argv, CLI_ACTION_VALIDATE, req, err);
+    if (strcmp(word, "config") == 0)
+        return parse_vm_command(argc, argv, CLI_ACTION_CONFIG, req, err);
     if (strcmp(word, "help") == 0)
         return parse_help(argc, argv, req, err);
     if (word[0] == '-')
@@ -522,37 +332,129 @@ int cli_parse(int argc, char **argv, struct cli_request *req, struct error *err)
                       "missing command (expected 'kiln run --kernel PATH ...'; see 'kiln --help')");
     else
         r = parse_command(argc, argv, req, err);
-    if (r < 0)
+    if (r < 0) {
+        enum cli_action action = req->action;
         cli_request_free(req);
+        req->action = action;
+    }
     return r;
+}
+
+/* A flag given with a file replaces the file's value, and takes over naming it in messages;
+ * --disk and --net replace the file's whole list. */
+static void forget_file_value(struct cli_request *req, enum config_field field)
+{
+    struct config_yaml_origin *origin = &req->origin;
+    memset(&origin->field[field], 0, sizeof(origin->field[field]));
+    if (field == CONFIG_FIELD_DISK)
+        memset(origin->disk, 0, sizeof(origin->disk));
+    if (field == CONFIG_FIELD_NET)
+        memset(origin->net, 0, sizeof(origin->net));
+    if (field == CONFIG_FIELD_DISK || field == CONFIG_FIELD_NET || field == CONFIG_FIELD_RNG ||
+        field == CONFIG_FIELD_CONSOLE)
+        memset(&origin->field[CONFIG_FIELD_DEVICES], 0, sizeof(origin->field[0]));
+}
+
+static void apply_uses(struct cli_request *req, struct vm_config *cfg,
+                       struct config_problems *problems)
+{
+    bool disks_replaced = false, nets_replaced = false;
+    for (unsigned i = 0; i < req->nuses; i++) {
+        const struct flag_spec *flag = &run_flags[req->uses[i].flag];
+        if (flag->field == CONFIG_FIELD_DISK && !disks_replaced) {
+            for (unsigned d = 0; d < cfg->ndisks; d++)
+                config_free_disk(&cfg->disks[d]);
+            cfg->ndisks = 0;
+            disks_replaced = true;
+        }
+        if (flag->field == CONFIG_FIELD_NET && !nets_replaced) {
+            for (unsigned n = 0; n < cfg->nnets; n++)
+                config_free_net(&cfg->nets[n]);
+            cfg->nnets = 0;
+            nets_replaced = true;
+        }
+        struct error err;
+        int r = flag->apply(cfg, flag->name, req->uses[i].value, &err);
+        if (r < 0) /* it applied once already: only memory can run out */
+            config_problems_add(problems, r, err.msg);
+        forget_file_value(req, flag->field);
+    }
+}
+
+static bool request_label(const void *ctx, enum config_field field, unsigned index, char *buf,
+                          size_t size)
+{
+    const struct cli_request *req = ctx;
+    int from_file = config_yaml_label(&req->origin, field, index, buf, size);
+    if (from_file == 0)
+        snprintf(buf, size, "%s", config_field_flag(field));
+    return from_file >= 0;
+}
+
+int cli_load(struct cli_request *req, bool check_files, struct config_problems *problems)
+{
+    if (req->file) {
+        struct vm_config cfg;
+        config_init(&cfg);
+        config_yaml_origin_free(&req->origin);
+        int r = cfg.cmdline ? config_yaml_load(req->file, &cfg, &req->origin, problems) : -ENOMEM;
+        if (r < 0) {
+            if (!cfg.cmdline)
+                config_problems_add(problems, r, "out of memory");
+            config_free(&cfg);
+            return r;
+        }
+        apply_uses(req, &cfg, problems);
+        config_free(&req->config);
+        req->config = cfg;
+    }
+    struct config_namer namer = {request_label, req};
+    config_check_all(&req->config, &namer, check_files, problems);
+    return problems->first_code;
 }
 
 void cli_request_free(struct cli_request *req)
 {
-    if (req)
-        config_free(&req->config);
+    if (!req)
+        return;
+    config_free(&req->config);
+    free(req->file);
+    for (unsigned i = 0; i < req->nuses; i++)
+        free(req->uses[i].value);
+    free(req->uses);
+    config_yaml_origin_free(&req->origin);
+    memset(req, 0, sizeof(*req));
 }
 
 void cli_print_help(FILE *out)
 {
-    fprintf(out,
-            "kiln %s: a small KVM hypervisor\n"
-            "\n"
-            "usage:\n"
-            "  kiln run --kernel PATH [flags]   boot a VM (see 'kiln run --help')\n"
-            "  kiln help [run]                  this text, or the text of 'kiln run --help'\n"
-            "  kiln --help, -h                  this text\n"
-            "  kiln --version, -V               print the version\n"
-            "\n"
-            "environment:\n"
-            "  KILN_KVM_DEVICE   KVM device to open (default: /dev/kvm)\n",
-            KILN_VERSION);
+    fprintf(
+        out,
+        "kiln %s: a small KVM hypervisor\n"
+        "\n"
+        "usage:\n"
+        "  kiln run --kernel PATH [flags]   boot a VM (see 'kiln run --help')\n"
+        "  kiln run VM.yaml [flags]         boot the VM a YAML file defines (flags override it)\n"
+        "  kiln validate VM.yaml [flags]    check a VM definition, start nothing (exit 0 or 1)\n"
+        "  kiln config VM.yaml [flags]      print the effective configuration as YAML\n"
+        "  kiln help [run]                  this text, or the text of 'kiln run --help'\n"
+        "  kiln --help, -h                  this text\n"
+        "  kiln --version, -V               print the version\n"
+        "\n"
+        "environment:\n"
+        "  KILN_KVM_DEVICE   KVM device to open (default: /dev/kvm)\n",
+        KILN_VERSION);
 }
 
 void cli_print_run_help(FILE *out)
 {
-    fprintf(out,
-            "usage: kiln run --kernel PATH [flags]\n\nflags (--flag VALUE or --flag=VALUE):\n");
+    fprintf(out, "usage: kiln run --kernel PATH [flags]\n"
+                 "       kiln run|validate|config VM.yaml [flags]\n"
+                 "\n"
+                 "VM.yaml is a VM definition (docs/vm-yaml.md); flags given with it override its\n"
+                 "values, and --disk/--net replace its lists.\n"
+                 "\n"
+                 "flags (--flag VALUE or --flag=VALUE):\n");
     for (size_t i = 0; i < RUN_FLAG_COUNT; i++) {
         char left[32];
         snprintf(left, sizeof(left), "%s %s", run_flags[i].name, run_flags[i].metavar);

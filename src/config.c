@@ -1,5 +1,5 @@
 /* struct vm_config defaults, SIZE parsing and the validation pass shared by every way a
- * config is filled (CLI today, YAML later): one place decides what a valid VM is. */
+ * config is filled (CLI flags, YAML): one place decides what a valid VM is. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -37,6 +37,7 @@ void config_free(struct vm_config *cfg)
     free(cfg->initrd_path);
     free(cfg->cmdline);
     free(cfg->console_path);
+    free(cfg->name);
     for (unsigned i = 0; i < cfg->ndisks; i++)
         config_free_disk(&cfg->disks[i]);
     free(cfg->disks);
@@ -152,43 +153,42 @@ const char *config_quote(const char *text, char *buf, size_t size)
     return buf;
 }
 
-int config_check_cpus(const char *text, unsigned long cpus, struct error *err)
+int config_check_cpus(const char *label, const char *text, unsigned long cpus, struct error *err)
 {
     char quoted[CONFIG_QUOTE_SIZE];
     if (cpus < 1 || cpus > CONFIG_MAX_CPUS)
-        return error_fmt(err, -EINVAL, "--cpus: '%s' is not a valid vCPU count (expected 1 to %d)",
-                         config_quote(text, quoted, sizeof(quoted)), CONFIG_MAX_CPUS);
+        return error_fmt(err, -EINVAL, "%s: '%s' is not a valid vCPU count (expected 1 to %d)",
+                         label, config_quote(text, quoted, sizeof(quoted)), CONFIG_MAX_CPUS);
     return 0;
 }
 
-int config_check_memory(const char *text, uint64_t bytes, struct error *err)
+int config_check_memory(const char *label, const char *text, uint64_t bytes, struct error *err)
 {
     char quoted[CONFIG_QUOTE_SIZE], min[24], max[24];
     config_quote(text, quoted, sizeof(quoted));
     if (bytes < CONFIG_MIN_MEMORY || bytes > CONFIG_MAX_MEMORY)
-        return error_fmt(err, -EINVAL, "--memory: '%s' is out of range (expected %s to %s)", quoted,
-                         config_size_text(CONFIG_MIN_MEMORY, min, sizeof(min)),
+        return error_fmt(err, -EINVAL, "%s: '%s' is out of range (expected %s to %s)", label,
+                         quoted, config_size_text(CONFIG_MIN_MEMORY, min, sizeof(min)),
                          config_size_text(CONFIG_MAX_MEMORY, max, sizeof(max)));
     if (bytes % CONFIG_MEMORY_ALIGN != 0) {
         uint64_t up = bytes + CONFIG_MEMORY_ALIGN - bytes % CONFIG_MEMORY_ALIGN;
         return error_fmt(err, -EINVAL,
-                         "--memory: '%s' is not a multiple of 4 KiB (expected whole pages, e.g. "
-                         "%llu)",
-                         quoted, (unsigned long long)up);
+                         "%s: '%s' is not a multiple of 4 KiB (expected whole pages, e.g. %llu)",
+                         label, quoted, (unsigned long long)up);
     }
     return 0;
 }
 
-int config_check_cmdline(const char *cmdline, struct error *err)
+int config_check_cmdline(const char *label, const char *cmdline, struct error *err)
 {
     size_t len = strlen(cmdline);
     if (len > CONFIG_MAX_CMDLINE)
-        return error_fmt(err, -EINVAL, "--cmdline: %zu bytes is too long (expected at most %d)",
+        return error_fmt(err, -EINVAL, "%s: %zu bytes is too long (expected at most %d)", label,
                          len, CONFIG_MAX_CMDLINE);
     return 0;
 }
 
-static int check_input_file(const char *flag, const char *path, const char *expected,
+static int check_input_file(const char *label, const char *path, const char *expected,
                             struct error *err)
 {
     char quoted[CONFIG_QUOTE_SIZE];
@@ -196,42 +196,235 @@ static int check_input_file(const char *flag, const char *path, const char *expe
     struct stat st;
     if (stat(path, &st) != 0 || access(path, R_OK) != 0) {
         int e = errno;
-        return error_fmt(err, -e, "%s: '%s': %s", flag, quoted, strerror(e));
+        return error_fmt(err, -e, "%s: '%s': %s", label, quoted, strerror(e));
     }
     if (S_ISDIR(st.st_mode))
-        return error_fmt(err, -EISDIR, "%s: '%s' is a directory (expected %s)", flag, quoted,
+        return error_fmt(err, -EISDIR, "%s: '%s' is a directory (expected %s)", label, quoted,
                          expected);
     if (!S_ISREG(st.st_mode))
-        return error_fmt(err, -EINVAL, "%s: '%s' is not a regular file (expected %s)", flag, quoted,
-                         expected);
+        return error_fmt(err, -EINVAL, "%s: '%s' is not a regular file (expected %s)", label,
+                         quoted, expected);
     return 0;
 }
 
-static int validate_numbers(const struct vm_config *cfg, struct error *err)
+/* A disk may be a block device too; opening it later checks size, access mode and lock. */
+static int check_disk_file(const char *label, const char *path, struct error *err)
 {
+    char quoted[CONFIG_QUOTE_SIZE];
+    config_quote(path, quoted, sizeof(quoted));
+    struct stat st;
+    if (stat(path, &st) != 0 || access(path, R_OK) != 0) {
+        int e = errno;
+        return error_fmt(err, -e, "%s: '%s': %s", label, quoted, strerror(e));
+    }
+    if (S_ISDIR(st.st_mode))
+        return error_fmt(err, -EISDIR, "%s: '%s' is a directory (expected a raw disk image)", label,
+                         quoted);
+    return 0;
+}
+
+void config_problems_add(struct config_problems *problems, int code, const char *message)
+{
+    if (problems->first_code == 0)
+        problems->first_code = code < 0 ? code : -EINVAL;
+    char *line = problems->count < CONFIG_MAX_PROBLEMS ? strdup(message) : NULL;
+    if (line)
+        problems->lines[problems->count++] = line;
+    else
+        problems->dropped++;
+}
+
+void config_problems_free(struct config_problems *problems)
+{
+    for (unsigned i = 0; i < problems->count; i++)
+        free(problems->lines[i]);
+    memset(problems, 0, sizeof(*problems));
+}
+
+static const char *const field_flags[CONFIG_FIELD_COUNT] = {
+    [CONFIG_FIELD_NAME] = "--name",
+    [CONFIG_FIELD_KERNEL] = "--kernel",
+    [CONFIG_FIELD_INITRD] = "--initrd",
+    [CONFIG_FIELD_CMDLINE] = "--cmdline",
+    [CONFIG_FIELD_CPUS] = "--cpus",
+    [CONFIG_FIELD_MEMORY] = "--memory",
+    [CONFIG_FIELD_CONSOLE] = "--console",
+    [CONFIG_FIELD_LOG_LEVEL] = "--log-level",
+    [CONFIG_FIELD_ON_RESET] = "--on-reset",
+    [CONFIG_FIELD_SHUTDOWN_GRACE] = "--shutdown-grace",
+    [CONFIG_FIELD_HOST_COMPAT] = "--host-compat",
+    [CONFIG_FIELD_DEVICE_DISCOVERY] = "--device-discovery",
+    [CONFIG_FIELD_DISK] = "--disk",
+    [CONFIG_FIELD_NET] = "--net",
+    [CONFIG_FIELD_RNG] = "--rng",
+    [CONFIG_FIELD_DEVICES] = "--disk/--net/--rng",
+};
+
+const char *config_field_flag(enum config_field field)
+{
+    return (unsigned)field < CONFIG_FIELD_COUNT ? field_flags[field] : "?";
+}
+
+/* One pass's state: who names the settings, where problems go. */
+struct checker {
+    const struct config_namer *namer;
+    struct config_problems *problems;
+    unsigned found;
+    char label[CONFIG_QUOTE_SIZE + 64];
+};
+
+/* Fills c->label for field; false if that setting's problem was already reported. */
+static bool label(struct checker *c, enum config_field field, unsigned index)
+{
+    if (c->namer)
+        return c->namer->name(c->namer->ctx, field, index, c->label, sizeof(c->label));
+    snprintf(c->label, sizeof(c->label), "%s", config_field_flag(field));
+    return true;
+}
+
+static void add(struct checker *c, int r, const struct error *err)
+{
+    if (r < 0) {
+        config_problems_add(c->problems, r, err->msg);
+        c->found++;
+    }
+}
+
+static void check_numbers(struct checker *c, const struct vm_config *cfg)
+{
+    struct error err;
     char text[24];
     snprintf(text, sizeof(text), "%u", cfg->cpus);
-    int r = config_check_cpus(text, cfg->cpus, err);
-    if (r == 0)
-        r = config_check_memory(config_size_text(cfg->memory_bytes, text, sizeof(text)),
-                                cfg->memory_bytes, err);
-    return r;
+    if (label(c, CONFIG_FIELD_CPUS, 0))
+        add(c, config_check_cpus(c->label, text, cfg->cpus, &err), &err);
+    config_size_text(cfg->memory_bytes, text, sizeof(text));
+    if (label(c, CONFIG_FIELD_MEMORY, 0))
+        add(c, config_check_memory(c->label, text, cfg->memory_bytes, &err), &err);
+    if (cfg->cmdline && label(c, CONFIG_FIELD_CMDLINE, 0))
+        add(c, config_check_cmdline(c->label, cfg->cmdline, &err), &err);
+    if (cfg->console == CONSOLE_FILE && (!cfg->console_path || !*cfg->console_path) &&
+        label(c, CONFIG_FIELD_CONSOLE, 0))
+        add(c, error_fmt(&err, -EINVAL, "%s: 'file:' needs a path (expected file:PATH)", c->label),
+            &err);
+}
+
+static void check_files(struct checker *c, const struct vm_config *cfg)
+{
+    struct error err;
+    if (cfg->kernel_path && *cfg->kernel_path && label(c, CONFIG_FIELD_KERNEL, 0))
+        add(c, check_input_file(c->label, cfg->kernel_path, "a kernel image file", &err), &err);
+    if (cfg->initrd_path && label(c, CONFIG_FIELD_INITRD, 0))
+        add(c, check_input_file(c->label, cfg->initrd_path, "an initrd file", &err), &err);
+    for (unsigned i = 0; i < cfg->ndisks; i++) {
+        if (cfg->disks[i].path && label(c, CONFIG_FIELD_DISK, i))
+            add(c, check_disk_file(c->label, cfg->disks[i].path, &err), &err);
+    }
+}
+
+/* The same image twice would be two writers behind the guest's back. */
+static void check_same_images(struct checker *c, const struct vm_config *cfg)
+{
+    struct error err;
+    for (unsigned i = 0; i < cfg->ndisks; i++) {
+        struct stat a;
+        if (!cfg->disks[i].path || stat(cfg->disks[i].path, &a) != 0)
+            continue; /* reported above, or when it is opened */
+        for (unsigned j = 0; j < i; j++) {
+            struct stat b;
+            if (!cfg->disks[j].path || stat(cfg->disks[j].path, &b) != 0 || a.st_dev != b.st_dev ||
+                a.st_ino != b.st_ino)
+                continue;
+            if (label(c, CONFIG_FIELD_DISK, i)) {
+                char quoted[CONFIG_QUOTE_SIZE];
+                add(c,
+                    error_fmt(&err, -EINVAL,
+                              "%s: '%s' is the same image as disk %u (expected each image once)",
+                              c->label, config_quote(cfg->disks[i].path, quoted, sizeof(quoted)),
+                              j),
+                    &err);
+            }
+            break;
+        }
+    }
+}
+
+unsigned config_check_all(const struct vm_config *cfg, const struct config_namer *namer,
+                          bool look_at_files, struct config_problems *problems)
+{
+    struct checker c = {.namer = namer, .problems = problems};
+    struct error err;
+    if ((!cfg->kernel_path || !*cfg->kernel_path) && label(&c, CONFIG_FIELD_KERNEL, 0))
+        add(&c,
+            error_fmt(&err, -EINVAL, "%s: missing (expected " CONFIG_KERNEL_EXPECTED ")", c.label),
+            &err);
+    check_numbers(&c, cfg);
+    if (look_at_files)
+        check_files(&c, cfg);
+    unsigned count = config_virtio_device_count(cfg);
+    if (count > CONFIG_MAX_VIRTIO_DEVICES && label(&c, CONFIG_FIELD_DEVICES, 0))
+        add(&c,
+            error_fmt(&err, -EINVAL, "%s: %u virtio devices (expected at most %d in total)",
+                      c.label, count, CONFIG_MAX_VIRTIO_DEVICES),
+            &err);
+    if (look_at_files)
+        check_same_images(&c, cfg);
+    return c.found;
 }
 
 int config_validate(const struct vm_config *cfg, struct error *err)
 {
-    if (!cfg->kernel_path || !*cfg->kernel_path)
-        return error_fmt(err, -EINVAL, "--kernel: missing (expected " CONFIG_KERNEL_EXPECTED ")");
-    int r = validate_numbers(cfg, err);
-    if (r == 0 && cfg->cmdline)
-        r = config_check_cmdline(cfg->cmdline, err);
-    if (r == 0 && cfg->console == CONSOLE_FILE && (!cfg->console_path || !*cfg->console_path))
-        r = error_fmt(err, -EINVAL, "--console: 'file:' needs a path (expected file:PATH)");
-    if (r == 0)
-        r = check_input_file("--kernel", cfg->kernel_path, "a kernel image file", err);
-    if (r == 0 && cfg->initrd_path)
-        r = check_input_file("--initrd", cfg->initrd_path, "an initrd file", err);
-    if (r == 0)
-        r = config_check_disks(cfg, err);
+    struct config_problems problems = {.count = 0};
+    config_check_all(cfg, NULL, true, &problems);
+    int r = problems.first_code;
+    if (r < 0)
+        error_fmt(err, r, "%s", problems.count ? problems.lines[0] : "out of memory");
+    config_problems_free(&problems);
     return r;
+}
+
+#define WORD_MAX_LEN 32 /* longer words are never near misses of ours */
+
+static size_t edit_distance(const char *a, size_t la, const char *b)
+{
+    size_t lb = strlen(b);
+    if (la > WORD_MAX_LEN || lb > WORD_MAX_LEN)
+        return SIZE_MAX;
+    size_t row[WORD_MAX_LEN + 1];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t above = row[j];
+            size_t best = diagonal + (a[i - 1] != b[j - 1]);
+            if (above + 1 < best)
+                best = above + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diagonal = above;
+        }
+    }
+    return row[lb];
+}
+
+/* Abbreviations are only suggested, never accepted: a later key could make them ambiguous. */
+const char *config_closest(const char *word, size_t len, const char *const *candidates, size_t n)
+{
+    const char *best = NULL, *prefix_of = NULL;
+    size_t best_distance = 3, prefixes = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t d = edit_distance(word, len, candidates[i]);
+        if (d < best_distance) {
+            best = candidates[i];
+            best_distance = d;
+        }
+        if (len >= 3 && strncmp(candidates[i], word, len) == 0) {
+            prefix_of = candidates[i];
+            prefixes++;
+        }
+    }
+    /* "--mem" is closer to "--net" by edits, but the user began typing "--memory". */
+    return prefixes == 1 ? prefix_of : best;
 }

@@ -1,26 +1,45 @@
-/* --disk values: PATH[,readonly][,serial=ID][,cache=writeback|writethrough|unsafe] parsed into
- * struct disk_config, and the checks that span all disks (device count, the same image twice). */
+/* --disk values: PATH[,readonly][,serial=ID][,cache=MODE][,queue-size=N] parsed into struct
+ * disk_config, the option checks YAML disks share, and the count of virtio devices. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "kiln/config.h"
 
+void config_init_disk(struct disk_config *disk)
+{
+    memset(disk, 0, sizeof(*disk));
+    disk->cache = DISK_CACHE_WRITEBACK;
+    disk->queue_size = CONFIG_DEFAULT_QUEUE_SIZE;
+}
+
 /* A power of two the transport can offer: split rings need one, and 256 bounds every chain. */
-static int disk_queue_size(struct disk_config *disk, const char *text, const char *spec_quoted,
-                           struct error *err)
+int config_disk_set_queue_size(struct disk_config *disk, const char *subject, const char *text,
+                               struct error *err)
 {
     unsigned long n = 0;
     if (*text && strspn(text, "0123456789") == strlen(text) && strlen(text) <= 4)
         n = strtoul(text, NULL, 10);
     if (n < CONFIG_MIN_QUEUE_SIZE || n > CONFIG_DEFAULT_QUEUE_SIZE || (n & (n - 1)))
-        return error_fmt(err, -EINVAL,
-                         "--disk: queue size in '%s' is not valid (expected a power of 2 from "
-                         "%d to %d)",
-                         spec_quoted, CONFIG_MIN_QUEUE_SIZE, CONFIG_DEFAULT_QUEUE_SIZE);
+        return error_fmt(err, -EINVAL, "%s is not valid (expected a power of 2 from %d to %d)",
+                         subject, CONFIG_MIN_QUEUE_SIZE, CONFIG_DEFAULT_QUEUE_SIZE);
     disk->queue_size = (unsigned)n;
+    return 0;
+}
+
+int config_disk_set_serial(struct disk_config *disk, const char *subject, const char *text,
+                           struct error *err)
+{
+    size_t len = strlen(text);
+    if (len == 0 || len > CONFIG_MAX_DISK_SERIAL)
+        return error_fmt(err, -EINVAL, "%s is %zu bytes (expected 1 to %d bytes)", subject, len,
+                         CONFIG_MAX_DISK_SERIAL);
+    char *copy = strdup(text);
+    if (!copy)
+        return error_fmt(err, -ENOMEM, "out of memory");
+    free(disk->serial);
+    disk->serial = copy;
     return 0;
 }
 
@@ -28,6 +47,7 @@ static int disk_option(struct disk_config *disk, const char *option, const char 
                        struct error *err)
 {
     char quoted[CONFIG_QUOTE_SIZE], spec_quoted[CONFIG_QUOTE_SIZE];
+    char subject[2 * CONFIG_QUOTE_SIZE];
     config_quote(option, quoted, sizeof(quoted));
     config_quote(spec, spec_quoted, sizeof(spec_quoted));
     if (strcmp(option, "readonly") == 0 || strcmp(option, "ro") == 0) {
@@ -35,30 +55,21 @@ static int disk_option(struct disk_config *disk, const char *option, const char 
         return 0;
     }
     if (strncmp(option, "serial=", 7) == 0) {
-        size_t len = strlen(option + 7);
-        if (len == 0 || len > CONFIG_MAX_DISK_SERIAL)
-            return error_fmt(err, -EINVAL,
-                             "--disk: serial in '%s' is %zu bytes (expected 1 to %d bytes)",
-                             spec_quoted, len, CONFIG_MAX_DISK_SERIAL);
-        free(disk->serial);
-        disk->serial = strdup(option + 7);
-        return disk->serial ? 0 : error_fmt(err, -ENOMEM, "out of memory");
+        snprintf(subject, sizeof(subject), "--disk: serial in '%s'", spec_quoted);
+        return config_disk_set_serial(disk, subject, option + 7, err);
     }
     if (strncmp(option, "cache=", 6) == 0) {
-        static const char *const modes[] = {"writeback", "writethrough", "unsafe"};
-        for (int i = 0; i < 3; i++) {
-            if (strcmp(option + 6, modes[i]) == 0) {
-                disk->cache = (enum disk_cache)i;
-                return 0;
-            }
-        }
+        if (config_disk_parse_cache(option + 6, &disk->cache) == 0)
+            return 0;
         return error_fmt(err, -EINVAL,
                          "--disk: '%s' in '%s' is not a cache mode (expected cache=writeback, "
                          "cache=writethrough or cache=unsafe)",
                          quoted, spec_quoted);
     }
-    if (strncmp(option, "queue-size=", 11) == 0)
-        return disk_queue_size(disk, option + 11, spec_quoted, err);
+    if (strncmp(option, "queue-size=", 11) == 0) {
+        snprintf(subject, sizeof(subject), "--disk: queue size in '%s'", spec_quoted);
+        return config_disk_set_queue_size(disk, subject, option + 11, err);
+    }
     return error_fmt(err, -EINVAL,
                      "--disk: unknown option '%s' in '%s' (expected readonly, serial=ID, "
                      "cache=MODE or queue-size=N)",
@@ -67,9 +78,7 @@ static int disk_option(struct disk_config *disk, const char *option, const char 
 
 int config_parse_disk(const char *spec, struct disk_config *disk, struct error *err)
 {
-    memset(disk, 0, sizeof(*disk));
-    disk->cache = DISK_CACHE_WRITEBACK;
-    disk->queue_size = CONFIG_DEFAULT_QUEUE_SIZE;
+    config_init_disk(disk);
     char *copy = strdup(spec);
     if (!copy)
         return error_fmt(err, -ENOMEM, "out of memory");
@@ -111,30 +120,4 @@ unsigned config_virtio_device_count(const struct vm_config *cfg)
 {
     return cfg->ndisks + cfg->nnets + (cfg->rng ? 1 : 0) +
            (cfg->console_device == CONSOLE_ON_VIRTIO ? 1 : 0);
-}
-
-int config_check_disks(const struct vm_config *cfg, struct error *err)
-{
-    unsigned count = config_virtio_device_count(cfg);
-    if (count > CONFIG_MAX_VIRTIO_DEVICES)
-        return error_fmt(err, -EINVAL,
-                         "--disk/--net/--rng: %u virtio devices (expected at most %d in total)", count,
-                         CONFIG_MAX_VIRTIO_DEVICES);
-    /* The same image twice would be two writers behind the guest's back. */
-    for (unsigned i = 0; i < cfg->ndisks; i++) {
-        struct stat a;
-        if (stat(cfg->disks[i].path, &a) != 0)
-            continue; /* opening it reports the error with its cause */
-        for (unsigned j = 0; j < i; j++) {
-            struct stat b;
-            if (stat(cfg->disks[j].path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
-                char quoted[CONFIG_QUOTE_SIZE];
-                return error_fmt(err, -EINVAL,
-                                 "--disk: '%s' is the same image as disk %u (expected each "
-                                 "image once)",
-                                 config_quote(cfg->disks[i].path, quoted, sizeof(quoted)), j);
-            }
-        }
-    }
-    return 0;
 }

@@ -1,5 +1,5 @@
-/* --net values: tap=NAME[,mac=MAC] parsed into struct net_config, and the stable default MAC
- * a device gets when the user names none. */
+/* --net values: tap=NAME[,mac=MAC] parsed into struct net_config, the tap/mac checks YAML nets
+ * share, and the stable default MAC a device gets when the user names none. */
 #include <errno.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -32,36 +32,50 @@ static bool parse_mac(const char *text, uint8_t mac[6])
     return true;
 }
 
+int config_net_set_tap(struct net_config *net, const char *subject, const char *text,
+                       struct error *err)
+{
+    size_t len = strlen(text);
+    if (len == 0 || len >= IFNAMSIZ || strchr(text, '/'))
+        return error_fmt(err, -EINVAL,
+                         "%s is not an interface name (expected 1 to %d bytes, no '/')", subject,
+                         IFNAMSIZ - 1);
+    char *copy = strdup(text);
+    if (!copy)
+        return error_fmt(err, -ENOMEM, "out of memory");
+    free(net->tap);
+    net->tap = copy;
+    return 0;
+}
+
+int config_net_set_mac(struct net_config *net, const char *subject, const char *example_prefix,
+                       const char *text, struct error *err)
+{
+    uint8_t mac[6];
+    if (!parse_mac(text, mac))
+        return error_fmt(err, -EINVAL,
+                         "%s is not a MAC address (expected six hex pairs such as "
+                         "%s02:00:00:00:00:01)",
+                         subject, example_prefix);
+    if (mac[0] & 1)
+        return error_fmt(err, -EINVAL,
+                         "%s is a multicast address (expected a unicast MAC: the first byte even)",
+                         subject);
+    memcpy(net->mac, mac, sizeof(mac));
+    net->mac_given = true;
+    return 0;
+}
+
 static int net_option(struct net_config *net, const char *option, const char *spec_quoted,
                       struct error *err)
 {
-    char quoted[CONFIG_QUOTE_SIZE];
+    char quoted[CONFIG_QUOTE_SIZE], subject[2 * CONFIG_QUOTE_SIZE + 16];
     config_quote(option, quoted, sizeof(quoted));
-    if (strncmp(option, "tap=", 4) == 0) {
-        size_t len = strlen(option + 4);
-        if (len == 0 || len >= IFNAMSIZ || strchr(option + 4, '/'))
-            return error_fmt(err, -EINVAL,
-                             "--net: '%s' in '%s' is not an interface name (expected 1 to %d "
-                             "bytes, no '/')",
-                             quoted, spec_quoted, IFNAMSIZ - 1);
-        free(net->tap);
-        net->tap = strdup(option + 4);
-        return net->tap ? 0 : error_fmt(err, -ENOMEM, "out of memory");
-    }
-    if (strncmp(option, "mac=", 4) == 0) {
-        if (!parse_mac(option + 4, net->mac))
-            return error_fmt(err, -EINVAL,
-                             "--net: '%s' in '%s' is not a MAC address (expected six hex pairs "
-                             "such as mac=02:00:00:00:00:01)",
-                             quoted, spec_quoted);
-        if (net->mac[0] & 1)
-            return error_fmt(err, -EINVAL,
-                             "--net: '%s' in '%s' is a multicast address (expected a unicast "
-                             "MAC: the first byte even)",
-                             quoted, spec_quoted);
-        net->mac_given = true;
-        return 0;
-    }
+    snprintf(subject, sizeof(subject), "--net: '%s' in '%s'", quoted, spec_quoted);
+    if (strncmp(option, "tap=", 4) == 0)
+        return config_net_set_tap(net, subject, option + 4, err);
+    if (strncmp(option, "mac=", 4) == 0)
+        return config_net_set_mac(net, subject, "mac=", option + 4, err);
     return error_fmt(err, -EINVAL,
                      "--net: unknown option '%s' in '%s' (expected tap=NAME or mac=MAC)", quoted,
                      spec_quoted);

@@ -1,8 +1,9 @@
-/* kiln's entry point: parse the command line, then build, run and tear down one VM (again,
- * after a guest reset, with --on-reset restart). The only place that prints fatal errors and
- * chooses the process exit status. */
+/* kiln's entry point: parse the command line (and the VM definition file), then build, run
+ * and tear down one VM (again, after a guest reset, with --on-reset restart), or check or print
+ * the configuration. The only place that prints fatal errors and chooses the exit status. */
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -51,13 +52,46 @@ static void report(const struct vm_result *result, const struct log *log)
     }
 }
 
-static int run_vm(const struct vm_config *config)
+/* The effective configuration, checked; prints every problem and returns false if any. */
+static bool load_config(struct cli_request *request, bool check_files)
 {
+    struct config_problems problems = {.count = 0};
+    cli_load(request, check_files, &problems);
+    for (unsigned i = 0; i < problems.count; i++)
+        fprintf(stderr, "kiln: error: %s\n", problems.lines[i]);
+    if (problems.dropped)
+        fprintf(stderr, "kiln: error: ... and %u more problem%s\n", problems.dropped,
+                problems.dropped == 1 ? "" : "s");
+    bool ok = config_problems_total(&problems) == 0;
+    config_problems_free(&problems);
+    return ok;
+}
+
+static int validate(struct cli_request *request)
+{
+    if (!load_config(request, true))
+        return EXIT_FAILURE;
+    printf("%s: valid\n", request->file ? request->file : "the flags");
+    return EXIT_SUCCESS;
+}
+
+static int print_config(struct cli_request *request)
+{
+    if (!load_config(request, false))
+        return EXIT_FAILURE;
     struct error err = {{0}};
-    if (config_validate(config, &err) < 0) {
-        fprintf(stderr, "kiln: error: %s\n", err.msg);
-        return EXIT_KILN_ERROR;
+    if (config_yaml_emit(&request->config, stdout, &err) < 0 || fflush(stdout) != 0) {
+        fprintf(stderr, "kiln: error: %s\n", err.msg[0] ? err.msg : "writing to stdout failed");
+        return EXIT_FAILURE;
     }
+    return EXIT_SUCCESS;
+}
+
+static int run_vm(struct cli_request *request)
+{
+    if (!load_config(request, true))
+        return EXIT_KILN_ERROR;
+    const struct vm_config *config = &request->config;
     struct vm_result result;
     struct log log;
     for (unsigned boot = 0;; boot++) {
@@ -94,7 +128,9 @@ int main(int argc, char **argv)
     struct error err = {{0}};
     if (cli_parse(argc, argv, &request, &err) < 0) {
         fprintf(stderr, "kiln: error: %s\n", err.msg);
-        return EXIT_KILN_ERROR;
+        /* validate and config answer 0 or 1, like the checks scripts run them for. */
+        bool check = request.action == CLI_ACTION_VALIDATE || request.action == CLI_ACTION_CONFIG;
+        return check ? EXIT_FAILURE : EXIT_KILN_ERROR;
     }
     int status = 0;
     switch (request.action) {
@@ -108,7 +144,13 @@ int main(int argc, char **argv)
         printf("kiln %s\n", KILN_VERSION);
         break;
     case CLI_ACTION_RUN:
-        status = run_vm(&request.config);
+        status = run_vm(&request);
+        break;
+    case CLI_ACTION_VALIDATE:
+        status = validate(&request);
+        break;
+    case CLI_ACTION_CONFIG:
+        status = print_config(&request);
         break;
     }
     cli_request_free(&request);

@@ -1,5 +1,6 @@
-/* struct vm_config: the one validated description of a VM, filled by the CLI (and later YAML).
- * Strings are owned (heap copies) so the config outlives argv or a parsed file. */
+/* struct vm_config: the one validated description of a VM, filled by the CLI flags and the YAML
+ * loader through the same setters, and checked by one validation pass. Strings are owned (heap
+ * copies) so the config outlives argv or a parsed file. */
 #ifndef KILN_CONFIG_H
 #define KILN_CONFIG_H
 
@@ -52,6 +53,7 @@ struct disk_config {
 #define CONFIG_MAX_DISK_SERIAL        20  /* VIRTIO_BLK_ID_BYTES */
 #define CONFIG_DEFAULT_QUEUE_SIZE     256 /* VIRTQ_MAX_SIZE */
 #define CONFIG_MIN_QUEUE_SIZE         2
+#define CONFIG_MAX_NAME               64
 
 /* What --kernel wants, for the messages of every parser that can find it missing. */
 #define CONFIG_KERNEL_EXPECTED "the path of a kernel image: bzImage, ELF vmlinux or PVH ELF"
@@ -63,7 +65,7 @@ struct vm_config {
     unsigned cpus;
     uint64_t memory_bytes;
     enum console_kind console;
-    char *console_path; /* for CONSOLE_FILE */
+    char *console_path;                      /* for CONSOLE_FILE */
     enum console_device_kind console_device; /* --console virtio[:SINK] */
     enum log_level log_level;
     enum reset_action on_reset;
@@ -74,7 +76,8 @@ struct vm_config {
     unsigned ndisks;
     struct net_config *nets; /* in --net order, after the disks in slot order */
     unsigned nnets;
-    bool rng; /* --rng: a virtio-rng device backed by getrandom() */
+    bool rng;   /* --rng: a virtio-rng device backed by getrandom() */
+    char *name; /* --name, YAML name: NULL: none */
 };
 
 void config_init(struct vm_config *cfg);
@@ -85,14 +88,111 @@ void config_free(struct vm_config *cfg);
  * Returns 0 or -EINVAL (bad syntax) / -ERANGE (overflows 64 bits). */
 int config_parse_size(const char *text, uint64_t *bytes);
 
-/* Checks the whole config: required fields, ranges, files that must exist. */
+/* Checks the whole config (config_check_all with the flag names and the files): returns 0, or
+ * the first problem's negative errno with its message in err. */
 int config_validate(const struct vm_config *cfg, struct error *err);
 
-/* Range checks shared by config_validate and the parsers that fill a config, so a value gets
- * the same message whichever way it arrived. text is the value as the user wrote it. */
-int config_check_cpus(const char *text, unsigned long cpus, struct error *err);
-int config_check_memory(const char *text, uint64_t bytes, struct error *err);
-int config_check_cmdline(const char *cmdline, struct error *err);
+/* Range checks shared by the validation pass and the setters below, so a value gets the same
+ * message whichever way it arrived. label names the setting as the user wrote it ("--cpus", or
+ * "vm.yaml:3:7: cpus"); text is the value as the user wrote it. */
+int config_check_cpus(const char *label, const char *text, unsigned long cpus, struct error *err);
+int config_check_memory(const char *label, const char *text, uint64_t bytes, struct error *err);
+int config_check_cmdline(const char *label, const char *cmdline, struct error *err);
+
+/* Setters shared by the CLI flags and the YAML keys: each parses one value as the user wrote it
+ * and stores it in cfg, or returns -EINVAL with "LABEL: 'VALUE' is not ... (expected ...)".
+ * The YAML loader resolves relative paths before calling them. */
+typedef int (*config_setter)(struct vm_config *cfg, const char *label, const char *text,
+                             struct error *err);
+int config_set_name(struct vm_config *cfg, const char *label, const char *text, struct error *err);
+int config_set_kernel(struct vm_config *cfg, const char *label, const char *text,
+                      struct error *err);
+int config_set_initrd(struct vm_config *cfg, const char *label, const char *text,
+                      struct error *err);
+int config_set_cmdline(struct vm_config *cfg, const char *label, const char *text,
+                       struct error *err);
+int config_set_cpus(struct vm_config *cfg, const char *label, const char *text, struct error *err);
+int config_set_memory(struct vm_config *cfg, const char *label, const char *text,
+                      struct error *err);
+/* [virtio:]stdio|file:PATH|none, or virtio alone. */
+int config_set_console(struct vm_config *cfg, const char *label, const char *text,
+                       struct error *err);
+int config_set_log_level(struct vm_config *cfg, const char *label, const char *text,
+                         struct error *err);
+int config_set_on_reset(struct vm_config *cfg, const char *label, const char *text,
+                        struct error *err);
+int config_set_shutdown_grace(struct vm_config *cfg, const char *label, const char *text,
+                              struct error *err);
+int config_set_host_compat(struct vm_config *cfg, const char *label, const char *text,
+                           struct error *err);
+int config_set_device_discovery(struct vm_config *cfg, const char *label, const char *text,
+                                struct error *err);
+
+/* The keyword each setting is written as: what `kiln config` prints and the setters accept. */
+const char *config_on_reset_name(enum reset_action action);
+const char *config_host_compat_name(enum host_compat_mode mode);
+const char *config_device_discovery_name(enum device_discovery discovery);
+const char *config_disk_cache_name(enum disk_cache cache);
+/* cfg's console as config_set_console takes it, e.g. "virtio:file:hvc.log"; NULL if it does
+ * not fit in size bytes. */
+const char *config_console_text(const struct vm_config *cfg, char *buf, size_t size);
+
+/* The settings a message can name (config_check_all's namer). */
+enum config_field {
+    CONFIG_FIELD_NAME,
+    CONFIG_FIELD_KERNEL,
+    CONFIG_FIELD_INITRD,
+    CONFIG_FIELD_CMDLINE,
+    CONFIG_FIELD_CPUS,
+    CONFIG_FIELD_MEMORY,
+    CONFIG_FIELD_CONSOLE,
+    CONFIG_FIELD_LOG_LEVEL,
+    CONFIG_FIELD_ON_RESET,
+    CONFIG_FIELD_SHUTDOWN_GRACE,
+    CONFIG_FIELD_HOST_COMPAT,
+    CONFIG_FIELD_DEVICE_DISCOVERY,
+    CONFIG_FIELD_DISK, /* one disk's path; index: which disk */
+    CONFIG_FIELD_NET,  /* one net device; index: which */
+    CONFIG_FIELD_RNG,
+    CONFIG_FIELD_DEVICES, /* the virtio devices together (their count) */
+    CONFIG_FIELD_COUNT
+};
+/* The flag that sets field: "--kernel". */
+const char *config_field_flag(enum config_field field);
+
+/* Names a setting in a message the way the user wrote it. */
+struct config_namer {
+    /* Writes the label into buf ("--kernel", "vm.yaml:3:9: kernel.path"); returns false if a
+     * problem with that setting was already reported, so one mistake gives one message. */
+    bool (*name)(const void *ctx, enum config_field field, unsigned index, char *buf, size_t size);
+    const void *ctx;
+};
+
+/* Problems found in one pass, each one whole message line, in the order found. */
+#define CONFIG_MAX_PROBLEMS 50
+struct config_problems {
+    char *lines[CONFIG_MAX_PROBLEMS];
+    unsigned count;   /* lines held */
+    unsigned dropped; /* problems past CONFIG_MAX_PROBLEMS (or without memory for a line) */
+    int first_code;   /* the negative errno of the first problem; 0 while there is none */
+};
+void config_problems_add(struct config_problems *problems, int code, const char *message);
+void config_problems_free(struct config_problems *problems);
+static inline unsigned config_problems_total(const struct config_problems *problems)
+{
+    return problems->count + problems->dropped;
+}
+
+/* The validation pass: every problem in cfg, each reported once, in a fixed order. namer NULL:
+ * the flag names. check_files: also look at the files cfg names (kernel, initrd, disks exist
+ * and are readable; no disk image twice); without it nothing outside cfg is looked at.
+ * Returns the number of problems added. */
+unsigned config_check_all(const struct vm_config *cfg, const struct config_namer *namer,
+                          bool check_files, struct config_problems *problems);
+
+/* The nearest of candidates to word (its first len bytes): within two edits ("--kernal"), or
+ * the only candidate it abbreviates ("--mem"), for "did you mean" hints. NULL if none. */
+const char *config_closest(const char *word, size_t len, const char *const *candidates, size_t n);
 
 /* Parses one --disk value, DISK_SPEC below, into *disk (owned strings; free with
  * config_free_disk). Returns 0 or -EINVAL with a message naming the bad part. */
@@ -100,16 +200,30 @@ int config_check_cmdline(const char *cmdline, struct error *err);
     "PATH[,readonly][,serial=ID][,cache=writeback|writethrough|unsafe][,queue-size=N]"
 int config_parse_disk(const char *spec, struct disk_config *disk, struct error *err);
 void config_free_disk(struct disk_config *disk);
+/* A disk with the defaults and no path. */
+void config_init_disk(struct disk_config *disk);
+/* The checks behind one disk option, shared by --disk and YAML disks; subject begins the
+ * message ("--disk: serial in 'a.img,serial=x'" or "vm.yaml:4:13: disks[0].serial: 'x'"). */
+int config_disk_set_serial(struct disk_config *disk, const char *subject, const char *text,
+                           struct error *err);
+int config_disk_set_queue_size(struct disk_config *disk, const char *subject, const char *text,
+                               struct error *err);
+/* "writeback", "writethrough" or "unsafe"; -EINVAL for anything else. */
+int config_disk_parse_cache(const char *text, enum disk_cache *cache);
 /* Appends *disk to cfg (which takes over its strings). */
 int config_add_disk(struct vm_config *cfg, const struct disk_config *disk, struct error *err);
-/* Checks across disks: at most CONFIG_MAX_VIRTIO_DEVICES devices, no image given twice. */
-int config_check_disks(const struct vm_config *cfg, struct error *err);
 unsigned config_virtio_device_count(const struct vm_config *cfg);
 
 /* Parses one --net value, CONFIG_NET_SPEC, into *net (free with config_free_net). */
 #define CONFIG_NET_SPEC "tap=NAME[,mac=MAC]"
 int config_parse_net(const char *spec, struct net_config *net, struct error *err);
 void config_free_net(struct net_config *net);
+/* The checks behind tap= and mac=, shared by --net and YAML nets; subject begins the message
+ * as for the disk options, example_prefix goes before the example MAC ("mac=" or ""). */
+int config_net_set_tap(struct net_config *net, const char *subject, const char *text,
+                       struct error *err);
+int config_net_set_mac(struct net_config *net, const char *subject, const char *example_prefix,
+                       const char *text, struct error *err);
 int config_add_net(struct vm_config *cfg, const struct net_config *net, struct error *err);
 /* The MAC a --net without mac= gets: locally administered, unicast, and the same for the same
  * TAP name and device index on every boot. */

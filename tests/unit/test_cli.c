@@ -288,7 +288,8 @@ static void test_command_errors(void **state)
                  "missing command (expected 'kiln run --kernel PATH ...'; see 'kiln --help')");
     expect_error(PARSE(&req, &err, "rnu"), &err, "unknown command 'rnu' (did you mean 'run'?)");
     expect_error(PARSE(&req, &err, "destroy"), &err,
-                 "unknown command 'destroy' (expected 'run'; see 'kiln --help')");
+                 "unknown command 'destroy' (expected run, validate or config; see 'kiln "
+                 "--help')");
     expect_error(PARSE(&req, &err, "help", "rn"), &err,
                  "unknown command 'rn' for 'kiln help' (did you mean 'run'?)");
     expect_error(PARSE(&req, &err, "--kernel", "x"), &err,
@@ -340,12 +341,12 @@ static void test_flag_errors(void **state)
                  "vmlinux or PVH ELF)");
     expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--initrd="), &err,
                  "--initrd: empty path (expected the path of an initial ramdisk)");
-    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "vm.yaml"), &err,
-                 "unexpected argument 'vm.yaml' (YAML VM definitions are not supported yet; use "
-                 "flags such as --kernel PATH)");
-    expect_error(PARSE(&req, &err, "run", "vm.yaml"), &err,
-                 "unexpected argument 'vm.yaml' (YAML VM definitions are not supported yet; use "
-                 "flags such as --kernel PATH)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "vm.yaml", "other.yaml"), &err,
+                 "unexpected argument 'other.yaml' (expected one VM definition file, and "
+                 "'vm.yaml' is one)");
+    expect_error(PARSE(&req, &err, "validate", "a.yaml", "b.yaml"), &err,
+                 "unexpected argument 'b.yaml' (expected one VM definition file, and 'a.yaml' is "
+                 "one)");
 }
 
 static void test_cpus_errors(void **state)
@@ -483,9 +484,9 @@ static void test_errors_stay_one_line(void **state)
     expect_error(parse_flag(&req, &err, "--console", "tty\nkiln: fake", false), &err,
                  "--console: 'tty\\nkiln: fake' is not a console (expected stdio, file:PATH or "
                  "none, optionally after virtio:)");
-    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "a\tb"), &err,
-                 "unexpected argument 'a\\tb' (YAML VM definitions are not supported yet; use "
-                 "flags such as --kernel PATH)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "vm.yaml", "a\tb"), &err,
+                 "unexpected argument 'a\\tb' (expected one VM definition file, and 'vm.yaml' is "
+                 "one)");
 
     char long_value[2000];
     memset(long_value, 'x', sizeof(long_value) - 1);

@@ -132,24 +132,24 @@ static void expect_rejected(int r, const struct error *err, const char *message)
 static void test_checks(void **state)
 {
     struct error err;
-    assert_int_equal(config_check_cpus("1", 1, &err), 0);
-    assert_int_equal(config_check_cpus("254", CONFIG_MAX_CPUS, &err), 0);
-    expect_rejected(config_check_cpus("0", 0, &err), &err,
+    assert_int_equal(config_check_cpus("--cpus", "1", 1, &err), 0);
+    assert_int_equal(config_check_cpus("--cpus", "254", CONFIG_MAX_CPUS, &err), 0);
+    expect_rejected(config_check_cpus("--cpus", "0", 0, &err), &err,
                     "--cpus: '0' is not a valid vCPU count (expected 1 to 254)");
-    expect_rejected(config_check_cpus("255", 255, &err), &err,
+    expect_rejected(config_check_cpus("--cpus", "255", 255, &err), &err,
                     "--cpus: '255' is not a valid vCPU count (expected 1 to 254)");
 
-    assert_int_equal(config_check_memory("4M", CONFIG_MIN_MEMORY, &err), 0);
-    assert_int_equal(config_check_memory("1024G", CONFIG_MAX_MEMORY, &err), 0);
-    expect_rejected(config_check_memory("4M-1", CONFIG_MIN_MEMORY - 4096, &err), &err,
+    assert_int_equal(config_check_memory("--memory", "4M", CONFIG_MIN_MEMORY, &err), 0);
+    assert_int_equal(config_check_memory("--memory", "1024G", CONFIG_MAX_MEMORY, &err), 0);
+    expect_rejected(config_check_memory("--memory", "4M-1", CONFIG_MIN_MEMORY - 4096, &err), &err,
                     "--memory: '4M-1' is out of range (expected 4M to 1024G)");
-    expect_rejected(config_check_memory("x", CONFIG_MAX_MEMORY + 4096, &err), &err,
+    expect_rejected(config_check_memory("--memory", "x", CONFIG_MAX_MEMORY + 4096, &err), &err,
                     "--memory: 'x' is out of range (expected 4M to 1024G)");
     expect_rejected(
-        config_check_memory("y", CONFIG_MIN_MEMORY + 1, &err), &err,
+        config_check_memory("--memory", "y", CONFIG_MIN_MEMORY + 1, &err), &err,
         "--memory: 'y' is not a multiple of 4 KiB (expected whole pages, e.g. 4198400)");
 
-    assert_int_equal(config_check_cmdline("", &err), 0);
+    assert_int_equal(config_check_cmdline("--cmdline", "", &err), 0);
 }
 
 struct files {
