@@ -100,11 +100,12 @@ int config_yaml_expand(const char *label, const char *text, char **out, struct e
             p += 2;
         } else if (p[1] == '{') {
             long used = expand_one(label, p, &b, err);
-            if (used < 0) {
+            if (used == -EINVAL) { /* err says which reference */
                 free(b.data);
-                return (int)used;
+                return -EINVAL;
             }
-            p += used;
+            r = used < 0 ? (int)used : 0;
+            p += used < 0 ? 0 : used;
         } else {
             r = append(&b, "$", 1);
             p++;
