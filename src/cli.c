@@ -437,7 +437,7 @@ void cli_print_help(FILE *out)
         "  kiln run VM.yaml [flags]         boot the VM a YAML file defines (flags override it)\n"
         "  kiln validate VM.yaml [flags]    check a VM definition, start nothing (exit 0 or 1)\n"
         "  kiln config VM.yaml [flags]      print the effective configuration as YAML\n"
-        "  kiln help [run]                  this text, or the text of 'kiln run --help'\n"
+        "  kiln help [COMMAND]              this text, or the text of 'kiln run --help'\n"
         "  kiln --help, -h                  this text\n"
         "  kiln --version, -V               print the version\n"
         "\n"
