@@ -369,9 +369,15 @@ static int read_file(const struct config_yaml_origin *origin, struct config_prob
             len += (size_t)n;
     }
     close(fd);
+    if (r == 0 && len > CONFIG_YAML_MAX_BYTES) { /* a pipe: its size was not known */
+        r = -EFBIG;
+        file_problem(origin, problems, r, "more than %d bytes is too big (expected at most %d)",
+                     CONFIG_YAML_MAX_BYTES, CONFIG_YAML_MAX_BYTES);
+    } else if (r < 0) {
+        file_problem(origin, problems, r, "%s", strerror(-r));
+    }
     if (r < 0) {
         free(buf);
-        file_problem(origin, problems, r, "%s", strerror(-r));
         return r;
     }
     *data = buf;

@@ -69,6 +69,14 @@ enum { DISK_PATH, DISK_READONLY, DISK_SERIAL, DISK_CACHE, DISK_QUEUE_SIZE, DISK_
 static const char *const net_keys[] = {"tap", "mac"};
 enum { NET_TAP, NET_MAC, NET_KEY_COUNT };
 
+static const char *top_expected(enum config_field field)
+{
+    for (size_t i = 0; i < TOP_KEY_COUNT; i++)
+        if (top_keys[i].field == field)
+            return top_keys[i].expected;
+    return "a valid value";
+}
+
 #define DISK_PATH_EXPECTED "the path of a raw disk image or block device"
 #define TAP_EXPECTED       "the name of a TAP interface"
 
@@ -276,11 +284,16 @@ static void setting(struct yaml_walk *w, const struct key_spec *spec, yaml_node_
     struct config_yaml_mark *mark = &w->origin->field[spec->field];
     set_mark(mark, value->start_mark);
     char *text = scalar_text(w, value, path, spec->expected);
-    if (text && spec->kind == VALUE_PATH)
+    if (!text) {
+        mark->bad = true;
+        return;
+    }
+    if (spec->kind == VALUE_PATH)
         text = resolve(w, text);
-    else if (text && spec->kind == VALUE_CONSOLE)
+    else if (spec->kind == VALUE_CONSOLE)
         text = resolve_console(w, text);
     if (!text) {
+        yaml_problem(w->origin, w->problems, value->start_mark, -ENOMEM, "%s: out of memory", path);
         mark->bad = true;
         return;
     }
@@ -430,7 +443,7 @@ static void load_disks(struct yaml_walk *w, const yaml_node_t *value, const char
         config_free_disk(&cfg->disks[i]);
     cfg->ndisks = 0;
     memset(w->origin->disk, 0, sizeof(w->origin->disk));
-    if (!device_list(w, value, path, top_keys[6].expected, "disks"))
+    if (!device_list(w, value, path, top_expected(CONFIG_FIELD_DISK), "disks"))
         return;
     device_key(w, value, "disks");
     for (unsigned i = 0; i < CONFIG_MAX_VIRTIO_DEVICES; i++) {
@@ -476,7 +489,7 @@ static void load_nets(struct yaml_walk *w, const yaml_node_t *value, const char 
         config_free_net(&cfg->nets[i]);
     cfg->nnets = 0;
     memset(w->origin->net, 0, sizeof(w->origin->net));
-    if (!device_list(w, value, path, top_keys[7].expected, "network devices"))
+    if (!device_list(w, value, path, top_expected(CONFIG_FIELD_NET), "network devices"))
         return;
     device_key(w, value, "nets");
     for (unsigned i = 0; i < CONFIG_MAX_VIRTIO_DEVICES; i++) {
@@ -517,7 +530,7 @@ static void load_kernel(struct yaml_walk *w, const yaml_node_t *value, const cha
     /* Where "kernel.path: missing" points when the mapping has no path. */
     set_mark(&w->origin->field[CONFIG_FIELD_KERNEL], value->start_mark);
     if (value->type != YAML_MAPPING_NODE) {
-        wrong_type(w, value, path, top_keys[3].expected);
+        wrong_type(w, value, path, top_expected(CONFIG_FIELD_KERNEL));
         w->origin->field[CONFIG_FIELD_KERNEL].bad = true;
         return;
     }

@@ -90,4 +90,13 @@ expect_contains err "expands the file past 1000 nodes (expected at most 1000 nod
 head -c 2000000 /dev/zero | tr '\0' '#' >big.yaml
 check 1 validate big.yaml
 [ "$(cat err)" = "kiln: error: big.yaml: 2000000 bytes is too big (expected at most 1048576)" ] || fail "got: $(cat err)"
+# From a pipe (bash process substitution) too: read up to the limit, and refused past it.
+status=0
+"$KILN" config <(printf 'kernel: {path: /k.elf}\n') >out 2>err || status=$?
+expect_status 0 "$(cat err)"
+expect_contains out 'path: "/k.elf"'
+status=0
+"$KILN" validate <(head -c 2000000 /dev/zero | tr '\0' '#') >out 2>err || status=$?
+expect_status 1
+expect_contains err ": more than 1048576 bytes is too big (expected at most 1048576)"
 echo "PASS"
