@@ -559,6 +559,28 @@ static void test_parse_then_validate(void **state)
     rmdir(dir);
 }
 
+/* cli_load, what main runs before a VM starts: every problem of the flags at once. */
+static void test_load_reports_every_problem(void **state)
+{
+    struct cli_request req;
+    struct error err;
+    assert_int_equal(PARSE(&req, &err, "run", "--kernel", "/nonexistent/k", "--initrd",
+                           "/nonexistent/i", "--disk", "/nonexistent/d.img"),
+                     0);
+    struct config_problems problems = {.count = 0};
+    assert_int_equal(cli_load(&req, true, &problems), -ENOENT);
+    assert_int_equal(problems.count, 3);
+    assert_string_equal(problems.lines[0], "--kernel: '/nonexistent/k': No such file or directory");
+    assert_string_equal(problems.lines[1], "--initrd: '/nonexistent/i': No such file or directory");
+    assert_string_equal(problems.lines[2],
+                        "--disk: '/nonexistent/d.img': No such file or directory");
+    config_problems_free(&problems);
+    /* Without the file system (kiln config) none of them is a problem. */
+    assert_int_equal(cli_load(&req, false, &problems), 0);
+    assert_int_equal(config_problems_total(&problems), 0);
+    cli_request_free(&req);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -579,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_errors_stay_one_line),
         cmocka_unit_test(test_request_free),
         cmocka_unit_test(test_parse_then_validate),
+        cmocka_unit_test(test_load_reports_every_problem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
