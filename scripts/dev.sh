@@ -59,20 +59,26 @@ build_fuzz() {
     cmake --build "$BUILD_FUZZ" -j "$JOBS" >/dev/null
 }
 
-# Each libFuzzer target (tests/fuzz/fuzz_*.c) for a bounded time from an empty corpus; a crash,
-# leak or sanitizer report fails the run and leaves the input in $BUILD_FUZZ/artifacts.
+# Each libFuzzer target (tests/fuzz/fuzz_*.c) for a bounded time, starting from its committed
+# seeds in tests/fuzz/corpus/<target>/ if any (read only: new inputs go to a scratch dir); a
+# crash, leak, sanitizer report or an input running over 10 s fails the run and leaves the
+# input in $BUILD_FUZZ/artifacts.
 run_fuzzers() {
-    local status=0 target corpus
+    local status=0 target name corpus seeds log
     mkdir -p "$BUILD_FUZZ/artifacts"
     for target in "$BUILD_FUZZ"/tests/fuzz/fuzz_*; do
         [ -x "$target" ] || continue
+        name=$(basename "$target")
+        log="$BUILD_FUZZ/$name.log"
         corpus=$(mktemp -d)
-        if "$target" -max_total_time="$FUZZ_SECONDS" -artifact_prefix="$BUILD_FUZZ/artifacts/" \
-            "$corpus" >"$BUILD_FUZZ/$(basename "$target").log" 2>&1; then
-            echo "fuzz: $(basename "$target"): $(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$BUILD_FUZZ/$(basename "$target").log")"
+        seeds=()
+        [ -d "$REPO/tests/fuzz/corpus/$name" ] && seeds=("$REPO/tests/fuzz/corpus/$name")
+        if "$target" -max_total_time="$FUZZ_SECONDS" -timeout=10 \
+            -artifact_prefix="$BUILD_FUZZ/artifacts/" "$corpus" "${seeds[@]}" >"$log" 2>&1; then
+            echo "fuzz: $name: $(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$log")"
         else
-            echo "fuzz: $(basename "$target") FAILED:"
-            tail -n 20 "$BUILD_FUZZ/$(basename "$target").log"
+            echo "fuzz: $name FAILED:"
+            tail -n 20 "$log"
             status=1
         fi
         rm -rf "$corpus"
