@@ -46,6 +46,7 @@ void virtio_mmio_log_once(struct virtio_mmio *t, const char *fmt, ...)
 static void reset_device_state(struct virtio_mmio *t)
 {
     t->driver_features = 0;
+    t->driver_features_beyond_64 = false;
     t->device_features_sel = 0;
     t->driver_features_sel = 0;
     t->queue_sel = 0;
@@ -85,8 +86,8 @@ void virtio_mmio_destroy(struct virtio_mmio *t)
     pthread_mutex_destroy(&t->lock);
 }
 
-void virtio_mmio_config_copy(const void *config, size_t config_size, uint32_t offset,
-                             uint8_t *data, unsigned size)
+void virtio_mmio_config_copy(const void *config, size_t config_size, uint32_t offset, uint8_t *data,
+                             unsigned size)
 {
     memset(data, 0, size);
     if (offset < config_size)
@@ -202,7 +203,7 @@ static uint32_t read_register(struct virtio_mmio *t, uint64_t offset)
  * offer no legacy interface); otherwise the bit stays clear and the driver sees it failed. */
 static bool features_acceptable(const struct virtio_mmio *t)
 {
-    return (t->driver_features & ~t->device_features) == 0 &&
+    return !t->driver_features_beyond_64 && (t->driver_features & ~t->device_features) == 0 &&
            (t->driver_features & (1ULL << VIRTIO_F_VERSION_1));
 }
 
@@ -311,9 +312,15 @@ static void write_driver_features(struct virtio_mmio *t, uint32_t value)
 {
     bool negotiating =
         (t->status & VIRTIO_CONFIG_S_DRIVER) && !(t->status & VIRTIO_CONFIG_S_FEATURES_OK);
-    if (!negotiating || t->driver_features_sel > 1) {
+    if (!negotiating) {
         log_bad_access(t, "DriverFeatures written outside feature negotiation",
                        VIRTIO_MMIO_DRIVER_FEATURES, 4);
+        return;
+    }
+    if (t->driver_features_sel > 1) {
+        /* We offer nothing past bit 63: zeros are fine, anything else fails FEATURES_OK. */
+        if (value)
+            t->driver_features_beyond_64 = true;
         return;
     }
     if (t->driver_features_sel == 0)

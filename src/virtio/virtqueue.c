@@ -242,6 +242,10 @@ void virtqueue_unpop(struct virtqueue *vq, uint16_t n)
 
 void virtqueue_push(struct virtqueue *vq, uint16_t head, uint32_t len)
 {
+    /* A queue the driver stopped (QueueReady = 0) or reset is not ours to touch (§4.2.2.1):
+     * a completion that arrives late is dropped. */
+    if (!vq->ready)
+        return;
     struct vring_used_elem *elem = &vq->used->ring[vq->used_idx % vq->size];
     __atomic_store_n(&elem->id, head, __ATOMIC_RELAXED);
     __atomic_store_n(&elem->len, len, __ATOMIC_RELAXED);

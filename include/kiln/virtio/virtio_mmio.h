@@ -64,8 +64,9 @@ struct virtio_mmio {
     const struct log *log;
     uint64_t base; /* guest-physical address of the register window, for messages */
 
-    uint64_t device_features; /* info.features | transport features */
-    uint64_t driver_features; /* accumulated from DriverFeatures writes */
+    uint64_t device_features;       /* info.features | transport features */
+    uint64_t driver_features;       /* accumulated from DriverFeatures writes */
+    bool driver_features_beyond_64; /* a non-zero page >= 2: never acceptable */
     uint32_t device_features_sel, driver_features_sel;
     uint32_t queue_sel;
     uint32_t status;
