@@ -50,17 +50,7 @@ static void *gpa(uint64_t a)
 
 static void wr(uint64_t offset, uint32_t v)
 {
-    virtio_mmio_bus_ops.write(&fx.t, offset, (const uint8_t *)&v, 4);
-}
-
-static void queue(unsigned q, uint64_t desc, uint64_t avail, uint64_t used)
-{
-    wr(VIRTIO_MMIO_QUEUE_SEL, q);
-    wr(VIRTIO_MMIO_QUEUE_NUM, 16);
-    wr(VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)desc);
-    wr(VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint32_t)avail);
-    wr(VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)used);
-    wr(VIRTIO_MMIO_QUEUE_READY, 1);
+    fake_mmio_write(&fx.t, offset, v);
 }
 
 static int setup(void **state)
@@ -83,16 +73,9 @@ static int setup(void **state)
     virtio_console_as_console_device(&fx.dev, &fx.as_console);
     fx.console.device = fx.as_console;
     fx.console.device_attached = true;
-    uint32_t s = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
-    wr(VIRTIO_MMIO_STATUS, s);
-    wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-    wr(VIRTIO_MMIO_DRIVER_FEATURES, 1u << VIRTIO_CONSOLE_F_SIZE);
-    wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-    wr(VIRTIO_MMIO_DRIVER_FEATURES, 1u << (VIRTIO_F_VERSION_1 - 32));
-    s |= VIRTIO_CONFIG_S_FEATURES_OK;
-    wr(VIRTIO_MMIO_STATUS, s);
-    queue(VIRTIO_CONSOLE_QUEUE_RX, RX_DESC, RX_AVAIL, RX_USED);
-    queue(VIRTIO_CONSOLE_QUEUE_TX, TX_DESC, TX_AVAIL, TX_USED);
+    uint32_t s = fake_mmio_negotiate(&fx.t, 1u << VIRTIO_CONSOLE_F_SIZE);
+    fake_mmio_queue(&fx.t, VIRTIO_CONSOLE_QUEUE_RX, RX_DESC, RX_AVAIL, RX_USED);
+    fake_mmio_queue(&fx.t, VIRTIO_CONSOLE_QUEUE_TX, TX_DESC, TX_AVAIL, TX_USED);
     wr(VIRTIO_MMIO_STATUS, s | VIRTIO_CONFIG_S_DRIVER_OK);
     return 0;
 }

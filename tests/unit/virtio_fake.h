@@ -3,10 +3,13 @@
 #ifndef KILN_TEST_VIRTIO_FAKE_H
 #define KILN_TEST_VIRTIO_FAKE_H
 
+#include <linux/virtio_config.h>
+#include <linux/virtio_mmio.h>
 #include <linux/virtio_ring.h>
 #include <string.h>
 
 #include "kiln/guest_mem.h"
+#include "kiln/virtio/virtio_mmio.h"
 #include "kiln/virtio/virtqueue.h"
 
 #define FAKE_RAM      (16ULL << 20)
@@ -78,6 +81,38 @@ static inline int fake_queue_init(struct fake_queue *f, uint16_t size, bool even
 static inline void fake_queue_destroy(struct fake_queue *f)
 {
     guest_mem_destroy(&f->mem);
+}
+
+/* A driver's side of a transport, through the bus accessors as a guest would use them. */
+static inline void fake_mmio_write(struct virtio_mmio *t, uint64_t offset, uint32_t v)
+{
+    virtio_mmio_bus_ops.write(t, offset, (const uint8_t *)&v, 4);
+}
+
+/* Queue q with 16 entries at the given rings, then QueueReady. */
+static inline void fake_mmio_queue(struct virtio_mmio *t, unsigned q, uint64_t desc, uint64_t avail,
+                                   uint64_t used)
+{
+    fake_mmio_write(t, VIRTIO_MMIO_QUEUE_SEL, q);
+    fake_mmio_write(t, VIRTIO_MMIO_QUEUE_NUM, 16);
+    fake_mmio_write(t, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)desc);
+    fake_mmio_write(t, VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint32_t)avail);
+    fake_mmio_write(t, VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)used);
+    fake_mmio_write(t, VIRTIO_MMIO_QUEUE_READY, 1);
+}
+
+/* ACKNOWLEDGE, DRIVER, features_low + VERSION_1, FEATURES_OK; returns the status written. */
+static inline uint32_t fake_mmio_negotiate(struct virtio_mmio *t, uint32_t features_low)
+{
+    uint32_t s = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
+    fake_mmio_write(t, VIRTIO_MMIO_STATUS, s);
+    fake_mmio_write(t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+    fake_mmio_write(t, VIRTIO_MMIO_DRIVER_FEATURES, features_low);
+    fake_mmio_write(t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+    fake_mmio_write(t, VIRTIO_MMIO_DRIVER_FEATURES, 1u << (VIRTIO_F_VERSION_1 - 32));
+    s |= VIRTIO_CONFIG_S_FEATURES_OK;
+    fake_mmio_write(t, VIRTIO_MMIO_STATUS, s);
+    return s;
 }
 
 #endif
