@@ -189,22 +189,8 @@ static void blk_queue_notify(struct virtio_mmio *t, unsigned q)
 {
     struct virtio_blk *blk = virtio_mmio_device(t);
     blk->transport = t;
-    const char *why = NULL;
-    for (;;) {
-        enum virtq_pop_result r = virtqueue_pop(&t->queues[q], &blk->chain, &why);
-        if (r == VIRTQ_POP_EMPTY)
-            break;
-        if (r == VIRTQ_POP_BROKEN_RING) {
-            virtio_mmio_needs_reset(t, why);
-            break;
-        }
-        if (r == VIRTQ_POP_BAD_CHAIN) {
-            virtio_mmio_log_once(t, "bad descriptor chain: %s", why);
-            virtqueue_push(&t->queues[q], blk->chain.head, 0);
-            continue;
-        }
+    while (virtio_mmio_pop(t, q, &blk->chain, NULL))
         handle_request(t, blk, q, blk->chain.head);
-    }
     virtio_mmio_notify_used(t, q);
 }
 

@@ -12,23 +12,11 @@
 static void transmit(struct virtio_mmio *t, struct virtio_console_dev *dev)
 {
     struct virtqueue *vq = &t->queues[VIRTIO_CONSOLE_QUEUE_TX];
-    const char *why = NULL;
-    bool pushed = false;
+    uint16_t used_before = vq->used_idx;
     for (;;) {
         if (!dev->tx_pending) {
-            enum virtq_pop_result r = virtqueue_pop(vq, &dev->chain, &why);
-            if (r == VIRTQ_POP_EMPTY)
+            if (!virtio_mmio_pop(t, VIRTIO_CONSOLE_QUEUE_TX, &dev->chain, NULL))
                 break;
-            if (r == VIRTQ_POP_BROKEN_RING) {
-                virtio_mmio_needs_reset(t, why);
-                break;
-            }
-            if (r == VIRTQ_POP_BAD_CHAIN) {
-                virtio_mmio_log_once(t, "bad transmit chain: %s", why);
-                virtqueue_push(vq, dev->chain.head, 0);
-                pushed = true;
-                continue;
-            }
             dev->tx_pending = true;
             dev->tx_offset = 0;
         }
@@ -52,9 +40,8 @@ static void transmit(struct virtio_mmio *t, struct virtio_console_dev *dev)
         }
         dev->tx_pending = false;
         virtqueue_push(vq, dev->chain.head, 0);
-        pushed = true;
     }
-    if (pushed)
+    if (vq->used_idx != used_before)
         virtio_mmio_notify_used(t, VIRTIO_CONSOLE_QUEUE_TX);
 }
 

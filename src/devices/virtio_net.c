@@ -177,19 +177,10 @@ static void receive(struct virtio_mmio *t, struct virtio_net *net)
 static void transmit(struct virtio_mmio *t, struct virtio_net *net)
 {
     struct virtqueue *vq = &t->queues[VIRTIO_NET_QUEUE_TX];
-    const char *why = NULL;
-    for (;;) {
-        enum virtq_pop_result r = virtqueue_pop(vq, &net->chain, &why);
-        if (r == VIRTQ_POP_EMPTY)
-            break;
-        if (r == VIRTQ_POP_BROKEN_RING) {
-            virtio_mmio_needs_reset(t, why);
-            break;
-        }
-        if (r == VIRTQ_POP_BAD_CHAIN || net->chain.nwritable ||
-            net->chain.readable_len <= NET_HDR_SIZE) {
-            virtio_mmio_log_once(t, "bad transmit chain: %s",
-                                 why ? why : "device-writable or no frame after the header");
+    while (virtio_mmio_pop(t, VIRTIO_NET_QUEUE_TX, &net->chain, &net->stats.tx_dropped)) {
+        if (net->chain.nwritable || net->chain.readable_len <= NET_HDR_SIZE) {
+            virtio_mmio_log_once(t, "bad transmit chain: device-writable or no frame after the "
+                                    "header");
             net->stats.tx_dropped++;
         } else if (writev(net->fd, net->chain.iov, net->chain.nreadable) < 0) {
             /* A full TAP queue drops the frame, as a NIC would; TCP retransmits. */

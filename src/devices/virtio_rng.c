@@ -38,25 +38,14 @@ static uint32_t fill_random(const struct virtq_chain *chain)
 static void rng_queue_notify(struct virtio_mmio *t, unsigned q)
 {
     struct virtio_rng *rng = virtio_mmio_device(t);
-    struct virtqueue *vq = &t->queues[q];
-    const char *why = NULL;
-    for (;;) {
-        enum virtq_pop_result r = virtqueue_pop(vq, &rng->chain, &why);
-        if (r == VIRTQ_POP_EMPTY)
-            break;
-        if (r == VIRTQ_POP_BROKEN_RING) {
-            virtio_mmio_needs_reset(t, why);
-            break;
-        }
+    while (virtio_mmio_pop(t, q, &rng->chain, NULL)) {
         uint32_t len = 0;
-        if (r == VIRTQ_POP_BAD_CHAIN)
-            virtio_mmio_log_once(t, "request dropped: %s", why);
-        else if (rng->chain.nwritable == 0)
+        if (rng->chain.nwritable == 0)
             virtio_mmio_log_once(t, "request dropped: no device-writable buffer");
         else
             len = fill_random(&rng->chain);
         rng->bytes_served += len;
-        virtqueue_push(vq, rng->chain.head, len);
+        virtqueue_push(&t->queues[q], rng->chain.head, len);
     }
     virtio_mmio_notify_used(t, q);
 }

@@ -86,6 +86,28 @@ void virtio_mmio_destroy(struct virtio_mmio *t)
     pthread_mutex_destroy(&t->lock);
 }
 
+bool virtio_mmio_pop(struct virtio_mmio *t, unsigned q, struct virtq_chain *chain,
+                     uint64_t *malformed)
+{
+    struct virtqueue *vq = &t->queues[q];
+    const char *why = NULL;
+    for (;;) {
+        enum virtq_pop_result r = virtqueue_pop(vq, chain, &why);
+        if (r == VIRTQ_POP_CHAIN)
+            return true;
+        if (r == VIRTQ_POP_EMPTY)
+            return false;
+        if (r == VIRTQ_POP_BROKEN_RING) {
+            virtio_mmio_needs_reset(t, why);
+            return false;
+        }
+        virtio_mmio_log_once(t, "bad descriptor chain in queue %u: %s", q, why);
+        virtqueue_push(vq, chain->head, 0);
+        if (malformed)
+            (*malformed)++;
+    }
+}
+
 void virtio_mmio_config_copy(const void *config, size_t config_size, uint32_t offset, uint8_t *data,
                              unsigned size)
 {

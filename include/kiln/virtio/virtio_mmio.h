@@ -115,6 +115,12 @@ void virtio_mmio_needs_reset(struct virtio_mmio *t, const char *why);
 void virtio_mmio_log_once(struct virtio_mmio *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* The next well-formed chain of queue q, for a device's request loop (lock held). A malformed
+ * chain is given back with length 0, logged once and counted in *malformed (if not NULL); a
+ * broken ring sets DEVICE_NEEDS_RESET. Returns false when there is nothing (more) to do. */
+bool virtio_mmio_pop(struct virtio_mmio *t, unsigned q, struct virtq_chain *chain,
+                     uint64_t *malformed);
+
 /* For config_read callbacks: copies [offset, offset+size) of a device's config struct into
  * data (zeroes past its end; the transport already bounds the access by config_size). */
 void virtio_mmio_config_copy(const void *config, size_t config_size, uint32_t offset, uint8_t *data,
