@@ -37,6 +37,7 @@ void config_free(struct vm_config *cfg)
     free(cfg->initrd_path);
     free(cfg->cmdline);
     free(cfg->console_path);
+    free(cfg->vconsole_path);
     free(cfg->name);
     for (unsigned i = 0; i < cfg->ndisks; i++)
         config_free_disk(&cfg->disks[i]);
@@ -249,6 +250,7 @@ static const char *const field_flags[CONFIG_FIELD_COUNT] = {
     [CONFIG_FIELD_CPUS] = "--cpus",
     [CONFIG_FIELD_MEMORY] = "--memory",
     [CONFIG_FIELD_CONSOLE] = "--console",
+    [CONFIG_FIELD_VCONSOLE] = "--vconsole",
     [CONFIG_FIELD_LOG_LEVEL] = "--log-level",
     [CONFIG_FIELD_ON_RESET] = "--on-reset",
     [CONFIG_FIELD_SHUTDOWN_GRACE] = "--shutdown-grace",
@@ -302,10 +304,63 @@ static void check_numbers(struct checker *c, const struct vm_config *cfg)
         add(c, config_check_memory(c->label, text, cfg->memory_bytes, &err), &err);
     if (cfg->cmdline && label(c, CONFIG_FIELD_CMDLINE, 0))
         add(c, config_check_cmdline(c->label, cfg->cmdline, &err), &err);
-    if (cfg->console == CONSOLE_FILE && (!cfg->console_path || !*cfg->console_path) &&
-        label(c, CONFIG_FIELD_CONSOLE, 0))
-        add(c, error_fmt(&err, -EINVAL, "%s: 'file:' needs a path (expected file:PATH)", c->label),
+}
+
+/* A socket path must fit in sun_path with its NUL. */
+#define SOCKET_PATH_MAX 107
+
+static void check_sink(struct checker *c, enum config_field field, enum console_kind kind,
+                       const char *path)
+{
+    struct error err;
+    if (kind != CONSOLE_FILE && kind != CONSOLE_SOCKET)
+        return;
+    const char *prefix = kind == CONSOLE_FILE ? "file:" : "socket:";
+    if ((!path || !*path) && label(c, field, 0))
+        add(c,
+            error_fmt(&err, -EINVAL, "%s: '%s' needs a path (expected %sPATH)", c->label, prefix,
+                      prefix),
             &err);
+    else if (kind == CONSOLE_SOCKET && strlen(path) > SOCKET_PATH_MAX && label(c, field, 0))
+        add(c,
+            error_fmt(&err, -EINVAL, "%s: the socket path is %zu bytes long (expected at most %d)",
+                      c->label, strlen(path), SOCKET_PATH_MAX),
+            &err);
+}
+
+/* Each sink on its own, then the two consoles together: one virtio-console, one stdin. */
+static void check_consoles(struct checker *c, const struct vm_config *cfg)
+{
+    struct error err;
+    check_sink(c, CONFIG_FIELD_CONSOLE, cfg->console, cfg->console_path);
+    if (!cfg->vconsole)
+        return;
+    check_sink(c, CONFIG_FIELD_VCONSOLE, cfg->vconsole_kind, cfg->vconsole_path);
+    if (cfg->console_device == CONSOLE_ON_VIRTIO && label(c, CONFIG_FIELD_VCONSOLE, 0)) {
+        add(c,
+            error_fmt(&err, -EINVAL,
+                      "%s: the console is already on virtio-console (expected either a virtio "
+                      "console or a second console beside the serial one, not both)",
+                      c->label),
+            &err);
+    } else if (cfg->vconsole_kind == CONSOLE_STDIO && cfg->console == CONSOLE_STDIO &&
+               label(c, CONFIG_FIELD_VCONSOLE, 0)) {
+        add(c,
+            error_fmt(&err, -EINVAL,
+                      "%s: stdio is already the serial console's (expected file:PATH, "
+                      "socket:PATH, pty or none, or the serial console on another sink)",
+                      c->label),
+            &err);
+    } else if (cfg->vconsole_kind == CONSOLE_SOCKET && cfg->console == CONSOLE_SOCKET &&
+               cfg->console_path && cfg->vconsole_path &&
+               strcmp(cfg->console_path, cfg->vconsole_path) == 0 &&
+               label(c, CONFIG_FIELD_VCONSOLE, 0)) {
+        add(c,
+            error_fmt(&err, -EINVAL,
+                      "%s: the serial console listens on the same socket (expected another path)",
+                      c->label),
+            &err);
+    }
 }
 
 static void check_files(struct checker *c, const struct vm_config *cfg)
@@ -358,6 +413,7 @@ unsigned config_check_all(const struct vm_config *cfg, const struct config_namer
             error_fmt(&err, -EINVAL, "%s: missing (expected " CONFIG_KERNEL_EXPECTED ")", c.label),
             &err);
     check_numbers(&c, cfg);
+    check_consoles(&c, cfg);
     if (look_at_files)
         check_files(&c, cfg);
     unsigned count = config_virtio_device_count(cfg);

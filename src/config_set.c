@@ -102,23 +102,37 @@ int config_set_memory(struct vm_config *cfg, const char *label, const char *text
     return r;
 }
 
-static int set_console_sink(struct vm_config *cfg, const char *label, const char *sink,
-                            struct error *err)
+/* One console sink, SINK in CONFIG_CONSOLE_SINKS, into *kind and *path (owned). */
+static int set_console_sink(enum console_kind *kind, char **path, const char *label,
+                            const char *sink, const char *expected, struct error *err)
 {
-    if (strcmp(sink, "stdio") == 0 || strcmp(sink, "none") == 0) {
-        cfg->console = sink[0] == 's' ? CONSOLE_STDIO : CONSOLE_NONE;
-        free(cfg->console_path);
-        cfg->console_path = NULL;
-        return 0;
+    static const struct {
+        const char *word;
+        enum console_kind kind;
+    } bare[] = {{"stdio", CONSOLE_STDIO}, {"none", CONSOLE_NONE}, {"pty", CONSOLE_PTY}};
+    for (size_t i = 0; i < sizeof(bare) / sizeof(bare[0]); i++) {
+        if (strcmp(sink, bare[i].word) == 0) {
+            *kind = bare[i].kind;
+            free(*path);
+            *path = NULL;
+            return 0;
+        }
     }
-    if (strncmp(sink, "file:", 5) == 0) {
-        if (sink[5] == '\0')
-            return error_fmt(err, -EINVAL, "%s: 'file:' needs a path (expected file:PATH)", label);
-        cfg->console = CONSOLE_FILE;
-        return replace_string(&cfg->console_path, sink + 5, err);
+    static const struct {
+        const char *prefix;
+        enum console_kind kind;
+    } with_path[] = {{"file:", CONSOLE_FILE}, {"socket:", CONSOLE_SOCKET}};
+    for (size_t i = 0; i < sizeof(with_path) / sizeof(with_path[0]); i++) {
+        size_t n = strlen(with_path[i].prefix);
+        if (strncmp(sink, with_path[i].prefix, n) != 0)
+            continue;
+        if (sink[n] == '\0')
+            return error_fmt(err, -EINVAL, "%s: '%s' needs a path (expected %sPATH)", label,
+                             with_path[i].prefix, with_path[i].prefix);
+        *kind = with_path[i].kind;
+        return replace_string(path, sink + n, err);
     }
-    return bad_value(label, sink, "is not a console",
-                     "stdio, file:PATH or none, optionally after virtio:", err);
+    return bad_value(label, sink, "is not a console", expected, err);
 }
 
 int config_set_console(struct vm_config *cfg, const char *label, const char *text,
@@ -133,21 +147,47 @@ int config_set_console(struct vm_config *cfg, const char *label, const char *tex
         device = CONSOLE_ON_VIRTIO;
         sink = text + 7;
     }
-    int r = set_console_sink(cfg, label, sink, err);
+    int r = set_console_sink(&cfg->console, &cfg->console_path, label, sink,
+                             CONFIG_CONSOLE_SINKS ", optionally after virtio:", err);
     if (r == 0)
         cfg->console_device = device;
     return r;
 }
 
+int config_set_vconsole(struct vm_config *cfg, const char *label, const char *text,
+                        struct error *err)
+{
+    int r = set_console_sink(&cfg->vconsole_kind, &cfg->vconsole_path, label, text,
+                             CONFIG_CONSOLE_SINKS, err);
+    if (r == 0)
+        cfg->vconsole = true;
+    return r;
+}
+
+static const char *sink_text(const char *device, enum console_kind kind, const char *path,
+                             char *buf, size_t size)
+{
+    static const char *const words[] = {[CONSOLE_STDIO] = "stdio",
+                                        [CONSOLE_FILE] = "file:",
+                                        [CONSOLE_NONE] = "none",
+                                        [CONSOLE_SOCKET] = "socket:",
+                                        [CONSOLE_PTY] = "pty"};
+    bool has_path = kind == CONSOLE_FILE || kind == CONSOLE_SOCKET;
+    int n = snprintf(buf, size, "%s%s%s", device, words[kind], has_path && path ? path : "");
+    return n >= 0 && (size_t)n < size ? buf : NULL;
+}
+
 const char *config_console_text(const struct vm_config *cfg, char *buf, size_t size)
 {
     const char *device = cfg->console_device == CONSOLE_ON_VIRTIO ? "virtio:" : "";
-    int n;
-    if (cfg->console == CONSOLE_FILE)
-        n = snprintf(buf, size, "%sfile:%s", device, cfg->console_path ? cfg->console_path : "");
-    else
-        n = snprintf(buf, size, "%s%s", device, cfg->console == CONSOLE_NONE ? "none" : "stdio");
-    return n >= 0 && (size_t)n < size ? buf : NULL;
+    return sink_text(device, cfg->console, cfg->console_path, buf, size);
+}
+
+const char *config_vconsole_text(const struct vm_config *cfg, char *buf, size_t size)
+{
+    if (!cfg->vconsole)
+        return NULL;
+    return sink_text("", cfg->vconsole_kind, cfg->vconsole_path, buf, size);
 }
 
 int config_set_log_level(struct vm_config *cfg, const char *label, const char *text,

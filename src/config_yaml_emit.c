@@ -118,24 +118,34 @@ static void emit_kernel(struct emit *e, const struct vm_config *cfg)
     end(e, "kernel", true);
 }
 
-static void emit_console(struct emit *e, const struct vm_config *cfg)
+/* A console sink with its path made absolute, so the output loads back from any folder. */
+static void emit_sink(struct emit *e, const char *key, const char *device, enum console_kind kind,
+                      const char *path, const char *text)
 {
-    char text[32];
-    if (cfg->console != CONSOLE_FILE || !cfg->console_path || !*cfg->console_path) {
-        pair(e, "console", config_console_text(cfg, text, sizeof(text)), false);
+    if ((kind != CONSOLE_FILE && kind != CONSOLE_SOCKET) || !path || !*path) {
+        pair(e, key, text, false);
         return;
     }
-    char *absolute = config_absolute_path(cfg->console_path), *value = NULL;
-    if (!absolute ||
-        asprintf(&value, "%sfile:%s", cfg->console_device == CONSOLE_ON_VIRTIO ? "virtio:" : "",
-                 absolute) < 0) {
+    char *absolute = config_absolute_path(path), *value = NULL;
+    if (!absolute || asprintf(&value, "%s%s%s", device,
+                              kind == CONSOLE_FILE ? "file:" : "socket:", absolute) < 0) {
         free(absolute);
         e->r = e->r < 0 ? e->r : error_fmt(e->err, -ENOMEM, "out of memory");
         return;
     }
-    pair(e, "console", value, true);
+    pair(e, key, value, true);
     free(value);
     free(absolute);
+}
+
+static void emit_console(struct emit *e, const struct vm_config *cfg)
+{
+    char text[32];
+    emit_sink(e, "console", cfg->console_device == CONSOLE_ON_VIRTIO ? "virtio:" : "", cfg->console,
+              cfg->console_path, config_console_text(cfg, text, sizeof(text)));
+    if (cfg->vconsole)
+        emit_sink(e, "vconsole", "", cfg->vconsole_kind, cfg->vconsole_path,
+                  config_vconsole_text(cfg, text, sizeof(text)));
 }
 
 static void emit_disks(struct emit *e, const struct vm_config *cfg)

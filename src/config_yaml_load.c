@@ -421,6 +421,7 @@ static const char *const field_keys[CONFIG_FIELD_COUNT] = {
     [CONFIG_FIELD_CPUS] = "cpus",
     [CONFIG_FIELD_MEMORY] = "memory",
     [CONFIG_FIELD_CONSOLE] = "console",
+    [CONFIG_FIELD_VCONSOLE] = "vconsole",
     [CONFIG_FIELD_LOG_LEVEL] = "log-level",
     [CONFIG_FIELD_ON_RESET] = "on-reset",
     [CONFIG_FIELD_SHUTDOWN_GRACE] = "shutdown-grace",

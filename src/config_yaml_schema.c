@@ -36,7 +36,8 @@ static const struct key_spec top_keys[] = {
     {"memory", VALUE_TEXT, config_set_memory, CONFIG_FIELD_MEMORY, "a size such as 512M"},
     {"kernel", VALUE_KERNEL, NULL, CONFIG_FIELD_KERNEL, "a mapping with path, initrd and cmdline"},
     {"console", VALUE_CONSOLE, config_set_console, CONFIG_FIELD_CONSOLE,
-     "stdio, file:PATH or none, optionally after virtio:"},
+     CONFIG_CONSOLE_SINKS ", optionally after virtio:"},
+    {"vconsole", VALUE_CONSOLE, config_set_vconsole, CONFIG_FIELD_VCONSOLE, CONFIG_CONSOLE_SINKS},
     {"log-level", VALUE_TEXT, config_set_log_level, CONFIG_FIELD_LOG_LEVEL,
      "error, warn, info or debug"},
     {"disks", VALUE_DISKS, NULL, CONFIG_FIELD_DISK,
@@ -189,15 +190,17 @@ static char *resolve(const struct yaml_walk *w, char *text)
     return joined;
 }
 
-/* [virtio:]file:PATH: the PATH part is relative to the file's folder too. */
+/* [virtio:]file:PATH and [virtio:]socket:PATH: the PATH part is relative to the file's folder
+ * too. */
 static char *resolve_console(const struct yaml_walk *w, char *text)
 {
     const char *sink = strncmp(text, "virtio:", 7) == 0 ? text + 7 : text;
-    if (strncmp(sink, "file:", 5) != 0 || !sink[5])
+    size_t prefix = strncmp(sink, "file:", 5) == 0 ? 5 : strncmp(sink, "socket:", 7) == 0 ? 7 : 0;
+    if (!prefix || !sink[prefix])
         return text;
-    char *path = config_yaml_join(w->dir, sink + 5);
+    char *path = config_yaml_join(w->dir, sink + prefix);
     char *joined = NULL;
-    if (path && asprintf(&joined, "%.*s%s", (int)(sink + 5 - text), text, path) < 0)
+    if (path && asprintf(&joined, "%.*s%s", (int)(sink + prefix - text), text, path) < 0)
         joined = NULL;
     free(path);
     free(text);
@@ -566,8 +569,10 @@ static void top_pair(struct yaml_walk *w, void *target, size_t key, yaml_node_t 
     }
     default:
         setting(w, spec, value, path);
-        if (spec->kind == VALUE_CONSOLE && w->cfg->console_device == CONSOLE_ON_VIRTIO)
+        if (spec->field == CONFIG_FIELD_CONSOLE && w->cfg->console_device == CONSOLE_ON_VIRTIO)
             device_key(w, value, "console");
+        if (spec->field == CONFIG_FIELD_VCONSOLE && w->cfg->vconsole)
+            device_key(w, value, "vconsole");
         break;
     }
 }

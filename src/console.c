@@ -1,5 +1,6 @@
-/* Serial console plumbing between the UART and the host: output buffering and draining on
- * the loop, stdin polling with back-pressure from the RX FIFO, raw-mode tty handling. */
+/* The console between a guest device (16550 or virtio-console) and the host: output buffering
+ * and draining on the loop, input with back-pressure from the device, raw-mode tty handling.
+ * The socket and pty sinks' comings and goings are in console_endpoint.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -7,20 +8,24 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kiln/console.h"
+#include "console_internal.h"
 
-int console_open(struct console *console, enum console_kind kind, const char *path, bool append,
-                 struct error *err)
+int console_open(struct console *console, const char *label, enum console_kind kind,
+                 const char *path, bool append, struct error *err)
 {
     memset(console, 0, sizeof(*console));
     pthread_mutex_init(&console->lock, NULL);
+    console->kind = kind;
+    console->label = label;
     console->out_fd = -1;
     console->in_fd = -1;
+    console->listen_fd = -1;
+    console->pty_fd = -1;
     console->out_buf = malloc(CONSOLE_OUT_CAPACITY);
     console->out_spare = malloc(CONSOLE_OUT_CAPACITY);
     if (!console->out_buf || !console->out_spare) {
         console_close(console);
-        return error_fmt(err, -ENOMEM, "console: out of memory");
+        return error_fmt(err, -ENOMEM, "%s: out of memory", label);
     }
     if (kind == CONSOLE_STDIO) {
         console->out_fd = STDOUT_FILENO;
@@ -30,13 +35,29 @@ int console_open(struct console *console, enum console_kind kind, const char *pa
         if (fd < 0) {
             int e = errno;
             console_close(console);
-            return error_fmt(err, -e, "--console: cannot open 'file:%s' for writing: %s", path,
+            return error_fmt(err, -e, "%s: cannot open 'file:%s' for writing: %s", label, path,
                              strerror(e));
         }
         console->out_fd = fd;
         console->out_owned = true;
+    } else if (kind == CONSOLE_SOCKET || kind == CONSOLE_PTY) {
+        int r = console_endpoint_open(console, path, err);
+        if (r < 0) {
+            console_close(console);
+            return r;
+        }
     }
     return 0;
+}
+
+const char *console_pty_path(const struct console *console)
+{
+    return console->kind == CONSOLE_PTY && console->pty_path[0] ? console->pty_path : NULL;
+}
+
+void console_free_handle(uv_handle_t *handle)
+{
+    free(handle);
 }
 
 static void write_all(struct console *console, const uint8_t *buf, size_t len)
@@ -55,8 +76,46 @@ static void write_all(struct console *console, const uint8_t *buf, size_t len)
     }
 }
 
+/* Writes what it can of out_spare: all of it to a blocking sink, up to EAGAIN to a socket
+ * client or pty (the rest waits for POLLOUT); nothing while the sink is absent. */
+static void write_spare(struct console *console)
+{
+    if (console->out_fd < 0 || console->out_broken) {
+        console->spare_off = console->spare_len;
+        return;
+    }
+    if (!console->out_nonblocking) {
+        write_all(console, console->out_spare + console->spare_off,
+                  console->spare_len - console->spare_off);
+        console->spare_off = console->spare_len;
+        return;
+    }
+    while (console->spare_off < console->spare_len) {
+        ssize_t n = write(console->out_fd, console->out_spare + console->spare_off,
+                          console->spare_len - console->spare_off);
+        if (n > 0) {
+            console->spare_off += (size_t)n;
+        } else if (n < 0 && errno == EAGAIN) {
+            break;
+        } else if (!(n < 0 && errno == EINTR)) {
+            if (console->attached)
+                console_peer_gone(console); /* the client hung up: discard until the next */
+            else
+                console->spare_off = console->spare_len;
+            return;
+        }
+    }
+    if (console->attached)
+        console_watch(console);
+}
+
 void console_flush(struct console *console)
 {
+    if (console->spare_off < console->spare_len) {
+        write_spare(console);
+        if (console->spare_off < console->spare_len)
+            return; /* the sink is slow: the guest's new output waits in out_buf */
+    }
     pthread_mutex_lock(&console->lock);
     uint8_t *data = console->out_buf;
     size_t len = console->out_len;
@@ -67,8 +126,9 @@ void console_flush(struct console *console)
     console->out_was_full = false;
     pthread_mutex_unlock(&console->lock);
 
-    if (len > 0 && console->out_fd >= 0)
-        write_all(console, data, len);
+    console->spare_off = 0;
+    console->spare_len = len;
+    write_spare(console);
     if (was_full && console->device_attached)
         console->device.tx_ready_again(console->device.opaque);
 }
@@ -120,7 +180,7 @@ size_t console_write(struct console *console, const uint8_t *bytes, size_t len)
 void console_rx_space(void *opaque)
 {
     struct console *console = opaque;
-    if (console->attached && !console->in_polling)
+    if (console->attached)
         uv_async_send(&console->in_space_async);
 }
 
@@ -129,22 +189,12 @@ static void on_out_async(uv_async_t *handle)
     console_flush(handle->data);
 }
 
-static void on_stdin_readable(uv_poll_t *handle, int status, int events);
-
-/* Hands buffered stdin bytes to the device; stops polling stdin while it is full. */
+/* Hands buffered input to the device; console_watch stops reading while it is full. */
 static void feed_device(struct console *console)
 {
     console->in_off +=
         console->device.receive(console->device.opaque, console->in_buf + console->in_off,
                                 console->in_len - console->in_off);
-    bool drained = console->in_off == console->in_len;
-    if (drained && !console->in_polling && console->in_fd >= 0) {
-        uv_poll_start(&console->in_poll, UV_READABLE, on_stdin_readable);
-        console->in_polling = true;
-    } else if (!drained && console->in_polling) {
-        uv_poll_stop(&console->in_poll);
-        console->in_polling = false;
-    }
 }
 
 /* Ctrl-A x quits, Ctrl-A Ctrl-A sends one Ctrl-A; any other pair passes both bytes through. */
@@ -171,26 +221,34 @@ static size_t filter_escapes(struct console *console, uint8_t *buf, size_t len)
     return out;
 }
 
-static void stop_input(struct console *console)
+static void close_io_poll(struct console *console)
 {
-    if (console->in_polling)
-        uv_poll_stop(&console->in_poll);
-    console->in_polling = false;
-    console->in_fd = -1;
+    if (console->io_poll)
+        uv_close((uv_handle_t *)console->io_poll, console_free_handle);
+    console->io_poll = NULL;
+    console->io_poll_fd = -1;
 }
 
-static void on_stdin_readable(uv_poll_t *handle, int status, int events)
+/* End of stdin: the guest simply gets no more input. A socket client or pty reader leaving
+ * makes room for the next one. */
+static void input_ended(struct console *console)
 {
-    struct console *console = handle->data;
-    if (status < 0) {
-        stop_input(console);
+    if (console->kind == CONSOLE_SOCKET || console->kind == CONSOLE_PTY) {
+        console_peer_gone(console);
         return;
     }
+    console->in_fd = -1;
+    console->in_off = console->in_len = 0;
+    close_io_poll(console);
+}
+
+static void read_input(struct console *console)
+{
     ssize_t n = read(console->in_fd, console->in_buf, sizeof(console->in_buf));
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0) {
-        stop_input(console); /* EOF: the guest simply gets no more input */
+        input_ended(console);
         return;
     }
     size_t len = (size_t)n;
@@ -201,11 +259,81 @@ static void on_stdin_readable(uv_poll_t *handle, int status, int events)
     feed_device(console);
 }
 
+static void on_io(uv_poll_t *handle, int status, int events)
+{
+    struct console *console = handle->data;
+    if (status < 0) {
+        input_ended(console);
+        console_flush(console);
+        return;
+    }
+    if (events & UV_WRITABLE)
+        console_flush(console);
+    if ((events & UV_READABLE) && console->in_fd >= 0 && console->io_poll == handle)
+        read_input(console);
+    if (console->io_poll == handle)
+        console_watch(console);
+}
+
+void console_watch(struct console *console)
+{
+    int events = 0;
+    if (console->in_fd >= 0 && console->in_off == console->in_len)
+        events |= UV_READABLE;
+    if (console->out_nonblocking && console->out_fd >= 0 && console->spare_off < console->spare_len)
+        events |= UV_WRITABLE;
+    int fd = console->in_fd >= 0 ? console->in_fd : console->out_fd;
+    if (console->io_poll && console->io_poll_fd != fd)
+        close_io_poll(console);
+    if (events == 0) {
+        if (console->io_poll)
+            uv_poll_stop(console->io_poll);
+        return;
+    }
+    if (!console->io_poll) {
+        uv_poll_t *poll = malloc(sizeof(*poll));
+        /* stdin may be /dev/null or a regular file, which epoll refuses: then no input. */
+        if (!poll || uv_poll_init(console->loop, poll, fd) != 0) {
+            free(poll);
+            console->in_fd = -1;
+            return;
+        }
+        poll->data = console;
+        console->io_poll = poll;
+        console->io_poll_fd = fd;
+    }
+    uv_poll_start(console->io_poll, events, on_io);
+}
+
+void console_peer_arrived(struct console *console, int fd)
+{
+    console->in_fd = console->out_fd = fd;
+    console->out_nonblocking = true;
+    console->out_broken = false;
+    console->in_off = console->in_len = 0;
+    console->escape_pending = false;
+    console_watch(console);
+}
+
+void console_peer_gone(struct console *console)
+{
+    close_io_poll(console);
+    if (console->kind == CONSOLE_SOCKET && console->in_fd >= 0)
+        close(console->in_fd);
+    console->in_fd = console->out_fd = -1;
+    console->in_off = console->in_len = 0;
+    console->spare_off = console->spare_len; /* what it did not read is discarded */
+    if (console->attached)
+        console_endpoint_attach(console); /* wait for the next client or reader */
+}
+
 static void on_in_space(uv_async_t *handle)
 {
     struct console *console = handle->data;
-    if (console->in_off < console->in_len)
+    if (console->in_off < console->in_len) {
         feed_device(console);
+        console_watch(console);
+    }
 }
 
 static void enter_raw_mode(struct console *console)
@@ -238,18 +366,15 @@ int console_attach(struct console *console, uv_loop_t *loop, const struct consol
     uv_async_init(loop, &console->in_space_async, on_in_space);
     console->in_space_async.data = console;
     console->attached = true;
+    console->io_poll_fd = -1;
 
-    /* stdin may be /dev/null or a regular file (epoll refuses those): then no input. */
-    if (console->in_fd >= 0 && uv_poll_init(loop, &console->in_poll, console->in_fd) == 0) {
-        console->in_poll.data = console;
+    if (console->kind == CONSOLE_STDIO && console->in_fd >= 0) {
         console->in_is_tty = isatty(console->in_fd);
         if (console->in_is_tty)
             enter_raw_mode(console);
-        uv_poll_start(&console->in_poll, UV_READABLE, on_stdin_readable);
-        console->in_polling = true;
-    } else {
-        console->in_fd = -1;
+        console_watch(console);
     }
+    console_endpoint_attach(console);
     return 0;
 }
 
@@ -261,11 +386,8 @@ void console_detach(struct console *console)
     console->attached = false;
     uv_close((uv_handle_t *)&console->out_async, NULL);
     uv_close((uv_handle_t *)&console->in_space_async, NULL);
-    if (uv_is_active((uv_handle_t *)&console->in_poll) || console->in_poll.data == console) {
-        uv_poll_stop(&console->in_poll);
-        uv_close((uv_handle_t *)&console->in_poll, NULL);
-    }
-    console->in_polling = false;
+    close_io_poll(console);
+    console_endpoint_detach(console);
 }
 
 void console_close(struct console *console)
@@ -274,12 +396,13 @@ void console_close(struct console *console)
         tcsetattr(STDIN_FILENO, TCSANOW, &console->saved_termios);
         console->termios_saved = false;
     }
-    if (console->out_buf && console->out_len > 0 && console->out_fd >= 0)
+    if (console->out_buf && console->out_spare)
         console_flush(console);
     if (console->out_owned && console->out_fd >= 0)
         close(console->out_fd);
     console->out_fd = -1;
     console->out_owned = false;
+    console_endpoint_close(console);
     free(console->out_buf);
     free(console->out_spare);
     console->out_buf = console->out_spare = NULL;

@@ -121,6 +121,31 @@ static void serial_sink_rx_space(void *opaque)
 {
 }
 
+/* Tells the user where to find a pty console: they open it to see and type. */
+static void print_pty_path(const struct console *console, const char *device)
+{
+    const char *path = console_pty_path(console);
+    if (path)
+        fprintf(stderr, "kiln: %s console on %s\n", device, path);
+}
+
+static int open_consoles(struct vm *vm, bool append, struct error *err)
+{
+    const struct vm_config *config = vm->config;
+    int r =
+        console_open(&vm->console, "--console", config->console, config->console_path, append, err);
+    if (r == 0 && config->vconsole)
+        r = console_open(&vm->hvc_console, "--vconsole", config->vconsole_kind,
+                         config->vconsole_path, append, err);
+    if (r < 0)
+        return r;
+    print_pty_path(&vm->console,
+                   config->console_device == CONSOLE_ON_VIRTIO ? "hvc0 (virtio)" : "ttyS0");
+    if (config->vconsole)
+        print_pty_path(&vm->hvc_console, "hvc0 (virtio)");
+    return 0;
+}
+
 static int create_devices(struct vm *vm, struct error *err)
 {
     struct serial_backend line = {
@@ -129,7 +154,7 @@ static int create_devices(struct vm *vm, struct error *err)
         .rx_space = console_rx_space,
         .opaque = &vm->console,
     };
-    if (vm->vconsole) /* the console is hvc0: ttyS0 still exists, its output goes nowhere */
+    if (vm->config->console_device == CONSOLE_ON_VIRTIO) /* ttyS0 exists, its output goes nowhere */
         line = (struct serial_backend){.tx_ready = serial_sink_ready,
                                        .tx = serial_sink_discard,
                                        .rx_space = serial_sink_rx_space};
@@ -277,7 +302,7 @@ int vm_create(struct vm *vm, const struct vm_config *config, unsigned boot_index
     if (r == 0)
         r = create_vcpus(vm, err);
     if (r == 0)
-        r = console_open(&vm->console, config->console, config->console_path, boot_index > 0, err);
+        r = open_consoles(vm, boot_index > 0, err);
     if (r == 0)
         r = create_devices(vm, err);
     if (r < 0) {
@@ -296,6 +321,8 @@ static void on_stop_requested(uv_async_t *handle)
     for (unsigned i = 0; i < vm->nvcpus; i++)
         vcpu_join(&vm->vcpus[i]);
     console_detach(&vm->console);
+    if (vm->config->vconsole)
+        console_detach(&vm->hvc_console);
     vm_virtio_detach(vm);
     /* The signal handles stay open (unreferenced) until vm_run has blocked the signals and
      * drained libuv's signal pipe: closing them here could drop a SIGTERM libuv had already
@@ -379,12 +406,12 @@ static void serial_console_tx_ready(void *opaque)
     serial_tx_ready_again(opaque);
 }
 
-/* virtio-console's F_SIZE: the size of the terminal on stdout, if it is one. */
+/* virtio-console's F_SIZE: the size of the terminal on stdout, if hvc0 writes there. */
 static void on_window_change(uv_signal_t *handle, int signum)
 {
     struct vm *vm = handle->data;
     struct winsize ws;
-    if (vm->config->console == CONSOLE_STDIO && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0)
+    if (vm_hvc_console(vm)->kind == CONSOLE_STDIO && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0)
         virtio_console_set_size(vm->vconsole, ws.ws_col, ws.ws_row);
 }
 
@@ -414,12 +441,18 @@ static int setup_loop(struct vm *vm, struct error *err)
     int r = vm_virtio_attach(vm, err);
     if (r < 0)
         return r;
-    struct console_device device = {.receive = serial_console_receive,
+    struct console_device serial = {.receive = serial_console_receive,
                                     .tx_ready_again = serial_console_tx_ready,
                                     .opaque = &vm->serial};
+    struct console_device hvc;
     if (vm->vconsole)
-        virtio_console_as_console_device(vm->vconsole, &device);
-    return console_attach(&vm->console, &vm->loop, &device, on_console_quit, vm, err);
+        virtio_console_as_console_device(vm->vconsole, &hvc);
+    bool serial_console = vm->config->console_device == CONSOLE_ON_SERIAL;
+    r = console_attach(&vm->console, &vm->loop, serial_console ? &serial : &hvc, on_console_quit,
+                       vm, err);
+    if (r == 0 && vm->config->vconsole)
+        r = console_attach(&vm->hvc_console, &vm->loop, &hvc, on_console_quit, vm, err);
+    return r;
 }
 
 /* After the loop: block SIGINT/SIGTERM again (main holds them between boots), let the loop
@@ -459,6 +492,8 @@ int vm_run(struct vm *vm, struct error *err)
     uv_run(&vm->loop, UV_RUN_DEFAULT);
     finish_signals(vm);
     console_flush(&vm->console);
+    if (vm->config->vconsole)
+        console_flush(&vm->hvc_console);
     log_debug(&vm->log, "unknown accesses: %llu port I/O, %llu MMIO",
               (unsigned long long)bus_unknown_accesses(&vm->pio_bus),
               (unsigned long long)bus_unknown_accesses(&vm->mmio_bus));
@@ -481,6 +516,8 @@ void vm_destroy(struct vm *vm)
         vm->loop_ready = false;
     }
     console_close(&vm->console);
+    if (vm->config && vm->config->vconsole)
+        console_close(&vm->hvc_console);
     for (unsigned i = 0; i < vm->nvcpus; i++)
         vcpu_destroy(&vm->vcpus[i]);
     free(vm->vcpus);

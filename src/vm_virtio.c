@@ -71,11 +71,11 @@ int vm_virtio_create(struct vm *vm, struct error *err)
         if (r < 0)
             return r;
     }
-    if (cfg->console_device == CONSOLE_ON_VIRTIO) {
+    if (cfg->console_device == CONSOLE_ON_VIRTIO || cfg->vconsole) {
         vm->vconsole = calloc(1, sizeof(*vm->vconsole));
         if (!vm->vconsole)
             return error_fmt(err, -ENOMEM, "virtio-console: out of memory");
-        virtio_console_init(vm->vconsole, &vm->console);
+        virtio_console_init(vm->vconsole, vm_hvc_console(vm));
         struct virtio_device_info info;
         virtio_console_device_info(vm->vconsole, &info);
         int r = add_slot(vm, &info, err);

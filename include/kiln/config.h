@@ -11,7 +11,9 @@
 #include "kiln/error.h"
 #include "kiln/log.h"
 
-enum console_kind { CONSOLE_STDIO, CONSOLE_FILE, CONSOLE_NONE };
+/* Where a console's bytes go: stdin/stdout, a file (output only), nowhere, a Unix socket kiln
+ * listens on (one client at a time), or a new pseudo-terminal whose path kiln prints. */
+enum console_kind { CONSOLE_STDIO, CONSOLE_FILE, CONSOLE_NONE, CONSOLE_SOCKET, CONSOLE_PTY };
 enum reset_action { RESET_EXIT, RESET_RESTART };                             /* --on-reset */
 enum host_compat_mode { HOST_COMPAT_AUTO, HOST_COMPAT_ON, HOST_COMPAT_OFF }; /* --host-compat */
 enum device_discovery { DISCOVERY_ACPI, DISCOVERY_CMDLINE }; /* --device-discovery */
@@ -65,8 +67,11 @@ struct vm_config {
     unsigned cpus;
     uint64_t memory_bytes;
     enum console_kind console;
-    char *console_path;                      /* for CONSOLE_FILE */
+    char *console_path;                      /* for CONSOLE_FILE and CONSOLE_SOCKET */
     enum console_device_kind console_device; /* --console virtio[:SINK] */
+    bool vconsole;                           /* --vconsole SINK: hvc0 beside ttyS0 */
+    enum console_kind vconsole_kind;
+    char *vconsole_path;
     enum log_level log_level;
     enum reset_action on_reset;
     unsigned shutdown_grace_seconds; /* 0: SIGTERM/SIGINT stop at once */
@@ -114,9 +119,13 @@ int config_set_cmdline(struct vm_config *cfg, const char *label, const char *tex
 int config_set_cpus(struct vm_config *cfg, const char *label, const char *text, struct error *err);
 int config_set_memory(struct vm_config *cfg, const char *label, const char *text,
                       struct error *err);
-/* [virtio:]stdio|file:PATH|none, or virtio alone. */
+/* [virtio:]SINK, or virtio alone; SINK is CONFIG_CONSOLE_SINKS. */
+#define CONFIG_CONSOLE_SINKS "stdio, file:PATH, socket:PATH, pty or none"
 int config_set_console(struct vm_config *cfg, const char *label, const char *text,
                        struct error *err);
+/* SINK for a virtio-console beside the serial console. */
+int config_set_vconsole(struct vm_config *cfg, const char *label, const char *text,
+                        struct error *err);
 int config_set_log_level(struct vm_config *cfg, const char *label, const char *text,
                          struct error *err);
 int config_set_on_reset(struct vm_config *cfg, const char *label, const char *text,
@@ -136,6 +145,8 @@ const char *config_disk_cache_name(enum disk_cache cache);
 /* cfg's console as config_set_console takes it, e.g. "virtio:file:hvc.log"; NULL if it does
  * not fit in size bytes. */
 const char *config_console_text(const struct vm_config *cfg, char *buf, size_t size);
+/* The same for --vconsole ("pty", "socket:PATH"); NULL without one or if it does not fit. */
+const char *config_vconsole_text(const struct vm_config *cfg, char *buf, size_t size);
 
 /* The settings a message can name (config_check_all's namer). */
 enum config_field {
@@ -146,6 +157,7 @@ enum config_field {
     CONFIG_FIELD_CPUS,
     CONFIG_FIELD_MEMORY,
     CONFIG_FIELD_CONSOLE,
+    CONFIG_FIELD_VCONSOLE,
     CONFIG_FIELD_LOG_LEVEL,
     CONFIG_FIELD_ON_RESET,
     CONFIG_FIELD_SHUTDOWN_GRACE,

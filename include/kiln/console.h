@@ -28,23 +28,41 @@ struct console_device {
 };
 
 struct console {
+    /* Guest output, filled by vCPU threads (under lock), swapped out and written by the loop. */
     pthread_mutex_t lock;
-    int out_fd;     /* -1: output discarded (--console none) */
-    bool out_owned; /* we opened it (file:PATH), so we close it */
-    bool out_broken;
-    uint8_t *out_buf, *out_spare; /* filled by vCPU threads, swapped and written by the loop */
+    uint8_t *out_buf, *out_spare;
     size_t out_len;
     bool out_was_full;
     uint64_t out_bytes;
 
-    int in_fd; /* -1: no input */
+    /* The rest belongs to the loop thread (and to open/close, before and after the loop). */
+    enum console_kind kind;
+    const char *label;    /* "--console" or "--vconsole", for messages */
+    int out_fd;           /* -1: output discarded (none, or no socket client or pty reader now) */
+    bool out_owned;       /* we opened it (file:PATH), so we close it */
+    bool out_nonblocking; /* a socket client or pty: what does not fit waits for POLLOUT */
+    bool out_broken;
+    size_t spare_off, spare_len; /* out_spare[spare_off, spare_len) is still to be written */
+
+    int in_fd; /* -1: no input (now) */
     bool in_is_tty;
-    bool in_polling;
     bool escape_pending;
     uint8_t in_buf[4096];
-    size_t in_off, in_len;
+    size_t in_off, in_len; /* in_buf[in_off, in_len) waits for room in the device */
     struct termios saved_termios;
     bool termios_saved;
+
+    uv_poll_t *io_poll; /* watches in_fd (also for output when out_fd is the same fd) */
+    int io_poll_fd;
+
+    int listen_fd; /* socket:PATH: the listening socket; in_fd/out_fd are its one client */
+    char *socket_path;
+    uv_poll_t *listen_poll;
+
+    int pty_fd; /* pty: the master side; in_fd/out_fd are it while someone has the pty open */
+    char pty_path[64];
+    uv_timer_t pty_timer; /* looks for a reader while nobody has the pty open */
+    bool pty_timer_running;
 
     struct console_device device;
     bool device_attached;
@@ -54,17 +72,21 @@ struct console {
     uv_loop_t *loop;
     uv_async_t out_async;
     uv_async_t in_space_async;
-    uv_poll_t in_poll;
     bool attached;
 };
 
-/* Opens the sink named by the config (stdout, a file, or nothing). Nothing touches the loop. */
-/* append: keep what an earlier boot of the same VM wrote (after a guest reset + restart). */
-int console_open(struct console *console, enum console_kind kind, const char *path, bool append,
-                 struct error *err);
+/* Opens the sink named by the config: stdout and stdin, a file, nothing, a listening Unix socket
+ * or a new pty. Nothing touches the loop. label names the setting in messages ("--console").
+ * append: keep what an earlier boot of the same VM wrote (after a guest reset + restart). */
+int console_open(struct console *console, const char *label, enum console_kind kind,
+                 const char *path, bool append, struct error *err);
 
-/* Starts loop work: output draining and (for stdio) reading stdin into the device. Puts a tty
- * stdin into raw mode; console_close() restores it. */
+/* The pty's path (/dev/pts/N) for the user to open, or NULL if the sink is not a pty. */
+const char *console_pty_path(const struct console *console);
+
+/* Starts loop work: output draining, reading input (stdin, the socket's client, the pty) into
+ * the device, accepting socket clients. Puts a tty stdin into raw mode; console_close()
+ * restores it. */
 int console_attach(struct console *console, uv_loop_t *loop, const struct console_device *device,
                    void (*on_quit)(void *opaque), void *quit_opaque, struct error *err);
 
@@ -78,7 +100,8 @@ void console_flush(struct console *console);
 /* Closes the loop handles (the loop must run once more to finish closing them). */
 void console_detach(struct console *console);
 
-/* Restores the terminal, flushes, closes an owned file. Safe to call more than once. */
+/* Restores the terminal, flushes, closes what it opened (and removes the socket). Safe to call
+ * more than once. */
 void console_close(struct console *console);
 
 /* The serial backend half that the UART calls (on vCPU threads, with the UART lock held). */

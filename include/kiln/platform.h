@@ -4,8 +4,8 @@
 #define KILN_PLATFORM_H
 
 /* ACPI tables live in the BIOS area, where a legacy RSDP scan also finds them. */
-#define PLATFORM_ACPI_START        0xe0000ULL /* the RSDP, 16-byte aligned; other tables follow */
-#define PLATFORM_ACPI_END          0xf0000ULL /* the MP table follows */
+#define PLATFORM_ACPI_START 0xe0000ULL /* the RSDP, 16-byte aligned; other tables follow */
+#define PLATFORM_ACPI_END   0xf0000ULL /* the MP table follows */
 
 /* Intel MP table (MP spec 1.4) for kernels booted without ACPI (acpi=off, or built without
  * it): the floating pointer where Linux scans (the last KiB of base memory), the config table
@@ -13,9 +13,9 @@
 #define PLATFORM_MP_FLOATING_POINTER 0x9fc00ULL
 #define PLATFORM_MP_CONFIG_TABLE     0xf0000ULL
 #define PLATFORM_MP_CONFIG_END       0x100000ULL
-#define PLATFORM_ACPI_OEM_ID       "KILN  "   /* 6 bytes */
-#define PLATFORM_ACPI_OEM_TABLE_ID "KILNVM  " /* 8 bytes */
-#define PLATFORM_ACPI_CREATOR_ID   "KILN"
+#define PLATFORM_ACPI_OEM_ID         "KILN  "   /* 6 bytes */
+#define PLATFORM_ACPI_OEM_TABLE_ID   "KILNVM  " /* 8 bytes */
+#define PLATFORM_ACPI_CREATOR_ID     "KILN"
 
 /* Interrupt controllers (the in-kernel KVM models). */
 #define PLATFORM_LAPIC_ADDR  0xfee00000U

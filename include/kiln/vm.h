@@ -51,7 +51,8 @@ struct vm {
 
     struct bus pio_bus;
     struct bus mmio_bus;
-    struct console console;
+    struct console console;     /* ttyS0's, or hvc0's with --console virtio */
+    struct console hvc_console; /* --vconsole: hvc0's, beside ttyS0 */
     struct serial serial;
     struct i8042 i8042;
     struct test_exit test_exit;
@@ -67,7 +68,7 @@ struct vm {
     struct virtio_net *nets[PLATFORM_VIRTIO_MMIO_MAX];
     unsigned nnets;
     struct virtio_rng *rng;
-    struct virtio_console_dev *vconsole; /* --console virtio: the console is hvc0 */
+    struct virtio_console_dev *vconsole; /* --console virtio or --vconsole: hvc0 */
 
     struct vcpu *vcpus;
     unsigned nvcpus;
@@ -86,6 +87,12 @@ struct vm {
     int stopping; /* read atomically by vCPU threads */
     struct vm_result result;
 };
+
+/* The console hvc0 feeds: the VM's only one with --console virtio, else --vconsole's. */
+static inline struct console *vm_hvc_console(struct vm *vm)
+{
+    return vm->config->vconsole ? &vm->hvc_console : &vm->console;
+}
 
 /* Builds the whole VM from a validated config (boot_index > 0: a restart after a guest
  * reset, which keeps the console file's contents): KVM, RAM, platform, devices, kernel, vCPUs.

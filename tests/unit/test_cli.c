@@ -257,8 +257,11 @@ static void test_help_text(void **state)
         "(default: 1)",
         "--memory SIZE",
         "(default: 256M)",
-        "--console KIND",
-        "stdio, file:PATH or none on ttyS0; virtio[:SINK] puts it on hvc0 (default: stdio)",
+        "--console SINK",
+        "the console on ttyS0: stdio, file:PATH, socket:PATH, pty or none;",
+        "virtio[:SINK] puts it on hvc0 instead (default: stdio)",
+        "--vconsole SINK",
+        "add a virtio-console (hvc0) beside ttyS0: stdio, file:PATH, socket:PATH, pty or none",
         "--log-level LEVEL",
         "(default: warn)",
         "--help",
@@ -397,13 +400,16 @@ static void test_console_and_log_errors(void **state)
     struct cli_request req;
     struct error err;
     expect_error(parse_flag(&req, &err, "--console", "serial", false), &err,
-                 "--console: 'serial' is not a console (expected stdio, file:PATH or none, "
+                 "--console: 'serial' is not a console (expected stdio, file:PATH, socket:PATH, "
+                 "pty or none, "
                  "optionally after virtio:)");
     expect_error(parse_flag(&req, &err, "--console", "FILE:x", true), &err,
-                 "--console: 'FILE:x' is not a console (expected stdio, file:PATH or none, "
+                 "--console: 'FILE:x' is not a console (expected stdio, file:PATH, socket:PATH, "
+                 "pty or none, "
                  "optionally after virtio:)");
     expect_error(parse_flag(&req, &err, "--console", "", true), &err,
-                 "--console: '' is not a console (expected stdio, file:PATH or none, optionally "
+                 "--console: '' is not a console (expected stdio, file:PATH, socket:PATH, pty or "
+                 "none, optionally "
                  "after virtio:)");
     expect_error(parse_flag(&req, &err, "--console", "file:", false), &err,
                  "--console: 'file:' needs a path (expected file:PATH)");
@@ -432,9 +438,48 @@ static void test_virtio_console_flag(void **state)
     assert_int_equal(parse_flag(&req, &err, "--console", "file:ttyS0.log", true), 0);
     assert_int_equal(req.config.console_device, CONSOLE_ON_SERIAL);
     cli_request_free(&req);
-    expect_error(parse_flag(&req, &err, "--console", "virtio:tty", false), &err,
-                 "--console: 'tty' is not a console (expected stdio, file:PATH or none, "
-                 "optionally after virtio:)");
+    expect_error(
+        parse_flag(&req, &err, "--console", "virtio:tty", false), &err,
+        "--console: 'tty' is not a console (expected stdio, file:PATH, socket:PATH, pty or none, "
+        "optionally after virtio:)");
+}
+
+/* The socket and pty sinks, and --vconsole beside the serial console. */
+static void test_console_sinks_and_vconsole(void **state)
+{
+    struct cli_request req;
+    struct error err;
+    char text[64];
+    assert_int_equal(parse_flag(&req, &err, "--console", "socket:/run/vm.sock", true), 0);
+    assert_int_equal(req.config.console, CONSOLE_SOCKET);
+    assert_string_equal(req.config.console_path, "/run/vm.sock");
+    assert_string_equal(config_console_text(&req.config, text, sizeof(text)),
+                        "socket:/run/vm.sock");
+    assert_false(req.config.vconsole);
+    assert_null(config_vconsole_text(&req.config, text, sizeof(text)));
+    cli_request_free(&req);
+    assert_int_equal(parse_flag(&req, &err, "--console", "virtio:pty", false), 0);
+    assert_int_equal(req.config.console, CONSOLE_PTY);
+    assert_int_equal(req.config.console_device, CONSOLE_ON_VIRTIO);
+    assert_null(req.config.console_path);
+    assert_string_equal(config_console_text(&req.config, text, sizeof(text)), "virtio:pty");
+    cli_request_free(&req);
+    assert_int_equal(parse_flag(&req, &err, "--vconsole", "pty", false), 0);
+    assert_true(req.config.vconsole);
+    assert_int_equal(req.config.vconsole_kind, CONSOLE_PTY);
+    assert_int_equal(req.config.console, CONSOLE_STDIO); /* the serial console is untouched */
+    assert_int_equal(req.config.console_device, CONSOLE_ON_SERIAL);
+    assert_string_equal(config_vconsole_text(&req.config, text, sizeof(text)), "pty");
+    cli_request_free(&req);
+    assert_int_equal(parse_flag(&req, &err, "--vconsole", "file:hvc.log", true), 0);
+    assert_int_equal(req.config.vconsole_kind, CONSOLE_FILE);
+    assert_string_equal(req.config.vconsole_path, "hvc.log");
+    cli_request_free(&req);
+    expect_error(parse_flag(&req, &err, "--vconsole", "socket:", false), &err,
+                 "--vconsole: 'socket:' needs a path (expected socket:PATH)");
+    expect_error(parse_flag(&req, &err, "--vconsole", "virtio", false), &err,
+                 "--vconsole: 'virtio' is not a console (expected stdio, file:PATH, socket:PATH, "
+                 "pty or none)");
 }
 
 static void test_platform_flags(void **state)
@@ -482,8 +527,8 @@ static void test_errors_stay_one_line(void **state)
     struct cli_request req;
     struct error err;
     expect_error(parse_flag(&req, &err, "--console", "tty\nkiln: fake", false), &err,
-                 "--console: 'tty\\nkiln: fake' is not a console (expected stdio, file:PATH or "
-                 "none, optionally after virtio:)");
+                 "--console: 'tty\\nkiln: fake' is not a console (expected stdio, file:PATH, "
+                 "socket:PATH, pty or none, optionally after virtio:)");
     expect_error(PARSE(&req, &err, "run", "--kernel", "k", "vm.yaml", "a\tb"), &err,
                  "unexpected argument 'a\\tb' (expected one VM definition file, and 'vm.yaml' is "
                  "one)");
@@ -596,6 +641,7 @@ int main(void)
         cmocka_unit_test(test_cpus_errors),
         cmocka_unit_test(test_memory_errors),
         cmocka_unit_test(test_console_and_log_errors),
+        cmocka_unit_test(test_console_sinks_and_vconsole),
         cmocka_unit_test(test_platform_flags),
         cmocka_unit_test(test_virtio_console_flag),
         cmocka_unit_test(test_errors_stay_one_line),

@@ -270,6 +270,43 @@ static void test_validate_numbers(void **state)
     expect_invalid(&cfg, "--console: 'file:' needs a path (expected file:PATH)");
 }
 
+/* The two consoles together: one virtio-console, one stdin, two different sockets. */
+static void test_validate_consoles(void **state)
+{
+    struct files *f = *state;
+    struct vm_config cfg;
+
+    valid_config(&cfg, f->kernel);
+    cfg.vconsole = true;
+    cfg.vconsole_kind = CONSOLE_PTY;
+    struct error err;
+    assert_int_equal(config_validate(&cfg, &err), 0);
+
+    cfg.vconsole_kind = CONSOLE_STDIO;
+    expect_invalid(&cfg, "--vconsole: stdio is already the serial console's (expected file:PATH, "
+                         "socket:PATH, pty or none, or the serial console on another sink)");
+
+    valid_config(&cfg, f->kernel);
+    cfg.vconsole = true;
+    cfg.console_device = CONSOLE_ON_VIRTIO;
+    expect_invalid(&cfg, "--vconsole: the console is already on virtio-console (expected either a "
+                         "virtio console or a second console beside the serial one, not both)");
+
+    valid_config(&cfg, f->kernel);
+    cfg.console = cfg.vconsole_kind = CONSOLE_SOCKET;
+    cfg.vconsole = true;
+    cfg.console_path = strdup("/tmp/a.sock");
+    cfg.vconsole_path = strdup("/tmp/a.sock");
+    expect_invalid(&cfg, "--vconsole: the serial console listens on the same socket (expected "
+                         "another path)");
+
+    valid_config(&cfg, f->kernel);
+    cfg.console = CONSOLE_SOCKET;
+    cfg.console_path = calloc(1, 200);
+    memset(cfg.console_path, 's', 108);
+    expect_invalid(&cfg, "--console: the socket path is 108 bytes long (expected at most 107)");
+}
+
 static void test_validate_files(void **state)
 {
     struct files *f = *state;
@@ -333,6 +370,7 @@ int main(void)
         cmocka_unit_test(test_checks),
         cmocka_unit_test_setup_teardown(test_validate_accepts, make_files, remove_files),
         cmocka_unit_test_setup_teardown(test_validate_numbers, make_files, remove_files),
+        cmocka_unit_test_setup_teardown(test_validate_consoles, make_files, remove_files),
         cmocka_unit_test_setup_teardown(test_validate_files, make_files, remove_files),
         cmocka_unit_test_setup_teardown(test_validate_unreadable, make_files, remove_files),
     };

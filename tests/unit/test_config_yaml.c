@@ -157,6 +157,9 @@ static void test_value_spellings(void **state)
         {"virtio:none", CONSOLE_NONE, CONSOLE_ON_VIRTIO, NULL},
         {"file:/var/log/vm.log", CONSOLE_FILE, CONSOLE_ON_SERIAL, "/var/log/vm.log"},
         {"file:boot.log", CONSOLE_FILE, CONSOLE_ON_SERIAL, "/vms/boot.log"},
+        {"socket:run/vm.sock", CONSOLE_SOCKET, CONSOLE_ON_SERIAL, "/vms/run/vm.sock"},
+        {"virtio:socket:/s", CONSOLE_SOCKET, CONSOLE_ON_VIRTIO, "/s"},
+        {"pty", CONSOLE_PTY, CONSOLE_ON_SERIAL, NULL},
     };
     for (size_t i = 0; i < sizeof(consoles) / sizeof(consoles[0]); i++) {
         char text[128];
@@ -306,6 +309,10 @@ static void assert_same_config(const struct vm_config *a, const struct vm_config
     assert_int_equal(a->console_device, b->console_device);
     if (a->console_path || b->console_path)
         assert_string_equal(a->console_path, b->console_path);
+    assert_int_equal(a->vconsole, b->vconsole);
+    assert_int_equal(a->vconsole_kind, b->vconsole_kind);
+    if (a->vconsole_path || b->vconsole_path)
+        assert_string_equal(a->vconsole_path, b->vconsole_path);
     assert_int_equal(a->log_level, b->log_level);
     assert_int_equal(a->on_reset, b->on_reset);
     assert_int_equal(a->shutdown_grace_seconds, b->shutdown_grace_seconds);
@@ -346,6 +353,7 @@ static void test_round_trip(void **state)
     assert_int_equal(config_set_cpus(&cfg, "--cpus", "3", &err), 0);
     assert_int_equal(config_set_memory(&cfg, "--memory", "8196K", &err), 0);
     assert_int_equal(config_set_console(&cfg, "--console", "virtio:file:/tmp/héllo.log", &err), 0);
+    assert_int_equal(config_set_vconsole(&cfg, "--vconsole", "socket:/tmp/hvc 0.sock", &err), 0);
     assert_int_equal(config_set_log_level(&cfg, "--log-level", "info", &err), 0);
     assert_int_equal(config_set_on_reset(&cfg, "--on-reset", "restart", &err), 0);
     assert_int_equal(config_set_shutdown_grace(&cfg, "--shutdown-grace", "3600", &err), 0);

@@ -64,7 +64,7 @@ static void test_unknown_keys(void **state)
     EXPECT(KERNEL "mem: 1G\n", "vm.yaml:2:1: mem: unknown key (did you mean 'memory'?)");
     EXPECT(KERNEL "turbo: on\n",
            "vm.yaml:2:1: turbo: unknown key (expected name, cpus, memory, kernel, console, "
-           "log-level, disks, nets, rng, device-discovery, on-reset, shutdown-grace or "
+           "vconsole, log-level, disks, nets, rng, device-discovery, on-reset, shutdown-grace or "
            "host-compat)");
     EXPECT("kernel:\n  path: /k\n  cmdlin: quiet\n",
            "vm.yaml:3:3: kernel.cmdlin: unknown key (did you mean 'cmdline'?)");
@@ -98,7 +98,7 @@ static void test_wrong_types(void **state)
            "vm.yaml:2:6: rng: a list is not valid here (expected true or false)");
     EXPECT(KERNEL "cpus:\n", "vm.yaml:2:6: cpus: no value (expected a vCPU count from 1 to 254)");
     EXPECT(KERNEL "console: ~\n",
-           "vm.yaml:2:10: console: no value (expected stdio, file:PATH or none, optionally after "
+           "vm.yaml:2:10: console: no value (expected stdio, file:PATH, socket:PATH, pty or none, optionally after "
            "virtio:)");
     EXPECT(KERNEL "name: \"a\\0b\"\n",
            "vm.yaml:2:7: name: a NUL byte in the value (expected a name of 1 to 64 letters, "
@@ -121,7 +121,7 @@ static void test_bad_values(void **state)
            "vm.yaml:2:9: memory: '8388609' is not a multiple of 4 KiB (expected whole pages, e.g. "
            "8392704)");
     EXPECT(KERNEL "console: serial\n",
-           "vm.yaml:2:10: console: 'serial' is not a console (expected stdio, file:PATH or none, "
+           "vm.yaml:2:10: console: 'serial' is not a console (expected stdio, file:PATH, socket:PATH, pty or none, "
            "optionally after virtio:)");
     EXPECT(KERNEL "console: 'file:'\n",
            "vm.yaml:2:10: console: 'file:' needs a path (expected file:PATH)");

@@ -59,7 +59,7 @@ static int setup(void **state)
     snprintf(fx.path, sizeof(fx.path), "/tmp/kiln-vcon-test-%d.log", (int)getpid());
     fx.log.level = LOG_ERROR;
     fx.log.out = fopen("/dev/null", "w");
-    if (console_open(&fx.console, CONSOLE_FILE, fx.path, false, NULL) < 0 ||
+    if (console_open(&fx.console, "--console", CONSOLE_FILE, fx.path, false, NULL) < 0 ||
         guest_mem_init(&fx.mem, FAKE_RAM, NULL) < 0)
         return -1;
     virtio_console_init(&fx.dev, &fx.console);
