@@ -63,5 +63,31 @@ expect_contains "$TEST_TMP/busy.err" "--net: TAP 'kt0' is busy"
 
 run_kiln "$TEST_TMP/mac.out" "$TEST_TMP/mac.err" run --kernel "$GUEST_DIR/net.elf" --net tap=kt0,mac=zz
 expect_status 125
+expect_lines "$TEST_TMP/mac.err" 1
 expect_contains "$TEST_TMP/mac.err" "is not a MAC address"
+
+# No /dev/net/tun (a tmpfs hides /dev/net in a mount namespace of its own): one line, 125.
+status=0
+ip netns exec "$NS" unshare -m sh -c 'mount -t tmpfs none /dev/net && exec "$@"' sh \
+    "$KILN" run --kernel "$GUEST_DIR/net.elf" --net tap=kt9 </dev/null >/dev/null \
+    2>"$TEST_TMP/notun.err" || status=$?
+expect_status 125 "$(cat "$TEST_TMP/notun.err")"
+expect_lines "$TEST_TMP/notun.err" 1
+expect_contains "$TEST_TMP/notun.err" \
+    "kiln: error: --net: /dev/net/tun does not exist (expected the tun module: modprobe tun)"
+
+# No permission: without CAP_NET_ADMIN kiln may not create a TAP: one line, 125, no TAP left.
+if command -v setpriv >/dev/null 2>&1; then
+    status=0
+    ip netns exec "$NS" setpriv --bounding-set -net_admin "$KILN" run \
+        --kernel "$GUEST_DIR/net.elf" --net tap=kt9 </dev/null >/dev/null \
+        2>"$TEST_TMP/perm.err" || status=$?
+    expect_status 125 "$(cat "$TEST_TMP/perm.err")"
+    expect_lines "$TEST_TMP/perm.err" 1
+    expect_contains "$TEST_TMP/perm.err" \
+        "kiln: error: --net: no permission to open or create TAP 'kt9' (expected CAP_NET_ADMIN"
+    ! ip netns exec "$NS" ip link show kt9 >/dev/null 2>&1 || fail "a TAP kt9 was left behind"
+else
+    echo "setpriv not installed: the no-permission case is skipped"
+fi
 echo "PASS"
