@@ -189,38 +189,26 @@ int config_check_cmdline(const char *label, const char *cmdline, struct error *e
     return 0;
 }
 
+/* A file the VM reads: it must exist, be readable and not be a folder; kernels and initrds must
+ * be regular files, a disk may be a block device too (opening it later checks size, access
+ * mode and lock). */
 static int check_input_file(const char *label, const char *path, const char *expected,
-                            struct error *err)
+                            bool regular_only, struct error *err)
 {
     char quoted[CONFIG_QUOTE_SIZE];
     config_quote(path, quoted, sizeof(quoted));
     struct stat st;
     if (stat(path, &st) != 0 || access(path, R_OK) != 0) {
         int e = errno;
-        return error_fmt(err, -e, "%s: '%s': %s", label, quoted, strerror(e));
+        return error_fmt(err, -e, "%s: '%s': %s (expected %s)", label, quoted, strerror(e),
+                         expected);
     }
     if (S_ISDIR(st.st_mode))
         return error_fmt(err, -EISDIR, "%s: '%s' is a directory (expected %s)", label, quoted,
                          expected);
-    if (!S_ISREG(st.st_mode))
+    if (regular_only && !S_ISREG(st.st_mode))
         return error_fmt(err, -EINVAL, "%s: '%s' is not a regular file (expected %s)", label,
                          quoted, expected);
-    return 0;
-}
-
-/* A disk may be a block device too; opening it later checks size, access mode and lock. */
-static int check_disk_file(const char *label, const char *path, struct error *err)
-{
-    char quoted[CONFIG_QUOTE_SIZE];
-    config_quote(path, quoted, sizeof(quoted));
-    struct stat st;
-    if (stat(path, &st) != 0 || access(path, R_OK) != 0) {
-        int e = errno;
-        return error_fmt(err, -e, "%s: '%s': %s", label, quoted, strerror(e));
-    }
-    if (S_ISDIR(st.st_mode))
-        return error_fmt(err, -EISDIR, "%s: '%s' is a directory (expected a raw disk image)", label,
-                         quoted);
     return 0;
 }
 
@@ -367,12 +355,16 @@ static void check_files(struct checker *c, const struct vm_config *cfg)
 {
     struct error err;
     if (cfg->kernel_path && *cfg->kernel_path && label(c, CONFIG_FIELD_KERNEL, 0))
-        add(c, check_input_file(c->label, cfg->kernel_path, "a kernel image file", &err), &err);
+        add(c, check_input_file(c->label, cfg->kernel_path, "a kernel image file", true, &err),
+            &err);
     if (cfg->initrd_path && label(c, CONFIG_FIELD_INITRD, 0))
-        add(c, check_input_file(c->label, cfg->initrd_path, "an initrd file", &err), &err);
+        add(c, check_input_file(c->label, cfg->initrd_path, "an initrd file", true, &err), &err);
     for (unsigned i = 0; i < cfg->ndisks; i++) {
         if (cfg->disks[i].path && label(c, CONFIG_FIELD_DISK, i))
-            add(c, check_disk_file(c->label, cfg->disks[i].path, &err), &err);
+            add(c,
+                check_input_file(c->label, cfg->disks[i].path, "a raw disk image or block device",
+                                 false, &err),
+                &err);
     }
 }
 

@@ -338,14 +338,15 @@ static int read_file(const struct config_yaml_origin *origin, struct config_prob
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
         int e = errno;
-        file_problem(origin, problems, -e, "%s", strerror(e));
+        file_problem(origin, problems, -e, "%s (expected a YAML VM definition file)", strerror(e));
         if (fd >= 0)
             close(fd);
         return -e;
     }
     if (S_ISDIR(st.st_mode)) {
         close(fd);
-        file_problem(origin, problems, -EISDIR, "is a directory (expected a YAML file)");
+        file_problem(origin, problems, -EISDIR,
+                     "is a directory (expected a YAML VM definition file)");
         return -EISDIR;
     }
     if (S_ISREG(st.st_mode) && st.st_size > CONFIG_YAML_MAX_BYTES) {
@@ -374,7 +375,7 @@ static int read_file(const struct config_yaml_origin *origin, struct config_prob
         file_problem(origin, problems, r, "more than %d bytes is too big (expected at most %d)",
                      CONFIG_YAML_MAX_BYTES, CONFIG_YAML_MAX_BYTES);
     } else if (r < 0) {
-        file_problem(origin, problems, r, "%s", strerror(-r));
+        file_problem(origin, problems, r, "%s (expected a YAML VM definition file)", strerror(-r));
     }
     if (r < 0) {
         free(buf);

@@ -29,6 +29,6 @@ check_bad "--memory: '12Q' is not a size" run --kernel x --memory 12Q
 check_bad "--cpus: '0' is not a valid vCPU count (expected 1 to 254)" run --kernel x --cpus 0
 check_bad "--console: 'tty' is not a console" run --kernel x --console tty
 check_bad "--log-level: 'loud' is not a log level" run --kernel x --log-level loud
-check_bad "--kernel: '$TEST_TMP/nope': No such file or directory" run --kernel "$TEST_TMP/nope"
+check_bad "--kernel: '$TEST_TMP/nope': No such file or directory (expected a kernel image file)" run --kernel "$TEST_TMP/nope"
 check_bad "--kernel: missing" run --memory 1G
 echo "PASS"

@@ -91,7 +91,7 @@ expect_lines "$TEST_TMP/odd.err" 1
 expect_contains "$TEST_TMP/odd.err" "is 1000 bytes, not a multiple of 512 (expected whole sectors; e.g. truncate -s 1024)"
 run_kiln "$TEST_TMP/missing.out" "$TEST_TMP/missing.err" run --kernel "$GUEST_DIR/blk.elf" --disk "$TEST_TMP/nope.img"
 expect_status 125
-expect_contains "$TEST_TMP/missing.err" "--disk: '$TEST_TMP/nope.img': No such file or directory"
+expect_contains "$TEST_TMP/missing.err" "--disk: '$TEST_TMP/nope.img': No such file or directory (expected a raw disk image or block device)"
 run_kiln "$TEST_TMP/opt.out" "$TEST_TMP/opt.err" run --kernel "$GUEST_DIR/blk.elf" --disk "$IMG,cache=never"
 expect_status 125
 expect_lines "$TEST_TMP/opt.err" 1

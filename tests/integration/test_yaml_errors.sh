@@ -34,7 +34,7 @@ kiln: error: bad.yaml:1:7: cpus: '0' is not a valid vCPU count (expected 1 to 25
 kiln: error: bad.yaml:2:1: memroy: unknown key (did you mean 'memory'?)
 kiln: error: bad.yaml:7:26: disks[0].cache: 'never' is not a cache mode (expected writeback, writethrough or unsafe)
 kiln: error: bad.yaml:8:6: rng: 'yes' is not valid (expected true or false)
-kiln: error: bad.yaml:5:11: kernel.initrd: 'missing.cpio': No such file or directory
+kiln: error: bad.yaml:5:11: kernel.initrd: 'missing.cpio': No such file or directory (expected an initrd file)
 TEXT
 check 1 validate bad.yaml
 diff -u want err || fail "kiln validate: unexpected messages"
@@ -58,7 +58,7 @@ check 0 validate --kernel k.elf
 [ "$(cat out)" = "the flags: valid" ] || fail "unexpected stdout: $(cat out)"
 
 check 1 validate nope.yaml
-[ "$(cat err)" = "kiln: error: nope.yaml: No such file or directory" ] || fail "got: $(cat err)"
+[ "$(cat err)" = "kiln: error: nope.yaml: No such file or directory (expected a YAML VM definition file)" ] || fail "got: $(cat err)"
 check 125 run nope.yaml
 check 1 validate good.yaml --cpus=lots
 [ "$(cat err)" = "kiln: error: --cpus: 'lots' is not a valid vCPU count (expected 1 to 254)" ] || fail "got: $(cat err)"

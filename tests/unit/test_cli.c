@@ -589,7 +589,8 @@ static void test_parse_then_validate(void **state)
 
     assert_int_equal(PARSE(&req, &err, "run", "--kernel", "x.elf"), 0);
     assert_int_equal(config_validate(&req.config, &err), -ENOENT);
-    assert_string_equal(err.msg, "--kernel: 'x.elf': No such file or directory");
+    assert_string_equal(
+        err.msg, "--kernel: 'x.elf': No such file or directory (expected a kernel image file)");
     cli_request_free(&req);
 
     assert_int_equal(PARSE(&req, &err, "run", "--kernel", kernel, "--initrd", dir), 0);
@@ -615,10 +616,13 @@ static void test_load_reports_every_problem(void **state)
     struct config_problems problems = {.count = 0};
     assert_int_equal(cli_load(&req, true, &problems), -ENOENT);
     assert_int_equal(problems.count, 3);
-    assert_string_equal(problems.lines[0], "--kernel: '/nonexistent/k': No such file or directory");
-    assert_string_equal(problems.lines[1], "--initrd: '/nonexistent/i': No such file or directory");
+    assert_string_equal(problems.lines[0], "--kernel: '/nonexistent/k': No such file or directory "
+                                           "(expected a kernel image file)");
+    assert_string_equal(problems.lines[1], "--initrd: '/nonexistent/i': No such file or directory "
+                                           "(expected an initrd file)");
     assert_string_equal(problems.lines[2],
-                        "--disk: '/nonexistent/d.img': No such file or directory");
+                        "--disk: '/nonexistent/d.img': No such file or directory (expected a "
+                        "raw disk image or block device)");
     config_problems_free(&problems);
     /* Without the file system (kiln config) none of them is a problem. */
     assert_int_equal(cli_load(&req, false, &problems), 0);

@@ -314,7 +314,8 @@ static void test_validate_files(void **state)
     char expected[200];
 
     valid_config(&cfg, "/nonexistent/vmlinux");
-    expect_invalid(&cfg, "--kernel: '/nonexistent/vmlinux': No such file or directory");
+    expect_invalid(&cfg, "--kernel: '/nonexistent/vmlinux': No such file or directory (expected "
+                         "a kernel image file)");
 
     valid_config(&cfg, f->dir);
     snprintf(expected, sizeof(expected),
@@ -328,11 +329,13 @@ static void test_validate_files(void **state)
                    "--kernel: '/dev/null' is not a regular file (expected a kernel image file)");
 
     valid_config(&cfg, "/tmp/kiln\nnot-there");
-    expect_invalid(&cfg, "--kernel: '/tmp/kiln\\nnot-there': No such file or directory");
+    expect_invalid(&cfg, "--kernel: '/tmp/kiln\\nnot-there': No such file or directory (expected "
+                         "a kernel image file)");
 
     valid_config(&cfg, f->kernel);
     cfg.initrd_path = strdup("/nonexistent/initrd");
-    expect_invalid(&cfg, "--initrd: '/nonexistent/initrd': No such file or directory");
+    expect_invalid(&cfg, "--initrd: '/nonexistent/initrd': No such file or directory (expected "
+                         "an initrd file)");
 
     valid_config(&cfg, f->kernel);
     cfg.initrd_path = strdup(f->dir);
@@ -342,7 +345,7 @@ static void test_validate_files(void **state)
 
     valid_config(&cfg, f->kernel);
     cfg.initrd_path = strdup("");
-    expect_invalid(&cfg, "--initrd: '': No such file or directory");
+    expect_invalid(&cfg, "--initrd: '': No such file or directory (expected an initrd file)");
 }
 
 static void test_validate_unreadable(void **state)
@@ -355,7 +358,8 @@ static void test_validate_unreadable(void **state)
     struct vm_config cfg;
     char expected[200];
     valid_config(&cfg, f->unreadable);
-    snprintf(expected, sizeof(expected), "--kernel: '%s': Permission denied", f->unreadable);
+    snprintf(expected, sizeof(expected),
+             "--kernel: '%s': Permission denied (expected a kernel image file)", f->unreadable);
     expect_invalid(&cfg, expected);
 }
 

@@ -562,10 +562,11 @@ static void test_messages_name_the_source(void **state)
     char expected[256];
     snprintf(expected, sizeof(expected),
              "%s:1:16: kernel.path: '%s/k.elf': No such file or "
-             "directory",
+             "directory (expected a kernel image file)",
              f->yaml, f->dir);
     assert_string_equal(problems.lines[0], expected);
-    assert_string_equal(problems.lines[1], "--initrd: '/nonexistent/i': No such file or directory");
+    assert_string_equal(problems.lines[1], "--initrd: '/nonexistent/i': No such file or directory "
+                                           "(expected an initrd file)");
     config_problems_free(&problems);
     cli_request_free(&req);
 

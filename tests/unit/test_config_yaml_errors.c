@@ -97,9 +97,9 @@ static void test_wrong_types(void **state)
     EXPECT(KERNEL "rng: [true]\n",
            "vm.yaml:2:6: rng: a list is not valid here (expected true or false)");
     EXPECT(KERNEL "cpus:\n", "vm.yaml:2:6: cpus: no value (expected a vCPU count from 1 to 254)");
-    EXPECT(KERNEL "console: ~\n",
-           "vm.yaml:2:10: console: no value (expected stdio, file:PATH, socket:PATH, pty or none, optionally after "
-           "virtio:)");
+    EXPECT(KERNEL "console: ~\n", "vm.yaml:2:10: console: no value (expected stdio, file:PATH, "
+                                  "socket:PATH, pty or none, optionally after "
+                                  "virtio:)");
     EXPECT(KERNEL "name: \"a\\0b\"\n",
            "vm.yaml:2:7: name: a NUL byte in the value (expected a name of 1 to 64 letters, "
            "digits, '.', '_' or '-')");
@@ -120,9 +120,9 @@ static void test_bad_values(void **state)
     EXPECT(KERNEL "memory: 8388609\n",
            "vm.yaml:2:9: memory: '8388609' is not a multiple of 4 KiB (expected whole pages, e.g. "
            "8392704)");
-    EXPECT(KERNEL "console: serial\n",
-           "vm.yaml:2:10: console: 'serial' is not a console (expected stdio, file:PATH, socket:PATH, pty or none, "
-           "optionally after virtio:)");
+    EXPECT(KERNEL "console: serial\n", "vm.yaml:2:10: console: 'serial' is not a console (expected "
+                                       "stdio, file:PATH, socket:PATH, pty or none, "
+                                       "optionally after virtio:)");
     EXPECT(KERNEL "console: 'file:'\n",
            "vm.yaml:2:10: console: 'file:' needs a path (expected file:PATH)");
     EXPECT(KERNEL "log-level: loud\n",
@@ -415,10 +415,12 @@ static void test_files(void **state)
     char expected[4][512], path[128];
 
     snprintf(path, sizeof(path), "%s/nope.yaml", f->dir);
-    snprintf(expected[0], sizeof(expected[0]), "%s: No such file or directory", path);
+    snprintf(expected[0], sizeof(expected[0]),
+             "%s: No such file or directory (expected a YAML VM definition file)", path);
     validate_file(path, (const char *const[]){expected[0]}, 1);
 
-    snprintf(expected[0], sizeof(expected[0]), "%s: is a directory (expected a YAML file)", f->dir);
+    snprintf(expected[0], sizeof(expected[0]),
+             "%s: is a directory (expected a YAML VM definition file)", f->dir);
     validate_file(f->dir, (const char *const[]){expected[0]}, 1);
 
     /* Paths are relative to the file's folder; what does not exist is named with where it was
@@ -436,13 +438,17 @@ static void test_files(void **state)
                         "  - path: nope.img\n"
                         "  - path: .\n");
     snprintf(expected[0], sizeof(expected[0]),
-             "%s:3:11: kernel.initrd: '%s/missing.cpio': No such file or directory", f->yaml,
-             f->dir);
+             "%s:3:11: kernel.initrd: '%s/missing.cpio': No such file or directory "
+             "(expected an initrd file)",
+             f->yaml, f->dir);
     snprintf(expected[1], sizeof(expected[1]),
-             "%s:7:11: disks[2].path: '%s/nope.img': No such file or directory", f->yaml, f->dir);
+             "%s:7:11: disks[2].path: '%s/nope.img': No such file or directory "
+             "(expected a raw disk image or block device)",
+             f->yaml, f->dir);
     snprintf(expected[2], sizeof(expected[2]),
-             "%s:8:11: disks[3].path: '%s/.' is a directory (expected a raw disk image)", f->yaml,
-             f->dir);
+             "%s:8:11: disks[3].path: '%s/.' is a directory (expected a raw disk image "
+             "or block device)",
+             f->yaml, f->dir);
     snprintf(expected[3], sizeof(expected[3]),
              "%s:6:11: disks[1].path: '%s/./a.img' is the same image as disk 0 (expected each "
              "image once)",
