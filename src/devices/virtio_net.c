@@ -224,19 +224,25 @@ static void net_config_write(struct virtio_mmio *t, uint32_t offset, const uint8
     virtio_mmio_log_once(t, "write to read-only config field at offset %u", offset);
 }
 
-/* The TAP hands us checksum-less or segmentation-offloaded frames only if the guest accepted
- * them: its GUEST_* features become the TAP's offload flags. (What the guest sends, CSUM and
- * HOST_TSO*, the TAP always takes: the header describes it.) */
-static void set_tap_offloads(struct virtio_mmio *t, struct virtio_net *net)
+unsigned virtio_net_tap_offloads(uint64_t features)
 {
     unsigned flags = 0;
-    if (virtio_mmio_feature(t, VIRTIO_NET_F_GUEST_CSUM)) {
+    if (features & (1ULL << VIRTIO_NET_F_GUEST_CSUM)) {
         flags |= TUN_F_CSUM;
-        if (virtio_mmio_feature(t, VIRTIO_NET_F_GUEST_TSO4))
+        if (features & (1ULL << VIRTIO_NET_F_GUEST_TSO4))
             flags |= TUN_F_TSO4;
-        if (virtio_mmio_feature(t, VIRTIO_NET_F_GUEST_TSO6))
+        if (features & (1ULL << VIRTIO_NET_F_GUEST_TSO6))
             flags |= TUN_F_TSO6;
     }
+    return flags;
+}
+
+/* The TAP hands us checksum-less or segmentation-offloaded frames only if the guest accepted
+ * them. (What the guest sends, CSUM and HOST_TSO*, the TAP always takes: the header describes
+ * it.) */
+static void set_tap_offloads(struct virtio_mmio *t, struct virtio_net *net)
+{
+    unsigned flags = virtio_net_tap_offloads(t->driver_features);
     /* Not a TAP (unit tests' socketpair): nothing to tell it. */
     if (ioctl(net->fd, TUNSETOFFLOAD, flags) < 0 && errno != ENOTTY && errno != EINVAL)
         virtio_mmio_log_once(t, "TUNSETOFFLOAD 0x%x failed: %s", flags, strerror(errno));

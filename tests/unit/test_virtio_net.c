@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_mmio.h>
+#include <linux/if_tun.h>
 #include <linux/virtio_net.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -78,8 +79,9 @@ static int open_net(bool mergeable)
     virtio_net_bind(fx.net, &fx.t);
     if (virtio_net_attach(fx.net, NULL) < 0)
         return -1;
-    uint32_t s = fake_mmio_negotiate(&fx.t, (1u << VIRTIO_NET_F_MAC) |
-                                                (mergeable ? 1u << VIRTIO_NET_F_MRG_RXBUF : 0));
+    uint32_t s =
+        fake_mmio_negotiate(&fx.t, (1u << VIRTIO_NET_F_MAC) | (1u << VIRTIO_RING_F_INDIRECT_DESC) |
+                                       (mergeable ? 1u << VIRTIO_NET_F_MRG_RXBUF : 0));
     fake_mmio_queue(&fx.t, VIRTIO_NET_QUEUE_RX, RX_DESC, RX_AVAIL, RX_USED);
     fake_mmio_queue(&fx.t, VIRTIO_NET_QUEUE_TX, TX_DESC, TX_AVAIL, TX_USED);
     wr(VIRTIO_MMIO_STATUS, s | VIRTIO_CONFIG_S_DRIVER_OK);
@@ -254,6 +256,174 @@ static void test_config_space(void **state)
     assert_int_equal(features & want, want);
 }
 
+/* A header with offload fields set passes to the TAP unchanged, whichever way the guest splits
+ * header and frame over descriptors, directly or through an indirect table. */
+static void test_transmit_gathers_any_split(void **state)
+{
+    struct virtio_net_hdr_v1 hdr = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+                                    .gso_type = VIRTIO_NET_HDR_GSO_TCPV4,
+                                    .hdr_len = 54,
+                                    .gso_size = 1448,
+                                    .csum_start = 34,
+                                    .csum_offset = 16};
+    uint8_t *mem = gpa(BUF);
+    memcpy(mem, &hdr, HDR);
+    for (unsigned i = 0; i < 300; i++)
+        mem[HDR + i] = (uint8_t)(i * 7);
+    /* 5 + 7 bytes of header, then the frame in 3 pieces: 1, 199, 100 bytes. */
+    desc_at(TX_DESC, 0, BUF, 5, N, 1);
+    desc_at(TX_DESC, 1, BUF + 5, 7, N, 2);
+    desc_at(TX_DESC, 2, BUF + HDR, 1, N, 3);
+    desc_at(TX_DESC, 3, BUF + HDR + 1, 199, N, 4);
+    desc_at(TX_DESC, 4, BUF + HDR + 200, 100, 0, 0);
+    make_available(TX_AVAIL, &fx.tx_avail, 0);
+    /* The same bytes through an indirect table of two entries. */
+    desc_at(FAKE_INDIRECT, 0, BUF, HDR + 150, N, 1);
+    desc_at(FAKE_INDIRECT, 1, BUF + HDR + 150, 150, 0, 0);
+    desc_at(TX_DESC, 5, FAKE_INDIRECT, 2 * sizeof(struct vring_desc), VRING_DESC_F_INDIRECT, 0);
+    make_available(TX_AVAIL, &fx.tx_avail, 5);
+    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_TX);
+    for (int k = 0; k < 2; k++) {
+        uint8_t got[400];
+        assert_int_equal(recv(fx.host, got, sizeof(got), 0), HDR + 300);
+        assert_memory_equal(got, mem, HDR + 300);
+    }
+    struct virtio_net_stats st;
+    virtio_net_stats(fx.net, &st);
+    assert_int_equal(st.tx_frames, 2);
+    assert_int_equal(((struct vring_used *)gpa(TX_USED))->idx, 2);
+}
+
+/* Hostile transmit chains: each is given back (used, length 0) and counted, none reaches the
+ * TAP, and the device goes on working. */
+static void test_hostile_transmit_chains(void **state)
+{
+    desc_at(TX_DESC, 0, FAKE_RAM - 8, 64, 0, 0); /* runs past the end of guest RAM */
+    make_available(TX_AVAIL, &fx.tx_avail, 0);
+    desc_at(TX_DESC, 1, BUF, HDR, 0, 0); /* a header and no frame */
+    make_available(TX_AVAIL, &fx.tx_avail, 1);
+    desc_at(TX_DESC, 2, BUF, HDR, N, 3); /* a loop: 2 -> 3 -> 2 */
+    desc_at(TX_DESC, 3, BUF + HDR, 60, N, 2);
+    make_available(TX_AVAIL, &fx.tx_avail, 2);
+    desc_at(TX_DESC, 4, BUF, HDR, N, 40); /* next beyond the queue size */
+    make_available(TX_AVAIL, &fx.tx_avail, 4);
+    desc_at(TX_DESC, 5, BUF, HDR, N, 6); /* readable after writable */
+    desc_at(TX_DESC, 6, BUF + HDR, 60, W, 7);
+    desc_at(TX_DESC, 7, BUF + 0x100, 60, 0, 0);
+    make_available(TX_AVAIL, &fx.tx_avail, 5);
+    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_TX);
+    uint8_t got[200];
+    assert_int_equal(recv(fx.host, got, sizeof(got), 0), -1);
+    struct virtio_net_stats st;
+    virtio_net_stats(fx.net, &st);
+    assert_int_equal(st.tx_dropped, 5);
+    assert_int_equal(st.tx_frames, 0);
+    struct vring_used *used = gpa(TX_USED);
+    assert_int_equal(used->idx, 5);
+    for (unsigned i = 0; i < 5; i++)
+        assert_int_equal(used->ring[i].len, 0);
+    assert_false(fx.t.status & VIRTIO_CONFIG_S_NEEDS_RESET);
+    /* Still sends a good frame. */
+    memset(gpa(BUF), 0, HDR + 60);
+    desc_at(TX_DESC, 8, BUF, HDR + 60, 0, 0);
+    make_available(TX_AVAIL, &fx.tx_avail, 8);
+    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_TX);
+    assert_int_equal(recv(fx.host, got, sizeof(got), 0), HDR + 60);
+    assert_int_equal(used->idx, 6);
+}
+
+/* Hostile receive buffers: outside guest RAM, or looping, end the queue (NEEDS_RESET) without
+ * writing anywhere; the frame is not delivered. */
+static void test_receive_buffer_outside_ram_needs_reset(void **state)
+{
+    desc_at(RX_DESC, 0, FAKE_RAM - 100, 2048, W, 0);
+    make_available(RX_AVAIL, &fx.rx_avail, 0);
+    host_send(60, 1);
+    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX);
+    assert_true(fx.t.status & VIRTIO_CONFIG_S_NEEDS_RESET);
+    assert_int_equal(rx_used()->idx, 0);
+}
+
+static void test_receive_chain_loop_needs_reset(void **state)
+{
+    desc_at(RX_DESC, 0, BUF, 1024, W | N, 1);
+    desc_at(RX_DESC, 1, BUF + 0x1000, 1024, W | N, 0);
+    make_available(RX_AVAIL, &fx.rx_avail, 0);
+    host_send(60, 1);
+    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX);
+    assert_true(fx.t.status & VIRTIO_CONFIG_S_NEEDS_RESET);
+    assert_int_equal(rx_used()->idx, 0);
+}
+
+/* The TAP's header reaches the guest as it was, except num_buffers: the number of buffers used
+ * with MRG_RXBUF, and 1 without it (virtio 1.2, 5.1.6.4.2), whatever the TAP left there. */
+static void check_received_header(uint16_t want_buffers)
+{
+    struct virtio_net_hdr_v1 hdr = {.flags = VIRTIO_NET_HDR_F_DATA_VALID,
+                                    .gso_type = VIRTIO_NET_HDR_GSO_TCPV6,
+                                    .hdr_len = 74,
+                                    .gso_size = 1428,
+                                    .csum_start = 54,
+                                    .csum_offset = 16,
+                                    .num_buffers = 0x7777};
+    uint8_t packet[HDR + 100];
+    memcpy(packet, &hdr, HDR);
+    memset(packet + HDR, 0xab, 100);
+    assert_int_equal(send(fx.host, packet, sizeof(packet), 0), (ssize_t)sizeof(packet));
+    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX);
+    assert_int_equal(rx_used()->idx, 1);
+    struct virtio_net_hdr_v1 got;
+    memcpy(&got, gpa(BUF), HDR);
+    hdr.num_buffers = want_buffers;
+    assert_memory_equal(&got, &hdr, HDR);
+    assert_memory_equal((uint8_t *)gpa(BUF) + HDR, packet + HDR, 100);
+}
+
+static void test_header_with_merging(void **state)
+{
+    rx_buffer(0, 2048);
+    check_received_header(1);
+}
+
+static void test_header_without_merging(void **state)
+{
+    rx_buffer(0, 2048);
+    check_received_header(1);
+}
+
+/* The header split over two receive buffers: num_buffers lands in the right bytes. */
+static void test_header_split_across_descriptors(void **state)
+{
+    desc_at(RX_DESC, 0, BUF, 11, W | N, 1); /* num_buffers' two bytes straddle the split */
+    desc_at(RX_DESC, 1, BUF + 0x1000, 2048, W, 0);
+    make_available(RX_AVAIL, &fx.rx_avail, 0);
+    host_send(60, 5);
+    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX);
+    assert_int_equal(rx_used()->idx, 1);
+    assert_int_equal(rx_used()->ring[0].len, HDR + 60);
+    assert_int_equal(((uint8_t *)gpa(BUF))[10], 1);
+    assert_int_equal(((uint8_t *)gpa(BUF + 0x1000))[0], 0);
+    assert_int_equal(((uint8_t *)gpa(BUF + 0x1000))[1], 5); /* the frame's first byte */
+}
+
+/* The guest's GUEST_* features, as TAP offload flags: TSO only with checksum offload. */
+static void test_offload_translation(void **state)
+{
+    const uint64_t csum = 1ULL << VIRTIO_NET_F_GUEST_CSUM, tso4 = 1ULL << VIRTIO_NET_F_GUEST_TSO4,
+                   tso6 = 1ULL << VIRTIO_NET_F_GUEST_TSO6;
+    assert_int_equal(virtio_net_tap_offloads(0), 0);
+    assert_int_equal(virtio_net_tap_offloads(tso4 | tso6), 0);
+    assert_int_equal(virtio_net_tap_offloads(csum), TUN_F_CSUM);
+    assert_int_equal(virtio_net_tap_offloads(csum | tso4), TUN_F_CSUM | TUN_F_TSO4);
+    assert_int_equal(virtio_net_tap_offloads(csum | tso4 | tso6),
+                     TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6);
+    /* What the guest sends (CSUM, HOST_TSO*) is not the TAP's business to accept. */
+    assert_int_equal(virtio_net_tap_offloads((1ULL << VIRTIO_NET_F_CSUM) |
+                                             (1ULL << VIRTIO_NET_F_HOST_TSO4) |
+                                             (1ULL << VIRTIO_NET_F_MRG_RXBUF)),
+                     0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -267,6 +437,14 @@ int main(void)
                                         teardown),
         T(test_unwritable_receive_buffer_needs_reset),
         T(test_config_space),
+        T(test_transmit_gathers_any_split),
+        T(test_hostile_transmit_chains),
+        T(test_receive_buffer_outside_ram_needs_reset),
+        T(test_receive_chain_loop_needs_reset),
+        T(test_header_with_merging),
+        cmocka_unit_test_setup_teardown(test_header_without_merging, setup_plain, teardown),
+        T(test_header_split_across_descriptors),
+        cmocka_unit_test(test_offload_translation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,6 +32,10 @@ void virtio_net_destroy(struct virtio_net *net);
 struct virtio_net_stats {
     uint64_t rx_frames, tx_frames, rx_dropped, tx_dropped;
 };
+/* The TAP offload flags (TUN_F_*) for the features the driver accepted: its GUEST_* features,
+ * which say what the guest can take (TSO only together with checksum offload). */
+unsigned virtio_net_tap_offloads(uint64_t features);
+
 void virtio_net_stats(const struct virtio_net *net, struct virtio_net_stats *stats);
 
 #endif
