@@ -6,8 +6,10 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kiln/cli.h"
+#include "kiln/ktest.h"
 #include "kiln/vm.h"
 
 /* One boot: build, run, tear down. Returns -1 if the VM could not be built or run. */
@@ -124,8 +126,19 @@ int main(int argc, char **argv)
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 
-    struct cli_request request;
+    if (argc >= 2 && strcmp(argv[1], "test") == 0)
+        return ktest_main(argc, argv);
     struct error err = {{0}};
+    /* kiln run ... --expect REGEX [--timeout DURATION]: a one-case kiln test (docs/kiln-test.md).
+     */
+    const char *expect = NULL;
+    uint64_t expect_timeout_ms = 0;
+    int quick = ktest_expect_extract(&argc, argv, &expect, &expect_timeout_ms, &err);
+    if (quick < 0) {
+        fprintf(stderr, "kiln: error: %s\n", err.msg);
+        return EXIT_KILN_ERROR;
+    }
+    struct cli_request request;
     if (cli_parse(argc, argv, &request, &err) < 0) {
         fprintf(stderr, "kiln: error: %s\n", err.msg);
         /* validate and config answer 0 or 1, like the checks scripts run them for. */
@@ -144,7 +157,12 @@ int main(int argc, char **argv)
         printf("kiln %s\n", KILN_VERSION);
         break;
     case CLI_ACTION_RUN:
-        status = run_vm(&request);
+        if (quick)
+            status = load_config(&request, true)
+                         ? ktest_expect_run(&request.config, expect, expect_timeout_ms)
+                         : EXIT_KILN_ERROR;
+        else
+            status = run_vm(&request);
         break;
     case CLI_ACTION_VALIDATE:
         status = validate(&request);
