@@ -197,7 +197,9 @@ static void load_step(struct yaml_walk *w, yaml_node_t *n, const char *prefix,
         return;
     }
     struct pairs p;
+    unsigned before = config_problems_total(w->problems);
     collect(w, n, prefix, step_keys, STEP_KEY_COUNT, &p);
+    bool key_problems = config_problems_total(w->problems) != before;
     int action = -1;
     for (int k = 0; k < STEP_KEY_TIMEOUT; k++) {
         if (!p.value[k])
@@ -210,6 +212,8 @@ static void load_step(struct yaml_walk *w, yaml_node_t *n, const char *prefix,
         action = k;
     }
     if (action < 0) {
+        if (key_problems) /* an unknown or repeated key said enough */
+            return;
         problem(w, n, "%s: no action (expected " STEP_EXPECTED ")", prefix);
         return;
     }
