@@ -35,7 +35,8 @@ struct case_run {
     uv_timer_t case_timer, step_timer, kill_timer;
     unsigned open_handles;
     bool started, exited, out_eof, err_eof, decided, step_waiting, closing;
-    unsigned kills;
+    bool stopping;  /* the runner signalled the VM */
+    unsigned kills; /* stages of stopping: 1 SIGTERM, 2 SIGTERM, 3 SIGKILL or exited, 4 given up */
     unsigned step;
     uint64_t start_ms;
     struct ktest_console console;
@@ -52,6 +53,7 @@ struct runner {
     const struct ktest_runner_options *opt;
     struct case_run *runs;
     uv_signal_t sigint, sigterm;
+    char **env; /* ours, with KTEST_RUNNER_ENV: the VMs die with the runner */
     int stop_signal;
     bool no_kvm;
 };
@@ -130,7 +132,8 @@ static void try_finish(struct case_run *r)
 
 static void signal_vm(struct case_run *r, int sig)
 {
-    if (r->proc.pid > 0)
+    /* Once reaped, the group's ID may be someone else's. */
+    if (r->proc.pid > 0 && !r->exited)
         kill(-r->proc.pid, sig); /* the whole process group */
 }
 
@@ -163,6 +166,7 @@ static void decide(struct case_run *r, enum ktest_outcome outcome, int step)
         /* The first SIGTERM presses the power button, the second stops kiln at once (sent
          * apart, so they are not merged into one), SIGKILL if kiln is stuck. */
         signal_vm(r, SIGTERM);
+        r->stopping = true;
         r->kills = 1;
         uv_timer_start(&r->kill_timer, on_kill_timer, SECOND_TERM_MS, 0);
     }
@@ -319,7 +323,10 @@ static void on_vm_exit(uv_process_t *proc, int64_t status, int term_signal)
     struct case_run *r = proc->data;
     r->exited = true;
     r->result->exit_status = term_signal ? -1 : (int)status;
-    uv_timer_stop(&r->kill_timer);
+    /* Its output pipes close now, unless something else holds them: stop waiting after a
+     * while then. */
+    r->kills = 3;
+    uv_timer_start(&r->kill_timer, on_kill_timer, GIVE_UP_MS, 0);
     advance(r);
     try_finish(r);
 }
@@ -354,7 +361,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     bool is_out = stream == (uv_stream_t *)&r->out;
     if (nread > 0) {
         if (!is_out) {
-            if (r->kills == 0) /* not what kiln says when the runner stops it */
+            if (!r->stopping) /* not what kiln says when the runner stops it */
                 keep_stderr(r, buf->base, (size_t)nread);
         } else {
             if (r->log)
@@ -455,6 +462,7 @@ static int spawn_vm(struct case_run *r, struct error *err)
         .flags = UV_PROCESS_DETACHED, /* its own session and process group */
         .stdio_count = VM_FD + 1,
         .stdio = stdio,
+        .env = rn->env,
     };
     int e = uv_spawn(&rn->loop, &r->proc, &o);
     close(fd);
@@ -568,19 +576,57 @@ static void on_stop_signal(uv_signal_t *s, int signum)
     }
 }
 
+extern char **environ;
+
+/* environ without KTEST_RUNNER_ENV, plus KTEST_RUNNER_ENV=<our pid>. */
+static char **child_env(void)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = calloc(n + 2, sizeof(*env));
+    if (!env)
+        return NULL;
+    size_t used = 0, name_len = strlen(KTEST_RUNNER_ENV);
+    for (size_t i = 0; i < n; i++)
+        if (!(strncmp(environ[i], KTEST_RUNNER_ENV, name_len) == 0 && environ[i][name_len] == '='))
+            env[used++] = environ[i];
+    if (asprintf(&env[used], "%s=%d", KTEST_RUNNER_ENV, (int)getpid()) < 0) {
+        free(env);
+        return NULL;
+    }
+    return env;
+}
+
+static void free_child_env(char **env)
+{
+    if (!env)
+        return;
+    size_t i = 0;
+    while (env[i + 1])
+        i++;
+    free(env[i]); /* ours is the last; the others belong to environ */
+    free(env);
+}
+
 int ktest_run(const struct ktest_case *const *cases, size_t n, struct ktest_result *results,
               const struct ktest_runner_options *options, struct error *err)
 {
     struct runner rn = {.cases = cases, .n = n, .results = results, .opt = options};
     memset(results, 0, n * sizeof(*results));
     rn.runs = calloc(n ? n : 1, sizeof(*rn.runs));
-    if (!rn.runs)
+    rn.env = child_env();
+    if (!rn.runs || !rn.env) {
+        free(rn.runs);
+        free_child_env(rn.env);
         return error_fmt(err, -ENOMEM, "out of memory");
+    }
     const char *kvm = getenv("KILN_KVM_DEVICE");
     rn.no_kvm = options->skip_without_kvm && access(kvm && *kvm ? kvm : "/dev/kvm", F_OK) != 0;
     int e = uv_loop_init(&rn.loop);
     if (e < 0) {
         free(rn.runs);
+        free_child_env(rn.env);
         return error_fmt(err, e, "uv_loop_init: %s", uv_strerror(e));
     }
     uv_signal_init(&rn.loop, &rn.sigint);
@@ -598,6 +644,7 @@ int ktest_run(const struct ktest_case *const *cases, size_t n, struct ktest_resu
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     uv_loop_close(&rn.loop);
     free(rn.runs);
+    free_child_env(rn.env);
     if (rn.stop_signal)
         return error_fmt(err, -EINTR, "stopped by %s",
                          rn.stop_signal == SIGINT ? "SIGINT" : "SIGTERM");

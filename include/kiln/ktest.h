@@ -159,6 +159,12 @@ int ktest_junit_write(FILE *out, const struct ktest_case *const *cases,
  * that are not UTF-8 written as \xHH. */
 void ktest_xml_escape(FILE *out, const char *text);
 
+/* A VM started by the runner has KTEST_RUNNER_ENV=<the runner's pid> in its environment;
+ * ktest_child_setup (first thing in main) then makes it die with the runner (-ESRCH: the
+ * runner is already gone). Does nothing without the variable. */
+#define KTEST_RUNNER_ENV "KILN_TEST_RUNNER_PID"
+int ktest_child_setup(void);
+
 /* `kiln test FILE... [--junit OUT.xml] [--tap] [--jobs N] [--logs DIR] [--filter GLOB]`:
  * argv[1] is "test". Returns the exit status: 0 all passed (or skipped), 1 a case failed or
  * timed out, 125 a bad flag or test file (nothing run). */

@@ -176,6 +176,55 @@ grep -qE '^ok [12] - tap/later # SKIP not written yet$' "$T/out" || fail "TAP sk
 expect_not_contains "$T/out" "tap/other"
 expect_contains "$T/out" "# 1 passed, 0 failed, 1 skipped"
 
+# The runner stopped: SIGTERM fails the running cases, kills their VMs, skips the rest, exits
+# 143; SIGKILL takes its VMs with it (they die with their parent).
+cat >"$T/hold.yaml" <<'YAML'
+cases:
+  - {name: a, vm: &echo {kernel: {path: "${KILN_GUEST_DIR}/serial-echo.elf"}}, steps: [{expect: never}]}
+  - {name: b, vm: *echo, steps: [{expect: never}]}
+  - {name: c, vm: *echo, steps: [{expect: never}]}
+YAML
+# start_runner: kiln test hold.yaml --jobs 2 in the background until both VMs are up; sets
+# $runner and $vms.
+start_runner() {
+    "$KILN" test "$T/hold.yaml" --jobs 2 --logs "$LOGS" </dev/null >"$T/out" 2>"$T/err" &
+    runner=$!
+    track_pid "$runner"
+    for _ in $(seq 1 300); do
+        [ "$(grep -l "serial-echo: ready" "$LOGS"/hold.[ab].log 2>/dev/null | wc -l)" -eq 2 ] && break
+        sleep 0.1
+    done
+    vms=$(pgrep -P "$runner" | tr '\n' ' ')
+    [ "$(echo $vms | wc -w)" -eq 2 ] || fail "expected 2 VMs under the runner, got '$vms'"
+}
+vms_gone() {
+    local pid alive
+    for _ in $(seq 1 50); do
+        alive=
+        for pid in $vms; do
+            kill -0 "$pid" 2>/dev/null && alive=$pid
+        done
+        [ -n "$alive" ] || return 0
+        sleep 0.1
+    done
+    fail "VMs still running after the runner stopped: $vms"
+}
+rm -rf "$LOGS"
+start_runner
+kill -TERM "$runner"
+status=0
+wait "$runner" || status=$?
+expect_status 143 "$(cat "$T/out" "$T/err")"
+vms_gone
+expect_contains "$T/out" "SKIP     hold/c (not run: stopped by SIGTERM)"
+expect_contains "$T/out" "0 passed, 2 failed, 1 skipped"
+rm -rf "$LOGS"
+start_runner
+kill -KILL "$runner"
+wait "$runner" 2>/dev/null
+sleep 0.1
+vms_gone
+
 # The quick form: kiln run ... --expect REGEX --timeout DURATION.
 run_kiln "$T/out" "$T/err" run --kernel "$GUEST_DIR/serial-echo.elf" --expect 'echo: re+ady' --timeout 30s
 expect_status 0 "$(cat "$T/err")"
