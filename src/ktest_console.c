@@ -81,9 +81,7 @@ bool ktest_console_expect(struct ktest_console *c, const regex_t *re, bool multi
     c->expect_scanned = c->dropped + c->len;
     if (!match_range(c, re, start, c->len, &m))
         return false;
-    /* An empty match at the end would match again at once: step past it. */
-    size_t end = (size_t)m.rm_eo;
-    c->expect_from = c->dropped + end;
+    c->expect_from = c->dropped + (size_t)m.rm_eo;
     c->expect_scanned = c->expect_from;
     return true;
 }
