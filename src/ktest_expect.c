@@ -121,7 +121,9 @@ int ktest_expect_run(const struct vm_config *config, const char *regex, uint64_t
         fprintf(stderr, "kiln: error: cannot find the kiln binary (/proc/self/exe)\n");
         return EXIT_KILN_ERROR;
     }
-    struct ktest_runner_options options = {.jobs = 1, .kiln_path = exe, .echo = stdout};
+    /* Like kiln run: the VM reads our stdin (a terminal included: the child makes it raw). */
+    struct ktest_runner_options options = {
+        .jobs = 1, .kiln_path = exe, .echo = stdout, .inherit_stdin = true};
     const struct ktest_case *cases[] = {&tc};
     struct ktest_result result;
     struct error err = {{0}};

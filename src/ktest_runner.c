@@ -449,6 +449,10 @@ static int spawn_vm(struct case_run *r, struct error *err)
     uv_stdio_container_t stdio[VM_FD + 1];
     stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
     stdio[0].data.stream = (uv_stream_t *)&r->in;
+    if (rn->opt->inherit_stdin) {
+        stdio[0].flags = UV_INHERIT_FD;
+        stdio[0].data.fd = STDIN_FILENO;
+    }
     stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
     stdio[1].data.stream = (uv_stream_t *)&r->out;
     stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;

@@ -128,6 +128,7 @@ struct ktest_runner_options {
     const char *kiln_path; /* the kiln binary the cases run */
     FILE *echo;            /* copy every console byte here as it comes (NULL: no) */
     bool skip_without_kvm; /* no KVM device: skip the cases ("no /dev/kvm") instead of failing */
+    bool inherit_stdin;    /* the VMs read our stdin (no send steps) instead of a pipe */
     /* Called as each case ends, in the order they end (index: into the cases given). */
     void (*done)(void *ctx, size_t index, const struct ktest_case *tc,
                  const struct ktest_result *result);

@@ -229,6 +229,12 @@ vms_gone
 run_kiln "$T/out" "$T/err" run --kernel "$GUEST_DIR/serial-echo.elf" --expect 'echo: re+ady' --timeout 30s
 expect_status 0 "$(cat "$T/err")"
 expect_contains "$T/out" "serial-echo: ready"
+# Its stdin reaches the guest, as with kiln run.
+status=0
+printf 'abc\nq' | timeout 60 "$KILN" run --kernel "$GUEST_DIR/serial-echo.elf" --expect '^serial-echo: bye$' \
+    >"$T/out" 2>"$T/err" || status=$?
+expect_status 0 "$(cat "$T/err")"
+expect_contains "$T/out" "abc"
 run_kiln "$T/out" "$T/err" run --kernel "$GUEST_DIR/hello.elf" --expect 'Goodbye' --timeout 30s
 expect_status 1
 expect_contains "$T/err" "kiln: --expect: step 1 expect 'Goodbye': the VM ended (exit status 0) before the console matched"
