@@ -138,6 +138,8 @@ int ktest_expect_run(const struct vm_config *config, const char *regex, uint64_t
         status = EXIT_SUCCESS;
     else
         print_failure(&result);
+    if (result.outcome != KTEST_PASS && result.exit_status == EXIT_KILN_ERROR)
+        status = EXIT_KILN_ERROR; /* the VM could not start: say so, as kiln run does */
     ktest_result_free(&result);
     return status;
 }

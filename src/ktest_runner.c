@@ -35,8 +35,9 @@ struct case_run {
     uv_timer_t case_timer, step_timer, kill_timer;
     unsigned open_handles;
     bool started, exited, out_eof, err_eof, decided, step_waiting, closing;
-    bool stopping;  /* the runner signalled the VM */
-    unsigned kills; /* stages of stopping: 1 SIGTERM, 2 SIGTERM, 3 SIGKILL or exited, 4 given up */
+    bool stopping;   /* the runner signalled the VM */
+    int term_signal; /* the signal that ended the VM's kiln, or 0 */
+    unsigned kills;  /* stages of stopping: 1 SIGTERM, 2 SIGTERM, 3 SIGKILL or exited, 4 given up */
     unsigned step;
     uint64_t start_ms;
     struct ktest_console console;
@@ -72,13 +73,13 @@ static void set_message(struct ktest_result *res, const char *fmt, ...)
     va_end(ap);
 }
 
-/* "status 3", "killed by signal 9": how the VM's kiln ended. */
+/* "exit status 3", "killed by signal 9": how the VM's kiln ended. */
 static const char *ended_text(const struct case_run *r, char *buf, size_t size)
 {
     if (r->result->exit_status >= 0)
         snprintf(buf, size, "exit status %d", r->result->exit_status);
     else
-        snprintf(buf, size, "killed");
+        snprintf(buf, size, "killed by signal %d", r->term_signal);
     return buf;
 }
 
@@ -214,11 +215,11 @@ static void on_case_timer(uv_timer_t *t)
     struct case_run *r = t->data;
     char d[32];
     ktest_duration_text(r->tc->timeout_ms, d, sizeof(d));
+    char killed[64] = "";
+    if (!r->exited)
+        snprintf(killed, sizeof(killed), "; the VM (pid %d) was killed", r->proc.pid);
     if (r->step < r->tc->nsteps)
-        fail_step(r, KTEST_TIMEOUT,
-                  "timed out: the case took more than %s; the VM (pid %d) was "
-                  "killed",
-                  d, r->proc.pid);
+        fail_step(r, KTEST_TIMEOUT, "timed out: the case took more than %s%s", d, killed);
     else
         decide(r, KTEST_TIMEOUT, -1);
 }
@@ -323,6 +324,7 @@ static void on_vm_exit(uv_process_t *proc, int64_t status, int term_signal)
     struct case_run *r = proc->data;
     r->exited = true;
     r->result->exit_status = term_signal ? -1 : (int)status;
+    r->term_signal = term_signal;
     /* Its output pipes close now, unless something else holds them: stop waiting after a
      * while then. */
     r->kills = 3;
@@ -509,7 +511,11 @@ static void start_case(struct runner *rn, size_t index)
         return;
     }
     if (rn->no_kvm) {
-        set_message(r->result, "no /dev/kvm");
+        const char *kvm = getenv("KILN_KVM_DEVICE");
+        if (kvm && *kvm)
+            set_message(r->result, "no KVM device %s (KILN_KVM_DEVICE)", kvm);
+        else
+            set_message(r->result, "no /dev/kvm");
         end_without_vm(r, KTEST_SKIP);
         return;
     }

@@ -55,6 +55,17 @@ run_kiln out err test uses-vm.yaml
 expect_status 125
 expect_contains err "kiln: error: vm.yaml:2:9: memory: '1M' is out of range (expected 4M to 1024G)"
 
+# Without a KVM device every case is skipped, loudly, and that is not a failure.
+printf 'cases:\n  - {name: a, vm: {kernel: {path: /k.elf}}, steps: [{expect: x}]}\n' >nokvm.yaml
+KILN_KVM_DEVICE=$T/no-kvm run_kiln out err test nokvm.yaml --logs logs
+expect_status 0
+expect_contains out "SKIP     nokvm/a (no KVM device $T/no-kvm (KILN_KVM_DEVICE))"
+expect_contains out "0 passed, 0 failed, 1 skipped"
+# The quick form cannot start its VM: kiln run's status, 125.
+KILN_KVM_DEVICE=$T/no-kvm run_kiln out err run --kernel "$T/nokvm.yaml" --expect x
+expect_status 125
+expect_contains err "kiln: --expect: step 1 expect 'x': the VM ended (exit status 125) before the console matched"
+
 # Flags.
 run_kiln out err test --jobs 0 uses-vm.yaml
 expect_status 125
