@@ -130,6 +130,10 @@ int main(int argc, char **argv)
 
     if (argc >= 2 && strcmp(argv[1], "test") == 0)
         return ktest_main(argc, argv);
+    if (argc == 3 && strcmp(argv[1], "help") == 0 && strcmp(argv[2], "test") == 0) {
+        char *test_help[] = {argv[0], "test", "--help", NULL};
+        return ktest_main(3, test_help);
+    }
     struct error err = {{0}};
     /* kiln run ... --expect REGEX [--timeout DURATION]: a one-case kiln test (docs/kiln-test.md).
      */

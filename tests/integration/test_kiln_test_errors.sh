@@ -79,6 +79,11 @@ expect_contains err "kiln: error: missing test file"
 run_kiln out err test --help
 expect_status 0
 expect_contains out "usage: kiln test FILE..."
+run_kiln out err help test
+expect_status 0
+expect_contains out "usage: kiln test FILE..."
+run_kiln out err --help
+expect_contains out "kiln test FILE... [flags]"
 run_kiln out err run --kernel /k.elf --timeout 1s
 expect_status 125
 expect_contains err "kiln: error: --timeout: needs --expect"
