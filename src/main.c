@@ -135,8 +135,7 @@ int main(int argc, char **argv)
         return ktest_main(3, test_help);
     }
     struct error err = {{0}};
-    /* kiln run ... --expect REGEX [--timeout DURATION]: a one-case kiln test (docs/kiln-test.md).
-     */
+    /* kiln run ... --expect REGEX [--timeout DURATION]: a one-case kiln test. */
     const char *expect = NULL;
     uint64_t expect_timeout_ms = 0;
     int quick = ktest_expect_extract(&argc, argv, &expect, &expect_timeout_ms, &err);
