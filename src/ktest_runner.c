@@ -366,8 +366,10 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
             if (!r->stopping) /* not what kiln says when the runner stops it */
                 keep_stderr(r, buf->base, (size_t)nread);
         } else {
-            if (r->log)
+            if (r->log) { /* flushed: the log can be followed while the case runs */
                 fwrite(buf->base, 1, (size_t)nread, r->log);
+                fflush(r->log);
+            }
             if (r->runner->opt->echo) {
                 fwrite(buf->base, 1, (size_t)nread, r->runner->opt->echo);
                 fflush(r->runner->opt->echo);
