@@ -194,6 +194,8 @@ start_runner() {
         [ "$(grep -l "serial-echo: ready" "$LOGS"/hold.[ab].log 2>/dev/null | wc -l)" -eq 2 ] && break
         sleep 0.1
     done
+    [ "$(grep -l "serial-echo: ready" "$LOGS"/hold.[ab].log 2>/dev/null | wc -l)" -eq 2 ] ||
+        fail "the two VMs did not start within 30 s: $(cat "$T/out" "$T/err")"
     vms=$(pgrep -P "$runner" | tr '\n' ' ')
     [ "$(echo $vms | wc -w)" -eq 2 ] || fail "expected 2 VMs under the runner, got '$vms'"
 }
