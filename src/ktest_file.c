@@ -27,9 +27,15 @@ static const enum ktest_step_kind step_kinds[] = {KTEST_EXPECT, KTEST_EXPECT_NOT
                                                   KTEST_EXPECT_EXIT, KTEST_SLEEP};
 
 /* The value nodes of one mapping, by key index, as yaml_walk_pairs hands them over. */
+#define MAX_KEYS 8
+_Static_assert(TOP_KEY_COUNT <= MAX_KEYS && CASE_KEY_COUNT <= MAX_KEYS &&
+                   STEP_KEY_COUNT <= MAX_KEYS,
+               "struct pairs holds every key of a mapping");
+_Static_assert(sizeof(step_kinds) / sizeof(step_kinds[0]) == STEP_KEY_TIMEOUT,
+               "one step kind per action key");
 struct pairs {
-    yaml_node_t *value[8];
-    char path[8][PATH_SIZE];
+    yaml_node_t *value[MAX_KEYS];
+    char path[MAX_KEYS][PATH_SIZE];
 };
 
 static void collect_pair(struct yaml_walk *w, void *target, size_t key, yaml_node_t *value,
