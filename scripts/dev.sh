@@ -108,6 +108,7 @@ run_tests() {
         ctest -L unit --output-on-failure -j "$JOBS") || status=1
     echo "== all tests =="
     (cd "$BUILD" && ctest --output-on-failure -j "$JOBS") || status=1
+    echo "kiln test's JUnit XML for the guest-kit boots: $BUILD/kiln-test/guestkit.xml"
     echo "== fuzzing (${FUZZ_SECONDS}s per target) =="
     build_fuzz && run_fuzzers || status=1
     return $status

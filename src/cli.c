@@ -250,7 +250,7 @@ static int parse_vm_command(int argc, char **argv, enum cli_action action, struc
     return 0;
 }
 
-static const char *const commands[] = {"run", "validate", "config", "help", "version"};
+static const char *const commands[] = {"run", "validate", "config", "test", "help", "version"};
 #define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
 
 static int unknown_command(const char *word, const char *context, struct error *err)
@@ -441,6 +441,7 @@ void cli_print_help(FILE *out)
         "  kiln run VM.yaml [flags]         boot the VM a YAML file defines (flags override it)\n"
         "  kiln validate VM.yaml [flags]    check a VM definition, start nothing (exit 0 or 1)\n"
         "  kiln config VM.yaml [flags]      print the effective configuration as YAML\n"
+        "  kiln test FILE... [flags]        run scripted test boots (see 'kiln test --help')\n"
         "  kiln help [COMMAND]              this text, or the text of 'kiln run --help'\n"
         "  kiln --help, -h                  this text\n"
         "  kiln --version, -V               print the version\n"
@@ -464,6 +465,9 @@ void cli_print_run_help(FILE *out)
         snprintf(left, sizeof(left), "%s %s", run_flags[i].name, run_flags[i].metavar);
         fprintf(out, "  %-26s %s\n", left, run_flags[i].help);
     }
+    fprintf(out, "  %-26s %s\n", "--expect REGEX", "exit 0 once the console matches, else 1");
+    fprintf(out, "  %-26s %s\n", "--timeout DURATION",
+            "with --expect: give up after (default: 60s)");
     fprintf(out, "  %-26s %s\n", "--help, -h", "this text");
     fprintf(out,
             "\n"

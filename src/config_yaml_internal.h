@@ -4,6 +4,7 @@
 #define KILN_CONFIG_YAML_INTERNAL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <yaml.h>
 
 #include "kiln/config_yaml.h"
@@ -27,5 +28,37 @@ void yaml_label(const struct config_yaml_origin *origin, yaml_mark_t mark, const
 
 /* Walks the document's root mapping, filling w->cfg and w->origin. */
 void yaml_walk_document(struct yaml_walk *w);
+
+/* Walks root (a node of w->doc) as a VM definition; prefix goes before its keys in messages
+ * ("cases[0].vm": "cases[0].vm.cpus"), "" for a whole file. */
+void yaml_walk_vm(struct yaml_walk *w, yaml_node_t *root, const char *prefix);
+
+/* Reads the file at path (at most CONFIG_YAML_MAX_BYTES) into *data (free it); problems
+ * name origin->file. */
+int yaml_read_file(const struct config_yaml_origin *origin, struct config_problems *problems,
+                   const char *path, char **data, size_t *size);
+
+/* Checks data (size, UTF-8, one document, nesting, at most max_nodes nodes with aliases
+ * expanded; what names the kind of file: "VM definition") and loads it into doc (free with
+ * yaml_document_delete). Returns 0, or a negative errno with the problem reported. */
+int yaml_load_checked(const struct config_yaml_origin *origin, struct config_problems *problems,
+                      const char *data, size_t size, unsigned long max_nodes, const char *what,
+                      yaml_document_t *doc);
+
+/* The schema walk's helpers, shared with the other kinds of YAML file kiln reads. */
+typedef void (*yaml_pair_handler)(struct yaml_walk *w, void *target, size_t key, yaml_node_t *value,
+                                  const char *path);
+/* Each pair of map whose key is one of names goes to handle (key: its index); duplicate and
+ * unknown keys are reported ("did you mean"). prefix: the path of map ("" at the top). */
+void yaml_walk_pairs(struct yaml_walk *w, const yaml_node_t *map, const char *prefix,
+                     const char *const *names, size_t n, yaml_pair_handler handle, void *target);
+/* An empty, ~ or null plain scalar. */
+bool yaml_is_null(const yaml_node_t *n);
+/* "PATH: no value (expected ...)" or "PATH: 'x' is not valid here (expected ...)". */
+void yaml_wrong_type(struct yaml_walk *w, const yaml_node_t *n, const char *path,
+                     const char *expected);
+/* A scalar's text after ${VAR} expansion (free it), or NULL with the problem reported. */
+char *yaml_scalar_text(struct yaml_walk *w, const yaml_node_t *n, const char *path,
+                       const char *expected);
 
 #endif

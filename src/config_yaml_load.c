@@ -134,6 +134,8 @@ struct anchor {
 
 struct bounds {
     const struct config_yaml_origin *origin;
+    unsigned long max_nodes;
+    const char *what; /* "VM definition": the kind of file, for messages */
     struct config_problems *problems;
     struct anchor *anchors;
     size_t nanchors;
@@ -171,19 +173,17 @@ static int add_nodes(struct bounds *b, unsigned long size, yaml_mark_t mark, con
     if (b->depth)
         b->frames[b->depth - 1] += size;
     b->expanded += size;
-    if (b->expanded <= CONFIG_YAML_MAX_NODES)
+    if (b->expanded <= b->max_nodes)
         return 0;
     char quoted[CONFIG_QUOTE_SIZE];
     if (alias)
         yaml_problem(b->origin, b->problems, mark, -E2BIG,
-                     "alias '*%s' expands the file past %d nodes (expected at most %d nodes "
+                     "alias '*%s' expands the file past %lu nodes (expected at most %lu nodes "
                      "with aliases expanded)",
-                     config_quote(alias, quoted, sizeof(quoted)), CONFIG_YAML_MAX_NODES,
-                     CONFIG_YAML_MAX_NODES);
+                     config_quote(alias, quoted, sizeof(quoted)), b->max_nodes, b->max_nodes);
     else
         yaml_problem(b->origin, b->problems, mark, -E2BIG,
-                     "more than %d YAML nodes (expected a shorter VM definition)",
-                     CONFIG_YAML_MAX_NODES);
+                     "more than %lu YAML nodes (expected a shorter %s)", b->max_nodes, b->what);
     return -E2BIG;
 }
 
@@ -194,7 +194,7 @@ static int bound_event(struct bounds *b, const yaml_event_t *e)
     case YAML_DOCUMENT_START_EVENT:
         if (++b->documents > 1) {
             yaml_problem(b->origin, b->problems, e->start_mark, -EINVAL,
-                         "a second YAML document (expected one VM definition per file)");
+                         "a second YAML document (expected one %s per file)", b->what);
             return -EINVAL;
         }
         return 0;
@@ -265,13 +265,14 @@ static void bounds_free(struct bounds *b)
 }
 
 static int check_bounds(const struct config_yaml_origin *origin, struct config_problems *problems,
-                        const char *data, size_t size)
+                        const char *data, size_t size, unsigned long max_nodes, const char *what)
 {
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser))
         return -ENOMEM;
     yaml_parser_set_input_string(&parser, (const unsigned char *)data, size);
-    struct bounds b = {.origin = origin, .problems = problems};
+    struct bounds b = {
+        .origin = origin, .problems = problems, .max_nodes = max_nodes, .what = what};
     int r = 0;
     for (bool done = false; r == 0 && !done;) {
         yaml_event_t event;
@@ -290,21 +291,26 @@ static int check_bounds(const struct config_yaml_origin *origin, struct config_p
     return r;
 }
 
-static int load_document(struct yaml_walk *w, const char *data, size_t size)
+int yaml_load_checked(const struct config_yaml_origin *origin, struct config_problems *problems,
+                      const char *data, size_t size, unsigned long max_nodes, const char *what,
+                      yaml_document_t *doc)
 {
+    if (size > CONFIG_YAML_MAX_BYTES) {
+        file_problem(origin, problems, -EFBIG, "%zu bytes is too big (expected at most %d)", size,
+                     CONFIG_YAML_MAX_BYTES);
+        return -EFBIG;
+    }
+    int r = check_utf8(origin, problems, data, size);
+    if (r == 0)
+        r = check_bounds(origin, problems, data, size, max_nodes, what);
+    if (r < 0)
+        return r;
     yaml_parser_t parser;
-    yaml_document_t doc;
     if (!yaml_parser_initialize(&parser))
         return -ENOMEM;
     yaml_parser_set_input_string(&parser, (const unsigned char *)data, size);
-    int r = 0;
-    if (!yaml_parser_load(&parser, &doc)) {
-        r = syntax_problem(w->origin, w->problems, &parser, data);
-    } else {
-        w->doc = &doc;
-        yaml_walk_document(w);
-        yaml_document_delete(&doc);
-    }
+    if (!yaml_parser_load(&parser, doc))
+        r = syntax_problem(origin, problems, &parser, data);
     yaml_parser_delete(&parser);
     return r;
 }
@@ -315,24 +321,21 @@ int config_yaml_load_buffer(const char *name, const char *dir, const char *data,
 {
     if (!origin->file && !(origin->file = strdup(name)))
         return -ENOMEM;
-    if (size > CONFIG_YAML_MAX_BYTES) {
-        file_problem(origin, problems, -EFBIG, "%zu bytes is too big (expected at most %d)", size,
-                     CONFIG_YAML_MAX_BYTES);
-        return -EFBIG;
-    }
-    int r = check_utf8(origin, problems, data, size);
-    if (r == 0)
-        r = check_bounds(origin, problems, data, size);
+    yaml_document_t doc;
+    int r = yaml_load_checked(origin, problems, data, size, CONFIG_YAML_MAX_NODES, "VM definition",
+                              &doc);
     if (r == 0) {
-        struct yaml_walk w = {.dir = dir, .cfg = cfg, .origin = origin, .problems = problems};
-        r = load_document(&w, data, size);
+        struct yaml_walk w = {
+            .doc = &doc, .dir = dir, .cfg = cfg, .origin = origin, .problems = problems};
+        yaml_walk_document(&w);
+        yaml_document_delete(&doc);
     }
     return r;
 }
 
 /* Reads at most CONFIG_YAML_MAX_BYTES + 1 bytes: enough to tell a file is too big. */
-static int read_file(const struct config_yaml_origin *origin, struct config_problems *problems,
-                     const char *path, char **data, size_t *size)
+int yaml_read_file(const struct config_yaml_origin *origin, struct config_problems *problems,
+                   const char *path, char **data, size_t *size)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
@@ -393,7 +396,7 @@ int config_yaml_load(const char *path, struct vm_config *cfg, struct config_yaml
         return -ENOMEM;
     char *data = NULL;
     size_t size = 0;
-    int r = read_file(origin, problems, path, &data, &size);
+    int r = yaml_read_file(origin, problems, path, &data, &size);
     if (r < 0)
         return r;
     /* Paths in the file are relative to its folder, wherever kiln runs. */

@@ -207,8 +207,7 @@ static char *resolve_console(const struct yaml_walk *w, char *text)
     return joined;
 }
 
-typedef void (*pair_handler)(struct yaml_walk *w, void *target, size_t key, yaml_node_t *value,
-                             const char *path);
+typedef yaml_pair_handler pair_handler;
 
 static bool duplicate_key(struct yaml_walk *w, const yaml_node_t *map, const yaml_node_pair_t *pair,
                           const yaml_node_t *key, const char *path)
@@ -577,13 +576,14 @@ static void top_pair(struct yaml_walk *w, void *target, size_t key, yaml_node_t 
     }
 }
 
-void yaml_walk_document(struct yaml_walk *w)
+void yaml_walk_vm(struct yaml_walk *w, yaml_node_t *root, const char *prefix)
 {
-    yaml_node_t *root = yaml_document_get_root_node(w->doc);
     yaml_mark_t start = {0};
+    const char *sep = *prefix ? ": " : "";
     if (!root || is_null(root)) {
         yaml_problem(w->origin, w->problems, root ? root->start_mark : start, -EINVAL,
-                     "no settings (expected a mapping with at least kernel: {path: ...})");
+                     "%s%sno settings (expected a mapping with at least kernel: {path: ...})",
+                     prefix, sep);
         set_mark(&w->origin->field[CONFIG_FIELD_KERNEL], start);
         w->origin->field[CONFIG_FIELD_KERNEL].bad = true; /* that message says it all */
         return;
@@ -592,14 +592,49 @@ void yaml_walk_document(struct yaml_walk *w)
     set_mark(&w->origin->field[CONFIG_FIELD_KERNEL], root->start_mark);
     if (root->type != YAML_MAPPING_NODE) {
         char what[CONFIG_QUOTE_SIZE + 2];
-        yaml_problem(w->origin, w->problems, root->start_mark, -EINVAL,
-                     "the file is %s (expected a mapping of settings such as 'cpus: 2')",
-                     describe(root, what, sizeof(what)));
+        if (*prefix)
+            yaml_problem(w->origin, w->problems, root->start_mark, -EINVAL,
+                         "%s: %s is not valid here (expected a VM definition file or a mapping "
+                         "of VM settings such as 'cpus: 2')",
+                         prefix, describe(root, what, sizeof(what)));
+        else
+            yaml_problem(w->origin, w->problems, root->start_mark, -EINVAL,
+                         "the file is %s (expected a mapping of settings such as 'cpus: 2')",
+                         describe(root, what, sizeof(what)));
         w->origin->field[CONFIG_FIELD_KERNEL].bad = true;
         return;
     }
     const char *names[TOP_KEY_COUNT];
     for (size_t i = 0; i < TOP_KEY_COUNT; i++)
         names[i] = top_keys[i].name;
-    walk_pairs(w, root, "", names, TOP_KEY_COUNT, top_pair, NULL);
+    walk_pairs(w, root, prefix, names, TOP_KEY_COUNT, top_pair, NULL);
+}
+
+void yaml_walk_document(struct yaml_walk *w)
+{
+    yaml_walk_vm(w, yaml_document_get_root_node(w->doc), "");
+}
+
+/* The walk's helpers, for the other YAML file kinds (kiln test files). */
+void yaml_walk_pairs(struct yaml_walk *w, const yaml_node_t *map, const char *prefix,
+                     const char *const *names, size_t n, yaml_pair_handler handle, void *target)
+{
+    walk_pairs(w, map, prefix, names, n, handle, target);
+}
+
+bool yaml_is_null(const yaml_node_t *n)
+{
+    return is_null(n);
+}
+
+void yaml_wrong_type(struct yaml_walk *w, const yaml_node_t *n, const char *path,
+                     const char *expected)
+{
+    wrong_type(w, n, path, expected);
+}
+
+char *yaml_scalar_text(struct yaml_walk *w, const yaml_node_t *n, const char *path,
+                       const char *expected)
+{
+    return scalar_text(w, n, path, expected);
 }

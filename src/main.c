@@ -6,8 +6,10 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kiln/cli.h"
+#include "kiln/ktest.h"
 #include "kiln/vm.h"
 
 /* One boot: build, run, tear down. Returns -1 if the VM could not be built or run. */
@@ -115,6 +117,8 @@ static int run_vm(struct cli_request *request)
 
 int main(int argc, char **argv)
 {
+    if (ktest_child_setup() < 0) /* a kiln test case's VM whose runner is gone */
+        return EXIT_KILN_ERROR;
     /* A closed console pipe must not kill the VMM; writes report EPIPE instead. */
     signal(SIGPIPE, SIG_IGN);
     /* Held until a VM's loop can handle them (vm_run unblocks them). */
@@ -124,8 +128,22 @@ int main(int argc, char **argv)
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 
-    struct cli_request request;
+    if (argc >= 2 && strcmp(argv[1], "test") == 0)
+        return ktest_main(argc, argv);
+    if (argc == 3 && strcmp(argv[1], "help") == 0 && strcmp(argv[2], "test") == 0) {
+        char *test_help[] = {argv[0], "test", "--help", NULL};
+        return ktest_main(3, test_help);
+    }
     struct error err = {{0}};
+    /* kiln run ... --expect REGEX [--timeout DURATION]: a one-case kiln test. */
+    const char *expect = NULL;
+    uint64_t expect_timeout_ms = 0;
+    int quick = ktest_expect_extract(&argc, argv, &expect, &expect_timeout_ms, &err);
+    if (quick < 0) {
+        fprintf(stderr, "kiln: error: %s\n", err.msg);
+        return EXIT_KILN_ERROR;
+    }
+    struct cli_request request;
     if (cli_parse(argc, argv, &request, &err) < 0) {
         fprintf(stderr, "kiln: error: %s\n", err.msg);
         /* validate and config answer 0 or 1, like the checks scripts run them for. */
@@ -144,7 +162,12 @@ int main(int argc, char **argv)
         printf("kiln %s\n", KILN_VERSION);
         break;
     case CLI_ACTION_RUN:
-        status = run_vm(&request);
+        if (quick)
+            status = load_config(&request, true)
+                         ? ktest_expect_run(&request.config, expect, expect_timeout_ms)
+                         : EXIT_KILN_ERROR;
+        else
+            status = run_vm(&request);
         break;
     case CLI_ACTION_VALIDATE:
         status = validate(&request);
