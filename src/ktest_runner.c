@@ -394,9 +394,12 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 /* The case's VM definition with its console on stdio, in a memfd for the child's fd 3. */
 static int vm_memfd(const struct ktest_case *tc, struct error *err)
 {
-    struct vm_config vm = tc->vm; /* a shallow copy: only the console differs */
+    struct vm_config vm = tc->vm; /* a shallow copy: only the consoles differ */
     vm.console = CONSOLE_STDIO;
     vm.console_path = NULL;
+    /* The steps drive `console`; a vconsole keeps its sink, but stdio is taken. */
+    if (vm.vconsole && vm.vconsole_kind == CONSOLE_STDIO)
+        vm.vconsole_kind = CONSOLE_NONE;
     int fd = memfd_create("kiln-test-vm", MFD_CLOEXEC);
     if (fd < 0)
         return error_fmt(err, -errno, "memfd_create: %s", strerror(errno));
