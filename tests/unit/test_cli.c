@@ -261,7 +261,7 @@ static void test_help_text(void **state)
         "the console on ttyS0: stdio, file:PATH, socket:PATH, pty or none;",
         "virtio[:SINK] puts it on hvc0 instead (default: stdio)",
         "--vconsole SINK",
-        "add a virtio-console (hvc0) beside ttyS0: stdio, file:PATH, socket:PATH, pty or none",
+        "add a virtio-console (hvc0) beside ttyS0, on a sink:",
         "--log-level LEVEL",
         "(default: warn)",
         "--help",
