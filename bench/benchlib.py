@@ -145,3 +145,9 @@ def ratio(a, b):
 def show_command(cmd):
     """A command line as the reader would type it from the repository's top directory."""
     return " ".join(os.path.relpath(c, REPO) if c.startswith(REPO + "/") else c for c in cmd)
+
+
+def load_note(before):
+    """The machine's 1-minute load average before and now: other work is the main noise."""
+    return (f"1-minute load average {before:.1f} before, {os.getloadavg()[0]:.1f} after "
+            f"(on {os.cpu_count()} CPUs)")
