@@ -1,6 +1,7 @@
 /* net-bench.elf: virtio-net throughput from CPL3 (native speed on our hosts) for bench/net:
  * phases tx64, tx1514, rx64, rx1514, each "bench: PHASE start", a 'g' from the host on serial,
- * the CPL3 loop, then "bench: PHASE done N"; the host times the phases and counts frames. */
+ * the CPL3 loop, then "bench: PHASE done N doorbells D"; the host times the phases and counts
+ * frames. */
 #include "runtime/guest.h"
 #include "runtime/user.h"
 #include "runtime/virtio.h"
@@ -23,6 +24,7 @@ static struct virtq rxq, txq;
 static struct virtio_dev dev;
 static uint8_t rx_buf[VQ_SIZE][RX_BUF_SIZE] __attribute__((aligned(64)));
 static uint8_t tx_buf[HDR_SIZE + 1514] __attribute__((aligned(64)));
+static uint32_t doorbells; /* QueueNotify writes in the current phase */
 
 struct phase {
     const char *name;
@@ -44,8 +46,10 @@ static void publish(struct virtq *q, uint16_t new_idx)
     barrier();
     *(volatile uint16_t *)&q->avail.idx = new_idx;
     full_fence();
-    if (!(*(volatile uint16_t *)&q->used.flags & USED_NO_NOTIFY))
+    if (!(*(volatile uint16_t *)&q->used.flags & USED_NO_NOTIFY)) {
         mmio_write32(dev.base + REG_QUEUE_NOTIFY, q->index);
+        doorbells++;
+    }
 }
 
 /* CPL3. Every descriptor points at the same frame, so descriptor id = avail slot; with at
@@ -130,8 +134,10 @@ static int run_phase(struct phase *p, void (*loop)(void *))
     printf("bench: %s start\n", p->name);
     while (serial_getc() != 'g') /* the host has read its counters */
         ;
+    doorbells = 0;
     user_run(loop, p);
-    printf("bench: %s done %u%s\n", p->name, p->count, p->timeout ? " (timed out)" : "");
+    printf("bench: %s done %u doorbells %u%s\n", p->name, p->count, doorbells,
+           p->timeout ? " (timed out)" : "");
     return p->timeout ? GUEST_EXIT_FAIL : 0;
 }
 
