@@ -1,7 +1,5 @@
-/* net-bench.elf: virtio-net throughput from CPL3 (native speed on our hosts) for bench/net:
- * phases tx64, tx1514, rx64, rx1514, each "bench: PHASE start", a 'g' from the host on serial,
- * the CPL3 loop, then "bench: PHASE done N doorbells D"; the host times the phases and counts
- * frames. */
+/* net-bench.elf: virtio-net TX/RX throughput from CPL3 for bench/net; phases tx64, tx1514, rx64,
+ * rx1514, each "bench: P start", a 'g' from the host, the loop, "bench: P done N doorbells D". */
 #include "runtime/guest.h"
 #include "runtime/user.h"
 #include "runtime/virtio.h"
