@@ -138,15 +138,18 @@ static int deliver_packet(struct virtio_mmio *t, struct virtio_net *net)
 }
 
 /* Reads frames from the fd and delivers them until the fd is empty or the guest runs out of
- * buffers; then polling stops until the guest adds some (its RX kick). Lock held. */
+ * buffers; then polling stops until the guest adds some (its RX kick). The guest need not
+ * kick for new buffers while we have some: the queue stays quiet until we run out. Lock held. */
 static void receive(struct virtio_mmio *t, struct virtio_net *net)
 {
+    struct virtqueue *vq = &t->queues[VIRTIO_NET_QUEUE_RX];
     bool delivered = false;
     for (;;) {
         if (!queue_live(t, VIRTIO_NET_QUEUE_RX)) {
             set_rx_polling(net, false); /* resumes when the driver kicks the RX queue */
             break;
         }
+        virtqueue_quiet(vq);
         if (!net->packet_pending) {
             ssize_t n = read(net->fd, net->packet, sizeof(net->packet));
             if (n < 0 && errno == EINTR)
@@ -163,6 +166,8 @@ static void receive(struct virtio_mmio *t, struct virtio_net *net)
             net->packet_pending = true;
         }
         int r = deliver_packet(t, net);
+        if (r == 0 && virtqueue_wake(vq))
+            continue; /* buffers came while we asked for a kick: no kick will come for them */
         if (r <= 0) {
             set_rx_polling(net, false);
             break;
@@ -174,7 +179,7 @@ static void receive(struct virtio_mmio *t, struct virtio_net *net)
         virtio_mmio_notify_used(t, VIRTIO_NET_QUEUE_RX);
 }
 
-static void transmit(struct virtio_mmio *t, struct virtio_net *net)
+static void transmit_available(struct virtio_mmio *t, struct virtio_net *net)
 {
     struct virtqueue *vq = &t->queues[VIRTIO_NET_QUEUE_TX];
     while (virtio_mmio_pop(t, VIRTIO_NET_QUEUE_TX, &net->chain, &net->stats.tx_dropped)) {
@@ -193,6 +198,16 @@ static void transmit(struct virtio_mmio *t, struct virtio_net *net)
         virtqueue_push(vq, net->chain.head, 0);
     }
     virtio_mmio_notify_used(t, VIRTIO_NET_QUEUE_TX);
+}
+
+static void transmit(struct virtio_mmio *t, struct virtio_net *net)
+{
+    struct virtqueue *vq = &t->queues[VIRTIO_NET_QUEUE_TX];
+    /* No doorbells while we drain: a guest sending fast adds frames without an exit each. */
+    do {
+        virtqueue_quiet(vq);
+        transmit_available(t, net);
+    } while (virtqueue_wake(vq));
 }
 
 static void net_queue_notify(struct virtio_mmio *t, unsigned q)

@@ -63,6 +63,7 @@ int virtqueue_enable(struct virtqueue *vq, bool event_idx, bool indirect, const 
     vq->used_idx = 0;
     vq->signalled = 0;
     vq->signalled_valid = false;
+    vq->quiet = false;
     vq->ready = true;
     return 0;
 }
@@ -209,7 +210,7 @@ enum virtq_pop_result virtqueue_pop(struct virtqueue *vq, struct virtq_chain *ch
         return VIRTQ_POP_EMPTY;
     uint16_t avail_idx = load16(&vq->avail->idx);
     if (avail_idx == vq->last_avail) {
-        if (!vq->event_idx || !publish_avail_event(vq))
+        if (!vq->event_idx || vq->quiet || !publish_avail_event(vq))
             return VIRTQ_POP_EMPTY;
         avail_idx = load16(&vq->avail->idx);
     }
@@ -225,7 +226,7 @@ enum virtq_pop_result virtqueue_pop(struct virtqueue *vq, struct virtq_chain *ch
         return VIRTQ_POP_BROKEN_RING;
     }
     vq->last_avail++;
-    if (vq->event_idx)
+    if (vq->event_idx && !vq->quiet)
         store16(avail_event_field(vq), vq->last_avail);
 
     memset(chain, 0, offsetof(struct virtq_chain, iov));
@@ -236,7 +237,7 @@ enum virtq_pop_result virtqueue_pop(struct virtqueue *vq, struct virtq_chain *ch
 void virtqueue_unpop(struct virtqueue *vq, uint16_t n)
 {
     vq->last_avail = (uint16_t)(vq->last_avail - n);
-    if (vq->event_idx)
+    if (vq->event_idx && !vq->quiet)
         store16(avail_event_field(vq), vq->last_avail);
 }
 
@@ -268,4 +269,30 @@ bool virtqueue_should_interrupt(struct virtqueue *vq)
     vq->signalled = vq->used_idx;
     vq->signalled_valid = true;
     return !valid || vring_need_event(load16(used_event_field(vq)), vq->used_idx, old);
+}
+
+void virtqueue_quiet(struct virtqueue *vq)
+{
+    if (!vq->ready || vq->quiet)
+        return;
+    vq->quiet = true;
+    /* With EVENT_IDX, avail_event simply stays where it is while pops go past it: the driver
+     * notifies only when it crosses that index, which it already has. */
+    if (!vq->event_idx)
+        __atomic_store_n(&vq->used->flags, VRING_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
+}
+
+bool virtqueue_wake(struct virtqueue *vq)
+{
+    if (!vq->ready)
+        return false;
+    vq->quiet = false;
+    if (vq->event_idx)
+        store16(avail_event_field(vq), vq->last_avail);
+    else
+        __atomic_store_n(&vq->used->flags, 0, __ATOMIC_RELAXED);
+    /* The driver checks our flag after publishing its index; we check its index after
+     * publishing our flag: one of the two sees the other. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return load16(&vq->avail->idx) != vq->last_avail;
 }

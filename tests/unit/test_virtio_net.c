@@ -161,6 +161,7 @@ static void test_transmit(void **state)
     struct vring_used *used = gpa(TX_USED);
     assert_int_equal(used->idx, 1);
     assert_int_equal(used->ring[0].len, 0);
+    assert_int_equal(used->flags, 0); /* drained: doorbells wanted again */
 }
 
 static void test_bad_transmit_chain_is_dropped(void **state)
@@ -206,11 +207,22 @@ static void test_frame_waits_for_buffers(void **state)
     virtio_net_stats(fx.net, &st);
     assert_int_equal(st.rx_frames, 1);
     assert_int_equal(st.rx_dropped, 0);
+    /* While we hold buffers the guest need not kick for more: the queue is quiet. */
+    assert_int_equal(rx_used()->flags, VRING_USED_F_NO_NOTIFY);
     /* With buffers, polling the "TAP" delivers the next frame without a kick. */
     rx_buffer(1, 2048);
     host_send(50, 2);
     uv_run(&fx.loop, UV_RUN_NOWAIT);
     assert_int_equal(rx_used()->idx, 2);
+    /* Out of buffers with a frame waiting: now a kick is wanted. */
+    host_send(50, 3);
+    uv_run(&fx.loop, UV_RUN_NOWAIT);
+    assert_int_equal(rx_used()->idx, 2);
+    assert_int_equal(rx_used()->flags, 0);
+    /* A buffer added without a kick is still found: receive() asked, and looked again. */
+    rx_buffer(2, 2048);
+    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX);
+    assert_int_equal(rx_used()->idx, 3);
 }
 
 static void test_too_small_buffer_without_merging(void **state)

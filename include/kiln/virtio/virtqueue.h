@@ -31,6 +31,7 @@ struct virtqueue {
     uint16_t used_idx;    /* the device's copy of used->idx */
     uint16_t signalled;   /* used_idx when the guest was last interrupted (EVENT_IDX) */
     bool signalled_valid; /* false until the first interrupt after ready/reset */
+    bool quiet;           /* doorbells suppressed while the device drains (virtqueue_quiet) */
 
     struct vring_desc *desc; /* host pointers, set by virtqueue_enable() */
     struct vring_avail *avail;
@@ -81,6 +82,14 @@ void virtqueue_push(struct virtqueue *vq, uint16_t head, uint32_t len);
 /* After one or more pushes: whether the driver wants an interrupt now (honours
  * VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX). Records the signal if so. */
 bool virtqueue_should_interrupt(struct virtqueue *vq);
+
+/* Doorbell suppression while the device works through the queue (virtio 1.2 §2.7.10): quiet
+ * asks the driver not to notify (VRING_USED_F_NO_NOTIFY, or with EVENT_IDX an avail_event
+ * left behind); wake asks for notifications again and returns true if chains arrived in
+ * between, which the device must then take itself: no doorbell will come for them.
+ *     do { virtqueue_quiet(vq); ...pop until empty... } while (virtqueue_wake(vq)); */
+void virtqueue_quiet(struct virtqueue *vq);
+bool virtqueue_wake(struct virtqueue *vq);
 
 /* True if the driver has made chains available that the device has not popped yet. */
 bool virtqueue_has_available(const struct virtqueue *vq);
