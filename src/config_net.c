@@ -120,11 +120,20 @@ int config_add_net(struct vm_config *cfg, const struct net_config *net, struct e
     return 0;
 }
 
-void config_default_mac(const char *tap, unsigned index, uint8_t mac[6])
+void config_net_mac(const struct vm_config *cfg, unsigned index, uint8_t mac[6])
 {
-    /* FNV-1a over the name and index: stable across boots, different per TAP. */
+    const struct net_config *net = &cfg->nets[index];
+    if (net->mac_given)
+        memcpy(mac, net->mac, 6);
+    else
+        config_default_mac(cfg->name ? cfg->name : net->tap, index, mac);
+}
+
+void config_default_mac(const char *key, unsigned index, uint8_t mac[6])
+{
+    /* FNV-1a over the key and index: stable across boots, different per VM (or TAP). */
     uint32_t hash = 2166136261u;
-    for (const char *p = tap; *p; p++)
+    for (const char *p = key; *p; p++)
         hash = (hash ^ (uint8_t)*p) * 16777619u;
     hash = (hash ^ index) * 16777619u;
     mac[0] = 0x02; /* locally administered, unicast */

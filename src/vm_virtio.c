@@ -22,10 +22,7 @@ static int add_slot(struct vm *vm, const struct virtio_device_info *info, struct
 static int create_net(struct vm *vm, const struct net_config *net_cfg, struct error *err)
 {
     uint8_t mac[6];
-    if (net_cfg->mac_given)
-        memcpy(mac, net_cfg->mac, sizeof(mac));
-    else
-        config_default_mac(net_cfg->tap, vm->nnets, mac);
+    config_net_mac(vm->config, vm->nnets, mac);
     int fd = tap_open(net_cfg->tap, err);
     if (fd < 0)
         return fd;

@@ -238,8 +238,11 @@ int config_net_set_mac(struct net_config *net, const char *subject, const char *
                        const char *text, struct error *err);
 int config_add_net(struct vm_config *cfg, const struct net_config *net, struct error *err);
 /* The MAC a --net without mac= gets: locally administered, unicast, and the same for the same
- * TAP name and device index on every boot. */
-void config_default_mac(const char *tap, unsigned index, uint8_t mac[6]);
+ * key (the VM's name, or without one the TAP's) and device index on every boot. */
+void config_default_mac(const char *key, unsigned index, uint8_t mac[6]);
+/* The MAC of cfg's index-th net device: its mac=, else config_default_mac of the VM's --name
+ * (so a named VM keeps its MACs on another TAP or host), else of the TAP's name. */
+void config_net_mac(const struct vm_config *cfg, unsigned index, uint8_t mac[6]);
 
 /* Formats a byte count in the largest unit that divides it exactly ("4M", "1024G", "4097")
  * into buf, for messages that state a range. Returns buf. */

@@ -176,6 +176,35 @@ static void test_default_mac(void **state)
     assert_int_equal(a[0] & 3, 2);    /* locally administered, unicast */
 }
 
+/* mac= wins; a named VM's MACs follow its name and index, not the TAP; unnamed, the TAP's. */
+static void test_mac_of_each_device(void **state)
+{
+    struct vm_config cfg;
+    config_init(&cfg);
+    struct net_config net = {.tap = strdup("kt0")};
+    struct error err;
+    assert_int_equal(config_add_net(&cfg, &net, &err), 0);
+    net = (struct net_config){.tap = strdup("kt1"), .mac = {2, 0, 0, 0, 0, 7}, .mac_given = true};
+    assert_int_equal(config_add_net(&cfg, &net, &err), 0);
+    uint8_t mac[6], want[6];
+    config_net_mac(&cfg, 0, mac);
+    config_default_mac("kt0", 0, want);
+    assert_memory_equal(mac, want, 6);
+    config_net_mac(&cfg, 1, mac);
+    assert_memory_equal(mac, ((uint8_t[]){2, 0, 0, 0, 0, 7}), 6);
+
+    cfg.name = strdup("web-1");
+    config_net_mac(&cfg, 0, mac);
+    config_default_mac("web-1", 0, want);
+    assert_memory_equal(mac, want, 6);
+    free(cfg.nets[0].tap);
+    cfg.nets[0].tap = strdup("other");
+    uint8_t again[6];
+    config_net_mac(&cfg, 0, again);
+    assert_memory_equal(again, mac, 6); /* same VM on another TAP: same MAC */
+    config_free(&cfg);
+}
+
 static char *make_file(const char *name)
 {
     char *path = malloc(64);
@@ -261,6 +290,7 @@ int main(void)
         cmocka_unit_test(test_cmdline_renderer),
         cmocka_unit_test(test_net_flag),
         cmocka_unit_test(test_default_mac),
+        cmocka_unit_test(test_mac_of_each_device),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
