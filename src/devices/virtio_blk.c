@@ -189,8 +189,12 @@ static void blk_queue_notify(struct virtio_mmio *t, unsigned q)
 {
     struct virtio_blk *blk = virtio_mmio_device(t);
     blk->transport = t;
-    while (virtio_mmio_pop(t, q, &blk->chain, NULL))
-        handle_request(t, blk, q, blk->chain.head);
+    /* No doorbells for requests the driver adds while we take them off the ring. */
+    do {
+        virtqueue_quiet(&t->queues[q]);
+        while (virtio_mmio_pop(t, q, &blk->chain, NULL))
+            handle_request(t, blk, q, blk->chain.head);
+    } while (virtqueue_wake(&t->queues[q]));
     virtio_mmio_notify_used(t, q);
 }
 

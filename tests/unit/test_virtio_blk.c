@@ -160,6 +160,7 @@ static uint32_t run_chain(uint16_t head, uint8_t *status)
     struct vring_used *used = gpa(FAKE_USED);
     assert_int_equal(used->idx, fx.avail_idx);
     assert_int_equal(used->ring[(fx.avail_idx - 1) % 16].id, head);
+    assert_int_equal(used->flags, 0); /* the ring drained: doorbells are wanted again */
     *status = *(uint8_t *)gpa(STATUS);
     return used->ring[(fx.avail_idx - 1) % 16].len;
 }
