@@ -27,22 +27,17 @@ usage: scripts/dev.sh COMMAND
 USAGE
 }
 
-install_packages() {
-    local missing=()
-    for p in "${PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "kiln setup: missing Debian packages: ${missing[*]}" >&2
-        echo "kiln setup: run as root, or first: sudo apt-get install -y ${missing[*]}" >&2
-        exit 1
-    fi
-    echo "kiln setup: installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
+SCRIPT_NAME="kiln setup"
+IS_ROOT=0
+[ "$(id -u)" -eq 0 ] && IS_ROOT=1
+log() { echo "$SCRIPT_NAME: $*"; }
+die() {
+    echo "$SCRIPT_NAME: $*" >&2
+    exit 1
 }
+export DEBIAN_FRONTEND=noninteractive
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$REPO/scripts/lib.sh" # ensure_packages
 
 build() {
     cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -89,7 +84,7 @@ run_fuzzers() {
 }
 
 setup() {
-    install_packages
+    ensure_packages "${PACKAGES[@]}"
     build
     "$REPO/scripts/prepare-linux-guest.sh"
 }
