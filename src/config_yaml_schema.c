@@ -438,6 +438,37 @@ static bool device_list(struct yaml_walk *w, const yaml_node_t *value, const cha
     return true;
 }
 
+/* How many entries of a device list to load: kiln gives at most CONFIG_MAX_VIRTIO_DEVICES. */
+static unsigned device_count(const yaml_node_t *list)
+{
+    size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+    return n < CONFIG_MAX_VIRTIO_DEVICES ? (unsigned)n : CONFIG_MAX_VIRTIO_DEVICES;
+}
+
+/* Entry i of a device list, named in prefix ("disks[2]"); NULL if it is not a mapping (which
+ * is reported). */
+static const yaml_node_t *device_entry(struct yaml_walk *w, const yaml_node_t *list,
+                                       const char *path, unsigned i, const char *expected,
+                                       char prefix[PATH_SIZE])
+{
+    const yaml_node_t *entry = node(w, list->data.sequence.items.start[i]);
+    snprintf(prefix, PATH_SIZE, "%s[%u]", path, i);
+    if (entry && entry->type != YAML_MAPPING_NODE) {
+        wrong_type(w, entry, prefix, expected);
+        return NULL;
+    }
+    return entry;
+}
+
+/* A device entry without its required key, unless that key's value was already reported. */
+static void device_key_missing(struct yaml_walk *w, const yaml_node_t *entry, const char *prefix,
+                               const char *key, const char *expected, bool value_reported)
+{
+    if (!value_reported)
+        yaml_problem(w->origin, w->problems, entry->start_mark, -EINVAL,
+                     "%s.%s: missing (expected %s)", prefix, key, expected);
+}
+
 static void load_disks(struct yaml_walk *w, const yaml_node_t *value, const char *path)
 {
     struct vm_config *cfg = w->cfg;
@@ -448,39 +479,28 @@ static void load_disks(struct yaml_walk *w, const yaml_node_t *value, const char
     if (!device_list(w, value, path, top_expected(CONFIG_FIELD_DISK), "disks"))
         return;
     device_key(w, value, "disks");
-    for (unsigned i = 0; i < CONFIG_MAX_VIRTIO_DEVICES; i++) {
-        if (value->data.sequence.items.start + i >= value->data.sequence.items.top)
-            break;
-        const yaml_node_t *entry = node(w, value->data.sequence.items.start[i]);
+    for (unsigned i = 0; i < device_count(value); i++) {
         char prefix[PATH_SIZE];
-        snprintf(prefix, sizeof(prefix), "%s[%u]", path, i);
+        const yaml_node_t *entry = device_entry(w, value, path, i,
+                                                "a mapping with path and optionally readonly, "
+                                                "serial, cache, queue-size",
+                                                prefix);
         if (!entry)
             continue;
-        if (entry->type != YAML_MAPPING_NODE) {
-            wrong_type(w, entry, prefix,
-                       "a mapping with path and optionally readonly, serial, "
-                       "cache, queue-size");
-            continue;
-        }
         struct disk_item item = {.path_bad = false};
         config_init_disk(&item.disk);
         walk_pairs(w, entry, prefix, disk_keys, DISK_KEY_COUNT, disk_pair, &item);
-        if (!item.disk.path) {
-            if (!item.path_bad)
-                yaml_problem(w->origin, w->problems, entry->start_mark, -EINVAL,
-                             "%s.path: missing (expected " DISK_PATH_EXPECTED ")", prefix);
-            config_free_disk(&item.disk);
-            continue;
-        }
         struct error err;
         unsigned slot = cfg->ndisks;
-        int r = config_add_disk(cfg, &item.disk, &err);
-        if (r < 0) {
+        int r = -EINVAL;
+        if (!item.disk.path)
+            device_key_missing(w, entry, prefix, "path", DISK_PATH_EXPECTED, item.path_bad);
+        else if ((r = config_add_disk(cfg, &item.disk, &err)) < 0)
             add_error(w, r, &err);
+        if (r < 0)
             config_free_disk(&item.disk);
-            continue;
-        }
-        set_mark(&w->origin->disk[slot], item.path_mark);
+        else
+            set_mark(&w->origin->disk[slot], item.path_mark);
     }
 }
 
@@ -494,36 +514,25 @@ static void load_nets(struct yaml_walk *w, const yaml_node_t *value, const char 
     if (!device_list(w, value, path, top_expected(CONFIG_FIELD_NET), "network devices"))
         return;
     device_key(w, value, "nets");
-    for (unsigned i = 0; i < CONFIG_MAX_VIRTIO_DEVICES; i++) {
-        if (value->data.sequence.items.start + i >= value->data.sequence.items.top)
-            break;
-        const yaml_node_t *entry = node(w, value->data.sequence.items.start[i]);
+    for (unsigned i = 0; i < device_count(value); i++) {
         char prefix[PATH_SIZE];
-        snprintf(prefix, sizeof(prefix), "%s[%u]", path, i);
+        const yaml_node_t *entry =
+            device_entry(w, value, path, i, "a mapping with tap and optionally mac", prefix);
         if (!entry)
             continue;
-        if (entry->type != YAML_MAPPING_NODE) {
-            wrong_type(w, entry, prefix, "a mapping with tap and optionally mac");
-            continue;
-        }
         struct net_item item = {.tap_bad = false};
         walk_pairs(w, entry, prefix, net_keys, NET_KEY_COUNT, net_pair, &item);
-        if (!item.net.tap) {
-            if (!item.tap_bad)
-                yaml_problem(w->origin, w->problems, entry->start_mark, -EINVAL,
-                             "%s.tap: missing (expected " TAP_EXPECTED ")", prefix);
-            config_free_net(&item.net);
-            continue;
-        }
         struct error err;
         unsigned slot = cfg->nnets;
-        int r = config_add_net(cfg, &item.net, &err);
-        if (r < 0) {
+        int r = -EINVAL;
+        if (!item.net.tap)
+            device_key_missing(w, entry, prefix, "tap", TAP_EXPECTED, item.tap_bad);
+        else if ((r = config_add_net(cfg, &item.net, &err)) < 0)
             add_error(w, r, &err);
+        if (r < 0)
             config_free_net(&item.net);
-            continue;
-        }
-        set_mark(&w->origin->net[slot], item.tap_mark);
+        else
+            set_mark(&w->origin->net[slot], item.tap_mark);
     }
 }
 
