@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the integration tests: sourced, not run.
 # Each test gets KILN, GUEST_DIR, SOURCE_DIR and BUILD_DIR from ctest.
 set -u
@@ -105,6 +106,7 @@ wait_stamped_boot() {
     status=0
     wait "$1" || status=$?
     sleep 1 # let the time-stamping finish the last lines
+    # shellcheck disable=SC2034 # WALL is for the calling test
     WALL=$(seconds_since "$START")
     cut -f2- "$SERIAL" >"$TEST_TMP/serial.txt"
 }

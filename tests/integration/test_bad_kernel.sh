@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # Bad kernel images through the real binary: one error line naming the file, exit 125,
 # and no VM started (nothing on stdout).
 . "$SOURCE_DIR/tests/integration/lib.sh"

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # bench/startup still runs end to end (a smoke run with 2 samples; the figures themselves are
 # not checked: benchmarks print numbers, they do not pass or fail).
 . "$SOURCE_DIR/tests/integration/lib.sh"

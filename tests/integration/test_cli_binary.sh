@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # The real binary's behaviour for help, version and bad flags: help/version exit 0 on stdout;
 # every bad flag or value is one line on stderr and exit status 125, with no VM started.
 . "$SOURCE_DIR/tests/integration/lib.sh"

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # --console file:PATH writes the guest's output to the file (stdout stays empty);
 # --console none discards it; a failed start leaves an existing console file untouched.
 . "$SOURCE_DIR/tests/integration/lib.sh"

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # kiln's reaction to a misbehaving guest: unclaimed port/MMIO accesses read all-ones (and are
 # logged once), i8042 reset and triple fault end the VM as "guest reset" (status 123), and an
 # exit kiln cannot handle stops it with RIP, exit reason and instruction bytes (status 126).

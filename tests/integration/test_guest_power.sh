@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # power.elf: ACPI power-off and reset through the FADT's registers, and SIGTERM as a power
 # button press (GED, GSI 9) that a guest answers, ignores past --shutdown-grace, or gets twice.
 . "$SOURCE_DIR/tests/integration/lib.sh"

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # rtc.elf: the CMOS RTC at 0x70/0x71 reads as the host's UTC time (within 5 s), in BCD 24-hour
 # as kiln boots it and again in binary 12-hour after the guest switches Status B.
 . "$SOURCE_DIR/tests/integration/lib.sh"

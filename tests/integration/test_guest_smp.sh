@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # smp.elf: with --cpus N, every vCPU the MADT lists starts through INIT/SIPI and reports its
 # APIC ID exactly once (local APIC ID register and CPUID leaf 1 agreeing), IDs 0..N-1.
 . "$SOURCE_DIR/tests/integration/lib.sh"

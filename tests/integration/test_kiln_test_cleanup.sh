@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # kiln test: a timed-out VM that holds a TAP it created and a locked disk image is killed and
 # leaves nothing behind: no process, no TAP interface, no disk lock, no files but its log.
 # shellcheck source-path=SCRIPTDIR source=lib.sh

@@ -1,8 +1,9 @@
+#!/usr/bin/env bash
 # kiln test with malformed test files: every problem one line with FILE:LINE:COLUMN and the
 # key, all reported in one run, exit 125, and no VM started. Bad flags likewise.
 . "$SOURCE_DIR/tests/integration/lib.sh"
 T=$TEST_TMP
-cd "$T"
+cd "$T" || fail "cannot enter $T"
 cat >bad.yaml <<'YAML'
 timeout: 5 min
 cases:

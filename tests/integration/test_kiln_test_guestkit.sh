@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # The guest kit's boot tests through kiln test (tests/kiln-test/guestkit.yaml, which replaced
 # test_exit_status.sh and test_serial_echo.sh): two VMs at a time, JUnit XML in the build
 # folder (build/kiln-test/guestkit.xml, console logs beside it) for CI to collect.

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # kiln test, the runner itself: a passing case, a failing expect (the report names the step,
 # the pattern and the last console lines), a timeout (the VM killed, nothing left behind),
 # expect-not, a guest's non-zero exit status, --jobs 2 running two VMs at once, --filter, TAP,

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # Every way /dev/kvm can be unusable ends in one clear line and exit status 125:
 # missing device, not a KVM device, no permission.
 . "$SOURCE_DIR/tests/integration/lib.sh"

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # Orderly shutdown releases everything: under valgrind, a full run (guest exit, and a stop by
 # SIGTERM with 2 vCPUs) ends with no leaked heap blocks and no open fds beyond stdio.
 . "$SOURCE_DIR/tests/integration/lib.sh"

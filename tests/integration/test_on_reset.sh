@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # --on-reset: by default a guest reset ends kiln with status 123; with "restart" the VM is
 # rebuilt and boots again (seen as the guest's line twice) until something else stops it.
 . "$SOURCE_DIR/tests/integration/lib.sh"

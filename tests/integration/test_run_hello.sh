@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # kiln run boots the guest kit's hello guest: its line on stdout, exit status 0, nothing on
 # stderr; also with several vCPUs (the APs wait in-kernel for a SIPI that never comes).
 . "$SOURCE_DIR/tests/integration/lib.sh"

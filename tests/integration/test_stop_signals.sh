@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # Stopping a running VM from the host: SIGTERM and Ctrl-A x on a terminal (raw mode during the
 # run, settings restored after), and SIGINT with a pipe as stdin.
 . "$SOURCE_DIR/tests/integration/lib.sh"
