@@ -35,8 +35,10 @@ int console_open(struct console *console, const char *label, enum console_kind k
         if (fd < 0) {
             int e = errno;
             console_close(console);
-            return error_fmt(err, -e, "%s: cannot open 'file:%s' for writing: %s", label, path,
-                             strerror(e));
+            return error_fmt(
+                err, -e,
+                "%s: cannot open 'file:%s' for writing: %s (expected a path kiln may write)", label,
+                path, strerror(e));
         }
         console->out_fd = fd;
         console->out_owned = true;

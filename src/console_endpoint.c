@@ -28,7 +28,10 @@ static int bind_socket(int fd, const struct sockaddr_un *addr, const char *label
     int e = errno;
     struct stat st;
     if (e != EADDRINUSE || lstat(path, &st) != 0)
-        return error_fmt(err, -e, "%s: cannot listen on 'socket:%s': %s", label, path, strerror(e));
+        return error_fmt(
+            err, -e,
+            "%s: cannot listen on 'socket:%s': %s (expected a path kiln may create a socket at)",
+            label, path, strerror(e));
     if (!S_ISSOCK(st.st_mode))
         return error_fmt(err, -EEXIST,
                          "%s: 'socket:%s' exists and is not a socket (expected a new path or an "
@@ -44,7 +47,10 @@ static int bind_socket(int fd, const struct sockaddr_un *addr, const char *label
                          label, path);
     if (unlink(path) != 0 || bind(fd, (const struct sockaddr *)addr, sizeof(*addr)) != 0) {
         e = errno;
-        return error_fmt(err, -e, "%s: cannot listen on 'socket:%s': %s", label, path, strerror(e));
+        return error_fmt(
+            err, -e,
+            "%s: cannot listen on 'socket:%s': %s (expected a path kiln may create a socket at)",
+            label, path, strerror(e));
     }
     return 0;
 }
@@ -62,8 +68,10 @@ static int open_socket(struct console *console, const char *path, struct error *
         return error_fmt(err, -errno, "%s: socket: %s", console->label, strerror(errno));
     int r = bind_socket(fd, &addr, console->label, path, err);
     if (r == 0 && listen(fd, 1) != 0)
-        r = error_fmt(err, -errno, "%s: cannot listen on 'socket:%s': %s", console->label, path,
-                      strerror(errno));
+        r = error_fmt(
+            err, -errno,
+            "%s: cannot listen on 'socket:%s': %s (expected a path kiln may create a socket at)",
+            console->label, path, strerror(errno));
     if (r == 0 && !(console->socket_path = strdup(path)))
         r = error_fmt(err, -ENOMEM, "%s: out of memory", console->label);
     if (r < 0) {

@@ -79,6 +79,7 @@ long=$TEST_TMP/$(printf 'x%.0s' {1..120})
 bad "kiln: error: --vconsole: the socket path is ${#long} bytes long (expected at most 107)" --vconsole "socket:$long"
 touch "$TEST_TMP/plain"
 bad "kiln: error: --vconsole: 'socket:$TEST_TMP/plain' exists and is not a socket (expected a new path or an old socket)" --vconsole "socket:$TEST_TMP/plain"
+bad "kiln: error: --vconsole: cannot listen on 'socket:$TEST_TMP/no/dir/c.sock': No such file or directory (expected a path kiln may create a socket at)" --vconsole "socket:$TEST_TMP/no/dir/c.sock"
 python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(); time.sleep(60)' "$TEST_TMP/busy.sock" &
 track_pid $!
 for _ in $(seq 100); do [ -S "$TEST_TMP/busy.sock" ] && break; sleep 0.05; done
