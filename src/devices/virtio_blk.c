@@ -194,7 +194,7 @@ static void blk_queue_notify(struct virtio_mmio *t, unsigned q)
         virtqueue_quiet(&t->queues[q]);
         while (virtio_mmio_pop(t, q, &blk->chain, NULL))
             handle_request(t, blk, q, blk->chain.head);
-    } while (virtqueue_wake(&t->queues[q]));
+    } while (virtio_mmio_wake_queue(t, q));
     virtio_mmio_notify_used(t, q);
 }
 

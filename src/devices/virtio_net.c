@@ -95,7 +95,13 @@ static int deliver_packet(struct virtio_mmio *t, struct virtio_net *net)
     const char *why = NULL;
     while (offset < net->packet_len) {
         enum virtq_pop_result r = virtqueue_pop(vq, &net->chain, &why);
+        if (r == VIRTQ_POP_EMPTY && virtio_mmio_wake_queue(t, VIRTIO_NET_QUEUE_RX)) {
+            virtqueue_quiet(vq); /* buffers came while we asked for a kick: take them */
+            continue;
+        }
         if (r == VIRTQ_POP_EMPTY) {
+            /* The kick we asked for (wake, at the first slot we have not seen) brings us back;
+             * the chains taken so far are served again then. */
             virtqueue_unpop(vq, count);
             return 0;
         }
@@ -166,8 +172,6 @@ static void receive(struct virtio_mmio *t, struct virtio_net *net)
             net->packet_pending = true;
         }
         int r = deliver_packet(t, net);
-        if (r == 0 && virtqueue_wake(vq))
-            continue; /* buffers came while we asked for a kick: no kick will come for them */
         if (r <= 0) {
             set_rx_polling(net, false);
             break;
@@ -207,7 +211,7 @@ static void transmit(struct virtio_mmio *t, struct virtio_net *net)
     do {
         virtqueue_quiet(vq);
         transmit_available(t, net);
-    } while (virtqueue_wake(vq));
+    } while (virtio_mmio_wake_queue(t, VIRTIO_NET_QUEUE_TX));
 }
 
 static void net_queue_notify(struct virtio_mmio *t, unsigned q)

@@ -108,6 +108,12 @@ bool virtio_mmio_pop(struct virtio_mmio *t, unsigned q, struct virtq_chain *chai
     }
 }
 
+bool virtio_mmio_wake_queue(struct virtio_mmio *t, unsigned q)
+{
+    bool more = virtqueue_wake(&t->queues[q]);
+    return more && !(t->status & (VIRTIO_CONFIG_S_NEEDS_RESET | VIRTIO_CONFIG_S_FAILED));
+}
+
 void virtio_mmio_config_copy(const void *config, size_t config_size, uint32_t offset, uint8_t *data,
                              unsigned size)
 {

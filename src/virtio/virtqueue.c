@@ -234,11 +234,12 @@ enum virtq_pop_result virtqueue_pop(struct virtqueue *vq, struct virtq_chain *ch
     return walk_chain(vq, chain, why);
 }
 
+/* avail_event stays where the pops left it: a device puts chains back because it needs more
+ * than there are (virtio-net waiting for receive buffers), so the doorbell it wants is for the
+ * next new chain, not for the ones it already saw (which the driver will not ring for again). */
 void virtqueue_unpop(struct virtqueue *vq, uint16_t n)
 {
     vq->last_avail = (uint16_t)(vq->last_avail - n);
-    if (vq->event_idx && !vq->quiet)
-        store16(avail_event_field(vq), vq->last_avail);
 }
 
 void virtqueue_push(struct virtqueue *vq, uint16_t head, uint32_t len)

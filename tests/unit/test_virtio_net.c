@@ -57,7 +57,7 @@ static void wr(uint64_t offset, uint32_t v)
     fake_mmio_write(&fx.t, offset, v);
 }
 
-static int open_net(bool mergeable)
+static int open_net_with(bool mergeable, uint32_t more_features)
 {
     memset(&fx, 0, sizeof(fx));
     int sv[2];
@@ -79,13 +79,23 @@ static int open_net(bool mergeable)
     virtio_net_bind(fx.net, &fx.t);
     if (virtio_net_attach(fx.net, NULL) < 0)
         return -1;
-    uint32_t s =
-        fake_mmio_negotiate(&fx.t, (1u << VIRTIO_NET_F_MAC) | (1u << VIRTIO_RING_F_INDIRECT_DESC) |
-                                       (mergeable ? 1u << VIRTIO_NET_F_MRG_RXBUF : 0));
+    uint32_t s = fake_mmio_negotiate(
+        &fx.t, (1u << VIRTIO_NET_F_MAC) | (1u << VIRTIO_RING_F_INDIRECT_DESC) | more_features |
+                   (mergeable ? 1u << VIRTIO_NET_F_MRG_RXBUF : 0));
     fake_mmio_queue(&fx.t, VIRTIO_NET_QUEUE_RX, RX_DESC, RX_AVAIL, RX_USED);
     fake_mmio_queue(&fx.t, VIRTIO_NET_QUEUE_TX, TX_DESC, TX_AVAIL, TX_USED);
     wr(VIRTIO_MMIO_STATUS, s | VIRTIO_CONFIG_S_DRIVER_OK);
     return 0;
+}
+
+static int open_net(bool mergeable)
+{
+    return open_net_with(mergeable, 0);
+}
+
+static int setup_event_idx(void **state)
+{
+    return open_net_with(true, 1u << VIRTIO_RING_F_EVENT_IDX);
 }
 
 static int setup(void **state)
@@ -418,6 +428,46 @@ static void test_header_split_across_descriptors(void **state)
     assert_int_equal(((uint8_t *)gpa(BUF + 0x1000))[1], 5); /* the frame's first byte */
 }
 
+/* A broken avail ring (a head past the queue size) while transmit is quiet: the device stops
+ * with NEEDS_RESET instead of taking the unchanged ring for new work forever. */
+static void test_broken_transmit_ring_ends_the_drain(void **state)
+{
+    make_available(TX_AVAIL, &fx.tx_avail, 16);
+    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_TX); /* returns: that is the test */
+    assert_true(fx.t.status & VIRTIO_CONFIG_S_NEEDS_RESET);
+}
+
+/* A frame needing two merged buffers when the guest gave one: the device waits (it does not
+ * spin on the buffer it put back) and asks for a doorbell for the next buffer. */
+static void test_waiting_for_more_buffers_asks_for_the_next(void **state)
+{
+    rx_buffer(0, 1000);
+    host_send(1500, 9);
+    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX);
+    assert_int_equal(rx_used()->idx, 0);
+    assert_int_equal(rx_used()->flags, 0); /* doorbells wanted */
+    rx_buffer(1, 1000);
+    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX);
+    assert_int_equal(rx_used()->idx, 2);
+    assert_int_equal(((struct virtio_net_hdr_v1 *)gpa(BUF))->num_buffers, 2);
+}
+
+/* The same with EVENT_IDX: avail_event must name the next new slot (1), not the buffer put
+ * back (0), which the driver has passed and would never ring for. */
+static void test_waiting_for_more_buffers_with_event_idx(void **state)
+{
+    rx_buffer(0, 1000);
+    host_send(1500, 9);
+    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX);
+    assert_int_equal(rx_used()->idx, 0);
+    uint16_t avail_event;
+    memcpy(&avail_event, (uint8_t *)gpa(RX_USED) + 4 + 8 * 16, 2);
+    assert_int_equal(avail_event, 1);
+    rx_buffer(1, 1000);
+    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX);
+    assert_int_equal(rx_used()->idx, 2);
+}
+
 /* The guest's GUEST_* features, as TAP offload flags: TSO only with checksum offload. */
 static void test_offload_translation(void **state)
 {
@@ -457,6 +507,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_header_without_merging, setup_plain, teardown),
         T(test_header_split_across_descriptors),
         cmocka_unit_test(test_offload_translation),
+        T(test_broken_transmit_ring_ends_the_drain),
+        T(test_waiting_for_more_buffers_asks_for_the_next),
+        cmocka_unit_test_setup_teardown(test_waiting_for_more_buffers_with_event_idx,
+                                        setup_event_idx, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

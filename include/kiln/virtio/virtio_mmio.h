@@ -115,6 +115,13 @@ void virtio_mmio_needs_reset(struct virtio_mmio *t, const char *why);
 void virtio_mmio_log_once(struct virtio_mmio *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* virtqueue_wake for queue q of a device's request loop: true if chains arrived while the
+ * queue was quiet and the device should go on; never for a device that needs a reset (its
+ * broken ring would look like work forever). Lock held.
+ *     do { virtqueue_quiet(vq); ...virtio_mmio_pop until false... }
+ *     while (virtio_mmio_wake_queue(t, q)); */
+bool virtio_mmio_wake_queue(struct virtio_mmio *t, unsigned q);
+
 /* The next well-formed chain of queue q, for a device's request loop (lock held). A malformed
  * chain is given back with length 0, logged once and counted in *malformed (if not NULL); a
  * broken ring sets DEVICE_NEEDS_RESET. Returns false when there is nothing (more) to do. */
