@@ -10,61 +10,25 @@
 #include <unistd.h>
 
 #include "../unit/virtio_fake.h"
+#include "fuzz_driver.h"
 #include "kiln/devices/virtio_net.h"
 
-/* A small guest: rings at the bottom, then transmit buffers, then receive buffers. */
-#define NET_RAM  (256u << 10)
-#define RX_DESC  0x1000u
-#define RX_AVAIL 0x2000u
-#define RX_USED  0x3000u
-#define TX_DESC  0x4000u
-#define TX_AVAIL 0x5000u
-#define TX_USED  0x6000u
-#define TX_AREA  0x8000u
-#define RX_AREA  0x20000u
-#define QSIZE    16
-#define MAX_OPS  64
+#define MAX_OPS 64
 
 struct harness {
-    struct guest_mem mem;
+    struct fuzz_driver drv;
     struct log log;
     uv_loop_t loop;
     struct virtio_net *net;
     struct virtio_mmio t;
     int host;
-    uint16_t avail_idx[2];
 };
-
-static uint8_t rings_before[TX_AVAIL + 0x1000 - RX_DESC];
 
 static void no_irq(void *opaque)
 {
 }
 static void no_kick(void *opaque, unsigned q)
 {
-}
-
-static uint8_t *ram(struct harness *h, uint64_t gpa)
-{
-    return h->mem.mapping + gpa;
-}
-
-/* Descriptor addresses land in the buffer areas, at the end of RAM or past it: never on the
- * rings, so any write there is the device's fault. */
-static uint64_t steer(uint8_t selector, uint32_t raw)
-{
-    switch (selector % 4) {
-    case 0:
-        return TX_AREA + raw % (RX_AREA - TX_AREA);
-    case 1:
-        return RX_AREA + raw % (NET_RAM - RX_AREA);
-    case 2:
-        return NET_RAM - (raw % 4096);
-    default: {
-        uint64_t addr = (uint64_t)raw << (selector >> 4);
-        return addr < TX_AREA ? addr + NET_RAM : addr;
-    }
-    }
 }
 
 static bool open_device(struct harness *h, uint8_t features)
@@ -80,7 +44,7 @@ static bool open_device(struct harness *h, uint8_t features)
     struct virtio_device_info info;
     virtio_net_device_info(h->net, &info);
     struct virtio_mmio_host host = {.raise_irq = no_irq, .kick = no_kick};
-    if (virtio_mmio_init(&h->t, &info, &host, &h->mem, &h->log, 0xd0000000, NULL) < 0)
+    if (virtio_mmio_init(&h->t, &info, &host, &h->drv.mem, &h->log, 0xd0000000, NULL) < 0)
         abort();
     virtio_net_bind(h->net, &h->t);
     if (virtio_net_attach(h->net, NULL) < 0)
@@ -95,8 +59,8 @@ static bool open_device(struct harness *h, uint8_t features)
     if (features & 8)
         wanted |= (1u << VIRTIO_NET_F_GUEST_CSUM) | (1u << VIRTIO_NET_F_CSUM);
     uint32_t s = fake_mmio_negotiate(&h->t, wanted);
-    fake_mmio_queue(&h->t, VIRTIO_NET_QUEUE_RX, RX_DESC, RX_AVAIL, RX_USED);
-    fake_mmio_queue(&h->t, VIRTIO_NET_QUEUE_TX, TX_DESC, TX_AVAIL, TX_USED);
+    for (unsigned q = 0; q < 2; q++)
+        fake_mmio_queue(&h->t, q, DRV_DESC(q), DRV_AVAIL(q), DRV_USED(q));
     fake_mmio_write(&h->t, VIRTIO_MMIO_STATUS, s | VIRTIO_CONFIG_S_DRIVER_OK);
     return true;
 }
@@ -112,26 +76,14 @@ static void close_device(struct harness *h)
 }
 
 /* Runs one device step and checks the driver-owned rings came through untouched. */
-static void device_step(struct harness *h, uint8_t op)
+static void device_step(struct harness *h, unsigned op)
 {
-    memcpy(rings_before, ram(h, RX_DESC), sizeof(rings_before));
-    switch (op) {
-    case 0:
-        virtio_mmio_handle_notify(&h->t, VIRTIO_NET_QUEUE_RX);
-        break;
-    case 1:
-        virtio_mmio_handle_notify(&h->t, VIRTIO_NET_QUEUE_TX);
-        break;
-    default:
-        uv_run(&h->loop, UV_RUN_NOWAIT);
-        break;
-    }
-    /* The used rings sit between the checked areas; compare around them. */
-    const uint8_t *now = ram(h, RX_DESC);
-    if (memcmp(rings_before, now, RX_USED - RX_DESC) != 0 ||
-        memcmp(rings_before + (TX_DESC - RX_DESC), now + (TX_DESC - RX_DESC), TX_USED - TX_DESC) !=
-            0)
-        abort();
+    drv_snapshot(&h->drv);
+    if (op < 2)
+        virtio_mmio_handle_notify(&h->t, op); /* 0: RX doorbell, 1: TX doorbell */
+    else
+        uv_run(&h->loop, UV_RUN_NOWAIT); /* frames from the "TAP" */
+    drv_check(&h->drv);
 }
 
 static void send_frame(struct harness *h, uint16_t len, uint8_t fill)
@@ -150,52 +102,34 @@ static void drain_host(struct harness *h)
         ;
 }
 
-/* Input: [0] feature bits; then 8-byte ops:
- *   [0] op % 8: 0 descriptor, 1 RX avail, 2 TX avail, 3 host frame, 4-6 device step
- *       (RX doorbell, TX doorbell, loop), 7 host drains what the device sent
- *   [1] queue (bit 0), descriptor index (bits 4-7), address selector
- *   [2..5] address (steered), [6..7] length; flags and next come from [1] and [6]. */
+/* Input: [0] feature bits; then 8-byte ops, [0] % 8: 0 descriptor, 1 RX avail, 2 TX avail,
+ * 3 host frame, 4-6 device step (RX doorbell, TX doorbell, loop), 7 host drains what the
+ * device sent; [1] bit 0 picks the queue for descriptors (fuzz_driver.h has the rest). */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct harness h;
-    if (!h.mem.mapping) {
-        if (guest_mem_init(&h.mem, NET_RAM, NULL) < 0)
-            abort();
+    if (!h.log.out) {
         h.log.level = LOG_ERROR;
         h.log.out = fopen("/dev/null", "w");
     }
     if (size < 1)
         return 0;
-    memset(h.mem.mapping, 0, NET_RAM);
-    h.avail_idx[0] = h.avail_idx[1] = 0;
+    drv_reset(&h.drv);
     if (!open_device(&h, data[0]))
         return 0;
     data++;
     size--;
     for (unsigned n = 0; size >= 8 && n < MAX_OPS; n++, data += 8, size -= 8) {
-        unsigned q = data[1] & 1, index = (data[1] >> 4) % QSIZE;
-        uint32_t raw;
-        memcpy(&raw, data + 2, 4);
         uint16_t len;
         memcpy(&len, data + 6, 2);
         switch (data[0] % 8) {
-        case 0: {
-            struct vring_desc d = {.addr = steer(data[1] >> 1, raw),
-                                   .len = len,
-                                   .flags = (uint16_t)(data[6] & 7),
-                                   .next = (uint16_t)(data[7] % (QSIZE + 2))};
-            memcpy(ram(&h, (q ? TX_DESC : RX_DESC) + index * sizeof(d)), &d, sizeof(d));
+        case 0:
+            drv_write_desc(&h.drv, data[1] & 1, data);
             break;
-        }
         case 1:
-        case 2: {
-            unsigned which = data[0] % 8 == 1 ? 0 : 1;
-            struct vring_avail *avail = (void *)ram(&h, which ? TX_AVAIL : RX_AVAIL);
-            avail->ring[h.avail_idx[which] % QSIZE] = (uint16_t)(raw % (QSIZE + 1));
-            h.avail_idx[which] = (uint16_t)(h.avail_idx[which] + 1 + (data[6] == 0xff ? 40 : 0));
-            avail->idx = h.avail_idx[which];
+        case 2:
+            drv_make_available(&h.drv, data[0] % 8 - 1u, data);
             break;
-        }
         case 3:
             send_frame(&h, len, data[2]);
             break;
@@ -203,12 +137,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             drain_host(&h);
             break;
         default:
-            device_step(&h, (uint8_t)(data[0] % 8 - 4));
+            device_step(&h, data[0] % 8 - 4u);
             break;
         }
     }
-    device_step(&h, 0);
-    device_step(&h, 1);
+    device_step(&h, VIRTIO_NET_QUEUE_RX);
+    device_step(&h, VIRTIO_NET_QUEUE_TX);
     close_device(&h);
     return 0;
 }

@@ -1,0 +1,138 @@
+/* libFuzzer target for the virtio-blk device as a hostile guest drives it: the input is a
+ * script of descriptors, avail entries, doorbells, device resets and loop turns against a
+ * small image, with requests still on the thread pool when the driver resets. Besides the
+ * sanitizers, the device must never write the descriptor table or the avail ring. */
+#include <fcntl.h>
+#include <linux/virtio_blk.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../unit/virtio_fake.h"
+#include "fuzz_driver.h"
+#include "kiln/devices/virtio_blk.h"
+
+#define MAX_OPS    64
+#define DISK_BYTES (64 * 512)
+
+struct harness {
+    struct fuzz_driver drv;
+    struct log log;
+    struct disk_config disk;
+    uv_loop_t loop;
+    struct virtio_blk *blk;
+    struct virtio_mmio t;
+};
+
+static char image_path[64];
+
+static void remove_image(void)
+{
+    unlink(image_path);
+}
+
+static void no_irq(void *opaque)
+{
+}
+static void no_kick(void *opaque, unsigned q)
+{
+}
+
+static void bring_up(struct harness *h, uint8_t features)
+{
+    uint32_t wanted = (1u << VIRTIO_BLK_F_FLUSH) | (1u << VIRTIO_BLK_F_DISCARD) |
+                      (1u << VIRTIO_BLK_F_WRITE_ZEROES) | (1u << VIRTIO_BLK_F_CONFIG_WCE);
+    if (features & 2)
+        wanted |= 1u << VIRTIO_RING_F_INDIRECT_DESC;
+    if (features & 4)
+        wanted |= 1u << VIRTIO_RING_F_EVENT_IDX;
+    uint32_t s = fake_mmio_negotiate(&h->t, wanted);
+    fake_mmio_queue(&h->t, 0, DRV_DESC(0), DRV_AVAIL(0), DRV_USED(0));
+    fake_mmio_write(&h->t, VIRTIO_MMIO_STATUS, s | VIRTIO_CONFIG_S_DRIVER_OK);
+    h->drv.avail_idx[0] = 0;
+    memset(drv_ram(&h->drv, DRV_AVAIL(0)), 0, 0x2000); /* a fresh driver area and used ring */
+}
+
+static void open_device(struct harness *h, uint8_t features)
+{
+    h->disk = (struct disk_config){.path = image_path,
+                                   .readonly = features & 1,
+                                   .cache = DISK_CACHE_UNSAFE,
+                                   .queue_size = DRV_QSIZE};
+    uv_loop_init(&h->loop);
+    if (virtio_blk_create(&h->blk, &h->disk, &h->loop, &h->log, NULL) < 0)
+        abort();
+    struct virtio_device_info info;
+    virtio_blk_device_info(h->blk, &info);
+    struct virtio_mmio_host host = {.raise_irq = no_irq, .kick = no_kick};
+    if (virtio_mmio_init(&h->t, &info, &host, &h->drv.mem, &h->log, 0xd0000000, NULL) < 0)
+        abort();
+    bring_up(h, features);
+}
+
+static void close_device(struct harness *h)
+{
+    uv_run(&h->loop, UV_RUN_DEFAULT); /* requests still on the thread pool come back */
+    virtio_blk_destroy(h->blk);
+    virtio_mmio_destroy(&h->t);
+    uv_loop_close(&h->loop);
+}
+
+/* Input: [0] bit 0 read-only disk, bit 1 INDIRECT_DESC, bit 2 EVENT_IDX; then 8-byte ops,
+ * [0] % 6: 0 descriptor, 1 avail entry, 2 doorbell, 3 one loop turn (completions),
+ * 4 loop until idle, 5 driver reset and bring-up again (fuzz_driver.h has the op bytes). */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static struct harness h;
+    if (!h.log.out) {
+        h.log.level = LOG_ERROR;
+        h.log.out = fopen("/dev/null", "w");
+        snprintf(image_path, sizeof(image_path), "/tmp/kiln-fuzz-blk-%d.img", (int)getpid());
+        int fd = open(image_path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+        if (fd < 0 || ftruncate(fd, DISK_BYTES) < 0)
+            abort();
+        close(fd);
+        atexit(remove_image);
+    }
+    if (size < 1)
+        return 0;
+    drv_reset(&h.drv);
+    open_device(&h, data[0]);
+    uint8_t features = data[0];
+    data++;
+    size--;
+    for (unsigned n = 0; size >= 8 && n < MAX_OPS; n++, data += 8, size -= 8) {
+        drv_snapshot(&h.drv);
+        switch (data[0] % 6) {
+        case 0:
+            drv_write_desc(&h.drv, 0, data);
+            continue;
+        case 1:
+            drv_make_available(&h.drv, 0, data);
+            continue;
+        case 2:
+            virtio_mmio_handle_notify(&h.t, 0);
+            break;
+        case 3:
+            uv_run(&h.loop, UV_RUN_NOWAIT);
+            break;
+        case 4:
+            uv_run(&h.loop, UV_RUN_DEFAULT);
+            break;
+        default:
+            fake_mmio_write(&h.t, VIRTIO_MMIO_STATUS, 0);
+            uv_run(&h.loop, UV_RUN_NOWAIT);
+            bring_up(&h, features);
+            continue;
+        }
+        drv_check(&h.drv);
+    }
+    drv_snapshot(&h.drv);
+    virtio_mmio_handle_notify(&h.t, 0);
+    uv_run(&h.loop, UV_RUN_DEFAULT);
+    drv_check(&h.drv);
+    close_device(&h);
+    return 0;
+}
