@@ -81,14 +81,12 @@ static void close_device(struct harness *h)
 }
 
 /* Input: [0] bit 0 read-only disk, bit 1 INDIRECT_DESC, bit 2 EVENT_IDX; then 8-byte ops,
- * [0] % 6: 0 descriptor, 1 avail entry, 2 doorbell, 3 one loop turn (completions),
- * 4 loop until idle, 5 driver reset and bring-up again (fuzz_driver.h has the op bytes). */
+ * [0] % 7: 0 descriptor, 1-2 avail entry, 3 doorbell, 4 one loop turn (completions),
+ * 5 loop until idle, 6 driver reset and bring-up again (fuzz_driver.h has the op bytes). */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct harness h;
-    if (!h.log.out) {
-        h.log.level = LOG_ERROR;
-        h.log.out = fopen("/dev/null", "w");
+    if (!image_path[0]) {
         snprintf(image_path, sizeof(image_path), "/tmp/kiln-fuzz-blk-%d.img", (int)getpid());
         int fd = open(image_path, O_CREAT | O_TRUNC | O_RDWR, 0600);
         if (fd < 0 || ftruncate(fd, DISK_BYTES) < 0)
@@ -96,29 +94,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         close(fd);
         atexit(remove_image);
     }
-    if (size < 1)
+    uint8_t features;
+    if (!drv_start(&h.drv, &h.log, &data, &size, &features))
         return 0;
-    drv_reset(&h.drv);
-    open_device(&h, data[0]);
-    uint8_t features = data[0];
-    data++;
-    size--;
+    open_device(&h, features);
     for (unsigned n = 0; size >= 8 && n < MAX_OPS; n++, data += 8, size -= 8) {
+        if (drv_ring_op(&h.drv, data[0] % 7, 1, data))
+            continue;
         drv_snapshot(&h.drv);
-        switch (data[0] % 6) {
-        case 0:
-            drv_write_desc(&h.drv, 0, data);
-            continue;
-        case 1:
-            drv_make_available(&h.drv, 0, data);
-            continue;
-        case 2:
+        switch (data[0] % 7) {
+        case 3:
             virtio_mmio_handle_notify(&h.t, 0);
             break;
-        case 3:
+        case 4:
             uv_run(&h.loop, UV_RUN_NOWAIT);
             break;
-        case 4:
+        case 5:
             uv_run(&h.loop, UV_RUN_DEFAULT);
             break;
         default:

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kiln/guest_mem.h"
+#include "kiln/log.h"
 
 #define DRV_RAM   (256u << 10)
 #define DRV_QSIZE 16
@@ -82,6 +83,37 @@ static inline void drv_make_available(struct fuzz_driver *d, unsigned q, const u
     avail->ring[d->avail_idx[q] % DRV_QSIZE] = (uint16_t)(op[2] % (DRV_QSIZE + 1));
     d->avail_idx[q] = (uint16_t)(d->avail_idx[q] + 1 + (op[6] == 0xff ? 40 : 0));
     avail->idx = d->avail_idx[q];
+}
+
+/* The start of every run: a quiet log the first time, fresh guest RAM, and the input's first
+ * byte (the feature choice) taken off. False for an empty input. */
+static inline bool drv_start(struct fuzz_driver *d, struct log *log, const uint8_t **data,
+                             size_t *size, uint8_t *features)
+{
+    if (!log->out) {
+        log->level = LOG_ERROR;
+        log->out = fopen("/dev/null", "w");
+    }
+    if (*size < 1)
+        return false;
+    drv_reset(d);
+    *features = (*data)[0];
+    (*data)++;
+    (*size)--;
+    return true;
+}
+
+/* The ops every device fuzzer has, by code: 0 a descriptor (on queue op[1] & 1), 1 and 2 an
+ * avail entry on queue 0 and 1; a device with one queue gets them all on queue 0. False if
+ * code is none of these. */
+static inline bool drv_ring_op(struct fuzz_driver *d, unsigned code, unsigned nqueues,
+                               const uint8_t *op)
+{
+    if (code == 0)
+        drv_write_desc(d, nqueues > 1 ? op[1] & 1 : 0, op);
+    else if (code == 1 || code == 2)
+        drv_make_available(d, nqueues > 1 ? code - 1 : 0, op);
+    return code <= 2;
 }
 
 static inline void drv_snapshot(struct fuzz_driver *d)

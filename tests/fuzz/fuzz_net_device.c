@@ -108,28 +108,15 @@ static void drain_host(struct harness *h)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct harness h;
-    if (!h.log.out) {
-        h.log.level = LOG_ERROR;
-        h.log.out = fopen("/dev/null", "w");
-    }
-    if (size < 1)
+    uint8_t features;
+    if (!drv_start(&h.drv, &h.log, &data, &size, &features) || !open_device(&h, features))
         return 0;
-    drv_reset(&h.drv);
-    if (!open_device(&h, data[0]))
-        return 0;
-    data++;
-    size--;
     for (unsigned n = 0; size >= 8 && n < MAX_OPS; n++, data += 8, size -= 8) {
+        if (drv_ring_op(&h.drv, data[0] % 8, 2, data))
+            continue;
         uint16_t len;
         memcpy(&len, data + 6, 2);
         switch (data[0] % 8) {
-        case 0:
-            drv_write_desc(&h.drv, data[1] & 1, data);
-            break;
-        case 1:
-        case 2:
-            drv_make_available(&h.drv, data[0] % 8 - 1u, data);
-            break;
         case 3:
             send_frame(&h, len, data[2]);
             break;
