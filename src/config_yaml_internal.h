@@ -33,6 +33,10 @@ void yaml_walk_document(struct yaml_walk *w);
  * ("cases[0].vm": "cases[0].vm.cpus"), "" for a whole file. */
 void yaml_walk_vm(struct yaml_walk *w, yaml_node_t *root, const char *prefix);
 
+/* The folder of the file at path ("." parts kept; "/" for a file at the root), which relative
+ * paths inside it start from; *dir NULL (no folder part) or heap-allocated. 0 or -ENOMEM. */
+int yaml_file_dir(const char *path, char **dir);
+
 /* Reads the file at path (at most CONFIG_YAML_MAX_BYTES) into *data (free it); problems
  * name origin->file. */
 int yaml_read_file(const struct config_yaml_origin *origin, struct config_problems *problems,

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config_yaml_internal.h"
+#include "kiln/utf8.h"
 
 static const char *origin_file(const struct config_yaml_origin *origin)
 {
@@ -71,30 +72,12 @@ static yaml_mark_t mark_at(const char *data, size_t offset)
     return mark;
 }
 
-/* Length of the UTF-8 sequence at p (n bytes left), or 0 if it is not one: no overlong forms,
- * no surrogates, nothing above U+10FFFF. */
-static size_t utf8_length(const unsigned char *p, size_t n)
-{
-    if (p[0] < 0x80)
-        return 1;
-    size_t len = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
-    if (len == 0 || p[0] > 0xf4 || len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) ||
-        (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))
-        return 0;
-    return len;
-}
-
 static int check_utf8(const struct config_yaml_origin *origin, struct config_problems *problems,
                       const char *data, size_t size)
 {
     const unsigned char *p = (const unsigned char *)data;
     for (size_t i = 0; i < size;) {
-        size_t len = utf8_length(p + i, size - i);
+        size_t len = utf8_sequence_length(p + i, size - i);
         if (len == 0) {
             yaml_problem(origin, problems, mark_at(data, i), -EILSEQ,
                          "byte 0x%02x is not UTF-8 (expected a UTF-8 text file)", p[i]);
@@ -389,6 +372,13 @@ int yaml_read_file(const struct config_yaml_origin *origin, struct config_proble
     return 0;
 }
 
+int yaml_file_dir(const char *path, char **dir)
+{
+    const char *slash = strrchr(path, '/');
+    *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : NULL;
+    return slash && !*dir ? -ENOMEM : 0;
+}
+
 int config_yaml_load(const char *path, struct vm_config *cfg, struct config_yaml_origin *origin,
                      struct config_problems *problems)
 {
@@ -400,11 +390,9 @@ int config_yaml_load(const char *path, struct vm_config *cfg, struct config_yaml
     if (r < 0)
         return r;
     /* Paths in the file are relative to its folder, wherever kiln runs. */
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : NULL;
-    if (slash && !dir)
-        r = -ENOMEM;
-    else
+    char *dir = NULL;
+    r = yaml_file_dir(path, &dir);
+    if (r == 0)
         r = config_yaml_load_buffer(path, dir, data, size, cfg, origin, problems);
     free(dir);
     free(data);

@@ -496,11 +496,9 @@ int ktest_file_load(const char *path, struct ktest_file *file, struct config_pro
     int r = yaml_read_file(&origin, problems, path, &data, &size);
     if (r < 0)
         return r;
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : NULL;
-    if (slash && !dir)
-        r = -ENOMEM;
-    else
+    char *dir = NULL;
+    r = yaml_file_dir(path, &dir);
+    if (r == 0)
         r = ktest_file_load_buffer(path, dir, data, size, file, problems);
     free(dir);
     free(data);

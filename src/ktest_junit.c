@@ -7,23 +7,14 @@
 #include <time.h>
 
 #include "kiln/ktest.h"
+#include "kiln/utf8.h"
 
-/* Length of a valid UTF-8 sequence at p, or 0 (the same rules as the YAML loader). */
-static size_t utf8_len(const unsigned char *p)
+/* Length of a UTF-8 sequence at p that XML can hold, or 0: U+FFFE and U+FFFF are not XML
+ * characters. */
+static size_t xml_char_len(const unsigned char *p, size_t n)
 {
-    if (p[0] < 0x80)
-        return 1;
-    size_t len = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
-    if (len == 0 || p[0] > 0xf4)
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) ||
-        (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))
-        return 0;
-    /* U+FFFE and U+FFFF are not XML characters. */
-    if (p[0] == 0xef && p[1] == 0xbf && (p[2] == 0xbe || p[2] == 0xbf))
+    size_t len = utf8_sequence_length(p, n);
+    if (len == 3 && p[0] == 0xef && p[1] == 0xbf && (p[2] == 0xbe || p[2] == 0xbf))
         return 0;
     return len;
 }
@@ -31,6 +22,7 @@ static size_t utf8_len(const unsigned char *p)
 void ktest_xml_escape(FILE *out, const char *text)
 {
     const unsigned char *p = (const unsigned char *)(text ? text : "");
+    const unsigned char *end = p + strlen((const char *)p);
     while (*p) {
         switch (*p) {
         case '&':
@@ -53,7 +45,7 @@ void ktest_xml_escape(FILE *out, const char *text)
                 fprintf(out, "\\x%02x", *p);
                 break;
             }
-            size_t len = utf8_len(p);
+            size_t len = xml_char_len(p, (size_t)(end - p));
             if (len == 0) {
                 fprintf(out, "\\x%02x", *p);
                 break;
