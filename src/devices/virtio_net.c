@@ -95,11 +95,11 @@ static int deliver_packet(struct virtio_mmio *t, struct virtio_net *net)
     const char *why = NULL;
     while (offset < net->packet_len) {
         enum virtq_pop_result r = virtqueue_pop(vq, &net->chain, &why);
-        if (r == VIRTQ_POP_EMPTY && virtio_mmio_wake_queue(t, VIRTIO_NET_QUEUE_RX)) {
-            virtqueue_quiet(vq); /* buffers came while we asked for a kick: take them */
-            continue;
-        }
         if (r == VIRTQ_POP_EMPTY) {
+            if (virtio_mmio_wake_queue(t, VIRTIO_NET_QUEUE_RX)) {
+                virtqueue_quiet(vq); /* buffers came while we asked for a kick: take them */
+                continue;
+            }
             /* The kick we asked for (wake, at the first slot we have not seen) brings us back;
              * the chains taken so far are served again then. */
             virtqueue_unpop(vq, count);
