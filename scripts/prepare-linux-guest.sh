@@ -17,7 +17,7 @@
 set -euo pipefail
 
 # Bump when what this script puts in the outputs changes, so old caches are rebuilt.
-RECIPE=1
+RECIPE=2
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE_ROOT=${KILN_CACHE_DIR:-$REPO/.cache}
@@ -67,39 +67,6 @@ SCRIPT_NAME=prepare-linux-guest
 # python3: the extractor and the cpio writer; lz4/xz-utils/zstd/gzip: kernel payload codecs;
 # binutils: readelf; file: checks that busybox is static; cpio: lists the archive we wrote.
 REQUIRED_PACKAGES="python3 cpio xz-utils zstd lz4 gzip binutils file"
-# --- which kernel package -----------------------------------------------------------------
-# Sets KPKG (versioned linux-image package) and KVER (its version), or returns 1 when apt
-# cannot tell (no package lists and not root).
-resolve_kernel_package() {
-    local cand deps
-    candidate() { apt-cache policy "$1" 2>/dev/null | awk '/^ *Candidate:/ { print $2; exit }'; }
-    cand=$(candidate "$PACKAGE")
-    if [ -z "$cand" ] || [ "$cand" = "(none)" ]; then
-        [ "$IS_ROOT" -eq 1 ] || return 1
-        apt_update_once
-        cand=$(candidate "$PACKAGE")
-        if [ -z "$cand" ] || [ "$cand" = "(none)" ]; then
-            die "apt has no installable version of '$PACKAGE'"
-        fi
-    fi
-    if [[ $PACKAGE =~ ^linux-image-[0-9].*-amd64(-unsigned)?$ ]]; then
-        KPKG=$PACKAGE
-        KVER=$cand
-        return 0
-    fi
-    # The metapackage's candidate depends on exactly one versioned image, e.g.
-    # "Depends: linux-image-6.1.0-56-cloud-amd64 (= 6.1.192-2)".
-    deps=$(apt-cache show "$PACKAGE=$cand" | sed -n 's/^Depends: //p' | head -n 1 | sed 's/[,|]/\n/g')
-    KPKG=$(sed -n 's/^ *\(linux-image-[0-9][^ ]*-amd64\(-unsigned\)\{0,1\}\)\( .*\)\{0,1\}$/\1/p' \
-        <<<"$deps" | head -n 1)
-    [ -n "$KPKG" ] || die "cannot find the versioned linux-image dependency of $PACKAGE=$cand"
-    KVER=$(sed -n "s/^ *$KPKG (= \([^)]*\)).*/\1/p" <<<"$deps" | head -n 1)
-    [ -n "$KVER" ] || KVER=$(candidate "$KPKG")
-    if [ -z "$KVER" ] || [ "$KVER" = "(none)" ]; then
-        die "apt has no installable version of '$KPKG'"
-    fi
-}
-
 manifest_value() { sed -n "s/^$1=//p" "$OUT/MANIFEST" 2>/dev/null | head -n 1; }
 
 cache_complete() {
@@ -116,18 +83,6 @@ print_outputs() {
     echo "vmlinux=$OUT/vmlinux"
     echo "initrd=$OUT/initrd.cpio.gz"
     echo "version=$OUT/VERSION"
-}
-
-# --- apt-get download into a scratch directory ---------------------------------------------
-download() { # download DIR PKG[=VERSION]...
-    local dir=$1
-    shift
-    mkdir -p "$dir"
-    # apt fetches as the _apt user when run as root; let it write here (no "unsandboxed" noise).
-    if [ "$IS_ROOT" -eq 1 ] && id _apt >/dev/null 2>&1; then
-        chown _apt "$dir"
-    fi
-    (cd "$dir" && apt-get download -q "$@" >&2) || die "apt-get download $* failed"
 }
 
 # --- vmlinux out of a bzImage ---------------------------------------------------------------
@@ -233,9 +188,9 @@ PY
 }
 
 # --- the initramfs --------------------------------------------------------------------------
-# Written as a newc cpio by a few lines of Python rather than `cpio -o` from a staging tree, so
-# that /dev/console (needed before devtmpfs is mounted) exists without root and the archive is
-# byte-for-byte reproducible (fixed mtime, uid/gid 0).
+# Written as a newc cpio by scripts/cpio.py from a manifest rather than `cpio -o` from a staging
+# tree, so that /dev/console (needed before devtmpfs is mounted) exists without root and the
+# archive is byte-for-byte reproducible (fixed mtime, uid/gid 0).
 # shellcheck disable=SC2016 # $(...) is for the guest's shell
 INIT_SCRIPT='#!/bin/sh
 # /init of the kiln Linux test guest (scripts/prepare-linux-guest.sh).
@@ -251,48 +206,12 @@ reboot -f
 '
 
 build_initramfs() { # build_initramfs BUSYBOX OUT.cpio.gz
-    local busybox=$1 out=$2 applets
+    local busybox=$1 out=$2
     file -L "$busybox" | grep -Eq 'statically linked|static-pie linked' ||
         die "$busybox is not a static binary: $(file -L "$busybox")"
-    applets=$("$busybox" --list-full) || die "$busybox --list-full failed"
-    INIT_SCRIPT=$INIT_SCRIPT APPLETS=$applets python3 - "$busybox" "${out%.gz}" <<'PY'
-import os, sys
-
-busybox, dst = sys.argv[1], sys.argv[2]
-entries = []  # (path, mode, data, rdev_major, rdev_minor)
-
-def add(path, mode, data=b"", major=0, minor=0):
-    entries.append((path, mode, data, major, minor))
-
-DIR, REG, LNK, CHR = 0o040000, 0o100000, 0o120000, 0o020000
-for d in ("bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "root",
-          "etc", "run"):
-    add(d, DIR | (0o1777 if d == "tmp" else 0o755))
-add("dev/console", CHR | 0o600, major=5, minor=1)
-add("dev/null", CHR | 0o666, major=1, minor=3)
-add("bin/busybox", REG | 0o755, open(busybox, "rb").read())
-add("init", REG | 0o755, os.environ["INIT_SCRIPT"].encode())
-seen = {e[0] for e in entries}
-for applet in sorted(os.environ["APPLETS"].split()):
-    applet = applet.strip("/")
-    if applet and applet not in seen and os.path.dirname(applet) in seen:
-        add(applet, LNK | 0o777, b"/bin/busybox")
-        seen.add(applet)
-
-def header(ino, path, mode, size, nlink, major, minor):
-    name = path.encode() + b"\0"
-    fields = [ino, mode, 0, 0, nlink, 0, size, 0, 0, major, minor, len(name), 0]
-    h = b"070701" + b"".join(b"%08X" % v for v in fields) + name
-    return h + b"\0" * (-len(h) % 4)
-
-with open(dst, "wb") as f:
-    for ino, (path, mode, data, major, minor) in enumerate(entries, start=1):
-        f.write(header(ino, path, mode, len(data), 2 if mode & DIR else 1, major, minor))
-        f.write(data + b"\0" * (-len(data) % 4))
-    f.write(header(0, "TRAILER!!!", 0, 0, 1, 0, 0))
-    f.write(b"\0" * (-f.tell() % 512))
-print(f"initramfs: {len(entries)} entries", file=sys.stderr)
-PY
+    printf '%s' "$INIT_SCRIPT" >"$WORK/init"
+    { busybox_manifest "$busybox" && echo "file init $WORK/init 755"; } |
+        python3 "$REPO/scripts/cpio.py" "${out%.gz}" || die "cannot write the initramfs"
     cpio -it --quiet <"${out%.gz}" >"$WORK/initrd.list" || die "cpio cannot read the initramfs"
     if ! grep -qx init "$WORK/initrd.list" || ! grep -qx bin/sh "$WORK/initrd.list"; then
         die "the initramfs lacks /init or /bin/sh"
@@ -323,7 +242,7 @@ ensure_packages $REQUIRED_PACKAGES
 
 KPKG=''
 KVER=''
-if ! resolve_kernel_package; then
+if ! resolve_kernel_package "$PACKAGE"; then
     if cache_complete; then
         log "apt cannot tell the current kernel version (no package lists, not root);" \
             "using the cached $(cat "$OUT/VERSION")"

@@ -20,6 +20,7 @@ static const struct required_cap required_caps[] = {
     {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY", "guest RAM"},
     {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP", "the in-kernel interrupt controllers"},
     {KVM_CAP_PIT2, "KVM_CAP_PIT2", "the in-kernel timer"},
+    {KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING", "wiring the timer's IRQ 0 to IOAPIC pin 2"},
     {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR", "the TSS area"},
     {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID", "CPUID setup"},
     {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT", "stopping vCPUs cleanly"},

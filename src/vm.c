@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include "kiln/acpi.h"
+#include "kiln/irq_routing.h"
 #include "kiln/layout.h"
 #include "kiln/mptable.h"
 #include "kiln/platform.h"
+#include "kiln/reset_vector.h"
 #include "kiln/virtio/virtio_cmdline.h"
 #include "kiln/vm.h"
 
@@ -77,6 +79,21 @@ static int map_guest_ram(struct vm *vm, struct error *err)
     return 0;
 }
 
+/* The PC wiring the MADT and the MP table promise (irq_routing.c), in place of KVM's default,
+ * which puts the PIT's GSI 0 on IOAPIC pin 0. */
+static int set_gsi_routing(struct vm *vm, struct error *err)
+{
+    struct kvm_irq_routing *routing =
+        calloc(1, sizeof(*routing) + IRQ_ROUTING_ENTRIES * sizeof(routing->entries[0]));
+    if (!routing)
+        return error_fmt(err, -ENOMEM, "GSI routing: out of memory");
+    routing->nr = IRQ_ROUTING_ENTRIES;
+    irq_routing_fill(routing->entries);
+    int r = vm_ioctl(vm, KVM_SET_GSI_ROUTING, routing, "KVM_SET_GSI_ROUTING", err);
+    free(routing);
+    return r;
+}
+
 /* In-kernel LAPIC/IOAPIC/PIC and PIT, and the addresses KVM needs for real-mode support. */
 static int create_platform(struct vm *vm, struct error *err)
 {
@@ -89,6 +106,9 @@ static int create_platform(struct vm *vm, struct error *err)
     if (r < 0)
         return r;
     r = vm_ioctl(vm, KVM_CREATE_IRQCHIP, NULL, "KVM_CREATE_IRQCHIP", err);
+    if (r < 0)
+        return r;
+    r = set_gsi_routing(vm, err);
     if (r < 0)
         return r;
     struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
@@ -186,8 +206,9 @@ static int create_devices(struct vm *vm, struct error *err)
     return r;
 }
 
-/* The firmware's job: describe CPUs, interrupt controllers and devices to the guest. */
-static int build_acpi_tables(struct vm *vm, struct error *err)
+/* The firmware's job: describe CPUs, interrupt controllers and devices to the guest, and be
+ * at the reset vector for a guest that restarts by jumping there. */
+static int build_firmware_tables(struct vm *vm, struct error *err)
 {
     struct acpi_virtio_device virtio[PLATFORM_VIRTIO_MMIO_MAX];
     struct acpi_config acpi = {.ncpus = vm->config->cpus, .virtio = virtio};
@@ -195,7 +216,9 @@ static int build_acpi_tables(struct vm *vm, struct error *err)
         acpi.nvirtio = vm_virtio_describe(vm, virtio);
     int r = acpi_build(&vm->mem, &acpi, &vm->rsdp_gpa, err);
     /* The MP table too, for kernels without ACPI; one with ACPI prefers the MADT. */
-    return r < 0 ? r : mptable_write(&vm->mem, vm->config->cpus, err);
+    if (r == 0)
+        r = mptable_write(&vm->mem, vm->config->cpus, err);
+    return r < 0 ? r : reset_vector_write(&vm->mem, err);
 }
 
 /* The user's command line, plus virtio_mmio.device= entries when devices are described there
@@ -296,7 +319,7 @@ int vm_create(struct vm *vm, const struct vm_config *config, unsigned boot_index
     if (r == 0)
         r = vm_virtio_create(vm, err);
     if (r == 0)
-        r = build_acpi_tables(vm, err);
+        r = build_firmware_tables(vm, err);
     if (r == 0)
         r = load_kernel(vm, err);
     if (r == 0)

@@ -9,6 +9,7 @@
 #include "kiln/aml.h"
 #include "kiln/error.h"
 #include "kiln/guest_mem.h"
+#include "kiln/platform.h"
 
 /* xAPIC IDs are 8 bits and 0xff is the broadcast ID; the MADT's processor UID 0xff means
  * "all processors" in the Local APIC NMI entry, so 0..253 keeps both unambiguous. */
@@ -16,7 +17,7 @@
 
 /* KVM's in-kernel PIT (ISA IRQ 0) is wired to IOAPIC pin 2, as on PC chipsets; the MADT
  * says so with an Interrupt Source Override. */
-#define ACPI_PIT_GSI 2
+#define ACPI_PIT_GSI PLATFORM_PIT_IOAPIC_PIN
 
 /* Fixed sizes (ACPI 6.5 §5.2.5.3 RSDP, §5.2.6 header, §5.2.9 FADT). */
 #define ACPI_RSDP_LEN         36

@@ -12,16 +12,25 @@
  * in the BIOS area. Kernels with ACPI use the MADT instead and ignore it. */
 #define PLATFORM_MP_FLOATING_POINTER 0x9fc00ULL
 #define PLATFORM_MP_CONFIG_TABLE     0xf0000ULL
-#define PLATFORM_MP_CONFIG_END       0x100000ULL
+#define PLATFORM_MP_CONFIG_END       PLATFORM_RESET_VECTOR
 #define PLATFORM_ACPI_OEM_ID         "KILN  "   /* 6 bytes */
 #define PLATFORM_ACPI_OEM_TABLE_ID   "KILNVM  " /* 8 bytes */
 #define PLATFORM_ACPI_CREATOR_ID     "KILN"
+
+/* The x86 reset vector (F000:FFF0), where a PC's firmware starts. kiln has no firmware; a
+ * guest that jumps here to restart (Linux's "BIOS" reboot, its choice on hardware-reduced
+ * ACPI without EFI) finds `out 0x64, 0xfe` there: the i8042 reset, the same in every mode. */
+#define PLATFORM_RESET_VECTOR      0xffff0ULL
+#define PLATFORM_RESET_VECTOR_SIZE 16
 
 /* Interrupt controllers (the in-kernel KVM models). */
 #define PLATFORM_LAPIC_ADDR  0xfee00000U
 #define PLATFORM_IOAPIC_ADDR 0xfec00000U
 #define PLATFORM_IOAPIC_ID   0
 #define PLATFORM_IOAPIC_PINS 24
+/* The PIT's ISA IRQ 0 arrives on IOAPIC pin 2, as on PC chipsets: the MADT's interrupt source
+ * override, the MP table and the GSI routing kiln gives KVM (irq_routing.c) all say so. */
+#define PLATFORM_PIT_IOAPIC_PIN 2
 
 /* Legacy devices. */
 #define PLATFORM_COM1_PORT 0x3f8

@@ -1,5 +1,6 @@
-/* ELF kernel loader: validates the ELF header and every program header against the file and
- * guest RAM, loads PT_LOAD segments at p_paddr, and picks PVH or 64-bit Linux entry. */
+/* ELF kernel loader: validates the ELF header (64-bit, or 32-bit with a PVH note) and every
+ * program header against the file and guest RAM, loads PT_LOAD segments at p_paddr, and picks
+ * the PVH or the 64-bit Linux entry. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,55 +20,104 @@ bool boot_elf_detect(const uint8_t *head, size_t len)
     return len >= SELFMAG && memcmp(head, ELFMAG, SELFMAG) == 0;
 }
 
-static int elf_check_header(const struct boot_file *file, const Elf64_Ehdr *eh, struct error *err)
+/* The ELF header fields the loader uses, the same for ELFCLASS32 and ELFCLASS64 files. A
+ * 32-bit ELF is accepted only with a PVH note: its entry is 32-bit code, as PVH's always is. */
+struct elf_header {
+    bool is32;
+    uint16_t type, machine, phentsize, phnum;
+    uint64_t entry, phoff;
+};
+
+static int elf_read_header(const struct boot_file *file, struct elf_header *h, struct error *err)
 {
-    const char *path = file->path;
-    if (eh->e_ident[EI_CLASS] == ELFCLASS32)
+    unsigned char ident[EI_NIDENT];
+    int rc = boot_file_read(file, 0, ident, sizeof(ident), "ELF header", err);
+    if (rc)
+        return rc;
+    if (ident[EI_CLASS] != ELFCLASS32 && ident[EI_CLASS] != ELFCLASS64)
         return error_fmt(err, -ENOEXEC,
-                         "kernel '%s': 32-bit ELF (ELFCLASS32) is not supported; expected a "
-                         "64-bit x86-64 ELF",
-                         path);
-    if (eh->e_ident[EI_CLASS] != ELFCLASS64)
-        return error_fmt(err, -ENOEXEC,
-                         "kernel '%s': ELF class %u is not supported; expected a 64-bit x86-64 ELF",
-                         path, eh->e_ident[EI_CLASS]);
-    if (eh->e_ident[EI_DATA] != ELFDATA2LSB)
+                         "kernel '%s': ELF class %u is not supported; expected a 64-bit x86-64 ELF "
+                         "or a 32-bit x86 PVH ELF",
+                         file->path, ident[EI_CLASS]);
+    if (ident[EI_DATA] != ELFDATA2LSB)
         return error_fmt(err, -ENOEXEC,
                          "kernel '%s': ELF data encoding %u is not little-endian (ELFDATA2LSB)",
-                         path, eh->e_ident[EI_DATA]);
-    if (eh->e_machine != EM_X86_64)
-        return error_fmt(err, -ENOEXEC,
-                         "kernel '%s': ELF machine %u is not x86-64 (expected EM_X86_64, %u)", path,
-                         eh->e_machine, EM_X86_64);
-    if (eh->e_type != ET_EXEC)
+                         file->path, ident[EI_DATA]);
+    h->is32 = ident[EI_CLASS] == ELFCLASS32;
+    if (h->is32) {
+        Elf32_Ehdr eh = {0};
+        rc = boot_file_read(file, 0, &eh, sizeof(eh), "ELF header", err);
+        *h = (struct elf_header){true,       eh.e_type,  eh.e_machine, eh.e_phentsize,
+                                 eh.e_phnum, eh.e_entry, eh.e_phoff};
+    } else {
+        Elf64_Ehdr eh = {0};
+        rc = boot_file_read(file, 0, &eh, sizeof(eh), "ELF header", err);
+        *h = (struct elf_header){false,      eh.e_type,  eh.e_machine, eh.e_phentsize,
+                                 eh.e_phnum, eh.e_entry, eh.e_phoff};
+    }
+    return rc;
+}
+
+static int elf_check_header(const struct boot_file *file, const struct elf_header *h,
+                            struct error *err)
+{
+    const char *path = file->path;
+    unsigned machine = h->is32 ? EM_386 : EM_X86_64;
+    size_t phentsize = h->is32 ? sizeof(Elf32_Phdr) : sizeof(Elf64_Phdr);
+    if (h->machine != machine)
+        return error_fmt(err, -ENOEXEC, "kernel '%s': ELF machine %u is not %s (expected %s, %u)",
+                         path, h->machine, h->is32 ? "x86" : "x86-64",
+                         h->is32 ? "EM_386 in a 32-bit ELF" : "EM_X86_64", machine);
+    if (h->type != ET_EXEC)
         return error_fmt(err, -ENOEXEC,
                          "kernel '%s': ELF type %u is not an executable (expected ET_EXEC, %u)",
-                         path, eh->e_type, ET_EXEC);
-    if (eh->e_phentsize != sizeof(Elf64_Phdr))
+                         path, h->type, ET_EXEC);
+    if (h->phentsize != phentsize)
         return error_fmt(err, -ENOEXEC,
                          "kernel '%s': ELF program header size %u is wrong (expected %zu)", path,
-                         eh->e_phentsize, sizeof(Elf64_Phdr));
+                         h->phentsize, phentsize);
     /* PN_XNUM would move the real count into section 0; no kernel needs that many. */
-    if (eh->e_phnum == 0 || eh->e_phnum == PN_XNUM)
+    if (h->phnum == 0 || h->phnum == PN_XNUM)
         return error_fmt(err, -ENOEXEC, "kernel '%s': ELF has %s program headers", path,
-                         eh->e_phnum ? "too many" : "no");
+                         h->phnum ? "too many" : "no");
     return 0;
 }
 
-static int elf_read_phdrs(const struct boot_file *file, const Elf64_Ehdr *eh,
+/* Widens a 32-bit program header table in place: entry i of the Elf32_Phdr array at the start
+ * of the buffer becomes Elf64_Phdr i, walking down so that no entry is overwritten unread. */
+static void elf_widen_phdrs(Elf64_Phdr *phdrs, unsigned phnum)
+{
+    for (unsigned i = phnum; i-- > 0;) {
+        Elf32_Phdr ph;
+        memcpy(&ph, (const uint8_t *)phdrs + (size_t)i * sizeof(ph), sizeof(ph));
+        phdrs[i] = (Elf64_Phdr){.p_type = ph.p_type,
+                                .p_flags = ph.p_flags,
+                                .p_offset = ph.p_offset,
+                                .p_vaddr = ph.p_vaddr,
+                                .p_paddr = ph.p_paddr,
+                                .p_filesz = ph.p_filesz,
+                                .p_memsz = ph.p_memsz,
+                                .p_align = ph.p_align};
+    }
+}
+
+static int elf_read_phdrs(const struct boot_file *file, const struct elf_header *h,
                           struct boot_kernel *kernel, struct error *err)
 {
-    uint64_t len = (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr);
+    uint64_t len = (uint64_t)h->phnum * h->phentsize;
     /* Check before allocating, so a bogus e_phoff costs nothing. */
-    int rc = boot_file_need(file, eh->e_phoff, len, "program header table", err);
+    int rc = boot_file_need(file, h->phoff, len, "program header table", err);
     if (rc)
         return rc;
-    kernel->phdrs = malloc(len);
+    kernel->phdrs = malloc((size_t)h->phnum * sizeof(Elf64_Phdr));
     if (!kernel->phdrs)
         return error_fmt(err, -ENOMEM, "kernel '%s': out of memory for program headers",
                          file->path);
-    kernel->phnum = eh->e_phnum;
-    return boot_file_read(file, eh->e_phoff, kernel->phdrs, len, "program header table", err);
+    kernel->phnum = h->phnum;
+    rc = boot_file_read(file, h->phoff, kernel->phdrs, len, "program header table", err);
+    if (!rc && h->is32)
+        elf_widen_phdrs(kernel->phdrs, kernel->phnum);
+    return rc;
 }
 
 static int elf_check_load(const struct guest_mem *mem, const struct boot_file *file, unsigned i,
@@ -147,7 +197,7 @@ static int elf_physical_entry(const struct boot_file *file, const struct boot_ke
                      file->path, (unsigned long long)entry);
 }
 
-static int elf_choose_entry(const struct boot_file *file, const Elf64_Ehdr *eh,
+static int elf_choose_entry(const struct boot_file *file, const struct elf_header *h,
                             struct boot_kernel *kernel, struct error *err)
 {
     uint32_t pvh_entry;
@@ -163,27 +213,32 @@ static int elf_choose_entry(const struct boot_file *file, const Elf64_Ehdr *eh,
         kernel->initrd_end_max = UINT64_MAX;
         return elf_physical_entry(file, kernel, pvh_entry, false, &kernel->entry, err);
     }
+    if (h->is32)
+        return error_fmt(err, -ENOEXEC,
+                         "kernel '%s': 32-bit ELF without a PVH entry note "
+                         "(XEN_ELFNOTE_PHYS32_ENTRY); expected a PVH kernel or a 64-bit x86-64 ELF",
+                         file->path);
     kernel->mode = BOOT_ENTRY_LINUX64;
     kernel->format_name = "ELF vmlinux";
     boot_params_vmlinux_header(&kernel->hdr);
     kernel->cmdline_max = kernel->hdr.cmdline_size;
     kernel->initrd_end_max = (uint64_t)kernel->hdr.initrd_addr_max + 1;
-    return elf_physical_entry(file, kernel, eh->e_entry, true, &kernel->entry, err);
+    return elf_physical_entry(file, kernel, h->entry, true, &kernel->entry, err);
 }
 
 int boot_elf_parse(const struct guest_mem *mem, const struct boot_file *file,
                    struct boot_kernel *kernel, struct error *err)
 {
-    Elf64_Ehdr eh;
-    int rc = boot_file_read(file, 0, &eh, sizeof(eh), "ELF header", err);
+    struct elf_header h = {0};
+    int rc = elf_read_header(file, &h, err);
     if (!rc)
-        rc = elf_check_header(file, &eh, err);
+        rc = elf_check_header(file, &h, err);
     if (!rc)
-        rc = elf_read_phdrs(file, &eh, kernel, err);
+        rc = elf_read_phdrs(file, &h, kernel, err);
     if (!rc)
         rc = elf_check_segments(mem, file, kernel, err);
     if (!rc)
-        rc = elf_choose_entry(file, &eh, kernel, err);
+        rc = elf_choose_entry(file, &h, kernel, err);
     kernel->format = BOOT_FORMAT_ELF;
     return rc;
 }

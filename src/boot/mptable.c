@@ -15,7 +15,7 @@
 #define MP_CPU_SIGNATURE  0x600 /* family 6: a modern CPU; Linux reads CPUID anyway */
 #define MP_CPU_FEATURES   0x201 /* FPU, APIC */
 #define MP_ISA_BUS_ID     0
-#define MP_PIT_PIN        2 /* ISA IRQ 0 arrives on pin 2, as the MADT's override says */
+#define MP_PIT_PIN        PLATFORM_PIT_IOAPIC_PIN /* ISA IRQ 0, as the MADT's override says */
 
 enum mp_entry_type { MP_PROCESSOR, MP_BUS, MP_IOAPIC, MP_INTSRC, MP_LINTSRC };
 enum mp_irq_type { MP_INT = 0, MP_NMI = 1, MP_EXTINT = 3 };

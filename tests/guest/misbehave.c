@@ -1,6 +1,9 @@
 /* A guest that does what a careless or hostile kernel might, chosen by mode= on its command
- * line, so tests can check kiln's reaction: resets, triple faults, unclaimed I/O, int3. */
+ * line, so tests can check kiln's reaction: resets, triple faults, unclaimed I/O, int3, and a
+ * jump to the x86 reset vector (how Linux's "BIOS" reboot restarts). */
 #include "runtime/guest.h"
+
+#define RESET_VECTOR 0xffff0UL /* identity-mapped like all low memory */
 
 /* Nothing is mapped here in kiln's MMIO hole today; reads must float high. */
 #define UNCLAIMED_MMIO 0xd0000000UL
@@ -40,7 +43,7 @@ int guest_main(void)
 {
     const char *mode = cmdline_get("mode");
     if (!mode) {
-        puts("misbehave: give mode=unclaimed-io|i8042-reset|triple-fault|int3");
+        puts("misbehave: give mode=unclaimed-io|i8042-reset|triple-fault|int3|reset-vector");
         return GUEST_EXIT_FAIL;
     }
     if (mode_is(mode, "unclaimed-io"))
@@ -51,6 +54,9 @@ int guest_main(void)
     } else if (mode_is(mode, "triple-fault")) {
         puts("misbehave: triple fault");
         triple_fault();
+    } else if (mode_is(mode, "reset-vector")) {
+        puts("misbehave: jumping to the reset vector");
+        ((void (*)(void))RESET_VECTOR)();
     } else if (mode_is(mode, "int3")) {
         puts("misbehave: int3");
         __asm__ volatile("int3");

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # kiln's reaction to a misbehaving guest: unclaimed port/MMIO accesses read all-ones (and are
-# logged once), i8042 reset and triple fault end the VM as "guest reset" (status 123), and an
-# exit kiln cannot handle stops it with RIP, exit reason and instruction bytes (status 126).
+# logged once), i8042 reset, a jump to the reset vector and triple fault end the VM as "guest
+# reset" (status 123), and an exit kiln cannot handle stops it with RIP, exit reason and
+# instruction bytes (status 126).
 . "$SOURCE_DIR/tests/integration/lib.sh"
 require_kvm
 require_guest misbehave.elf
@@ -16,6 +17,13 @@ expect_contains "$TEST_TMP/err" "MMIO bus: 4-byte read at 0xd0000000 hits no dev
 run_kiln "$TEST_TMP/out" "$TEST_TMP/err" run --kernel "$G" --cmdline mode=i8042-reset
 expect_status 123
 expect_lines "$TEST_TMP/err" 1
+expect_contains "$TEST_TMP/err" "kiln: guest reset (i8042 reset command)"
+
+# A guest jumping to the reset vector (Linux's BIOS reboot) finds kiln's stub there: a reset,
+# not a run through zeroed memory that never ends.
+run_kiln "$TEST_TMP/out" "$TEST_TMP/err" run --kernel "$G" --cmdline mode=reset-vector
+expect_status 123 "$(cat "$TEST_TMP/out" "$TEST_TMP/err")"
+expect_contains "$TEST_TMP/out" "misbehave: jumping to the reset vector"
 expect_contains "$TEST_TMP/err" "kiln: guest reset (i8042 reset command)"
 
 run_kiln "$TEST_TMP/out" "$TEST_TMP/err" run --kernel "$G" --cmdline mode=triple-fault

@@ -5,7 +5,7 @@
 
 command -v qemu-system-x86_64 >/dev/null 2>&1 || skip "qemu-system-x86_64 not installed"
 require_kvm
-for guest in hello.elf exit-status.elf serial-echo.elf; do
+for guest in hello.elf hello32.elf exit-status.elf serial-echo.elf; do
     require_guest "$guest"
 done
 
@@ -32,6 +32,11 @@ expect_exact() {
 run_qemu "$TEST_TMP/hello.out" /dev/null -kernel "$GUEST_DIR/hello.elf"
 expect_status 1 "hello.elf exits 0 -> (0 << 1) | 1; stderr: $(tail -3 "$TEST_TMP/hello.out.err")"
 expect_exact "$TEST_TMP/hello.out" 'Hello from the kiln guest kit\n'
+
+# The same guest as a 32-bit PVH ELF (kiln's run is in tests/kiln-test/guestkit.yaml).
+run_qemu "$TEST_TMP/hello32.out" /dev/null -kernel "$GUEST_DIR/hello32.elf"
+expect_status 1 "hello32.elf exits 0 -> (0 << 1) | 1; stderr: $(tail -3 "$TEST_TMP/hello32.out.err")"
+expect_exact "$TEST_TMP/hello32.out" 'Hello from the kiln guest kit\n'
 
 run_qemu "$TEST_TMP/status3.out" /dev/null -kernel "$GUEST_DIR/exit-status.elf" -append status=3
 expect_status 7 "exit-status.elf status=3 -> (3 << 1) | 1"

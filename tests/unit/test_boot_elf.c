@@ -1,10 +1,12 @@
-/* Unit tests for the ELF loaders (PVH ELF and ELF vmlinux), the command line and the initrd:
- * synthetic ELF images written to temp files, results checked byte for byte in guest RAM. */
+/* Unit tests for the ELF loaders (64- and 32-bit PVH ELF, ELF vmlinux), the command line and the
+ * initrd: synthetic ELF images written to temp files, results checked byte for byte in guest RAM.
+ */
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -128,16 +130,57 @@ static size_t align16(size_t v)
     return (v + 15) & ~(size_t)15;
 }
 
-/* Layout: Elf64_Ehdr, the program headers, then each segment's bytes (16-aligned). */
-static size_t elf_build(uint8_t *buf, const struct elf_spec *spec)
+/* The headers are built in their 64-bit form and written in the file's class: a 32-bit ELF
+ * (Elf32_Ehdr, Elf32_Phdr, EM_386) is what a 32-bit x86 PVH kernel is. */
+static void put_ehdr(uint8_t *buf, const Elf64_Ehdr *eh, bool is32)
 {
+    if (!is32) {
+        memcpy(buf, eh, sizeof(*eh));
+        return;
+    }
+    Elf32_Ehdr e = {.e_type = eh->e_type,
+                    .e_machine = eh->e_machine,
+                    .e_version = eh->e_version,
+                    .e_entry = (Elf32_Addr)eh->e_entry,
+                    .e_phoff = (Elf32_Off)eh->e_phoff,
+                    .e_ehsize = sizeof(Elf32_Ehdr),
+                    .e_phentsize = sizeof(Elf32_Phdr),
+                    .e_phnum = eh->e_phnum};
+    memcpy(e.e_ident, eh->e_ident, EI_NIDENT);
+    e.e_ident[EI_CLASS] = ELFCLASS32;
+    memcpy(buf, &e, sizeof(e));
+}
+
+static void put_phdr(uint8_t *buf, const Elf64_Phdr *ph, bool is32)
+{
+    if (!is32) {
+        memcpy(buf, ph, sizeof(*ph));
+        return;
+    }
+    Elf32_Phdr p = {.p_type = ph->p_type,
+                    .p_offset = (Elf32_Off)ph->p_offset,
+                    .p_vaddr = (Elf32_Addr)ph->p_vaddr,
+                    .p_paddr = (Elf32_Addr)ph->p_paddr,
+                    .p_filesz = (Elf32_Word)ph->p_filesz,
+                    .p_memsz = (Elf32_Word)ph->p_memsz,
+                    .p_flags = ph->p_flags,
+                    .p_align = (Elf32_Word)ph->p_align};
+    memcpy(buf, &p, sizeof(p));
+}
+
+/* Layout: the ELF header, the program headers, then each segment's bytes (16-aligned). */
+static size_t elf_build_class(uint8_t *buf, const struct elf_spec *spec, bool is32,
+                              uint16_t machine)
+{
+    size_t ehsize = is32 ? sizeof(Elf32_Ehdr) : sizeof(Elf64_Ehdr);
+    size_t phsize = is32 ? sizeof(Elf32_Phdr) : sizeof(Elf64_Phdr);
     memset(buf, 0, IMAGE_CAP);
     Elf64_Ehdr eh = {
         .e_type = ET_EXEC,
-        .e_machine = EM_X86_64,
+        .e_machine = machine,
         .e_version = EV_CURRENT,
         .e_entry = spec->entry,
-        .e_phoff = sizeof(Elf64_Ehdr),
+        .e_phoff = ehsize,
         .e_ehsize = sizeof(Elf64_Ehdr),
         .e_phentsize = sizeof(Elf64_Phdr),
         .e_phnum = (uint16_t)spec->nseg,
@@ -146,8 +189,8 @@ static size_t elf_build(uint8_t *buf, const struct elf_spec *spec)
     eh.e_ident[EI_CLASS] = ELFCLASS64;
     eh.e_ident[EI_DATA] = ELFDATA2LSB;
     eh.e_ident[EI_VERSION] = EV_CURRENT;
-    memcpy(buf, &eh, sizeof(eh));
-    size_t off = align16(sizeof(eh) + (size_t)spec->nseg * sizeof(Elf64_Phdr));
+    put_ehdr(buf, &eh, is32);
+    size_t off = align16(ehsize + (size_t)spec->nseg * phsize);
     for (int i = 0; i < spec->nseg; i++) {
         const struct seg *s = &spec->seg[i];
         Elf64_Phdr ph = {
@@ -160,13 +203,18 @@ static size_t elf_build(uint8_t *buf, const struct elf_spec *spec)
             .p_memsz = s->memsz,
             .p_align = s->align ? s->align : (s->type == PT_NOTE ? 4 : 0x1000),
         };
-        memcpy(buf + sizeof(eh) + (size_t)i * sizeof(ph), &ph, sizeof(ph));
+        put_phdr(buf + ehsize + (size_t)i * phsize, &ph, is32);
         assert_true(off + s->filesz <= IMAGE_CAP);
         if (s->filesz)
             memcpy(buf + off, s->data, s->filesz);
         off = align16(off + s->filesz);
     }
     return off;
+}
+
+static size_t elf_build(uint8_t *buf, const struct elf_spec *spec)
+{
+    return elf_build_class(buf, spec, false, EM_X86_64);
 }
 
 static Elf64_Phdr *elf_phdr(uint8_t *image, int i)
@@ -675,14 +723,76 @@ static void patch_ehdr(struct fixture *f, size_t offset, const void *value, size
     memcpy(f->image + offset, value, len);
 }
 
-static void test_elf32(void **state)
+/* A 32-bit x86 PVH kernel (ELFCLASS32, EM_386, XEN_ELFNOTE_PHYS32_ENTRY): its entry is 32-bit
+ * code, as every PVH entry is, so it boots like a 64-bit PVH ELF. */
+static size_t pvh32_build(struct fixture *f, const void *xen_desc, uint16_t machine)
+{
+    uint8_t notes[128];
+    struct elf_spec spec = {.entry = PVH_LOAD, .nseg = 2};
+    spec.seg[0] = load_seg(f, PVH_LOAD, 0);
+    spec.seg[1] = (struct seg){
+        .type = PT_NOTE, .data = notes, .filesz = notes_build(notes, xen_desc, xen_desc ? 4 : 0)};
+    return elf_build_class(f->image, &spec, true, machine);
+}
+
+static void test_pvh32_loads(void **state)
+{
+    struct fixture *f = *state;
+    memset(guest_mem_ptr(&f->mem, PVH_LOAD, SEG_MEMSZ), 0xcc, SEG_MEMSZ);
+    uint8_t desc[4] = {PVH_ENTRY & 0xff, (PVH_ENTRY >> 8) & 0xff, (PVH_ENTRY >> 16) & 0xff, 0};
+    const char *kernel = write_file(f, "pvh32.elf", f->image, pvh32_build(f, desc, EM_386));
+    const char *initrd = write_initrd(f);
+    struct boot_entry entry;
+    struct error err;
+    assert_int_equal(load(f, kernel, initrd, "console=ttyS0", &entry, &err), 0);
+    assert_int_equal(entry.mode, BOOT_ENTRY_PVH32);
+    assert_int_equal(entry.rip, PVH_ENTRY);
+    assert_int_equal(entry.boot_info_gpa, LAYOUT_PVH_START_INFO);
+    assert_string_equal(entry.format, "PVH ELF");
+    assert_segment_loaded(f, PVH_LOAD);
+    assert_cmdline(f, "console=ttyS0");
+    assert_int_equal(le32(ram(f, LAYOUT_PVH_START_INFO, 4)), 0x336ec578);
+    assert_initrd_at(f, INITRD_GPA);
+}
+
+static void test_elf32_without_pvh_note(void **state)
+{
+    struct fixture *f = *state;
+    size_t len = pvh32_build(f, NULL, EM_386);
+    expect_image_error(
+        f, len, -ENOEXEC,
+        "kernel '%s': 32-bit ELF without a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); "
+        "expected a PVH kernel or a 64-bit x86-64 ELF");
+}
+
+static void test_elf32_wrong_machine(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t desc[4] = {PVH_ENTRY & 0xff, (PVH_ENTRY >> 8) & 0xff, (PVH_ENTRY >> 16) & 0xff, 0};
+    size_t len = pvh32_build(f, desc, EM_X86_64);
+    expect_image_error(
+        f, len, -ENOEXEC,
+        "kernel '%s': ELF machine 62 is not x86 (expected EM_386 in a 32-bit ELF, 3)");
+}
+
+static void test_elf32_truncated_phdr_table(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t desc[4] = {PVH_ENTRY & 0xff, (PVH_ENTRY >> 8) & 0xff, (PVH_ENTRY >> 16) & 0xff, 0};
+    pvh32_build(f, desc, EM_386);
+    expect_image_error(f, sizeof(Elf32_Ehdr) + sizeof(Elf32_Phdr), -ENOEXEC,
+                       "kernel '%s': truncated (program header table; file has 84 bytes, expected "
+                       "116 bytes)");
+}
+
+static void test_elf_bad_class(void **state)
 {
     struct fixture *f = *state;
     size_t len = vmlinux_build(f, VMLINUX_PADDR);
-    f->image[EI_CLASS] = ELFCLASS32;
+    f->image[EI_CLASS] = ELFCLASSNONE;
     expect_image_error(f, len, -ENOEXEC,
-                       "kernel '%s': 32-bit ELF (ELFCLASS32) is not supported; expected a 64-bit "
-                       "x86-64 ELF");
+                       "kernel '%s': ELF class 0 is not supported; expected a 64-bit x86-64 ELF or "
+                       "a 32-bit x86 PVH ELF");
 }
 
 static void test_big_endian(void **state)
@@ -821,7 +931,11 @@ int main(void)
         TEST(test_segment_filesz_above_memsz),
         TEST(test_segment_filesz_without_memsz),
         TEST(test_no_load_segments),
-        TEST(test_elf32),
+        TEST(test_pvh32_loads),
+        TEST(test_elf32_without_pvh_note),
+        TEST(test_elf32_wrong_machine),
+        TEST(test_elf32_truncated_phdr_table),
+        TEST(test_elf_bad_class),
         TEST(test_big_endian),
         TEST(test_wrong_machine),
         TEST(test_not_executable),

@@ -1,0 +1,135 @@
+# shellcheck shell=sh
+# Shared by the nested tier's L1 scripts (sourced, busybox sh): a folder per case, a TAP, a VMM
+# in the background with its console in files, waiting on that console, and the results file.
+export PATH=/nested/bin:$PATH
+
+die() {
+    echo "l1: error: $*" >&2
+    exit 1
+}
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+# seconds_since T0: L1's seconds since T0 (an uptime_s value), two decimals.
+seconds_since() { awk -v a="$1" -v b="$(uptime_s)" 'BEGIN { printf "%.2f", b - a }'; }
+
+# start_case NAME: DIR is the case's scratch folder, OUT its folder in /out (copied to the
+# host), RESULTS its results file.
+start_case() {
+    CASE=$1
+    DIR=/tmp/case-$1
+    OUT=/out/$1
+    RESULTS=$OUT/results.txt
+    rm -rf "$DIR"
+    mkdir -p "$DIR" "$OUT"
+    : >"$RESULTS"
+    echo "l1: case $CASE"
+}
+
+# tap_up NAME ADDRESS: a TAP (made once per L1 session) with ADDRESS/24, up.
+tap_up() {
+    ip link show "$1" >/dev/null 2>&1 || tunctl -t "$1" >/dev/null || die "tunctl -t $1 failed"
+    ip addr flush dev "$1"
+    ip addr add "$2/24" dev "$1" && ip link set "$1" up || die "cannot configure $1"
+}
+
+# start_vmm INPUT COMMAND...: runs COMMAND in the background with stdin from INPUT, stdout in
+# DIR/hvc0.log (the VMM's stdio console) and stderr in DIR/vmm.stderr.
+start_vmm() {
+    input=$1
+    shift
+    echo "l1: $CASE: $*" >"$DIR/vmm.command"
+    VMM_START=$(uptime_s)
+    : >"$DIR/ttyS0.log"
+    "$@" <"$input" >"$DIR/hvc0.log" 2>"$DIR/vmm.stderr" &
+    VMM_PID=$!
+    # The guest's console on L1's as it comes, so that a hang or a time-out can be read in
+    # the host's l1-console.log even when /out never comes back.
+    {
+        tail -f "$DIR/ttyS0.log" 2>/dev/null &
+        echo $! >"$DIR/tail.pid"
+    } | awk -v p="$CASE| " '{ print p $0; fflush() }' &
+}
+
+vmm_running() { kill -0 "$VMM_PID" 2>/dev/null; }
+
+# wait_console PATTERN SECONDS [FILE]: waits until FILE (default DIR/ttyS0.log) has a line
+# matching PATTERN (grep -E); 1 (and a FAIL result) if the VMM ends or the time runs out first.
+wait_console() {
+    file=${3:-$DIR/ttyS0.log}
+    deadline=$(($(cut -d. -f1 /proc/uptime) + $2))
+    while ! grep -q -E -- "$1" "$file" 2>/dev/null; do
+        if ! vmm_running; then
+            host_result FAIL wait "the VMM ended before the console said '$1'"
+            return 1
+        fi
+        if [ "$(cut -d. -f1 /proc/uptime)" -ge "$deadline" ]; then
+            host_result FAIL wait "no '$1' on the console within $2 s"
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+# wait_vmm SECONDS: waits for the VMM to end (SIGTERM, then SIGKILL, past SECONDS); sets
+# VMM_STATUS and VMM_SECONDS.
+wait_vmm() {
+    deadline=$(($(cut -d. -f1 /proc/uptime) + $1))
+    while vmm_running && [ "$(cut -d. -f1 /proc/uptime)" -lt "$deadline" ]; do
+        sleep 0.2
+    done
+    if vmm_running; then
+        host_result FAIL vmm-timeout "the VMM still ran after $1 s; stopping it"
+        kill -TERM "$VMM_PID"
+        sleep 10
+        kill -KILL "$VMM_PID" 2>/dev/null
+    fi
+    # shellcheck disable=SC2034 # VMM_STATUS is read by the scripts that source this
+    VMM_STATUS=0
+    wait "$VMM_PID" || VMM_STATUS=$?
+    sleep 0.3
+    kill "$(cat "$DIR/tail.pid")" 2>/dev/null
+    VMM_SECONDS=$(seconds_since "$VMM_START")
+}
+
+# host_result PASS|FAIL NAME DETAIL: a result of L1's own, in the guest's format.
+host_result() {
+    echo "kiln-check: $1 $2: $3" >>"$RESULTS"
+}
+
+# The environment's own warning (QEMU's TCG, seen with QEMU microvm in L1 too; docs/nested.md):
+# every other WARNING, Oops, BUG or panic in the guest's log fails the case.
+kernel_log_result() {
+    log=$DIR/ttyS0.log
+    if grep -q 'XSAVE consistency problem' "$log"; then
+        echo "kiln-check: INFO xsave-warning: $(grep -o 'XSAVE consistency problem.*' "$log" | head -n 1 | tr -d '\r')" >>"$RESULTS"
+    fi
+    bad=$(grep -E 'WARNING:|Oops|BUG:|Kernel panic|general protection' "$log" |
+        grep -v 'arch/x86/kernel/fpu/xstate.c' | head -n 3 | tr -d '\r' | tr '\n' ' ')
+    if [ -n "$bad" ]; then
+        host_result FAIL kernel-log "$bad"
+    else
+        host_result PASS kernel-log "no WARNING, Oops, BUG or panic besides the environment's XSAVE warning"
+    fi
+}
+
+# finish_case REQUIRED_NAMES: adds the guest's results, the kernel log's and the timings,
+# checks that every required check passed, keeps the logs in OUT, prints the results and
+# exits 0 (all passed) or 1.
+finish_case() {
+    grep -a 'kiln-check: ' "$DIR/ttyS0.log" | sed 's/^.*kiln-check: /kiln-check: /' | tr -d '\r' |
+        grep -v -E 'kiln-check: (WAIT|done)' >>"$RESULTS"
+    kernel_log_result
+    init_at=$(grep -a -m 1 'kiln-linux-guest: init running' "$DIR/ttyS0.log" >/dev/null && echo yes || echo no)
+    echo "kiln-check: INFO timing: VMM ran ${VMM_SECONDS:-?} s; init reached: $init_at" >>"$RESULTS"
+    for name in $1; do
+        grep -q "^kiln-check: \(PASS\|FAIL\) $name:" "$RESULTS" ||
+            host_result FAIL "$name" "missing: the guest or L1 never reported it"
+    done
+    cp "$DIR/ttyS0.log" "$DIR/hvc0.log" "$DIR/vmm.stderr" "$DIR/vmm.command" "$OUT/" 2>/dev/null
+    sed "s/^/l1: $CASE: /" "$RESULTS"
+    if grep -q '^kiln-check: FAIL' "$RESULTS"; then
+        echo "l1: case $CASE: FAIL"
+        exit 1
+    fi
+    echo "l1: case $CASE: PASS"
+    exit 0
+}
