@@ -52,6 +52,11 @@ bool vm_is_stopping(struct vm *vm)
     return __atomic_load_n(&vm->stopping, __ATOMIC_SEQ_CST) != 0;
 }
 
+static bool stop_requested(void *vm)
+{
+    return vm_is_stopping(vm);
+}
+
 static int vm_ioctl(struct vm *vm, unsigned long request, void *arg, const char *name,
                     struct error *err)
 {
@@ -181,7 +186,8 @@ static int create_devices(struct vm *vm, struct error *err)
     struct irq_line irq = {.set_level = set_irq_level, .opaque = vm, .gsi = PLATFORM_COM1_IRQ};
     serial_init(&vm->serial, &line, &irq);
 
-    struct stop_notifier stop = {.request = vm_request_stop, .opaque = vm};
+    struct stop_notifier stop = {
+        .request = vm_request_stop, .requested = stop_requested, .opaque = vm};
     vm->i8042.stop = stop;
     vm->test_exit.stop = stop;
     vm->pm.stop = stop;
@@ -275,8 +281,20 @@ static int create_vcpus(struct vm *vm, struct error *err)
     vm->nvcpus = vm->config->cpus;
     for (unsigned i = 0; i < vm->nvcpus; i++)
         vm->vcpus[i].fd = -1;
+    vm->vcpu_env = (struct vcpu_env){
+        .vm_fd = vm->fd,
+        .run_size = (size_t)vm->kvm.vcpu_mmap_size,
+        .ncpus = vm->nvcpus,
+        .pio_bus = &vm->pio_bus,
+        .mmio_bus = &vm->mmio_bus,
+        .mem = &vm->mem,
+        .log = &vm->log,
+        .cpuid = vm->supported_cpuid,
+        .hostcompat = &vm->hostcompat,
+        .stop = {.request = vm_request_stop, .requested = stop_requested, .opaque = vm},
+    };
     for (unsigned i = 0; i < vm->nvcpus; i++) {
-        r = vcpu_create(&vm->vcpus[i], vm, i, err);
+        r = vcpu_create(&vm->vcpus[i], &vm->vcpu_env, i, err);
         if (r < 0)
             return r;
     }
@@ -339,7 +357,7 @@ static void on_stop_requested(uv_async_t *handle)
 {
     struct vm *vm = handle->data;
     for (unsigned i = 0; i < vm->nvcpus; i++)
-        vcpu_kick(&vm->vcpus[i]);
+        vcpu_stop(&vm->vcpus[i]);
     /* Join before closing any handle: vCPU threads may still uv_async_send() until they exit. */
     for (unsigned i = 0; i < vm->nvcpus; i++)
         vcpu_join(&vm->vcpus[i]);
@@ -352,6 +370,21 @@ static void on_stop_requested(uv_async_t *handle)
      * caught, and a VM that then restarts after a reset would never stop. */
     uv_close((uv_handle_t *)&vm->grace_timer, NULL);
     uv_close((uv_handle_t *)&vm->stop_async, NULL);
+}
+
+void vm_pause(struct vm *vm)
+{
+    /* Ask them all first, then wait: the vCPUs park in parallel. */
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        vcpu_pause_request(&vm->vcpus[i]);
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        vcpu_pause(&vm->vcpus[i]);
+}
+
+void vm_resume(struct vm *vm)
+{
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        vcpu_resume(&vm->vcpus[i]);
 }
 
 void vm_press_power_button(struct vm *vm)
@@ -528,7 +561,7 @@ int vm_run(struct vm *vm, struct error *err)
 void vm_destroy(struct vm *vm)
 {
     for (unsigned i = 0; i < vm->nvcpus; i++) {
-        vcpu_kick(&vm->vcpus[i]);
+        vcpu_stop(&vm->vcpus[i]);
         vcpu_join(&vm->vcpus[i]);
     }
     vm_virtio_destroy(vm); /* lets block I/O still in flight finish on the loop first */

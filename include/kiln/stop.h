@@ -3,6 +3,8 @@
 #ifndef KILN_STOP_H
 #define KILN_STOP_H
 
+#include <stdbool.h>
+
 enum vm_stop_reason {
     VM_STOP_NONE = 0,
     VM_STOP_TEST_EXIT, /* guest wrote a status to the test-exit port */
@@ -22,7 +24,15 @@ struct stop_notifier {
     /* Thread-safe; the first request wins. message is copied. */
     void (*request)(void *opaque, enum vm_stop_reason reason, int exit_status, const char *message);
     void *opaque;
+    /* Has anyone requested a stop yet? Lock-free, so a vCPU can ask after every exit and
+     * not run the guest on after its own device ended the VM. May be NULL (never). */
+    bool (*requested)(void *opaque);
 };
+
+static inline bool stop_is_requested(const struct stop_notifier *n)
+{
+    return n->requested && n->requested(n->opaque);
+}
 
 static inline void stop_request(const struct stop_notifier *n, enum vm_stop_reason reason,
                                 int exit_status, const char *message)

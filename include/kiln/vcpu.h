@@ -9,29 +9,71 @@
 #include <stdint.h>
 
 #include "kiln/boot.h"
+#include "kiln/bus.h"
 #include "kiln/error.h"
+#include "kiln/guest_mem.h"
+#include "kiln/hostcompat.h"
+#include "kiln/log.h"
+#include "kiln/stop.h"
 
-struct vm;
+/* Everything a vCPU needs from the machine around it, and no more: where its port I/O and
+ * MMIO go, guest RAM (for diagnostics), the CPUID table it starts from, the host-compat
+ * emulator, and whom to tell when the guest stops the VM. Owned by the VM; outlives vCPUs. */
+struct vcpu_env {
+    int vm_fd;
+    size_t run_size; /* KVM_GET_VCPU_MMAP_SIZE */
+    unsigned ncpus;  /* for the CPUID topology */
+    struct bus *pio_bus;
+    struct bus *mmio_bus;
+    const struct guest_mem *mem;
+    const struct log *log;
+    const struct kvm_cpuid2 *cpuid; /* KVM's supported table; normalised per vCPU */
+    struct hostcompat *hostcompat;
+    struct stop_notifier stop;
+};
+
+/* What the controlling thread asks of a vCPU thread (vcpu_pause/resume/stop). */
+enum vcpu_request { VCPU_REQUEST_RUN = 0, VCPU_REQUEST_PAUSE, VCPU_REQUEST_STOP };
 
 struct vcpu {
-    struct vm *vm;
+    const struct vcpu_env *env;
     unsigned index; /* also its APIC ID */
     int fd;
     struct kvm_run *run;
     size_t run_size;
     pthread_t thread;
     bool thread_started;
+
+    /* Pause/resume/stop hand-shake with the vCPU thread. request is also read without the
+     * lock on every KVM_RUN round; parked and exited only change under it. */
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int request;  /* enum vcpu_request */
+    bool parked;  /* the thread waits outside KVM_RUN, its state complete (paused) */
+    bool exited;  /* the thread left its loop */
+    bool sync_ok; /* lock and changed initialised */
 };
 
-int vcpu_create(struct vcpu *vcpu, struct vm *vm, unsigned index, struct error *err);
+int vcpu_create(struct vcpu *vcpu, const struct vcpu_env *env, unsigned index, struct error *err);
 void vcpu_destroy(struct vcpu *vcpu);
 
 /* BSP only: registers for the boot protocol's entry state. APs wait for INIT/SIPI in-kernel. */
 int vcpu_set_boot_registers(struct vcpu *vcpu, const struct boot_entry *entry, struct error *err);
 
 int vcpu_start(struct vcpu *vcpu, struct error *err);
-/* Makes KVM_RUN return (or not enter) so the thread sees the VM is stopping. Any thread. */
-void vcpu_kick(struct vcpu *vcpu);
+
+/* Parks the vCPU outside KVM_RUN and returns once it is there, with any port I/O or MMIO it
+ * was in the middle of completed, so its registers can be read and its memory is still. A
+ * vCPU that has already stopped counts as paused. Any thread but the vCPU's own. */
+void vcpu_pause(struct vcpu *vcpu);
+/* The first half of vcpu_pause: asks, does not wait (to pause several vCPUs in parallel). */
+void vcpu_pause_request(struct vcpu *vcpu);
+/* Lets a paused vCPU run on. */
+void vcpu_resume(struct vcpu *vcpu);
+bool vcpu_is_paused(struct vcpu *vcpu);
+
+/* Makes the vCPU thread leave its loop (paused or running); vcpu_join waits for it. */
+void vcpu_stop(struct vcpu *vcpu);
 void vcpu_join(struct vcpu *vcpu);
 
 /* The real-time signal used to kick vCPU threads out of KVM_RUN. */

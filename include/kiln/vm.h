@@ -70,6 +70,7 @@ struct vm {
     struct virtio_rng *rng;
     struct virtio_console_dev *vconsole; /* --console virtio or --vconsole: hvc0 */
 
+    struct vcpu_env vcpu_env; /* what the vCPUs see of this VM */
     struct vcpu *vcpus;
     unsigned nvcpus;
 
@@ -116,6 +117,11 @@ int vm_virtio_attach(struct vm *vm, struct error *err);
 void vm_virtio_detach(struct vm *vm);
 void vm_virtio_log_stats(const struct vm *vm); /* debug lines at the end of a run */
 void vm_virtio_destroy(struct vm *vm);
+
+/* Parks every vCPU outside KVM_RUN (vcpu_pause) and returns when all are; devices keep
+ * running on the loop. vm_resume lets them run on. Any thread but a vCPU's. */
+void vm_pause(struct vm *vm);
+void vm_resume(struct vm *vm);
 
 /* One press of the ACPI power button (the GED interrupt): an ACPI guest shuts down. */
 void vm_press_power_button(struct vm *vm);

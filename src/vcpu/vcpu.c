@@ -1,5 +1,5 @@
 /* vCPU lifecycle and the KVM_RUN loop: port I/O and MMIO go to the buses synchronously; every
- * other exit reason stops the VM with a diagnostic that says where the guest was. */
+ * other exit reason stops the VM with a diagnostic; pause, resume and stop from other threads. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "kiln/vcpu.h"
-#include "kiln/vm.h"
 
 int vcpu_kick_signal(void)
 {
@@ -33,18 +32,21 @@ int vcpu_install_kick_handler(struct error *err)
     return 0;
 }
 
-int vcpu_create(struct vcpu *vcpu, struct vm *vm, unsigned index, struct error *err)
+int vcpu_create(struct vcpu *vcpu, const struct vcpu_env *env, unsigned index, struct error *err)
 {
     memset(vcpu, 0, sizeof(*vcpu));
-    vcpu->vm = vm;
+    vcpu->env = env;
     vcpu->index = index;
-    vcpu->fd = ioctl(vm->fd, KVM_CREATE_VCPU, (unsigned long)index);
+    pthread_mutex_init(&vcpu->lock, NULL);
+    pthread_cond_init(&vcpu->changed, NULL);
+    vcpu->sync_ok = true;
+    vcpu->fd = ioctl(env->vm_fd, KVM_CREATE_VCPU, (unsigned long)index);
     if (vcpu->fd < 0) {
         vcpu->fd = -1;
         return error_fmt(err, -errno, "vCPU %u: KVM_CREATE_VCPU failed: %s", index,
                          strerror(errno));
     }
-    vcpu->run_size = (size_t)vm->kvm.vcpu_mmap_size;
+    vcpu->run_size = env->run_size;
     vcpu->run = mmap(NULL, vcpu->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd, 0);
     if (vcpu->run == MAP_FAILED) {
         vcpu->run = NULL;
@@ -52,13 +54,14 @@ int vcpu_create(struct vcpu *vcpu, struct vm *vm, unsigned index, struct error *
     }
 
     size_t cpuid_size =
-        sizeof(struct kvm_cpuid2) + vm->supported_cpuid->nent * sizeof(struct kvm_cpuid_entry2);
+        sizeof(struct kvm_cpuid2) + env->cpuid->nent * sizeof(struct kvm_cpuid_entry2);
     struct kvm_cpuid2 *cpuid = malloc(cpuid_size);
     if (!cpuid)
         return error_fmt(err, -ENOMEM, "vCPU %u: out of memory", index);
-    memcpy(cpuid, vm->supported_cpuid, cpuid_size);
-    cpuid_normalise(cpuid, index, vm->nvcpus);
-    hostcompat_adjust_cpuid(&vm->hostcompat, cpuid);
+    memcpy(cpuid, env->cpuid, cpuid_size);
+    cpuid_normalise(cpuid, index, env->ncpus);
+    if (env->hostcompat)
+        hostcompat_adjust_cpuid(env->hostcompat, cpuid);
     int r = ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid);
     int e = errno;
     free(cpuid);
@@ -79,6 +82,11 @@ void vcpu_destroy(struct vcpu *vcpu)
         close(vcpu->fd);
     vcpu->run = NULL;
     vcpu->fd = -1;
+    if (vcpu->sync_ok) {
+        pthread_cond_destroy(&vcpu->changed);
+        pthread_mutex_destroy(&vcpu->lock);
+    }
+    vcpu->sync_ok = false;
 }
 
 static void handle_io(struct vcpu *vcpu)
@@ -88,9 +96,9 @@ static void handle_io(struct vcpu *vcpu)
     /* count > 1 for rep ins/outs: KVM hands over all elements at once. */
     for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
         if (run->io.direction == KVM_EXIT_IO_OUT)
-            bus_write(&vcpu->vm->pio_bus, run->io.port, data, run->io.size);
+            bus_write(vcpu->env->pio_bus, run->io.port, data, run->io.size);
         else
-            bus_read(&vcpu->vm->pio_bus, run->io.port, data, run->io.size);
+            bus_read(vcpu->env->pio_bus, run->io.port, data, run->io.size);
     }
 }
 
@@ -99,9 +107,9 @@ static void handle_mmio(struct vcpu *vcpu)
     struct kvm_run *run = vcpu->run;
     unsigned len = run->mmio.len <= sizeof(run->mmio.data) ? run->mmio.len : 8;
     if (run->mmio.is_write)
-        bus_write(&vcpu->vm->mmio_bus, run->mmio.phys_addr, run->mmio.data, len);
+        bus_write(vcpu->env->mmio_bus, run->mmio.phys_addr, run->mmio.data, len);
     else
-        bus_read(&vcpu->vm->mmio_bus, run->mmio.phys_addr, run->mmio.data, len);
+        bus_read(vcpu->env->mmio_bus, run->mmio.phys_addr, run->mmio.data, len);
 }
 
 /* The bytes at RIP: from KVM when it reports them, else read through the guest page tables. */
@@ -125,7 +133,7 @@ static size_t instruction_bytes(struct vcpu *vcpu, uint64_t rip, uint8_t *out, s
         return 0;
     /* Shrink until the read stays inside guest RAM (the instruction may end a region). */
     for (size_t n = max; n > 0; n--) {
-        if (guest_mem_read(&vcpu->vm->mem, tr.physical_address, out, n) == 0)
+        if (guest_mem_read(vcpu->env->mem, tr.physical_address, out, n) == 0)
             return n;
     }
     return 0;
@@ -172,7 +180,7 @@ static void stop_with_diagnostic(struct vcpu *vcpu, const char *detail)
              vcpu->index, exit_reason_name(vcpu->run->exit_reason), vcpu->run->exit_reason,
              detail[0] ? ", " : "", detail, (unsigned long long)regs.rip,
              (unsigned)(sregs.cs.selector & 3), hex);
-    vm_request_stop(vcpu->vm, VM_STOP_CRASH, EXIT_GUEST_CRASH, message);
+    stop_request(&vcpu->env->stop, VM_STOP_CRASH, EXIT_GUEST_CRASH, message);
 }
 
 /* Returns false when the vCPU should stop running. */
@@ -188,23 +196,23 @@ static bool handle_exit(struct vcpu *vcpu)
         handle_mmio(vcpu);
         return true;
     case KVM_EXIT_SHUTDOWN:
-        vm_request_stop(vcpu->vm, VM_STOP_RESET, EXIT_GUEST_RESET,
-                        "guest reset (triple fault: KVM_EXIT_SHUTDOWN)");
+        stop_request(&vcpu->env->stop, VM_STOP_RESET, EXIT_GUEST_RESET,
+                     "guest reset (triple fault: KVM_EXIT_SHUTDOWN)");
         return false;
     case KVM_EXIT_SYSTEM_EVENT:
         if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN) {
-            vm_request_stop(vcpu->vm, VM_STOP_POWER_OFF, 0, "guest powered off");
+            stop_request(&vcpu->env->stop, VM_STOP_POWER_OFF, 0, "guest powered off");
             return false;
         }
         if (run->system_event.type == KVM_SYSTEM_EVENT_RESET) {
-            vm_request_stop(vcpu->vm, VM_STOP_RESET, EXIT_GUEST_RESET, "guest reset");
+            stop_request(&vcpu->env->stop, VM_STOP_RESET, EXIT_GUEST_RESET, "guest reset");
             return false;
         }
         snprintf(detail, sizeof(detail), "system event %u", run->system_event.type);
         break;
     case KVM_EXIT_INTERNAL_ERROR:
-        if (hostcompat_handle_exit(&vcpu->vm->hostcompat, vcpu->fd, run, &vcpu->vm->mem,
-                                   &vcpu->vm->log))
+        if (vcpu->env->hostcompat && hostcompat_handle_exit(vcpu->env->hostcompat, vcpu->fd, run,
+                                                            vcpu->env->mem, vcpu->env->log))
             return true; /* emulated in kiln: run on */
         snprintf(detail, sizeof(detail), "suberror %u%s", run->internal.suberror,
                  run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ? ": emulation failure"
@@ -221,28 +229,74 @@ static bool handle_exit(struct vcpu *vcpu)
     return false;
 }
 
+static int load_request(struct vcpu *vcpu)
+{
+    return __atomic_load_n(&vcpu->request, __ATOMIC_SEQ_CST);
+}
+
+/* KVM completes a port I/O or MMIO exit only on the next KVM_RUN; with immediate_exit set that
+ * run finishes the instruction and returns at once, so the state we park with is whole. */
+static void complete_pending_exit(struct vcpu *vcpu)
+{
+    __atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+    ioctl(vcpu->fd, KVM_RUN, 0);
+}
+
+/* Waits while a pause is requested. Returns false when the thread must stop. */
+static bool wait_while_paused(struct vcpu *vcpu)
+{
+    if (load_request(vcpu) == VCPU_REQUEST_PAUSE)
+        complete_pending_exit(vcpu);
+    pthread_mutex_lock(&vcpu->lock);
+    while (vcpu->request == VCPU_REQUEST_PAUSE) {
+        if (!vcpu->parked) {
+            vcpu->parked = true;
+            pthread_cond_broadcast(&vcpu->changed);
+        }
+        pthread_cond_wait(&vcpu->changed, &vcpu->lock);
+    }
+    vcpu->parked = false;
+    bool run = vcpu->request == VCPU_REQUEST_RUN;
+    pthread_mutex_unlock(&vcpu->lock);
+    return run;
+}
+
+/* One KVM_RUN round and its exit. Returns false when the vCPU should stop running. */
+static bool run_once(struct vcpu *vcpu)
+{
+    int r = ioctl(vcpu->fd, KVM_RUN, 0);
+    if (r == 0)
+        return handle_exit(vcpu);
+    if (errno == EINTR || errno == EAGAIN)
+        return true; /* kicked: the request decides */
+    char message[256];
+    snprintf(message, sizeof(message), "vCPU %u: KVM_RUN failed: %s", vcpu->index, strerror(errno));
+    stop_request(&vcpu->env->stop, VM_STOP_CRASH, EXIT_GUEST_CRASH, message);
+    return false;
+}
+
 static void *vcpu_thread(void *arg)
 {
     struct vcpu *vcpu = arg;
-    struct vm *vm = vcpu->vm;
     char name[16];
     snprintf(name, sizeof(name), "kiln-vcpu%u", vcpu->index);
     pthread_setname_np(pthread_self(), name);
 
-    while (!vm_is_stopping(vm)) {
-        int r = ioctl(vcpu->fd, KVM_RUN, 0);
-        if (r < 0) {
-            if (errno == EINTR || errno == EAGAIN)
-                continue; /* kicked: the loop condition decides */
-            char message[256];
-            snprintf(message, sizeof(message), "vCPU %u: KVM_RUN failed: %s", vcpu->index,
-                     strerror(errno));
-            vm_request_stop(vm, VM_STOP_CRASH, EXIT_GUEST_CRASH, message);
+    for (;;) {
+        /* Cleared before the request is read: a kick that comes after the read finds
+         * immediate_exit set again, so KVM_RUN returns at once instead of missing it. */
+        __atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+        if (load_request(vcpu) != VCPU_REQUEST_RUN && !wait_while_paused(vcpu))
             break;
-        }
-        if (!handle_exit(vcpu))
+        if (stop_is_requested(&vcpu->env->stop))
+            break; /* the VM is ending: the guest must not run on, e.g. after its reset */
+        if (!run_once(vcpu))
             break;
     }
+    pthread_mutex_lock(&vcpu->lock);
+    vcpu->exited = true;
+    pthread_cond_broadcast(&vcpu->changed);
+    pthread_mutex_unlock(&vcpu->lock);
     return NULL;
 }
 
@@ -266,14 +320,69 @@ int vcpu_start(struct vcpu *vcpu, struct error *err)
     return 0;
 }
 
-void vcpu_kick(struct vcpu *vcpu)
+/* Makes KVM_RUN return (or not enter) so the thread reads its request. */
+static void kick(struct vcpu *vcpu)
 {
-    if (!vcpu->thread_started)
-        return;
     /* immediate_exit covers the window where the thread is about to enter KVM_RUN;
      * the signal covers a thread already inside it. */
     __atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
     pthread_kill(vcpu->thread, vcpu_kick_signal());
+}
+
+/* Sets the request (a stop is final) and kicks the thread if it may be in KVM_RUN. */
+static void set_request(struct vcpu *vcpu, enum vcpu_request request)
+{
+    if (!vcpu->sync_ok)
+        return;
+    pthread_mutex_lock(&vcpu->lock);
+    if (vcpu->request != VCPU_REQUEST_STOP)
+        __atomic_store_n(&vcpu->request, request, __ATOMIC_SEQ_CST);
+    pthread_cond_broadcast(&vcpu->changed);
+    pthread_mutex_unlock(&vcpu->lock);
+    if (vcpu->thread_started && request != VCPU_REQUEST_RUN)
+        kick(vcpu);
+}
+
+void vcpu_pause_request(struct vcpu *vcpu)
+{
+    set_request(vcpu, VCPU_REQUEST_PAUSE);
+}
+
+void vcpu_pause(struct vcpu *vcpu)
+{
+    set_request(vcpu, VCPU_REQUEST_PAUSE);
+    if (!vcpu->thread_started)
+        return;
+    pthread_mutex_lock(&vcpu->lock);
+    while (!vcpu->parked && !vcpu->exited)
+        pthread_cond_wait(&vcpu->changed, &vcpu->lock);
+    pthread_mutex_unlock(&vcpu->lock);
+}
+
+void vcpu_resume(struct vcpu *vcpu)
+{
+    if (!vcpu->sync_ok)
+        return;
+    pthread_mutex_lock(&vcpu->lock);
+    bool paused = vcpu->request == VCPU_REQUEST_PAUSE;
+    pthread_mutex_unlock(&vcpu->lock);
+    if (paused)
+        set_request(vcpu, VCPU_REQUEST_RUN);
+}
+
+bool vcpu_is_paused(struct vcpu *vcpu)
+{
+    if (!vcpu->sync_ok)
+        return false;
+    pthread_mutex_lock(&vcpu->lock);
+    bool paused = vcpu->request == VCPU_REQUEST_PAUSE && (vcpu->parked || vcpu->exited);
+    pthread_mutex_unlock(&vcpu->lock);
+    return paused;
+}
+
+void vcpu_stop(struct vcpu *vcpu)
+{
+    set_request(vcpu, VCPU_REQUEST_STOP);
 }
 
 void vcpu_join(struct vcpu *vcpu)
