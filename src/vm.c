@@ -1,5 +1,5 @@
-/* Building, running and tearing down one VM: KVM + RAM + platform devices + kernel + vCPUs,
- * then the libuv loop on this thread until a stop request, then an orderly teardown. */
+/* One VM's life: build the machine (KVM, RAM, interrupt controllers, devices, vCPUs), boot a
+ * kernel on it, run the libuv loop on this thread until a stop request, tear down in order. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,20 +16,6 @@
 #include "kiln/reset_vector.h"
 #include "kiln/virtio/virtio_cmdline.h"
 #include "kiln/vm.h"
-
-/* Port 0x80 is the POST-code/delay port: Linux writes it for I/O delays, so claim it quietly. */
-#define POST_CODE_PORT 0x80
-
-static void ignore_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
-{
-    memset(data, 0xff, size);
-}
-
-static void ignore_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned size)
-{
-}
-
-static const struct bus_ops post_code_ops = {.read = ignore_read, .write = ignore_write};
 
 void vm_request_stop(void *opaque, enum vm_stop_reason reason, int exit_status, const char *message)
 {
@@ -52,7 +38,7 @@ bool vm_is_stopping(struct vm *vm)
     return __atomic_load_n(&vm->stopping, __ATOMIC_SEQ_CST) != 0;
 }
 
-static bool stop_requested(void *vm)
+bool vm_stop_requested(void *vm)
 {
     return vm_is_stopping(vm);
 }
@@ -120,30 +106,12 @@ static int create_platform(struct vm *vm, struct error *err)
     return vm_ioctl(vm, KVM_CREATE_PIT2, &pit, "KVM_CREATE_PIT2", err);
 }
 
-static void set_irq_level(void *opaque, unsigned gsi, int level)
+void vm_set_irq_level(void *opaque, unsigned gsi, int level)
 {
     struct vm *vm = opaque;
     struct kvm_irq_level irq = {.irq = gsi, .level = (uint32_t)level};
     if (ioctl(vm->fd, KVM_IRQ_LINE, &irq) < 0)
         log_warn(&vm->log, "KVM_IRQ_LINE for GSI %u failed: %s", gsi, strerror(errno));
-}
-
-static int register_pio(struct vm *vm, uint64_t base, uint64_t len, const char *name,
-                        const struct bus_ops *ops, void *opaque, struct error *err)
-{
-    struct bus_range range = {.base = base, .len = len, .name = name, .ops = ops, .opaque = opaque};
-    return bus_register(&vm->pio_bus, &range, err);
-}
-
-static bool serial_sink_ready(void *opaque)
-{
-    return true;
-}
-static void serial_sink_discard(void *opaque, uint8_t byte)
-{
-}
-static void serial_sink_rx_space(void *opaque)
-{
 }
 
 /* Tells the user where to find a pty console: they open it to see and type. */
@@ -169,47 +137,6 @@ static int open_consoles(struct vm *vm, bool append, struct error *err)
     if (config->vconsole)
         print_pty_path(&vm->hvc_console, "hvc0 (virtio)");
     return 0;
-}
-
-static int create_devices(struct vm *vm, struct error *err)
-{
-    struct serial_backend line = {
-        .tx_ready = console_tx_ready,
-        .tx = console_tx,
-        .rx_space = console_rx_space,
-        .opaque = &vm->console,
-    };
-    if (vm->config->console_device == CONSOLE_ON_VIRTIO) /* ttyS0 exists, its output goes nowhere */
-        line = (struct serial_backend){.tx_ready = serial_sink_ready,
-                                       .tx = serial_sink_discard,
-                                       .rx_space = serial_sink_rx_space};
-    struct irq_line irq = {.set_level = set_irq_level, .opaque = vm, .gsi = PLATFORM_COM1_IRQ};
-    serial_init(&vm->serial, &line, &irq);
-
-    struct stop_notifier stop = {
-        .request = vm_request_stop, .requested = stop_requested, .opaque = vm};
-    vm->i8042.stop = stop;
-    vm->test_exit.stop = stop;
-    vm->pm.stop = stop;
-    vm->pm.log = &vm->log;
-    rtc_init(&vm->rtc, NULL, NULL);
-
-    int r =
-        register_pio(vm, PLATFORM_COM1_PORT, 8, "serial (COM1)", &serial_bus_ops, &vm->serial, err);
-    if (r == 0)
-        r = register_pio(vm, I8042_DATA_PORT, I8042_COMMAND_PORT - I8042_DATA_PORT + 1, "i8042",
-                         &i8042_bus_ops, &vm->i8042, err);
-    if (r == 0)
-        r = register_pio(vm, TEST_EXIT_PORT, TEST_EXIT_SIZE, "test-exit", &test_exit_bus_ops,
-                         &vm->test_exit, err);
-    if (r == 0)
-        r = register_pio(vm, POST_CODE_PORT, 1, "POST code", &post_code_ops, NULL, err);
-    if (r == 0)
-        r = register_pio(vm, PLATFORM_RTC_PORT, 2, "CMOS RTC", &rtc_bus_ops, &vm->rtc, err);
-    if (r == 0)
-        r = register_pio(vm, PLATFORM_PM_PORT, PLATFORM_PM_PORT_COUNT, "ACPI power registers",
-                         &pm_bus_ops, &vm->pm, err);
-    return r;
 }
 
 /* The firmware's job: describe CPUs, interrupt controllers and devices to the guest, and be
@@ -291,14 +218,14 @@ static int create_vcpus(struct vm *vm, struct error *err)
         .log = &vm->log,
         .cpuid = vm->supported_cpuid,
         .hostcompat = &vm->hostcompat,
-        .stop = {.request = vm_request_stop, .requested = stop_requested, .opaque = vm},
+        .stop = {.request = vm_request_stop, .requested = vm_stop_requested, .opaque = vm},
     };
     for (unsigned i = 0; i < vm->nvcpus; i++) {
         r = vcpu_create(&vm->vcpus[i], &vm->vcpu_env, i, err);
         if (r < 0)
             return r;
     }
-    return vcpu_set_boot_registers(&vm->vcpus[0], &vm->entry, err);
+    return 0;
 }
 
 /* The loop exists before the devices because block devices deliver I/O completions to it. */
@@ -311,7 +238,7 @@ static int init_loop(struct vm *vm, struct error *err)
     return 0;
 }
 
-int vm_create(struct vm *vm, const struct vm_config *config, unsigned boot_index, struct error *err)
+int vm_build(struct vm *vm, const struct vm_config *config, struct error *err)
 {
     memset(vm, 0, sizeof(*vm));
     vm->fd = -1;
@@ -321,8 +248,6 @@ int vm_create(struct vm *vm, const struct vm_config *config, unsigned boot_index
     pthread_mutex_init(&vm->stop_lock, NULL);
     bus_init(&vm->pio_bus, "port I/O", &vm->log);
     bus_init(&vm->mmio_bus, "MMIO", &vm->log);
-    /* The console sink is opened last among the inputs so that a bad kernel or missing
-     * KVM never truncates the user's console file. */
     int r = kvm_host_open(&vm->kvm, NULL, err);
     if (r == 0)
         r = hostcompat_init(&vm->hostcompat, config->host_compat, vm->kvm.fd, &vm->log, err);
@@ -335,22 +260,37 @@ int vm_create(struct vm *vm, const struct vm_config *config, unsigned boot_index
     if (r == 0)
         r = init_loop(vm, err);
     if (r == 0)
-        r = vm_virtio_create(vm, err);
+        r = vm_devices_create(vm, err);
     if (r == 0)
-        r = build_firmware_tables(vm, err);
+        r = create_vcpus(vm, err);
+    if (r < 0)
+        vm_destroy(vm);
+    return r < 0 ? r : 0;
+}
+
+int vm_boot(struct vm *vm, struct error *err)
+{
+    int r = build_firmware_tables(vm, err);
     if (r == 0)
         r = load_kernel(vm, err);
     if (r == 0)
-        r = create_vcpus(vm, err);
+        r = vcpu_set_boot_registers(&vm->vcpus[0], &vm->entry, err);
+    return r;
+}
+
+int vm_create(struct vm *vm, const struct vm_config *config, unsigned boot_index, struct error *err)
+{
+    int r = vm_build(vm, config, err);
+    if (r < 0)
+        return r;
+    r = vm_boot(vm, err);
+    /* The console sink is opened last among the inputs so that a bad kernel or missing
+     * KVM never truncates the user's console file. */
     if (r == 0)
         r = open_consoles(vm, boot_index > 0, err);
-    if (r == 0)
-        r = create_devices(vm, err);
-    if (r < 0) {
+    if (r < 0)
         vm_destroy(vm);
-        return r;
-    }
-    return 0;
+    return r;
 }
 
 static void on_stop_requested(uv_async_t *handle)
@@ -361,10 +301,7 @@ static void on_stop_requested(uv_async_t *handle)
     /* Join before closing any handle: vCPU threads may still uv_async_send() until they exit. */
     for (unsigned i = 0; i < vm->nvcpus; i++)
         vcpu_join(&vm->vcpus[i]);
-    console_detach(&vm->console);
-    if (vm->config->vconsole)
-        console_detach(&vm->hvc_console);
-    vm_virtio_detach(vm);
+    vm_devices_detach(vm);
     /* The signal handles stay open (unreferenced) until vm_run has blocked the signals and
      * drained libuv's signal pipe: closing them here could drop a SIGTERM libuv had already
      * caught, and a VM that then restarts after a reset would never stop. */
@@ -390,8 +327,8 @@ void vm_resume(struct vm *vm)
 void vm_press_power_button(struct vm *vm)
 {
     /* The GED's interrupt is edge-triggered: a pulse is one press. */
-    set_irq_level(vm, PLATFORM_GED_GSI, 1);
-    set_irq_level(vm, PLATFORM_GED_GSI, 0);
+    vm_set_irq_level(vm, PLATFORM_GED_GSI, 1);
+    vm_set_irq_level(vm, PLATFORM_GED_GSI, 0);
 }
 
 static const char *signal_name(int signum)
@@ -434,7 +371,7 @@ static void on_signal(uv_signal_t *handle, int signum)
     vm_request_stop(vm, VM_STOP_SIGNAL, EXIT_SIGNAL_BASE + signum, message);
 }
 
-static void on_console_quit(void *opaque)
+void vm_console_quit(void *opaque)
 {
     vm_request_stop(opaque, VM_STOP_SIGNAL, EXIT_SIGNAL_BASE + SIGINT,
                     "stopped from the console (Ctrl-A x)");
@@ -451,15 +388,9 @@ static void set_stop_signals_blocked(bool blocked)
     pthread_sigmask(blocked ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
 }
 
-/* The console device halves of the 16550, for struct console_device. */
-static size_t serial_console_receive(void *opaque, const uint8_t *bytes, size_t len)
+static bool has_virtio_console(const struct vm *vm)
 {
-    return serial_receive(opaque, bytes, len);
-}
-
-static void serial_console_tx_ready(void *opaque)
-{
-    serial_tx_ready_again(opaque);
+    return vm->config->console_device == CONSOLE_ON_VIRTIO || vm->config->vconsole;
 }
 
 /* virtio-console's F_SIZE: the size of the terminal on stdout, if hvc0 writes there. */
@@ -468,7 +399,7 @@ static void on_window_change(uv_signal_t *handle, int signum)
     struct vm *vm = handle->data;
     struct winsize ws;
     if (vm_hvc_console(vm)->kind == CONSOLE_STDIO && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0)
-        virtio_console_set_size(vm->vconsole, ws.ws_col, ws.ws_row);
+        vm_devices_terminal_resized(vm, ws.ws_col, ws.ws_row);
 }
 
 static int setup_loop(struct vm *vm, struct error *err)
@@ -485,7 +416,7 @@ static int setup_loop(struct vm *vm, struct error *err)
     /* They must not keep the loop alive: the loop ends when the VM's work is done. */
     uv_unref((uv_handle_t *)&vm->sigint);
     uv_unref((uv_handle_t *)&vm->sigterm);
-    if (vm->vconsole) {
+    if (has_virtio_console(vm)) {
         uv_signal_init(&vm->loop, &vm->sigwinch);
         vm->sigwinch.data = vm;
         uv_signal_start(&vm->sigwinch, on_window_change, SIGWINCH);
@@ -494,21 +425,7 @@ static int setup_loop(struct vm *vm, struct error *err)
     }
     set_stop_signals_blocked(false); /* one that arrived while we were building is handled now */
     vm->loop_ready = true;
-    int r = vm_virtio_attach(vm, err);
-    if (r < 0)
-        return r;
-    struct console_device serial = {.receive = serial_console_receive,
-                                    .tx_ready_again = serial_console_tx_ready,
-                                    .opaque = &vm->serial};
-    struct console_device hvc;
-    if (vm->vconsole)
-        virtio_console_as_console_device(vm->vconsole, &hvc);
-    bool serial_console = vm->config->console_device == CONSOLE_ON_SERIAL;
-    r = console_attach(&vm->console, &vm->loop, serial_console ? &serial : &hvc, on_console_quit,
-                       vm, err);
-    if (r == 0 && vm->config->vconsole)
-        r = console_attach(&vm->hvc_console, &vm->loop, &hvc, on_console_quit, vm, err);
-    return r;
+    return vm_devices_attach(vm, err);
 }
 
 /* After the loop: block SIGINT/SIGTERM again (main holds them between boots), let the loop
@@ -522,7 +439,7 @@ static void finish_signals(struct vm *vm)
     uv_run(&vm->loop, UV_RUN_NOWAIT);
     uv_close((uv_handle_t *)&vm->sigint, NULL);
     uv_close((uv_handle_t *)&vm->sigterm, NULL);
-    if (vm->vconsole)
+    if (has_virtio_console(vm))
         uv_close((uv_handle_t *)&vm->sigwinch, NULL);
     uv_run(&vm->loop, UV_RUN_NOWAIT);
 }
@@ -554,7 +471,7 @@ int vm_run(struct vm *vm, struct error *err)
               (unsigned long long)bus_unknown_accesses(&vm->pio_bus),
               (unsigned long long)bus_unknown_accesses(&vm->mmio_bus));
     hostcompat_log_stats(&vm->hostcompat, &vm->log);
-    vm_virtio_log_stats(vm);
+    vm_devices_log_stats(vm);
     return 0;
 }
 
@@ -564,7 +481,7 @@ void vm_destroy(struct vm *vm)
         vcpu_stop(&vm->vcpus[i]);
         vcpu_join(&vm->vcpus[i]);
     }
-    vm_virtio_destroy(vm); /* lets block I/O still in flight finish on the loop first */
+    vm_devices_destroy(vm); /* lets block I/O still in flight finish on the loop first */
     if (vm->loop_initialized) {
         uv_run(&vm->loop, UV_RUN_NOWAIT); /* finish closing handles */
         uv_loop_close(&vm->loop);
@@ -581,10 +498,6 @@ void vm_destroy(struct vm *vm)
     vm->nvcpus = 0;
     free(vm->supported_cpuid);
     vm->supported_cpuid = NULL;
-    if (vm->serial.irq.set_level) {
-        serial_destroy(&vm->serial);
-        rtc_destroy(&vm->rtc);
-    }
     bus_destroy(&vm->pio_bus);
     bus_destroy(&vm->mmio_bus);
     guest_mem_destroy(&vm->mem);

@@ -13,15 +13,6 @@
 #include "kiln/bus.h"
 #include "kiln/config.h"
 #include "kiln/console.h"
-#include "kiln/devices/i8042.h"
-#include "kiln/devices/pm.h"
-#include "kiln/devices/rtc.h"
-#include "kiln/devices/serial.h"
-#include "kiln/devices/test_exit.h"
-#include "kiln/devices/virtio_blk.h"
-#include "kiln/devices/virtio_console.h"
-#include "kiln/devices/virtio_net.h"
-#include "kiln/devices/virtio_rng.h"
 #include "kiln/guest_mem.h"
 #include "kiln/hostcompat.h"
 #include "kiln/kvm.h"
@@ -30,6 +21,10 @@
 #include "kiln/stop.h"
 #include "kiln/vcpu.h"
 #include "kiln/virtio/virtio_slot.h"
+#include "kiln/vm_device.h"
+
+/* Platform devices (serial, i8042, test-exit, POST code, RTC, PM) and every virtio slot. */
+#define VM_MAX_DEVICES (8 + PLATFORM_VIRTIO_MMIO_MAX)
 
 struct vm_result {
     enum vm_stop_reason reason;
@@ -53,22 +48,13 @@ struct vm {
     struct bus mmio_bus;
     struct console console;     /* ttyS0's, or hvc0's with --console virtio */
     struct console hvc_console; /* --vconsole: hvc0's, beside ttyS0 */
-    struct serial serial;
-    struct i8042 i8042;
-    struct test_exit test_exit;
-    struct rtc rtc;
-    struct pm pm;
 
-    /* virtio-mmio devices, slot i at PLATFORM_VIRTIO_MMIO_BASE + i * 4 KiB (vm_virtio.c):
-     * disks, then nets, then the rng, then the virtio console */
+    /* Every device, in the order vm_devices_create builds them (vm_devices.c); virtio ones
+     * sit in slot i at PLATFORM_VIRTIO_MMIO_BASE + i * 4 KiB. */
+    struct vm_device devices[VM_MAX_DEVICES];
+    unsigned ndevices;
     struct virtio_slot virtio[PLATFORM_VIRTIO_MMIO_MAX];
     unsigned nvirtio;
-    struct virtio_blk *disks[PLATFORM_VIRTIO_MMIO_MAX];
-    unsigned ndisks;
-    struct virtio_net *nets[PLATFORM_VIRTIO_MMIO_MAX];
-    unsigned nnets;
-    struct virtio_rng *rng;
-    struct virtio_console_dev *vconsole; /* --console virtio or --vconsole: hvc0 */
 
     struct vcpu_env vcpu_env; /* what the vCPUs see of this VM */
     struct vcpu *vcpus;
@@ -95,9 +81,16 @@ static inline struct console *vm_hvc_console(struct vm *vm)
     return vm->config->vconsole ? &vm->hvc_console : &vm->console;
 }
 
-/* Builds the whole VM from a validated config (boot_index > 0: a restart after a guest
- * reset, which keeps the console file's contents): KVM, RAM, platform, devices, kernel, vCPUs.
- * On failure everything built so far is released and err says what went wrong. */
+/* Builds the machine from a validated config: KVM, RAM, interrupt controllers, devices and
+ * vCPUs, but no kernel. On failure everything built so far is released (vm_destroy). */
+int vm_build(struct vm *vm, const struct vm_config *config, struct error *err);
+
+/* Boots the config's kernel on a built VM: firmware tables (ACPI, MP table, reset vector), the
+ * kernel and initrd in RAM, the boot vCPU's registers. A restore loads state instead. */
+int vm_boot(struct vm *vm, struct error *err);
+
+/* vm_build + vm_boot, then the console sinks (boot_index > 0: a restart after a guest reset,
+ * which keeps the console file's contents). On failure everything is released. */
 int vm_create(struct vm *vm, const struct vm_config *config, unsigned boot_index,
               struct error *err);
 
@@ -109,14 +102,16 @@ void vm_destroy(struct vm *vm);
 /* Thread-safe; the first request wins. Usable as a struct stop_notifier callback. */
 void vm_request_stop(void *vm, enum vm_stop_reason reason, int exit_status, const char *message);
 bool vm_is_stopping(struct vm *vm);
+bool vm_stop_requested(void *vm); /* vm_is_stopping for struct stop_notifier */
 
-/* vm_virtio.c: the virtio devices of the config, in slot order. */
-int vm_virtio_create(struct vm *vm, struct error *err);
+/* For devices: drive a GSI's level (KVM_IRQ_LINE), and Ctrl-A x on a console. */
+void vm_set_irq_level(void *vm, unsigned gsi, int level);
+void vm_console_quit(void *vm);
+
+/* The virtio slots as the firmware describes them (ACPI or the kernel command line). */
 size_t vm_virtio_describe(const struct vm *vm, struct acpi_virtio_device *out);
-int vm_virtio_attach(struct vm *vm, struct error *err);
-void vm_virtio_detach(struct vm *vm);
-void vm_virtio_log_stats(const struct vm *vm); /* debug lines at the end of a run */
-void vm_virtio_destroy(struct vm *vm);
+/* The host terminal changed size: tells a virtio console (F_SIZE). */
+void vm_devices_terminal_resized(struct vm *vm, uint16_t cols, uint16_t rows);
 
 /* Parks every vCPU outside KVM_RUN (vcpu_pause) and returns when all are; devices keep
  * running on the loop. vm_resume lets them run on. Any thread but a vCPU's. */

@@ -6,19 +6,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kiln/container_of.h"
 #include "kiln/devices/disk_image.h"
 #include "kiln/devices/virtio_blk.h"
 #include "kiln/devices/virtio_blk_request.h"
+#include "kiln/iov.h"
 
 #define BLK_SIZE_MAX         (1u << 20) /* largest single data buffer we advertise (size_max) */
 #define BLK_MAX_ZERO_SECTORS (1u << 22) /* 2 GiB per discard/write-zeroes segment */
 
 struct virtio_blk {
+    struct virtio_dev vdev;
     struct disk_image image;
-    const struct disk_config *disk;
+    char *path; /* for messages */
+    char serial[VIRTIO_BLK_ID_BYTES + 1];
+    enum disk_cache cache;
+    unsigned queue_size;
     uv_loop_t *loop;
     const struct log *log;
-    struct virtio_mmio *transport; /* learnt from the first callback */
     struct virtio_blk_config config;
     bool write_cache; /* the guest-visible WCE: false means every write is made durable */
     unsigned in_flight;
@@ -30,7 +35,7 @@ struct virtio_blk {
 struct blk_io {
     uv_work_t work;
     struct virtio_blk *blk;
-    uint32_t generation; /* the transport's, at submission: a reset in between drops it */
+    uint32_t generation; /* the device's, at submission: a reset in between drops it */
     unsigned queue;
     uint16_t head;
     uint8_t *status;
@@ -88,11 +93,16 @@ static void blk_io_work(uv_work_t *work)
     }
 }
 
-static void complete(struct virtio_mmio *t, unsigned q, uint16_t head, uint8_t *status,
+static struct virtio_blk *blk_of(struct virtio_dev *d)
+{
+    return container_of(d, struct virtio_blk, vdev);
+}
+
+static void complete(struct virtio_dev *d, unsigned q, uint16_t head, uint8_t *status,
                      uint8_t value, uint32_t used_len)
 {
     *status = value;
-    virtqueue_push(&t->queues[q], head, used_len);
+    virtio_dev_push(d, q, head, used_len);
 }
 
 /* Back on the loop thread. */
@@ -100,18 +110,18 @@ static void blk_io_done(uv_work_t *work, int status)
 {
     struct blk_io *io = work->data;
     struct virtio_blk *blk = io->blk;
-    struct virtio_mmio *t = blk->transport;
-    virtio_mmio_lock(t);
-    if (virtio_mmio_generation(t) == io->generation) {
+    struct virtio_dev *d = &blk->vdev;
+    virtio_dev_lock(d);
+    if (virtio_dev_generation(d) == io->generation) {
         uint8_t value = VIRTIO_BLK_S_OK;
         if (io->result < 0) {
             value = VIRTIO_BLK_S_IOERR;
-            log_warn(blk->log, "disk '%s': I/O error: %s", blk->disk->path, strerror(-io->result));
+            log_warn(blk->log, "disk '%s': I/O error: %s", blk->path, strerror(-io->result));
         }
-        complete(t, io->queue, io->head, io->status, value, io->used_len);
-        virtio_mmio_notify_used(t, io->queue);
+        complete(d, io->queue, io->head, io->status, value, io->used_len);
+        virtio_dev_notify_used(d, io->queue);
     }
-    virtio_mmio_unlock(t);
+    virtio_dev_unlock(d);
     blk->in_flight--;
     free(io);
 }
@@ -123,15 +133,15 @@ static int submit(struct virtio_blk *blk, unsigned q, const struct blk_request *
         return -ENOMEM;
     io->work.data = io;
     io->blk = blk;
-    io->generation = virtio_mmio_generation(blk->transport);
+    io->generation = virtio_dev_generation(&blk->vdev);
     io->queue = q;
     io->head = head;
     io->status = req->status;
     io->used_len = 1 + (req->type == VIRTIO_BLK_T_IN ? (uint32_t)req->data_len : 0);
     io->type = req->type;
     io->sector = req->sector;
-    io->durable_writes = !blk->write_cache && blk->disk->cache != DISK_CACHE_UNSAFE;
-    io->flush_is_noop = blk->disk->cache == DISK_CACHE_UNSAFE;
+    io->durable_writes = !blk->write_cache && blk->cache != DISK_CACHE_UNSAFE;
+    io->flush_is_noop = blk->cache == DISK_CACHE_UNSAFE;
     io->result = 0;
     io->nsegments = req->nsegments;
     memcpy(io->segments, req->segments, req->nsegments * sizeof(req->segments[0]));
@@ -150,91 +160,82 @@ static int submit(struct virtio_blk *blk, unsigned q, const struct blk_request *
 static uint32_t write_serial(struct virtio_blk *blk, const struct blk_request *req)
 {
     char id[VIRTIO_BLK_ID_BYTES] = {0};
-    if (blk->disk->serial)
-        memcpy(id, blk->disk->serial, strnlen(blk->disk->serial, sizeof(id)));
-    uint32_t written = 0;
-    for (int i = 0; i < req->ndata && written < sizeof(id); i++) {
-        size_t n = req->data[i].iov_len;
-        if (n > sizeof(id) - written)
-            n = sizeof(id) - written;
-        memcpy(req->data[i].iov_base, id + written, n);
-        written += (uint32_t)n;
-    }
-    return written;
+    memcpy(id, blk->serial, strnlen(blk->serial, sizeof(id)));
+    return (uint32_t)iov_from_buf(req->data, (unsigned)req->ndata, 0, id, sizeof(id));
 }
 
 /* Answers a request at once, or hands it to the thread pool. */
-static void handle_request(struct virtio_mmio *t, struct virtio_blk *blk, unsigned q, uint16_t head)
+static void handle_request(struct virtio_dev *d, struct virtio_blk *blk, unsigned q, uint16_t head)
 {
     struct blk_request *req = &blk->request;
     struct blk_geometry geo = {.capacity = blk->image.size / DISK_SECTOR_SIZE,
                                .readonly = blk->image.readonly};
     enum blk_parse_result r = blk_request_parse(&blk->chain, &geo, req);
-    if (req->why)
-        virtio_mmio_log_once(t, "bad request: %s", req->why);
     if (r == BLK_REQUEST_UNANSWERABLE) {
-        virtqueue_push(&t->queues[q], head, 0);
-    } else if (r == BLK_REQUEST_DONE) {
-        complete(t, q, head, req->status, req->status_value, 1);
+        virtio_dev_reject(d, q, head, req->why);
+        return;
+    }
+    if (req->why)
+        virtio_dev_log_once(d, "bad request: %s", req->why);
+    if (r == BLK_REQUEST_DONE) {
+        complete(d, q, head, req->status, req->status_value, 1);
     } else if (req->type == VIRTIO_BLK_T_GET_ID) {
         uint32_t written = write_serial(blk, req);
-        complete(t, q, head, req->status, VIRTIO_BLK_S_OK, written + 1);
+        complete(d, q, head, req->status, VIRTIO_BLK_S_OK, written + 1);
     } else if (submit(blk, q, req, head) < 0) {
-        complete(t, q, head, req->status, VIRTIO_BLK_S_IOERR, 1);
-        virtio_mmio_log_once(t, "cannot queue a request: out of memory");
+        complete(d, q, head, req->status, VIRTIO_BLK_S_IOERR, 1);
+        virtio_dev_log_once(d, "cannot queue a request: out of memory");
     }
 }
 
-static void blk_queue_notify(struct virtio_mmio *t, unsigned q)
+static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 {
-    struct virtio_blk *blk = virtio_mmio_device(t);
-    blk->transport = t;
+    struct virtio_blk *blk = blk_of(d);
     /* No doorbells for requests the driver adds while we take them off the ring. */
     do {
-        virtqueue_quiet(&t->queues[q]);
-        while (virtio_mmio_pop(t, q, &blk->chain, NULL))
-            handle_request(t, blk, q, blk->chain.head);
-    } while (virtio_mmio_wake_queue(t, q));
-    virtio_mmio_notify_used(t, q);
+        virtio_dev_quiet(d, q);
+        while (virtio_dev_pop(d, q, &blk->chain, NULL))
+            handle_request(d, blk, q, blk->chain.head);
+    } while (virtio_dev_wake(d, q));
+    virtio_dev_notify_used(d, q);
 }
 
-static void blk_config_read(struct virtio_mmio *t, uint32_t offset, uint8_t *data, unsigned size)
+static void blk_config_read(struct virtio_dev *d, uint32_t offset, uint8_t *data, unsigned size)
 {
-    struct virtio_blk *blk = virtio_mmio_device(t);
-    virtio_mmio_config_copy(&blk->config, sizeof(blk->config), offset, data, size);
+    struct virtio_blk *blk = blk_of(d);
+    virtio_dev_config_copy(&blk->config, sizeof(blk->config), offset, data, size);
 }
 
 /* Only the writeback byte is writable, and only with VIRTIO_BLK_F_CONFIG_WCE. */
-static void blk_config_write(struct virtio_mmio *t, uint32_t offset, const uint8_t *data,
+static void blk_config_write(struct virtio_dev *d, uint32_t offset, const uint8_t *data,
                              unsigned size)
 {
-    struct virtio_blk *blk = virtio_mmio_device(t);
+    struct virtio_blk *blk = blk_of(d);
     if (offset != offsetof(struct virtio_blk_config, wce) || size != 1 ||
-        !virtio_mmio_feature(t, VIRTIO_BLK_F_CONFIG_WCE)) {
-        virtio_mmio_log_once(t, "write to read-only config field at offset %u", offset);
+        !virtio_dev_feature(d, VIRTIO_BLK_F_CONFIG_WCE)) {
+        virtio_dev_log_once(d, "write to read-only config field at offset %u", offset);
         return;
     }
     blk->config.wce = data[0] ? 1 : 0;
     blk->write_cache = data[0] != 0;
 }
 
-static void blk_activate(struct virtio_mmio *t)
+static void blk_activate(struct virtio_dev *d)
 {
-    struct virtio_blk *blk = virtio_mmio_device(t);
-    blk->transport = t;
+    struct virtio_blk *blk = blk_of(d);
     /* A driver that does not negotiate CONFIG_WCE gets a write cache only if it can flush. */
-    if (!virtio_mmio_feature(t, VIRTIO_BLK_F_CONFIG_WCE))
-        blk->write_cache = virtio_mmio_feature(t, VIRTIO_BLK_F_FLUSH) && blk->config.wce;
+    if (!virtio_dev_feature(d, VIRTIO_BLK_F_CONFIG_WCE))
+        blk->write_cache = virtio_dev_feature(d, VIRTIO_BLK_F_FLUSH) && blk->config.wce;
 }
 
-static void blk_reset(struct virtio_mmio *t)
+static void blk_reset(struct virtio_dev *d)
 {
-    struct virtio_blk *blk = virtio_mmio_device(t);
-    blk->config.wce = blk->disk->cache != DISK_CACHE_WRITETHROUGH;
+    struct virtio_blk *blk = blk_of(d);
+    blk->config.wce = blk->cache != DISK_CACHE_WRITETHROUGH;
     blk->write_cache = blk->config.wce;
 }
 
-static const struct virtio_device_ops virtio_blk_ops = {
+static const struct virtio_dev_ops virtio_blk_ops = {
     .config_read = blk_config_read,
     .config_write = blk_config_write,
     .activate = blk_activate,
@@ -248,9 +249,9 @@ static void fill_config(struct virtio_blk *blk)
     memset(c, 0, sizeof(*c));
     c->capacity = blk->image.size / DISK_SECTOR_SIZE;
     c->size_max = BLK_SIZE_MAX;
-    c->seg_max = blk->disk->queue_size - 2; /* the header and the status byte take two */
+    c->seg_max = blk->queue_size - 2; /* the header and the status byte take two */
     c->blk_size = DISK_SECTOR_SIZE;
-    c->wce = blk->disk->cache != DISK_CACHE_WRITETHROUGH;
+    c->wce = blk->cache != DISK_CACHE_WRITETHROUGH;
     c->num_queues = 1;
     c->max_discard_sectors = BLK_MAX_ZERO_SECTORS;
     c->max_discard_seg = BLK_MAX_DISCARD_SEGMENTS;
@@ -261,26 +262,7 @@ static void fill_config(struct virtio_blk *blk)
     blk->write_cache = c->wce;
 }
 
-int virtio_blk_create(struct virtio_blk **out, const struct disk_config *disk, uv_loop_t *loop,
-                      const struct log *log, struct error *err)
-{
-    struct virtio_blk *blk = calloc(1, sizeof(*blk));
-    if (!blk)
-        return error_fmt(err, -ENOMEM, "--disk: out of memory");
-    int r = disk_image_open(&blk->image, disk, err);
-    if (r < 0) {
-        free(blk);
-        return r;
-    }
-    blk->disk = disk;
-    blk->loop = loop;
-    blk->log = log;
-    fill_config(blk);
-    *out = blk;
-    return 0;
-}
-
-void virtio_blk_device_info(struct virtio_blk *blk, struct virtio_device_info *info)
+static void describe(const struct virtio_blk *blk, struct virtio_device_info *info)
 {
     uint64_t features = (1ULL << VIRTIO_BLK_F_SIZE_MAX) | (1ULL << VIRTIO_BLK_F_SEG_MAX) |
                         (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH) |
@@ -294,10 +276,80 @@ void virtio_blk_device_info(struct virtio_blk *blk, struct virtio_device_info *i
     info->device_id = VIRTIO_ID_BLOCK;
     info->features = features;
     info->num_queues = 1;
-    info->queue_max_size = (uint16_t)blk->disk->queue_size;
+    info->queue_max_size = (uint16_t)blk->queue_size;
     info->config_size = sizeof(blk->config);
     info->ops = &virtio_blk_ops;
-    info->opaque = blk;
+}
+
+int virtio_blk_create(struct virtio_blk **out, const struct disk_config *disk, uv_loop_t *loop,
+                      const struct guest_mem *mem, const struct log *log, struct error *err)
+{
+    struct virtio_blk *blk = calloc(1, sizeof(*blk));
+    if (!blk || !(blk->path = strdup(disk->path))) {
+        free(blk);
+        return error_fmt(err, -ENOMEM, "--disk: out of memory");
+    }
+    int r = disk_image_open(&blk->image, disk, err);
+    if (r < 0) {
+        free(blk->path);
+        free(blk);
+        return r;
+    }
+    if (disk->serial)
+        snprintf(blk->serial, sizeof(blk->serial), "%s", disk->serial);
+    blk->cache = disk->cache;
+    blk->queue_size = disk->queue_size;
+    blk->loop = loop;
+    blk->log = log;
+    fill_config(blk);
+    struct virtio_device_info info;
+    describe(blk, &info);
+    r = virtio_dev_init(&blk->vdev, &info, mem, log, err);
+    if (r < 0) {
+        disk_image_close(&blk->image);
+        free(blk->path);
+        free(blk);
+        return r;
+    }
+    *out = blk;
+    return 0;
+}
+
+struct virtio_dev *virtio_blk_dev(struct virtio_blk *blk)
+{
+    return &blk->vdev;
+}
+
+int virtio_blk_save(struct virtio_blk *blk, struct virtio_blk_state *out, struct error *err)
+{
+    virtio_dev_lock(&blk->vdev);
+    int r = 0;
+    if (blk->in_flight > 0) {
+        r = error_fmt(err, -EBUSY, "%s: %u requests still in flight", blk->vdev.label,
+                      blk->in_flight);
+    } else {
+        memset(out, 0, sizeof(*out));
+        virtio_dev_save(&blk->vdev, &out->dev);
+        out->wce = blk->config.wce;
+        out->write_cache = blk->write_cache;
+    }
+    virtio_dev_unlock(&blk->vdev);
+    return r;
+}
+
+int virtio_blk_restore(struct virtio_blk *blk, const struct virtio_blk_state *in, struct error *err)
+{
+    if (in->wce > 1 || in->write_cache > 1)
+        return error_fmt(err, -EINVAL, "%s: saved write-cache setting %u/%u is not 0 or 1",
+                         blk->vdev.label, in->wce, in->write_cache);
+    virtio_dev_lock(&blk->vdev);
+    int r = virtio_dev_restore(&blk->vdev, &in->dev, err);
+    if (r == 0) {
+        blk->config.wce = in->wce;
+        blk->write_cache = in->write_cache;
+    }
+    virtio_dev_unlock(&blk->vdev);
+    return r;
 }
 
 unsigned virtio_blk_in_flight(const struct virtio_blk *blk)
@@ -309,6 +361,8 @@ void virtio_blk_destroy(struct virtio_blk *blk)
 {
     if (!blk)
         return;
+    virtio_dev_destroy(&blk->vdev);
     disk_image_close(&blk->image);
+    free(blk->path);
     free(blk);
 }

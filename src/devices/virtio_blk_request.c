@@ -4,28 +4,9 @@
 
 #include "kiln/devices/disk_image.h"
 #include "kiln/devices/virtio_blk_request.h"
+#include "kiln/iov.h"
 
 #define BLK_HEADER_SIZE sizeof(struct virtio_blk_outhdr)
-
-/* Copies len bytes starting skip bytes into the iov range [first, first+count). */
-static bool gather(const struct iovec *iov, int count, uint64_t skip, void *out, size_t len)
-{
-    uint8_t *dst = out;
-    for (int i = 0; i < count && len > 0; i++) {
-        if (skip >= iov[i].iov_len) {
-            skip -= iov[i].iov_len;
-            continue;
-        }
-        size_t n = iov[i].iov_len - (size_t)skip;
-        if (n > len)
-            n = len;
-        memcpy(dst, (const uint8_t *)iov[i].iov_base + skip, n);
-        dst += n;
-        len -= n;
-        skip = 0;
-    }
-    return len == 0;
-}
 
 /* req->data = the bytes [skip, skip+len) of the iov range, as sub-iovecs. */
 static void slice(struct blk_request *req, const struct iovec *iov, int count, uint64_t skip,
@@ -97,7 +78,7 @@ static enum blk_parse_result parse_segments(const struct virtq_chain *chain,
     if (len / seg_size > BLK_MAX_DISCARD_SEGMENTS)
         return done(req, VIRTIO_BLK_S_IOERR, "discard/write-zeroes request with too many segments");
     req->nsegments = (unsigned)(len / seg_size);
-    gather(chain->iov, chain->nreadable, BLK_HEADER_SIZE, req->segments, len);
+    iov_to_buf(chain->iov, chain->nreadable, BLK_HEADER_SIZE, req->segments, len);
     if (geo->readonly)
         return done(req, VIRTIO_BLK_S_IOERR, NULL);
     for (unsigned i = 0; i < req->nsegments; i++) {
@@ -129,7 +110,7 @@ enum blk_parse_result blk_request_parse(const struct virtq_chain *chain,
 
     struct virtio_blk_outhdr header;
     if (chain->readable_len < BLK_HEADER_SIZE ||
-        !gather(chain->iov, chain->nreadable, 0, &header, sizeof(header)))
+        iov_to_buf(chain->iov, chain->nreadable, 0, &header, sizeof(header)) != sizeof(header))
         return done(req, VIRTIO_BLK_S_IOERR, "request header shorter than 16 bytes");
     req->type = header.type;
     req->sector = header.sector;

@@ -10,7 +10,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "kiln/container_of.h"
 #include "kiln/devices/virtio_net.h"
+#include "kiln/iov.h"
 
 #define NET_QUEUE_SIZE 256
 #define NET_HDR_SIZE   sizeof(struct virtio_net_hdr_v1)
@@ -19,10 +21,10 @@
 #define NET_MAX_PACKET (NET_HDR_SIZE + 68 * 1024)
 
 struct virtio_net {
+    struct virtio_dev vdev;
     int fd;
     uv_loop_t *loop;
     const struct log *log;
-    struct virtio_mmio *transport;
     uv_poll_t poll;
     bool poll_initialised;
     bool rx_polling;
@@ -36,11 +38,9 @@ struct virtio_net {
     uint8_t packet[NET_MAX_PACKET];
 };
 
-static bool queue_live(struct virtio_mmio *t, unsigned q)
+static struct virtio_net *net_of(struct virtio_dev *d)
 {
-    return (t->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
-           !(t->status & (VIRTIO_CONFIG_S_FAILED | VIRTIO_CONFIG_S_NEEDS_RESET)) &&
-           t->queues[q].ready;
+    return container_of(d, struct virtio_net, vdev);
 }
 
 static void on_fd_event(uv_poll_t *handle, int status, int events);
@@ -57,47 +57,40 @@ static void set_rx_polling(struct virtio_net *net, bool on)
         uv_poll_stop(&net->poll);
 }
 
-/* Copies len bytes of src into the chain's device-writable buffers; returns bytes copied. */
-static uint32_t copy_into_chain(const struct virtq_chain *chain, const uint8_t *src, size_t len)
+/* The frame could not be delivered whole and the chains taken for it cannot be put back
+ * (malformed ones were given back after them): they go back unused, length 0. */
+static int drop_frame(struct virtio_dev *d, struct virtio_net *net, uint16_t count)
 {
-    size_t done = 0;
-    for (unsigned i = chain->nreadable; i < chain->nreadable + chain->nwritable && done < len;
-         i++) {
-        size_t n = chain->iov[i].iov_len < len - done ? chain->iov[i].iov_len : len - done;
-        memcpy(chain->iov[i].iov_base, src + done, n);
-        done += n;
-    }
-    return (uint32_t)done;
-}
-
-/* Where byte k of the chain's device-writable bytes lives, or NULL past their end. */
-static uint8_t *chain_byte(const struct virtq_chain *chain, size_t k)
-{
-    for (unsigned i = chain->nreadable; i < chain->nreadable + chain->nwritable; i++) {
-        if (k < chain->iov[i].iov_len)
-            return (uint8_t *)chain->iov[i].iov_base + k;
-        k -= chain->iov[i].iov_len;
-    }
-    return NULL;
+    for (uint16_t i = 0; i < count; i++)
+        virtio_dev_push(d, VIRTIO_NET_QUEUE_RX, net->rx_heads[i], 0);
+    net->stats.rx_dropped++;
+    return 1;
 }
 
 /* Hands the pending frame to the guest: pops receive chains and copies the frame into them as
  * it goes (a buffer the device holds may be written before it is used). Returns 1 delivered
  * (or dropped as undeliverable), 0 when the guest has not given enough buffers yet (all put
  * back: the frame waits), -1 when the queue is unusable (DEVICE_NEEDS_RESET set). */
-static int deliver_packet(struct virtio_mmio *t, struct virtio_net *net)
+static int deliver_packet(struct virtio_dev *d, struct virtio_net *net)
 {
-    struct virtqueue *vq = &t->queues[VIRTIO_NET_QUEUE_RX];
-    bool mergeable = virtio_mmio_feature(t, VIRTIO_NET_F_MRG_RXBUF);
+    struct virtqueue *vq = &d->queues[VIRTIO_NET_QUEUE_RX];
+    bool mergeable = virtio_dev_feature(d, VIRTIO_NET_F_MRG_RXBUF);
     uint8_t *num_buffers[2] = {NULL, NULL};
     size_t offset = 0;
     uint16_t count = 0;
-    const char *why = NULL;
     while (offset < net->packet_len) {
-        enum virtq_pop_result r = virtqueue_pop(vq, &net->chain, &why);
-        if (r == VIRTQ_POP_EMPTY) {
-            if (virtio_mmio_wake_queue(t, VIRTIO_NET_QUEUE_RX)) {
-                virtqueue_quiet(vq); /* buffers came while we asked for a kick: take them */
+        uint64_t malformed = 0;
+        bool popped = virtio_dev_pop(d, VIRTIO_NET_QUEUE_RX, &net->chain, &malformed);
+        if (malformed && count > 0) {
+            if (popped)
+                net->rx_heads[count++] = net->chain.head;
+            return drop_frame(d, net, count);
+        }
+        if (!popped) {
+            if (!virtio_dev_queue_live(d, VIRTIO_NET_QUEUE_RX))
+                return -1;
+            if (virtio_dev_wake(d, VIRTIO_NET_QUEUE_RX)) {
+                virtio_dev_quiet(d, VIRTIO_NET_QUEUE_RX); /* buffers came meanwhile: take them */
                 continue;
             }
             /* The kick we asked for (wake, at the first slot we have not seen) brings us back;
@@ -105,29 +98,32 @@ static int deliver_packet(struct virtio_mmio *t, struct virtio_net *net)
             virtqueue_unpop(vq, count);
             return 0;
         }
-        if (r != VIRTQ_POP_CHAIN || net->chain.nwritable == 0) {
-            /* A receive buffer we cannot write into leaves no sane way to go on. */
-            virtio_mmio_needs_reset(t, why ? why : "receive buffer is not device-writable");
-            return -1;
+        const struct iovec *buffers = virtq_chain_writable(&net->chain);
+        unsigned nbuffers = net->chain.nwritable;
+        size_t field = offsetof(struct virtio_net_hdr_v1, num_buffers);
+        if (count == 0 && !iov_byte(buffers, nbuffers, field + 1)) {
+            virtio_dev_reject(d, VIRTIO_NET_QUEUE_RX, net->chain.head,
+                              "receive buffer shorter than the virtio-net header");
+            continue;
+        }
+        if (count > 0 && nbuffers == 0) {
+            virtio_dev_reject(d, VIRTIO_NET_QUEUE_RX, net->chain.head,
+                              "receive buffer is not device-writable");
+            return drop_frame(d, net, count);
         }
         bool last_allowed = !mergeable || count + 1 == VIRTQ_MAX_SIZE;
         if (last_allowed && net->chain.writable_len < net->packet_len - offset) {
             virtqueue_unpop(vq, (uint16_t)(count + 1)); /* may fit a smaller frame later */
-            virtio_mmio_log_once(t, "receive buffers too small for a %zu-byte frame; dropped",
-                                 net->packet_len - NET_HDR_SIZE);
+            virtio_dev_log_once(d, "receive buffers too small for a %zu-byte frame; dropped",
+                                net->packet_len - NET_HDR_SIZE);
             net->stats.rx_dropped++;
             return 1;
         }
-        uint32_t n = copy_into_chain(&net->chain, net->packet + offset, net->packet_len - offset);
+        uint32_t n = (uint32_t)iov_from_buf(buffers, nbuffers, 0, net->packet + offset,
+                                            net->packet_len - offset);
         if (count == 0) {
-            num_buffers[0] =
-                chain_byte(&net->chain, offsetof(struct virtio_net_hdr_v1, num_buffers));
-            num_buffers[1] =
-                chain_byte(&net->chain, offsetof(struct virtio_net_hdr_v1, num_buffers) + 1);
-            if (!num_buffers[0] || !num_buffers[1]) {
-                virtio_mmio_needs_reset(t, "receive buffer shorter than the virtio-net header");
-                return -1;
-            }
+            num_buffers[0] = iov_byte(buffers, nbuffers, field);
+            num_buffers[1] = iov_byte(buffers, nbuffers, field + 1);
         }
         net->rx_heads[count] = net->chain.head;
         net->rx_lens[count] = n;
@@ -138,7 +134,7 @@ static int deliver_packet(struct virtio_mmio *t, struct virtio_net *net)
     num_buffers[0][0] = (uint8_t)count;
     num_buffers[1][0] = (uint8_t)(count >> 8);
     for (uint16_t i = 0; i < count; i++)
-        virtqueue_push(vq, net->rx_heads[i], net->rx_lens[i]);
+        virtio_dev_push(d, VIRTIO_NET_QUEUE_RX, net->rx_heads[i], net->rx_lens[i]);
     net->stats.rx_frames++;
     return 1;
 }
@@ -146,23 +142,22 @@ static int deliver_packet(struct virtio_mmio *t, struct virtio_net *net)
 /* Reads frames from the fd and delivers them until the fd is empty or the guest runs out of
  * buffers; then polling stops until the guest adds some (its RX kick). The guest need not
  * kick for new buffers while we have some: the queue stays quiet until we run out. Lock held. */
-static void receive(struct virtio_mmio *t, struct virtio_net *net)
+static void receive(struct virtio_dev *d, struct virtio_net *net)
 {
-    struct virtqueue *vq = &t->queues[VIRTIO_NET_QUEUE_RX];
     bool delivered = false;
     for (;;) {
-        if (!queue_live(t, VIRTIO_NET_QUEUE_RX)) {
+        if (!virtio_dev_queue_live(d, VIRTIO_NET_QUEUE_RX)) {
             set_rx_polling(net, false); /* resumes when the driver kicks the RX queue */
             break;
         }
-        virtqueue_quiet(vq);
+        virtio_dev_quiet(d, VIRTIO_NET_QUEUE_RX);
         if (!net->packet_pending) {
             ssize_t n = read(net->fd, net->packet, sizeof(net->packet));
             if (n < 0 && errno == EINTR)
                 continue;
             if (n < 0) {
                 if (errno != EAGAIN)
-                    virtio_mmio_log_once(t, "reading the TAP failed: %s", strerror(errno));
+                    virtio_dev_log_once(d, "reading the TAP failed: %s", strerror(errno));
                 set_rx_polling(net, true);
                 break;
             }
@@ -171,7 +166,7 @@ static void receive(struct virtio_mmio *t, struct virtio_net *net)
             net->packet_len = (size_t)n;
             net->packet_pending = true;
         }
-        int r = deliver_packet(t, net);
+        int r = deliver_packet(d, net);
         if (r <= 0) {
             set_rx_polling(net, false);
             break;
@@ -180,67 +175,62 @@ static void receive(struct virtio_mmio *t, struct virtio_net *net)
         delivered = true;
     }
     if (delivered)
-        virtio_mmio_notify_used(t, VIRTIO_NET_QUEUE_RX);
+        virtio_dev_notify_used(d, VIRTIO_NET_QUEUE_RX);
 }
 
-static void transmit_available(struct virtio_mmio *t, struct virtio_net *net)
+static void transmit_available(struct virtio_dev *d, struct virtio_net *net)
 {
-    struct virtqueue *vq = &t->queues[VIRTIO_NET_QUEUE_TX];
-    while (virtio_mmio_pop(t, VIRTIO_NET_QUEUE_TX, &net->chain, &net->stats.tx_dropped)) {
+    while (virtio_dev_pop(d, VIRTIO_NET_QUEUE_TX, &net->chain, &net->stats.tx_dropped)) {
         if (net->chain.nwritable || net->chain.readable_len <= NET_HDR_SIZE) {
-            virtio_mmio_log_once(t, "bad transmit chain: device-writable or no frame after the "
-                                    "header");
+            virtio_dev_reject(d, VIRTIO_NET_QUEUE_TX, net->chain.head,
+                              "transmit chain device-writable or without a frame after the "
+                              "header");
             net->stats.tx_dropped++;
-        } else if (writev(net->fd, net->chain.iov, net->chain.nreadable) < 0) {
+            continue;
+        }
+        if (writev(net->fd, net->chain.iov, net->chain.nreadable) < 0) {
             /* A full TAP queue drops the frame, as a NIC would; TCP retransmits. */
             if (errno != EAGAIN && errno != ENOBUFS)
-                virtio_mmio_log_once(t, "writing to the TAP failed: %s", strerror(errno));
+                virtio_dev_log_once(d, "writing to the TAP failed: %s", strerror(errno));
             net->stats.tx_dropped++;
         } else {
             net->stats.tx_frames++;
         }
-        virtqueue_push(vq, net->chain.head, 0);
+        virtio_dev_push(d, VIRTIO_NET_QUEUE_TX, net->chain.head, 0);
     }
-    virtio_mmio_notify_used(t, VIRTIO_NET_QUEUE_TX);
+    virtio_dev_notify_used(d, VIRTIO_NET_QUEUE_TX);
 }
 
-static void transmit(struct virtio_mmio *t, struct virtio_net *net)
+static void transmit(struct virtio_dev *d, struct virtio_net *net)
 {
-    struct virtqueue *vq = &t->queues[VIRTIO_NET_QUEUE_TX];
     /* No doorbells while we drain: a guest sending fast adds frames without an exit each. */
     do {
-        virtqueue_quiet(vq);
-        transmit_available(t, net);
-    } while (virtio_mmio_wake_queue(t, VIRTIO_NET_QUEUE_TX));
+        virtio_dev_quiet(d, VIRTIO_NET_QUEUE_TX);
+        transmit_available(d, net);
+    } while (virtio_dev_wake(d, VIRTIO_NET_QUEUE_TX));
 }
 
-static void net_queue_notify(struct virtio_mmio *t, unsigned q)
+static void net_queue_notify(struct virtio_dev *d, unsigned q)
 {
-    struct virtio_net *net = virtio_mmio_device(t);
+    struct virtio_net *net = net_of(d);
     if (q == VIRTIO_NET_QUEUE_TX)
-        transmit(t, net);
+        transmit(d, net);
     else
-        receive(t, net); /* new buffers: deliver what waits, and watch the TAP again */
+        receive(d, net); /* new buffers: deliver what waits, and watch the TAP again */
 }
 
 static void on_fd_event(uv_poll_t *handle, int status, int events)
 {
     struct virtio_net *net = handle->data;
-    virtio_mmio_lock(net->transport);
-    receive(net->transport, net);
-    virtio_mmio_unlock(net->transport);
+    virtio_dev_lock(&net->vdev);
+    receive(&net->vdev, net);
+    virtio_dev_unlock(&net->vdev);
 }
 
-static void net_config_read(struct virtio_mmio *t, uint32_t offset, uint8_t *data, unsigned size)
+static void net_config_read(struct virtio_dev *d, uint32_t offset, uint8_t *data, unsigned size)
 {
-    struct virtio_net *net = virtio_mmio_device(t);
-    virtio_mmio_config_copy(&net->config, sizeof(net->config), offset, data, size);
-}
-
-static void net_config_write(struct virtio_mmio *t, uint32_t offset, const uint8_t *data,
-                             unsigned size)
-{
-    virtio_mmio_log_once(t, "write to read-only config field at offset %u", offset);
+    struct virtio_net *net = net_of(d);
+    virtio_dev_config_copy(&net->config, sizeof(net->config), offset, data, size);
 }
 
 unsigned virtio_net_tap_offloads(uint64_t features)
@@ -259,41 +249,65 @@ unsigned virtio_net_tap_offloads(uint64_t features)
 /* The TAP hands us checksum-less or segmentation-offloaded frames only if the guest accepted
  * them. (What the guest sends, CSUM and HOST_TSO*, the TAP always takes: the header describes
  * it.) */
-static void set_tap_offloads(struct virtio_mmio *t, struct virtio_net *net)
+static void set_tap_offloads(struct virtio_dev *d, struct virtio_net *net)
 {
-    unsigned flags = virtio_net_tap_offloads(t->driver_features);
+    unsigned flags = virtio_net_tap_offloads(d->driver_features);
     /* Not a TAP (unit tests' socketpair): nothing to tell it. */
     if (ioctl(net->fd, TUNSETOFFLOAD, flags) < 0 && errno != ENOTTY && errno != EINVAL)
-        virtio_mmio_log_once(t, "TUNSETOFFLOAD 0x%x failed: %s", flags, strerror(errno));
+        virtio_dev_log_once(d, "TUNSETOFFLOAD 0x%x failed: %s", flags, strerror(errno));
 }
 
-static void net_activate(struct virtio_mmio *t)
+static void net_activate(struct virtio_dev *d)
 {
-    set_tap_offloads(t, virtio_mmio_device(t));
+    set_tap_offloads(d, net_of(d));
 }
 
-static void net_reset(struct virtio_mmio *t)
+static void net_reset(struct virtio_dev *d)
 {
-    struct virtio_net *net = virtio_mmio_device(t);
+    struct virtio_net *net = net_of(d);
     if (ioctl(net->fd, TUNSETOFFLOAD, 0) < 0 && errno != ENOTTY && errno != EINVAL)
-        virtio_mmio_log_once(t, "TUNSETOFFLOAD 0 failed: %s", strerror(errno));
+        virtio_dev_log_once(d, "TUNSETOFFLOAD 0 failed: %s", strerror(errno));
 }
 
-static const struct virtio_device_ops virtio_net_ops = {
+/* The config space is read-only: without config_write, the core refuses every write. */
+static const struct virtio_dev_ops virtio_net_ops = {
     .config_read = net_config_read,
-    .config_write = net_config_write,
     .activate = net_activate,
     .queue_notify = net_queue_notify,
     .reset = net_reset,
 };
 
+static void describe(struct virtio_device_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    info->name = "virtio-net";
+    info->device_id = VIRTIO_ID_NET;
+    info->features = (1ULL << VIRTIO_NET_F_MAC) | (1ULL << VIRTIO_NET_F_STATUS) |
+                     (1ULL << VIRTIO_NET_F_MTU) | (1ULL << VIRTIO_NET_F_MRG_RXBUF) |
+                     (1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) |
+                     (1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) |
+                     (1ULL << VIRTIO_NET_F_GUEST_TSO4) | (1ULL << VIRTIO_NET_F_GUEST_TSO6);
+    info->num_queues = 2;
+    info->queue_max_size = NET_QUEUE_SIZE;
+    info->config_size = sizeof(struct virtio_net_config);
+    info->ops = &virtio_net_ops;
+}
+
 int virtio_net_create(struct virtio_net **out, int fd, const uint8_t mac[6], uv_loop_t *loop,
-                      const struct log *log, struct error *err)
+                      const struct guest_mem *mem, const struct log *log, struct error *err)
 {
     struct virtio_net *net = calloc(1, sizeof(*net));
     if (!net) {
         close(fd);
         return error_fmt(err, -ENOMEM, "--net: out of memory");
+    }
+    struct virtio_device_info info;
+    describe(&info);
+    int r = virtio_dev_init(&net->vdev, &info, mem, log, err);
+    if (r < 0) {
+        close(fd);
+        free(net);
+        return r;
     }
     net->fd = fd;
     net->loop = loop;
@@ -306,26 +320,9 @@ int virtio_net_create(struct virtio_net **out, int fd, const uint8_t mac[6], uv_
     return 0;
 }
 
-void virtio_net_device_info(struct virtio_net *net, struct virtio_device_info *info)
+struct virtio_dev *virtio_net_dev(struct virtio_net *net)
 {
-    memset(info, 0, sizeof(*info));
-    info->name = "virtio-net";
-    info->device_id = VIRTIO_ID_NET;
-    info->features = (1ULL << VIRTIO_NET_F_MAC) | (1ULL << VIRTIO_NET_F_STATUS) |
-                     (1ULL << VIRTIO_NET_F_MTU) | (1ULL << VIRTIO_NET_F_MRG_RXBUF) |
-                     (1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) |
-                     (1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) |
-                     (1ULL << VIRTIO_NET_F_GUEST_TSO4) | (1ULL << VIRTIO_NET_F_GUEST_TSO6);
-    info->num_queues = 2;
-    info->queue_max_size = NET_QUEUE_SIZE;
-    info->config_size = sizeof(net->config);
-    info->ops = &virtio_net_ops;
-    info->opaque = net;
-}
-
-void virtio_net_bind(struct virtio_net *net, struct virtio_mmio *transport)
-{
-    net->transport = transport;
+    return &net->vdev;
 }
 
 int virtio_net_attach(struct virtio_net *net, struct error *err)
@@ -353,7 +350,40 @@ void virtio_net_destroy(struct virtio_net *net)
         return;
     if (net->fd >= 0)
         close(net->fd);
+    virtio_dev_destroy(&net->vdev);
     free(net);
+}
+
+void virtio_net_save(struct virtio_net *net, struct virtio_net_state *out)
+{
+    virtio_dev_lock(&net->vdev);
+    memset(out, 0, sizeof(*out));
+    virtio_dev_save(&net->vdev, &out->dev);
+    memcpy(out->mac, net->config.mac, sizeof(out->mac));
+    out->status = net->config.status;
+    out->mtu = net->config.mtu;
+    virtio_dev_unlock(&net->vdev);
+}
+
+int virtio_net_restore(struct virtio_net *net, const struct virtio_net_state *in, struct error *err)
+{
+    if (in->status & ~VIRTIO_NET_S_LINK_UP)
+        return error_fmt(err, -EINVAL, "%s: saved link status 0x%x has unknown bits",
+                         net->vdev.label, in->status);
+    if (in->mtu < 68) /* RFC 791's minimum */
+        return error_fmt(err, -EINVAL, "%s: saved MTU %u is below 68", net->vdev.label, in->mtu);
+    virtio_dev_lock(&net->vdev);
+    int r = virtio_dev_restore(&net->vdev, &in->dev, err);
+    if (r == 0) {
+        memcpy(net->config.mac, in->mac, sizeof(in->mac));
+        net->config.status = in->status;
+        net->config.mtu = in->mtu;
+        net->packet_pending = false;
+        if (virtio_dev_live(&net->vdev))
+            set_tap_offloads(&net->vdev, net);
+    }
+    virtio_dev_unlock(&net->vdev);
+    return r;
 }
 
 void virtio_net_stats(const struct virtio_net *net, struct virtio_net_stats *stats)

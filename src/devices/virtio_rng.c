@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "kiln/container_of.h"
 #include "kiln/devices/virtio_rng.h"
 
 #define VIRTIO_RNG_QUEUE_SIZE 64
@@ -35,39 +36,62 @@ static uint32_t fill_random(const struct virtq_chain *chain)
     return filled;
 }
 
-static void rng_queue_notify(struct virtio_mmio *t, unsigned q)
+static void rng_queue_notify(struct virtio_dev *d, unsigned q)
 {
-    struct virtio_rng *rng = virtio_mmio_device(t);
-    while (virtio_mmio_pop(t, q, &rng->chain, NULL)) {
-        uint32_t len = 0;
-        if (rng->chain.nwritable == 0)
-            virtio_mmio_log_once(t, "request dropped: no device-writable buffer");
-        else
-            len = fill_random(&rng->chain);
+    struct virtio_rng *rng = container_of(d, struct virtio_rng, vdev);
+    while (virtio_dev_pop(d, q, &rng->chain, NULL)) {
+        if (rng->chain.nwritable == 0) {
+            virtio_dev_reject(d, q, rng->chain.head, "no device-writable buffer");
+            continue;
+        }
+        uint32_t len = fill_random(&rng->chain);
         rng->bytes_served += len;
-        virtqueue_push(&t->queues[q], rng->chain.head, len);
+        virtio_dev_push(d, q, rng->chain.head, len);
     }
-    virtio_mmio_notify_used(t, q);
+    virtio_dev_notify_used(d, q);
 }
 
-static void rng_config_read(struct virtio_mmio *t, uint32_t offset, uint8_t *data, unsigned size)
+static void rng_config_read(struct virtio_dev *d, uint32_t offset, uint8_t *data, unsigned size)
 {
     memset(data, 0, size); /* virtio-rng has no config space; config_size 0 keeps us unreached */
 }
 
-static const struct virtio_device_ops virtio_rng_ops = {
+static const struct virtio_dev_ops virtio_rng_ops = {
     .config_read = rng_config_read,
     .queue_notify = rng_queue_notify,
 };
 
-void virtio_rng_device_info(struct virtio_rng *rng, struct virtio_device_info *info)
+int virtio_rng_init(struct virtio_rng *rng, const struct guest_mem *mem, const struct log *log,
+                    struct error *err)
 {
-    memset(info, 0, sizeof(*info));
-    info->name = "virtio-rng";
-    info->device_id = VIRTIO_ID_RNG;
-    info->num_queues = 1;
-    info->queue_max_size = VIRTIO_RNG_QUEUE_SIZE;
-    info->config_size = 0;
-    info->ops = &virtio_rng_ops;
-    info->opaque = rng;
+    rng->bytes_served = 0;
+    struct virtio_device_info info = {
+        .name = "virtio-rng",
+        .device_id = VIRTIO_ID_RNG,
+        .num_queues = 1,
+        .queue_max_size = VIRTIO_RNG_QUEUE_SIZE,
+        .config_size = 0,
+        .ops = &virtio_rng_ops,
+    };
+    return virtio_dev_init(&rng->vdev, &info, mem, log, err);
+}
+
+void virtio_rng_destroy(struct virtio_rng *rng)
+{
+    virtio_dev_destroy(&rng->vdev);
+}
+
+void virtio_rng_save(struct virtio_rng *rng, struct virtio_rng_state *out)
+{
+    virtio_dev_lock(&rng->vdev);
+    virtio_dev_save(&rng->vdev, &out->dev);
+    virtio_dev_unlock(&rng->vdev);
+}
+
+int virtio_rng_restore(struct virtio_rng *rng, const struct virtio_rng_state *in, struct error *err)
+{
+    virtio_dev_lock(&rng->vdev);
+    int r = virtio_dev_restore(&rng->vdev, &in->dev, err);
+    virtio_dev_unlock(&rng->vdev);
+    return r;
 }

@@ -1,5 +1,5 @@
-/* Wiring a virtio-mmio transport into KVM: doorbells (ioeventfd on QueueNotify with the queue
- * index as datamatch) that wake the libuv loop, and an irqfd that injects the device's GSI. */
+/* Virtio layer 4 of 4, the wiring: a virtio-mmio transport in a KVM VM, with ioeventfd doorbells
+ * (QueueNotify, datamatch = queue) woken on the libuv loop and an irqfd on the slot's GSI. */
 #include <errno.h>
 #include <linux/kvm.h>
 #include <linux/virtio_mmio.h>
@@ -19,7 +19,7 @@ static void raise_irq(void *opaque)
     /* An irqfd write pulses the GSI (edge-triggered, as the ACPI/cmdline description says).
      * It cannot fail short of a bug, and a full counter still leaves an interrupt pending. */
     if (write(slot->irqfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-        log_warn(slot->transport.log, "%s: irqfd write failed: %s", slot->name, strerror(errno));
+        log_warn(slot->dev->log, "%s: irqfd write failed: %s", slot->name, strerror(errno));
 }
 
 static void kick(void *opaque, unsigned q)
@@ -27,7 +27,7 @@ static void kick(void *opaque, unsigned q)
     struct virtio_slot *slot = opaque;
     uint64_t one = 1;
     if (write(slot->doorbells[q], &one, sizeof(one)) < 0 && errno != EAGAIN)
-        log_warn(slot->transport.log, "%s: doorbell write failed: %s", slot->name, strerror(errno));
+        log_warn(slot->dev->log, "%s: doorbell write failed: %s", slot->name, strerror(errno));
 }
 
 static int set_ioeventfd(struct virtio_slot *slot, unsigned q, bool assign)
@@ -51,7 +51,7 @@ static int create_eventfds(struct virtio_slot *slot, struct error *err)
     if (ioctl(slot->vm_fd, KVM_IRQFD, &irqfd) < 0)
         return error_fmt(err, -errno, "%s: KVM_IRQFD for GSI %u failed: %s", slot->name, slot->gsi,
                          strerror(errno));
-    for (unsigned q = 0; q < slot->transport.info.num_queues; q++) {
+    for (unsigned q = 0; q < slot->dev->info.num_queues; q++) {
         slot->doorbells[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (slot->doorbells[q] < 0)
             return error_fmt(err, -errno, "%s: eventfd: %s", slot->name, strerror(errno));
@@ -65,25 +65,22 @@ static int create_eventfds(struct virtio_slot *slot, struct error *err)
 }
 
 int virtio_slot_create(struct virtio_slot *slot, unsigned index, int vm_fd, struct bus *mmio_bus,
-                       const struct virtio_device_info *info, const struct guest_mem *mem,
-                       const struct log *log, struct error *err)
+                       struct virtio_dev *dev, struct error *err)
 {
     memset(slot, 0, sizeof(*slot));
     slot->irqfd = -1;
-    for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
+    for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
         slot->doorbells[q] = -1;
     slot->index = index;
     slot->base = PLATFORM_VIRTIO_MMIO_BASE + index * PLATFORM_VIRTIO_MMIO_SLOT_SIZE;
     slot->gsi = PLATFORM_VIRTIO_GSI_BASE + index;
     slot->vm_fd = vm_fd;
-    snprintf(slot->name, sizeof(slot->name), "%s %u", info->name, index);
+    slot->dev = dev;
+    snprintf(slot->name, sizeof(slot->name), "%s %u", dev->info.name, index);
 
     struct virtio_mmio_host host = {.raise_irq = raise_irq, .kick = kick, .opaque = slot};
-    int r = virtio_mmio_init(&slot->transport, info, &host, mem, log, slot->base, err);
-    if (r < 0)
-        return r;
-    slot->transport_ready = true;
-    r = create_eventfds(slot, err);
+    virtio_mmio_init(&slot->transport, dev, &host, slot->base);
+    int r = create_eventfds(slot, err);
     if (r < 0)
         return r;
     struct bus_range range = {
@@ -104,12 +101,12 @@ static void on_doorbell(uv_poll_t *handle, int status, int events)
     /* Reading resets the counter; several kicks since the last wake-up are one notify. */
     if (read(slot->doorbells[q], &count, sizeof(count)) < 0 && errno == EAGAIN)
         return;
-    virtio_mmio_handle_notify(&slot->transport, q);
+    virtio_dev_handle_notify(slot->dev, q);
 }
 
 int virtio_slot_attach(struct virtio_slot *slot, uv_loop_t *loop, struct error *err)
 {
-    for (unsigned q = 0; q < slot->transport.info.num_queues; q++) {
+    for (unsigned q = 0; q < slot->dev->info.num_queues; q++) {
         int r = uv_poll_init(loop, &slot->polls[q], slot->doorbells[q]);
         if (r < 0)
             return error_fmt(err, r, "%s: polling queue %u: %s", slot->name, q, uv_strerror(r));
@@ -131,7 +128,7 @@ void virtio_slot_detach(struct virtio_slot *slot)
 
 void virtio_slot_destroy(struct virtio_slot *slot)
 {
-    for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++) {
+    for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
         if (slot->doorbell_registered[q])
             set_ioeventfd(slot, q, false);
         slot->doorbell_registered[q] = false;
@@ -146,7 +143,4 @@ void virtio_slot_destroy(struct virtio_slot *slot)
         close(slot->irqfd);
         slot->irqfd = -1;
     }
-    if (slot->transport_ready)
-        virtio_mmio_destroy(&slot->transport);
-    slot->transport_ready = false;
 }

@@ -1,5 +1,5 @@
-/* Split virtqueue walking for devices: ring validation at QueueReady, bounded descriptor-chain
- * walks that turn guest buffers into iovecs, used-ring publication and interrupt suppression. */
+/* Virtio layer 1 of 4, the rings: split virtqueue validation, bounded chain walks into iovecs,
+ * used entries and doorbell/interrupt suppression. Knows guest memory, no device or transport. */
 #include <errno.h>
 #include <string.h>
 
@@ -33,7 +33,8 @@ static bool is_power_of_two(uint32_t n)
     return n != 0 && (n & (n - 1)) == 0;
 }
 
-int virtqueue_enable(struct virtqueue *vq, bool event_idx, bool indirect, const char **why)
+/* Checks size and ring addresses, and points desc/avail/used into guest RAM. */
+static int map_rings(struct virtqueue *vq, const char **why)
 {
     if (!is_power_of_two(vq->size) || vq->size > vq->max_size) {
         *why = "queue size is not a power of 2 no larger than QueueNumMax";
@@ -53,6 +54,13 @@ int virtqueue_enable(struct virtqueue *vq, bool event_idx, bool indirect, const 
         *why = "a ring lies outside guest RAM";
         return -EINVAL;
     }
+    return 0;
+}
+
+int virtqueue_enable(struct virtqueue *vq, bool event_idx, bool indirect, const char **why)
+{
+    if (map_rings(vq, why) < 0)
+        return -EINVAL;
     /* The device area is the device's to write: start it clean whatever the driver left in
      * that memory, so a stale NO_NOTIFY flag cannot silence the driver's doorbell. */
     __atomic_store_n(&vq->used->flags, 0, __ATOMIC_RELAXED);
@@ -296,4 +304,47 @@ bool virtqueue_wake(struct virtqueue *vq)
      * publishing our flag: one of the two sees the other. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     return load16(&vq->avail->idx) != vq->last_avail;
+}
+
+void virtqueue_save(const struct virtqueue *vq, struct virtqueue_state *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->desc_gpa = vq->desc_gpa;
+    out->avail_gpa = vq->avail_gpa;
+    out->used_gpa = vq->used_gpa;
+    out->size = vq->size;
+    out->last_avail = vq->last_avail;
+    out->used_idx = vq->used_idx;
+    out->signalled = vq->signalled;
+    out->ready = vq->ready;
+    out->event_idx = vq->event_idx;
+    out->indirect = vq->indirect;
+    out->signalled_valid = vq->signalled_valid;
+    out->quiet = vq->quiet;
+}
+
+int virtqueue_restore(struct virtqueue *vq, const struct virtqueue_state *in, const char **why)
+{
+    virtqueue_reset(vq, vq->mem, vq->max_size);
+    vq->size = in->size;
+    vq->desc_gpa = in->desc_gpa;
+    vq->avail_gpa = in->avail_gpa;
+    vq->used_gpa = in->used_gpa;
+    if (!in->ready)
+        return 0; /* set-up registers only; QueueReady will check them */
+    /* The indexes need no check: any value is one a driver could have caused, and the pop
+     * path already treats a bad distance to avail->idx as a broken ring. */
+    if (map_rings(vq, why) < 0) {
+        virtqueue_reset(vq, vq->mem, vq->max_size);
+        return -EINVAL;
+    }
+    vq->last_avail = in->last_avail;
+    vq->used_idx = in->used_idx;
+    vq->signalled = in->signalled;
+    vq->event_idx = in->event_idx != 0;
+    vq->indirect = in->indirect != 0;
+    vq->signalled_valid = in->signalled_valid != 0;
+    vq->quiet = in->quiet != 0;
+    vq->ready = true;
+    return 0;
 }

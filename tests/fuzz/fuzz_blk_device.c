@@ -62,13 +62,10 @@ static void open_device(struct harness *h, uint8_t features)
                                    .cache = DISK_CACHE_UNSAFE,
                                    .queue_size = DRV_QSIZE};
     uv_loop_init(&h->loop);
-    if (virtio_blk_create(&h->blk, &h->disk, &h->loop, &h->log, NULL) < 0)
+    if (virtio_blk_create(&h->blk, &h->disk, &h->loop, &h->drv.mem, &h->log, NULL) < 0)
         abort();
-    struct virtio_device_info info;
-    virtio_blk_device_info(h->blk, &info);
     struct virtio_mmio_host host = {.raise_irq = no_irq, .kick = no_kick};
-    if (virtio_mmio_init(&h->t, &info, &host, &h->drv.mem, &h->log, 0xd0000000, NULL) < 0)
-        abort();
+    virtio_mmio_init(&h->t, virtio_blk_dev(h->blk), &host, 0xd0000000);
     bring_up(h, features);
 }
 
@@ -76,7 +73,6 @@ static void close_device(struct harness *h)
 {
     uv_run(&h->loop, UV_RUN_DEFAULT); /* requests still on the thread pool come back */
     virtio_blk_destroy(h->blk);
-    virtio_mmio_destroy(&h->t);
     uv_loop_close(&h->loop);
 }
 
@@ -104,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         drv_snapshot(&h.drv);
         switch (data[0] % 7) {
         case 3:
-            virtio_mmio_handle_notify(&h.t, 0);
+            virtio_dev_handle_notify(h.t.dev, 0);
             break;
         case 4:
             uv_run(&h.loop, UV_RUN_NOWAIT);
@@ -121,7 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         drv_check(&h.drv);
     }
     drv_snapshot(&h.drv);
-    virtio_mmio_handle_notify(&h.t, 0);
+    virtio_dev_handle_notify(h.t.dev, 0);
     uv_run(&h.loop, UV_RUN_DEFAULT);
     drv_check(&h.drv);
     close_device(&h);

@@ -45,13 +45,10 @@ static void open_device(struct harness *h, uint8_t features)
 {
     if (console_open(&h->console, "--console", CONSOLE_NONE, NULL, false, NULL) < 0)
         abort();
-    virtio_console_init(&h->dev, &h->console);
-    struct virtio_device_info info;
-    virtio_console_device_info(&h->dev, &info);
-    struct virtio_mmio_host host = {.raise_irq = no_irq, .kick = no_kick};
-    if (virtio_mmio_init(&h->t, &info, &host, &h->drv.mem, &h->log, 0xd0000000, NULL) < 0)
+    if (virtio_console_init(&h->dev, &h->console, &h->drv.mem, &h->log, NULL) < 0)
         abort();
-    virtio_console_bind(&h->dev, &h->t);
+    struct virtio_mmio_host host = {.raise_irq = no_irq, .kick = no_kick};
+    virtio_mmio_init(&h->t, &h->dev.vdev, &host, 0xd0000000);
     /* What console_attach does, without a loop: the console feeds this device. */
     virtio_console_as_console_device(&h->dev, &h->console.device);
     h->console.device_attached = true;
@@ -75,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         drv_snapshot(&h.drv);
         switch (data[0] % 7) {
         case 3:
-            virtio_mmio_handle_notify(&h.t, VIRTIO_CONSOLE_QUEUE_TX);
+            virtio_dev_handle_notify(h.t.dev, VIRTIO_CONSOLE_QUEUE_TX);
             break;
         case 4: {
             size_t len = data[6];
@@ -98,7 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (h.console.out_len > CONSOLE_OUT_CAPACITY)
             abort();
     }
-    virtio_mmio_destroy(&h.t);
+    virtio_console_destroy(&h.dev);
     console_close(&h.console);
     return 0;
 }

@@ -39,14 +39,10 @@ static bool open_device(struct harness *h, uint8_t features)
     h->host = sv[1];
     uv_loop_init(&h->loop);
     const uint8_t mac[6] = {2, 0, 0, 0, 0, 1};
-    if (virtio_net_create(&h->net, sv[0], mac, &h->loop, &h->log, NULL) < 0)
+    if (virtio_net_create(&h->net, sv[0], mac, &h->loop, &h->drv.mem, &h->log, NULL) < 0)
         abort();
-    struct virtio_device_info info;
-    virtio_net_device_info(h->net, &info);
     struct virtio_mmio_host host = {.raise_irq = no_irq, .kick = no_kick};
-    if (virtio_mmio_init(&h->t, &info, &host, &h->drv.mem, &h->log, 0xd0000000, NULL) < 0)
-        abort();
-    virtio_net_bind(h->net, &h->t);
+    virtio_mmio_init(&h->t, virtio_net_dev(h->net), &host, 0xd0000000);
     if (virtio_net_attach(h->net, NULL) < 0)
         abort();
     uint32_t wanted = 0;
@@ -70,7 +66,6 @@ static void close_device(struct harness *h)
     virtio_net_detach(h->net);
     uv_run(&h->loop, UV_RUN_NOWAIT);
     virtio_net_destroy(h->net);
-    virtio_mmio_destroy(&h->t);
     uv_loop_close(&h->loop);
     close(h->host);
 }
@@ -80,7 +75,7 @@ static void device_step(struct harness *h, unsigned op)
 {
     drv_snapshot(&h->drv);
     if (op < 2)
-        virtio_mmio_handle_notify(&h->t, op); /* 0: RX doorbell, 1: TX doorbell */
+        virtio_dev_handle_notify(h->t.dev, op); /* 0: RX doorbell, 1: TX doorbell */
     else
         uv_run(&h->loop, UV_RUN_NOWAIT); /* frames from the "TAP" */
     drv_check(&h->drv);

@@ -16,7 +16,8 @@ expect_status 0 "$(cat "$TEST_TMP/out")"
 for row in "exec → first serial byte" "VMM overhead: RSS − touched guest RAM" \
     "PIO write exit, CPL0" "MMIO write exit, CPL3" "virtio-blk sequential read" \
     "VM creation rate, sequential" "VM creation rate, 2 in parallel"; do
-    grep -qE "^\| ${row}[^|]*\| [0-9][0-9.,]* " "$TEST_TMP/out" ||
+    # A signed figure: under heavy load a phase can come out faster than its nop baseline.
+    grep -qE "^\| ${row}[^|]*\| -?[0-9][0-9.,]* " "$TEST_TMP/out" ||
         fail "no kiln figure for '$row': $(cat "$TEST_TMP/out")"
 done
 [ "$(sha256sum <"$docs")" = "$before" ] || fail "bench/run --quick changed $docs"

@@ -37,7 +37,7 @@ static void test_s5_powers_off(void **state)
 {
     struct stops s = {0};
     struct log log = {.level = LOG_ERROR};
-    struct pm pm = {.stop = {record_stop, &s}, .log = &log};
+    struct pm pm = {.stop = {.request = record_stop, .opaque = &s}, .log = &log};
     write_port(&pm, PLATFORM_PM_SLEEP_CONTROL, PLATFORM_SLEEP_TYPE_S5 << 2); /* no SLP_EN */
     assert_int_equal(s.count, 0);
     write_port(&pm, PLATFORM_PM_SLEEP_CONTROL, (PLATFORM_SLEEP_TYPE_S5 << 2) | 0x20);
@@ -51,7 +51,7 @@ static void test_other_sleep_types_ignored(void **state)
 {
     struct stops s = {0};
     struct log log = {.level = LOG_ERROR};
-    struct pm pm = {.stop = {record_stop, &s}, .log = &log};
+    struct pm pm = {.stop = {.request = record_stop, .opaque = &s}, .log = &log};
     write_port(&pm, PLATFORM_PM_SLEEP_CONTROL, (3 << 2) | 0x20); /* S3 */
     write_port(&pm, PLATFORM_PM_SLEEP_CONTROL, (1 << 2) | 0x20);
     assert_int_equal(s.count, 0);
@@ -65,7 +65,7 @@ static void test_reset_register(void **state)
 {
     struct stops s = {0};
     struct log log = {.level = LOG_ERROR};
-    struct pm pm = {.stop = {record_stop, &s}, .log = &log};
+    struct pm pm = {.stop = {.request = record_stop, .opaque = &s}, .log = &log};
     write_port(&pm, PLATFORM_PM_RESET, 0x06); /* not the FADT's RESET_VALUE */
     assert_int_equal(s.count, 0);
     write_port(&pm, PLATFORM_PM_RESET, PLATFORM_PM_RESET_VALUE);

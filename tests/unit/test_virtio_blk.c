@@ -108,13 +108,10 @@ static int open_device(bool readonly, const char *serial)
     fx.log.out = fopen("/dev/null", "w");
     uv_loop_init(&fx.loop);
     if (guest_mem_init(&fx.mem, FAKE_RAM, NULL) < 0 ||
-        virtio_blk_create(&fx.blk, &fx.disk, &fx.loop, &fx.log, NULL) < 0)
+        virtio_blk_create(&fx.blk, &fx.disk, &fx.loop, &fx.mem, &fx.log, NULL) < 0)
         return -1;
-    struct virtio_device_info info;
-    virtio_blk_device_info(fx.blk, &info);
     struct virtio_mmio_host host = {.raise_irq = no_irq, .kick = no_kick};
-    if (virtio_mmio_init(&fx.t, &info, &host, &fx.mem, &fx.log, 0xd0000000, NULL) < 0)
-        return -1;
+    virtio_mmio_init(&fx.t, virtio_blk_dev(fx.blk), &host, 0xd0000000);
     bring_up();
     return 0;
 }
@@ -132,7 +129,6 @@ static int teardown(void **state)
 {
     uv_run(&fx.loop, UV_RUN_DEFAULT);
     virtio_blk_destroy(fx.blk);
-    virtio_mmio_destroy(&fx.t);
     uv_loop_close(&fx.loop);
     guest_mem_destroy(&fx.mem);
     fclose(fx.log.out);
@@ -155,7 +151,7 @@ static uint32_t run_chain(uint16_t head, uint8_t *status)
     avail->ring[fx.avail_idx % 16] = head;
     fx.avail_idx++;
     avail->idx = fx.avail_idx;
-    virtio_mmio_handle_notify(&fx.t, 0);
+    virtio_dev_handle_notify(fx.t.dev, 0);
     uv_run(&fx.loop, UV_RUN_DEFAULT);
     struct vring_used *used = gpa(FAKE_USED);
     assert_int_equal(used->idx, fx.avail_idx);
@@ -253,7 +249,7 @@ static void test_out_of_range_sectors(void **state)
     assert_int_equal(status, VIRTIO_BLK_S_IOERR);
     assert_int_equal(request(VIRTIO_BLK_T_IN, DISK_SECTORS, 512, &status), 1);
     assert_int_equal(status, VIRTIO_BLK_S_IOERR);
-    assert_int_equal(fx.t.device_errors, 0); /* a guest mistake, not a hostile request */
+    assert_int_equal(fx.t.dev->device_errors, 0); /* a guest mistake, not a hostile request */
 }
 
 static void test_flush_get_id_and_unsupported(void **state)
@@ -336,7 +332,7 @@ static void test_malformed_requests(void **state)
     desc(0, HDR, 16, N, 1);
     desc(1, DATA, 512, N, 0);
     assert_int_equal(run_chain(0, &status), 0);
-    assert_int_equal(fx.t.device_errors, 6);
+    assert_int_equal(fx.t.dev->device_errors, 6);
     /* The device keeps working. */
     assert_int_equal(request(VIRTIO_BLK_T_FLUSH, 0, 0, &status), 1);
     assert_int_equal(status, VIRTIO_BLK_S_OK);
@@ -352,7 +348,7 @@ static void test_completion_after_reset_is_dropped(void **state)
     struct vring_avail *avail = gpa(FAKE_AVAIL);
     avail->ring[0] = 0;
     avail->idx = 1;
-    virtio_mmio_handle_notify(&fx.t, 0);
+    virtio_dev_handle_notify(fx.t.dev, 0);
     assert_int_equal(virtio_blk_in_flight(fx.blk), 1);
     wr(VIRTIO_MMIO_STATUS, 0); /* the driver resets while the flush is on the thread pool */
     uv_run(&fx.loop, UV_RUN_DEFAULT);
@@ -388,14 +384,14 @@ static void test_open_errors(void **state)
     struct error err;
     struct virtio_blk *other = NULL;
     /* The image is locked by the fixture's device. */
-    assert_int_equal(virtio_blk_create(&other, &fx.disk, &fx.loop, &fx.log, &err), -EBUSY);
+    assert_int_equal(virtio_blk_create(&other, &fx.disk, &fx.loop, &fx.mem, &fx.log, &err), -EBUSY);
     assert_non_null(strstr(err.msg, "is in use by another VM or process"));
 
     struct disk_config d = {.path = "/nonexistent/x.img", .queue_size = 16};
-    assert_int_equal(virtio_blk_create(&other, &d, &fx.loop, &fx.log, &err), -ENOENT);
+    assert_int_equal(virtio_blk_create(&other, &d, &fx.loop, &fx.mem, &fx.log, &err), -ENOENT);
     assert_string_equal(err.msg, "--disk: '/nonexistent/x.img': No such file or directory");
     d.path = "/tmp";
-    assert_true(virtio_blk_create(&other, &d, &fx.loop, &fx.log, &err) < 0);
+    assert_true(virtio_blk_create(&other, &d, &fx.loop, &fx.mem, &fx.log, &err) < 0);
     assert_string_equal(err.msg, "--disk: '/tmp' is a directory (expected a raw disk image)");
 
     char odd[64];
@@ -404,7 +400,7 @@ static void test_open_errors(void **state)
     assert_int_equal(ftruncate(fd, 1000), 0);
     close(fd);
     d.path = odd;
-    assert_int_equal(virtio_blk_create(&other, &d, &fx.loop, &fx.log, &err), -EINVAL);
+    assert_int_equal(virtio_blk_create(&other, &d, &fx.loop, &fx.mem, &fx.log, &err), -EINVAL);
     char expected[256];
     snprintf(expected, sizeof(expected),
              "--disk: '%s' is 1000 bytes, not a multiple of 512 (expected whole sectors; e.g. "
@@ -413,7 +409,7 @@ static void test_open_errors(void **state)
     assert_string_equal(err.msg, expected);
     fd = open(odd, O_TRUNC | O_RDWR);
     close(fd);
-    assert_int_equal(virtio_blk_create(&other, &d, &fx.loop, &fx.log, &err), -EINVAL);
+    assert_int_equal(virtio_blk_create(&other, &d, &fx.loop, &fx.mem, &fx.log, &err), -EINVAL);
     assert_non_null(strstr(err.msg, "is empty"));
     unlink(odd);
 }

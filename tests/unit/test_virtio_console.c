@@ -62,13 +62,10 @@ static int setup(void **state)
     if (console_open(&fx.console, "--console", CONSOLE_FILE, fx.path, false, NULL) < 0 ||
         guest_mem_init(&fx.mem, FAKE_RAM, NULL) < 0)
         return -1;
-    virtio_console_init(&fx.dev, &fx.console);
-    struct virtio_device_info info;
-    virtio_console_device_info(&fx.dev, &info);
-    struct virtio_mmio_host host = {.raise_irq = no_irq, .kick = no_kick};
-    if (virtio_mmio_init(&fx.t, &info, &host, &fx.mem, &fx.log, 0xd0000000, NULL) < 0)
+    if (virtio_console_init(&fx.dev, &fx.console, &fx.mem, &fx.log, NULL) < 0)
         return -1;
-    virtio_console_bind(&fx.dev, &fx.t);
+    struct virtio_mmio_host host = {.raise_irq = no_irq, .kick = no_kick};
+    virtio_mmio_init(&fx.t, &fx.dev.vdev, &host, 0xd0000000);
     /* What console_attach would do, without a loop: the console feeds this device. */
     virtio_console_as_console_device(&fx.dev, &fx.as_console);
     fx.console.device = fx.as_console;
@@ -82,7 +79,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    virtio_mmio_destroy(&fx.t);
+    virtio_console_destroy(&fx.dev);
     console_close(&fx.console);
     guest_mem_destroy(&fx.mem);
     fclose(fx.log.out);
@@ -105,7 +102,7 @@ static void guest_writes(unsigned i, const char *text)
 {
     memcpy(gpa(BUF + i * 0x1000), text, strlen(text));
     add_chain(TX_DESC, TX_AVAIL, &fx.tx_avail, i, BUF + i * 0x1000, (uint32_t)strlen(text), 0);
-    virtio_mmio_handle_notify(&fx.t, VIRTIO_CONSOLE_QUEUE_TX);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_CONSOLE_QUEUE_TX);
 }
 
 static char *file_contents(size_t *len)
@@ -157,6 +154,34 @@ static void test_input_fills_receive_buffers(void **state)
     assert_int_equal(used->ring[0].len, 2);
 }
 
+/* The one bad-chain policy: an unusable receive buffer goes back unused and the input takes
+ * the next one; a device that needs a reset takes no input at all (it used to write into it). */
+static void test_bad_receive_buffer_given_back(void **state)
+{
+    add_chain(RX_DESC, RX_AVAIL, &fx.rx_avail, 0, BUF, 8, 0); /* device-readable */
+    add_chain(RX_DESC, RX_AVAIL, &fx.rx_avail, 1, BUF + 0x1000, 8, VRING_DESC_F_WRITE);
+    assert_int_equal(fx.as_console.receive(fx.as_console.opaque, (const uint8_t *)"abc", 3), 3);
+    struct vring_used *used = gpa(RX_USED);
+    assert_int_equal(used->idx, 2);
+    assert_int_equal(used->ring[0].id, 0);
+    assert_int_equal(used->ring[0].len, 0);
+    assert_int_equal(used->ring[1].id, 1);
+    assert_int_equal(used->ring[1].len, 3);
+    assert_memory_equal(gpa(BUF + 0x1000), "abc", 3);
+}
+
+static void test_no_input_after_needs_reset(void **state)
+{
+    add_chain(RX_DESC, RX_AVAIL, &fx.rx_avail, 0, BUF, 8, VRING_DESC_F_WRITE);
+    virtio_dev_lock(&fx.dev.vdev);
+    virtio_dev_needs_reset(&fx.dev.vdev, "test");
+    virtio_dev_unlock(&fx.dev.vdev);
+    memset(gpa(BUF), 0, 8);
+    assert_int_equal(fx.as_console.receive(fx.as_console.opaque, (const uint8_t *)"abc", 3), 0);
+    assert_int_equal(((struct vring_used *)gpa(RX_USED))->idx, 0);
+    assert_int_equal(*(uint8_t *)gpa(BUF), 0);
+}
+
 static void test_terminal_size(void **state)
 {
     virtio_console_set_size(&fx.dev, 132, 43);
@@ -177,10 +202,9 @@ static void test_terminal_size(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_transmit_reaches_the_console),
-        T(test_full_console_buffer_holds_the_chain),
-        T(test_input_fills_receive_buffers),
-        T(test_terminal_size),
+        T(test_transmit_reaches_the_console), T(test_full_console_buffer_holds_the_chain),
+        T(test_input_fills_receive_buffers),  T(test_bad_receive_buffer_given_back),
+        T(test_no_input_after_needs_reset),   T(test_terminal_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

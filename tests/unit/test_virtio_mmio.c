@@ -33,6 +33,7 @@ struct recorder {
 
 struct fixture {
     struct guest_mem mem;
+    struct virtio_dev vdev;
     struct virtio_mmio t;
     struct recorder dev;
     struct log log;
@@ -40,9 +41,9 @@ struct fixture {
 
 static struct fixture fx;
 
-static void rec_config_read(struct virtio_mmio *t, uint32_t offset, uint8_t *data, unsigned size)
+static void rec_config_read(struct virtio_dev *d, uint32_t offset, uint8_t *data, unsigned size)
 {
-    struct recorder *r = virtio_mmio_device(t);
+    struct recorder *r = &fx.dev;
     assert_true(offset + size <= CONFIG_SIZE); /* the transport's promise */
     r->config_reads++;
     r->last_offset = offset;
@@ -50,32 +51,32 @@ static void rec_config_read(struct virtio_mmio *t, uint32_t offset, uint8_t *dat
     memcpy(data, r->config + offset, size);
 }
 
-static void rec_config_write(struct virtio_mmio *t, uint32_t offset, const uint8_t *data,
+static void rec_config_write(struct virtio_dev *d, uint32_t offset, const uint8_t *data,
                              unsigned size)
 {
-    struct recorder *r = virtio_mmio_device(t);
+    struct recorder *r = &fx.dev;
     assert_true(offset + size <= CONFIG_SIZE);
     r->config_writes++;
     memcpy(r->config + offset, data, size);
 }
 
-static void rec_activate(struct virtio_mmio *t)
+static void rec_activate(struct virtio_dev *d)
 {
-    struct recorder *r = virtio_mmio_device(t);
+    struct recorder *r = &fx.dev;
     r->activated++;
-    r->features_at_activate = t->driver_features;
+    r->features_at_activate = d->driver_features;
 }
 
-static void rec_notify(struct virtio_mmio *t, unsigned q)
+static void rec_notify(struct virtio_dev *d, unsigned q)
 {
-    struct recorder *r = virtio_mmio_device(t);
+    struct recorder *r = &fx.dev;
     r->notified++;
     r->last_notify_queue = q;
 }
 
-static void rec_reset(struct virtio_mmio *t)
+static void rec_reset(struct virtio_dev *d)
 {
-    struct recorder *r = virtio_mmio_device(t);
+    struct recorder *r = &fx.dev;
     r->resets++;
 }
 
@@ -89,7 +90,7 @@ static void rec_kick(void *opaque, unsigned q)
     ((struct recorder *)opaque)->kicks++;
 }
 
-static const struct virtio_device_ops rec_ops = {
+static const struct virtio_dev_ops rec_ops = {
     .config_read = rec_config_read,
     .config_write = rec_config_write,
     .activate = rec_activate,
@@ -107,7 +108,6 @@ static struct virtio_device_info rec_info(void)
         .queue_max_size = QUEUE_MAX,
         .config_size = CONFIG_SIZE,
         .ops = &rec_ops,
-        .opaque = &fx.dev,
     };
 }
 
@@ -122,7 +122,10 @@ static int setup_with_ram(uint64_t ram)
         return -1;
     struct virtio_device_info info = rec_info();
     struct virtio_mmio_host host = {.raise_irq = rec_irq, .kick = rec_kick, .opaque = &fx.dev};
-    return virtio_mmio_init(&fx.t, &info, &host, &fx.mem, &fx.log, 0xd0000000, NULL);
+    if (virtio_dev_init(&fx.vdev, &info, &fx.mem, &fx.log, NULL) < 0)
+        return -1;
+    virtio_mmio_init(&fx.t, &fx.vdev, &host, 0xd0000000);
+    return 0;
 }
 
 static int setup(void **state)
@@ -138,7 +141,7 @@ static int setup_big(void **state)
 
 static int teardown(void **state)
 {
-    virtio_mmio_destroy(&fx.t);
+    virtio_dev_destroy(&fx.vdev);
     guest_mem_destroy(&fx.mem);
     fclose(fx.log.out);
     return 0;
@@ -210,7 +213,7 @@ static void test_read_only_registers_ignore_writes(void **state)
     };
     negotiate(V1);
     driver_ok();
-    virtio_mmio_config_changed(&fx.t); /* InterruptStatus = config, generation 1 */
+    virtio_dev_config_changed(fx.t.dev); /* InterruptStatus = config, generation 1 */
     uint32_t before[sizeof(read_only) / sizeof(read_only[0])];
     for (unsigned i = 0; i < sizeof(read_only) / sizeof(read_only[0]); i++)
         before[i] = rd(read_only[i]);
@@ -323,8 +326,8 @@ static void test_ring_features_reach_the_queues(void **state)
 {
     assert_int_equal(negotiate(V1), S_FEATURES);
     assert_int_equal(setup_queue(0, 16, FAKE_DESC, FAKE_AVAIL, FAKE_USED), 1);
-    assert_false(fx.t.queues[0].indirect);
-    assert_false(fx.t.queues[0].event_idx);
+    assert_false(fx.t.dev->queues[0].indirect);
+    assert_false(fx.t.dev->queues[0].event_idx);
     /* An indirect descriptor is then a bad chain. */
     struct vring_desc d = {.addr = FAKE_INDIRECT, .len = 16, .flags = VRING_DESC_F_INDIRECT};
     assert_int_equal(guest_mem_write(&fx.mem, FAKE_DESC, &d, sizeof(d)), 0);
@@ -334,16 +337,16 @@ static void test_ring_features_reach_the_queues(void **state)
     assert_int_equal(guest_mem_write(&fx.mem, FAKE_AVAIL, avail, sizeof(avail)), 0);
     struct virtq_chain chain;
     const char *why;
-    assert_int_equal(virtqueue_pop(&fx.t.queues[0], &chain, &why), VIRTQ_POP_BAD_CHAIN);
+    assert_int_equal(virtqueue_pop(&fx.t.dev->queues[0], &chain, &why), VIRTQ_POP_BAD_CHAIN);
 
     wr(VIRTIO_MMIO_STATUS, 0);
     assert_int_equal(
         negotiate(V1 | (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << VIRTIO_RING_F_EVENT_IDX)),
         S_FEATURES);
     assert_int_equal(setup_queue(0, 16, FAKE_DESC, FAKE_AVAIL, FAKE_USED), 1);
-    assert_true(fx.t.queues[0].indirect);
-    assert_true(fx.t.queues[0].event_idx);
-    assert_int_equal(virtqueue_pop(&fx.t.queues[0], &chain, &why), VIRTQ_POP_CHAIN);
+    assert_true(fx.t.dev->queues[0].indirect);
+    assert_true(fx.t.dev->queues[0].event_idx);
+    assert_int_equal(virtqueue_pop(&fx.t.dev->queues[0], &chain, &why), VIRTQ_POP_CHAIN);
     assert_int_equal(chain.nreadable, 1);
 }
 
@@ -364,7 +367,7 @@ static void test_queue_sizes(void **state)
         assert_int_equal(setup_queue(0, cases[i].size, FAKE_DESC, FAKE_AVAIL, FAKE_USED),
                          cases[i].ready);
         if (cases[i].ready)
-            assert_int_equal(fx.t.queues[0].size, cases[i].size);
+            assert_int_equal(fx.t.dev->queues[0].size, cases[i].size);
         else
             assert_true(rd(VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
     }
@@ -407,9 +410,9 @@ static void test_rings_above_4_gib(void **state)
     wr(VIRTIO_MMIO_QUEUE_USED_HIGH, 1);
     wr(VIRTIO_MMIO_QUEUE_READY, 1);
     assert_int_equal(rd(VIRTIO_MMIO_QUEUE_READY), 1);
-    assert_int_equal(fx.t.queues[1].desc_gpa, base + 0x1000);
-    assert_int_equal(fx.t.queues[1].avail_gpa, base + 0x2000);
-    assert_int_equal(fx.t.queues[1].used_gpa, base + 0x3000);
+    assert_int_equal(fx.t.dev->queues[1].desc_gpa, base + 0x1000);
+    assert_int_equal(fx.t.dev->queues[1].avail_gpa, base + 0x2000);
+    assert_int_equal(fx.t.dev->queues[1].used_gpa, base + 0x3000);
     driver_ok();
 
     /* A chain made available there is served from there. */
@@ -419,10 +422,10 @@ static void test_rings_above_4_gib(void **state)
     assert_int_equal(guest_mem_write(&fx.mem, base + 0x2000, avail, sizeof(avail)), 0);
     struct virtq_chain chain;
     const char *why;
-    assert_int_equal(virtqueue_pop(&fx.t.queues[1], &chain, &why), VIRTQ_POP_CHAIN);
+    assert_int_equal(virtqueue_pop(&fx.t.dev->queues[1], &chain, &why), VIRTQ_POP_CHAIN);
     assert_ptr_equal(chain.iov[0].iov_base, guest_mem_ptr(&fx.mem, base + 0x10000, 64));
-    virtqueue_push(&fx.t.queues[1], chain.head, 64);
-    virtio_mmio_notify_used(&fx.t, 1);
+    virtqueue_push(&fx.t.dev->queues[1], chain.head, 64);
+    virtio_dev_notify_used(fx.t.dev, 1);
     uint16_t used_idx;
     assert_int_equal(guest_mem_read(&fx.mem, base + 0x3002, &used_idx, 2), 0);
     assert_int_equal(used_idx, 1);
@@ -438,7 +441,7 @@ static void test_rings_above_4_gib(void **state)
 static void test_queue_that_does_not_exist(void **state)
 {
     negotiate(V1);
-    static const uint32_t sels[] = {2, VIRTIO_MMIO_MAX_QUEUES, 0xffffffff};
+    static const uint32_t sels[] = {2, VIRTIO_MAX_QUEUES, 0xffffffff};
     for (unsigned i = 0; i < sizeof(sels) / sizeof(sels[0]); i++) {
         wr(VIRTIO_MMIO_QUEUE_SEL, sels[i]);
         assert_int_equal(rd(VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
@@ -450,8 +453,8 @@ static void test_queue_that_does_not_exist(void **state)
     }
     assert_int_equal(fx.dev.kicks, 0);
     assert_int_equal(rd(VIRTIO_MMIO_STATUS), S_FEATURES); /* no NEEDS_RESET either */
-    for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
-        assert_false(fx.t.queues[q].ready);
+    for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+        assert_false(fx.t.dev->queues[q].ready);
 }
 
 /* Writing 0 to QueueReady stops the queue and reads back 0 (§4.2.2.2: "To stop using the queue
@@ -461,15 +464,15 @@ static void test_queue_ready_zero_stops_the_queue(void **state)
     negotiate(V1);
     assert_int_equal(setup_queue(0, 16, FAKE_DESC, FAKE_AVAIL, FAKE_USED), 1);
     driver_ok();
-    virtio_mmio_handle_notify(&fx.t, 0);
+    virtio_dev_handle_notify(fx.t.dev, 0);
     assert_int_equal(fx.dev.notified, 1);
     wr(VIRTIO_MMIO_QUEUE_READY, 0);
     assert_int_equal(rd(VIRTIO_MMIO_QUEUE_READY), 0);
-    virtio_mmio_handle_notify(&fx.t, 0);
+    virtio_dev_handle_notify(fx.t.dev, 0);
     assert_int_equal(fx.dev.notified, 1);
     /* Set-up registers may be written again now. */
     wr(VIRTIO_MMIO_QUEUE_NUM, 8);
-    assert_int_equal(fx.t.queues[0].size, 8);
+    assert_int_equal(fx.t.dev->queues[0].size, 8);
 }
 
 /* After a reset the driver starts from scratch with new rings (whose avail idx is 0 again):
@@ -486,10 +489,10 @@ static void test_reinitialisation_after_reset(void **state)
     struct virtq_chain chain;
     const char *why;
     for (unsigned i = 0; i < 3; i++) {
-        assert_int_equal(virtqueue_pop(&fx.t.queues[0], &chain, &why), VIRTQ_POP_CHAIN);
-        virtqueue_push(&fx.t.queues[0], chain.head, 8);
+        assert_int_equal(virtqueue_pop(&fx.t.dev->queues[0], &chain, &why), VIRTQ_POP_CHAIN);
+        virtqueue_push(&fx.t.dev->queues[0], chain.head, 8);
     }
-    virtio_mmio_notify_used(&fx.t, 0);
+    virtio_dev_notify_used(fx.t.dev, 0);
 
     wr(VIRTIO_MMIO_STATUS, 0);
     assert_int_equal(fx.dev.resets, 1);
@@ -500,7 +503,7 @@ static void test_reinitialisation_after_reset(void **state)
         assert_int_equal(rd(VIRTIO_MMIO_QUEUE_READY), 0);
         assert_int_equal(rd(VIRTIO_MMIO_QUEUE_NUM_MAX), QUEUE_MAX);
     }
-    virtio_mmio_handle_notify(&fx.t, 0);
+    virtio_dev_handle_notify(fx.t.dev, 0);
     assert_int_equal(fx.dev.notified, 0);
 
     /* Fresh rings elsewhere, one chain in them. */
@@ -513,9 +516,9 @@ static void test_reinitialisation_after_reset(void **state)
     assert_int_equal(setup_queue(0, 8, desc2, avail2, used2), 1);
     driver_ok();
     assert_int_equal(fx.dev.activated, 2);
-    assert_int_equal(virtqueue_pop(&fx.t.queues[0], &chain, &why), VIRTQ_POP_CHAIN);
+    assert_int_equal(virtqueue_pop(&fx.t.dev->queues[0], &chain, &why), VIRTQ_POP_CHAIN);
     assert_int_equal(chain.head, 5);
-    virtqueue_push(&fx.t.queues[0], chain.head, 8);
+    virtqueue_push(&fx.t.dev->queues[0], chain.head, 8);
     struct vring_used_elem elem;
     uint16_t used_idx;
     assert_int_equal(guest_mem_read(&fx.mem, used2 + 2, &used_idx, 2), 0);
@@ -533,14 +536,14 @@ static void test_failed_device_until_reset(void **state)
     driver_ok();
     wr(VIRTIO_MMIO_STATUS, S_FEATURES | VIRTIO_CONFIG_S_DRIVER_OK | VIRTIO_CONFIG_S_FAILED);
     assert_true(rd(VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_FAILED);
-    virtio_mmio_handle_notify(&fx.t, 0);
+    virtio_dev_handle_notify(fx.t.dev, 0);
     assert_int_equal(fx.dev.notified, 0);
     wr(VIRTIO_MMIO_STATUS, 0);
     assert_int_equal(rd(VIRTIO_MMIO_STATUS), 0);
     negotiate(V1);
     assert_int_equal(setup_queue(0, 16, FAKE_DESC, FAKE_AVAIL, FAKE_USED), 1);
     driver_ok();
-    virtio_mmio_handle_notify(&fx.t, 0);
+    virtio_dev_handle_notify(fx.t.dev, 0);
     assert_int_equal(fx.dev.notified, 1);
     assert_int_equal(fx.dev.last_notify_queue, 0);
 }
@@ -553,7 +556,7 @@ static void test_needs_reset(void **state)
     assert_int_equal(setup_queue(0, 16, FAKE_DESC, FAKE_AVAIL, FAKE_USED), 1);
     driver_ok();
     unsigned generation = rd(VIRTIO_MMIO_CONFIG_GENERATION);
-    virtio_mmio_needs_reset(&fx.t, "test");
+    virtio_dev_needs_reset(fx.t.dev, "test");
     assert_int_equal(fx.dev.irqs, 1);
     assert_int_equal(rd(VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
     uint32_t status = rd(VIRTIO_MMIO_STATUS);
@@ -561,11 +564,11 @@ static void test_needs_reset(void **state)
     assert_int_equal(rd(VIRTIO_MMIO_CONFIG_GENERATION), generation);
     wr(VIRTIO_MMIO_STATUS, status); /* a read-modify-write by the driver */
     assert_int_equal(rd(VIRTIO_MMIO_STATUS), status);
-    virtio_mmio_handle_notify(&fx.t, 0);
+    virtio_dev_handle_notify(fx.t.dev, 0);
     assert_int_equal(fx.dev.notified, 0);
-    virtio_mmio_needs_reset(&fx.t, "again"); /* one interrupt is enough */
+    virtio_dev_needs_reset(fx.t.dev, "again"); /* one interrupt is enough */
     assert_int_equal(fx.dev.irqs, 1);
-    assert_int_equal(fx.t.device_errors, 2);
+    assert_int_equal(fx.t.dev->device_errors, 2);
 }
 
 /* InterruptStatus shows exactly the events that happened and are not yet acknowledged
@@ -578,11 +581,11 @@ static void test_interrupt_causes_are_separate(void **state)
         setup_queue(1, 16, FAKE_DESC + 0x1000, FAKE_AVAIL + 0x1000, FAKE_USED + 0x1000), 1);
     driver_ok();
     assert_int_equal(rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
-    virtio_mmio_config_changed(&fx.t);
+    virtio_dev_config_changed(fx.t.dev);
     assert_int_equal(rd(VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
     wr(VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING); /* not pending: no effect */
     assert_int_equal(rd(VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
-    virtio_mmio_notify_used(&fx.t, 1);
+    virtio_dev_notify_used(fx.t.dev, 1);
     assert_int_equal(rd(VIRTIO_MMIO_INTERRUPT_STATUS),
                      VIRTIO_MMIO_INT_CONFIG | VIRTIO_MMIO_INT_VRING);
     assert_int_equal(fx.dev.irqs, 2);
@@ -590,7 +593,7 @@ static void test_interrupt_causes_are_separate(void **state)
     assert_int_equal(rd(VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
     wr(VIRTIO_MMIO_INTERRUPT_ACK, 0xffffffff);
     assert_int_equal(rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
-    virtio_mmio_notify_used(&fx.t, 5); /* no such queue: nothing */
+    virtio_dev_notify_used(fx.t.dev, 5); /* no such queue: nothing */
     assert_int_equal(rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
     assert_int_equal(fx.dev.irqs, 2);
 }
@@ -603,11 +606,11 @@ static void test_config_generation(void **state)
     uint8_t b[4];
     virtio_mmio_bus_ops.read(&fx.t, VIRTIO_MMIO_CONFIG, b, 4);
     assert_int_equal(rd(VIRTIO_MMIO_CONFIG_GENERATION), g0);
-    virtio_mmio_config_changed(&fx.t); /* before DRIVER_OK: no interrupt, new generation */
+    virtio_dev_config_changed(fx.t.dev); /* before DRIVER_OK: no interrupt, new generation */
     assert_int_not_equal(rd(VIRTIO_MMIO_CONFIG_GENERATION), g0);
     assert_int_equal(fx.dev.irqs, 0);
     uint32_t g1 = rd(VIRTIO_MMIO_CONFIG_GENERATION);
-    virtio_mmio_config_changed(&fx.t);
+    virtio_dev_config_changed(fx.t.dev);
     assert_int_not_equal(rd(VIRTIO_MMIO_CONFIG_GENERATION), g1);
 }
 
@@ -651,12 +654,13 @@ static void test_config_space_without_callbacks(void **state)
     teardown(state);
     assert_int_equal(guest_mem_init(&fx.mem, FAKE_RAM, NULL), 0);
     fx.log.out = fopen("/dev/null", "w");
-    static const struct virtio_device_ops bare = {.queue_notify = rec_notify};
+    static const struct virtio_dev_ops bare = {.queue_notify = rec_notify};
     struct virtio_device_info info = rec_info();
     info.ops = &bare;
     info.config_size = 0;
     struct virtio_mmio_host host = {.raise_irq = rec_irq, .kick = rec_kick, .opaque = &fx.dev};
-    assert_int_equal(virtio_mmio_init(&fx.t, &info, &host, &fx.mem, &fx.log, 0, NULL), 0);
+    assert_int_equal(virtio_dev_init(&fx.vdev, &info, &fx.mem, &fx.log, NULL), 0);
+    virtio_mmio_init(&fx.t, &fx.vdev, &host, 0);
     uint8_t b[4] = {1, 2, 3, 4};
     virtio_mmio_bus_ops.write(&fx.t, VIRTIO_MMIO_CONFIG, b, 4);
     virtio_mmio_bus_ops.read(&fx.t, VIRTIO_MMIO_CONFIG, b, 4);
@@ -671,24 +675,23 @@ static void test_config_space_without_callbacks(void **state)
 
 static void test_init_refuses_bad_descriptions(void **state)
 {
-    struct virtio_mmio t;
-    struct virtio_mmio_host host = {.raise_irq = rec_irq, .kick = rec_kick, .opaque = &fx.dev};
+    struct virtio_dev d;
     struct virtio_device_info info = rec_info();
     struct error err = {{0}};
     info.num_queues = 0;
-    assert_int_equal(virtio_mmio_init(&t, &info, &host, &fx.mem, &fx.log, 0, &err), -EINVAL);
+    assert_int_equal(virtio_dev_init(&d, &info, &fx.mem, &fx.log, &err), -EINVAL);
     assert_non_null(strstr(err.msg, "recorder"));
     info = rec_info();
-    info.num_queues = VIRTIO_MMIO_MAX_QUEUES + 1;
-    assert_int_equal(virtio_mmio_init(&t, &info, &host, &fx.mem, &fx.log, 0, &err), -EINVAL);
+    info.num_queues = VIRTIO_MAX_QUEUES + 1;
+    assert_int_equal(virtio_dev_init(&d, &info, &fx.mem, &fx.log, &err), -EINVAL);
     info = rec_info();
     info.queue_max_size = 100;
-    assert_int_equal(virtio_mmio_init(&t, &info, &host, &fx.mem, &fx.log, 0, &err), -EINVAL);
+    assert_int_equal(virtio_dev_init(&d, &info, &fx.mem, &fx.log, &err), -EINVAL);
     info.queue_max_size = VIRTQ_MAX_SIZE * 2;
-    assert_int_equal(virtio_mmio_init(&t, &info, &host, &fx.mem, &fx.log, 0, &err), -EINVAL);
+    assert_int_equal(virtio_dev_init(&d, &info, &fx.mem, &fx.log, &err), -EINVAL);
     info = rec_info();
     info.config_size = 0x1000 - VIRTIO_MMIO_CONFIG_BASE + 1; /* past the 4 KiB window */
-    assert_int_equal(virtio_mmio_init(&t, &info, &host, &fx.mem, &fx.log, 0, &err), -EINVAL);
+    assert_int_equal(virtio_dev_init(&d, &info, &fx.mem, &fx.log, &err), -EINVAL);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)

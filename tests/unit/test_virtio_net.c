@@ -69,14 +69,10 @@ static int open_net_with(bool mergeable, uint32_t more_features)
     uv_loop_init(&fx.loop);
     const uint8_t mac[6] = {2, 0, 0, 0, 0, 9};
     if (guest_mem_init(&fx.mem, FAKE_RAM, NULL) < 0 ||
-        virtio_net_create(&fx.net, sv[0], mac, &fx.loop, &fx.log, NULL) < 0)
+        virtio_net_create(&fx.net, sv[0], mac, &fx.loop, &fx.mem, &fx.log, NULL) < 0)
         return -1;
-    struct virtio_device_info info;
-    virtio_net_device_info(fx.net, &info);
     struct virtio_mmio_host host = {.raise_irq = no_irq, .kick = no_kick};
-    if (virtio_mmio_init(&fx.t, &info, &host, &fx.mem, &fx.log, 0xd0000000, NULL) < 0)
-        return -1;
-    virtio_net_bind(fx.net, &fx.t);
+    virtio_mmio_init(&fx.t, virtio_net_dev(fx.net), &host, 0xd0000000);
     if (virtio_net_attach(fx.net, NULL) < 0)
         return -1;
     uint32_t s = fake_mmio_negotiate(
@@ -112,7 +108,6 @@ static int teardown(void **state)
     virtio_net_detach(fx.net);
     uv_run(&fx.loop, UV_RUN_NOWAIT);
     virtio_net_destroy(fx.net);
-    virtio_mmio_destroy(&fx.t);
     uv_loop_close(&fx.loop);
     guest_mem_destroy(&fx.mem);
     close(fx.host);
@@ -164,7 +159,7 @@ static void test_transmit(void **state)
     desc_at(TX_DESC, 0, BUF, HDR, N, 1);
     desc_at(TX_DESC, 1, BUF + 0x100, 60, 0, 0);
     make_available(TX_AVAIL, &fx.tx_avail, 0);
-    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_TX);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_TX);
     uint8_t got[200];
     assert_int_equal(recv(fx.host, got, sizeof(got), 0), HDR + 60);
     assert_memory_equal(got + HDR, frame, 60);
@@ -178,7 +173,7 @@ static void test_bad_transmit_chain_is_dropped(void **state)
 {
     desc_at(TX_DESC, 0, BUF, 100, W, 0); /* device-writable: not a frame to send */
     make_available(TX_AVAIL, &fx.tx_avail, 0);
-    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_TX);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_TX);
     uint8_t got[200];
     assert_int_equal(recv(fx.host, got, sizeof(got), 0), -1);
     struct virtio_net_stats st;
@@ -192,7 +187,7 @@ static void test_receive_merges_buffers(void **state)
     for (unsigned i = 0; i < 3; i++)
         rx_buffer(i, 1500);
     host_send(3000, 7); /* 3012 bytes with the header: 1500 + 1500 + 12 */
-    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_RX);
     uv_run(&fx.loop, UV_RUN_NOWAIT);
     assert_int_equal(rx_used()->idx, 3);
     assert_int_equal(rx_used()->ring[0].len, 1500);
@@ -206,11 +201,11 @@ static void test_receive_merges_buffers(void **state)
 static void test_frame_waits_for_buffers(void **state)
 {
     host_send(100, 1);
-    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX); /* no buffers yet */
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_RX); /* no buffers yet */
     uv_run(&fx.loop, UV_RUN_NOWAIT);
     assert_int_equal(rx_used()->idx, 0);
     rx_buffer(0, 2048);
-    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX); /* the guest's kick */
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_RX); /* the guest's kick */
     assert_int_equal(rx_used()->idx, 1);
     assert_int_equal(rx_used()->ring[0].len, HDR + 100);
     struct virtio_net_stats st;
@@ -231,7 +226,7 @@ static void test_frame_waits_for_buffers(void **state)
     assert_int_equal(rx_used()->flags, 0);
     /* A buffer added without a kick is still found: receive() asked, and looked again. */
     rx_buffer(2, 2048);
-    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_RX);
     assert_int_equal(rx_used()->idx, 3);
 }
 
@@ -240,7 +235,7 @@ static void test_too_small_buffer_without_merging(void **state)
     rx_buffer(0, 64);
     host_send(200, 3); /* 212 bytes > 64: dropped, the buffer kept */
     host_send(40, 4);  /* 52 bytes: fits */
-    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_RX);
     assert_int_equal(rx_used()->idx, 1);
     assert_int_equal(rx_used()->ring[0].len, HDR + 40);
     struct virtio_net_stats st;
@@ -249,13 +244,22 @@ static void test_too_small_buffer_without_merging(void **state)
     assert_int_equal(st.rx_frames, 1);
 }
 
-static void test_unwritable_receive_buffer_needs_reset(void **state)
+/* kiln's one bad-chain policy (virtio_dev.h): a receive buffer the device cannot write into
+ * goes back unused (length 0), the queue lives on, and the frame takes the next buffer. */
+static void test_unwritable_receive_buffer_given_back(void **state)
 {
     desc_at(RX_DESC, 0, BUF, 2048, 0, 0); /* device-readable receive buffer */
     make_available(RX_AVAIL, &fx.rx_avail, 0);
+    rx_buffer(1, 2048);
     host_send(10, 0);
-    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX);
-    assert_true(fx.t.status & VIRTIO_CONFIG_S_NEEDS_RESET);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_RX);
+    assert_false(fx.t.dev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+    assert_int_equal(rx_used()->idx, 2);
+    assert_int_equal(rx_used()->ring[0].id, 0);
+    assert_int_equal(rx_used()->ring[0].len, 0);
+    assert_int_equal(rx_used()->ring[1].id, 1);
+    assert_int_equal(rx_used()->ring[1].len, HDR + 10);
+    assert_int_equal(fx.t.dev->device_errors, 1);
 }
 
 static void test_config_space(void **state)
@@ -304,7 +308,7 @@ static void test_transmit_gathers_any_split(void **state)
     desc_at(FAKE_INDIRECT, 1, BUF + HDR + 150, 150, 0, 0);
     desc_at(TX_DESC, 5, FAKE_INDIRECT, 2 * sizeof(struct vring_desc), VRING_DESC_F_INDIRECT, 0);
     make_available(TX_AVAIL, &fx.tx_avail, 5);
-    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_TX);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_TX);
     for (int k = 0; k < 2; k++) {
         uint8_t got[400];
         assert_int_equal(recv(fx.host, got, sizeof(got), 0), HDR + 300);
@@ -333,7 +337,7 @@ static void test_hostile_transmit_chains(void **state)
     desc_at(TX_DESC, 6, BUF + HDR, 60, W, 7);
     desc_at(TX_DESC, 7, BUF + 0x100, 60, 0, 0);
     make_available(TX_AVAIL, &fx.tx_avail, 5);
-    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_TX);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_TX);
     uint8_t got[200];
     assert_int_equal(recv(fx.host, got, sizeof(got), 0), -1);
     struct virtio_net_stats st;
@@ -344,37 +348,79 @@ static void test_hostile_transmit_chains(void **state)
     assert_int_equal(used->idx, 5);
     for (unsigned i = 0; i < 5; i++)
         assert_int_equal(used->ring[i].len, 0);
-    assert_false(fx.t.status & VIRTIO_CONFIG_S_NEEDS_RESET);
+    assert_false(fx.t.dev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
     /* Still sends a good frame. */
     memset(gpa(BUF), 0, HDR + 60);
     desc_at(TX_DESC, 8, BUF, HDR + 60, 0, 0);
     make_available(TX_AVAIL, &fx.tx_avail, 8);
-    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_TX);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_TX);
     assert_int_equal(recv(fx.host, got, sizeof(got), 0), HDR + 60);
     assert_int_equal(used->idx, 6);
 }
 
-/* Hostile receive buffers: outside guest RAM, or looping, end the queue (NEEDS_RESET) without
- * writing anywhere; the frame is not delivered. */
-static void test_receive_buffer_outside_ram_needs_reset(void **state)
+/* Hostile receive buffers: outside guest RAM, or looping, go back unused (length 0) without
+ * anything written anywhere; the frame waits for a good buffer. */
+static void test_receive_buffer_outside_ram_given_back(void **state)
 {
     desc_at(RX_DESC, 0, FAKE_RAM - 100, 2048, W, 0);
     make_available(RX_AVAIL, &fx.rx_avail, 0);
     host_send(60, 1);
-    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX);
-    assert_true(fx.t.status & VIRTIO_CONFIG_S_NEEDS_RESET);
-    assert_int_equal(rx_used()->idx, 0);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_RX);
+    assert_false(fx.t.dev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+    assert_int_equal(rx_used()->idx, 1);
+    assert_int_equal(rx_used()->ring[0].len, 0);
+    rx_buffer(1, 2048);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_RX);
+    assert_int_equal(rx_used()->idx, 2);
+    assert_int_equal(rx_used()->ring[1].id, 1);
+    assert_int_equal(rx_used()->ring[1].len, HDR + 60);
 }
 
-static void test_receive_chain_loop_needs_reset(void **state)
+static void test_receive_chain_loop_given_back(void **state)
 {
     desc_at(RX_DESC, 0, BUF, 1024, W | N, 1);
     desc_at(RX_DESC, 1, BUF + 0x1000, 1024, W | N, 0);
     make_available(RX_AVAIL, &fx.rx_avail, 0);
     host_send(60, 1);
-    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX);
-    assert_true(fx.t.status & VIRTIO_CONFIG_S_NEEDS_RESET);
-    assert_int_equal(rx_used()->idx, 0);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_RX);
+    assert_false(fx.t.dev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+    assert_int_equal(rx_used()->idx, 1);
+    assert_int_equal(rx_used()->ring[0].len, 0);
+}
+
+/* A bad buffer among those a merged frame is spread over: the buffers taken before it cannot
+ * be put back (the bad one is already given back behind them), so the frame is dropped and
+ * every buffer goes back exactly once, unused; the next frame is delivered. */
+static void test_bad_buffer_inside_a_merged_frame(void **state)
+{
+    rx_buffer(0, 1500);
+    desc_at(RX_DESC, 1, FAKE_RAM - 100, 1500, W, 0); /* outside RAM */
+    make_available(RX_AVAIL, &fx.rx_avail, 1);
+    rx_buffer(2, 1500);
+    host_send(2500, 3); /* needs two buffers */
+    host_send(100, 4);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_RX);
+    assert_false(fx.t.dev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+    rx_buffer(3, 1500);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_RX);
+    struct vring_used *used = rx_used();
+    unsigned seen[4] = {0};
+    for (uint16_t i = 0; i < used->idx; i++) {
+        assert_true(used->ring[i].id < 4);
+        seen[used->ring[i].id]++;
+    }
+    for (unsigned i = 0; i < 4; i++)
+        assert_true(seen[i] <= 1); /* no buffer given back twice */
+    assert_int_equal(seen[0] + seen[1], 2);
+    struct virtio_net_stats st;
+    virtio_net_stats(fx.net, &st);
+    assert_int_equal(st.rx_dropped, 1);
+    assert_int_equal(st.rx_frames, 1);
+    /* The second frame landed whole in a later buffer. */
+    bool found = false;
+    for (uint16_t i = 0; i < used->idx; i++)
+        found |= used->ring[i].len == HDR + 100;
+    assert_true(found);
 }
 
 /* The TAP's header reaches the guest as it was, except num_buffers: the number of buffers used
@@ -392,7 +438,7 @@ static void check_received_header(uint16_t want_buffers)
     memcpy(packet, &hdr, HDR);
     memset(packet + HDR, 0xab, 100);
     assert_int_equal(send(fx.host, packet, sizeof(packet), 0), (ssize_t)sizeof(packet));
-    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_RX);
     assert_int_equal(rx_used()->idx, 1);
     struct virtio_net_hdr_v1 got;
     memcpy(&got, gpa(BUF), HDR);
@@ -420,7 +466,7 @@ static void test_header_split_across_descriptors(void **state)
     desc_at(RX_DESC, 1, BUF + 0x1000, 2048, W, 0);
     make_available(RX_AVAIL, &fx.rx_avail, 0);
     host_send(60, 5);
-    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_RX);
     assert_int_equal(rx_used()->idx, 1);
     assert_int_equal(rx_used()->ring[0].len, HDR + 60);
     assert_int_equal(((uint8_t *)gpa(BUF))[10], 1);
@@ -433,8 +479,8 @@ static void test_header_split_across_descriptors(void **state)
 static void test_broken_transmit_ring_ends_the_drain(void **state)
 {
     make_available(TX_AVAIL, &fx.tx_avail, 16);
-    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_TX); /* returns: that is the test */
-    assert_true(fx.t.status & VIRTIO_CONFIG_S_NEEDS_RESET);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_TX); /* returns: that is the test */
+    assert_true(fx.t.dev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
 /* A frame needing two merged buffers when the guest gave one: the device waits (it does not
@@ -443,11 +489,11 @@ static void test_waiting_for_more_buffers_asks_for_the_next(void **state)
 {
     rx_buffer(0, 1000);
     host_send(1500, 9);
-    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_RX);
     assert_int_equal(rx_used()->idx, 0);
     assert_int_equal(rx_used()->flags, 0); /* doorbells wanted */
     rx_buffer(1, 1000);
-    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_RX);
     assert_int_equal(rx_used()->idx, 2);
     assert_int_equal(((struct virtio_net_hdr_v1 *)gpa(BUF))->num_buffers, 2);
 }
@@ -458,13 +504,13 @@ static void test_waiting_for_more_buffers_with_event_idx(void **state)
 {
     rx_buffer(0, 1000);
     host_send(1500, 9);
-    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_RX);
     assert_int_equal(rx_used()->idx, 0);
     uint16_t avail_event;
     memcpy(&avail_event, (uint8_t *)gpa(RX_USED) + 4 + 8 * 16, 2);
     assert_int_equal(avail_event, 1);
     rx_buffer(1, 1000);
-    virtio_mmio_handle_notify(&fx.t, VIRTIO_NET_QUEUE_RX);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_RX);
     assert_int_equal(rx_used()->idx, 2);
 }
 
@@ -497,12 +543,13 @@ int main(void)
         T(test_frame_waits_for_buffers),
         cmocka_unit_test_setup_teardown(test_too_small_buffer_without_merging, setup_plain,
                                         teardown),
-        T(test_unwritable_receive_buffer_needs_reset),
+        T(test_unwritable_receive_buffer_given_back),
         T(test_config_space),
         T(test_transmit_gathers_any_split),
         T(test_hostile_transmit_chains),
-        T(test_receive_buffer_outside_ram_needs_reset),
-        T(test_receive_chain_loop_needs_reset),
+        T(test_receive_buffer_outside_ram_given_back),
+        T(test_receive_chain_loop_given_back),
+        T(test_bad_buffer_inside_a_merged_frame),
         T(test_header_with_merging),
         cmocka_unit_test_setup_teardown(test_header_without_merging, setup_plain, teardown),
         T(test_header_split_across_descriptors),

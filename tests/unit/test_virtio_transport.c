@@ -24,30 +24,31 @@ struct fake_device {
 };
 
 static struct fake_device dev;
+static struct virtio_dev vdev;
 static struct virtio_mmio t;
 static struct guest_mem mem;
 static struct log quiet_log;
 
-static void fake_config_read(struct virtio_mmio *tr, uint32_t offset, uint8_t *data, unsigned size)
+static void fake_config_read(struct virtio_dev *tr, uint32_t offset, uint8_t *data, unsigned size)
 {
     memcpy(data, dev.config + offset, size);
 }
 
-static void fake_config_write(struct virtio_mmio *tr, uint32_t offset, const uint8_t *data,
+static void fake_config_write(struct virtio_dev *tr, uint32_t offset, const uint8_t *data,
                               unsigned size)
 {
     memcpy(dev.config + offset, data, size);
 }
 
-static void fake_activate(struct virtio_mmio *tr)
+static void fake_activate(struct virtio_dev *tr)
 {
     dev.activated++;
 }
-static void fake_notify(struct virtio_mmio *tr, unsigned q)
+static void fake_notify(struct virtio_dev *tr, unsigned q)
 {
     dev.notified++;
 }
-static void fake_reset(struct virtio_mmio *tr)
+static void fake_reset(struct virtio_dev *tr)
 {
     dev.resets++;
 }
@@ -62,7 +63,7 @@ static void record_kick(void *opaque, unsigned q)
     dev.last_kick = q;
 }
 
-static const struct virtio_device_ops fake_ops = {
+static const struct virtio_dev_ops fake_ops = {
     .config_read = fake_config_read,
     .config_write = fake_config_write,
     .activate = fake_activate,
@@ -87,15 +88,17 @@ static int setup(void **state)
         .queue_max_size = 64,
         .config_size = sizeof(dev.config),
         .ops = &fake_ops,
-        .opaque = &dev,
     };
     struct virtio_mmio_host host = {.raise_irq = record_irq, .kick = record_kick};
-    return virtio_mmio_init(&t, &info, &host, &mem, &quiet_log, 0xd0000000, NULL);
+    if (virtio_dev_init(&vdev, &info, &mem, &quiet_log, NULL) < 0)
+        return -1;
+    virtio_mmio_init(&t, &vdev, &host, 0xd0000000);
+    return 0;
 }
 
 static int teardown(void **state)
 {
-    virtio_mmio_destroy(&t);
+    virtio_dev_destroy(&vdev);
     guest_mem_destroy(&mem);
     fclose(quiet_log.out);
     return 0;
@@ -173,8 +176,8 @@ static void test_negotiation_accepts_a_subset_with_version_1(void **state)
 {
     negotiate(V1 | (1ULL << DEVICE_FEATURE_BIT));
     assert_int_equal(rd(VIRTIO_MMIO_STATUS), S_UP_TO_FEATURES);
-    assert_true(virtio_mmio_feature(&t, DEVICE_FEATURE_BIT));
-    assert_false(virtio_mmio_feature(&t, VIRTIO_RING_F_EVENT_IDX));
+    assert_true(virtio_dev_feature(t.dev, DEVICE_FEATURE_BIT));
+    assert_false(virtio_dev_feature(t.dev, VIRTIO_RING_F_EVENT_IDX));
 }
 
 static void test_negotiation_refuses_legacy_and_unoffered(void **state)
@@ -191,7 +194,7 @@ static void test_features_frozen_after_features_ok(void **state)
     negotiate(V1);
     wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
     wr(VIRTIO_MMIO_DRIVER_FEATURES, 1u << DEVICE_FEATURE_BIT);
-    assert_false(virtio_mmio_feature(&t, DEVICE_FEATURE_BIT));
+    assert_false(virtio_dev_feature(t.dev, DEVICE_FEATURE_BIT));
 }
 
 static void test_status_machine_order(void **state)
@@ -209,7 +212,7 @@ static void test_status_machine_order(void **state)
     assert_int_equal(rd(VIRTIO_MMIO_STATUS), S_UP_TO_FEATURES | VIRTIO_CONFIG_S_DRIVER_OK);
     wr(VIRTIO_MMIO_STATUS, S_UP_TO_FEATURES | VIRTIO_CONFIG_S_DRIVER_OK | VIRTIO_CONFIG_S_FAILED);
     assert_true(rd(VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_FAILED);
-    virtio_mmio_handle_notify(&t, 0); /* a failed device ignores the doorbell */
+    virtio_dev_handle_notify(t.dev, 0); /* a failed device ignores the doorbell */
     assert_int_equal(dev.notified, 0);
 }
 
@@ -222,17 +225,17 @@ static void test_queue_setup_and_notify(void **state)
     assert_int_equal(rd(VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
     setup_queue(0, 32);
     assert_int_equal(rd(VIRTIO_MMIO_QUEUE_READY), 1);
-    assert_int_equal(t.queues[0].size, 32);
-    assert_int_equal(t.queues[0].desc_gpa, FAKE_DESC);
+    assert_int_equal(t.dev->queues[0].size, 32);
+    assert_int_equal(t.dev->queues[0].desc_gpa, FAKE_DESC);
 
-    virtio_mmio_handle_notify(&t, 0); /* not DRIVER_OK yet */
+    virtio_dev_handle_notify(t.dev, 0); /* not DRIVER_OK yet */
     assert_int_equal(dev.notified, 0);
     wr(VIRTIO_MMIO_STATUS, S_UP_TO_FEATURES | VIRTIO_CONFIG_S_DRIVER_OK);
     assert_int_equal(dev.kicks, 1); /* DRIVER_OK looks at every ready queue once */
-    virtio_mmio_handle_notify(&t, 0);
+    virtio_dev_handle_notify(t.dev, 0);
     assert_int_equal(dev.notified, 1);
-    virtio_mmio_handle_notify(&t, 1); /* queue 1 is not ready */
-    virtio_mmio_handle_notify(&t, 7); /* no such queue */
+    virtio_dev_handle_notify(t.dev, 1); /* queue 1 is not ready */
+    virtio_dev_handle_notify(t.dev, 7); /* no such queue */
     assert_int_equal(dev.notified, 1);
 
     /* A QueueNotify write that reached the bus goes to the doorbell, not the device. */
@@ -245,7 +248,7 @@ static void test_queue_setup_and_notify(void **state)
     /* Set-up registers are frozen while the queue is ready. */
     wr(VIRTIO_MMIO_QUEUE_SEL, 0);
     wr(VIRTIO_MMIO_QUEUE_NUM, 8);
-    assert_int_equal(t.queues[0].size, 32);
+    assert_int_equal(t.dev->queues[0].size, 32);
 }
 
 static void test_bad_queue_sets_needs_reset(void **state)
@@ -256,7 +259,7 @@ static void test_bad_queue_sets_needs_reset(void **state)
     assert_int_equal(rd(VIRTIO_MMIO_QUEUE_READY), 0);
     assert_true(rd(VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
     assert_true(rd(VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_CONFIG);
-    assert_int_equal(t.device_errors, 1);
+    assert_int_equal(t.dev->device_errors, 1);
     wr(VIRTIO_MMIO_STATUS, 0);
     assert_int_equal(rd(VIRTIO_MMIO_STATUS), 0);
 }
@@ -273,17 +276,17 @@ static void test_reset_clears_everything(void **state)
     negotiate(V1 | (1ULL << VIRTIO_RING_F_EVENT_IDX));
     setup_queue(0, 16);
     wr(VIRTIO_MMIO_STATUS, S_UP_TO_FEATURES | VIRTIO_CONFIG_S_DRIVER_OK);
-    virtio_mmio_notify_used(&t, 0);
+    virtio_dev_notify_used(t.dev, 0);
     assert_int_not_equal(rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
-    uint32_t generation = virtio_mmio_generation(&t);
+    uint32_t generation = virtio_dev_generation(t.dev);
     wr(VIRTIO_MMIO_STATUS, 0);
     assert_int_equal(dev.resets, 1);
     assert_int_equal(rd(VIRTIO_MMIO_STATUS), 0);
     assert_int_equal(rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
     assert_int_equal(rd(VIRTIO_MMIO_QUEUE_READY), 0);
-    assert_int_equal(t.driver_features, 0);
-    assert_int_equal(t.queues[0].size, 64); /* back to QueueNumMax */
-    assert_int_not_equal(virtio_mmio_generation(&t), generation);
+    assert_int_equal(t.dev->driver_features, 0);
+    assert_int_equal(t.dev->queues[0].size, 64); /* back to QueueNumMax */
+    assert_int_not_equal(virtio_dev_generation(t.dev), generation);
 }
 
 static void test_interrupt_status_and_ack(void **state)
@@ -291,10 +294,10 @@ static void test_interrupt_status_and_ack(void **state)
     negotiate(V1);
     setup_queue(0, 16);
     wr(VIRTIO_MMIO_STATUS, S_UP_TO_FEATURES | VIRTIO_CONFIG_S_DRIVER_OK);
-    virtio_mmio_notify_used(&t, 0);
+    virtio_dev_notify_used(t.dev, 0);
     assert_int_equal(dev.irqs, 1);
     assert_int_equal(rd(VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
-    virtio_mmio_config_changed(&t);
+    virtio_dev_config_changed(t.dev);
     assert_int_equal(dev.irqs, 2);
     assert_int_equal(rd(VIRTIO_MMIO_CONFIG_GENERATION), 1);
     assert_int_equal(rd(VIRTIO_MMIO_INTERRUPT_STATUS),
@@ -306,7 +309,7 @@ static void test_interrupt_status_and_ack(void **state)
     /* With VRING_AVAIL_F_NO_INTERRUPT the driver gets no used-buffer interrupt. */
     struct vring_avail *avail = guest_mem_ptr(&mem, FAKE_AVAIL, 4);
     avail->flags = VRING_AVAIL_F_NO_INTERRUPT;
-    virtio_mmio_notify_used(&t, 0);
+    virtio_dev_notify_used(t.dev, 0);
     assert_int_equal(dev.irqs, 2);
 }
 

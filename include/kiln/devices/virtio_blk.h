@@ -8,7 +8,7 @@
 #include "kiln/config.h"
 #include "kiln/error.h"
 #include "kiln/log.h"
-#include "kiln/virtio/virtio_mmio.h"
+#include "kiln/virtio/virtio_dev.h"
 
 struct virtio_blk;
 
@@ -17,11 +17,26 @@ struct virtio_blk;
  * whole number of 512-byte sectors. Every failure is one line naming the disk and the cause.
  * loop is the VM's event loop, where I/O completions are delivered. */
 int virtio_blk_create(struct virtio_blk **out, const struct disk_config *disk, uv_loop_t *loop,
-                      const struct log *log, struct error *err);
+                      const struct guest_mem *mem, const struct log *log, struct error *err);
 
-/* Fills the transport's description of this device (features, queues, config size, ops);
- * the device learns its transport from the ops callbacks. */
-void virtio_blk_device_info(struct virtio_blk *blk, struct virtio_device_info *info);
+/* The device's virtio core, to plug into a transport (virtio_slot_create, or a test's). */
+struct virtio_dev *virtio_blk_dev(struct virtio_blk *blk);
+
+/* The disk's guest-visible state: the virtio core's, and the write-cache setting the driver
+ * chose. Requests in flight are not state: a snapshot waits until there are none. */
+struct virtio_blk_state {
+    struct virtio_dev_state dev;
+    uint8_t wce;         /* config.wce as the guest reads it */
+    uint8_t write_cache; /* whether writes may stay in the host's cache until a FLUSH */
+    uint8_t pad[6];
+};
+_Static_assert(sizeof(struct virtio_blk_state) == sizeof(struct virtio_dev_state) + 8,
+               "virtio_blk_state has no padding");
+
+/* Save fails with -EBUSY while requests are in flight (let the loop complete them first). */
+int virtio_blk_save(struct virtio_blk *blk, struct virtio_blk_state *out, struct error *err);
+int virtio_blk_restore(struct virtio_blk *blk, const struct virtio_blk_state *in,
+                       struct error *err);
 
 /* Number of requests handed to the thread pool and not yet completed on the loop. */
 unsigned virtio_blk_in_flight(const struct virtio_blk *blk);

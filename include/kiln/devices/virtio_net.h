@@ -19,10 +19,9 @@ struct virtio_net;
 
 /* Takes over fd (closed by virtio_net_destroy). mac is the guest's address. */
 int virtio_net_create(struct virtio_net **out, int fd, const uint8_t mac[6], uv_loop_t *loop,
-                      const struct log *log, struct error *err);
-void virtio_net_device_info(struct virtio_net *net, struct virtio_device_info *info);
-/* The transport the device sits on (for the fd's poll callback, which takes its lock). */
-void virtio_net_bind(struct virtio_net *net, struct virtio_mmio *transport);
+                      const struct guest_mem *mem, const struct log *log, struct error *err);
+/* The device's virtio core, to plug into a transport. */
+struct virtio_dev *virtio_net_dev(struct virtio_net *net);
 
 /* Starts watching the fd on the loop / stops (closes the poll handle). */
 int virtio_net_attach(struct virtio_net *net, struct error *err);
@@ -35,6 +34,24 @@ struct virtio_net_stats {
 /* The TAP offload flags (TUN_F_*) for the features the driver accepted: its GUEST_* features,
  * which say what the guest can take (TSO only together with checksum offload). */
 unsigned virtio_net_tap_offloads(uint64_t features);
+
+/* The NIC's guest-visible state: the virtio core's and its config space (MAC, link status,
+ * MTU). A frame read from the TAP and still waiting for receive buffers is not kept: like a
+ * frame on the wire during the snapshot, it is lost, and TCP sends it again. */
+struct virtio_net_state {
+    struct virtio_dev_state dev;
+    uint8_t mac[6];
+    uint16_t status;
+    uint16_t mtu;
+    uint8_t pad[6];
+};
+_Static_assert(sizeof(struct virtio_net_state) == sizeof(struct virtio_dev_state) + 16,
+               "virtio_net_state has no padding");
+
+void virtio_net_save(struct virtio_net *net, struct virtio_net_state *out);
+/* Also tells the TAP which offloads the restored driver accepted. */
+int virtio_net_restore(struct virtio_net *net, const struct virtio_net_state *in,
+                       struct error *err);
 
 void virtio_net_stats(const struct virtio_net *net, struct virtio_net_stats *stats);
 

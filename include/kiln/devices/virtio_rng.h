@@ -5,16 +5,28 @@
 
 #include <stdint.h>
 
-#include "kiln/virtio/virtio_mmio.h"
+#include "kiln/virtio/virtio_dev.h"
 
 /* At most this many bytes per request, so one request cannot stall the event loop. */
 #define VIRTIO_RNG_MAX_REQUEST (64u * 1024)
 
 struct virtio_rng {
+    struct virtio_dev vdev;
     uint64_t bytes_served;
     struct virtq_chain chain; /* scratch for popping: too big for the stack of a loop callback */
 };
 
-void virtio_rng_device_info(struct virtio_rng *rng, struct virtio_device_info *info);
+/* virtio-rng has nothing of its own a guest can see: its state is the virtio core's. */
+struct virtio_rng_state {
+    struct virtio_dev_state dev;
+};
+
+void virtio_rng_save(struct virtio_rng *rng, struct virtio_rng_state *out);
+int virtio_rng_restore(struct virtio_rng *rng, const struct virtio_rng_state *in,
+                       struct error *err);
+
+int virtio_rng_init(struct virtio_rng *rng, const struct guest_mem *mem, const struct log *log,
+                    struct error *err);
+void virtio_rng_destroy(struct virtio_rng *rng);
 
 #endif

@@ -47,6 +47,12 @@ struct virtq_chain {
     struct iovec iov[VIRTQ_MAX_SIZE];
 };
 
+/* The chain's device-writable buffers, for the iov_* helpers (kiln/iov.h). */
+static inline const struct iovec *virtq_chain_writable(const struct virtq_chain *chain)
+{
+    return chain->iov + chain->nreadable;
+}
+
 /* Result of virtqueue_pop(). */
 enum virtq_pop_result {
     VIRTQ_POP_EMPTY = 0, /* no new chain */
@@ -93,5 +99,29 @@ bool virtqueue_wake(struct virtqueue *vq);
 
 /* True if the driver has made chains available that the device has not popped yet. */
 bool virtqueue_has_available(const struct virtqueue *vq);
+
+/* A queue's guest-visible state as plain values (for snapshots): what the driver set up and
+ * where the device is in the rings. Fixed layout, no padding, no host pointers. */
+struct virtqueue_state {
+    uint64_t desc_gpa, avail_gpa, used_gpa;
+    uint16_t size;
+    uint16_t last_avail;
+    uint16_t used_idx;
+    uint16_t signalled;
+    uint8_t ready;
+    uint8_t event_idx;
+    uint8_t indirect;
+    uint8_t signalled_valid;
+    uint8_t quiet;
+    uint8_t pad[3];
+};
+_Static_assert(sizeof(struct virtqueue_state) == 40, "virtqueue_state has no padding");
+
+void virtqueue_save(const struct virtqueue *vq, struct virtqueue_state *out);
+/* Loads a saved state into a queue reset with the same max_size. A ready queue's rings are
+ * checked and their host pointers recomputed as at QueueReady, but nothing in guest memory is
+ * written (used->idx and flags are the guest's, restored with its RAM). Returns 0, or -EINVAL
+ * with a static reason in *why (the queue is then left reset). */
+int virtqueue_restore(struct virtqueue *vq, const struct virtqueue_state *in, const char **why);
 
 #endif
