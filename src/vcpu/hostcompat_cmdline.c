@@ -15,7 +15,9 @@
  *   flushes, SMAP's stac/clac in every uaccess, fast-string paths, BMI2/ADX). The kernel keeps
  *   only 127 characters of its value, so the list must stay short (a unit test checks).
  * - lpj=, tsc=reliable, no_timer_check, nowatchdog: skip delay-loop calibration, TSC and timer
- *   checks and lockup detectors, which crawl or misfire at ~1000x slower ring-0 speed. */
+ *   checks and lockup detectors, which crawl or misfire at ~1000x slower ring-0 speed.
+ * - nofsgsbase: with FSGSBASE, an NMI's paranoid entry reads the CPU number with `lsl`, which
+ *   the emulator lacks (seen: an RCU stall's backtrace NMI stopped a 2-vCPU minimal kernel). */
 #define OPT_NOXSAVE "noxsave"
 #define OPT_CLEARCPUID                                                                             \
     "clearcpuid=cx16,popcnt,ssse3,sse4_1,sse4_2,pclmulqdq,aes,rdtscp,rdpid,invpcid,clflushopt,"    \
@@ -24,14 +26,17 @@
 #define OPT_TSC            "tsc=reliable"
 #define OPT_NO_TIMER_CHECK "no_timer_check"
 #define OPT_NOWATCHDOG     "nowatchdog"
+#define OPT_NOFSGSBASE     "nofsgsbase"
 
 static const char *const extra_options[] = {
-    OPT_NOXSAVE, OPT_CLEARCPUID, OPT_LPJ, OPT_TSC, OPT_NO_TIMER_CHECK, OPT_NOWATCHDOG,
+    OPT_NOXSAVE,        OPT_CLEARCPUID, OPT_LPJ,        OPT_TSC,
+    OPT_NO_TIMER_CHECK, OPT_NOWATCHDOG, OPT_NOFSGSBASE,
 };
 #define EXTRA_COUNT (sizeof(extra_options) / sizeof(extra_options[0]))
 
-static const char extra_joined[] = OPT_NOXSAVE " " OPT_CLEARCPUID " " OPT_LPJ " " OPT_TSC
-                                               " " OPT_NO_TIMER_CHECK " " OPT_NOWATCHDOG;
+static const char extra_joined[] =
+    OPT_NOXSAVE " " OPT_CLEARCPUID " " OPT_LPJ " " OPT_TSC " " OPT_NO_TIMER_CHECK " " OPT_NOWATCHDOG
+                " " OPT_NOFSGSBASE;
 
 const char *hostcompat_cmdline_extra(void)
 {

@@ -788,9 +788,10 @@ static void test_cmdline_user_options_win(void **state)
     assert_int_equal(count_words(out, "nowatchdog"), 1);
     assert_int_equal(count_words(out, "tsc="), 1);
     assert_string_equal(note.kept, "clearcpuid lpj no_timer_check");
-    assert_string_equal(note.added, "noxsave tsc=reliable nowatchdog");
+    assert_int_equal(count_words(out, "nofsgsbase"), 1);
+    assert_string_equal(note.added, "noxsave tsc=reliable nowatchdog nofsgsbase");
     assert_string_equal(out, "console=ttyS0 clearcpuid=sse4_2 lpj=1000 no-timer-check noxsave "
-                             "tsc=reliable nowatchdog");
+                             "tsc=reliable nowatchdog nofsgsbase");
 
     /* Appending again adds nothing: no duplicates, the line is unchanged byte for byte */
     char *again = NULL;
