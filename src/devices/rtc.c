@@ -114,6 +114,11 @@ static void adopt_guest_time(struct rtc *rtc)
         rtc->offset_seconds = (int64_t)(guest - rtc->now(rtc->now_ctx));
 }
 
+/* The registers latch_time() fills: the clock, as opposed to the alarm bytes between them. */
+static const uint8_t clock_registers[] = {REG_SECONDS, REG_MINUTES, REG_HOURS, REG_WEEKDAY,
+                                          REG_DAY,     REG_MONTH,   REG_YEAR,  RTC_REG_CENTURY};
+#define NCLOCK_REGISTERS (sizeof(clock_registers) / sizeof(clock_registers[0]))
+
 static bool is_time_register(uint8_t reg)
 {
     return reg <= REG_YEAR || reg == RTC_REG_CENTURY;
@@ -195,6 +200,12 @@ void rtc_save(const struct rtc *rtc, struct rtc_state *out)
     memcpy(out->cmos, rtc->cmos, sizeof(out->cmos));
     out->index = rtc->index;
     pthread_mutex_unlock(lock);
+    /* While the clock runs, the clock registers hold whatever the last read latched: not
+     * guest-visible (every read recomputes them), so not saved. */
+    if (!(out->cmos[REG_STATUS_B] & STATUS_B_SET)) {
+        for (size_t i = 0; i < NCLOCK_REGISTERS; i++)
+            out->cmos[clock_registers[i]] = 0;
+    }
 }
 
 static int check_state(const struct rtc_state *in, struct error *err)
@@ -216,6 +227,15 @@ static int check_state(const struct rtc_state *in, struct error *err)
     if (in->cmos[REG_STATUS_D] != STATUS_D_VALID)
         return error_fmt(err, -EINVAL, "RTC state: register D is 0x%02x (expected 0x%02x)",
                          in->cmos[REG_STATUS_D], STATUS_D_VALID);
+    for (size_t i = 0; !(in->cmos[REG_STATUS_B] & STATUS_B_SET) && i < NCLOCK_REGISTERS; i++) {
+        uint8_t reg = clock_registers[i];
+        if (in->cmos[reg] != 0)
+            return error_fmt(
+                err, -EINVAL,
+                "RTC state: cmos[0x%02x] is 0x%02x while the clock runs (expected 0: the "
+                "running clock is computed at each read)",
+                reg, in->cmos[reg]);
+    }
     for (size_t i = 0; i < sizeof(in->pad); i++) {
         if (in->pad[i] != 0)
             return error_fmt(err, -EINVAL, "RTC state: pad[%zu] is 0x%02x (expected 0)", i,

@@ -180,6 +180,8 @@ static void test_state_round_trip(void **state)
     rtc_save(&f->rtc, &saved);
     assert_int_equal(saved.index, 0x40);
     assert_true(saved.offset_seconds > 4 * 365 * 86400LL); /* 2031 on a 2026 host */
+    assert_int_equal(saved.cmos[0x09], 0);                 /* the running clock: not saved */
+    assert_int_equal(saved.cmos[0x05], 0x07);              /* the alarm: saved */
 
     void *fresh = NULL;
     setup(&fresh);
@@ -255,6 +257,10 @@ static void bad_status_d(struct rtc_state *s)
 {
     s->cmos[0x0d] = 0x00;
 }
+static void bad_clock_byte(struct rtc_state *s)
+{
+    s->cmos[0x04] = 0x21; /* an hour, saved while the clock runs */
+}
 static void bad_pad(struct rtc_state *s)
 {
     s->pad[6] = 0x01;
@@ -271,6 +277,9 @@ static const struct bad_state bad_states[] = {
      "RTC state: register C is 0x10 (expected 0)"},
     {"test_state_rejects_status_d_invalid", bad_status_d,
      "RTC state: register D is 0x00 (expected 0x80)"},
+    {"test_state_rejects_clock_byte_while_running", bad_clock_byte,
+     "RTC state: cmos[0x04] is 0x21 while the clock runs (expected 0: the running clock is "
+     "computed at each read)"},
     {"test_state_rejects_pad_not_zero", bad_pad, "RTC state: pad[6] is 0x01 (expected 0)"},
 };
 
@@ -311,7 +320,8 @@ int main(void)
         BAD_STATE_TEST(3),
         BAD_STATE_TEST(4),
         BAD_STATE_TEST(5),
+        BAD_STATE_TEST(6),
     };
-    _Static_assert(sizeof(bad_states) / sizeof(bad_states[0]) == 6, "a test per bad state");
+    _Static_assert(sizeof(bad_states) / sizeof(bad_states[0]) == 7, "a test per bad state");
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,9 +32,9 @@ extern const struct bus_ops rtc_bus_ops;
 
 /* What the guest can observe of the RTC, as plain bytes for a snapshot.
  *
- * Saved: all 128 CMOS bytes (RAM, alarm bytes, registers A-D, and the time registers, which
- * matter only while the guest holds B.SET to edit them: otherwise every read recomputes
- * them), the selected index, and the guest's offset from the host's UTC.
+ * Saved: the 128 CMOS bytes (RAM, alarm bytes, registers A-D, and the clock registers, which
+ * matter only while the guest holds B.SET to edit them: otherwise every read recomputes them,
+ * and they are saved as zero), the selected index, and the guest's offset from the host's UTC.
  *
  * Not saved: the time itself. After a restore the clock reads host time plus the offset, so
  * it behaves like a battery-backed RTC: it counted on while the VM was saved, and a guest
