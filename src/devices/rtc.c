@@ -1,5 +1,7 @@
 /* CMOS RTC: time registers are computed from the host clock at each read (never stale, no
- * timer), a guest write to them moves an offset, and the update-in-progress bit never sets. */
+ * timer), a guest write to them moves an offset, and the update-in-progress bit never sets.
+ * Also its state for snapshots. */
+#include <errno.h>
 #include <string.h>
 
 #include "kiln/devices/rtc.h"
@@ -18,6 +20,7 @@ enum {
     REG_STATUS_D = 0x0d,
 };
 #define STATUS_A_DEFAULT  0x26 /* 32.768 kHz time base, 1024 Hz rate; UIP (bit 7) clear */
+#define STATUS_A_UIP      0x80
 #define STATUS_B_SET      0x80 /* guest is setting the time: freeze updates */
 #define STATUS_B_BINARY   0x04 /* DM: binary instead of BCD */
 #define STATUS_B_24HOUR   0x02
@@ -111,6 +114,11 @@ static void adopt_guest_time(struct rtc *rtc)
         rtc->offset_seconds = (int64_t)(guest - rtc->now(rtc->now_ctx));
 }
 
+/* The registers latch_time() fills: the clock, as opposed to the alarm bytes between them. */
+static const uint8_t clock_registers[] = {REG_SECONDS, REG_MINUTES, REG_HOURS, REG_WEEKDAY,
+                                          REG_DAY,     REG_MONTH,   REG_YEAR,  RTC_REG_CENTURY};
+#define NCLOCK_REGISTERS (sizeof(clock_registers) / sizeof(clock_registers[0]))
+
 static bool is_time_register(uint8_t reg)
 {
     return reg <= REG_YEAR || reg == RTC_REG_CENTURY;
@@ -135,7 +143,7 @@ static void write_data(struct rtc *rtc, uint8_t value)
     uint8_t reg = rtc->index;
     switch (reg) {
     case REG_STATUS_A:
-        rtc->cmos[reg] = value & 0x7f; /* UIP is read-only */
+        rtc->cmos[reg] = value & (uint8_t)~STATUS_A_UIP; /* UIP is read-only */
         break;
     case REG_STATUS_B: {
         bool was_frozen = rtc->cmos[reg] & STATUS_B_SET;
@@ -181,3 +189,70 @@ static void rtc_write(void *opaque, uint64_t offset, const uint8_t *data, unsign
 }
 
 const struct bus_ops rtc_bus_ops = {.read = rtc_read, .write = rtc_write};
+
+void rtc_save(const struct rtc *rtc, struct rtc_state *out)
+{
+    /* The lock is the one thing save changes; the device itself is read-only here. */
+    pthread_mutex_t *lock = (pthread_mutex_t *)&rtc->lock;
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(lock);
+    out->offset_seconds = rtc->offset_seconds;
+    memcpy(out->cmos, rtc->cmos, sizeof(out->cmos));
+    out->index = rtc->index;
+    pthread_mutex_unlock(lock);
+    /* While the clock runs, the clock registers hold whatever the last read latched: not
+     * guest-visible (every read recomputes them), so not saved. */
+    if (!(out->cmos[REG_STATUS_B] & STATUS_B_SET)) {
+        for (size_t i = 0; i < NCLOCK_REGISTERS; i++)
+            out->cmos[clock_registers[i]] = 0;
+    }
+}
+
+static int check_state(const struct rtc_state *in, struct error *err)
+{
+    if (in->index >= RTC_CMOS_SIZE)
+        return error_fmt(err, -EINVAL, "RTC state: index is 0x%02x (expected below 0x%02x)",
+                         in->index, RTC_CMOS_SIZE);
+    if (in->offset_seconds > RTC_OFFSET_LIMIT || in->offset_seconds < -RTC_OFFSET_LIMIT)
+        return error_fmt(err, -EINVAL, "RTC state: offset_seconds is %lld (expected within +-%lld)",
+                         (long long)in->offset_seconds, (long long)RTC_OFFSET_LIMIT);
+    if (in->cmos[REG_STATUS_A] & STATUS_A_UIP)
+        return error_fmt(err, -EINVAL,
+                         "RTC state: register A is 0x%02x (expected UIP, bit 7, clear)",
+                         in->cmos[REG_STATUS_A]);
+    /* kiln raises no RTC interrupts, so no flag in C can be set. */
+    if (in->cmos[REG_STATUS_C] != 0)
+        return error_fmt(err, -EINVAL, "RTC state: register C is 0x%02x (expected 0)",
+                         in->cmos[REG_STATUS_C]);
+    if (in->cmos[REG_STATUS_D] != STATUS_D_VALID)
+        return error_fmt(err, -EINVAL, "RTC state: register D is 0x%02x (expected 0x%02x)",
+                         in->cmos[REG_STATUS_D], STATUS_D_VALID);
+    for (size_t i = 0; !(in->cmos[REG_STATUS_B] & STATUS_B_SET) && i < NCLOCK_REGISTERS; i++) {
+        uint8_t reg = clock_registers[i];
+        if (in->cmos[reg] != 0)
+            return error_fmt(
+                err, -EINVAL,
+                "RTC state: cmos[0x%02x] is 0x%02x while the clock runs (expected 0: the "
+                "running clock is computed at each read)",
+                reg, in->cmos[reg]);
+    }
+    for (size_t i = 0; i < sizeof(in->pad); i++) {
+        if (in->pad[i] != 0)
+            return error_fmt(err, -EINVAL, "RTC state: pad[%zu] is 0x%02x (expected 0)", i,
+                             in->pad[i]);
+    }
+    return 0;
+}
+
+int rtc_restore(struct rtc *rtc, const struct rtc_state *in, struct error *err)
+{
+    int r = check_state(in, err);
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&rtc->lock);
+    rtc->offset_seconds = in->offset_seconds;
+    memcpy(rtc->cmos, in->cmos, sizeof(rtc->cmos));
+    rtc->index = in->index;
+    pthread_mutex_unlock(&rtc->lock);
+    return 0;
+}

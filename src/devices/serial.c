@@ -1,5 +1,6 @@
-/* 16550A UART: registers, 16-byte RX FIFO, loopback, and the IIR priority/IRQ rules.
- * TX has no FIFO to model: a byte goes straight to the backend when it is ready for it. */
+/* 16550A UART: registers, 16-byte RX FIFO, loopback, and the IIR priority/IRQ rules, and its
+ * state for snapshots. TX has no FIFO to model: a byte goes straight to the backend. */
+#include <errno.h>
 #include <string.h>
 
 #include "kiln/devices/serial.h"
@@ -39,6 +40,11 @@ enum {
 #define MSR_DSR          0x20
 #define MSR_RI           0x40
 #define MSR_DCD          0x80
+#define MSR_DELTAS       0x0f /* DCTS, DDSR, TERI, DDCD */
+/* The bits a register keeps of what the guest writes. */
+#define IER_WRITABLE 0x0f
+#define MCR_WRITABLE 0x1f
+#define FCR_KEPT     0xc9 /* enable, DMA mode, RX trigger level; the clear bits act at once */
 
 void serial_init(struct serial *serial, const struct serial_backend *backend,
                  const struct irq_line *irq)
@@ -89,9 +95,14 @@ static uint8_t pending_interrupt(const struct serial *serial)
 }
 
 /* On a PC, OUT2 gates the UART's interrupt onto the ISA IRQ line. */
+static int irq_level(const struct serial *serial)
+{
+    return pending_interrupt(serial) != IIR_NONE && (serial->mcr & MCR_OUT2);
+}
+
 static void update_irq(struct serial *serial)
 {
-    int level = pending_interrupt(serial) != IIR_NONE && (serial->mcr & MCR_OUT2);
+    int level = irq_level(serial);
     if (level != serial->irq_level) {
         serial->irq_level = level;
         irq_line_set(&serial->irq, level);
@@ -199,10 +210,10 @@ static void write_register(struct serial *serial, uint64_t offset, uint8_t value
          * drivers test for). */
         if (!(serial->ier & IER_THRE) && (value & IER_THRE) && tx_ready(serial))
             serial->thr_interrupt_pending = true;
-        serial->ier = value & 0x0f;
+        serial->ier = value & IER_WRITABLE;
         break;
     case REG_IIR:
-        serial->fcr = value & 0xc9;
+        serial->fcr = value & FCR_KEPT;
         if (value & FCR_CLEAR_RX) {
             serial->rx_count = 0;
             serial->rx_head = 0;
@@ -212,7 +223,7 @@ static void write_register(struct serial *serial, uint64_t offset, uint8_t value
         serial->lcr = value;
         break;
     case REG_MCR:
-        serial->mcr = value & 0x1f;
+        serial->mcr = value & MCR_WRITABLE;
         break;
     case REG_LSR:
     case REG_MSR:
@@ -264,4 +275,105 @@ void serial_tx_ready_again(struct serial *serial)
         serial->thr_interrupt_pending = true;
     update_irq(serial);
     pthread_mutex_unlock(&serial->lock);
+}
+
+void serial_save(const struct serial *serial, struct serial_state *out)
+{
+    /* The lock is the one thing save changes; the device itself is read-only here. */
+    pthread_mutex_t *lock = (pthread_mutex_t *)&serial->lock;
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(lock);
+    out->ier = serial->ier;
+    out->lcr = serial->lcr;
+    out->mcr = serial->mcr;
+    out->scr = serial->scr;
+    out->dll = serial->dll;
+    out->dlm = serial->dlm;
+    out->fcr = serial->fcr;
+    out->msr_deltas = serial->msr_deltas;
+    out->overrun = serial->overrun;
+    out->thr_interrupt_pending = serial->thr_interrupt_pending;
+    /* Oldest byte first: where the ring happened to start is not guest-visible. */
+    out->rx_count = (uint8_t)serial->rx_count;
+    for (unsigned i = 0; i < serial->rx_count; i++)
+        out->rx_fifo[i] = serial->rx_fifo[(serial->rx_head + i) % SERIAL_FIFO_SIZE];
+    pthread_mutex_unlock(lock);
+}
+
+/* A register holding a bit the guest can never set there. */
+static int check_mask(const char *field, uint8_t value, uint8_t allowed, struct error *err)
+{
+    if (value & ~allowed)
+        return error_fmt(err, -EINVAL, "serial state: %s is 0x%02x (expected only bits 0x%02x set)",
+                         field, value, allowed);
+    return 0;
+}
+
+static int check_flag(const char *field, uint8_t value, struct error *err)
+{
+    if (value > 1)
+        return error_fmt(err, -EINVAL, "serial state: %s is %u (expected 0 or 1)", field, value);
+    return 0;
+}
+
+static int check_state(const struct serial_state *in, struct error *err)
+{
+    int r = check_mask("ier", in->ier, IER_WRITABLE, err);
+    if (r == 0)
+        r = check_mask("mcr", in->mcr, MCR_WRITABLE, err);
+    if (r == 0)
+        r = check_mask("fcr", in->fcr, FCR_KEPT, err);
+    if (r == 0)
+        r = check_mask("msr_deltas", in->msr_deltas, MSR_DELTAS, err);
+    if (r == 0)
+        r = check_flag("overrun", in->overrun, err);
+    if (r == 0)
+        r = check_flag("thr_interrupt_pending", in->thr_interrupt_pending, err);
+    if (r < 0)
+        return r;
+    if (in->rx_count > SERIAL_FIFO_SIZE)
+        return error_fmt(err, -EINVAL,
+                         "serial state: rx_count is %u (expected at most %d, the RX FIFO size)",
+                         in->rx_count, SERIAL_FIFO_SIZE);
+    if (in->pad != 0)
+        return error_fmt(err, -EINVAL, "serial state: pad is 0x%02x (expected 0)", in->pad);
+    /* Save zeroes the free slots: anything else there means the bytes were not ours. */
+    for (unsigned i = in->rx_count; i < SERIAL_FIFO_SIZE; i++) {
+        if (in->rx_fifo[i] != 0)
+            return error_fmt(err, -EINVAL,
+                             "serial state: rx_fifo[%u] is 0x%02x past rx_count %u (expected 0)", i,
+                             in->rx_fifo[i], in->rx_count);
+    }
+    return 0;
+}
+
+int serial_restore(struct serial *serial, const struct serial_state *in, struct error *err)
+{
+    int r = check_state(in, err);
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&serial->lock);
+    serial->ier = in->ier;
+    serial->lcr = in->lcr;
+    serial->mcr = in->mcr;
+    serial->scr = in->scr;
+    serial->dll = in->dll;
+    serial->dlm = in->dlm;
+    serial->fcr = in->fcr;
+    serial->msr_deltas = in->msr_deltas;
+    serial->overrun = in->overrun;
+    serial->thr_interrupt_pending = in->thr_interrupt_pending;
+    memcpy(serial->rx_fifo, in->rx_fifo, sizeof(serial->rx_fifo));
+    serial->rx_head = 0;
+    serial->rx_count = in->rx_count;
+    /* Drive the line even if the level looks unchanged: whatever it was wired to may hold
+     * another level than this device last recorded. */
+    serial->irq_level = irq_level(serial);
+    irq_line_set(&serial->irq, serial->irq_level);
+    /* The host side may have stopped feeding us while the old FIFO was full. */
+    if (serial->rx_count < SERIAL_FIFO_SIZE && !(serial->mcr & MCR_LOOP) &&
+        serial->backend.rx_space)
+        serial->backend.rx_space(serial->backend.opaque);
+    pthread_mutex_unlock(&serial->lock);
+    return 0;
 }

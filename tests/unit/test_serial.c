@@ -1,5 +1,6 @@
 /* Unit tests for the 16550A model: what Linux's 8250 probe checks (scratch, loopback, FIFO
- * type), TX/RX data paths, interrupt sources and priorities, OUT2 gating and back-pressure. */
+ * type), TX/RX data paths, interrupt sources and priorities, OUT2 gating and back-pressure;
+ * and its snapshot state: save, restore into a fresh UART, and each value restore refuses. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -46,14 +47,19 @@ static void fake_irq(void *opaque, unsigned gsi, int level)
     h->irq_changes++;
 }
 
+struct bad_state;
+
 struct fixture {
     struct serial serial;
     struct fake_host host;
+    const struct bad_state *bad; /* the state tests' case, if any */
 };
 
 static int setup(void **state)
 {
+    const struct bad_state *bad = *state; /* cmocka's prestate: NULL but for state cases */
     struct fixture *f = calloc(1, sizeof(*f));
+    f->bad = bad;
     f->host.ready = true;
     struct serial_backend backend = {fake_tx_ready, fake_tx, fake_rx_space, &f->host};
     struct irq_line irq = {fake_irq, &f->host, PLATFORM_COM1_IRQ};
@@ -210,6 +216,184 @@ static void test_wide_access_reads_high_bytes_as_ones(void **state)
     assert_int_equal(v[1], 0xff);
 }
 
+/* ---- Snapshot state ------------------------------------------------------------------------ */
+
+/* Every register a guest reads, twice over where a read has side effects (IIR acknowledges
+ * THRE, LSR clears OE, MSR clears deltas, DATA pops the FIFO): the sequence of values is
+ * what the guest would see from this state. */
+#define GUEST_READS 28
+static void guest_reads(struct fixture *f, uint8_t *out)
+{
+    static const unsigned regs[] = {IER, IIR, LCR, MCR, LSR, MSR, SCR, IIR, LSR, MSR};
+    unsigned n = 0;
+    for (unsigned i = 0; i < sizeof(regs) / sizeof(regs[0]); i++)
+        out[n++] = rd(f, regs[i]);
+    uint8_t lcr = rd(f, LCR);
+    wr(f, LCR, lcr | 0x80);
+    out[n++] = rd(f, DATA); /* DLL */
+    out[n++] = rd(f, IER);  /* DLM */
+    wr(f, LCR, lcr);
+    while (n < GUEST_READS)
+        out[n++] = rd(f, DATA); /* the FIFO, oldest first, then an empty read */
+}
+
+/* Divisor, line settings, scratch, FIFO control, every interrupt enabled, an overrun (through
+ * loopback), and a FIFO whose ring no longer starts at slot 0. */
+static void drive_into_busy_state(struct fixture *f)
+{
+    wr(f, LCR, 0x80);
+    wr(f, DATA, 0x03); /* DLL: 38400 baud */
+    wr(f, IER, 0x01);  /* DLM */
+    wr(f, LCR, 0x1b);  /* 8E1 */
+    wr(f, SCR, 0x5a);
+    wr(f, IIR, 0xc7); /* FCR: enable, clear both FIFOs, 14-byte trigger */
+    wr(f, MCR, 0x18); /* loopback + OUT2 */
+    for (unsigned i = 0; i < SERIAL_FIFO_SIZE + 1; i++)
+        wr(f, DATA, (uint8_t)('A' + i)); /* the 17th overruns */
+    wr(f, MCR, 0x0b);                    /* DTR, RTS, OUT2: back on the line */
+    assert_int_equal(rd(f, DATA), 'A');
+    assert_int_equal(rd(f, DATA), 'B');
+    assert_int_equal(rd(f, DATA), 'C');
+    wr(f, IER, 0x07); /* RLS (the overrun), RDA, THRE */
+    assert_int_equal(f->host.irq_level, 1);
+}
+
+static void test_state_round_trip(void **state)
+{
+    struct fixture *f = *state;
+    drive_into_busy_state(f);
+    struct serial_state saved, again;
+    serial_save(&f->serial, &saved);
+    assert_int_equal(saved.rx_count, SERIAL_FIFO_SIZE - 3);
+    assert_int_equal(saved.rx_fifo[0], 'D'); /* oldest first, wherever the ring started */
+    assert_int_equal(saved.rx_fifo[SERIAL_FIFO_SIZE - 3], 0);
+    assert_int_equal(saved.overrun, 1);
+    assert_int_equal(saved.thr_interrupt_pending, 1);
+
+    void *fresh = NULL;
+    setup(&fresh);
+    struct fixture *t = fresh;
+    struct error err = {.msg = ""};
+    assert_int_equal(serial_restore(&t->serial, &saved, &err), 0);
+    assert_int_equal(t->host.irq_level, 1); /* driven: RLS pending, OUT2 set */
+    assert_int_equal(t->host.irq_changes, 1);
+    serial_save(&t->serial, &again);
+    assert_memory_equal(&saved, &again, sizeof(saved));
+
+    uint8_t before[GUEST_READS], after[GUEST_READS];
+    guest_reads(f, before);
+    guest_reads(t, after);
+    assert_memory_equal(before, after, sizeof(before));
+    assert_int_equal(before[1], 0xc6); /* IIR: line status first, FIFO on */
+    assert_int_equal(before[24], 'P'); /* the last byte the FIFO held */
+    assert_int_equal(before[25], 0);   /* then empty */
+    assert_int_equal(f->host.irq_level, t->host.irq_level);
+    teardown(&fresh);
+}
+
+/* Restore drives the line to what the state says, also when that means lowering it. */
+static void test_state_restore_lowers_irq(void **state)
+{
+    struct fixture *f = *state;
+    struct serial_state quiet;
+    serial_save(&f->serial, &quiet); /* just initialised: nothing pending */
+    drive_into_busy_state(f);
+    unsigned changes = f->host.irq_changes;
+    assert_int_equal(serial_restore(&f->serial, &quiet, NULL), 0);
+    assert_int_equal(f->host.irq_level, 0);
+    assert_int_equal(f->host.irq_changes, changes + 1);
+    assert_int_equal(rd(f, LSR) & 0x03, 0); /* no data, no overrun */
+    assert_int_equal(rd(f, IIR) & 0x0f, 0x01);
+}
+
+/* One value restore must refuse, and the line it must say. */
+struct bad_state {
+    const char *name;
+    void (*corrupt)(struct serial_state *s);
+    const char *message;
+};
+
+static void bad_rx_count(struct serial_state *s)
+{
+    s->rx_count = SERIAL_FIFO_SIZE + 1;
+}
+static void bad_ier(struct serial_state *s)
+{
+    s->ier |= 0x10;
+}
+static void bad_mcr(struct serial_state *s)
+{
+    s->mcr = 0x2b;
+}
+static void bad_fcr(struct serial_state *s)
+{
+    s->fcr = 0x02; /* the clear bits are never kept */
+}
+static void bad_msr_deltas(struct serial_state *s)
+{
+    s->msr_deltas = 0x10;
+}
+static void bad_overrun(struct serial_state *s)
+{
+    s->overrun = 2;
+}
+static void bad_thr_pending(struct serial_state *s)
+{
+    s->thr_interrupt_pending = 0xff;
+}
+static void bad_pad(struct serial_state *s)
+{
+    s->pad = 1;
+}
+static void bad_fifo_tail(struct serial_state *s)
+{
+    s->rx_fifo[SERIAL_FIFO_SIZE - 1] = 'x';
+}
+
+static const struct bad_state bad_states[] = {
+    {"test_state_rejects_rx_count_above_fifo_size", bad_rx_count,
+     "serial state: rx_count is 17 (expected at most 16, the RX FIFO size)"},
+    {"test_state_rejects_ier_reserved_bit", bad_ier,
+     "serial state: ier is 0x17 (expected only bits 0x0f set)"},
+    {"test_state_rejects_mcr_reserved_bit", bad_mcr,
+     "serial state: mcr is 0x2b (expected only bits 0x1f set)"},
+    {"test_state_rejects_fcr_clear_bit", bad_fcr,
+     "serial state: fcr is 0x02 (expected only bits 0xc9 set)"},
+    {"test_state_rejects_msr_deltas_status_bit", bad_msr_deltas,
+     "serial state: msr_deltas is 0x10 (expected only bits 0x0f set)"},
+    {"test_state_rejects_overrun_not_a_flag", bad_overrun,
+     "serial state: overrun is 2 (expected 0 or 1)"},
+    {"test_state_rejects_thr_pending_not_a_flag", bad_thr_pending,
+     "serial state: thr_interrupt_pending is 255 (expected 0 or 1)"},
+    {"test_state_rejects_pad_not_zero", bad_pad, "serial state: pad is 0x01 (expected 0)"},
+    {"test_state_rejects_fifo_byte_past_rx_count", bad_fifo_tail,
+     "serial state: rx_fifo[15] is 0x78 past rx_count 13 (expected 0)"},
+};
+
+static void test_state_rejects(void **state)
+{
+    struct fixture *f = *state;
+    drive_into_busy_state(f);
+    struct serial_state good, bad, after;
+    serial_save(&f->serial, &good);
+    bad = good;
+    f->bad->corrupt(&bad);
+    unsigned irq_changes = f->host.irq_changes, rx_space_calls = f->host.rx_space_calls;
+    struct error err = {.msg = ""};
+    assert_int_equal(serial_restore(&f->serial, &bad, &err), -EINVAL);
+    assert_string_equal(err.msg, f->bad->message);
+    serial_save(&f->serial, &after);
+    assert_memory_equal(&good, &after, sizeof(good)); /* unchanged */
+    assert_int_equal(f->host.irq_changes, irq_changes);
+    assert_int_equal(f->host.rx_space_calls, rx_space_calls);
+}
+
+/* One cmocka test per bad value, named after it. */
+#define BAD_STATE_TEST(i)                                                                          \
+    {                                                                                              \
+        bad_states[i].name, test_state_rejects, setup, teardown, (void *)&bad_states[i]            \
+    }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -222,6 +406,18 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_out2_gates_irq_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backpressure_when_host_is_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wide_access_reads_high_bytes_as_ones, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_state_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_state_restore_lowers_irq, setup, teardown),
+        BAD_STATE_TEST(0),
+        BAD_STATE_TEST(1),
+        BAD_STATE_TEST(2),
+        BAD_STATE_TEST(3),
+        BAD_STATE_TEST(4),
+        BAD_STATE_TEST(5),
+        BAD_STATE_TEST(6),
+        BAD_STATE_TEST(7),
+        BAD_STATE_TEST(8),
     };
+    _Static_assert(sizeof(bad_states) / sizeof(bad_states[0]) == 9, "a test per bad state");
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,8 @@
 #define I8042_COMMAND_PORT 0x64
 #define I8042_CMD_RESET    0xfe
 
+/* No guest-visible state, so nothing for a snapshot: every read is 0 (nothing to read,
+ * ready for commands) and the one command it takes ends the VM. */
 struct i8042 {
     struct stop_notifier stop;
 };

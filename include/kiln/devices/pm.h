@@ -7,6 +7,8 @@
 #include "kiln/log.h"
 #include "kiln/stop.h"
 
+/* No guest-visible state, so nothing for a snapshot: all three registers read 0 and writes
+ * only act (power off, reset). unsupported_logged is the host's log-once flag. */
 struct pm {
     struct stop_notifier stop;
     const struct log *log;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "kiln/bus.h"
+#include "kiln/error.h"
 #include "kiln/irq.h"
 #include "kiln/platform.h"
 
@@ -49,5 +50,27 @@ size_t serial_receive(struct serial *serial, const uint8_t *bytes, size_t len);
 
 /* The host side can take bytes again after tx_ready() said no: raise THR-empty if enabled. */
 void serial_tx_ready_again(struct serial *serial);
+
+/* What the guest can observe of the UART, as plain bytes for a snapshot: the registers, the
+ * RX FIFO oldest byte first (slots past rx_count zero) and the two pending conditions. Not
+ * here: the IRQ level (restore recomputes it from these and drives the line), the backend and
+ * tx_dropped (host side). Every field is a byte, so there is no padding to leak. */
+struct serial_state {
+    uint8_t ier, lcr, mcr, scr;
+    uint8_t dll, dlm, fcr, msr_deltas;
+    uint8_t overrun;               /* 0 or 1: LSR.OE until the guest reads LSR */
+    uint8_t thr_interrupt_pending; /* 0 or 1: THR-empty interrupt not yet acknowledged */
+    uint8_t rx_count;              /* bytes in rx_fifo, at most SERIAL_FIFO_SIZE */
+    uint8_t pad;                   /* zero */
+    uint8_t rx_fifo[SERIAL_FIFO_SIZE];
+};
+_Static_assert(sizeof(struct serial_state) == 12 + SERIAL_FIFO_SIZE, "serial_state: no padding");
+
+/* Copies the guest-visible state out, under the UART lock. */
+void serial_save(const struct serial *serial, struct serial_state *out);
+/* Checks every field of in (a snapshot may be corrupt or hostile) and only then loads it and
+ * drives the IRQ line to the level the loaded state implies. -EINVAL with one line in err
+ * naming the field, the device unchanged, if any value is impossible for this UART. */
+int serial_restore(struct serial *serial, const struct serial_state *in, struct error *err);
 
 #endif
