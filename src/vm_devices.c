@@ -107,6 +107,17 @@ static void serial_detach(struct vm *vm, void *dev)
         console_detach(&vm->console);
 }
 
+static int serial_save_state(void *dev, void *state, struct error *err)
+{
+    serial_save(dev, state);
+    return 0;
+}
+
+static int serial_restore_state(void *dev, const void *state, struct error *err)
+{
+    return serial_restore(dev, state, err);
+}
+
 static void serial_free(void *dev)
 {
     serial_destroy(dev);
@@ -162,6 +173,17 @@ static int rtc_create(struct vm *vm, unsigned index, void **out, struct error *e
     return register_pio(vm, PLATFORM_RTC_PORT, 2, "CMOS RTC", &rtc_bus_ops, rtc, err);
 }
 
+static int rtc_save_state(void *dev, void *state, struct error *err)
+{
+    rtc_save(dev, state);
+    return 0;
+}
+
+static int rtc_restore_state(void *dev, const void *state, struct error *err)
+{
+    return rtc_restore(dev, state, err);
+}
+
 static void rtc_free(void *dev)
 {
     rtc_destroy(dev);
@@ -180,22 +202,45 @@ static int pm_create(struct vm *vm, unsigned index, void **out, struct error *er
                         &pm_bus_ops, pm, err);
 }
 
+/* i8042, test-exit, the POST-code port and the PM registers hold nothing a guest can read back
+ * (their headers say why): no state to save. */
 static const struct vm_device_kind serial_kind = {
     .name = "serial",
     .create = serial_create,
     .attach = serial_attach,
     .detach = serial_detach,
     .destroy = serial_free,
+    .state_size = sizeof(struct serial_state),
+    .save = serial_save_state,
+    .restore = serial_restore_state,
 };
 static const struct vm_device_kind i8042_kind = {
-    .name = "i8042", .create = i8042_create, .destroy = free};
+    .name = "i8042",
+    .create = i8042_create,
+    .destroy = free,
+};
 static const struct vm_device_kind test_exit_kind = {
-    .name = "test-exit", .create = test_exit_create, .destroy = free};
-static const struct vm_device_kind post_code_kind = {.name = "post-code",
-                                                     .create = post_code_create};
+    .name = "test-exit",
+    .create = test_exit_create,
+    .destroy = free,
+};
+static const struct vm_device_kind post_code_kind = {
+    .name = "post-code",
+    .create = post_code_create,
+};
 static const struct vm_device_kind rtc_kind = {
-    .name = "rtc", .create = rtc_create, .destroy = rtc_free};
-static const struct vm_device_kind pm_kind = {.name = "pm", .create = pm_create, .destroy = free};
+    .name = "rtc",
+    .create = rtc_create,
+    .destroy = rtc_free,
+    .state_size = sizeof(struct rtc_state),
+    .save = rtc_save_state,
+    .restore = rtc_restore_state,
+};
+static const struct vm_device_kind pm_kind = {
+    .name = "pm",
+    .create = pm_create,
+    .destroy = free,
+};
 
 /* ---- virtio devices ---- */
 

@@ -1,0 +1,158 @@
+/* The VM's device table on /dev/kvm: vm_build (no kernel) makes every device of a config in
+ * slot order, each with its ports or virtio slot, and every device with state round-trips
+ * through its kind's save/restore byte for byte; vm_boot then loads a kernel on it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kiln/platform.h"
+#include "kiln/vm.h"
+
+static char disk_path[64], console_path[64];
+
+/* A config with one of each virtio device kiln can make without root (no TAP). */
+static void make_config(struct vm_config *cfg)
+{
+    config_init(cfg);
+    struct error err = {{0}};
+    snprintf(disk_path, sizeof(disk_path), "/tmp/kiln-vmdev-%d.img", (int)getpid());
+    snprintf(console_path, sizeof(console_path), "/tmp/kiln-vmdev-%d.log", (int)getpid());
+    int fd = open(disk_path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 1 << 20), 0);
+    close(fd);
+    struct disk_config disk;
+    assert_int_equal(config_parse_disk(disk_path, &disk, &err), 0);
+    assert_int_equal(config_add_disk(cfg, &disk, &err), 0);
+    cfg->rng = true;
+    char vconsole[80];
+    snprintf(vconsole, sizeof(vconsole), "file:%s", console_path);
+    assert_int_equal(config_set_vconsole(cfg, "--vconsole", vconsole, &err), 0);
+    assert_int_equal(config_set_memory(cfg, "--memory", "64M", &err), 0);
+    cfg->log_level = LOG_ERROR;
+}
+
+static bool have_kvm(void)
+{
+    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "SKIP: no /dev/kvm (%s)\n", strerror(errno));
+        return false;
+    }
+    close(fd);
+    return true;
+}
+
+static const struct vm_device *find(const struct vm *vm, const char *name)
+{
+    for (unsigned i = 0; i < vm->ndevices; i++)
+        if (strcmp(vm->devices[i].name, name) == 0)
+            return &vm->devices[i];
+    return NULL;
+}
+
+static void test_build_makes_the_devices_in_slot_order(void **state)
+{
+    if (!have_kvm())
+        skip();
+    struct vm_config cfg;
+    make_config(&cfg);
+    struct vm *vm = calloc(1, sizeof(*vm));
+    struct error err = {{0}};
+    if (vm_build(vm, &cfg, &err) < 0)
+        fail_msg("vm_build: %s", err.msg);
+    const char *platform[] = {"serial 0", "i8042 0", "test-exit 0", "post-code 0", "rtc 0", "pm 0"};
+    for (size_t i = 0; i < sizeof(platform) / sizeof(platform[0]); i++) {
+        const struct vm_device *d = find(vm, platform[i]);
+        assert_non_null(d);
+        assert_int_equal(d->slot, -1);
+    }
+    assert_non_null(bus_find(&vm->pio_bus, PLATFORM_COM1_PORT));
+    assert_non_null(bus_find(&vm->pio_bus, PLATFORM_RTC_PORT));
+    /* virtio: the disk, then the rng, then the console, in slots 0, 1, 2. */
+    assert_int_equal(find(vm, "virtio-blk 0")->slot, 0);
+    assert_int_equal(find(vm, "virtio-rng 0")->slot, 1);
+    assert_int_equal(find(vm, "virtio-console 0")->slot, 2);
+    assert_int_equal(vm->nvirtio, 3);
+    assert_non_null(bus_find(&vm->mmio_bus, PLATFORM_VIRTIO_MMIO_BASE + 2 * 0x1000));
+    assert_int_equal(vm->nvcpus, 1);
+    vm_destroy(vm);
+    free(vm);
+    config_free(&cfg);
+    unlink(disk_path);
+}
+
+static void test_every_state_round_trips(void **state)
+{
+    if (!have_kvm())
+        skip();
+    struct vm_config cfg;
+    make_config(&cfg);
+    struct vm *vm = calloc(1, sizeof(*vm));
+    struct error err = {{0}};
+    if (vm_build(vm, &cfg, &err) < 0)
+        fail_msg("vm_build: %s", err.msg);
+    unsigned with_state = 0;
+    for (unsigned i = 0; i < vm->ndevices; i++) {
+        const struct vm_device *d = &vm->devices[i];
+        if (!d->kind->save) {
+            assert_int_equal(d->kind->state_size, 0);
+            assert_null(d->kind->restore);
+            continue;
+        }
+        assert_true(d->kind->state_size > 0);
+        assert_non_null(d->kind->restore);
+        uint8_t *a = calloc(1, d->kind->state_size), *b = calloc(1, d->kind->state_size);
+        if (d->kind->save(d->dev, a, &err) < 0 || d->kind->restore(d->dev, a, &err) < 0 ||
+            d->kind->save(d->dev, b, &err) < 0)
+            fail_msg("%s: %s", d->name, err.msg);
+        assert_memory_equal(a, b, d->kind->state_size);
+        free(a);
+        free(b);
+        with_state++;
+    }
+    assert_int_equal(with_state, 5); /* serial, rtc, blk, rng, console */
+    vm_destroy(vm);
+    free(vm);
+    config_free(&cfg);
+    unlink(disk_path);
+}
+
+/* A bad kernel fails vm_boot with its own line and leaves a VM that vm_destroy releases. */
+static void test_boot_after_build(void **state)
+{
+    if (!have_kvm())
+        skip();
+    struct vm_config cfg;
+    make_config(&cfg);
+    struct error err = {{0}};
+    assert_int_equal(config_set_kernel(&cfg, "--kernel", disk_path, &err), 0);
+    struct vm *vm = calloc(1, sizeof(*vm));
+    if (vm_build(vm, &cfg, &err) < 0)
+        fail_msg("vm_build: %s", err.msg);
+    assert_true(vm_boot(vm, &err) < 0); /* a zero-filled disk image is no kernel */
+    assert_non_null(strstr(err.msg, disk_path));
+    vm_destroy(vm);
+    free(vm);
+    config_free(&cfg);
+    unlink(disk_path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_build_makes_the_devices_in_slot_order),
+        cmocka_unit_test(test_every_state_round_trips),
+        cmocka_unit_test(test_boot_after_build),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
