@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "kiln/vcpu.h"
+#include "kiln/vcpu_state.h"
 
 int vcpu_kick_signal(void)
 {
@@ -234,12 +235,13 @@ static int load_request(struct vcpu *vcpu)
     return __atomic_load_n(&vcpu->request, __ATOMIC_SEQ_CST);
 }
 
-/* KVM completes a port I/O or MMIO exit only on the next KVM_RUN; with immediate_exit set that
- * run finishes the instruction and returns at once, so the state we park with is whole. */
+/* KVM completes a port I/O or MMIO exit only on the next KVM_RUN (vcpu_state_complete_io runs
+ * one with immediate_exit), so the state we park with is whole. */
 static void complete_pending_exit(struct vcpu *vcpu)
 {
-    __atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-    ioctl(vcpu->fd, KVM_RUN, 0);
+    struct error err = {{0}};
+    if (vcpu_state_complete_io(vcpu->fd, vcpu->run, &err) < 0)
+        log_warn(vcpu->env->log, "vCPU %u: %s", vcpu->index, err.msg);
 }
 
 /* Waits while a pause is requested. Returns false when the thread must stop. */
