@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config_yaml_internal.h"
+#include "kiln/config_settings.h"
 #include "kiln/utf8.h"
 
 static const char *origin_file(const struct config_yaml_origin *origin)
@@ -405,42 +406,25 @@ void config_yaml_origin_free(struct config_yaml_origin *origin)
     memset(origin, 0, sizeof(*origin));
 }
 
-static const char *const field_keys[CONFIG_FIELD_COUNT] = {
-    [CONFIG_FIELD_NAME] = "name",
-    [CONFIG_FIELD_KERNEL] = "kernel.path",
-    [CONFIG_FIELD_INITRD] = "kernel.initrd",
-    [CONFIG_FIELD_CMDLINE] = "kernel.cmdline",
-    [CONFIG_FIELD_CPUS] = "cpus",
-    [CONFIG_FIELD_MEMORY] = "memory",
-    [CONFIG_FIELD_CONSOLE] = "console",
-    [CONFIG_FIELD_VCONSOLE] = "vconsole",
-    [CONFIG_FIELD_LOG_LEVEL] = "log-level",
-    [CONFIG_FIELD_ON_RESET] = "on-reset",
-    [CONFIG_FIELD_SHUTDOWN_GRACE] = "shutdown-grace",
-    [CONFIG_FIELD_HOST_COMPAT] = "host-compat",
-    [CONFIG_FIELD_DEVICE_DISCOVERY] = "device-discovery",
-    [CONFIG_FIELD_DISK] = "disks",
-    [CONFIG_FIELD_NET] = "nets",
-    [CONFIG_FIELD_RNG] = "rng",
-    [CONFIG_FIELD_DEVICES] = "disks",
-};
-
 int config_yaml_label(const struct config_yaml_origin *origin, enum config_field field,
                       unsigned index, char *buf, size_t size)
 {
     if (!origin || !origin->file || (unsigned)field >= CONFIG_FIELD_COUNT)
         return 0;
     const struct config_yaml_mark *mark = &origin->field[field];
+    const struct config_setting *setting = config_setting_by_field(field);
     char path[64];
-    snprintf(path, sizeof(path), "%s", field_keys[field]);
     if (field == CONFIG_FIELD_DISK || field == CONFIG_FIELD_NET) {
         if (index >= CONFIG_MAX_VIRTIO_DEVICES)
             return 0;
+        const struct config_device_keys *kind =
+            field == CONFIG_FIELD_DISK ? &config_disk_keys : &config_net_keys;
         mark = field == CONFIG_FIELD_DISK ? &origin->disk[index] : &origin->net[index];
-        snprintf(path, sizeof(path), "%s[%u].%s", field_keys[field], index,
-                 field == CONFIG_FIELD_DISK ? "path" : "tap");
-    } else if (field == CONFIG_FIELD_DEVICES && origin->devices_key) {
-        snprintf(path, sizeof(path), "%s", origin->devices_key);
+        snprintf(path, sizeof(path), "%s[%u].%s", kind->list_key, index, kind->keys[0].key);
+    } else if (field == CONFIG_FIELD_DEVICES) {
+        snprintf(path, sizeof(path), "%s", origin->devices_key ? origin->devices_key : "disks");
+    } else {
+        config_setting_key_path(setting, path, sizeof(path));
     }
     if (mark->line == 0)
         return 0;
