@@ -1,6 +1,6 @@
 /* Command-line parsing for `kiln run`, `kiln validate`, `kiln config` and friends: the flags of
- * the settings table (config_settings.c), whose setters the YAML keys share; the optional VM
- * definition file, and the flags applied over it (flags win). */
+ * the settings table (config_settings.c), whose setters the YAML keys share, each applied once;
+ * the optional VM definition file, loaded under them (flags win). */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -73,23 +73,9 @@ static int unexpected_argument(const char *arg, const char *file, struct error *
                      config_quote(file, file_quoted, sizeof(file_quoted)));
 }
 
-static int remember_use(struct cli_request *req, size_t flag, const char *value, struct error *err)
-{
-    struct cli_flag_use *uses = realloc(req->uses, (req->nuses + 1) * sizeof(*uses));
-    if (!uses)
-        return error_fmt(err, -ENOMEM, "out of memory");
-    req->uses = uses;
-    uses[req->nuses].flag = (unsigned)flag;
-    uses[req->nuses].value = strdup(value);
-    if (!uses[req->nuses].value)
-        return error_fmt(err, -ENOMEM, "out of memory");
-    req->nuses++;
-    return 0;
-}
-
-/* Applies argv[*i] (and its value, advancing *i past it) to req->config and remembers it for
- * cli_load; seen[] catches repeats. A word that is no flag names the VM definition file. */
-static int apply_run_arg(const char *command, int argc, char **argv, int *i, bool *seen,
+/* Applies argv[*i] (and its value, advancing *i past it) to req->config, once: a file goes
+ * under the flags later. A word that is no flag names the VM definition file. */
+static int apply_run_arg(const char *command, int argc, char **argv, int *i,
                          struct cli_request *req, struct error *err)
 {
     const char *arg = argv[*i];
@@ -113,12 +99,10 @@ static int apply_run_arg(const char *command, int argc, char **argv, int *i, boo
                          flag->expected);
     if (!equals && !is_switch)
         (*i)++;
-    size_t index = (size_t)(flag - config_settings);
-    if (seen[index] && !(flag->options & CONFIG_SETTING_LIST))
+    if (req->given[flag->field] && !(flag->options & CONFIG_SETTING_LIST))
         return error_fmt(err, -EINVAL, "%s given twice (expected it once)", flag->flag);
-    seen[index] = true;
-    int r = flag->set(&req->config, flag->flag, value, err);
-    return r < 0 ? r : remember_use(req, index, value, err);
+    req->given[flag->field] = true;
+    return flag->set(&req->config, flag->flag, value, err);
 }
 
 /* `kiln run|validate|config [VM.yaml] [flags]`: the flags are checked here, the file later. */
@@ -130,9 +114,8 @@ static int parse_vm_command(int argc, char **argv, enum cli_action action, struc
         req->action = CLI_ACTION_RUN_HELP;
         return 0;
     }
-    bool seen[CONFIG_SETTING_COUNT] = {false};
     for (int i = 2; i < argc; i++) {
-        int r = apply_run_arg(argv[1], argc, argv, &i, seen, req, err);
+        int r = apply_run_arg(argv[1], argc, argv, &i, req, err);
         if (r < 0)
             return r;
     }
@@ -235,8 +218,8 @@ int cli_parse(int argc, char **argv, struct cli_request *req, struct error *err)
     return r;
 }
 
-/* A flag given with a file replaces the file's value, and takes over naming it in messages;
- * --disk and --net replace the file's whole list. */
+/* A flag given with a file replaced the file's value, and names it in messages; --disk and
+ * --net replaced the file's whole list. */
 static void forget_file_value(struct cli_request *req, enum config_field field)
 {
     struct config_yaml_origin *origin = &req->origin;
@@ -248,32 +231,6 @@ static void forget_file_value(struct cli_request *req, enum config_field field)
     if (field == CONFIG_FIELD_DISK || field == CONFIG_FIELD_NET || field == CONFIG_FIELD_RNG ||
         field == CONFIG_FIELD_CONSOLE)
         memset(&origin->field[CONFIG_FIELD_DEVICES], 0, sizeof(origin->field[0]));
-}
-
-static void apply_uses(struct cli_request *req, struct vm_config *cfg,
-                       struct config_problems *problems)
-{
-    bool disks_replaced = false, nets_replaced = false;
-    for (unsigned i = 0; i < req->nuses; i++) {
-        const struct config_setting *flag = &config_settings[req->uses[i].flag];
-        if (flag->field == CONFIG_FIELD_DISK && !disks_replaced) {
-            for (unsigned d = 0; d < cfg->ndisks; d++)
-                config_free_disk(&cfg->disks[d]);
-            cfg->ndisks = 0;
-            disks_replaced = true;
-        }
-        if (flag->field == CONFIG_FIELD_NET && !nets_replaced) {
-            for (unsigned n = 0; n < cfg->nnets; n++)
-                config_free_net(&cfg->nets[n]);
-            cfg->nnets = 0;
-            nets_replaced = true;
-        }
-        struct error err;
-        int r = flag->set(cfg, flag->flag, req->uses[i].value, &err);
-        if (r < 0) /* it applied once already: only memory can run out */
-            config_problems_add(problems, r, err.msg);
-        forget_file_value(req, flag->field);
-    }
 }
 
 static bool request_label(const void *ctx, enum config_field field, unsigned index, char *buf,
@@ -289,19 +246,15 @@ static bool request_label(const void *ctx, enum config_field field, unsigned ind
 int cli_load(struct cli_request *req, bool check_files, struct config_problems *problems)
 {
     if (req->file) {
-        struct vm_config cfg;
-        config_init(&cfg);
+        /* The file fills what the flags left: its values for the settings they gave are
+         * checked (a bad value is reported even so) but not kept. */
         config_yaml_origin_free(&req->origin);
-        int r = cfg.cmdline ? config_yaml_load(req->file, &cfg, &req->origin, problems) : -ENOMEM;
-        if (r < 0) {
-            if (!cfg.cmdline)
-                config_problems_add(problems, r, "out of memory");
-            config_free(&cfg);
+        int r = config_yaml_load_under(req->file, &req->config, req->given, &req->origin, problems);
+        if (r < 0)
             return r;
-        }
-        apply_uses(req, &cfg, problems);
-        config_free(&req->config);
-        req->config = cfg;
+        for (int field = 0; field < CONFIG_FIELD_COUNT; field++)
+            if (req->given[field])
+                forget_file_value(req, (enum config_field)field);
     }
     struct config_namer namer = {request_label, req};
     config_check_all(&req->config, &namer, check_files, problems);
@@ -314,9 +267,6 @@ void cli_request_free(struct cli_request *req)
         return;
     config_free(&req->config);
     free(req->file);
-    for (unsigned i = 0; i < req->nuses; i++)
-        free(req->uses[i].value);
-    free(req->uses);
     config_yaml_origin_free(&req->origin);
     memset(req, 0, sizeof(*req));
 }

@@ -299,9 +299,9 @@ int yaml_load_checked(const struct config_yaml_origin *origin, struct config_pro
     return r;
 }
 
-int config_yaml_load_buffer(const char *name, const char *dir, const char *data, size_t size,
-                            struct vm_config *cfg, struct config_yaml_origin *origin,
-                            struct config_problems *problems)
+static int load_buffer(const char *name, const char *dir, const char *data, size_t size,
+                       struct vm_config *cfg, const bool *keep, struct config_yaml_origin *origin,
+                       struct config_problems *problems)
 {
     if (!origin->file && !(origin->file = strdup(name)))
         return -ENOMEM;
@@ -309,12 +309,27 @@ int config_yaml_load_buffer(const char *name, const char *dir, const char *data,
     int r = yaml_load_checked(origin, problems, data, size, CONFIG_YAML_MAX_NODES, "VM definition",
                               &doc);
     if (r == 0) {
-        struct yaml_walk w = {
-            .doc = &doc, .dir = dir, .cfg = cfg, .origin = origin, .problems = problems};
+        struct vm_config scratch;
+        config_init(&scratch);
+        struct yaml_walk w = {.doc = &doc,
+                              .dir = dir,
+                              .cfg = cfg,
+                              .keep = keep,
+                              .scratch = &scratch,
+                              .origin = origin,
+                              .problems = problems};
         yaml_walk_document(&w);
+        config_free(&scratch);
         yaml_document_delete(&doc);
     }
     return r;
+}
+
+int config_yaml_load_buffer(const char *name, const char *dir, const char *data, size_t size,
+                            struct vm_config *cfg, struct config_yaml_origin *origin,
+                            struct config_problems *problems)
+{
+    return load_buffer(name, dir, data, size, cfg, NULL, origin, problems);
 }
 
 /* Reads at most CONFIG_YAML_MAX_BYTES + 1 bytes: enough to tell a file is too big. */
@@ -380,8 +395,8 @@ int yaml_file_dir(const char *path, char **dir)
     return slash && !*dir ? -ENOMEM : 0;
 }
 
-int config_yaml_load(const char *path, struct vm_config *cfg, struct config_yaml_origin *origin,
-                     struct config_problems *problems)
+int config_yaml_load_under(const char *path, struct vm_config *cfg, const bool *keep,
+                           struct config_yaml_origin *origin, struct config_problems *problems)
 {
     if (!origin->file && !(origin->file = strdup(path)))
         return -ENOMEM;
@@ -394,10 +409,16 @@ int config_yaml_load(const char *path, struct vm_config *cfg, struct config_yaml
     char *dir = NULL;
     r = yaml_file_dir(path, &dir);
     if (r == 0)
-        r = config_yaml_load_buffer(path, dir, data, size, cfg, origin, problems);
+        r = load_buffer(path, dir, data, size, cfg, keep, origin, problems);
     free(dir);
     free(data);
     return r;
+}
+
+int config_yaml_load(const char *path, struct vm_config *cfg, struct config_yaml_origin *origin,
+                     struct config_problems *problems)
+{
+    return config_yaml_load_under(path, cfg, NULL, origin, problems);
 }
 
 void config_yaml_origin_free(struct config_yaml_origin *origin)

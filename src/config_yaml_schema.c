@@ -34,6 +34,13 @@ static void keys_at(enum config_place place, struct mapping_keys *keys)
     }
 }
 
+/* Where the value of field goes: the config, or scratch for a setting the config keeps (a flag
+ * gave it), so that the file's value is still checked. */
+static struct vm_config *config_for(const struct yaml_walk *w, enum config_field field)
+{
+    return w->keep && w->keep[field] ? w->scratch : w->cfg;
+}
+
 static void set_mark(struct config_yaml_mark *mark, yaml_mark_t at)
 {
     mark->line = (unsigned)at.line + 1;
@@ -226,7 +233,7 @@ static void setting(struct yaml_walk *w, const struct config_setting *spec, yaml
     char label[LABEL_SIZE];
     yaml_label(w->origin, value->start_mark, path, label, sizeof(label));
     struct error err;
-    int r = spec->set(w->cfg, label, text, &err);
+    int r = spec->set(config_for(w, spec->field), label, text, &err);
     free(text);
     if (r < 0) {
         add_error(w, r, &err);
@@ -362,7 +369,7 @@ static bool device_entry(struct yaml_walk *w, const yaml_node_t *list, const cha
 
 static void load_disks(struct yaml_walk *w, const yaml_node_t *value, const char *path)
 {
-    struct vm_config *cfg = w->cfg;
+    struct vm_config *cfg = config_for(w, CONFIG_FIELD_DISK);
     const struct config_device_keys *kind = &config_disk_keys;
     for (unsigned i = 0; i < cfg->ndisks; i++)
         config_free_disk(&cfg->disks[i]);
@@ -371,7 +378,8 @@ static void load_disks(struct yaml_walk *w, const yaml_node_t *value, const char
     char expected[320];
     if (!device_list(w, value, path, list_expected(kind, expected, sizeof(expected)), kind->what))
         return;
-    device_key(w, value, kind->list_key);
+    if (cfg == w->cfg) /* in effect */
+        device_key(w, value, kind->list_key);
     for (unsigned i = 0; i < device_count(value); i++) {
         struct disk_config disk;
         config_init_disk(&disk);
@@ -391,7 +399,7 @@ static void load_disks(struct yaml_walk *w, const yaml_node_t *value, const char
 
 static void load_nets(struct yaml_walk *w, const yaml_node_t *value, const char *path)
 {
-    struct vm_config *cfg = w->cfg;
+    struct vm_config *cfg = config_for(w, CONFIG_FIELD_NET);
     const struct config_device_keys *kind = &config_net_keys;
     for (unsigned i = 0; i < cfg->nnets; i++)
         config_free_net(&cfg->nets[i]);
@@ -400,7 +408,8 @@ static void load_nets(struct yaml_walk *w, const yaml_node_t *value, const char 
     char expected[320];
     if (!device_list(w, value, path, list_expected(kind, expected, sizeof(expected)), kind->what))
         return;
-    device_key(w, value, kind->list_key);
+    if (cfg == w->cfg) /* in effect */
+        device_key(w, value, kind->list_key);
     for (unsigned i = 0; i < device_count(value); i++) {
         struct net_config net = {.tap = NULL};
         yaml_mark_t mark = {0};
@@ -446,12 +455,13 @@ static void top_pair(struct yaml_walk *w, void *target, size_t key, yaml_node_t 
         load_nets(w, value, path);
     } else {
         setting(w, spec, value, path);
-        /* The virtio devices' count names the last key that added one. */
+        /* The virtio devices' count names the last key in effect that added one. */
+        const struct vm_config *cfg = config_for(w, spec->field);
         bool device =
-            (spec->field == CONFIG_FIELD_CONSOLE && w->cfg->console_device == CONSOLE_ON_VIRTIO) ||
-            (spec->field == CONFIG_FIELD_VCONSOLE && w->cfg->vconsole) ||
-            (spec->field == CONFIG_FIELD_RNG && w->cfg->rng);
-        if (device)
+            (spec->field == CONFIG_FIELD_CONSOLE && cfg->console_device == CONSOLE_ON_VIRTIO) ||
+            (spec->field == CONFIG_FIELD_VCONSOLE && cfg->vconsole) ||
+            (spec->field == CONFIG_FIELD_RNG && cfg->rng);
+        if (device && cfg == w->cfg)
             device_key(w, value, spec->key);
     }
 }

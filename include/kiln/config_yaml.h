@@ -38,6 +38,12 @@ struct config_yaml_origin {
 int config_yaml_load(const char *path, struct vm_config *cfg, struct config_yaml_origin *origin,
                      struct config_problems *problems);
 
+/* The same under values cfg already has: for each field with keep[field] (the flags given
+ * with the file), the file's value is checked and its problems reported, but cfg keeps its
+ * own. keep NULL: config_yaml_load. */
+int config_yaml_load_under(const char *path, struct vm_config *cfg, const bool *keep,
+                           struct config_yaml_origin *origin, struct config_problems *problems);
+
 /* The same from memory: name starts messages, dir is the folder relative paths are resolved
  * against (NULL: used as written). */
 int config_yaml_load_buffer(const char *name, const char *dir, const char *data, size_t size,
