@@ -233,16 +233,6 @@ static void forget_file_value(struct cli_request *req, enum config_field field)
         memset(&origin->field[CONFIG_FIELD_DEVICES], 0, sizeof(origin->field[0]));
 }
 
-static bool request_label(const void *ctx, enum config_field field, unsigned index, char *buf,
-                          size_t size)
-{
-    const struct cli_request *req = ctx;
-    int from_file = config_yaml_label(&req->origin, field, index, buf, size);
-    if (from_file == 0)
-        snprintf(buf, size, "%s", config_field_flag(field));
-    return from_file >= 0;
-}
-
 int cli_load(struct cli_request *req, bool check_files, struct config_problems *problems)
 {
     if (req->file) {
@@ -256,7 +246,7 @@ int cli_load(struct cli_request *req, bool check_files, struct config_problems *
             if (req->given[field])
                 forget_file_value(req, (enum config_field)field);
     }
-    struct config_namer namer = {request_label, req};
+    struct config_namer namer = {config_yaml_name, &req->origin};
     config_check_all(&req->config, &namer, check_files, problems);
     return problems->first_code;
 }

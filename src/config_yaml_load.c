@@ -455,3 +455,12 @@ int config_yaml_label(const struct config_yaml_origin *origin, enum config_field
     yaml_label(origin, at, path, buf, size);
     return 1;
 }
+
+bool config_yaml_name(const void *origin, enum config_field field, unsigned index, char *buf,
+                      size_t size)
+{
+    int from_file = config_yaml_label(origin, field, index, buf, size);
+    if (from_file == 0)
+        snprintf(buf, size, "%s", config_field_flag(field));
+    return from_file >= 0;
+}

@@ -1,6 +1,7 @@
 /* Unit tests for the settings table: each flag has its YAML key and the CLI and the YAML loader
  * say the same "expected" text for it; every YAML key the loader takes has a flag (except the
- * kernel mapping, the one YAML-only structure key); getters give back what setters took. */
+ * kernel mapping, the one YAML-only structure key); getters give back what setters took, and
+ * `kiln config` and `kiln test`'s inline VMs have exactly the table's keys. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include "kiln/cli.h"
 #include "kiln/config_settings.h"
 #include "kiln/config_yaml.h"
+#include "kiln/ktest.h"
 
 /* The first problem of loading text as "vm.yaml" (no validation pass), in buf. */
 static const char *first_problem(const char *text, char *buf, size_t size)
@@ -204,7 +206,7 @@ static const struct {
     {"--kernel", "/k.elf"},
     {"--initrd", "/i.img"},
     {"--cmdline", "console=ttyS0 quiet"},
-    {"--console", "virtio:file:/c.log"},
+    {"--console", "file:/c.log"},
     {"--vconsole", "pty"},
     {"--log-level", "debug"},
     {"--disk", "/d.img,readonly,serial=d1,cache=unsafe,queue-size=64"},
@@ -225,14 +227,35 @@ static const char *sample(const char *flag)
     return NULL;
 }
 
-static void test_getters_give_back_what_setters_took(void **state)
+/* cfg with every setting's sample value. */
+static void sample_config(struct vm_config *cfg)
 {
-    struct vm_config cfg;
-    config_init(&cfg);
+    config_init(cfg);
     struct error err;
     for (size_t i = 0; i < CONFIG_SETTING_COUNT; i++) {
         const struct config_setting *s = &config_settings[i];
-        assert_int_equal(s->set(&cfg, s->flag, sample(s->flag), &err), 0);
+        if (s->set(cfg, s->flag, sample(s->flag), &err) < 0)
+            fail_msg("%s", err.msg);
+    }
+}
+
+static char *emit(const struct vm_config *cfg)
+{
+    char *yaml = NULL;
+    size_t len = 0;
+    struct error err;
+    FILE *out = open_memstream(&yaml, &len);
+    assert_int_equal(config_yaml_emit(cfg, out, &err), 0);
+    fclose(out);
+    return yaml;
+}
+
+static void test_getters_give_back_what_setters_took(void **state)
+{
+    struct vm_config cfg;
+    sample_config(&cfg);
+    for (size_t i = 0; i < CONFIG_SETTING_COUNT; i++) {
+        const struct config_setting *s = &config_settings[i];
         if (!s->get)
             continue;
         char *text = NULL;
@@ -261,11 +284,7 @@ static void test_getters_give_back_what_setters_took(void **state)
     }
 
     /* `kiln config` writes every key of the table, and no other. */
-    char *yaml = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&yaml, &len);
-    assert_int_equal(config_yaml_emit(&cfg, out, &err), 0);
-    fclose(out);
+    char *yaml = emit(&cfg);
     size_t top = 0;
     for (const char *line = yaml; *line; line = strchr(line, '\n') + 1) {
         if (*line == ' ' || *line == '-')
@@ -286,6 +305,33 @@ static void test_getters_give_back_what_setters_took(void **state)
         want += config_settings[i].place == CONFIG_PLACE_TOP;
     assert_int_equal(top, want);
     free(yaml);
+    config_free(&cfg);
+}
+
+/* A `kiln test` case's inline VM takes every key `kiln config` writes: the same walk. */
+static void test_kiln_test_inline_vm_takes_every_key(void **state)
+{
+    struct vm_config cfg;
+    sample_config(&cfg);
+    char *vm = emit(&cfg);
+    char test[4096] = "cases:\n  - name: every-key\n    steps: [{expect: x}]\n    vm:\n";
+    size_t used = strlen(test);
+    for (const char *line = vm; *line; line = strchr(line, '\n') + 1)
+        used += (size_t)snprintf(test + used, sizeof(test) - used, "      %.*s\n",
+                                 (int)strcspn(line, "\n"), line);
+    assert_true(used < sizeof(test));
+    struct ktest_file file;
+    struct config_problems problems = {.count = 0};
+    assert_int_equal(ktest_file_load_buffer("t.yaml", "/", test, strlen(test), &file, &problems),
+                     0);
+    if (problems.count)
+        fail_msg("%s\nin:\n%s", problems.lines[0], test);
+    char *again = emit(&file.cases[0].vm);
+    assert_string_equal(again, vm);
+    free(again);
+    free(vm);
+    ktest_file_free(&file);
+    config_problems_free(&problems);
     config_free(&cfg);
 }
 
@@ -319,6 +365,7 @@ int main(void)
         cmocka_unit_test(test_flag_and_key_expect_the_same),
         cmocka_unit_test(test_every_yaml_key_has_a_flag),
         cmocka_unit_test(test_getters_give_back_what_setters_took),
+        cmocka_unit_test(test_kiln_test_inline_vm_takes_every_key),
         cmocka_unit_test(test_help_lists_every_flag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
