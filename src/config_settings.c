@@ -191,9 +191,9 @@ const char *config_join_words(const char *const *names, size_t n, const char *la
 const char *config_device_entry_expected(const struct config_device_keys *kind, char *buf,
                                          size_t size)
 {
-    const char *names[16] = {NULL};
+    const char *names[CONFIG_DEVICE_MAX_KEYS] = {NULL};
     size_t n = 0;
-    for (size_t i = 1; i < kind->count && n < sizeof(names) / sizeof(names[0]); i++)
+    for (size_t i = 1; i < kind->count && n < CONFIG_DEVICE_MAX_KEYS; i++)
         names[n++] = kind->keys[i].key;
     char optional[256];
     snprintf(buf, size, "a mapping with %s%s%s", kind->keys[0].key, n ? " and optionally " : "",
@@ -225,10 +225,11 @@ static const struct config_device_key *find_option(const struct config_device_ke
 static int unknown_option(const struct config_device_keys *kind, const char *option,
                           const char *spec_quoted, struct error *err)
 {
-    char words[8][32], list[256], quoted[CONFIG_QUOTE_SIZE];
-    const char *names[8] = {NULL};
+    char words[CONFIG_DEVICE_MAX_KEYS][32], list[256], quoted[CONFIG_QUOTE_SIZE];
+    const char *names[CONFIG_DEVICE_MAX_KEYS] = {NULL};
     size_t n = 0;
-    for (size_t i = kind->positional ? 1 : 0; i < kind->count && n < 8; i++, n++) {
+    for (size_t i = kind->positional ? 1 : 0; i < kind->count && n < CONFIG_DEVICE_MAX_KEYS;
+         i++, n++) {
         const struct config_device_key *key = &kind->keys[i];
         snprintf(words[n], sizeof(words[n]), "%s%s%s", key->key,
                  (key->options & CONFIG_SETTING_SWITCH) ? "" : "=", key->metavar);

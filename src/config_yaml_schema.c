@@ -353,8 +353,8 @@ static bool device_entry(struct yaml_walk *w, const yaml_node_t *list, const cha
                    config_device_entry_expected(kind, expected, sizeof(expected)));
         return false;
     }
-    const char *names[8];
-    size_t n = kind->count < 8 ? kind->count : 8;
+    const char *names[CONFIG_DEVICE_MAX_KEYS];
+    size_t n = kind->count < CONFIG_DEVICE_MAX_KEYS ? kind->count : CONFIG_DEVICE_MAX_KEYS;
     for (size_t k = 0; k < n; k++)
         names[k] = kind->keys[k].key;
     struct device_item item = {.kind = kind, .device = device};

@@ -72,6 +72,8 @@ struct config_device_key {
     unsigned options; /* CONFIG_SETTING_SWITCH, _PATH, _TEXT */
 };
 
+#define CONFIG_DEVICE_MAX_KEYS 8 /* keys of one device entry, at most */
+
 /* The keys of one kind of device entry. keys[0] is the one every entry needs (disks: path,
  * nets: tap); with positional, a flag's value gives it first and bare ("a.img,readonly"). */
 struct config_device_keys {
@@ -80,7 +82,7 @@ struct config_device_keys {
     const char *what;     /* "disks", in "a list of disks, each ..." */
     const char *spec;     /* CONFIG_DISK_SPEC: what a flag's value is */
     const struct config_device_key *keys;
-    size_t count;
+    size_t count; /* at most CONFIG_DEVICE_MAX_KEYS */
     bool positional;
 };
 extern const struct config_device_keys config_disk_keys; /* config_disk.c */

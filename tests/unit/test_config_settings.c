@@ -178,6 +178,7 @@ static void test_every_yaml_key_has_a_flag(void **state)
                  {&config_net_keys, "nets: [{tap: a, bogus: 1}]\n"}};
     for (size_t l = 0; l < 2; l++) {
         const struct config_device_keys *kind = lists[l].kind;
+        assert_true(kind->count <= CONFIG_DEVICE_MAX_KEYS);
         n = unknown_key_words(lists[l].yaml, words, 32);
         assert_int_equal(n, kind->count);
         for (size_t k = 0; k < kind->count; k++) {
