@@ -396,6 +396,7 @@ void console_close(struct console *console)
         console_flush(console);
     if (console->sink && console->sink->close)
         console->sink->close(console);
+    console->out_fd = -1;
     free(console->out_buf);
     free(console->out_spare);
     console->out_buf = console->out_spare = NULL;
