@@ -1,122 +1,13 @@
-/* Command-line parsing for `kiln run`, `kiln validate`, `kiln config` and friends: a table of
- * flags, each naming the config setter it shares with the YAML keys; the optional VM
- * definition file, and the flags applied over it (flags win). */
+/* Command-line parsing for `kiln run`, `kiln validate`, `kiln config` and friends: the flags of
+ * the settings table (config_settings.c), whose setters the YAML keys share, each applied once;
+ * the optional VM definition file, loaded under them (flags win). */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kiln/cli.h"
-
-#define STRINGIFY_(x) #x
-#define STRINGIFY(x)  STRINGIFY_(x)
-
-struct flag_spec {
-    const char *name;
-    const char *metavar;
-    const char *expected; /* what a value looks like, for "missing value" errors */
-    const char *help;
-    config_setter apply; /* gets the flag's name as its label */
-    enum config_field field;
-    unsigned options; /* FLAG_* */
-};
-
-enum {
-    FLAG_REPEATABLE = 1, /* --disk: each use adds one */
-    FLAG_NO_VALUE = 2,   /* --rng: a switch; apply gets "" */
-};
-
-static int apply_disk(struct vm_config *cfg, const char *label, const char *value,
-                      struct error *err)
-{
-    struct disk_config disk;
-    int r = config_parse_disk(value, &disk, err);
-    if (r == 0) {
-        r = config_add_disk(cfg, &disk, err);
-        if (r < 0)
-            config_free_disk(&disk);
-    }
-    return r;
-}
-
-static int apply_net(struct vm_config *cfg, const char *label, const char *value, struct error *err)
-{
-    struct net_config net;
-    int r = config_parse_net(value, &net, err);
-    if (r == 0) {
-        r = config_add_net(cfg, &net, err);
-        if (r < 0)
-            config_free_net(&net);
-    }
-    return r;
-}
-
-static int apply_rng(struct vm_config *cfg, const char *label, const char *value, struct error *err)
-{
-    cfg->rng = true;
-    return 0;
-}
-
-/* The order here is the order of `kiln run --help`. */
-static const struct flag_spec run_flags[] = {
-    {"--kernel", "PATH", CONFIG_KERNEL_EXPECTED,
-     "kernel image: bzImage, ELF vmlinux or PVH ELF (required)", config_set_kernel,
-     CONFIG_FIELD_KERNEL, 0},
-    {"--initrd", "PATH", "the path of an initial ramdisk", "initial ramdisk (default: none)",
-     config_set_initrd, CONFIG_FIELD_INITRD, 0},
-    {"--cmdline", "STR", "a kernel command line, e.g. 'console=ttyS0'",
-     "kernel command line (default: empty)", config_set_cmdline, CONFIG_FIELD_CMDLINE, 0},
-    {"--cpus", "N", "a vCPU count from 1 to " STRINGIFY(CONFIG_MAX_CPUS),
-     "number of vCPUs, 1-" STRINGIFY(CONFIG_MAX_CPUS) " (default: 1)", config_set_cpus,
-     CONFIG_FIELD_CPUS, 0},
-    {"--memory", "SIZE", "a size such as 512M", "guest RAM, e.g. 512M or 2G (default: 256M)",
-     config_set_memory, CONFIG_FIELD_MEMORY, 0},
-    {"--disk", "SPEC", CONFIG_DISK_SPEC,
-     "virtio-blk disk (raw image or block device), repeatable, first is vda:\n"
-     "        " CONFIG_DISK_SPEC,
-     apply_disk, CONFIG_FIELD_DISK, FLAG_REPEATABLE},
-    {"--net", "SPEC", CONFIG_NET_SPEC,
-     "virtio-net on a TAP (opened or created), repeatable: " CONFIG_NET_SPEC, apply_net,
-     CONFIG_FIELD_NET, FLAG_REPEATABLE},
-    {"--rng", "", "nothing", "add a virtio-rng device (entropy from the host's getrandom)",
-     apply_rng, CONFIG_FIELD_RNG, FLAG_NO_VALUE},
-    {"--device-discovery", "HOW", "acpi or cmdline",
-     "where the guest finds virtio devices: acpi or cmdline (default: acpi)",
-     config_set_device_discovery, CONFIG_FIELD_DEVICE_DISCOVERY, 0},
-    {"--console", "SINK", CONFIG_CONSOLE_SINKS ", optionally after virtio:",
-     "the console on ttyS0: " CONFIG_CONSOLE_SINKS ";\n"
-     "                             virtio[:SINK] puts it on hvc0 instead (default: stdio)",
-     config_set_console, CONFIG_FIELD_CONSOLE, 0},
-    {"--vconsole", "SINK", CONFIG_CONSOLE_SINKS,
-     "add a virtio-console (hvc0) beside ttyS0, on a sink:\n"
-     "                             " CONFIG_CONSOLE_SINKS,
-     config_set_vconsole, CONFIG_FIELD_VCONSOLE, 0},
-    {"--log-level", "LEVEL", "error, warn, info or debug",
-     "error, warn, info or debug (default: warn)", config_set_log_level, CONFIG_FIELD_LOG_LEVEL, 0},
-    {"--on-reset", "ACTION", "exit or restart",
-     "when the guest resets: exit (status 123) or restart it (default: exit)", config_set_on_reset,
-     CONFIG_FIELD_ON_RESET, 0},
-    {"--shutdown-grace", "SECONDS", "a number of seconds",
-     "power button on SIGTERM/SIGINT, hard stop this much later (default: 5)",
-     config_set_shutdown_grace, CONFIG_FIELD_SHUTDOWN_GRACE, 0},
-    {"--host-compat", "MODE", "auto, on or off",
-     "for hosts emulating guest ring 0: auto (probe), on, off (default: auto)",
-     config_set_host_compat, CONFIG_FIELD_HOST_COMPAT, 0},
-    {"--name", "NAME",
-     "a name of 1 to " STRINGIFY(CONFIG_MAX_NAME) " letters, digits, '.', '_' or '-'",
-     "the VM's name, in the effective configuration (default: none)", config_set_name,
-     CONFIG_FIELD_NAME, 0},
-};
-
-#define RUN_FLAG_COUNT (sizeof(run_flags) / sizeof(run_flags[0]))
-static const struct flag_spec *find_flag(const char *name, size_t len)
-{
-    for (size_t i = 0; i < RUN_FLAG_COUNT; i++) {
-        if (strlen(run_flags[i].name) == len && strncmp(run_flags[i].name, name, len) == 0)
-            return &run_flags[i];
-    }
-    return NULL;
-}
+#include "kiln/config_settings.h"
 
 static size_t flag_name_len(const char *arg)
 {
@@ -135,7 +26,7 @@ static const char *next_value(int argc, char **argv, int i)
     if (i + 1 >= argc)
         return NULL;
     const char *next = argv[i + 1];
-    if (is_help(next) || find_flag(next, flag_name_len(next)))
+    if (is_help(next) || config_setting_by_flag(next, flag_name_len(next)))
         return NULL;
     return next;
 }
@@ -160,11 +51,11 @@ static int unknown_run_flag(const char *command, const char *arg, struct error *
     config_quote(name, quoted, sizeof(quoted));
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
         return error_fmt(err, -EINVAL, "%s takes no value (expected '%s' alone)", name, name);
-    const char *names[RUN_FLAG_COUNT + 1];
-    for (size_t i = 0; i < RUN_FLAG_COUNT; i++)
-        names[i] = run_flags[i].name;
-    names[RUN_FLAG_COUNT] = "--help";
-    const char *guess = config_closest(arg, len, names, RUN_FLAG_COUNT + 1);
+    const char *names[CONFIG_SETTING_COUNT + 1];
+    for (size_t i = 0; i < CONFIG_SETTING_COUNT; i++)
+        names[i] = config_settings[i].flag;
+    names[CONFIG_SETTING_COUNT] = "--help";
+    const char *guess = config_closest(arg, len, names, CONFIG_SETTING_COUNT + 1);
     if (guess)
         return error_fmt(err, -EINVAL, "unknown flag '%s' for 'kiln %s' (did you mean '%s'?)",
                          quoted, command, guess);
@@ -182,23 +73,9 @@ static int unexpected_argument(const char *arg, const char *file, struct error *
                      config_quote(file, file_quoted, sizeof(file_quoted)));
 }
 
-static int remember_use(struct cli_request *req, size_t flag, const char *value, struct error *err)
-{
-    struct cli_flag_use *uses = realloc(req->uses, (req->nuses + 1) * sizeof(*uses));
-    if (!uses)
-        return error_fmt(err, -ENOMEM, "out of memory");
-    req->uses = uses;
-    uses[req->nuses].flag = (unsigned)flag;
-    uses[req->nuses].value = strdup(value);
-    if (!uses[req->nuses].value)
-        return error_fmt(err, -ENOMEM, "out of memory");
-    req->nuses++;
-    return 0;
-}
-
-/* Applies argv[*i] (and its value, advancing *i past it) to req->config and remembers it for
- * cli_load; seen[] catches repeats. A word that is no flag names the VM definition file. */
-static int apply_run_arg(const char *command, int argc, char **argv, int *i, bool *seen,
+/* Applies argv[*i] (and its value, advancing *i past it) to req->config, once: a file goes
+ * under the flags later. A word that is no flag names the VM definition file. */
+static int apply_run_arg(const char *command, int argc, char **argv, int *i,
                          struct cli_request *req, struct error *err)
 {
     const char *arg = argv[*i];
@@ -208,27 +85,24 @@ static int apply_run_arg(const char *command, int argc, char **argv, int *i, boo
         req->file = strdup(arg);
         return req->file ? 0 : error_fmt(err, -ENOMEM, "out of memory");
     }
-    const struct flag_spec *flag = find_flag(arg, flag_name_len(arg));
+    const struct config_setting *flag = config_setting_by_flag(arg, flag_name_len(arg));
     if (!flag)
         return unknown_run_flag(command, arg, err);
     const char *equals = strchr(arg, '=');
-    if ((flag->options & FLAG_NO_VALUE) && equals)
-        return error_fmt(err, -EINVAL, "%s takes no value (expected '%s' alone)", flag->name,
-                         flag->name);
-    const char *value = (flag->options & FLAG_NO_VALUE) ? ""
-                        : equals                        ? equals + 1
-                                                        : next_value(argc, argv, *i);
+    bool is_switch = flag->options & CONFIG_SETTING_SWITCH;
+    if (is_switch && equals)
+        return error_fmt(err, -EINVAL, "%s takes no value (expected '%s' alone)", flag->flag,
+                         flag->flag);
+    const char *value = is_switch ? "true" : equals ? equals + 1 : next_value(argc, argv, *i);
     if (!value)
-        return error_fmt(err, -EINVAL, "%s: missing value (expected %s)", flag->name,
+        return error_fmt(err, -EINVAL, "%s: missing value (expected %s)", flag->flag,
                          flag->expected);
-    if (!equals && !(flag->options & FLAG_NO_VALUE))
+    if (!equals && !is_switch)
         (*i)++;
-    size_t index = (size_t)(flag - run_flags);
-    if (seen[index] && !(flag->options & FLAG_REPEATABLE))
-        return error_fmt(err, -EINVAL, "%s given twice (expected it once)", flag->name);
-    seen[index] = true;
-    int r = flag->apply(&req->config, flag->name, value, err);
-    return r < 0 ? r : remember_use(req, index, value, err);
+    if (req->given[flag->field] && !(flag->options & CONFIG_SETTING_LIST))
+        return error_fmt(err, -EINVAL, "%s given twice (expected it once)", flag->flag);
+    req->given[flag->field] = true;
+    return flag->set(&req->config, flag->flag, value, err);
 }
 
 /* `kiln run|validate|config [VM.yaml] [flags]`: the flags are checked here, the file later. */
@@ -240,9 +114,8 @@ static int parse_vm_command(int argc, char **argv, enum cli_action action, struc
         req->action = CLI_ACTION_RUN_HELP;
         return 0;
     }
-    bool seen[RUN_FLAG_COUNT] = {false};
     for (int i = 2; i < argc; i++) {
-        int r = apply_run_arg(argv[1], argc, argv, &i, seen, req, err);
+        int r = apply_run_arg(argv[1], argc, argv, &i, req, err);
         if (r < 0)
             return r;
     }
@@ -288,7 +161,7 @@ static int unknown_top_flag(const char *arg, struct error *err)
     char quoted[CONFIG_QUOTE_SIZE];
     size_t len = flag_name_len(arg);
     config_quote(arg, quoted, sizeof(quoted));
-    if (find_flag(arg, len))
+    if (config_setting_by_flag(arg, len))
         return error_fmt(err, -EINVAL, "unknown flag '%s' for 'kiln' (did you mean 'kiln run %s'?)",
                          quoted, quoted);
     const char *guess = config_closest(arg, len, top_flags, 2);
@@ -345,8 +218,8 @@ int cli_parse(int argc, char **argv, struct cli_request *req, struct error *err)
     return r;
 }
 
-/* A flag given with a file replaces the file's value, and takes over naming it in messages;
- * --disk and --net replace the file's whole list. */
+/* A flag given with a file replaced the file's value, and names it in messages; --disk and
+ * --net replaced the file's whole list. */
 static void forget_file_value(struct cli_request *req, enum config_field field)
 {
     struct config_yaml_origin *origin = &req->origin;
@@ -360,60 +233,20 @@ static void forget_file_value(struct cli_request *req, enum config_field field)
         memset(&origin->field[CONFIG_FIELD_DEVICES], 0, sizeof(origin->field[0]));
 }
 
-static void apply_uses(struct cli_request *req, struct vm_config *cfg,
-                       struct config_problems *problems)
-{
-    bool disks_replaced = false, nets_replaced = false;
-    for (unsigned i = 0; i < req->nuses; i++) {
-        const struct flag_spec *flag = &run_flags[req->uses[i].flag];
-        if (flag->field == CONFIG_FIELD_DISK && !disks_replaced) {
-            for (unsigned d = 0; d < cfg->ndisks; d++)
-                config_free_disk(&cfg->disks[d]);
-            cfg->ndisks = 0;
-            disks_replaced = true;
-        }
-        if (flag->field == CONFIG_FIELD_NET && !nets_replaced) {
-            for (unsigned n = 0; n < cfg->nnets; n++)
-                config_free_net(&cfg->nets[n]);
-            cfg->nnets = 0;
-            nets_replaced = true;
-        }
-        struct error err;
-        int r = flag->apply(cfg, flag->name, req->uses[i].value, &err);
-        if (r < 0) /* it applied once already: only memory can run out */
-            config_problems_add(problems, r, err.msg);
-        forget_file_value(req, flag->field);
-    }
-}
-
-static bool request_label(const void *ctx, enum config_field field, unsigned index, char *buf,
-                          size_t size)
-{
-    const struct cli_request *req = ctx;
-    int from_file = config_yaml_label(&req->origin, field, index, buf, size);
-    if (from_file == 0)
-        snprintf(buf, size, "%s", config_field_flag(field));
-    return from_file >= 0;
-}
-
 int cli_load(struct cli_request *req, bool check_files, struct config_problems *problems)
 {
     if (req->file) {
-        struct vm_config cfg;
-        config_init(&cfg);
+        /* The file fills what the flags left: its values for the settings they gave are
+         * checked (a bad value is reported even so) but not kept. */
         config_yaml_origin_free(&req->origin);
-        int r = cfg.cmdline ? config_yaml_load(req->file, &cfg, &req->origin, problems) : -ENOMEM;
-        if (r < 0) {
-            if (!cfg.cmdline)
-                config_problems_add(problems, r, "out of memory");
-            config_free(&cfg);
+        int r = config_yaml_load_under(req->file, &req->config, req->given, &req->origin, problems);
+        if (r < 0)
             return r;
-        }
-        apply_uses(req, &cfg, problems);
-        config_free(&req->config);
-        req->config = cfg;
+        for (int field = 0; field < CONFIG_FIELD_COUNT; field++)
+            if (req->given[field])
+                forget_file_value(req, (enum config_field)field);
     }
-    struct config_namer namer = {request_label, req};
+    struct config_namer namer = {config_yaml_name, &req->origin};
     config_check_all(&req->config, &namer, check_files, problems);
     return problems->first_code;
 }
@@ -424,9 +257,6 @@ void cli_request_free(struct cli_request *req)
         return;
     config_free(&req->config);
     free(req->file);
-    for (unsigned i = 0; i < req->nuses; i++)
-        free(req->uses[i].value);
-    free(req->uses);
     config_yaml_origin_free(&req->origin);
     memset(req, 0, sizeof(*req));
 }
@@ -461,10 +291,12 @@ void cli_print_run_help(FILE *out)
                  "values, and --disk/--net replace its lists.\n"
                  "\n"
                  "flags (--flag VALUE or --flag=VALUE):\n");
-    for (size_t i = 0; i < RUN_FLAG_COUNT; i++) {
+    for (size_t i = 0; i < CONFIG_SETTING_COUNT; i++) {
+        const struct config_setting *flag = &config_settings[i];
         char left[32];
-        snprintf(left, sizeof(left), "%s %s", run_flags[i].name, run_flags[i].metavar);
-        fprintf(out, "  %-26s %s\n", left, run_flags[i].help);
+        snprintf(left, sizeof(left), "%s%s%s", flag->flag, *flag->metavar ? " " : "",
+                 flag->metavar);
+        fprintf(out, "  %-26s %s\n", left, flag->help);
     }
     fprintf(out, "  %-26s %s\n", "--expect REGEX", "exit 0 once the console matches, else 1");
     fprintf(out, "  %-26s %s\n", "--timeout DURATION",

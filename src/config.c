@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kiln/config.h"
+#include "kiln/config_settings.h"
 #include "kiln/layout.h"
 
 _Static_assert(CONFIG_MAX_CMDLINE == LAYOUT_CMDLINE_MAX - 1,
@@ -230,29 +230,12 @@ void config_problems_free(struct config_problems *problems)
     memset(problems, 0, sizeof(*problems));
 }
 
-static const char *const field_flags[CONFIG_FIELD_COUNT] = {
-    [CONFIG_FIELD_NAME] = "--name",
-    [CONFIG_FIELD_KERNEL] = "--kernel",
-    [CONFIG_FIELD_INITRD] = "--initrd",
-    [CONFIG_FIELD_CMDLINE] = "--cmdline",
-    [CONFIG_FIELD_CPUS] = "--cpus",
-    [CONFIG_FIELD_MEMORY] = "--memory",
-    [CONFIG_FIELD_CONSOLE] = "--console",
-    [CONFIG_FIELD_VCONSOLE] = "--vconsole",
-    [CONFIG_FIELD_LOG_LEVEL] = "--log-level",
-    [CONFIG_FIELD_ON_RESET] = "--on-reset",
-    [CONFIG_FIELD_SHUTDOWN_GRACE] = "--shutdown-grace",
-    [CONFIG_FIELD_HOST_COMPAT] = "--host-compat",
-    [CONFIG_FIELD_DEVICE_DISCOVERY] = "--device-discovery",
-    [CONFIG_FIELD_DISK] = "--disk",
-    [CONFIG_FIELD_NET] = "--net",
-    [CONFIG_FIELD_RNG] = "--rng",
-    [CONFIG_FIELD_DEVICES] = "--disk/--net/--rng",
-};
-
 const char *config_field_flag(enum config_field field)
 {
-    return (unsigned)field < CONFIG_FIELD_COUNT ? field_flags[field] : "?";
+    if (field == CONFIG_FIELD_DEVICES)
+        return "--disk/--net/--rng";
+    const struct config_setting *setting = config_setting_by_field(field);
+    return setting ? setting->flag : "?";
 }
 
 /* One pass's state: who names the settings, where problems go. */

@@ -1,11 +1,11 @@
-/* --disk values: PATH[,readonly][,serial=ID][,cache=MODE][,queue-size=N] parsed into struct
- * disk_config, the option checks YAML disks share, and the count of virtio devices. */
+/* The keys of a disk (the YAML disks: entry and the --disk PATH[,readonly][,serial=ID]
+ * [,cache=MODE][,queue-size=N] options alike) and their checks, and the count of virtio devices. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kiln/config.h"
+#include "kiln/config_settings.h"
 
 void config_init_disk(struct disk_config *disk)
 {
@@ -14,27 +14,41 @@ void config_init_disk(struct disk_config *disk)
     disk->queue_size = CONFIG_DEFAULT_QUEUE_SIZE;
 }
 
-/* A power of two the transport can offer: split rings need one, and 256 bounds every chain. */
-int config_disk_set_queue_size(struct disk_config *disk, const char *subject, const char *text,
-                               struct error *err)
+#define PATH_EXPECTED   "the path of a raw disk image or block device"
+#define SERIAL_EXPECTED "1 to " CONFIG_STRINGIFY(CONFIG_MAX_DISK_SERIAL) " bytes"
+#define CACHE_EXPECTED  "writeback, writethrough or unsafe"
+#define QUEUE_SIZE_EXPECTED                                                                        \
+    "a power of 2 from " CONFIG_STRINGIFY(CONFIG_MIN_QUEUE_SIZE) " to " CONFIG_STRINGIFY(          \
+        CONFIG_DEFAULT_QUEUE_SIZE)
+
+static int set_path(void *device, const char *subject, const char *text, struct error *err)
 {
-    unsigned long n = 0;
-    if (*text && strspn(text, "0123456789") == strlen(text) && strlen(text) <= 4)
-        n = strtoul(text, NULL, 10);
-    if (n < CONFIG_MIN_QUEUE_SIZE || n > CONFIG_DEFAULT_QUEUE_SIZE || (n & (n - 1)))
-        return error_fmt(err, -EINVAL, "%s is not valid (expected a power of 2 from %d to %d)",
-                         subject, CONFIG_MIN_QUEUE_SIZE, CONFIG_DEFAULT_QUEUE_SIZE);
-    disk->queue_size = (unsigned)n;
+    struct disk_config *disk = device;
+    char *copy = strdup(text);
+    if (!copy)
+        return error_fmt(err, -ENOMEM, "out of memory");
+    free(disk->path);
+    disk->path = copy;
     return 0;
 }
 
-int config_disk_set_serial(struct disk_config *disk, const char *subject, const char *text,
-                           struct error *err)
+static int set_readonly(void *device, const char *subject, const char *text, struct error *err)
 {
+    struct disk_config *disk = device;
+    int v = config_parse_bool(text);
+    if (v < 0)
+        return error_fmt(err, -EINVAL, "%s is not valid (expected true or false)", subject);
+    disk->readonly = v;
+    return 0;
+}
+
+static int set_serial(void *device, const char *subject, const char *text, struct error *err)
+{
+    struct disk_config *disk = device;
     size_t len = strlen(text);
     if (len == 0 || len > CONFIG_MAX_DISK_SERIAL)
-        return error_fmt(err, -EINVAL, "%s is %zu bytes (expected 1 to %d bytes)", subject, len,
-                         CONFIG_MAX_DISK_SERIAL);
+        return error_fmt(err, -EINVAL, "%s is %zu bytes (expected " SERIAL_EXPECTED ")", subject,
+                         len);
     char *copy = strdup(text);
     if (!copy)
         return error_fmt(err, -ENOMEM, "out of memory");
@@ -43,59 +57,87 @@ int config_disk_set_serial(struct disk_config *disk, const char *subject, const 
     return 0;
 }
 
-static int disk_option(struct disk_config *disk, const char *option, const char *spec,
-                       struct error *err)
+static int set_cache(void *device, const char *subject, const char *text, struct error *err)
 {
-    char quoted[CONFIG_QUOTE_SIZE], spec_quoted[CONFIG_QUOTE_SIZE];
-    char subject[2 * CONFIG_QUOTE_SIZE];
-    config_quote(option, quoted, sizeof(quoted));
-    config_quote(spec, spec_quoted, sizeof(spec_quoted));
-    if (strcmp(option, "readonly") == 0 || strcmp(option, "ro") == 0) {
-        disk->readonly = true;
-        return 0;
-    }
-    if (strncmp(option, "serial=", 7) == 0) {
-        snprintf(subject, sizeof(subject), "--disk: serial in '%s'", spec_quoted);
-        return config_disk_set_serial(disk, subject, option + 7, err);
-    }
-    if (strncmp(option, "cache=", 6) == 0) {
-        if (config_disk_parse_cache(option + 6, &disk->cache) == 0)
-            return 0;
-        return error_fmt(err, -EINVAL,
-                         "--disk: '%s' in '%s' is not a cache mode (expected cache=writeback, "
-                         "cache=writethrough or cache=unsafe)",
-                         quoted, spec_quoted);
-    }
-    if (strncmp(option, "queue-size=", 11) == 0) {
-        snprintf(subject, sizeof(subject), "--disk: queue size in '%s'", spec_quoted);
-        return config_disk_set_queue_size(disk, subject, option + 11, err);
-    }
-    return error_fmt(err, -EINVAL,
-                     "--disk: unknown option '%s' in '%s' (expected readonly, serial=ID, "
-                     "cache=MODE or queue-size=N)",
-                     quoted, spec_quoted);
+    struct disk_config *disk = device;
+    if (config_disk_parse_cache(text, &disk->cache) < 0)
+        return error_fmt(err, -EINVAL, "%s is not a cache mode (expected " CACHE_EXPECTED ")",
+                         subject);
+    return 0;
 }
+
+/* A power of two the transport can offer: split rings need one, and 256 bounds every chain. */
+static int set_queue_size(void *device, const char *subject, const char *text, struct error *err)
+{
+    struct disk_config *disk = device;
+    unsigned long n = 0;
+    if (*text && strspn(text, "0123456789") == strlen(text) && strlen(text) <= 4)
+        n = strtoul(text, NULL, 10);
+    if (n < CONFIG_MIN_QUEUE_SIZE || n > CONFIG_DEFAULT_QUEUE_SIZE || (n & (n - 1)))
+        return error_fmt(err, -EINVAL, "%s is not valid (expected " QUEUE_SIZE_EXPECTED ")",
+                         subject);
+    disk->queue_size = (unsigned)n;
+    return 0;
+}
+
+static int get_path(const void *device, char **text)
+{
+    return config_text(((const struct disk_config *)device)->path, text);
+}
+
+static int get_readonly(const void *device, char **text)
+{
+    return config_text(((const struct disk_config *)device)->readonly ? "true" : "false", text);
+}
+
+static int get_serial(const void *device, char **text)
+{
+    return config_text(((const struct disk_config *)device)->serial, text);
+}
+
+static int get_cache(const void *device, char **text)
+{
+    return config_text(config_disk_cache_name(((const struct disk_config *)device)->cache), text);
+}
+
+static int get_queue_size(const void *device, char **text)
+{
+    return config_text_unsigned(((const struct disk_config *)device)->queue_size, text);
+}
+
+static const struct config_device_key disk_keys[] = {
+    {"path", NULL, "PATH", PATH_EXPECTED, set_path, get_path, CONFIG_SETTING_PATH},
+    {"readonly", "ro", "", "true or false", set_readonly, get_readonly, CONFIG_SETTING_SWITCH},
+    {"serial", NULL, "ID", SERIAL_EXPECTED, set_serial, get_serial, CONFIG_SETTING_TEXT},
+    {"cache", NULL, "MODE", CACHE_EXPECTED, set_cache, get_cache, 0},
+    {"queue-size", NULL, "N", QUEUE_SIZE_EXPECTED, set_queue_size, get_queue_size, 0},
+};
+
+const struct config_device_keys config_disk_keys = {
+    .flag = "--disk",
+    .list_key = "disks",
+    .what = "disks",
+    .spec = CONFIG_DISK_SPEC,
+    .keys = disk_keys,
+    .count = sizeof(disk_keys) / sizeof(disk_keys[0]),
+    .positional = true,
+};
 
 int config_parse_disk(const char *spec, struct disk_config *disk, struct error *err)
 {
     config_init_disk(disk);
-    char *copy = strdup(spec);
-    if (!copy)
-        return error_fmt(err, -ENOMEM, "out of memory");
-    char *rest = copy;
-    char *path = strsep(&rest, ",");
-    int r = 0;
-    if (!*path)
-        r = error_fmt(err, -EINVAL, "--disk: empty path (expected " CONFIG_DISK_SPEC ")");
-    else if (!(disk->path = strdup(path)))
-        r = error_fmt(err, -ENOMEM, "out of memory");
-    while (r == 0 && rest) {
-        char *option = strsep(&rest, ",");
-        r = disk_option(disk, option, spec, err);
-    }
-    free(copy);
+    int r = config_parse_device_spec(&config_disk_keys, spec, disk, err);
     if (r < 0)
         config_free_disk(disk);
+    return r;
+}
+
+int config_set_disk(struct vm_config *cfg, const char *label, const char *text, struct error *err)
+{
+    struct disk_config disk;
+    int r = config_parse_disk(text, &disk, err);
+    if (r == 0 && (r = config_add_disk(cfg, &disk, err)) < 0)
+        config_free_disk(&disk);
     return r;
 }
 

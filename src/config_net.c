@@ -1,12 +1,12 @@
-/* --net values: tap=NAME[,mac=MAC] parsed into struct net_config, the tap/mac checks YAML nets
- * share, and the stable default MAC a device gets when the user names none. */
+/* The keys of a network device (the YAML nets: entry and the --net tap=NAME[,mac=MAC] options
+ * alike) and their checks, and the stable default MAC a device gets when the user names none. */
 #include <errno.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kiln/config.h"
+#include "kiln/config_settings.h"
 
 static int hex_digit(char c)
 {
@@ -32,9 +32,12 @@ static bool parse_mac(const char *text, uint8_t mac[6])
     return true;
 }
 
-int config_net_set_tap(struct net_config *net, const char *subject, const char *text,
-                       struct error *err)
+#define TAP_EXPECTED "the name of a TAP interface"
+#define MAC_EXPECTED "a MAC such as 02:00:00:00:00:01"
+
+static int set_tap(void *device, const char *subject, const char *text, struct error *err)
 {
+    struct net_config *net = device;
     size_t len = strlen(text);
     if (len == 0 || len >= IFNAMSIZ || strchr(text, '/'))
         return error_fmt(err, -EINVAL,
@@ -48,15 +51,15 @@ int config_net_set_tap(struct net_config *net, const char *subject, const char *
     return 0;
 }
 
-int config_net_set_mac(struct net_config *net, const char *subject, const char *example_prefix,
-                       const char *text, struct error *err)
+static int set_mac(void *device, const char *subject, const char *text, struct error *err)
 {
+    struct net_config *net = device;
     uint8_t mac[6];
     if (!parse_mac(text, mac))
         return error_fmt(err, -EINVAL,
                          "%s is not a MAC address (expected six hex pairs such as "
-                         "%s02:00:00:00:00:01)",
-                         subject, example_prefix);
+                         "02:00:00:00:00:01)",
+                         subject);
     if (mac[0] & 1)
         return error_fmt(err, -EINVAL,
                          "%s is a multicast address (expected a unicast MAC: the first byte even)",
@@ -66,41 +69,53 @@ int config_net_set_mac(struct net_config *net, const char *subject, const char *
     return 0;
 }
 
-static int net_option(struct net_config *net, const char *option, const char *spec_quoted,
-                      struct error *err)
+static int get_tap(const void *device, char **text)
 {
-    char quoted[CONFIG_QUOTE_SIZE], subject[2 * CONFIG_QUOTE_SIZE + 16];
-    config_quote(option, quoted, sizeof(quoted));
-    snprintf(subject, sizeof(subject), "--net: '%s' in '%s'", quoted, spec_quoted);
-    if (strncmp(option, "tap=", 4) == 0)
-        return config_net_set_tap(net, subject, option + 4, err);
-    if (strncmp(option, "mac=", 4) == 0)
-        return config_net_set_mac(net, subject, "mac=", option + 4, err);
-    return error_fmt(err, -EINVAL,
-                     "--net: unknown option '%s' in '%s' (expected tap=NAME or mac=MAC)", quoted,
-                     spec_quoted);
+    return config_text(((const struct net_config *)device)->tap, text);
 }
+
+/* A derived MAC is left out, so it stays derived (from the VM's name) when the text is loaded. */
+static int get_mac(const void *device, char **text)
+{
+    const struct net_config *net = device;
+    if (!net->mac_given)
+        return config_text(NULL, text);
+    char mac[18];
+    snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", net->mac[0], net->mac[1],
+             net->mac[2], net->mac[3], net->mac[4], net->mac[5]);
+    return config_text(mac, text);
+}
+
+static const struct config_device_key net_keys[] = {
+    {"tap", NULL, "NAME", TAP_EXPECTED, set_tap, get_tap, CONFIG_SETTING_TEXT},
+    {"mac", NULL, "MAC", MAC_EXPECTED, set_mac, get_mac, CONFIG_SETTING_TEXT},
+};
+
+const struct config_device_keys config_net_keys = {
+    .flag = "--net",
+    .list_key = "nets",
+    .what = "network devices",
+    .spec = CONFIG_NET_SPEC,
+    .keys = net_keys,
+    .count = sizeof(net_keys) / sizeof(net_keys[0]),
+    .positional = false,
+};
 
 int config_parse_net(const char *spec, struct net_config *net, struct error *err)
 {
     memset(net, 0, sizeof(*net));
-    char spec_quoted[CONFIG_QUOTE_SIZE];
-    config_quote(spec, spec_quoted, sizeof(spec_quoted));
-    char *copy = strdup(spec);
-    if (!copy)
-        return error_fmt(err, -ENOMEM, "out of memory");
-    int r = 0;
-    for (char *rest = copy; r == 0 && rest;) {
-        char *option = strsep(&rest, ",");
-        r = net_option(net, option, spec_quoted, err);
-    }
-    free(copy);
-    if (r == 0 && !net->tap)
-        r = error_fmt(err, -EINVAL,
-                      "--net: '%s' names no TAP interface (expected " CONFIG_NET_SPEC ")",
-                      spec_quoted);
+    int r = config_parse_device_spec(&config_net_keys, spec, net, err);
     if (r < 0)
         config_free_net(net);
+    return r;
+}
+
+int config_set_net(struct vm_config *cfg, const char *label, const char *text, struct error *err)
+{
+    struct net_config net;
+    int r = config_parse_net(text, &net, err);
+    if (r == 0 && (r = config_add_net(cfg, &net, err)) < 0)
+        config_free_net(&net);
     return r;
 }
 

@@ -8,9 +8,6 @@
 
 #include "kiln/config.h"
 
-#define STRINGIFY_(x) #x
-#define STRINGIFY(x)  STRINGIFY_(x)
-
 static int replace_string(char **slot, const char *value, struct error *err)
 {
     char *copy = strdup(value);
@@ -37,9 +34,9 @@ int config_set_name(struct vm_config *cfg, const char *label, const char *text, 
         len >= 1 && len <= CONFIG_MAX_NAME &&
         strspn(text, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == len;
     if (!ok)
-        return bad_value(label, text, "is not a valid name",
-                         "1 to " STRINGIFY(CONFIG_MAX_NAME) " letters, digits, '.', '_' or '-'",
-                         err);
+        return bad_value(
+            label, text, "is not a valid name",
+            "1 to " CONFIG_STRINGIFY(CONFIG_MAX_NAME) " letters, digits, '.', '_' or '-'", err);
     return replace_string(&cfg->name, text, err);
 }
 
@@ -164,8 +161,7 @@ int config_set_vconsole(struct vm_config *cfg, const char *label, const char *te
     return r;
 }
 
-static const char *sink_text(const char *device, enum console_kind kind, const char *path,
-                             char *buf, size_t size)
+static int sink_text(const char *device, enum console_kind kind, const char *path, char **text)
 {
     static const char *const words[] = {[CONSOLE_STDIO] = "stdio",
                                         [CONSOLE_FILE] = "file:",
@@ -173,21 +169,30 @@ static const char *sink_text(const char *device, enum console_kind kind, const c
                                         [CONSOLE_SOCKET] = "socket:",
                                         [CONSOLE_PTY] = "pty"};
     bool has_path = kind == CONSOLE_FILE || kind == CONSOLE_SOCKET;
-    int n = snprintf(buf, size, "%s%s%s", device, words[kind], has_path && path ? path : "");
-    return n >= 0 && (size_t)n < size ? buf : NULL;
+    if (asprintf(text, "%s%s%s", device, words[kind], has_path && path ? path : "") < 0) {
+        *text = NULL;
+        return -ENOMEM;
+    }
+    return 0;
 }
 
-const char *config_console_text(const struct vm_config *cfg, char *buf, size_t size)
+int config_console_text(const struct vm_config *cfg, char **text)
 {
     const char *device = cfg->console_device == CONSOLE_ON_VIRTIO ? "virtio:" : "";
-    return sink_text(device, cfg->console, cfg->console_path, buf, size);
+    return sink_text(device, cfg->console, cfg->console_path, text);
 }
 
-const char *config_vconsole_text(const struct vm_config *cfg, char *buf, size_t size)
+int config_vconsole_text(const struct vm_config *cfg, char **text)
 {
-    if (!cfg->vconsole)
-        return NULL;
-    return sink_text("", cfg->vconsole_kind, cfg->vconsole_path, buf, size);
+    *text = NULL;
+    return cfg->vconsole ? sink_text("", cfg->vconsole_kind, cfg->vconsole_path, text) : 0;
+}
+
+size_t config_sink_path_offset(const char *text)
+{
+    const char *sink = strncmp(text, "virtio:", 7) == 0 ? text + 7 : text;
+    size_t prefix = strncmp(sink, "file:", 5) == 0 ? 5 : strncmp(sink, "socket:", 7) == 0 ? 7 : 0;
+    return prefix && sink[prefix] ? (size_t)(sink - text) + prefix : 0;
 }
 
 int config_set_log_level(struct vm_config *cfg, const char *label, const char *text,
@@ -258,10 +263,29 @@ int config_set_shutdown_grace(struct vm_config *cfg, const char *label, const ch
     if (digits)
         seconds = strtoul(text, NULL, 10);
     if (!digits || seconds > CONFIG_MAX_SHUTDOWN_GRACE)
-        return bad_value(label, text, "is not valid",
-                         "a number of seconds from 0 to " STRINGIFY(CONFIG_MAX_SHUTDOWN_GRACE),
-                         err);
+        return bad_value(
+            label, text, "is not valid",
+            "a number of seconds from 0 to " CONFIG_STRINGIFY(CONFIG_MAX_SHUTDOWN_GRACE), err);
     cfg->shutdown_grace_seconds = (unsigned)seconds;
+    return 0;
+}
+
+int config_parse_bool(const char *text)
+{
+    /* YAML 1.2's core spellings only: yes/no/on/off would be a YAML 1.1 habit read wrongly. */
+    if (strcmp(text, "true") == 0 || strcmp(text, "True") == 0 || strcmp(text, "TRUE") == 0)
+        return 1;
+    if (strcmp(text, "false") == 0 || strcmp(text, "False") == 0 || strcmp(text, "FALSE") == 0)
+        return 0;
+    return -EINVAL;
+}
+
+int config_set_rng(struct vm_config *cfg, const char *label, const char *text, struct error *err)
+{
+    int v = config_parse_bool(text);
+    if (v < 0)
+        return bad_value(label, text, "is not valid", "true or false", err);
+    cfg->rng = v;
     return 0;
 }
 

@@ -1,12 +1,13 @@
 /* `kiln config`: struct vm_config written as a YAML VM definition (libyaml's emitter does the
- * quoting), every key present, in the order docs/vm-yaml.md lists them, so that loading the
- * text back gives the same config. */
+ * quoting), every key of the settings table in its order, each value from the setting's getter,
+ * so that loading the text back gives the same config. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
+#include "kiln/config_settings.h"
 #include "kiln/config_yaml.h"
 
 struct emit {
@@ -106,107 +107,79 @@ static void end(struct emit *e, const char *what, bool mapping)
     emit_event(e, &event, what);
 }
 
-static void emit_kernel(struct emit *e, const struct vm_config *cfg)
+/* One value from a getter: paths made absolute, so the output loads back from any folder;
+ * free-form text quoted. Nothing for a value that is unset. */
+static void value_pair(struct emit *e, const char *key, unsigned options, int got, char *text)
 {
-    scalar(e, "kernel", "kernel", false);
-    start(e, "kernel", true, false);
-    if (cfg->kernel_path)
-        path_pair(e, "kernel.path", cfg->kernel_path);
-    if (cfg->initrd_path)
-        path_pair(e, "kernel.initrd", cfg->initrd_path);
-    pair(e, "kernel.cmdline", cfg->cmdline ? cfg->cmdline : "", true);
-    end(e, "kernel", true);
-}
-
-/* A console sink with its path made absolute, so the output loads back from any folder. */
-static void emit_sink(struct emit *e, const char *key, const char *device, enum console_kind kind,
-                      const char *path, const char *text)
-{
-    if ((kind != CONSOLE_FILE && kind != CONSOLE_SOCKET) || !path || !*path) {
-        pair(e, key, text, false);
-        return;
-    }
-    char *absolute = config_absolute_path(path), *value = NULL;
-    if (!absolute || asprintf(&value, "%s%s%s", device,
-                              kind == CONSOLE_FILE ? "file:" : "socket:", absolute) < 0) {
+    if (got < 0) {
+        if (e->r == 0)
+            e->r = error_fmt(e->err, -ENOMEM, "out of memory");
+    } else if (text && (options & CONFIG_SETTING_PATH)) {
+        path_pair(e, key, text);
+    } else if (text && (options & CONFIG_SETTING_SINK) && config_sink_path_offset(text)) {
+        size_t offset = config_sink_path_offset(text);
+        char *absolute = config_absolute_path(text + offset), *value = NULL;
+        if (!absolute || asprintf(&value, "%.*s%s", (int)offset, text, absolute) < 0) {
+            value = NULL;
+            e->r = e->r < 0 ? e->r : error_fmt(e->err, -ENOMEM, "out of memory");
+        } else
+            pair(e, key, value, true);
         free(absolute);
-        e->r = e->r < 0 ? e->r : error_fmt(e->err, -ENOMEM, "out of memory");
-        return;
+        free(value);
+    } else if (text) {
+        pair(e, key, text, options & CONFIG_SETTING_TEXT);
     }
-    pair(e, key, value, true);
-    free(value);
-    free(absolute);
+    free(text);
 }
 
-static void emit_console(struct emit *e, const struct vm_config *cfg)
+/* disks: or nets:, each entry with its keys in the order of kind (a flow [] when empty). */
+static void emit_devices(struct emit *e, const struct config_device_keys *kind, const void *devices,
+                         size_t size, unsigned count)
 {
-    char text[32];
-    emit_sink(e, "console", cfg->console_device == CONSOLE_ON_VIRTIO ? "virtio:" : "", cfg->console,
-              cfg->console_path, config_console_text(cfg, text, sizeof(text)));
-    if (cfg->vconsole)
-        emit_sink(e, "vconsole", "", cfg->vconsole_kind, cfg->vconsole_path,
-                  config_vconsole_text(cfg, text, sizeof(text)));
-}
-
-static void emit_disks(struct emit *e, const struct vm_config *cfg)
-{
-    char number[16];
-    scalar(e, "disks", "disks", false);
-    start(e, "disks", false, cfg->ndisks == 0);
-    for (unsigned i = 0; i < cfg->ndisks; i++) {
-        const struct disk_config *d = &cfg->disks[i];
-        start(e, "disks", true, false);
-        path_pair(e, "disks.path", d->path);
-        pair(e, "disks.readonly", d->readonly ? "true" : "false", false);
-        if (d->serial)
-            pair(e, "disks.serial", d->serial, true);
-        pair(e, "disks.cache", config_disk_cache_name(d->cache), false);
-        snprintf(number, sizeof(number), "%u", d->queue_size);
-        pair(e, "disks.queue-size", number, false);
-        end(e, "disks", true);
-    }
-    end(e, "disks", false);
-}
-
-static void emit_nets(struct emit *e, const struct vm_config *cfg)
-{
-    scalar(e, "nets", "nets", false);
-    start(e, "nets", false, cfg->nnets == 0);
-    for (unsigned i = 0; i < cfg->nnets; i++) {
-        const struct net_config *n = &cfg->nets[i];
-        start(e, "nets", true, false);
-        pair(e, "nets.tap", n->tap ? n->tap : "", true);
-        if (n->mac_given) {
-            char mac[18];
-            snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1],
-                     n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
-            pair(e, "nets.mac", mac, true);
+    scalar(e, kind->list_key, kind->list_key, false);
+    start(e, kind->list_key, false, count == 0);
+    for (unsigned i = 0; i < count; i++) {
+        const void *device = (const char *)devices + i * size;
+        start(e, kind->list_key, true, false);
+        for (size_t k = 0; k < kind->count; k++) {
+            const struct config_device_key *key = &kind->keys[k];
+            char path[64], *text = NULL;
+            snprintf(path, sizeof(path), "%s.%s", kind->list_key, key->key);
+            int got = key->get(device, &text);
+            value_pair(e, path, key->options, got, text);
         }
-        end(e, "nets", true);
+        end(e, kind->list_key, true);
     }
-    end(e, "nets", false);
+    end(e, kind->list_key, false);
 }
 
+/* Every setting in the table's order; the kernel settings inside their mapping. */
 static void emit_settings(struct emit *e, const struct vm_config *cfg)
 {
-    char text[32];
     start(e, "the settings", true, false);
-    if (cfg->name)
-        pair(e, "name", cfg->name, true);
-    snprintf(text, sizeof(text), "%u", cfg->cpus);
-    pair(e, "cpus", text, false);
-    pair(e, "memory", config_size_text(cfg->memory_bytes, text, sizeof(text)), false);
-    emit_kernel(e, cfg);
-    emit_console(e, cfg);
-    pair(e, "log-level", log_level_name(cfg->log_level), false);
-    emit_disks(e, cfg);
-    emit_nets(e, cfg);
-    pair(e, "rng", cfg->rng ? "true" : "false", false);
-    pair(e, "device-discovery", config_device_discovery_name(cfg->device_discovery), false);
-    pair(e, "on-reset", config_on_reset_name(cfg->on_reset), false);
-    snprintf(text, sizeof(text), "%u", cfg->shutdown_grace_seconds);
-    pair(e, "shutdown-grace", text, false);
-    pair(e, "host-compat", config_host_compat_name(cfg->host_compat), false);
+    for (size_t i = 0; i < CONFIG_SETTING_COUNT && e->r == 0; i++) {
+        const struct config_setting *setting = &config_settings[i];
+        bool in_kernel = setting->place == CONFIG_PLACE_KERNEL;
+        bool was_in_kernel = i > 0 && config_settings[i - 1].place == CONFIG_PLACE_KERNEL;
+        if (was_in_kernel && !in_kernel)
+            end(e, CONFIG_KERNEL_KEY, true);
+        if (in_kernel && !was_in_kernel) {
+            scalar(e, CONFIG_KERNEL_KEY, CONFIG_KERNEL_KEY, false);
+            start(e, CONFIG_KERNEL_KEY, true, false);
+        }
+        if (setting->field == CONFIG_FIELD_DISK) {
+            emit_devices(e, &config_disk_keys, cfg->disks, sizeof(*cfg->disks), cfg->ndisks);
+        } else if (setting->field == CONFIG_FIELD_NET) {
+            emit_devices(e, &config_net_keys, cfg->nets, sizeof(*cfg->nets), cfg->nnets);
+        } else {
+            char path[64], *text = NULL;
+            int got = setting->get(cfg, &text);
+            value_pair(e, config_setting_key_path(setting, path, sizeof(path)), setting->options,
+                       got, text);
+        }
+    }
+    if (config_settings[CONFIG_SETTING_COUNT - 1].place == CONFIG_PLACE_KERNEL)
+        end(e, CONFIG_KERNEL_KEY, true);
     end(e, "the settings", true);
 }
 

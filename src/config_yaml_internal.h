@@ -13,6 +13,8 @@ struct yaml_walk {
     yaml_document_t *doc;
     const char *dir; /* relative paths are resolved against it; NULL: used as written */
     struct vm_config *cfg;
+    const bool *keep;          /* fields cfg keeps (NULL: none): their values go to scratch */
+    struct vm_config *scratch; /* checks those values and is thrown away */
     struct config_yaml_origin *origin;
     struct config_problems *problems;
 };

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config_yaml_internal.h"
+#include "kiln/config_settings.h"
 #include "kiln/utf8.h"
 
 static const char *origin_file(const struct config_yaml_origin *origin)
@@ -298,9 +299,9 @@ int yaml_load_checked(const struct config_yaml_origin *origin, struct config_pro
     return r;
 }
 
-int config_yaml_load_buffer(const char *name, const char *dir, const char *data, size_t size,
-                            struct vm_config *cfg, struct config_yaml_origin *origin,
-                            struct config_problems *problems)
+static int load_buffer(const char *name, const char *dir, const char *data, size_t size,
+                       struct vm_config *cfg, const bool *keep, struct config_yaml_origin *origin,
+                       struct config_problems *problems)
 {
     if (!origin->file && !(origin->file = strdup(name)))
         return -ENOMEM;
@@ -308,12 +309,27 @@ int config_yaml_load_buffer(const char *name, const char *dir, const char *data,
     int r = yaml_load_checked(origin, problems, data, size, CONFIG_YAML_MAX_NODES, "VM definition",
                               &doc);
     if (r == 0) {
-        struct yaml_walk w = {
-            .doc = &doc, .dir = dir, .cfg = cfg, .origin = origin, .problems = problems};
+        struct vm_config scratch;
+        config_init(&scratch);
+        struct yaml_walk w = {.doc = &doc,
+                              .dir = dir,
+                              .cfg = cfg,
+                              .keep = keep,
+                              .scratch = &scratch,
+                              .origin = origin,
+                              .problems = problems};
         yaml_walk_document(&w);
+        config_free(&scratch);
         yaml_document_delete(&doc);
     }
     return r;
+}
+
+int config_yaml_load_buffer(const char *name, const char *dir, const char *data, size_t size,
+                            struct vm_config *cfg, struct config_yaml_origin *origin,
+                            struct config_problems *problems)
+{
+    return load_buffer(name, dir, data, size, cfg, NULL, origin, problems);
 }
 
 /* Reads at most CONFIG_YAML_MAX_BYTES + 1 bytes: enough to tell a file is too big. */
@@ -379,8 +395,8 @@ int yaml_file_dir(const char *path, char **dir)
     return slash && !*dir ? -ENOMEM : 0;
 }
 
-int config_yaml_load(const char *path, struct vm_config *cfg, struct config_yaml_origin *origin,
-                     struct config_problems *problems)
+int config_yaml_load_under(const char *path, struct vm_config *cfg, const bool *keep,
+                           struct config_yaml_origin *origin, struct config_problems *problems)
 {
     if (!origin->file && !(origin->file = strdup(path)))
         return -ENOMEM;
@@ -393,10 +409,16 @@ int config_yaml_load(const char *path, struct vm_config *cfg, struct config_yaml
     char *dir = NULL;
     r = yaml_file_dir(path, &dir);
     if (r == 0)
-        r = config_yaml_load_buffer(path, dir, data, size, cfg, origin, problems);
+        r = load_buffer(path, dir, data, size, cfg, keep, origin, problems);
     free(dir);
     free(data);
     return r;
+}
+
+int config_yaml_load(const char *path, struct vm_config *cfg, struct config_yaml_origin *origin,
+                     struct config_problems *problems)
+{
+    return config_yaml_load_under(path, cfg, NULL, origin, problems);
 }
 
 void config_yaml_origin_free(struct config_yaml_origin *origin)
@@ -405,42 +427,25 @@ void config_yaml_origin_free(struct config_yaml_origin *origin)
     memset(origin, 0, sizeof(*origin));
 }
 
-static const char *const field_keys[CONFIG_FIELD_COUNT] = {
-    [CONFIG_FIELD_NAME] = "name",
-    [CONFIG_FIELD_KERNEL] = "kernel.path",
-    [CONFIG_FIELD_INITRD] = "kernel.initrd",
-    [CONFIG_FIELD_CMDLINE] = "kernel.cmdline",
-    [CONFIG_FIELD_CPUS] = "cpus",
-    [CONFIG_FIELD_MEMORY] = "memory",
-    [CONFIG_FIELD_CONSOLE] = "console",
-    [CONFIG_FIELD_VCONSOLE] = "vconsole",
-    [CONFIG_FIELD_LOG_LEVEL] = "log-level",
-    [CONFIG_FIELD_ON_RESET] = "on-reset",
-    [CONFIG_FIELD_SHUTDOWN_GRACE] = "shutdown-grace",
-    [CONFIG_FIELD_HOST_COMPAT] = "host-compat",
-    [CONFIG_FIELD_DEVICE_DISCOVERY] = "device-discovery",
-    [CONFIG_FIELD_DISK] = "disks",
-    [CONFIG_FIELD_NET] = "nets",
-    [CONFIG_FIELD_RNG] = "rng",
-    [CONFIG_FIELD_DEVICES] = "disks",
-};
-
 int config_yaml_label(const struct config_yaml_origin *origin, enum config_field field,
                       unsigned index, char *buf, size_t size)
 {
     if (!origin || !origin->file || (unsigned)field >= CONFIG_FIELD_COUNT)
         return 0;
     const struct config_yaml_mark *mark = &origin->field[field];
+    const struct config_setting *setting = config_setting_by_field(field);
     char path[64];
-    snprintf(path, sizeof(path), "%s", field_keys[field]);
     if (field == CONFIG_FIELD_DISK || field == CONFIG_FIELD_NET) {
         if (index >= CONFIG_MAX_VIRTIO_DEVICES)
             return 0;
+        const struct config_device_keys *kind =
+            field == CONFIG_FIELD_DISK ? &config_disk_keys : &config_net_keys;
         mark = field == CONFIG_FIELD_DISK ? &origin->disk[index] : &origin->net[index];
-        snprintf(path, sizeof(path), "%s[%u].%s", field_keys[field], index,
-                 field == CONFIG_FIELD_DISK ? "path" : "tap");
-    } else if (field == CONFIG_FIELD_DEVICES && origin->devices_key) {
-        snprintf(path, sizeof(path), "%s", origin->devices_key);
+        snprintf(path, sizeof(path), "%s[%u].%s", kind->list_key, index, kind->keys[0].key);
+    } else if (field == CONFIG_FIELD_DEVICES) {
+        snprintf(path, sizeof(path), "%s", origin->devices_key ? origin->devices_key : "disks");
+    } else {
+        config_setting_key_path(setting, path, sizeof(path));
     }
     if (mark->line == 0)
         return 0;
@@ -449,4 +454,13 @@ int config_yaml_label(const struct config_yaml_origin *origin, enum config_field
     yaml_mark_t at = {.line = mark->line - 1, .column = mark->column - 1};
     yaml_label(origin, at, path, buf, size);
     return 1;
+}
+
+bool config_yaml_name(const void *origin, enum config_field field, unsigned index, char *buf,
+                      size_t size)
+{
+    int from_file = config_yaml_label(origin, field, index, buf, size);
+    if (from_file == 0)
+        snprintf(buf, size, "%s", config_field_flag(field));
+    return from_file >= 0;
 }

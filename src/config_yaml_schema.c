@@ -1,85 +1,45 @@
-/* The schema of a YAML VM definition: which keys exist, what each value must be, and the walk
- * that hands each value (after ${VAR} expansion and path resolution) to the setter its flag
- * uses. Every problem is reported and the walk goes on, so one run lists them all. */
+/* The walk over a YAML VM definition: its keys are the settings table's (config_settings.c) and
+ * the disk and net entry keys, and each value (after ${VAR} expansion and path resolution) goes
+ * to the setter its flag uses. Every problem is reported and the walk goes on. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config_yaml_internal.h"
+#include "kiln/config_settings.h"
 
 #define PATH_SIZE  (CONFIG_QUOTE_SIZE + 32) /* "disks[3].queue-size", or a quoted odd key */
 #define LABEL_SIZE (2 * CONFIG_QUOTE_SIZE + 64)
 
-enum value_kind {
-    VALUE_TEXT,    /* handed to the setter as written (after ${VAR}) */
-    VALUE_PATH,    /* relative to the file's folder */
-    VALUE_CONSOLE, /* [virtio:]file:PATH has a path in it */
-    VALUE_BOOL,
-    VALUE_KERNEL, /* a mapping: kernel_keys */
-    VALUE_DISKS,  /* a list of disk mappings */
-    VALUE_NETS,   /* a list of net mappings */
+/* The keys of one mapping of a VM definition: the settings at its place in the table and, at the
+ * top, the kernel mapping (where the table's kernel settings begin). */
+struct mapping_keys {
+    const char *names[CONFIG_SETTING_COUNT];
+    const struct config_setting *settings[CONFIG_SETTING_COUNT]; /* NULL: the kernel mapping */
+    size_t n;
 };
 
-struct key_spec {
-    const char *name;
-    enum value_kind kind;
-    config_setter set;
-    enum config_field field;
-    const char *expected;
-};
-
-static const struct key_spec top_keys[] = {
-    {"name", VALUE_TEXT, config_set_name, CONFIG_FIELD_NAME,
-     "a name of 1 to 64 letters, digits, '.', '_' or '-'"},
-    {"cpus", VALUE_TEXT, config_set_cpus, CONFIG_FIELD_CPUS, "a vCPU count from 1 to 254"},
-    {"memory", VALUE_TEXT, config_set_memory, CONFIG_FIELD_MEMORY, "a size such as 512M"},
-    {"kernel", VALUE_KERNEL, NULL, CONFIG_FIELD_KERNEL, "a mapping with path, initrd and cmdline"},
-    {"console", VALUE_CONSOLE, config_set_console, CONFIG_FIELD_CONSOLE,
-     CONFIG_CONSOLE_SINKS ", optionally after virtio:"},
-    {"vconsole", VALUE_CONSOLE, config_set_vconsole, CONFIG_FIELD_VCONSOLE, CONFIG_CONSOLE_SINKS},
-    {"log-level", VALUE_TEXT, config_set_log_level, CONFIG_FIELD_LOG_LEVEL,
-     "error, warn, info or debug"},
-    {"disks", VALUE_DISKS, NULL, CONFIG_FIELD_DISK,
-     "a list of disks, each a mapping with path and optionally readonly, serial, cache, "
-     "queue-size"},
-    {"nets", VALUE_NETS, NULL, CONFIG_FIELD_NET,
-     "a list of network devices, each a mapping with tap and optionally mac"},
-    {"rng", VALUE_BOOL, NULL, CONFIG_FIELD_RNG, "true or false"},
-    {"device-discovery", VALUE_TEXT, config_set_device_discovery, CONFIG_FIELD_DEVICE_DISCOVERY,
-     "acpi or cmdline"},
-    {"on-reset", VALUE_TEXT, config_set_on_reset, CONFIG_FIELD_ON_RESET, "exit or restart"},
-    {"shutdown-grace", VALUE_TEXT, config_set_shutdown_grace, CONFIG_FIELD_SHUTDOWN_GRACE,
-     "a number of seconds from 0 to 3600"},
-    {"host-compat", VALUE_TEXT, config_set_host_compat, CONFIG_FIELD_HOST_COMPAT,
-     "auto, on or off"},
-};
-#define TOP_KEY_COUNT (sizeof(top_keys) / sizeof(top_keys[0]))
-
-static const struct key_spec kernel_keys[] = {
-    {"path", VALUE_PATH, config_set_kernel, CONFIG_FIELD_KERNEL, CONFIG_KERNEL_EXPECTED},
-    {"initrd", VALUE_PATH, config_set_initrd, CONFIG_FIELD_INITRD,
-     "the path of an initial ramdisk"},
-    {"cmdline", VALUE_TEXT, config_set_cmdline, CONFIG_FIELD_CMDLINE,
-     "a kernel command line, e.g. 'console=ttyS0'"},
-};
-#define KERNEL_KEY_COUNT (sizeof(kernel_keys) / sizeof(kernel_keys[0]))
-
-static const char *const disk_keys[] = {"path", "readonly", "serial", "cache", "queue-size"};
-enum { DISK_PATH, DISK_READONLY, DISK_SERIAL, DISK_CACHE, DISK_QUEUE_SIZE, DISK_KEY_COUNT };
-static const char *const net_keys[] = {"tap", "mac"};
-enum { NET_TAP, NET_MAC, NET_KEY_COUNT };
-
-static const char *top_expected(enum config_field field)
+static void keys_at(enum config_place place, struct mapping_keys *keys)
 {
-    for (size_t i = 0; i < TOP_KEY_COUNT; i++)
-        if (top_keys[i].field == field)
-            return top_keys[i].expected;
-    return "a valid value";
+    keys->n = 0;
+    for (size_t i = 0; i < CONFIG_SETTING_COUNT; i++) {
+        const struct config_setting *setting = &config_settings[i];
+        bool kernel_starts = place == CONFIG_PLACE_TOP && setting->place == CONFIG_PLACE_KERNEL &&
+                             (i == 0 || config_settings[i - 1].place != CONFIG_PLACE_KERNEL);
+        if (setting->place != place && !kernel_starts)
+            continue;
+        keys->names[keys->n] = kernel_starts ? CONFIG_KERNEL_KEY : setting->key;
+        keys->settings[keys->n++] = kernel_starts ? NULL : setting;
+    }
 }
 
-#define DISK_PATH_EXPECTED "the path of a raw disk image or block device"
-#define TAP_EXPECTED       "the name of a TAP interface"
+/* Where the value of field goes: the config, or scratch for a setting the config keeps (a flag
+ * gave it), so that the file's value is still checked. */
+static struct vm_config *config_for(const struct yaml_walk *w, enum config_field field)
+{
+    return w->keep && w->keep[field] ? w->scratch : w->cfg;
+}
 
 static void set_mark(struct config_yaml_mark *mark, yaml_mark_t at)
 {
@@ -159,27 +119,6 @@ static char *scalar_text(struct yaml_walk *w, const yaml_node_t *n, const char *
     return text;
 }
 
-/* true/false (YAML 1.2 core spellings); -1 with the problem reported otherwise. */
-static int bool_value(struct yaml_walk *w, const yaml_node_t *n, const char *path)
-{
-    char *text = scalar_text(w, n, path, "true or false");
-    if (!text)
-        return -1;
-    int v = -1;
-    if (strcmp(text, "true") == 0 || strcmp(text, "True") == 0 || strcmp(text, "TRUE") == 0)
-        v = 1;
-    else if (strcmp(text, "false") == 0 || strcmp(text, "False") == 0 || strcmp(text, "FALSE") == 0)
-        v = 0;
-    else {
-        char quoted[CONFIG_QUOTE_SIZE];
-        yaml_problem(w->origin, w->problems, n->start_mark, -EINVAL,
-                     "%s: '%s' is not valid (expected true or false)", path,
-                     config_quote(text, quoted, sizeof(quoted)));
-    }
-    free(text);
-    return v;
-}
-
 /* A path value resolved against the file's folder; "" stays "" for the setter to refuse. */
 static char *resolve(const struct yaml_walk *w, char *text)
 {
@@ -194,13 +133,12 @@ static char *resolve(const struct yaml_walk *w, char *text)
  * too. */
 static char *resolve_console(const struct yaml_walk *w, char *text)
 {
-    const char *sink = strncmp(text, "virtio:", 7) == 0 ? text + 7 : text;
-    size_t prefix = strncmp(sink, "file:", 5) == 0 ? 5 : strncmp(sink, "socket:", 7) == 0 ? 7 : 0;
-    if (!prefix || !sink[prefix])
+    size_t offset = config_sink_path_offset(text);
+    if (!offset)
         return text;
-    char *path = config_yaml_join(w->dir, sink + prefix);
+    char *path = config_yaml_join(w->dir, text + offset);
     char *joined = NULL;
-    if (path && asprintf(&joined, "%.*s%s", (int)(sink + prefix - text), text, path) < 0)
+    if (path && asprintf(&joined, "%.*s%s", (int)offset, text, path) < 0)
         joined = NULL;
     free(path);
     free(text);
@@ -236,16 +174,9 @@ static void unknown_key(struct yaml_walk *w, const yaml_node_t *key, const char 
                      "%s: unknown key (did you mean '%s'?)", path, guess);
         return;
     }
-    char list[512] = "";
-    size_t used = 0;
-    for (size_t i = 0; i < n && used < sizeof(list); i++)
-        used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
-                                 i == 0       ? ""
-                                 : i + 1 == n ? " or "
-                                              : ", ",
-                                 names[i]);
+    char list[512];
     yaml_problem(w->origin, w->problems, key->start_mark, -EINVAL, "%s: unknown key (expected %s)",
-                 path, list);
+                 path, config_join_words(names, n, " or ", list, sizeof(list)));
 }
 
 /* Each pair of map whose key is one of names goes to handle; the others are reported. */
@@ -280,7 +211,7 @@ static void walk_pairs(struct yaml_walk *w, const yaml_node_t *map, const char *
 }
 
 /* A key whose value goes to its setter: name, cpus, memory, console, kernel.path, ... */
-static void setting(struct yaml_walk *w, const struct key_spec *spec, yaml_node_t *value,
+static void setting(struct yaml_walk *w, const struct config_setting *spec, yaml_node_t *value,
                     const char *path)
 {
     struct config_yaml_mark *mark = &w->origin->field[spec->field];
@@ -290,9 +221,9 @@ static void setting(struct yaml_walk *w, const struct key_spec *spec, yaml_node_
         mark->bad = true;
         return;
     }
-    if (spec->kind == VALUE_PATH)
+    if (spec->options & CONFIG_SETTING_PATH)
         text = resolve(w, text);
-    else if (spec->kind == VALUE_CONSOLE)
+    else if (spec->options & CONFIG_SETTING_SINK)
         text = resolve_console(w, text);
     if (!text) {
         yaml_problem(w->origin, w->problems, value->start_mark, -ENOMEM, "%s: out of memory", path);
@@ -302,7 +233,7 @@ static void setting(struct yaml_walk *w, const struct key_spec *spec, yaml_node_
     char label[LABEL_SIZE];
     yaml_label(w->origin, value->start_mark, path, label, sizeof(label));
     struct error err;
-    int r = spec->set(w->cfg, label, text, &err);
+    int r = spec->set(config_for(w, spec->field), label, text, &err);
     free(text);
     if (r < 0) {
         add_error(w, r, &err);
@@ -313,7 +244,8 @@ static void setting(struct yaml_walk *w, const struct key_spec *spec, yaml_node_
 static void kernel_pair(struct yaml_walk *w, void *target, size_t key, yaml_node_t *value,
                         const char *path)
 {
-    setting(w, &kernel_keys[key], value, path);
+    const struct mapping_keys *keys = target;
+    setting(w, keys->settings[key], value, path);
 }
 
 static void device_key(struct yaml_walk *w, const yaml_node_t *value, const char *key)
@@ -322,34 +254,25 @@ static void device_key(struct yaml_walk *w, const yaml_node_t *value, const char
     w->origin->devices_key = key;
 }
 
-struct disk_item {
-    struct disk_config disk;
-    yaml_mark_t path_mark;
-    bool path_bad;
+/* One disks: or nets: entry as it is walked: its keys go to the device's setters. */
+struct device_item {
+    const struct config_device_keys *kind;
+    void *device;           /* a struct disk_config or net_config */
+    yaml_mark_t first_mark; /* where the value of keys[0] (path, tap) is */
+    bool first_set;         /* keys[0] has a valid value */
+    bool first_bad;         /* keys[0] has a value whose problem is reported */
 };
 
-static void disk_pair(struct yaml_walk *w, void *target, size_t key, yaml_node_t *value,
-                      const char *path)
+static void device_pair(struct yaml_walk *w, void *target, size_t key, yaml_node_t *value,
+                        const char *path)
 {
-    struct disk_item *item = target;
-    struct disk_config *disk = &item->disk;
-    if (key == DISK_READONLY) {
-        int v = bool_value(w, value, path);
-        if (v >= 0)
-            disk->readonly = v;
-        return;
+    struct device_item *item = target;
+    const struct config_device_key *spec = &item->kind->keys[key];
+    if (key == 0) {
+        item->first_mark = value->start_mark;
+        item->first_bad = true;
     }
-    static const char *const expected[] = {
-        [DISK_PATH] = DISK_PATH_EXPECTED,
-        [DISK_SERIAL] = "1 to 20 bytes",
-        [DISK_CACHE] = "writeback, writethrough or unsafe",
-        [DISK_QUEUE_SIZE] = "a power of 2 from 2 to 256",
-    };
-    if (key == DISK_PATH) {
-        item->path_mark = value->start_mark;
-        item->path_bad = true;
-    }
-    char *text = scalar_text(w, value, path, expected[key]);
+    char *text = scalar_text(w, value, path, spec->expected);
     if (!text)
         return;
     char label[LABEL_SIZE], quoted[CONFIG_QUOTE_SIZE], subject[LABEL_SIZE + CONFIG_QUOTE_SIZE];
@@ -358,62 +281,22 @@ static void disk_pair(struct yaml_walk *w, void *target, size_t key, yaml_node_t
              config_quote(text, quoted, sizeof(quoted)));
     struct error err;
     int r = 0;
-    if (key == DISK_PATH) {
+    if (spec->options & CONFIG_SETTING_PATH) {
         text = resolve(w, text);
         if (!text)
             r = error_fmt(&err, -ENOMEM, "out of memory");
         else if (!*text)
-            r = error_fmt(&err, -EINVAL, "%s: empty path (expected " DISK_PATH_EXPECTED ")", label);
-        if (r == 0) {
-            free(disk->path);
-            disk->path = text;
-            text = NULL;
-            item->path_bad = false;
-        }
-    } else if (key == DISK_SERIAL) {
-        r = config_disk_set_serial(disk, subject, text, &err);
-    } else if (key == DISK_CACHE) {
-        if (config_disk_parse_cache(text, &disk->cache) < 0)
-            r = error_fmt(&err, -EINVAL, "%s is not a cache mode (expected %s)", subject,
-                          expected[DISK_CACHE]);
-    } else {
-        r = config_disk_set_queue_size(disk, subject, text, &err);
+            r = error_fmt(&err, -EINVAL, "%s: empty path (expected %s)", label, spec->expected);
     }
+    if (r == 0)
+        r = spec->set(item->device, subject, text, &err);
     free(text);
-    if (r < 0)
+    if (r < 0) {
         add_error(w, r, &err);
-}
-
-struct net_item {
-    struct net_config net;
-    yaml_mark_t tap_mark;
-    bool tap_bad;
-};
-
-static void net_pair(struct yaml_walk *w, void *target, size_t key, yaml_node_t *value,
-                     const char *path)
-{
-    struct net_item *item = target;
-    if (key == NET_TAP) {
-        item->tap_mark = value->start_mark;
-        item->tap_bad = true;
+    } else if (key == 0) {
+        item->first_set = true;
+        item->first_bad = false;
     }
-    char *text = scalar_text(w, value, path,
-                             key == NET_TAP ? TAP_EXPECTED : "a MAC such as 02:00:00:00:00:01");
-    if (!text)
-        return;
-    char label[LABEL_SIZE], quoted[CONFIG_QUOTE_SIZE], subject[LABEL_SIZE + CONFIG_QUOTE_SIZE];
-    yaml_label(w->origin, value->start_mark, path, label, sizeof(label));
-    snprintf(subject, sizeof(subject), "%s: '%s'", label,
-             config_quote(text, quoted, sizeof(quoted)));
-    struct error err;
-    int r = key == NET_TAP ? config_net_set_tap(&item->net, subject, text, &err)
-                           : config_net_set_mac(&item->net, subject, "", text, &err);
-    if (r == 0 && key == NET_TAP)
-        item->tap_bad = false;
-    free(text);
-    if (r < 0)
-        add_error(w, r, &err);
 }
 
 /* The items of a disks: or nets: list; NULL (with the problem reported) if it is not one.
@@ -445,143 +328,141 @@ static unsigned device_count(const yaml_node_t *list)
     return n < CONFIG_MAX_VIRTIO_DEVICES ? (unsigned)n : CONFIG_MAX_VIRTIO_DEVICES;
 }
 
-/* Entry i of a device list, named in prefix ("disks[2]"); NULL if it is not a mapping (which
- * is reported). */
-static const yaml_node_t *device_entry(struct yaml_walk *w, const yaml_node_t *list,
-                                       const char *path, unsigned i, const char *expected,
-                                       char prefix[PATH_SIZE])
+/* "a list of disks, each a mapping with path and optionally readonly, ...". */
+static const char *list_expected(const struct config_device_keys *kind, char *buf, size_t size)
 {
-    const yaml_node_t *entry = node(w, list->data.sequence.items.start[i]);
-    snprintf(prefix, PATH_SIZE, "%s[%u]", path, i);
-    if (entry && entry->type != YAML_MAPPING_NODE) {
-        wrong_type(w, entry, prefix, expected);
-        return NULL;
-    }
-    return entry;
+    char entry[256];
+    snprintf(buf, size, "a list of %s, each %s", kind->what,
+             config_device_entry_expected(kind, entry, sizeof(entry)));
+    return buf;
 }
 
-/* A device entry without its required key, unless that key's value was already reported. */
-static void device_key_missing(struct yaml_walk *w, const yaml_node_t *entry, const char *prefix,
-                               const char *key, const char *expected, bool value_reported)
+/* Entry i of a device list into device (which the caller has initialised): true when it has
+ * its first key (path, tap), whose place goes to *first_mark. Every problem is reported. */
+static bool device_entry(struct yaml_walk *w, const yaml_node_t *list, const char *path, unsigned i,
+                         const struct config_device_keys *kind, void *device,
+                         yaml_mark_t *first_mark)
 {
-    if (!value_reported)
+    char prefix[PATH_SIZE], expected[256];
+    const yaml_node_t *entry = node(w, list->data.sequence.items.start[i]);
+    snprintf(prefix, sizeof(prefix), "%s[%u]", path, i);
+    if (!entry)
+        return false;
+    if (entry->type != YAML_MAPPING_NODE) {
+        wrong_type(w, entry, prefix,
+                   config_device_entry_expected(kind, expected, sizeof(expected)));
+        return false;
+    }
+    const char *names[CONFIG_DEVICE_MAX_KEYS];
+    size_t n = kind->count < CONFIG_DEVICE_MAX_KEYS ? kind->count : CONFIG_DEVICE_MAX_KEYS;
+    for (size_t k = 0; k < n; k++)
+        names[k] = kind->keys[k].key;
+    struct device_item item = {.kind = kind, .device = device};
+    walk_pairs(w, entry, prefix, names, n, device_pair, &item);
+    if (!item.first_set && !item.first_bad) /* a bad value was reported already */
         yaml_problem(w->origin, w->problems, entry->start_mark, -EINVAL,
-                     "%s.%s: missing (expected %s)", prefix, key, expected);
+                     "%s.%s: missing (expected %s)", prefix, kind->keys[0].key,
+                     kind->keys[0].expected);
+    *first_mark = item.first_mark;
+    return item.first_set;
 }
 
 static void load_disks(struct yaml_walk *w, const yaml_node_t *value, const char *path)
 {
-    struct vm_config *cfg = w->cfg;
+    struct vm_config *cfg = config_for(w, CONFIG_FIELD_DISK);
+    const struct config_device_keys *kind = &config_disk_keys;
     for (unsigned i = 0; i < cfg->ndisks; i++)
         config_free_disk(&cfg->disks[i]);
     cfg->ndisks = 0;
     memset(w->origin->disk, 0, sizeof(w->origin->disk));
-    if (!device_list(w, value, path, top_expected(CONFIG_FIELD_DISK), "disks"))
+    char expected[320];
+    if (!device_list(w, value, path, list_expected(kind, expected, sizeof(expected)), kind->what))
         return;
-    device_key(w, value, "disks");
+    if (cfg == w->cfg) /* in effect */
+        device_key(w, value, kind->list_key);
     for (unsigned i = 0; i < device_count(value); i++) {
-        char prefix[PATH_SIZE];
-        const yaml_node_t *entry = device_entry(w, value, path, i,
-                                                "a mapping with path and optionally readonly, "
-                                                "serial, cache, queue-size",
-                                                prefix);
-        if (!entry)
-            continue;
-        struct disk_item item = {.path_bad = false};
-        config_init_disk(&item.disk);
-        walk_pairs(w, entry, prefix, disk_keys, DISK_KEY_COUNT, disk_pair, &item);
-        struct error err;
+        struct disk_config disk;
+        config_init_disk(&disk);
+        yaml_mark_t mark = {0};
         unsigned slot = cfg->ndisks;
+        struct error err;
         int r = -EINVAL;
-        if (!item.disk.path)
-            device_key_missing(w, entry, prefix, "path", DISK_PATH_EXPECTED, item.path_bad);
-        else if ((r = config_add_disk(cfg, &item.disk, &err)) < 0)
+        if (device_entry(w, value, path, i, kind, &disk, &mark) &&
+            (r = config_add_disk(cfg, &disk, &err)) < 0)
             add_error(w, r, &err);
         if (r < 0)
-            config_free_disk(&item.disk);
+            config_free_disk(&disk);
         else
-            set_mark(&w->origin->disk[slot], item.path_mark);
+            set_mark(&w->origin->disk[slot], mark);
     }
 }
 
 static void load_nets(struct yaml_walk *w, const yaml_node_t *value, const char *path)
 {
-    struct vm_config *cfg = w->cfg;
+    struct vm_config *cfg = config_for(w, CONFIG_FIELD_NET);
+    const struct config_device_keys *kind = &config_net_keys;
     for (unsigned i = 0; i < cfg->nnets; i++)
         config_free_net(&cfg->nets[i]);
     cfg->nnets = 0;
     memset(w->origin->net, 0, sizeof(w->origin->net));
-    if (!device_list(w, value, path, top_expected(CONFIG_FIELD_NET), "network devices"))
+    char expected[320];
+    if (!device_list(w, value, path, list_expected(kind, expected, sizeof(expected)), kind->what))
         return;
-    device_key(w, value, "nets");
+    if (cfg == w->cfg) /* in effect */
+        device_key(w, value, kind->list_key);
     for (unsigned i = 0; i < device_count(value); i++) {
-        char prefix[PATH_SIZE];
-        const yaml_node_t *entry =
-            device_entry(w, value, path, i, "a mapping with tap and optionally mac", prefix);
-        if (!entry)
-            continue;
-        struct net_item item = {.tap_bad = false};
-        walk_pairs(w, entry, prefix, net_keys, NET_KEY_COUNT, net_pair, &item);
-        struct error err;
+        struct net_config net = {.tap = NULL};
+        yaml_mark_t mark = {0};
         unsigned slot = cfg->nnets;
+        struct error err;
         int r = -EINVAL;
-        if (!item.net.tap)
-            device_key_missing(w, entry, prefix, "tap", TAP_EXPECTED, item.tap_bad);
-        else if ((r = config_add_net(cfg, &item.net, &err)) < 0)
+        if (device_entry(w, value, path, i, kind, &net, &mark) &&
+            (r = config_add_net(cfg, &net, &err)) < 0)
             add_error(w, r, &err);
         if (r < 0)
-            config_free_net(&item.net);
+            config_free_net(&net);
         else
-            set_mark(&w->origin->net[slot], item.tap_mark);
+            set_mark(&w->origin->net[slot], mark);
     }
 }
 
 static void load_kernel(struct yaml_walk *w, const yaml_node_t *value, const char *path)
 {
+    struct mapping_keys keys;
+    keys_at(CONFIG_PLACE_KERNEL, &keys);
     /* Where "kernel.path: missing" points when the mapping has no path. */
     set_mark(&w->origin->field[CONFIG_FIELD_KERNEL], value->start_mark);
     if (value->type != YAML_MAPPING_NODE) {
-        wrong_type(w, value, path, top_expected(CONFIG_FIELD_KERNEL));
+        char names[128], expected[160];
+        snprintf(expected, sizeof(expected), "a mapping with %s",
+                 config_join_words(keys.names, keys.n, " and ", names, sizeof(names)));
+        wrong_type(w, value, path, expected);
         w->origin->field[CONFIG_FIELD_KERNEL].bad = true;
         return;
     }
-    const char *names[KERNEL_KEY_COUNT];
-    for (size_t i = 0; i < KERNEL_KEY_COUNT; i++)
-        names[i] = kernel_keys[i].name;
-    walk_pairs(w, value, path, names, KERNEL_KEY_COUNT, kernel_pair, NULL);
+    walk_pairs(w, value, path, keys.names, keys.n, kernel_pair, &keys);
 }
 
 static void top_pair(struct yaml_walk *w, void *target, size_t key, yaml_node_t *value,
                      const char *path)
 {
-    const struct key_spec *spec = &top_keys[key];
-    switch (spec->kind) {
-    case VALUE_KERNEL:
+    const struct config_setting *spec = ((const struct mapping_keys *)target)->settings[key];
+    if (!spec) {
         load_kernel(w, value, path);
-        break;
-    case VALUE_DISKS:
+    } else if (spec->field == CONFIG_FIELD_DISK) {
         load_disks(w, value, path);
-        break;
-    case VALUE_NETS:
+    } else if (spec->field == CONFIG_FIELD_NET) {
         load_nets(w, value, path);
-        break;
-    case VALUE_BOOL: {
-        set_mark(&w->origin->field[spec->field], value->start_mark);
-        int v = bool_value(w, value, path);
-        w->origin->field[spec->field].bad = v < 0;
-        if (v >= 0)
-            w->cfg->rng = v;
-        if (v == 1)
-            device_key(w, value, "rng");
-        break;
-    }
-    default:
+    } else {
         setting(w, spec, value, path);
-        if (spec->field == CONFIG_FIELD_CONSOLE && w->cfg->console_device == CONSOLE_ON_VIRTIO)
-            device_key(w, value, "console");
-        if (spec->field == CONFIG_FIELD_VCONSOLE && w->cfg->vconsole)
-            device_key(w, value, "vconsole");
-        break;
+        /* The virtio devices' count names the last key in effect that added one. */
+        const struct vm_config *cfg = config_for(w, spec->field);
+        bool device =
+            (spec->field == CONFIG_FIELD_CONSOLE && cfg->console_device == CONSOLE_ON_VIRTIO) ||
+            (spec->field == CONFIG_FIELD_VCONSOLE && cfg->vconsole) ||
+            (spec->field == CONFIG_FIELD_RNG && cfg->rng);
+        if (device && cfg == w->cfg)
+            device_key(w, value, spec->key);
     }
 }
 
@@ -613,10 +494,9 @@ void yaml_walk_vm(struct yaml_walk *w, yaml_node_t *root, const char *prefix)
         w->origin->field[CONFIG_FIELD_KERNEL].bad = true;
         return;
     }
-    const char *names[TOP_KEY_COUNT];
-    for (size_t i = 0; i < TOP_KEY_COUNT; i++)
-        names[i] = top_keys[i].name;
-    walk_pairs(w, root, prefix, names, TOP_KEY_COUNT, top_pair, NULL);
+    struct mapping_keys keys;
+    keys_at(CONFIG_PLACE_TOP, &keys);
+    walk_pairs(w, root, prefix, keys.names, keys.n, top_pair, &keys);
 }
 
 void yaml_walk_document(struct yaml_walk *w)

@@ -1,6 +1,6 @@
 /* The console between a guest device (16550 or virtio-console) and the host: output buffering
- * and draining on the loop, input with back-pressure from the device, raw-mode tty handling.
- * The socket and pty sinks' comings and goings are in console_endpoint.c. */
+ * and draining on the loop, input with back-pressure from the device, raw-mode tty handling,
+ * and the stdio, file and none sinks; it calls every sink through its console_sink_ops. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -8,14 +8,27 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "console_internal.h"
+#include "console_sink.h"
+
+static void watch(struct console *console);
+static void peer_arrived(struct console *console, int fd);
+static void peer_gone(struct console *console);
 
 int console_open(struct console *console, const char *label, enum console_kind kind,
                  const char *path, bool append, struct error *err)
 {
+    static const struct console_sink_ops *const sinks[] = {
+        [CONSOLE_STDIO] = &console_stdio_sink, [CONSOLE_FILE] = &console_file_sink,
+        [CONSOLE_NONE] = &console_none_sink,   [CONSOLE_SOCKET] = &console_socket_sink,
+        [CONSOLE_PTY] = &console_pty_sink,
+    };
     memset(console, 0, sizeof(*console));
     pthread_mutex_init(&console->lock, NULL);
     console->kind = kind;
+    console->sink = (unsigned)kind < sizeof(sinks) / sizeof(sinks[0]) && sinks[kind]
+                        ? sinks[kind]
+                        : &console_none_sink;
+    console->peer_arrived = peer_arrived;
     console->label = label;
     console->out_fd = -1;
     console->in_fd = -1;
@@ -27,37 +40,18 @@ int console_open(struct console *console, const char *label, enum console_kind k
         console_close(console);
         return error_fmt(err, -ENOMEM, "%s: out of memory", label);
     }
-    if (kind == CONSOLE_STDIO) {
-        console->out_fd = STDOUT_FILENO;
-        console->in_fd = STDIN_FILENO;
-    } else if (kind == CONSOLE_FILE) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
-        if (fd < 0) {
-            int e = errno;
-            console_close(console);
-            return error_fmt(
-                err, -e,
-                "%s: cannot open 'file:%s' for writing: %s (expected a path kiln may write)", label,
-                path, strerror(e));
-        }
-        console->out_fd = fd;
-        console->out_owned = true;
-    } else if (kind == CONSOLE_SOCKET || kind == CONSOLE_PTY) {
-        int r = console_endpoint_open(console, path, err);
-        if (r < 0) {
-            console_close(console);
-            return r;
-        }
-    }
-    return 0;
+    int r = console->sink->open ? console->sink->open(console, path, append, err) : 0;
+    if (r < 0)
+        console_close(console);
+    return r;
 }
 
 const char *console_pty_path(const struct console *console)
 {
-    return console->kind == CONSOLE_PTY && console->pty_path[0] ? console->pty_path : NULL;
+    return console->pty_path[0] ? console->pty_path : NULL;
 }
 
-void console_free_handle(uv_handle_t *handle)
+static void free_handle(uv_handle_t *handle)
 {
     free(handle);
 }
@@ -100,15 +94,15 @@ static void write_spare(struct console *console)
         } else if (n < 0 && errno == EAGAIN) {
             break;
         } else if (!(n < 0 && errno == EINTR)) {
-            if (console->attached)
-                console_peer_gone(console); /* the client hung up: discard until the next */
+            if (console->attached && console->sink->peer_gone)
+                peer_gone(console); /* the client hung up: discard until the next */
             else
                 console->spare_off = console->spare_len;
             return;
         }
     }
     if (console->attached)
-        console_watch(console);
+        watch(console);
 }
 
 void console_flush(struct console *console)
@@ -191,7 +185,7 @@ static void on_out_async(uv_async_t *handle)
     console_flush(handle->data);
 }
 
-/* Hands buffered input to the device; console_watch stops reading while it is full. */
+/* Hands buffered input to the device; watch() stops reading while it is full. */
 static void feed_device(struct console *console)
 {
     console->in_off +=
@@ -226,7 +220,7 @@ static size_t filter_escapes(struct console *console, uint8_t *buf, size_t len)
 static void close_io_poll(struct console *console)
 {
     if (console->io_poll)
-        uv_close((uv_handle_t *)console->io_poll, console_free_handle);
+        uv_close((uv_handle_t *)console->io_poll, free_handle);
     console->io_poll = NULL;
     console->io_poll_fd = -1;
 }
@@ -235,8 +229,8 @@ static void close_io_poll(struct console *console)
  * makes room for the next one. */
 static void input_ended(struct console *console)
 {
-    if (console->kind == CONSOLE_SOCKET || console->kind == CONSOLE_PTY) {
-        console_peer_gone(console);
+    if (console->sink->peer_gone) {
+        peer_gone(console);
         return;
     }
     console->in_fd = -1;
@@ -274,10 +268,12 @@ static void on_io(uv_poll_t *handle, int status, int events)
     if ((events & UV_READABLE) && console->in_fd >= 0 && console->io_poll == handle)
         read_input(console);
     if (console->io_poll == handle)
-        console_watch(console);
+        watch(console);
 }
 
-void console_watch(struct console *console)
+/* Makes io_poll watch what is wanted now: input while the device has room, output while a
+ * non-blocking sink has bytes waiting. */
+static void watch(struct console *console)
 {
     int events = 0;
     if (console->in_fd >= 0 && console->in_off == console->in_len)
@@ -307,26 +303,27 @@ void console_watch(struct console *console)
     uv_poll_start(console->io_poll, events, on_io);
 }
 
-void console_peer_arrived(struct console *console, int fd)
+/* A socket client or pty reader is here: its fd becomes the console's input and output. */
+static void peer_arrived(struct console *console, int fd)
 {
     console->in_fd = console->out_fd = fd;
     console->out_nonblocking = true;
     console->out_broken = false;
     console->in_off = console->in_len = 0;
     console->escape_pending = false;
-    console_watch(console);
+    watch(console);
 }
 
-void console_peer_gone(struct console *console)
+/* It went away: input stops, output is discarded until the next one comes. */
+static void peer_gone(struct console *console)
 {
     close_io_poll(console);
-    if (console->kind == CONSOLE_SOCKET && console->in_fd >= 0)
-        close(console->in_fd);
+    console->sink->peer_gone(console);
     console->in_fd = console->out_fd = -1;
     console->in_off = console->in_len = 0;
     console->spare_off = console->spare_len; /* what it did not read is discarded */
-    if (console->attached)
-        console_endpoint_attach(console); /* wait for the next client or reader */
+    if (console->attached && console->sink->attach)
+        console->sink->attach(console); /* wait for the next client or reader */
 }
 
 static void on_in_space(uv_async_t *handle)
@@ -334,7 +331,7 @@ static void on_in_space(uv_async_t *handle)
     struct console *console = handle->data;
     if (console->in_off < console->in_len) {
         feed_device(console);
-        console_watch(console);
+        watch(console);
     }
 }
 
@@ -370,13 +367,9 @@ int console_attach(struct console *console, uv_loop_t *loop, const struct consol
     console->attached = true;
     console->io_poll_fd = -1;
 
-    if (console->kind == CONSOLE_STDIO && console->in_fd >= 0) {
-        console->in_is_tty = isatty(console->in_fd);
-        if (console->in_is_tty)
-            enter_raw_mode(console);
-        console_watch(console);
-    }
-    console_endpoint_attach(console);
+    if (console->sink->attach)
+        console->sink->attach(console);
+    watch(console);
     return 0;
 }
 
@@ -389,7 +382,8 @@ void console_detach(struct console *console)
     uv_close((uv_handle_t *)&console->out_async, NULL);
     uv_close((uv_handle_t *)&console->in_space_async, NULL);
     close_io_poll(console);
-    console_endpoint_detach(console);
+    if (console->sink->detach)
+        console->sink->detach(console);
 }
 
 void console_close(struct console *console)
@@ -400,12 +394,54 @@ void console_close(struct console *console)
     }
     if (console->out_buf && console->out_spare)
         console_flush(console);
-    if (console->out_owned && console->out_fd >= 0)
-        close(console->out_fd);
+    if (console->sink && console->sink->close)
+        console->sink->close(console);
     console->out_fd = -1;
-    console->out_owned = false;
-    console_endpoint_close(console);
     free(console->out_buf);
     free(console->out_spare);
     console->out_buf = console->out_spare = NULL;
 }
+
+static int open_stdio(struct console *console, const char *path, bool append, struct error *err)
+{
+    console->out_fd = STDOUT_FILENO;
+    console->in_fd = STDIN_FILENO;
+    return 0;
+}
+
+/* A terminal stdin goes raw while the guest runs; console_close restores it. */
+static void attach_stdio(struct console *console)
+{
+    if (console->in_fd < 0 || console->termios_saved)
+        return;
+    console->in_is_tty = isatty(console->in_fd);
+    if (console->in_is_tty)
+        enter_raw_mode(console);
+}
+
+const struct console_sink_ops console_stdio_sink = {.open = open_stdio, .attach = attach_stdio};
+
+static int open_file(struct console *console, const char *path, bool append, struct error *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
+    if (fd < 0) {
+        int e = errno;
+        return error_fmt(
+            err, -e, "%s: cannot open 'file:%s' for writing: %s (expected a path kiln may write)",
+            console->label, path, strerror(e));
+    }
+    console->out_fd = fd;
+    return 0;
+}
+
+static void close_file(struct console *console)
+{
+    if (console->out_fd >= 0)
+        close(console->out_fd);
+    console->out_fd = -1;
+}
+
+const struct console_sink_ops console_file_sink = {.open = open_file, .close = close_file};
+
+/* Output is discarded and there is no input: nothing to open or watch. */
+const struct console_sink_ops console_none_sink = {.open = NULL};

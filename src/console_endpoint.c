@@ -1,6 +1,6 @@
-/* Console sinks that a user attaches to while the VM runs: a Unix socket kiln listens on (one
- * client at a time) and a pty (someone opens /dev/pts/N). Output while nobody is there is
- * discarded, as on a serial line with nothing plugged in; while someone is, it waits for them. */
+/* The console sinks a user attaches to while the VM runs, as console_sink_ops: a Unix socket kiln
+ * listens on (one client at a time) and a pty (someone opens /dev/pts/N). Output while nobody is
+ * there is discarded, as on a serial line with nothing plugged in; while someone is, it waits. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -14,7 +14,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "console_internal.h"
+#include "console_sink.h"
 
 #define PTY_CHECK_MS 200 /* how often to look for a reader while the pty has none */
 #define PTY_DRAIN_MS 500 /* at exit, how long the reader gets to read the last output */
@@ -55,7 +55,7 @@ static int bind_socket(int fd, const struct sockaddr_un *addr, const char *label
     return 0;
 }
 
-static int open_socket(struct console *console, const char *path, struct error *err)
+static int open_socket(struct console *console, const char *path, bool append, struct error *err)
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(addr.sun_path))
@@ -84,7 +84,7 @@ static int open_socket(struct console *console, const char *path, struct error *
 
 /* A new pty in raw mode (the guest's bytes pass unchanged), left hung up: nobody has it open
  * until the user does. */
-static int open_pty(struct console *console, struct error *err)
+static int open_pty(struct console *console, const char *path, bool append, struct error *err)
 {
     int fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
@@ -116,10 +116,9 @@ static int open_pty(struct console *console, struct error *err)
     return 0;
 }
 
-int console_endpoint_open(struct console *console, const char *path, struct error *err)
+static void free_handle(uv_handle_t *handle)
 {
-    return console->kind == CONSOLE_SOCKET ? open_socket(console, path, err)
-                                           : open_pty(console, err);
+    free(handle);
 }
 
 static void on_client(uv_poll_t *handle, int status, int events)
@@ -137,7 +136,7 @@ static void on_client(uv_poll_t *handle, int status, int events)
         close(fd);
         return;
     }
-    console_peer_arrived(console, fd);
+    console->peer_arrived(console, fd);
 }
 
 /* A pty that nobody has open reports POLLHUP; once someone opens it, it stops. */
@@ -149,35 +148,80 @@ static void on_pty_check(uv_timer_t *timer)
         return;
     uv_timer_stop(timer);
     console->pty_timer_running = false;
-    console_peer_arrived(console, console->pty_fd);
+    console->peer_arrived(console, console->pty_fd);
 }
 
-void console_endpoint_attach(struct console *console)
-{
-    if (console->kind == CONSOLE_SOCKET && !console->listen_poll) {
-        uv_poll_t *poll = malloc(sizeof(*poll));
-        if (!poll || uv_poll_init(console->loop, poll, console->listen_fd) != 0) {
-            free(poll);
-            return;
-        }
-        poll->data = console;
-        console->listen_poll = poll;
-        uv_poll_start(poll, UV_READABLE, on_client);
-    } else if (console->kind == CONSOLE_PTY && !console->pty_timer_running) {
-        if (!console->pty_timer.data) {
-            uv_timer_init(console->loop, &console->pty_timer);
-            console->pty_timer.data = console;
-        }
-        uv_timer_start(&console->pty_timer, on_pty_check, 0, PTY_CHECK_MS);
-        console->pty_timer_running = true;
-    }
-}
-
-void console_endpoint_detach(struct console *console)
+/* Waits for a client: one at a time (on_client turns the others away). */
+static void attach_socket(struct console *console)
 {
     if (console->listen_poll)
-        uv_close((uv_handle_t *)console->listen_poll, console_free_handle);
+        return;
+    uv_poll_t *poll = malloc(sizeof(*poll));
+    if (!poll || uv_poll_init(console->loop, poll, console->listen_fd) != 0) {
+        free(poll);
+        return;
+    }
+    poll->data = console;
+    console->listen_poll = poll;
+    uv_poll_start(poll, UV_READABLE, on_client);
+}
+
+/* The client hung up: its fd is ours to close; the listening socket stays. */
+static void socket_peer_gone(struct console *console)
+{
+    if (console->in_fd >= 0)
+        close(console->in_fd);
+}
+
+static void detach_socket(struct console *console)
+{
+    if (console->listen_poll)
+        uv_close((uv_handle_t *)console->listen_poll, free_handle);
     console->listen_poll = NULL;
+}
+
+static void close_socket(struct console *console)
+{
+    if (console->in_fd >= 0)
+        close(console->in_fd);
+    if (console->listen_fd >= 0) {
+        close(console->listen_fd);
+        unlink(console->socket_path);
+    }
+    console->listen_fd = -1;
+    free(console->socket_path);
+    console->socket_path = NULL;
+    console->in_fd = console->out_fd = -1;
+}
+
+const struct console_sink_ops console_socket_sink = {
+    .open = open_socket,
+    .attach = attach_socket,
+    .peer_gone = socket_peer_gone,
+    .detach = detach_socket,
+    .close = close_socket,
+};
+
+/* Looks for a reader every PTY_CHECK_MS until one opens the pty. */
+static void attach_pty(struct console *console)
+{
+    if (console->pty_timer_running)
+        return;
+    if (!console->pty_timer.data) {
+        uv_timer_init(console->loop, &console->pty_timer);
+        console->pty_timer.data = console;
+    }
+    uv_timer_start(&console->pty_timer, on_pty_check, 0, PTY_CHECK_MS);
+    console->pty_timer_running = true;
+}
+
+/* The reader closed the pty; it stays ours, for the next reader to open. */
+static void pty_peer_gone(struct console *console)
+{
+}
+
+static void detach_pty(struct console *console)
+{
     if (console->pty_timer.data) {
         uv_close((uv_handle_t *)&console->pty_timer, NULL);
         console->pty_timer.data = NULL;
@@ -202,26 +246,20 @@ static void let_reader_finish(struct console *console)
     close(slave);
 }
 
-void console_endpoint_close(struct console *console)
+static void close_pty(struct console *console)
 {
-    if (console->kind == CONSOLE_SOCKET) {
-        if (console->in_fd >= 0)
-            close(console->in_fd);
-        if (console->listen_fd >= 0) {
-            close(console->listen_fd);
-            unlink(console->socket_path);
-        }
-        console->listen_fd = -1;
-        free(console->socket_path);
-        console->socket_path = NULL;
-    } else if (console->kind == CONSOLE_PTY) {
-        if (console->pty_fd >= 0 && console->in_fd >= 0)
-            let_reader_finish(console);
-        if (console->pty_fd >= 0)
-            close(console->pty_fd);
-        console->pty_fd = -1;
-    } else {
-        return;
-    }
+    if (console->pty_fd >= 0 && console->in_fd >= 0)
+        let_reader_finish(console);
+    if (console->pty_fd >= 0)
+        close(console->pty_fd);
+    console->pty_fd = -1;
     console->in_fd = console->out_fd = -1;
 }
+
+const struct console_sink_ops console_pty_sink = {
+    .open = open_pty,
+    .attach = attach_pty,
+    .peer_gone = pty_peer_gone,
+    .detach = detach_pty,
+    .close = close_pty,
+};

@@ -12,8 +12,9 @@
 
 #define PATH_SIZE (CONFIG_QUOTE_SIZE + 64)
 
-#define STEP_EXPECTED  "one of expect, expect-not, send, expect-exit or sleep"
-#define NAME_EXPECTED  "a name of 1 to 64 letters, digits, '.', '_' or '-'"
+#define STEP_EXPECTED "one of expect, expect-not, send, expect-exit or sleep"
+#define NAME_EXPECTED                                                                              \
+    "a name of 1 to " CONFIG_STRINGIFY(KTEST_MAX_NAME) " letters, digits, '.', '_' or '-'"
 #define REGEX_EXPECTED "a POSIX extended regular expression"
 
 static const char *const top_keys[] = {"cases", "timeout"};
@@ -275,15 +276,6 @@ static void load_steps(struct yaml_walk *w, yaml_node_t *n, const char *path, st
     }
 }
 
-static bool label_from_origin(const void *ctx, enum config_field field, unsigned index, char *buf,
-                              size_t size)
-{
-    int r = config_yaml_label(ctx, field, index, buf, size);
-    if (r == 0)
-        snprintf(buf, size, "%s", config_field_flag(field));
-    return r >= 0;
-}
-
 /* vm: the path of a VM definition (relative to the test file) or an inline one. */
 static void load_vm(struct yaml_walk *w, yaml_node_t *n, const char *path, struct ktest_case *tc)
 {
@@ -319,7 +311,7 @@ static void load_vm(struct yaml_walk *w, yaml_node_t *n, const char *path, struc
         free(file);
     }
     if (config_problems_total(w->problems) == before) {
-        struct config_namer namer = {label_from_origin, &tc->origin};
+        struct config_namer namer = {config_yaml_name, &tc->origin};
         config_check_all(&tc->vm, &namer, false, w->problems);
     }
 }
@@ -533,7 +525,7 @@ void ktest_file_free(struct ktest_file *file)
 
 void ktest_case_check_files(const struct ktest_case *tc, struct config_problems *problems)
 {
-    struct config_namer namer = {label_from_origin, &tc->origin};
+    struct config_namer namer = {config_yaml_name, &tc->origin};
     config_check_all(&tc->vm, &namer, true, problems);
 }
 

@@ -20,17 +20,11 @@ enum cli_action {
     CLI_ACTION_CONFIG,   /* print req->config as YAML; exit 0 or 1 */
 };
 
-struct cli_flag_use {
-    unsigned flag; /* index in the flag table */
-    char *value;
-};
-
 struct cli_request {
-    enum cli_action action;    /* also set when cli_parse fails, once the command is known */
-    struct vm_config config;   /* the flags; with a file, cli_load puts the file under them */
-    char *file;                /* the YAML VM definition named on the command line, or NULL */
-    struct cli_flag_use *uses; /* the flags given, in order, to apply over the file */
-    unsigned nuses;
+    enum cli_action action;         /* also set when cli_parse fails, once the command is known */
+    struct vm_config config;        /* the flags; with a file, cli_load puts the file under them */
+    char *file;                     /* the YAML VM definition named on the command line, or NULL */
+    bool given[CONFIG_FIELD_COUNT]; /* the settings the flags set, which the file cannot */
     struct config_yaml_origin origin; /* where the file's values were, for messages */
 };
 

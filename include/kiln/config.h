@@ -57,6 +57,11 @@ struct disk_config {
 #define CONFIG_MIN_QUEUE_SIZE         2
 #define CONFIG_MAX_NAME               64
 
+/* A constant's digits in a string literal: "expected 1 to " CONFIG_STRINGIFY(CONFIG_MAX_CPUS), so
+ * the texts that state a range follow the constant. */
+#define CONFIG_STRINGIFY_(x) #x
+#define CONFIG_STRINGIFY(x)  CONFIG_STRINGIFY_(x)
+
 /* What --kernel wants, for the messages of every parser that can find it missing. */
 #define CONFIG_KERNEL_EXPECTED "the path of a kernel image: bzImage, ELF vmlinux or PVH ELF"
 
@@ -136,17 +141,28 @@ int config_set_host_compat(struct vm_config *cfg, const char *label, const char 
                            struct error *err);
 int config_set_device_discovery(struct vm_config *cfg, const char *label, const char *text,
                                 struct error *err);
+/* true or false (also True, TRUE, False, FALSE); --rng hands it "true". */
+int config_set_rng(struct vm_config *cfg, const char *label, const char *text, struct error *err);
+/* One --disk SPEC or --net SPEC: parsed and added after the devices cfg has. */
+int config_set_disk(struct vm_config *cfg, const char *label, const char *text, struct error *err);
+int config_set_net(struct vm_config *cfg, const char *label, const char *text, struct error *err);
+
+/* A YAML boolean's spellings: 1 for true, True, TRUE; 0 for false, False, FALSE; else -EINVAL. */
+int config_parse_bool(const char *text);
 
 /* The keyword each setting is written as: what `kiln config` prints and the setters accept. */
 const char *config_on_reset_name(enum reset_action action);
 const char *config_host_compat_name(enum host_compat_mode mode);
 const char *config_device_discovery_name(enum device_discovery discovery);
 const char *config_disk_cache_name(enum disk_cache cache);
-/* cfg's console as config_set_console takes it, e.g. "virtio:file:hvc.log"; NULL if it does
- * not fit in size bytes. */
-const char *config_console_text(const struct vm_config *cfg, char *buf, size_t size);
-/* The same for --vconsole ("pty", "socket:PATH"); NULL without one or if it does not fit. */
-const char *config_vconsole_text(const struct vm_config *cfg, char *buf, size_t size);
+/* cfg's console as config_set_console takes it, e.g. "virtio:file:hvc.log", in *text (free
+ * it). 0 or -ENOMEM. */
+int config_console_text(const struct vm_config *cfg, char **text);
+/* The same for --vconsole ("pty", "socket:PATH"); *text NULL without one. */
+int config_vconsole_text(const struct vm_config *cfg, char **text);
+/* Where the path starts in a console sink as the setters take it ("virtio:file:PATH"): its
+ * offset, or 0 for a sink without one. */
+size_t config_sink_path_offset(const char *text);
 
 /* The settings a message can name (config_check_all's namer). */
 enum config_field {
@@ -206,36 +222,26 @@ unsigned config_check_all(const struct vm_config *cfg, const struct config_namer
  * the only candidate it abbreviates ("--mem"), for "did you mean" hints. NULL if none. */
 const char *config_closest(const char *word, size_t len, const char *const *candidates, size_t n);
 
-/* Parses one --disk value, DISK_SPEC below, into *disk (owned strings; free with
- * config_free_disk). Returns 0 or -EINVAL with a message naming the bad part. */
+/* Parses one --disk value, CONFIG_DISK_SPEC, into *disk (owned strings; free with
+ * config_free_disk); the options are config_disk_keys (config_settings.h). Returns 0 or -EINVAL
+ * with a message naming the bad part. */
 #define CONFIG_DISK_SPEC                                                                           \
     "PATH[,readonly][,serial=ID][,cache=writeback|writethrough|unsafe][,queue-size=N]"
 int config_parse_disk(const char *spec, struct disk_config *disk, struct error *err);
 void config_free_disk(struct disk_config *disk);
 /* A disk with the defaults and no path. */
 void config_init_disk(struct disk_config *disk);
-/* The checks behind one disk option, shared by --disk and YAML disks; subject begins the
- * message ("--disk: serial in 'a.img,serial=x'" or "vm.yaml:4:13: disks[0].serial: 'x'"). */
-int config_disk_set_serial(struct disk_config *disk, const char *subject, const char *text,
-                           struct error *err);
-int config_disk_set_queue_size(struct disk_config *disk, const char *subject, const char *text,
-                               struct error *err);
 /* "writeback", "writethrough" or "unsafe"; -EINVAL for anything else. */
 int config_disk_parse_cache(const char *text, enum disk_cache *cache);
 /* Appends *disk to cfg (which takes over its strings). */
 int config_add_disk(struct vm_config *cfg, const struct disk_config *disk, struct error *err);
 unsigned config_virtio_device_count(const struct vm_config *cfg);
 
-/* Parses one --net value, CONFIG_NET_SPEC, into *net (free with config_free_net). */
+/* Parses one --net value, CONFIG_NET_SPEC, into *net (free with config_free_net); the options
+ * are config_net_keys. */
 #define CONFIG_NET_SPEC "tap=NAME[,mac=MAC]"
 int config_parse_net(const char *spec, struct net_config *net, struct error *err);
 void config_free_net(struct net_config *net);
-/* The checks behind tap= and mac=, shared by --net and YAML nets; subject begins the message
- * as for the disk options, example_prefix goes before the example MAC ("mac=" or ""). */
-int config_net_set_tap(struct net_config *net, const char *subject, const char *text,
-                       struct error *err);
-int config_net_set_mac(struct net_config *net, const char *subject, const char *example_prefix,
-                       const char *text, struct error *err);
 int config_add_net(struct vm_config *cfg, const struct net_config *net, struct error *err);
 /* The MAC a --net without mac= gets: locally administered, unicast, and the same for the same
  * key (the VM's name, or without one the TAP's) and device index on every boot. */

@@ -38,6 +38,12 @@ struct config_yaml_origin {
 int config_yaml_load(const char *path, struct vm_config *cfg, struct config_yaml_origin *origin,
                      struct config_problems *problems);
 
+/* The same under values cfg already has: for each field with keep[field] (the flags given
+ * with the file), the file's value is checked and its problems reported, but cfg keeps its
+ * own. keep NULL: config_yaml_load. */
+int config_yaml_load_under(const char *path, struct vm_config *cfg, const bool *keep,
+                           struct config_yaml_origin *origin, struct config_problems *problems);
+
 /* The same from memory: name starts messages, dir is the folder relative paths are resolved
  * against (NULL: used as written). */
 int config_yaml_load_buffer(const char *name, const char *dir, const char *data, size_t size,
@@ -51,6 +57,11 @@ void config_yaml_origin_free(struct config_yaml_origin *origin);
  * -1 if its problem was already reported. */
 int config_yaml_label(const struct config_yaml_origin *origin, enum config_field field,
                       unsigned index, char *buf, size_t size);
+/* A config_namer's name() for a file's settings under flags (ctx: its struct
+ * config_yaml_origin): config_yaml_label, or the flag (config_field_flag) for a setting the file
+ * did not set. */
+bool config_yaml_name(const void *origin, enum config_field field, unsigned index, char *buf,
+                      size_t size);
 
 /* Writes cfg as a YAML VM definition with every key (defaults included), which loads back to
  * the same config: paths are made absolute (from the current folder; symbolic links and .. are

@@ -15,7 +15,9 @@
 #include "kiln/error.h"
 
 #define CONSOLE_OUT_CAPACITY (64 * 1024)
-#define CONSOLE_ESCAPE_KEY   0x01 /* Ctrl-A, then 'x' quits (only when stdin is a terminal) */
+
+struct console_sink_ops;
+#define CONSOLE_ESCAPE_KEY 0x01 /* Ctrl-A, then 'x' quits (only when stdin is a terminal) */
 
 /* The guest-side device a console feeds: the 16550 or virtio-console. Both run on the loop
  * thread. receive() takes what it can of the input and returns how much; when it took less,
@@ -37,9 +39,11 @@ struct console {
 
     /* The rest belongs to the loop thread (and to open/close, before and after the loop). */
     enum console_kind kind;
+    const struct console_sink_ops *sink; /* its kind's (src/console_sink.h) */
+    /* console.c's, for the socket and pty sinks: a client or reader with fd is here. */
+    void (*peer_arrived)(struct console *console, int fd);
     const char *label;    /* "--console" or "--vconsole", for messages */
     int out_fd;           /* -1: output discarded (none, or no socket client or pty reader now) */
-    bool out_owned;       /* we opened it (file:PATH), so we close it */
     bool out_nonblocking; /* a socket client or pty: what does not fit waits for POLLOUT */
     bool out_broken;
     size_t spare_off, spare_len; /* out_spare[spare_off, spare_len) is still to be written */

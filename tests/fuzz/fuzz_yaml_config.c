@@ -7,14 +7,6 @@
 
 #include "kiln/config_yaml.h"
 
-static bool label(const void *ctx, enum config_field field, unsigned index, char *buf, size_t size)
-{
-    int r = config_yaml_label(ctx, field, index, buf, size);
-    if (r == 0)
-        snprintf(buf, size, "%s", config_field_flag(field));
-    return r >= 0;
-}
-
 /* Loads size bytes of text; returns the number of problems (or -1 if it did not parse). */
 static int load(const char *text, size_t size, struct vm_config *cfg)
 {
@@ -25,7 +17,7 @@ static int load(const char *text, size_t size, struct vm_config *cfg)
     int r = config_yaml_load_buffer("fuzz.yaml", "/nonexistent-kiln-fuzz", text, size, cfg, &origin,
                                     &problems);
     if (r == 0) {
-        struct config_namer namer = {label, &origin};
+        struct config_namer namer = {config_yaml_name, &origin};
         config_check_all(cfg, &namer, false, &problems);
     }
     for (unsigned i = 0; i < problems.count; i++) /* every message is one line */

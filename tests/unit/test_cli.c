@@ -444,6 +444,17 @@ static void test_virtio_console_flag(void **state)
         "optionally after virtio:)");
 }
 
+/* A console getter's text in buf, "(none)" for none. */
+static const char *sink_text(int (*get)(const struct vm_config *, char **),
+                             const struct vm_config *cfg, char *buf, size_t size)
+{
+    char *text = NULL;
+    assert_int_equal(get(cfg, &text), 0);
+    snprintf(buf, size, "%s", text ? text : "(none)");
+    free(text);
+    return buf;
+}
+
 /* The socket and pty sinks, and --vconsole beside the serial console. */
 static void test_console_sinks_and_vconsole(void **state)
 {
@@ -453,23 +464,24 @@ static void test_console_sinks_and_vconsole(void **state)
     assert_int_equal(parse_flag(&req, &err, "--console", "socket:/run/vm.sock", true), 0);
     assert_int_equal(req.config.console, CONSOLE_SOCKET);
     assert_string_equal(req.config.console_path, "/run/vm.sock");
-    assert_string_equal(config_console_text(&req.config, text, sizeof(text)),
+    assert_string_equal(sink_text(config_console_text, &req.config, text, sizeof(text)),
                         "socket:/run/vm.sock");
     assert_false(req.config.vconsole);
-    assert_null(config_vconsole_text(&req.config, text, sizeof(text)));
+    assert_string_equal(sink_text(config_vconsole_text, &req.config, text, sizeof(text)), "(none)");
     cli_request_free(&req);
     assert_int_equal(parse_flag(&req, &err, "--console", "virtio:pty", false), 0);
     assert_int_equal(req.config.console, CONSOLE_PTY);
     assert_int_equal(req.config.console_device, CONSOLE_ON_VIRTIO);
     assert_null(req.config.console_path);
-    assert_string_equal(config_console_text(&req.config, text, sizeof(text)), "virtio:pty");
+    assert_string_equal(sink_text(config_console_text, &req.config, text, sizeof(text)),
+                        "virtio:pty");
     cli_request_free(&req);
     assert_int_equal(parse_flag(&req, &err, "--vconsole", "pty", false), 0);
     assert_true(req.config.vconsole);
     assert_int_equal(req.config.vconsole_kind, CONSOLE_PTY);
     assert_int_equal(req.config.console, CONSOLE_STDIO); /* the serial console is untouched */
     assert_int_equal(req.config.console_device, CONSOLE_ON_SERIAL);
-    assert_string_equal(config_vconsole_text(&req.config, text, sizeof(text)), "pty");
+    assert_string_equal(sink_text(config_vconsole_text, &req.config, text, sizeof(text)), "pty");
     cli_request_free(&req);
     assert_int_equal(parse_flag(&req, &err, "--vconsole", "file:hvc.log", true), 0);
     assert_int_equal(req.config.vconsole_kind, CONSOLE_FILE);

@@ -546,6 +546,52 @@ static void test_flags_override_file(void **state)
     cli_request_free(&req);
 }
 
+/* The flags are applied once, when they are parsed; the file goes under them: its values for
+ * the settings the flags gave are checked (and their problems reported) but never reach the
+ * config, not even partly (a file's virtio console under --console none). */
+static void test_file_goes_under_the_flags(void **state)
+{
+    struct files *f = *state;
+    write_text(f->yaml, "kernel: {path: k.elf, cmdline: from-file}\n"
+                        "console: virtio:pty\n"
+                        "vconsole: pty\n"
+                        "disks: [{path: a.img, serial: a-serial-that-is-too-long}]\n"
+                        "rng: yes\n");
+    struct cli_request req;
+    struct error err;
+    assert_int_equal(PARSE(&req, &err, "config", f->yaml, "--console", "none", "--disk", "c.img",
+                           "--rng", "--vconsole", "file:hvc.log"),
+                     0);
+    /* Parsing applied them: the values cli_load finds are these, not parsed again. */
+    assert_int_equal(req.config.ndisks, 1);
+    const struct disk_config *disks = req.config.disks;
+    const char *disk_path = disks[0].path, *vconsole_path = req.config.vconsole_path;
+    struct config_problems problems = {.count = 0};
+    assert_int_equal(cli_load(&req, false, &problems), -EINVAL);
+    assert_ptr_equal(req.config.disks, disks);
+    assert_ptr_equal(req.config.disks[0].path, disk_path);
+    assert_ptr_equal(req.config.vconsole_path, vconsole_path);
+    assert_int_equal(req.config.ndisks, 1);
+    assert_int_equal(req.config.console, CONSOLE_NONE);
+    assert_int_equal(req.config.console_device, CONSOLE_ON_SERIAL);
+    assert_int_equal(req.config.vconsole_kind, CONSOLE_FILE);
+    assert_true(req.config.rng);
+    assert_string_equal(req.config.cmdline, "from-file"); /* no flag: the file's */
+    /* The file must be right as written, even where a flag replaces it. */
+    assert_int_equal(problems.count, 2);
+    char expected[256];
+    snprintf(expected, sizeof(expected),
+             "%s:4:31: disks[0].serial: 'a-serial-that-is-too-long' is 25 bytes (expected 1 "
+             "to 20 bytes)",
+             f->yaml);
+    assert_string_equal(problems.lines[0], expected);
+    snprintf(expected, sizeof(expected), "%s:5:6: rng: 'yes' is not valid (expected true or false)",
+             f->yaml);
+    assert_string_equal(problems.lines[1], expected);
+    config_problems_free(&problems);
+    cli_request_free(&req);
+}
+
 /* A problem with a value a flag replaced names the flag; the file's own values keep their
  * place in the file. */
 static void test_messages_name_the_source(void **state)
@@ -645,6 +691,7 @@ int main(void)
         cmocka_unit_test(test_emit_absolute_paths),
         cmocka_unit_test(test_emit_refuses_non_utf8),
         cmocka_unit_test_setup_teardown(test_flags_override_file, make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(test_file_goes_under_the_flags, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_messages_name_the_source, make_dir, remove_dir),
         cmocka_unit_test(test_name_flag),
         cmocka_unit_test(test_commands),

@@ -17,15 +17,6 @@
 #include "kiln/cli.h"
 #include "kiln/config_yaml.h"
 
-static bool label_from_file(const void *ctx, enum config_field field, unsigned index, char *buf,
-                            size_t size)
-{
-    int r = config_yaml_label(ctx, field, index, buf, size);
-    if (r == 0)
-        snprintf(buf, size, "%s", config_field_flag(field));
-    return r >= 0;
-}
-
 /* Loads text as "vm.yaml" and runs the validation pass without the file system, as `kiln
  * config` does; the problems must be exactly the expected lines, in order. */
 static void expect_problems_n(const char *text, size_t size, const char *const *lines, size_t n)
@@ -36,7 +27,7 @@ static void expect_problems_n(const char *text, size_t size, const char *const *
     struct config_problems problems = {.count = 0};
     int r = config_yaml_load_buffer("vm.yaml", NULL, text, size, &cfg, &origin, &problems);
     if (r == 0) {
-        struct config_namer namer = {label_from_file, &origin};
+        struct config_namer namer = {config_yaml_name, &origin};
         config_check_all(&cfg, &namer, false, &problems);
     }
     for (size_t i = 0; i < n || i < problems.count; i++) {

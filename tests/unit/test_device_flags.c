@@ -83,15 +83,15 @@ static void test_disk_errors(void **state)
                  "--disk: unknown option 'rw' in 'a.img,rw' (expected readonly, serial=ID, "
                  "cache=MODE or queue-size=N)");
     expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,cache=none"), &err,
-                 "--disk: 'cache=none' in 'a.img,cache=none' is not a cache mode (expected "
-                 "cache=writeback, cache=writethrough or cache=unsafe)");
+                 "--disk: cache 'none' in 'a.img,cache=none' is not a cache mode (expected "
+                 "writeback, writethrough or unsafe)");
     expect_error(
         PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,serial=123456789012345678901"),
         &err,
-        "--disk: serial in 'a.img,serial=123456789012345678901' is 21 bytes (expected 1 "
-        "to 20 bytes)");
+        "--disk: serial '123456789012345678901' in 'a.img,serial=123456789012345678901' is 21 "
+        "bytes (expected 1 to 20 bytes)");
     expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,serial="), &err,
-                 "--disk: serial in 'a.img,serial=' is 0 bytes (expected 1 to 20 bytes)");
+                 "--disk: serial '' in 'a.img,serial=' is 0 bytes (expected 1 to 20 bytes)");
     expect_error(
         PARSE(&req, &err, "run", "--kernel", "k", "--disk"), &err,
         "--disk: missing value (expected "
@@ -102,17 +102,19 @@ static void test_disk_errors(void **state)
                  &err,
                  "--disk: unknown option 'bogus' in 'b.img,bogus' (expected readonly, serial=ID, "
                  "cache=MODE or queue-size=N)");
-    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,queue-size=100"), &err,
-                 "--disk: queue size in 'a.img,queue-size=100' is not valid (expected a power of "
-                 "2 from 2 to 256)");
-    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,queue-size=512"), &err,
-                 "--disk: queue size in 'a.img,queue-size=512' is not valid (expected a power of "
-                 "2 from 2 to 256)");
+    expect_error(
+        PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,queue-size=100"), &err,
+        "--disk: queue-size '100' in 'a.img,queue-size=100' is not valid (expected a power of "
+        "2 from 2 to 256)");
+    expect_error(
+        PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,queue-size=512"), &err,
+        "--disk: queue-size '512' in 'a.img,queue-size=512' is not valid (expected a power of "
+        "2 from 2 to 256)");
     expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,queue-size=1"), &err,
-                 "--disk: queue size in 'a.img,queue-size=1' is not valid (expected a power of "
+                 "--disk: queue-size '1' in 'a.img,queue-size=1' is not valid (expected a power of "
                  "2 from 2 to 256)");
     expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,queue-size="), &err,
-                 "--disk: queue size in 'a.img,queue-size=' is not valid (expected a power of "
+                 "--disk: queue-size '' in 'a.img,queue-size=' is not valid (expected a power of "
                  "2 from 2 to 256)");
 }
 
@@ -146,19 +148,18 @@ static void test_net_flag(void **state)
     cli_request_free(&req);
 
     expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--net", "mac=02:00:00:00:00:01"), &err,
-                 "--net: 'mac=02:00:00:00:00:01' names no TAP interface (expected "
-                 "tap=NAME[,mac=MAC])");
+                 "--net: 'mac=02:00:00:00:00:01' has no tap=NAME (expected tap=NAME[,mac=MAC])");
     expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--net", "tap=kt0,mac=02:00:00:00:00"),
                  &err,
-                 "--net: 'mac=02:00:00:00:00' in 'tap=kt0,mac=02:00:00:00:00' is not a MAC "
-                 "address (expected six hex pairs such as mac=02:00:00:00:00:01)");
+                 "--net: mac '02:00:00:00:00' in 'tap=kt0,mac=02:00:00:00:00' is not a MAC "
+                 "address (expected six hex pairs such as 02:00:00:00:00:01)");
     expect_error(
         PARSE(&req, &err, "run", "--kernel", "k", "--net", "tap=kt0,mac=01:00:5e:00:00:01"), &err,
-        "--net: 'mac=01:00:5e:00:00:01' in 'tap=kt0,mac=01:00:5e:00:00:01' is a "
+        "--net: mac '01:00:5e:00:00:01' in 'tap=kt0,mac=01:00:5e:00:00:01' is a "
         "multicast address (expected a unicast MAC: the first byte even)");
     expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--net", "tap=a-very-long-tap-name"),
                  &err,
-                 "--net: 'tap=a-very-long-tap-name' in 'tap=a-very-long-tap-name' is not an "
+                 "--net: tap 'a-very-long-tap-name' in 'tap=a-very-long-tap-name' is not an "
                  "interface name (expected 1 to 15 bytes, no '/')");
     expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--net", "tap=kt0,vhost=on"), &err,
                  "--net: unknown option 'vhost=on' in 'tap=kt0,vhost=on' (expected tap=NAME or "
