@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kiln/cli.h"
-#include "kiln/ktest.h"
-#include "kiln/vm.h"
+#include "kiln/config/cli.h"
+#include "kiln/ktest/ktest.h"
+#include "kiln/vm/vm.h"
 
 /* One boot: build, run, tear down. Returns -1 if the VM could not be built or run. */
 static int boot_once(const struct vm_config *config, unsigned boot_index, struct vm_result *result,

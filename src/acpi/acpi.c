@@ -3,8 +3,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "kiln/acpi.h"
-#include "kiln/platform.h"
+#include "kiln/acpi/acpi.h"
+#include "kiln/vm/platform.h"
 
 #define FOUR_GIB 0x100000000ULL
 

@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kiln/acpi.h"
-#include "kiln/platform.h"
+#include "kiln/acpi/acpi.h"
+#include "kiln/vm/platform.h"
 
 /* Compliance revision 2: integers are 64 bits wide (§5.2.11.1). */
 #define DSDT_REVISION 2

@@ -3,8 +3,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "kiln/acpi.h"
-#include "kiln/platform.h"
+#include "kiln/acpi/acpi.h"
+#include "kiln/vm/platform.h"
 
 /* Header field offsets, §5.2.6 table 5.4. */
 #define HDR_LENGTH   4

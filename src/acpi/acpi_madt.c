@@ -2,8 +2,8 @@
  * override and the LINT1 NMI wiring (ACPI 6.5 §5.2.12). */
 #include <string.h>
 
-#include "kiln/acpi.h"
-#include "kiln/platform.h"
+#include "kiln/acpi/acpi.h"
+#include "kiln/vm/platform.h"
 
 #define MADT_REVISION    6         /* ACPI 6.5 */
 #define MADT_PCAT_COMPAT (1u << 0) /* dual 8259s present (KVM's in-kernel PIC) */

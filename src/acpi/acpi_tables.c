@@ -3,9 +3,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "kiln/acpi.h"
-#include "kiln/devices/rtc.h"
-#include "kiln/platform.h"
+#include "kiln/acpi/acpi.h"
+#include "kiln/vm/platform.h"
 
 /* RSDP, §5.2.5.3 table 5.3. */
 #define RSDP_SIGNATURE    "RSD PTR "
@@ -121,7 +120,8 @@ int acpi_build_fadt(uint64_t dsdt_gpa, struct aml_buf *out, struct error *err)
     put_le(t + FADT_DSDT, dsdt_gpa, 4);
     t[FADT_PM_PROFILE] = FADT_PM_PROFILE_UNSPECIFIED;
     put_le(t + FADT_SCI_INT, 0, 2);
-    t[FADT_CENTURY] = RTC_REG_CENTURY; /* so the guest reads 20xx, not a guessed century */
+    t[FADT_CENTURY] =
+        PLATFORM_RTC_CENTURY_INDEX; /* so the guest reads 20xx, not a guessed century */
     put_le(t + FADT_IAPC_BOOT_ARCH, FADT_BOOT_VGA_NOT_PRESENT | FADT_BOOT_MSI_UNSUPPORTED, 2);
     put_le(t + FADT_FLAGS,
            FADT_F_HW_REDUCED_ACPI | FADT_F_RESET_REG_SUP | FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON,

@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "kiln/aml.h"
+#include "kiln/acpi/aml.h"
 
 /* Opcodes and prefixes, ACPI 6.5 §20.3 (AML Byte Stream Byte Values). */
 enum {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kiln/aml.h"
+#include "kiln/acpi/aml.h"
 
 void aml_buf_init(struct aml_buf *b, size_t limit)
 {

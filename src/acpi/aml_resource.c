@@ -2,7 +2,7 @@
  * Memory32Fixed, extended Interrupt) and the End Tag with its checksum (ACPI 6.5 §6.4). */
 #include <errno.h>
 
-#include "kiln/aml.h"
+#include "kiln/acpi/aml.h"
 
 /* Small descriptors: one tag byte = type << 3 | length (§6.4.2). */
 #define SMALL_TAG(type, len) ((uint8_t)(((type) << 3) | (len)))

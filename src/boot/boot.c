@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "boot_internal.h"
-#include "kiln/layout.h"
+#include "kiln/boot/layout.h"
 
 /* Enough of the file to tell an ELF (magic at 0) from a bzImage ("HdrS" at 0x202). */
 #define BOOT_DETECT_BYTES 0x208

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kiln/boot.h"
+#include "kiln/boot/boot.h"
 
 /* Linux boot protocol values (Documentation/arch/x86/boot.rst) that no UAPI header names. */
 #define BOOT_HDR_MAGIC          0x53726448U /* "HdrS" at 0x202 */

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "boot_internal.h"
-#include "kiln/layout.h"
+#include "kiln/boot/layout.h"
 
 /* Protocol 2.15: the newest whose fields kiln fills; a vmlinux reads only a few of them. */
 #define VMLINUX_PROTOCOL_VERSION 0x020f

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "boot_internal.h"
-#include "kiln/layout.h"
+#include "kiln/boot/layout.h"
 
 #define BZ_SETUP_HEADER_OFFSET offsetof(struct boot_params, hdr) /* 0x1f1 */
 #define BZ_BOOT_FLAG_OFFSET    0x1fe

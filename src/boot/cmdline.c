@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kiln/cmdline.h"
+#include "kiln/boot/cmdline.h"
 
 static bool is_space(char c)
 {

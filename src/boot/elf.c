@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "boot_internal.h"
-#include "kiln/layout.h"
+#include "kiln/boot/layout.h"
 
 /* Start of the x86-64 kernel text mapping (__START_KERNEL_map): an e_entry at or above it is
  * virtual and has to go through its segment's p_vaddr -> p_paddr. */

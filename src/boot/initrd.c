@@ -3,7 +3,7 @@
 #include <errno.h>
 
 #include "boot_internal.h"
-#include "kiln/layout.h"
+#include "kiln/boot/layout.h"
 
 #define MIB (1ULL << 20)
 

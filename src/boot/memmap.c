@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "boot_internal.h"
-#include "kiln/layout.h"
+#include "kiln/boot/layout.h"
 
 int boot_memory_map(const struct guest_mem *mem, struct boot_mem_range *entries, int n)
 {

@@ -4,8 +4,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "kiln/mptable.h"
-#include "kiln/platform.h"
+#include "kiln/boot/mptable.h"
+#include "kiln/vm/platform.h"
 
 #define MP_SPEC_REV       4 /* 1.4 */
 #define MP_LAPIC_VERSION  0x14

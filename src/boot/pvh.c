@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "boot_internal.h"
-#include "kiln/layout.h"
+#include "kiln/boot/layout.h"
 
 #define PVH_START_INFO_VERSION 1 /* version 1 adds memmap_paddr/memmap_entries */
 

@@ -5,8 +5,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "kiln/platform.h"
-#include "kiln/reset_vector.h"
+#include "kiln/vm/platform.h"
+#include "kiln/boot/reset_vector.h"
 
 static const uint8_t reset_stub[PLATFORM_RESET_VECTOR_SIZE] = {
     0xb0, 0xfe, /* mov al, 0xfe */

@@ -1,7 +1,7 @@
 /* Power registers: S5 written to the sleep control register powers the VM off, the reset
  * value written to the reset register resets it; other sleep states are refused (logged once). */
 #include "kiln/devices/pm.h"
-#include "kiln/platform.h"
+#include "kiln/vm/platform.h"
 
 static void pm_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
 {

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kiln/container_of.h"
-#include "kiln/devices/disk_image.h"
+#include "kiln/util/container_of.h"
+#include "kiln/host/disk_image.h"
 #include "kiln/devices/virtio_blk.h"
 #include "kiln/devices/virtio_blk_request.h"
-#include "kiln/iov.h"
+#include "kiln/util/iov.h"
 
 #define BLK_SIZE_MAX         (1u << 20) /* largest single data buffer we advertise (size_max) */
 #define BLK_MAX_ZERO_SECTORS (1u << 22) /* 2 GiB per discard/write-zeroes segment */

@@ -2,9 +2,9 @@
  * request against the disk (type, direction of each buffer, sector range, segment lists). */
 #include <string.h>
 
-#include "kiln/devices/disk_image.h"
+#include "kiln/host/disk_image.h"
 #include "kiln/devices/virtio_blk_request.h"
-#include "kiln/iov.h"
+#include "kiln/util/iov.h"
 
 #define BLK_HEADER_SIZE sizeof(struct virtio_blk_outhdr)
 

@@ -4,9 +4,9 @@
 #include <linux/virtio_ids.h>
 #include <string.h>
 
-#include "kiln/container_of.h"
+#include "kiln/util/container_of.h"
 #include "kiln/devices/virtio_console.h"
-#include "kiln/iov.h"
+#include "kiln/util/iov.h"
 
 #define CONSOLE_QUEUE_SIZE 64
 

@@ -10,9 +10,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "kiln/container_of.h"
+#include "kiln/util/container_of.h"
 #include "kiln/devices/virtio_net.h"
-#include "kiln/iov.h"
+#include "kiln/util/iov.h"
 
 #define NET_QUEUE_SIZE 256
 #define NET_HDR_SIZE   sizeof(struct virtio_net_hdr_v1)

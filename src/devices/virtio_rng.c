@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "kiln/container_of.h"
+#include "kiln/util/container_of.h"
 #include "kiln/devices/virtio_rng.h"
 
 #define VIRTIO_RNG_QUEUE_SIZE 64

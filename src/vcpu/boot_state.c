@@ -5,8 +5,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "kiln/layout.h"
-#include "kiln/vcpu.h"
+#include "kiln/boot/layout.h"
+#include "kiln/vcpu/vcpu.h"
 
 /* EFER bits (AMD APM vol. 2, 3.1.7); not in the UAPI headers. */
 #define EFER_LME (1ULL << 8)

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "kiln/vcpu.h"
+#include "kiln/vcpu/vcpu.h"
 
 #define CPUID_1_ECX_HYPERVISOR (1U << 31)
 #define CPUID_1_EDX_HTT        (1U << 28)

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 
-#include "kiln/vcpu.h"
+#include "kiln/vcpu/vcpu.h"
 
 /* Architectural MSR numbers (Intel SDM vol. 4); the UAPI headers do not carry them. */
 #define MSR_IA32_TSC          0x10

@@ -9,8 +9,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "kiln/vcpu.h"
-#include "kiln/vcpu_state.h"
+#include "kiln/vcpu/vcpu.h"
+#include "kiln/vcpu/vcpu_state.h"
 
 int vcpu_kick_signal(void)
 {

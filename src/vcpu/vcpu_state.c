@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "kiln/vcpu_state.h"
+#include "kiln/vcpu/vcpu_state.h"
 
 /* Architectural MSR numbers (Intel SDM vol. 4); the UAPI headers carry only the variable-range
  * MTRRs (asm/mtrr.h). */

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "kiln/cmdline.h"
+#include "kiln/boot/cmdline.h"
 #include "kiln/virtio/virtio_cmdline.h"
 
 #define ENTRY_SIZE 64

@@ -9,7 +9,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "kiln/platform.h"
+#include "kiln/vm/platform.h"
 #include "kiln/virtio/virtio_slot.h"
 
 static void raise_irq(void *opaque)

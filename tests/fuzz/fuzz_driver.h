@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kiln/guest_mem.h"
-#include "kiln/log.h"
+#include "kiln/vm/guest_mem.h"
+#include "kiln/util/log.h"
 
 #define DRV_RAM   (256u << 10)
 #define DRV_QSIZE 16

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kiln/config_yaml.h"
+#include "kiln/config/config_yaml.h"
 
 /* Loads size bytes of text; returns the number of problems (or -1 if it did not parse). */
 static int load(const char *text, size_t size, struct vm_config *cfg)

@@ -1,6 +1,6 @@
 /* rtc.elf: reads the CMOS RTC as an OS does (UIP wait, BCD or binary, 12 or 24 hours,
  * century register) and prints the time in UTC; exits 0 if it is a sane, valid time. */
-#include "kiln/platform.h"
+#include "kiln/vm/platform.h"
 #include "runtime/guest.h"
 
 #define RTC_INDEX (PLATFORM_RTC_PORT)

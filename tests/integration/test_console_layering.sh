@@ -5,7 +5,7 @@
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$SOURCE_DIR/tests/integration/lib.sh"
 
-objects=$BUILD_DIR/CMakeFiles/kiln_core.dir/src
+objects=$BUILD_DIR/CMakeFiles/kiln_core.dir/src/host
 if [ ! -f "$objects/console.c.o" ] || [ ! -f "$objects/console_endpoint.c.o" ]; then
     skip "no console object files in $objects"
 fi
@@ -21,13 +21,13 @@ done
 echo "console_endpoint.c.o uses nothing console.c.o defines"
 
 # console_sink.h, shared by both, declares the ops and the sinks, no function of either file.
-if grep -nE '^[a-z].*\(.*\);' "$SOURCE_DIR/src/console_sink.h"; then
-    fail "src/console_sink.h declares functions (expected only struct console_sink_ops and the sinks)"
+if grep -nE '^[a-z].*\(.*\);' "$SOURCE_DIR/src/host/console_sink.h"; then
+    fail "src/host/console_sink.h declares functions (expected only struct console_sink_ops and the sinks)"
 fi
 while IFS='"' read -r _ header _; do
     case $header in
     console_sink.h | kiln/*) ;;
     *) fail "console_endpoint.c includes $header (expected console_sink.h and kiln/ headers)" ;;
     esac
-done < <(grep '^#include "' "$SOURCE_DIR/src/console_endpoint.c")
+done < <(grep '^#include "' "$SOURCE_DIR/src/host/console_endpoint.c")
 echo "PASS"

@@ -4,8 +4,8 @@
 # scripts/prepare-linux-guest.sh, and the serial log must show the kernel using kiln's machine
 # all the way to the hand-off to user space: kiln's ACPI tables (OEM ID KILN), both CPUs
 # brought up, the 16550 at 0x3f8 as ttyS0, and "Run /init as init process".
-# User space cannot run on hosts that emulate guest ring 0 (`syscall` never leaves CPL3; see
-# shared/design.md): there init dies at its first syscall, the kernel panics ("Attempted to
+# User space cannot run on hosts that emulate guest ring 0 (`syscall` never leaves CPL3;
+# docs/host-compat.md): there init dies at its first syscall, the kernel panics ("Attempted to
 # kill init!") and panic=-1 resets the VM (kiln exits 123) within a second, which passes; if
 # kiln is still running 3 s after that line, the test stops it (SIGTERM, KILL 10 s later) and
 # passes. With hardware virtualisation the init prints "kiln-linux-guest: init running" and

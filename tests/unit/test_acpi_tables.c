@@ -14,9 +14,9 @@
 
 #include <cmocka.h>
 
-#include "kiln/acpi.h"
-#include "kiln/guest_mem.h"
-#include "kiln/platform.h"
+#include "kiln/acpi/acpi.h"
+#include "kiln/vm/guest_mem.h"
+#include "kiln/vm/platform.h"
 
 #define MiB (1ULL << 20)
 

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "kiln/aml.h"
+#include "kiln/acpi/aml.h"
 
 /* Compares a buffer with the expected bytes, printing both on mismatch. */
 #define assert_aml(b, ...)                                                                         \

@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "kiln/boot.h"
-#include "kiln/layout.h"
+#include "kiln/boot/boot.h"
+#include "kiln/boot/layout.h"
 
 #define MIB (1ULL << 20)
 #define GIB (1ULL << 30)

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "kiln/bus.h"
+#include "kiln/vm/bus.h"
 
 struct recorder {
     uint64_t last_offset;

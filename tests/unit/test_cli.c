@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "kiln/cli.h"
+#include "kiln/config/cli.h"
 
 #define ARGV(...)            ((char *[]){"kiln", __VA_ARGS__, NULL})
 #define ARGC(...)            ((int)(sizeof((char *[]){"kiln", __VA_ARGS__}) / sizeof(char *)))

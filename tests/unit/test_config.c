@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "kiln/config.h"
+#include "kiln/config/config.h"
 
 static void test_init_and_free(void **state)
 {

@@ -14,10 +14,10 @@
 
 #include <cmocka.h>
 
-#include "kiln/cli.h"
-#include "kiln/config_settings.h"
-#include "kiln/config_yaml.h"
-#include "kiln/ktest.h"
+#include "kiln/config/cli.h"
+#include "kiln/config/config_settings.h"
+#include "kiln/config/config_yaml.h"
+#include "kiln/ktest/ktest.h"
 
 /* The first problem of loading text as "vm.yaml" (no validation pass), in buf. */
 static const char *first_problem(const char *text, char *buf, size_t size)

@@ -16,8 +16,8 @@
 
 #include <cmocka.h>
 
-#include "kiln/cli.h"
-#include "kiln/config_yaml.h"
+#include "kiln/config/cli.h"
+#include "kiln/config/config_yaml.h"
 
 #define ARGV(...)            ((char *[]){"kiln", __VA_ARGS__, NULL})
 #define ARGC(...)            ((int)(sizeof((char *[]){"kiln", __VA_ARGS__}) / sizeof(char *)))

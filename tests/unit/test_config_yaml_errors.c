@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "kiln/cli.h"
-#include "kiln/config_yaml.h"
+#include "kiln/config/cli.h"
+#include "kiln/config/config_yaml.h"
 
 /* Loads text as "vm.yaml" and runs the validation pass without the file system, as `kiln
  * config` does; the problems must be exactly the expected lines, in order. */

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "kiln/cli.h"
+#include "kiln/config/cli.h"
 #include "kiln/virtio/virtio_cmdline.h"
 
 #define ARGV(...)            ((char *[]){"kiln", __VA_ARGS__, NULL})

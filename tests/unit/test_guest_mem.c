@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "kiln/guest_mem.h"
+#include "kiln/vm/guest_mem.h"
 
 #define MiB (1ULL << 20)
 #define GiB (1ULL << 30)

@@ -18,9 +18,9 @@
 
 #include <cmocka.h>
 
-#include "kiln/hostcompat.h"
-#include "kiln/layout.h"
-#include "kiln/vcpu.h"
+#include "kiln/hostcompat/hostcompat.h"
+#include "kiln/boot/layout.h"
+#include "kiln/vcpu/vcpu.h"
 
 /* ---- Fake MMU: a page table of linear -> guest-physical pages over real guest_mem RAM ---- */
 

@@ -7,9 +7,9 @@
 
 #include <cmocka.h>
 
-#include "kiln/acpi.h"
-#include "kiln/irq_routing.h"
-#include "kiln/platform.h"
+#include "kiln/acpi/acpi.h"
+#include "kiln/vm/irq_routing.h"
+#include "kiln/vm/platform.h"
 
 struct targets {
     int pic_chip, pic_pin, ioapic_pin; /* -1: none */

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "kiln/ktest.h"
+#include "kiln/ktest/ktest.h"
 
 static regex_t compile(const char *pattern)
 {

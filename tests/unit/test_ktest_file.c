@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "kiln/ktest.h"
+#include "kiln/ktest/ktest.h"
 
 static int load(const char *text, const char *dir, struct ktest_file *file,
                 struct config_problems *problems)

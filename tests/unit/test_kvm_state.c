@@ -19,12 +19,12 @@
 
 #include <cmocka.h>
 
-#include "kiln/guest_mem.h"
-#include "kiln/kvm.h"
-#include "kiln/layout.h"
-#include "kiln/vcpu.h"
-#include "kiln/vcpu_state.h"
-#include "kiln/vm_state.h"
+#include "kiln/vm/guest_mem.h"
+#include "kiln/vm/kvm.h"
+#include "kiln/boot/layout.h"
+#include "kiln/vcpu/vcpu.h"
+#include "kiln/vcpu/vcpu_state.h"
+#include "kiln/vm/vm_state.h"
 
 /* Architectural MSR numbers (Intel SDM vol. 4) and local APIC register offsets (vol. 3,
  * 10.4.1); the UAPI headers do not carry them. */

@@ -9,8 +9,8 @@
 
 #include <cmocka.h>
 
-#include "kiln/mptable.h"
-#include "kiln/platform.h"
+#include "kiln/boot/mptable.h"
+#include "kiln/vm/platform.h"
 
 static uint8_t sum(const uint8_t *p, size_t len)
 {

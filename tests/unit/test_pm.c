@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "kiln/devices/pm.h"
-#include "kiln/platform.h"
+#include "kiln/vm/platform.h"
 
 struct stops {
     enum vm_stop_reason reason;

@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "kiln/kvm.h"
-#include "kiln/vcpu.h"
+#include "kiln/vm/kvm.h"
+#include "kiln/vcpu/vcpu.h"
 
 #define CODE_GPA    0x1000
 #define COUNTER_GPA 0x2000

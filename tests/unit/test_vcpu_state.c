@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "kiln/layout.h"
-#include "kiln/vcpu.h"
+#include "kiln/boot/layout.h"
+#include "kiln/vcpu/vcpu.h"
 
 static struct kvm_cpuid2 *make_cpuid(void)
 {

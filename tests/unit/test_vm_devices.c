@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "kiln/platform.h"
-#include "kiln/vm.h"
+#include "kiln/vm/platform.h"
+#include "kiln/vm/vm.h"
 
 static char disk_path[64], console_path[64];
 

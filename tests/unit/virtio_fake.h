@@ -8,7 +8,7 @@
 #include <linux/virtio_ring.h>
 #include <string.h>
 
-#include "kiln/guest_mem.h"
+#include "kiln/vm/guest_mem.h"
 #include "kiln/virtio/virtio_mmio.h"
 #include "kiln/virtio/virtqueue.h"
 

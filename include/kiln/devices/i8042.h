@@ -3,8 +3,8 @@
 #ifndef KILN_DEVICES_I8042_H
 #define KILN_DEVICES_I8042_H
 
-#include "kiln/bus.h"
-#include "kiln/stop.h"
+#include "kiln/vm/bus.h"
+#include "kiln/vm/stop.h"
 
 #define I8042_DATA_PORT    0x60
 #define I8042_COMMAND_PORT 0x64

@@ -3,9 +3,9 @@
 #ifndef KILN_DEVICES_PM_H
 #define KILN_DEVICES_PM_H
 
-#include "kiln/bus.h"
-#include "kiln/log.h"
-#include "kiln/stop.h"
+#include "kiln/vm/bus.h"
+#include "kiln/util/log.h"
+#include "kiln/vm/stop.h"
 
 /* No guest-visible state, so nothing for a snapshot: all three registers read 0 and writes
  * only act (power off, reset). unsupported_logged is the host's log-once flag. */

@@ -8,11 +8,12 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "kiln/bus.h"
-#include "kiln/error.h"
+#include "kiln/vm/bus.h"
+#include "kiln/vm/platform.h"
+#include "kiln/util/error.h"
 
 #define RTC_CMOS_SIZE   128
-#define RTC_REG_CENTURY 0x32 /* the ACPI FADT CENTURY field points here */
+#define RTC_REG_CENTURY PLATFORM_RTC_CENTURY_INDEX /* the ACPI FADT CENTURY field points here */
 
 struct rtc {
     pthread_mutex_t lock;

@@ -8,10 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kiln/bus.h"
-#include "kiln/error.h"
-#include "kiln/irq.h"
-#include "kiln/platform.h"
+#include "kiln/vm/bus.h"
+#include "kiln/util/error.h"
+#include "kiln/vm/irq.h"
+#include "kiln/vm/platform.h"
 
 #define SERIAL_FIFO_SIZE 16
 

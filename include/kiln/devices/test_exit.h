@@ -3,8 +3,8 @@
 #ifndef KILN_DEVICES_TEST_EXIT_H
 #define KILN_DEVICES_TEST_EXIT_H
 
-#include "kiln/bus.h"
-#include "kiln/stop.h"
+#include "kiln/vm/bus.h"
+#include "kiln/vm/stop.h"
 
 #define TEST_EXIT_PORT 0xf4
 #define TEST_EXIT_SIZE 4

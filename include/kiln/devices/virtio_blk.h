@@ -5,9 +5,9 @@
 
 #include <uv.h>
 
-#include "kiln/config.h"
-#include "kiln/error.h"
-#include "kiln/log.h"
+#include "kiln/config/config.h"
+#include "kiln/util/error.h"
+#include "kiln/util/log.h"
 #include "kiln/virtio/virtio_dev.h"
 
 struct virtio_blk;

@@ -6,7 +6,7 @@
 #include <linux/virtio_console.h>
 #include <stdint.h>
 
-#include "kiln/console.h"
+#include "kiln/host/console.h"
 #include "kiln/virtio/virtio_dev.h"
 
 #define VIRTIO_CONSOLE_QUEUE_RX 0 /* receiveq: host -> guest */

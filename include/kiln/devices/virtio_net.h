@@ -7,8 +7,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "kiln/error.h"
-#include "kiln/log.h"
+#include "kiln/util/error.h"
+#include "kiln/util/log.h"
 #include "kiln/virtio/virtio_mmio.h"
 
 #define VIRTIO_NET_QUEUE_RX 0

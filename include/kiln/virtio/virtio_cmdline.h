@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "kiln/acpi.h"
+#include "kiln/acpi/acpi.h"
 
 #define VIRTIO_CMDLINE_ACPI_OFF "acpi=off"
 

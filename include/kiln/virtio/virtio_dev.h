@@ -8,9 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kiln/error.h"
-#include "kiln/guest_mem.h"
-#include "kiln/log.h"
+#include "kiln/util/error.h"
+#include "kiln/vm/guest_mem.h"
+#include "kiln/util/log.h"
 #include "kiln/virtio/virtqueue.h"
 
 #define VIRTIO_MAX_QUEUES     8

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "kiln/bus.h"
+#include "kiln/vm/bus.h"
 #include "kiln/virtio/virtio_dev.h"
 
 #define VIRTIO_MMIO_CONFIG_BASE 0x100      /* device-specific config space starts here */

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <uv.h>
 
-#include "kiln/bus.h"
+#include "kiln/vm/bus.h"
 #include "kiln/virtio/virtio_mmio.h"
 
 struct virtio_slot {

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "kiln/guest_mem.h"
+#include "kiln/vm/guest_mem.h"
 
 /* The largest queue size kiln offers (QueueNumMax); a device may offer less. */
 #define VIRTQ_MAX_SIZE 256

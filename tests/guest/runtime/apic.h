@@ -3,7 +3,7 @@
 #ifndef KILN_GUEST_APIC_H
 #define KILN_GUEST_APIC_H
 
-#include "kiln/platform.h" /* #defines only: safe in freestanding C and in assembly */
+#include "kiln/vm/platform.h" /* #defines only: safe in freestanding C and in assembly */
 
 /* Where an AP starts: the SIPI vector names a 4 KiB page below 1 MiB (vector = page number)
  * and the AP begins there in real mode. 0x10000 is RAM that kiln's boot layout leaves free

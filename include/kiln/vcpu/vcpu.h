@@ -1,0 +1,98 @@
+/* One virtual CPU: its KVM fd and shared kvm_run page, its pthread and the KVM_RUN loop that
+ * sends port I/O and MMIO exits to the buses and turns every other exit into a VM stop. */
+#ifndef KILN_VCPU_H
+#define KILN_VCPU_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kiln/boot/boot.h"
+#include "kiln/vm/bus.h"
+#include "kiln/util/error.h"
+#include "kiln/vm/guest_mem.h"
+#include "kiln/hostcompat/hostcompat.h"
+#include "kiln/util/log.h"
+#include "kiln/vm/stop.h"
+
+/* Everything a vCPU needs from the machine around it, and no more: where its port I/O and
+ * MMIO go, guest RAM (for diagnostics), the CPUID table it starts from, the host-compat
+ * emulator, and whom to tell when the guest stops the VM. Owned by the VM; outlives vCPUs. */
+struct vcpu_env {
+    int vm_fd;
+    size_t run_size; /* KVM_GET_VCPU_MMAP_SIZE */
+    unsigned ncpus;  /* for the CPUID topology */
+    struct bus *pio_bus;
+    struct bus *mmio_bus;
+    const struct guest_mem *mem;
+    const struct log *log;
+    const struct kvm_cpuid2 *cpuid; /* KVM's supported table; normalised per vCPU */
+    struct hostcompat *hostcompat;
+    struct stop_notifier stop;
+};
+
+/* What the controlling thread asks of a vCPU thread (vcpu_pause/resume/stop). */
+enum vcpu_request { VCPU_REQUEST_RUN = 0, VCPU_REQUEST_PAUSE, VCPU_REQUEST_STOP };
+
+struct vcpu {
+    const struct vcpu_env *env;
+    unsigned index; /* also its APIC ID */
+    int fd;
+    struct kvm_run *run;
+    size_t run_size;
+    pthread_t thread;
+    bool thread_started;
+
+    /* Pause/resume/stop hand-shake with the vCPU thread. request is also read without the
+     * lock on every KVM_RUN round; parked and exited only change under it. */
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int request;  /* enum vcpu_request */
+    bool parked;  /* the thread waits outside KVM_RUN, its state complete (paused) */
+    bool exited;  /* the thread left its loop */
+    bool sync_ok; /* lock and changed initialised */
+};
+
+int vcpu_create(struct vcpu *vcpu, const struct vcpu_env *env, unsigned index, struct error *err);
+void vcpu_destroy(struct vcpu *vcpu);
+
+/* BSP only: registers for the boot protocol's entry state. APs wait for INIT/SIPI in-kernel. */
+int vcpu_set_boot_registers(struct vcpu *vcpu, const struct boot_entry *entry, struct error *err);
+
+int vcpu_start(struct vcpu *vcpu, struct error *err);
+
+/* Parks the vCPU outside KVM_RUN and returns once it is there, with any port I/O or MMIO it
+ * was in the middle of completed, so its registers can be read and its memory is still. A
+ * vCPU that has already stopped counts as paused. Any thread but the vCPU's own. */
+void vcpu_pause(struct vcpu *vcpu);
+/* The first half of vcpu_pause: asks, does not wait (to pause several vCPUs in parallel). */
+void vcpu_pause_request(struct vcpu *vcpu);
+/* Lets a paused vCPU run on. */
+void vcpu_resume(struct vcpu *vcpu);
+bool vcpu_is_paused(struct vcpu *vcpu);
+
+/* Makes the vCPU thread leave its loop (paused or running); vcpu_join waits for it. */
+void vcpu_stop(struct vcpu *vcpu);
+void vcpu_join(struct vcpu *vcpu);
+
+/* The real-time signal used to kick vCPU threads out of KVM_RUN. */
+int vcpu_kick_signal(void);
+/* Installs the (empty) kick-signal handler; once per process before vCPU threads start. */
+int vcpu_install_kick_handler(struct error *err);
+
+/* CPUID: what KVM supports, then per-vCPU normalisation (APIC IDs, topology, hypervisor). */
+int cpuid_get_supported(int kvm_fd, struct kvm_cpuid2 **cpuid, struct error *err);
+void cpuid_normalise(struct kvm_cpuid2 *cpuid, unsigned apic_id, unsigned ncpus);
+
+int vcpu_set_boot_msrs(int vcpu_fd, struct error *err);
+
+/* GDT and (for 64-bit entry) identity-mapped page tables in guest RAM, per layout.h. */
+int boot_state_write_tables(const struct guest_mem *mem, enum boot_entry_mode mode);
+/* Segment, control and EFER state for the entry mode, applied on top of KVM's reset state. */
+void boot_state_sregs(struct kvm_sregs *sregs, enum boot_entry_mode mode);
+uint64_t boot_state_gdt_entry(enum boot_entry_mode mode, unsigned index);
+/* FPU control words and local-APIC virtual-wire wiring, for every vCPU. */
+int boot_state_vcpu_defaults(int vcpu_fd, struct error *err);
+
+#endif

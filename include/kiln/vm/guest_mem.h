@@ -1,0 +1,46 @@
+/* Guest RAM: one anonymous shared mapping, split into regions around the 32-bit MMIO hole.
+ * guest_mem_ptr() is the only way any code turns a guest-physical address into a pointer. */
+#ifndef KILN_GUEST_MEM_H
+#define KILN_GUEST_MEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kiln/util/error.h"
+
+/* RAM never overlaps [MMIO_HOLE_START, 4 GiB): devices, LAPIC/IOAPIC and KVM's TSS live there. */
+#define GUEST_MMIO_HOLE_START 0xC0000000ULL
+#define GUEST_MMIO_HOLE_END   0x100000000ULL
+
+#define GUEST_MEM_MAX_REGIONS 2
+
+struct guest_mem_region {
+    uint64_t gpa;
+    uint64_t size;
+    uint8_t *hva;
+};
+
+struct guest_mem {
+    struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];
+    int nregions;
+    uint64_t size; /* total RAM bytes */
+    void *mapping; /* the single host mapping backing all regions */
+    size_t mapping_size;
+};
+
+/* Maps size bytes of RAM (page-aligned) and lays it out below and above the hole. */
+int guest_mem_init(struct guest_mem *mem, uint64_t size, struct error *err);
+void guest_mem_destroy(struct guest_mem *mem);
+
+/* Host pointer for [gpa, gpa+len) if the whole range is RAM within one region, else NULL.
+ * len 0 is treated as 1 (the address itself must be RAM). Overflow-safe. */
+void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
+
+/* Copy helpers built on guest_mem_ptr(): 0 on success, -EFAULT if out of RAM. */
+int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *src, uint64_t len);
+int guest_mem_read(const struct guest_mem *mem, uint64_t gpa, void *dst, uint64_t len);
+
+/* End (exclusive) of RAM below the MMIO hole: where low-memory placement must stop. */
+uint64_t guest_mem_low_end(const struct guest_mem *mem);
+
+#endif

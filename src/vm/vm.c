@@ -1,0 +1,509 @@
+/* One VM's life: build the machine (KVM, RAM, interrupt controllers, devices, vCPUs), boot a
+ * kernel on it, run the libuv loop on this thread until a stop request, tear down in order. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "kiln/acpi/acpi.h"
+#include "kiln/vm/irq_routing.h"
+#include "kiln/boot/layout.h"
+#include "kiln/boot/mptable.h"
+#include "kiln/vm/platform.h"
+#include "kiln/boot/reset_vector.h"
+#include "kiln/virtio/virtio_cmdline.h"
+#include "kiln/vm/vm.h"
+
+void vm_request_stop(void *opaque, enum vm_stop_reason reason, int exit_status, const char *message)
+{
+    struct vm *vm = opaque;
+    pthread_mutex_lock(&vm->stop_lock);
+    bool first = vm->result.reason == VM_STOP_NONE;
+    if (first) {
+        vm->result.reason = reason;
+        vm->result.exit_status = exit_status;
+        snprintf(vm->result.message, sizeof(vm->result.message), "%s", message);
+        __atomic_store_n(&vm->stopping, 1, __ATOMIC_SEQ_CST);
+    }
+    pthread_mutex_unlock(&vm->stop_lock);
+    if (first && vm->loop_ready)
+        uv_async_send(&vm->stop_async);
+}
+
+bool vm_is_stopping(struct vm *vm)
+{
+    return __atomic_load_n(&vm->stopping, __ATOMIC_SEQ_CST) != 0;
+}
+
+bool vm_stop_requested(void *vm)
+{
+    return vm_is_stopping(vm);
+}
+
+static int vm_ioctl(struct vm *vm, unsigned long request, void *arg, const char *name,
+                    struct error *err)
+{
+    if (ioctl(vm->fd, request, arg) < 0)
+        return error_fmt(err, -errno, "%s failed: %s", name, strerror(errno));
+    return 0;
+}
+
+static int map_guest_ram(struct vm *vm, struct error *err)
+{
+    int r = guest_mem_init(&vm->mem, vm->config->memory_bytes, err);
+    if (r < 0)
+        return r;
+    for (int i = 0; i < vm->mem.nregions; i++) {
+        struct kvm_userspace_memory_region region = {
+            .slot = (uint32_t)i,
+            .guest_phys_addr = vm->mem.regions[i].gpa,
+            .memory_size = vm->mem.regions[i].size,
+            .userspace_addr = (uint64_t)(uintptr_t)vm->mem.regions[i].hva,
+        };
+        r = vm_ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region, "KVM_SET_USER_MEMORY_REGION", err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* The PC wiring the MADT and the MP table promise (irq_routing.c), in place of KVM's default,
+ * which puts the PIT's GSI 0 on IOAPIC pin 0. */
+static int set_gsi_routing(struct vm *vm, struct error *err)
+{
+    struct kvm_irq_routing *routing =
+        calloc(1, sizeof(*routing) + IRQ_ROUTING_ENTRIES * sizeof(routing->entries[0]));
+    if (!routing)
+        return error_fmt(err, -ENOMEM, "GSI routing: out of memory");
+    routing->nr = IRQ_ROUTING_ENTRIES;
+    irq_routing_fill(routing->entries);
+    int r = vm_ioctl(vm, KVM_SET_GSI_ROUTING, routing, "KVM_SET_GSI_ROUTING", err);
+    free(routing);
+    return r;
+}
+
+/* In-kernel LAPIC/IOAPIC/PIC and PIT, and the addresses KVM needs for real-mode support. */
+static int create_platform(struct vm *vm, struct error *err)
+{
+    int r =
+        vm_ioctl(vm, KVM_SET_TSS_ADDR, (void *)(uintptr_t)LAYOUT_KVM_TSS, "KVM_SET_TSS_ADDR", err);
+    if (r < 0)
+        return r;
+    uint64_t identity_map = LAYOUT_KVM_IDENTITY_MAP;
+    r = vm_ioctl(vm, KVM_SET_IDENTITY_MAP_ADDR, &identity_map, "KVM_SET_IDENTITY_MAP_ADDR", err);
+    if (r < 0)
+        return r;
+    r = vm_ioctl(vm, KVM_CREATE_IRQCHIP, NULL, "KVM_CREATE_IRQCHIP", err);
+    if (r < 0)
+        return r;
+    r = set_gsi_routing(vm, err);
+    if (r < 0)
+        return r;
+    struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+    return vm_ioctl(vm, KVM_CREATE_PIT2, &pit, "KVM_CREATE_PIT2", err);
+}
+
+void vm_set_irq_level(void *opaque, unsigned gsi, int level)
+{
+    struct vm *vm = opaque;
+    struct kvm_irq_level irq = {.irq = gsi, .level = (uint32_t)level};
+    if (ioctl(vm->fd, KVM_IRQ_LINE, &irq) < 0)
+        log_warn(&vm->log, "KVM_IRQ_LINE for GSI %u failed: %s", gsi, strerror(errno));
+}
+
+/* Tells the user where to find a pty console: they open it to see and type. */
+static void print_pty_path(const struct console *console, const char *device)
+{
+    const char *path = console_pty_path(console);
+    if (path)
+        fprintf(stderr, "kiln: %s console on %s\n", device, path);
+}
+
+static int open_consoles(struct vm *vm, bool append, struct error *err)
+{
+    const struct vm_config *config = vm->config;
+    int r =
+        console_open(&vm->console, "--console", config->console, config->console_path, append, err);
+    if (r == 0 && config->vconsole)
+        r = console_open(&vm->hvc_console, "--vconsole", config->vconsole_kind,
+                         config->vconsole_path, append, err);
+    if (r < 0)
+        return r;
+    print_pty_path(&vm->console,
+                   config->console_device == CONSOLE_ON_VIRTIO ? "hvc0 (virtio)" : "ttyS0");
+    if (config->vconsole)
+        print_pty_path(&vm->hvc_console, "hvc0 (virtio)");
+    return 0;
+}
+
+/* The firmware's job: describe CPUs, interrupt controllers and devices to the guest, and be
+ * at the reset vector for a guest that restarts by jumping there. */
+static int build_firmware_tables(struct vm *vm, struct error *err)
+{
+    struct acpi_virtio_device virtio[PLATFORM_VIRTIO_MMIO_MAX];
+    struct acpi_config acpi = {.ncpus = vm->config->cpus, .virtio = virtio};
+    if (vm->config->device_discovery == DISCOVERY_ACPI)
+        acpi.nvirtio = vm_virtio_describe(vm, virtio);
+    int r = acpi_build(&vm->mem, &acpi, &vm->rsdp_gpa, err);
+    /* The MP table too, for kernels without ACPI; one with ACPI prefers the MADT. */
+    if (r == 0)
+        r = mptable_write(&vm->mem, vm->config->cpus, err);
+    return r < 0 ? r : reset_vector_write(&vm->mem, err);
+}
+
+/* The user's command line, plus virtio_mmio.device= entries when devices are described there
+ * instead of in the DSDT. */
+static int virtio_cmdline(struct vm *vm, char **out, struct error *err)
+{
+    struct acpi_virtio_device virtio[PLATFORM_VIRTIO_MMIO_MAX];
+    size_t n = 0;
+    if (vm->config->device_discovery == DISCOVERY_CMDLINE)
+        n = vm_virtio_describe(vm, virtio);
+    if (virtio_cmdline_append(vm->config->cmdline, virtio, n, out) < 0)
+        return error_fmt(err, -ENOMEM, "kernel command line: out of memory");
+    return 0;
+}
+
+static int load_kernel(struct vm *vm, struct error *err)
+{
+    char *user_cmdline = NULL, *cmdline = NULL;
+    int r = virtio_cmdline(vm, &user_cmdline, err);
+    if (r < 0)
+        return r;
+    r = hostcompat_boot_cmdline(&vm->hostcompat, user_cmdline, &cmdline, &vm->log, err);
+    free(user_cmdline);
+    if (r < 0)
+        return r;
+    struct boot_config boot = {
+        .kernel_path = vm->config->kernel_path,
+        .initrd_path = vm->config->initrd_path,
+        .cmdline = cmdline,
+        .rsdp_gpa = vm->rsdp_gpa,
+    };
+    r = boot_load(&vm->mem, &boot, &vm->entry, err);
+    free(cmdline); /* boot_load copied it into guest RAM */
+    if (r < 0)
+        return r;
+    if (boot_state_write_tables(&vm->mem, vm->entry.mode) < 0)
+        return error_fmt(err, -EFAULT, "guest memory too small for the boot page tables");
+    log_info(&vm->log, "kernel '%s': %s, entry 0x%llx", boot.kernel_path, vm->entry.format,
+             (unsigned long long)vm->entry.rip);
+    return 0;
+}
+
+static int create_vcpus(struct vm *vm, struct error *err)
+{
+    if (vm->config->cpus > (unsigned)vm->kvm.max_vcpus)
+        return error_fmt(err, -EINVAL, "--cpus: %u is more than this host's KVM allows (%d)",
+                         vm->config->cpus, vm->kvm.max_vcpus);
+    int r = cpuid_get_supported(vm->kvm.fd, &vm->supported_cpuid, err);
+    if (r < 0)
+        return r;
+    vm->vcpus = calloc(vm->config->cpus, sizeof(*vm->vcpus));
+    if (!vm->vcpus)
+        return error_fmt(err, -ENOMEM, "vCPUs: out of memory");
+    vm->nvcpus = vm->config->cpus;
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        vm->vcpus[i].fd = -1;
+    vm->vcpu_env = (struct vcpu_env){
+        .vm_fd = vm->fd,
+        .run_size = (size_t)vm->kvm.vcpu_mmap_size,
+        .ncpus = vm->nvcpus,
+        .pio_bus = &vm->pio_bus,
+        .mmio_bus = &vm->mmio_bus,
+        .mem = &vm->mem,
+        .log = &vm->log,
+        .cpuid = vm->supported_cpuid,
+        .hostcompat = &vm->hostcompat,
+        .stop = {.request = vm_request_stop, .requested = vm_stop_requested, .opaque = vm},
+    };
+    for (unsigned i = 0; i < vm->nvcpus; i++) {
+        r = vcpu_create(&vm->vcpus[i], &vm->vcpu_env, i, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* The loop exists before the devices because block devices deliver I/O completions to it. */
+static int init_loop(struct vm *vm, struct error *err)
+{
+    int r = uv_loop_init(&vm->loop);
+    if (r < 0)
+        return error_fmt(err, r, "event loop: %s", uv_strerror(r));
+    vm->loop_initialized = true;
+    return 0;
+}
+
+int vm_build(struct vm *vm, const struct vm_config *config, struct error *err)
+{
+    memset(vm, 0, sizeof(*vm));
+    vm->fd = -1;
+    vm->kvm.fd = -1;
+    vm->config = config;
+    log_init(&vm->log, config->log_level);
+    pthread_mutex_init(&vm->stop_lock, NULL);
+    bus_init(&vm->pio_bus, "port I/O", &vm->log);
+    bus_init(&vm->mmio_bus, "MMIO", &vm->log);
+    int r = kvm_host_open(&vm->kvm, NULL, err);
+    if (r == 0)
+        r = hostcompat_init(&vm->hostcompat, config->host_compat, vm->kvm.fd, &vm->log, err);
+    if (r == 0)
+        r = vm->fd = kvm_host_create_vm(&vm->kvm, err);
+    if (r >= 0)
+        r = map_guest_ram(vm, err);
+    if (r == 0)
+        r = create_platform(vm, err);
+    if (r == 0)
+        r = init_loop(vm, err);
+    if (r == 0)
+        r = vm_devices_create(vm, err);
+    if (r == 0)
+        r = create_vcpus(vm, err);
+    if (r < 0)
+        vm_destroy(vm);
+    return r < 0 ? r : 0;
+}
+
+int vm_boot(struct vm *vm, struct error *err)
+{
+    int r = build_firmware_tables(vm, err);
+    if (r == 0)
+        r = load_kernel(vm, err);
+    if (r == 0)
+        r = vcpu_set_boot_registers(&vm->vcpus[0], &vm->entry, err);
+    return r;
+}
+
+int vm_create(struct vm *vm, const struct vm_config *config, unsigned boot_index, struct error *err)
+{
+    int r = vm_build(vm, config, err);
+    if (r < 0)
+        return r;
+    r = vm_boot(vm, err);
+    /* The console sink is opened last among the inputs so that a bad kernel or missing
+     * KVM never truncates the user's console file. */
+    if (r == 0)
+        r = open_consoles(vm, boot_index > 0, err);
+    if (r < 0)
+        vm_destroy(vm);
+    return r;
+}
+
+static void on_stop_requested(uv_async_t *handle)
+{
+    struct vm *vm = handle->data;
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        vcpu_stop(&vm->vcpus[i]);
+    /* Join before closing any handle: vCPU threads may still uv_async_send() until they exit. */
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        vcpu_join(&vm->vcpus[i]);
+    vm_devices_detach(vm);
+    /* The signal handles stay open (unreferenced) until vm_run has blocked the signals and
+     * drained libuv's signal pipe: closing them here could drop a SIGTERM libuv had already
+     * caught, and a VM that then restarts after a reset would never stop. */
+    uv_close((uv_handle_t *)&vm->grace_timer, NULL);
+    uv_close((uv_handle_t *)&vm->stop_async, NULL);
+}
+
+void vm_pause(struct vm *vm)
+{
+    /* Ask them all first, then wait: the vCPUs park in parallel. */
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        vcpu_pause_request(&vm->vcpus[i]);
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        vcpu_pause(&vm->vcpus[i]);
+}
+
+void vm_resume(struct vm *vm)
+{
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        vcpu_resume(&vm->vcpus[i]);
+}
+
+void vm_press_power_button(struct vm *vm)
+{
+    /* The GED's interrupt is edge-triggered: a pulse is one press. */
+    vm_set_irq_level(vm, PLATFORM_GED_GSI, 1);
+    vm_set_irq_level(vm, PLATFORM_GED_GSI, 0);
+}
+
+static const char *signal_name(int signum)
+{
+    return signum == SIGINT ? "SIGINT" : "SIGTERM";
+}
+
+static void on_grace_expired(uv_timer_t *handle)
+{
+    struct vm *vm = handle->data;
+    char message[128];
+    snprintf(message, sizeof(message), "stopped by %s (the guest did not power off within %u s)",
+             signal_name(vm->stop_signal), vm->config->shutdown_grace_seconds);
+    vm_request_stop(vm, VM_STOP_SIGNAL, EXIT_SIGNAL_BASE + vm->stop_signal, message);
+}
+
+/* First signal: ask the guest to shut down (power button) and give it a grace period;
+ * a second signal, or no grace period, stops the VM at once. */
+static void on_signal(uv_signal_t *handle, int signum)
+{
+    struct vm *vm = handle->data;
+    pthread_mutex_lock(&vm->stop_lock);
+    vm->result.signal = signum; /* so a guest reset racing with it does not restart the VM */
+    pthread_mutex_unlock(&vm->stop_lock);
+    if (vm_is_stopping(vm))
+        return; /* already stopping: only the record above matters (no restart) */
+    unsigned grace = vm->config->shutdown_grace_seconds;
+    if (vm->stop_signal == 0 && grace > 0) {
+        vm->stop_signal = signum;
+        vm_press_power_button(vm);
+        log_warn(&vm->log,
+                 "%s: pressed the guest's power button; stopping in %u s (send it again to stop "
+                 "now)",
+                 signal_name(signum), grace);
+        uv_timer_start(&vm->grace_timer, on_grace_expired, (uint64_t)grace * 1000, 0);
+        return;
+    }
+    char message[64];
+    snprintf(message, sizeof(message), "stopped by %s", signal_name(signum));
+    vm_request_stop(vm, VM_STOP_SIGNAL, EXIT_SIGNAL_BASE + signum, message);
+}
+
+void vm_console_quit(void *opaque)
+{
+    vm_request_stop(opaque, VM_STOP_SIGNAL, EXIT_SIGNAL_BASE + SIGINT,
+                    "stopped from the console (Ctrl-A x)");
+}
+
+/* main() blocks SIGINT/SIGTERM while no loop is there to handle them (between boots, during
+ * set-up), so a signal then is held, not fatal; the running loop takes them. */
+static void set_stop_signals_blocked(bool blocked)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(blocked ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
+static bool has_virtio_console(const struct vm *vm)
+{
+    return vm->config->console_device == CONSOLE_ON_VIRTIO || vm->config->vconsole;
+}
+
+/* virtio-console's F_SIZE: the size of the terminal on stdout, if hvc0 writes there. */
+static void on_window_change(uv_signal_t *handle, int signum)
+{
+    struct vm *vm = handle->data;
+    struct winsize ws;
+    if (vm_hvc_console(vm)->kind == CONSOLE_STDIO && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0)
+        vm_devices_terminal_resized(vm, ws.ws_col, ws.ws_row);
+}
+
+static int setup_loop(struct vm *vm, struct error *err)
+{
+    uv_async_init(&vm->loop, &vm->stop_async, on_stop_requested);
+    vm->stop_async.data = vm;
+    uv_signal_init(&vm->loop, &vm->sigint);
+    uv_signal_init(&vm->loop, &vm->sigterm);
+    vm->sigint.data = vm->sigterm.data = vm;
+    uv_timer_init(&vm->loop, &vm->grace_timer);
+    vm->grace_timer.data = vm;
+    uv_signal_start(&vm->sigint, on_signal, SIGINT);
+    uv_signal_start(&vm->sigterm, on_signal, SIGTERM);
+    /* They must not keep the loop alive: the loop ends when the VM's work is done. */
+    uv_unref((uv_handle_t *)&vm->sigint);
+    uv_unref((uv_handle_t *)&vm->sigterm);
+    if (has_virtio_console(vm)) {
+        uv_signal_init(&vm->loop, &vm->sigwinch);
+        vm->sigwinch.data = vm;
+        uv_signal_start(&vm->sigwinch, on_window_change, SIGWINCH);
+        uv_unref((uv_handle_t *)&vm->sigwinch);
+        on_window_change(&vm->sigwinch, SIGWINCH); /* the size at start */
+    }
+    set_stop_signals_blocked(false); /* one that arrived while we were building is handled now */
+    vm->loop_ready = true;
+    return vm_devices_attach(vm, err);
+}
+
+/* After the loop: block SIGINT/SIGTERM again (main holds them between boots), let the loop
+ * dispatch one libuv caught just before (on_signal records it, so main will not restart),
+ * then close the signal handles. */
+static void finish_signals(struct vm *vm)
+{
+    set_stop_signals_blocked(true);
+    if (!vm->loop_ready)
+        return;
+    uv_run(&vm->loop, UV_RUN_NOWAIT);
+    uv_close((uv_handle_t *)&vm->sigint, NULL);
+    uv_close((uv_handle_t *)&vm->sigterm, NULL);
+    if (has_virtio_console(vm))
+        uv_close((uv_handle_t *)&vm->sigwinch, NULL);
+    uv_run(&vm->loop, UV_RUN_NOWAIT);
+}
+
+int vm_run(struct vm *vm, struct error *err)
+{
+    int r = vcpu_install_kick_handler(err);
+    if (r == 0)
+        r = setup_loop(vm, err);
+    for (unsigned i = 0; r == 0 && i < vm->nvcpus; i++)
+        r = vcpu_start(&vm->vcpus[i], err);
+    if (r < 0) {
+        if (vm->loop_ready) {
+            vm_request_stop(vm, VM_STOP_CRASH, EXIT_KILN_ERROR, err->msg);
+            uv_run(&vm->loop, UV_RUN_DEFAULT);
+        }
+        finish_signals(vm);
+        return r;
+    }
+    /* A stop requested before the loop existed (none today) still needs its wakeup. */
+    if (vm_is_stopping(vm))
+        uv_async_send(&vm->stop_async);
+    uv_run(&vm->loop, UV_RUN_DEFAULT);
+    finish_signals(vm);
+    console_flush(&vm->console);
+    if (vm->config->vconsole)
+        console_flush(&vm->hvc_console);
+    log_debug(&vm->log, "unknown accesses: %llu port I/O, %llu MMIO",
+              (unsigned long long)bus_unknown_accesses(&vm->pio_bus),
+              (unsigned long long)bus_unknown_accesses(&vm->mmio_bus));
+    hostcompat_log_stats(&vm->hostcompat, &vm->log);
+    vm_devices_log_stats(vm);
+    return 0;
+}
+
+void vm_destroy(struct vm *vm)
+{
+    for (unsigned i = 0; i < vm->nvcpus; i++) {
+        vcpu_stop(&vm->vcpus[i]);
+        vcpu_join(&vm->vcpus[i]);
+    }
+    vm_devices_destroy(vm); /* lets block I/O still in flight finish on the loop first */
+    if (vm->loop_initialized) {
+        uv_run(&vm->loop, UV_RUN_NOWAIT); /* finish closing handles */
+        uv_loop_close(&vm->loop);
+        vm->loop_initialized = false;
+        vm->loop_ready = false;
+    }
+    console_close(&vm->console);
+    if (vm->config && vm->config->vconsole)
+        console_close(&vm->hvc_console);
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        vcpu_destroy(&vm->vcpus[i]);
+    free(vm->vcpus);
+    vm->vcpus = NULL;
+    vm->nvcpus = 0;
+    free(vm->supported_cpuid);
+    vm->supported_cpuid = NULL;
+    bus_destroy(&vm->pio_bus);
+    bus_destroy(&vm->mmio_bus);
+    guest_mem_destroy(&vm->mem);
+    if (vm->fd >= 0)
+        close(vm->fd);
+    vm->fd = -1;
+    kvm_host_close(&vm->kvm);
+    pthread_mutex_destroy(&vm->stop_lock);
+}

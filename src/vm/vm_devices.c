@@ -1,0 +1,619 @@
+/* The VM's device table: one kind (ops table) per device model, and the walk that builds the
+ * devices from the config in a fixed order, plugs virtio ones into slots, attaches, tears down. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "kiln/devices/i8042.h"
+#include "kiln/devices/pm.h"
+#include "kiln/devices/rtc.h"
+#include "kiln/devices/serial.h"
+#include "kiln/host/tap.h"
+#include "kiln/devices/test_exit.h"
+#include "kiln/devices/virtio_blk.h"
+#include "kiln/devices/virtio_console.h"
+#include "kiln/devices/virtio_net.h"
+#include "kiln/devices/virtio_rng.h"
+#include "kiln/vm/vm.h"
+
+/* Port 0x80 is the POST-code/delay port: Linux writes it for I/O delays, so claim it quietly. */
+#define POST_CODE_PORT 0x80
+
+static int register_pio(struct vm *vm, uint64_t base, uint64_t len, const char *name,
+                        const struct bus_ops *ops, void *opaque, struct error *err)
+{
+    struct bus_range range = {.base = base, .len = len, .name = name, .ops = ops, .opaque = opaque};
+    return bus_register(&vm->pio_bus, &range, err);
+}
+
+static struct stop_notifier vm_stop_notifier(struct vm *vm)
+{
+    return (struct stop_notifier){
+        .request = vm_request_stop, .opaque = vm, .requested = vm_stop_requested};
+}
+
+static void *zalloc(size_t size, const char *what, struct error *err)
+{
+    void *p = calloc(1, size);
+    if (!p)
+        error_fmt(err, -ENOMEM, "%s: out of memory", what);
+    return p;
+}
+
+/* ---- Platform devices ---- */
+
+static bool line_discard_ready(void *opaque)
+{
+    return true;
+}
+static void line_discard(void *opaque, uint8_t byte)
+{
+}
+static void line_no_rx(void *opaque)
+{
+}
+
+static int serial_create(struct vm *vm, unsigned index, void **out, struct error *err)
+{
+    struct serial *serial = zalloc(sizeof(*serial), "serial", err);
+    if (!serial)
+        return -ENOMEM;
+    struct serial_backend line = {
+        .tx_ready = console_tx_ready,
+        .tx = console_tx,
+        .rx_space = console_rx_space,
+        .opaque = &vm->console,
+    };
+    if (vm->config->console_device == CONSOLE_ON_VIRTIO) /* ttyS0 exists, its output goes nowhere */
+        line = (struct serial_backend){
+            .tx_ready = line_discard_ready, .tx = line_discard, .rx_space = line_no_rx};
+    struct irq_line irq = {.set_level = vm_set_irq_level, .opaque = vm, .gsi = PLATFORM_COM1_IRQ};
+    serial_init(serial, &line, &irq);
+    *out = serial;
+    return register_pio(vm, PLATFORM_COM1_PORT, 8, "serial (COM1)", &serial_bus_ops, serial, err);
+}
+
+static size_t serial_console_receive(void *opaque, const uint8_t *bytes, size_t len)
+{
+    return serial_receive(opaque, bytes, len);
+}
+
+static void serial_console_tx_ready(void *opaque)
+{
+    serial_tx_ready_again(opaque);
+}
+
+/* ttyS0 is fed by the VM's console unless the console is on hvc0. */
+static bool serial_has_console(const struct vm *vm)
+{
+    return vm->config->console_device == CONSOLE_ON_SERIAL;
+}
+
+static int serial_attach(struct vm *vm, void *dev, struct error *err)
+{
+    if (!serial_has_console(vm))
+        return 0;
+    struct console_device line = {.receive = serial_console_receive,
+                                  .tx_ready_again = serial_console_tx_ready,
+                                  .opaque = dev};
+    return console_attach(&vm->console, &vm->loop, &line, vm_console_quit, vm, err);
+}
+
+static void serial_detach(struct vm *vm, void *dev)
+{
+    if (serial_has_console(vm))
+        console_detach(&vm->console);
+}
+
+static int serial_save_state(void *dev, void *state, struct error *err)
+{
+    serial_save(dev, state);
+    return 0;
+}
+
+static int serial_restore_state(void *dev, const void *state, struct error *err)
+{
+    return serial_restore(dev, state, err);
+}
+
+static void serial_free(void *dev)
+{
+    serial_destroy(dev);
+    free(dev);
+}
+
+static int i8042_create(struct vm *vm, unsigned index, void **out, struct error *err)
+{
+    struct i8042 *kbd = zalloc(sizeof(*kbd), "i8042", err);
+    if (!kbd)
+        return -ENOMEM;
+    kbd->stop = vm_stop_notifier(vm);
+    *out = kbd;
+    return register_pio(vm, I8042_DATA_PORT, I8042_COMMAND_PORT - I8042_DATA_PORT + 1, "i8042",
+                        &i8042_bus_ops, kbd, err);
+}
+
+static int test_exit_create(struct vm *vm, unsigned index, void **out, struct error *err)
+{
+    struct test_exit *te = zalloc(sizeof(*te), "test-exit", err);
+    if (!te)
+        return -ENOMEM;
+    te->stop = vm_stop_notifier(vm);
+    *out = te;
+    return register_pio(vm, TEST_EXIT_PORT, TEST_EXIT_SIZE, "test-exit", &test_exit_bus_ops, te,
+                        err);
+}
+
+static void ignore_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
+{
+    memset(data, 0xff, size);
+}
+
+static void ignore_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned size)
+{
+}
+
+static const struct bus_ops post_code_ops = {.read = ignore_read, .write = ignore_write};
+
+static int post_code_create(struct vm *vm, unsigned index, void **out, struct error *err)
+{
+    *out = NULL; /* ports only, no state */
+    return register_pio(vm, POST_CODE_PORT, 1, "POST code", &post_code_ops, NULL, err);
+}
+
+static int rtc_create(struct vm *vm, unsigned index, void **out, struct error *err)
+{
+    struct rtc *rtc = zalloc(sizeof(*rtc), "CMOS RTC", err);
+    if (!rtc)
+        return -ENOMEM;
+    rtc_init(rtc, NULL, NULL);
+    *out = rtc;
+    return register_pio(vm, PLATFORM_RTC_PORT, 2, "CMOS RTC", &rtc_bus_ops, rtc, err);
+}
+
+static int rtc_save_state(void *dev, void *state, struct error *err)
+{
+    rtc_save(dev, state);
+    return 0;
+}
+
+static int rtc_restore_state(void *dev, const void *state, struct error *err)
+{
+    return rtc_restore(dev, state, err);
+}
+
+static void rtc_free(void *dev)
+{
+    rtc_destroy(dev);
+    free(dev);
+}
+
+static int pm_create(struct vm *vm, unsigned index, void **out, struct error *err)
+{
+    struct pm *pm = zalloc(sizeof(*pm), "ACPI power registers", err);
+    if (!pm)
+        return -ENOMEM;
+    pm->stop = vm_stop_notifier(vm);
+    pm->log = &vm->log;
+    *out = pm;
+    return register_pio(vm, PLATFORM_PM_PORT, PLATFORM_PM_PORT_COUNT, "ACPI power registers",
+                        &pm_bus_ops, pm, err);
+}
+
+/* i8042, test-exit, the POST-code port and the PM registers hold nothing a guest can read back
+ * (their headers say why): no state to save. */
+static const struct vm_device_kind serial_kind = {
+    .name = "serial",
+    .create = serial_create,
+    .attach = serial_attach,
+    .detach = serial_detach,
+    .destroy = serial_free,
+    .state_size = sizeof(struct serial_state),
+    .save = serial_save_state,
+    .restore = serial_restore_state,
+};
+static const struct vm_device_kind i8042_kind = {
+    .name = "i8042",
+    .create = i8042_create,
+    .destroy = free,
+};
+static const struct vm_device_kind test_exit_kind = {
+    .name = "test-exit",
+    .create = test_exit_create,
+    .destroy = free,
+};
+static const struct vm_device_kind post_code_kind = {
+    .name = "post-code",
+    .create = post_code_create,
+};
+static const struct vm_device_kind rtc_kind = {
+    .name = "rtc",
+    .create = rtc_create,
+    .destroy = rtc_free,
+    .state_size = sizeof(struct rtc_state),
+    .save = rtc_save_state,
+    .restore = rtc_restore_state,
+};
+static const struct vm_device_kind pm_kind = {
+    .name = "pm",
+    .create = pm_create,
+    .destroy = free,
+};
+
+/* ---- virtio devices ---- */
+
+static int blk_create(struct vm *vm, unsigned index, void **out, struct error *err)
+{
+    struct virtio_blk *blk;
+    int r = virtio_blk_create(&blk, &vm->config->disks[index], &vm->loop, &vm->mem, &vm->log, err);
+    *out = r == 0 ? blk : NULL;
+    return r;
+}
+
+static struct virtio_dev *blk_virtio(void *dev)
+{
+    return virtio_blk_dev(dev);
+}
+
+static unsigned blk_in_flight(void *dev)
+{
+    return virtio_blk_in_flight(dev);
+}
+
+static void blk_free(void *dev)
+{
+    virtio_blk_destroy(dev);
+}
+
+static int blk_save(void *dev, void *state, struct error *err)
+{
+    return virtio_blk_save(dev, state, err);
+}
+
+static int blk_restore(void *dev, const void *state, struct error *err)
+{
+    return virtio_blk_restore(dev, state, err);
+}
+
+static void virtio_stats(void *dev, const char *name, const struct log *log)
+{
+    log_debug(log, "%s: %llu malformed requests", name,
+              (unsigned long long)((struct virtio_dev *)dev)->device_errors);
+}
+
+static void blk_stats(void *dev, const char *name, const struct log *log)
+{
+    virtio_stats(virtio_blk_dev(dev), name, log);
+}
+
+static int net_create(struct vm *vm, unsigned index, void **out, struct error *err)
+{
+    uint8_t mac[6];
+    config_net_mac(vm->config, index, mac);
+    *out = NULL;
+    int fd = tap_open(vm->config->nets[index].tap, err);
+    if (fd < 0)
+        return fd;
+    struct virtio_net *net;
+    int r = virtio_net_create(&net, fd, mac, &vm->loop, &vm->mem, &vm->log, err);
+    if (r == 0)
+        *out = net;
+    return r;
+}
+
+static struct virtio_dev *net_virtio(void *dev)
+{
+    return virtio_net_dev(dev);
+}
+
+static int net_attach(struct vm *vm, void *dev, struct error *err)
+{
+    return virtio_net_attach(dev, err);
+}
+
+static void net_detach(struct vm *vm, void *dev)
+{
+    virtio_net_detach(dev);
+}
+
+static void net_free(void *dev)
+{
+    virtio_net_destroy(dev);
+}
+
+static int net_save(void *dev, void *state, struct error *err)
+{
+    virtio_net_save(dev, state);
+    return 0;
+}
+
+static int net_restore(void *dev, const void *state, struct error *err)
+{
+    return virtio_net_restore(dev, state, err);
+}
+
+static void net_stats(void *dev, const char *name, const struct log *log)
+{
+    struct virtio_net_stats st;
+    virtio_net_stats(dev, &st);
+    virtio_stats(virtio_net_dev(dev), name, log);
+    log_debug(log, "%s: %llu frames received, %llu sent, %llu dropped on receive, %llu on send",
+              name, (unsigned long long)st.rx_frames, (unsigned long long)st.tx_frames,
+              (unsigned long long)st.rx_dropped, (unsigned long long)st.tx_dropped);
+}
+
+static int rng_create(struct vm *vm, unsigned index, void **out, struct error *err)
+{
+    struct virtio_rng *rng = zalloc(sizeof(*rng), "virtio-rng", err);
+    if (!rng)
+        return -ENOMEM;
+    int r = virtio_rng_init(rng, &vm->mem, &vm->log, err);
+    if (r < 0) {
+        free(rng);
+        return r;
+    }
+    *out = rng;
+    return 0;
+}
+
+static struct virtio_dev *rng_virtio(void *dev)
+{
+    return &((struct virtio_rng *)dev)->vdev;
+}
+
+static void rng_free(void *dev)
+{
+    virtio_rng_destroy(dev);
+    free(dev);
+}
+
+static int rng_save(void *dev, void *state, struct error *err)
+{
+    virtio_rng_save(dev, state);
+    return 0;
+}
+
+static int rng_restore(void *dev, const void *state, struct error *err)
+{
+    return virtio_rng_restore(dev, state, err);
+}
+
+static void rng_stats(void *dev, const char *name, const struct log *log)
+{
+    virtio_stats(rng_virtio(dev), name, log);
+    log_debug(log, "%s: served %llu bytes", name,
+              (unsigned long long)((struct virtio_rng *)dev)->bytes_served);
+}
+
+static int vconsole_create(struct vm *vm, unsigned index, void **out, struct error *err)
+{
+    struct virtio_console_dev *con = zalloc(sizeof(*con), "virtio-console", err);
+    if (!con)
+        return -ENOMEM;
+    int r = virtio_console_init(con, vm_hvc_console(vm), &vm->mem, &vm->log, err);
+    if (r < 0) {
+        free(con);
+        return r;
+    }
+    *out = con;
+    return 0;
+}
+
+static struct virtio_dev *vconsole_virtio(void *dev)
+{
+    return &((struct virtio_console_dev *)dev)->vdev;
+}
+
+static int vconsole_attach(struct vm *vm, void *dev, struct error *err)
+{
+    struct console_device hvc;
+    virtio_console_as_console_device(dev, &hvc);
+    return console_attach(vm_hvc_console(vm), &vm->loop, &hvc, vm_console_quit, vm, err);
+}
+
+static void vconsole_detach(struct vm *vm, void *dev)
+{
+    console_detach(vm_hvc_console(vm));
+}
+
+static void vconsole_free(void *dev)
+{
+    virtio_console_destroy(dev);
+    free(dev);
+}
+
+static int vconsole_save(void *dev, void *state, struct error *err)
+{
+    virtio_console_save(dev, state);
+    return 0;
+}
+
+static int vconsole_restore(void *dev, const void *state, struct error *err)
+{
+    return virtio_console_restore(dev, state, err);
+}
+
+static void vconsole_stats(void *dev, const char *name, const struct log *log)
+{
+    virtio_stats(vconsole_virtio(dev), name, log);
+}
+
+static const struct vm_device_kind blk_kind = {
+    .name = "virtio-blk",
+    .create = blk_create,
+    .virtio = blk_virtio,
+    .in_flight = blk_in_flight,
+    .destroy = blk_free,
+    .state_size = sizeof(struct virtio_blk_state),
+    .save = blk_save,
+    .restore = blk_restore,
+    .stats = blk_stats,
+};
+static const struct vm_device_kind net_kind = {
+    .name = "virtio-net",
+    .create = net_create,
+    .virtio = net_virtio,
+    .attach = net_attach,
+    .detach = net_detach,
+    .destroy = net_free,
+    .state_size = sizeof(struct virtio_net_state),
+    .save = net_save,
+    .restore = net_restore,
+    .stats = net_stats,
+};
+static const struct vm_device_kind rng_kind = {
+    .name = "virtio-rng",
+    .create = rng_create,
+    .virtio = rng_virtio,
+    .destroy = rng_free,
+    .state_size = sizeof(struct virtio_rng_state),
+    .save = rng_save,
+    .restore = rng_restore,
+    .stats = rng_stats,
+};
+static const struct vm_device_kind vconsole_kind = {
+    .name = "virtio-console",
+    .create = vconsole_create,
+    .virtio = vconsole_virtio,
+    .attach = vconsole_attach,
+    .detach = vconsole_detach,
+    .destroy = vconsole_free,
+    .state_size = sizeof(struct virtio_console_state),
+    .save = vconsole_save,
+    .restore = vconsole_restore,
+    .stats = vconsole_stats,
+};
+
+/* ---- The walk ---- */
+
+/* Adds instance `index` of kind: creates it, then gives a virtio device the next slot. */
+static int add_device(struct vm *vm, const struct vm_device_kind *kind, unsigned index,
+                      struct error *err)
+{
+    if (vm->ndevices == VM_MAX_DEVICES)
+        return error_fmt(err, -E2BIG, "too many devices: kiln has room for %d", VM_MAX_DEVICES);
+    struct vm_device *d = &vm->devices[vm->ndevices];
+    *d = (struct vm_device){.kind = kind, .slot = -1};
+    snprintf(d->name, sizeof(d->name), "%s %u", kind->name, index);
+    int r = kind->create(vm, index, &d->dev, err);
+    if (d->dev || r == 0)
+        vm->ndevices++; /* counted once it exists, so a half-made one is destroyed */
+    if (r < 0 || !kind->virtio)
+        return r;
+    if (vm->nvirtio == PLATFORM_VIRTIO_MMIO_MAX)
+        return error_fmt(err, -E2BIG, "too many virtio devices: kiln has %d virtio-mmio slots",
+                         PLATFORM_VIRTIO_MMIO_MAX);
+    d->slot = (int)vm->nvirtio;
+    struct virtio_slot *slot = &vm->virtio[vm->nvirtio];
+    vm->nvirtio++; /* counted before creation, so a half-made slot is destroyed */
+    return virtio_slot_create(slot, (unsigned)d->slot, vm->fd, &vm->mmio_bus, kind->virtio(d->dev),
+                              err);
+}
+
+/* The order is the guest's ABI: platform devices, then virtio slots for disks in --disk order,
+ * nets in --net order, the rng and the virtio console. */
+int vm_devices_create(struct vm *vm, struct error *err)
+{
+    const struct vm_config *cfg = vm->config;
+    static const struct vm_device_kind *const platform[] = {
+        &serial_kind, &i8042_kind, &test_exit_kind, &post_code_kind, &rtc_kind, &pm_kind,
+    };
+    int r = 0;
+    for (size_t i = 0; r == 0 && i < sizeof(platform) / sizeof(platform[0]); i++)
+        r = add_device(vm, platform[i], 0, err);
+    for (unsigned i = 0; r == 0 && i < cfg->ndisks; i++)
+        r = add_device(vm, &blk_kind, i, err);
+    for (unsigned i = 0; r == 0 && i < cfg->nnets; i++)
+        r = add_device(vm, &net_kind, i, err);
+    if (r == 0 && cfg->rng)
+        r = add_device(vm, &rng_kind, 0, err);
+    if (r == 0 && (cfg->console_device == CONSOLE_ON_VIRTIO || cfg->vconsole))
+        r = add_device(vm, &vconsole_kind, 0, err);
+    return r;
+}
+
+size_t vm_virtio_describe(const struct vm *vm, struct acpi_virtio_device *out)
+{
+    for (unsigned i = 0; i < vm->nvirtio; i++) {
+        out[i].base = vm->virtio[i].base;
+        out[i].size = PLATFORM_VIRTIO_MMIO_SLOT_SIZE;
+        out[i].gsi = vm->virtio[i].gsi;
+    }
+    return vm->nvirtio;
+}
+
+int vm_devices_attach(struct vm *vm, struct error *err)
+{
+    for (unsigned i = 0; i < vm->nvirtio; i++) {
+        int r = virtio_slot_attach(&vm->virtio[i], &vm->loop, err);
+        if (r < 0)
+            return r;
+    }
+    for (unsigned i = 0; i < vm->ndevices; i++) {
+        const struct vm_device *d = &vm->devices[i];
+        int r = d->kind->attach ? d->kind->attach(vm, d->dev, err) : 0;
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+void vm_devices_detach(struct vm *vm)
+{
+    for (unsigned i = 0; i < vm->nvirtio; i++)
+        virtio_slot_detach(&vm->virtio[i]);
+    for (unsigned i = 0; i < vm->ndevices; i++) {
+        const struct vm_device *d = &vm->devices[i];
+        if (d->kind->detach)
+            d->kind->detach(vm, d->dev);
+    }
+}
+
+void vm_devices_log_stats(const struct vm *vm)
+{
+    for (unsigned i = 0; i < vm->ndevices; i++) {
+        const struct vm_device *d = &vm->devices[i];
+        if (d->kind->stats)
+            d->kind->stats(d->dev, d->name, &vm->log);
+    }
+}
+
+void vm_devices_terminal_resized(struct vm *vm, uint16_t cols, uint16_t rows)
+{
+    for (unsigned i = 0; i < vm->ndevices; i++)
+        if (vm->devices[i].kind == &vconsole_kind)
+            virtio_console_set_size(vm->devices[i].dev, cols, rows);
+}
+
+/* Work on the thread pool holds pointers into the devices: let it finish on the loop. */
+static void drain_in_flight(struct vm *vm)
+{
+    while (vm->loop_initialized) {
+        unsigned in_flight = 0;
+        for (unsigned i = 0; i < vm->ndevices; i++) {
+            const struct vm_device *d = &vm->devices[i];
+            if (d->kind->in_flight)
+                in_flight += d->kind->in_flight(d->dev);
+        }
+        if (in_flight == 0)
+            return;
+        uv_run(&vm->loop, UV_RUN_ONCE);
+    }
+}
+
+void vm_devices_destroy(struct vm *vm)
+{
+    drain_in_flight(vm);
+    for (unsigned i = 0; i < vm->nvirtio; i++)
+        virtio_slot_destroy(&vm->virtio[i]);
+    vm->nvirtio = 0;
+    for (unsigned i = vm->ndevices; i-- > 0;) {
+        struct vm_device *d = &vm->devices[i];
+        if (d->kind->destroy && d->dev)
+            d->kind->destroy(d->dev);
+        d->dev = NULL;
+    }
+    vm->ndevices = 0;
+}
