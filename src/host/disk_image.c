@@ -64,7 +64,6 @@ int disk_image_open(struct disk_image *img, const struct disk_config *disk, stru
     char quoted[CONFIG_QUOTE_SIZE];
     config_quote(disk->path, quoted, sizeof(quoted));
     memset(img, 0, sizeof(*img));
-    img->path = disk->path;
     img->readonly = disk->readonly;
     int flags = (disk->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
     img->fd = open(disk->path, flags);

@@ -14,7 +14,6 @@
 
 struct disk_image {
     int fd;
-    const char *path; /* the config's string, for messages */
     uint64_t size;    /* bytes, a multiple of DISK_SECTOR_SIZE */
     bool readonly;
     bool block_device;
