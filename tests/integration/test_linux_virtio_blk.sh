@@ -86,7 +86,7 @@ expect_not_contains "$A" "virtio-mmio: Registering device" # ACPI only, never bo
 [ "$(sha256sum <"$RO_IMG")" = "$RO_SUM" ] || fail "the read-only image changed"
 expect_rng_served() { # expect_rng_served NAME: kiln's virtio-rng gave the kernel's hwrng bytes
     local served
-    served=$(sed -n 's/.*virtio-rng: served \([0-9]*\) bytes.*/\1/p' "$TEST_TMP/$1.err")
+    served=$(sed -n 's/.*virtio-rng [0-9]*: served \([0-9]*\) bytes.*/\1/p' "$TEST_TMP/$1.err")
     [ -n "$served" ] && [ "$served" -gt 0 ] ||
         fail "$1 boot: virtio-rng served no bytes to the kernel's hwrng: $(grep virtio "$TEST_TMP/$1.err")"
 }
