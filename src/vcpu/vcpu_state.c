@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "kiln/util/bytes.h"
 #include "kiln/vcpu/vcpu_state.h"
 
 /* Architectural MSR numbers (Intel SDM vol. 4); the UAPI headers carry only the variable-range
@@ -252,16 +253,6 @@ int vcpu_state_save(int vcpu_fd, const struct vcpu_state_caps *caps, struct vcpu
     return r;
 }
 
-static bool all_zero(const void *p, size_t len)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < len; i++) {
-        if (b[i])
-            return false;
-    }
-    return true;
-}
-
 static int check_msrs(const struct vcpu_state_caps *caps, const struct vcpu_state *in,
                       struct error *err)
 {
@@ -282,7 +273,8 @@ static int check_msrs(const struct vcpu_state_caps *caps, const struct vcpu_stat
                              "this host's KVM saves)",
                              i, in->msrs[i].index, caps->nmsrs);
     }
-    if (!all_zero(&in->msrs[in->nmsrs], (VCPU_STATE_MAX_MSRS - in->nmsrs) * sizeof(in->msrs[0])))
+    if (!bytes_all_zero(&in->msrs[in->nmsrs],
+                        (VCPU_STATE_MAX_MSRS - in->nmsrs) * sizeof(in->msrs[0])))
         return error_fmt(err, -EINVAL, "vCPU state: msrs past nmsrs %u are not zero", in->nmsrs);
     return 0;
 }
@@ -295,10 +287,10 @@ static int check_fpu(const struct vcpu_state_caps *caps, const struct vcpu_state
                          "vCPU state: xsave_size is %u (expected %u, this host's XSAVE area; "
                          "0 means none)",
                          in->xsave_size, caps->xsave_size);
-    if (!all_zero(in->xsave + in->xsave_size, sizeof(in->xsave) - in->xsave_size))
+    if (!bytes_all_zero(in->xsave + in->xsave_size, sizeof(in->xsave) - in->xsave_size))
         return error_fmt(err, -EINVAL, "vCPU state: xsave past xsave_size %u is not zero",
                          in->xsave_size);
-    if (in->xsave_size != 0 && !all_zero(&in->fpu, sizeof(in->fpu)))
+    if (in->xsave_size != 0 && !bytes_all_zero(&in->fpu, sizeof(in->fpu)))
         return error_fmt(err, -EINVAL,
                          "vCPU state: fpu is not zero (expected zero: XSAVE holds the FPU)");
     if (in->xcrs.nr_xcrs > (caps->xcrs ? KVM_MAX_XCRS : 0))
@@ -321,10 +313,10 @@ static int check_state(const struct vcpu_state_caps *caps, const struct vcpu_sta
         return error_fmt(err, -EINVAL,
                          "vCPU state: events.flags is 0x%x (expected only bits 0x%x set)",
                          in->events.flags, (unsigned)ALL_EVENT_FLAGS);
-    if (!all_zero(in->events.reserved, sizeof(in->events.reserved)))
+    if (!bytes_all_zero(in->events.reserved, sizeof(in->events.reserved)))
         return error_fmt(err, -EINVAL, "vCPU state: events.reserved is not zero");
     if (in->debugregs.flags != 0 ||
-        !all_zero(in->debugregs.reserved, sizeof(in->debugregs.reserved)))
+        !bytes_all_zero(in->debugregs.reserved, sizeof(in->debugregs.reserved)))
         return error_fmt(err, -EINVAL, "vCPU state: debugregs.flags/reserved are not zero");
     if (in->pad != 0)
         return error_fmt(err, -EINVAL, "vCPU state: pad is %u (expected 0)", in->pad);

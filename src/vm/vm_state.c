@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "kiln/util/bytes.h"
 #include "kiln/vm/vm_state.h"
 
 #define PIT_FLAGS   (KVM_PIT_FLAGS_HPET_LEGACY | KVM_PIT_FLAGS_SPEAKER_DATA_ON)
@@ -63,16 +64,6 @@ int vm_state_save(int vm_fd, struct vm_state *out, struct error *err)
     return r;
 }
 
-static bool all_zero(const void *p, size_t len)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < len; i++) {
-        if (b[i])
-            return false;
-    }
-    return true;
-}
-
 static int check_state(const struct vm_state *in, struct error *err)
 {
     for (size_t i = 0; i < NCHIPS; i++) {
@@ -81,7 +72,7 @@ static int check_state(const struct vm_state *in, struct error *err)
             return error_fmt(err, -EINVAL, "VM state: %s.chip_id is %u (expected %d)",
                              chips[i].name, chip->chip_id, chips[i].id);
         const uint8_t *unused = (const uint8_t *)&chip->chip + chips[i].size;
-        if (chip->pad != 0 || !all_zero(unused, sizeof(chip->chip) - chips[i].size))
+        if (chip->pad != 0 || !bytes_all_zero(unused, sizeof(chip->chip) - chips[i].size))
             return error_fmt(err, -EINVAL,
                              "VM state: %s has bytes set outside its chip state (expected 0)",
                              chips[i].name);
@@ -89,12 +80,12 @@ static int check_state(const struct vm_state *in, struct error *err)
     if (in->pit.flags & ~(uint32_t)PIT_FLAGS)
         return error_fmt(err, -EINVAL, "VM state: pit.flags is 0x%x (expected only bits 0x%x)",
                          in->pit.flags, (unsigned)PIT_FLAGS);
-    if (!all_zero(in->pit.reserved, sizeof(in->pit.reserved)))
+    if (!bytes_all_zero(in->pit.reserved, sizeof(in->pit.reserved)))
         return error_fmt(err, -EINVAL, "VM state: pit.reserved is not zero");
     if (in->clock.flags & ~(uint32_t)CLOCK_FLAGS)
         return error_fmt(err, -EINVAL, "VM state: clock.flags is 0x%x (expected only bits 0x%x)",
                          in->clock.flags, (unsigned)CLOCK_FLAGS);
-    if (in->clock.pad0 != 0 || !all_zero(in->clock.pad, sizeof(in->clock.pad)))
+    if (in->clock.pad0 != 0 || !bytes_all_zero(in->clock.pad, sizeof(in->clock.pad)))
         return error_fmt(err, -EINVAL, "VM state: clock padding is not zero");
     return 0;
 }
