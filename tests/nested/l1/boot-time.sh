@@ -43,12 +43,15 @@ boot_once() { # boot_once VMM RUN
     vmm=$1 run=$2
     shift 2
     # The console, stamped, into the boot's log and onto L1's console as it comes.
-    { timeout -s KILL "$BOOT_BOUND" "$@" </dev/null 2>"$DIR/$vmm.$run.err" || echo "status $?"; } |
+    echo 0 >"$DIR/$vmm.$run.status"
+    { timeout -s KILL "$BOOT_BOUND" "$@" </dev/null 2>"$DIR/$vmm.$run.err" ||
+        echo $? >"$DIR/$vmm.$run.status"; } |
         stamp "$t0" | tee "$DIR/$vmm.$run.log" | awk -v p="$vmm.$run| " '{ print p $0; fflush() }'
     total=$(seconds_since "$t0")
-    status=$(awk '$2 == "status" { print $3 }' "$DIR/$vmm.$run.log")
+    status=$(cat "$DIR/$vmm.$run.status")
+    [ "$status" = 0 ] || sed "s/^/$vmm.$run! /" "$DIR/$vmm.$run.err" # why it ended, on L1's console
     init=$(awk '/kiln-linux-guest: init running/ { print $1; exit }' "$DIR/$vmm.$run.log")
-    echo "$vmm $run init=${init:-none} exit=$total status=${status:-0}" | tee -a "$OUT/samples.txt"
+    echo "$vmm $run init=${init:-none} exit=$total status=$status" | tee -a "$OUT/samples.txt"
     cp "$DIR/$vmm.$run.log" "$DIR/$vmm.$run.err" "$OUT/"
 }
 
