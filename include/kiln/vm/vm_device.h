@@ -26,7 +26,7 @@ struct vm_device_kind {
      * run the loop until it is 0. */
     unsigned (*in_flight)(void *dev);
     void (*destroy)(void *dev);
-    /* Guest-visible state (docs/architecture.md, "Device state"): state_size bytes. */
+    /* Guest-visible state (docs/architecture.md, "State for snapshots"): state_size bytes. */
     size_t state_size;
     int (*save)(void *dev, void *state, struct error *err);
     int (*restore)(void *dev, const void *state, struct error *err);
