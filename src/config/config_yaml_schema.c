@@ -367,6 +367,20 @@ static bool device_entry(struct yaml_walk *w, const yaml_node_t *list, const cha
     return item.first_set;
 }
 
+/* The checks both device lists start with: a list of mappings, and the list's key noted when
+ * the list takes effect. False if there are no entries to walk. */
+static bool start_device_list(struct yaml_walk *w, const struct vm_config *cfg,
+                              const yaml_node_t *value, const char *path,
+                              const struct config_device_keys *kind)
+{
+    char expected[320];
+    if (!device_list(w, value, path, list_expected(kind, expected, sizeof(expected)), kind->what))
+        return false;
+    if (cfg == w->cfg) /* in effect */
+        device_key(w, value, kind->list_key);
+    return true;
+}
+
 static void load_disks(struct yaml_walk *w, const yaml_node_t *value, const char *path)
 {
     struct vm_config *cfg = config_for(w, CONFIG_FIELD_DISK);
@@ -375,11 +389,8 @@ static void load_disks(struct yaml_walk *w, const yaml_node_t *value, const char
         config_free_disk(&cfg->disks[i]);
     cfg->ndisks = 0;
     memset(w->origin->disk, 0, sizeof(w->origin->disk));
-    char expected[320];
-    if (!device_list(w, value, path, list_expected(kind, expected, sizeof(expected)), kind->what))
+    if (!start_device_list(w, cfg, value, path, kind))
         return;
-    if (cfg == w->cfg) /* in effect */
-        device_key(w, value, kind->list_key);
     for (unsigned i = 0; i < device_count(value); i++) {
         struct disk_config disk;
         config_init_disk(&disk);
@@ -405,11 +416,8 @@ static void load_nets(struct yaml_walk *w, const yaml_node_t *value, const char 
         config_free_net(&cfg->nets[i]);
     cfg->nnets = 0;
     memset(w->origin->net, 0, sizeof(w->origin->net));
-    char expected[320];
-    if (!device_list(w, value, path, list_expected(kind, expected, sizeof(expected)), kind->what))
+    if (!start_device_list(w, cfg, value, path, kind))
         return;
-    if (cfg == w->cfg) /* in effect */
-        device_key(w, value, kind->list_key);
     for (unsigned i = 0; i < device_count(value); i++) {
         struct net_config net = {.tap = NULL};
         yaml_mark_t mark = {0};

@@ -350,15 +350,20 @@ void vcpu_pause_request(struct vcpu *vcpu)
     set_request(vcpu, VCPU_REQUEST_PAUSE);
 }
 
-void vcpu_pause(struct vcpu *vcpu)
+void vcpu_wait_paused(struct vcpu *vcpu)
 {
-    set_request(vcpu, VCPU_REQUEST_PAUSE);
     if (!vcpu->thread_started)
         return;
     pthread_mutex_lock(&vcpu->lock);
     while (!vcpu->parked && !vcpu->exited)
         pthread_cond_wait(&vcpu->changed, &vcpu->lock);
     pthread_mutex_unlock(&vcpu->lock);
+}
+
+void vcpu_pause(struct vcpu *vcpu)
+{
+    vcpu_pause_request(vcpu);
+    vcpu_wait_paused(vcpu);
 }
 
 void vcpu_resume(struct vcpu *vcpu)

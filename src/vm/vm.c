@@ -315,7 +315,7 @@ void vm_pause(struct vm *vm)
     for (unsigned i = 0; i < vm->nvcpus; i++)
         vcpu_pause_request(&vm->vcpus[i]);
     for (unsigned i = 0; i < vm->nvcpus; i++)
-        vcpu_pause(&vm->vcpus[i]);
+        vcpu_wait_paused(&vm->vcpus[i]);
 }
 
 void vm_resume(struct vm *vm)

@@ -52,6 +52,24 @@ static bool have_kvm(void)
     return true;
 }
 
+/* vm_build on make_config's config, or the test fails with vm_build's line. */
+static struct vm *build_vm(struct vm_config *cfg)
+{
+    struct vm *vm = calloc(1, sizeof(*vm));
+    struct error err = {{0}};
+    if (vm_build(vm, cfg, &err) < 0)
+        fail_msg("vm_build: %s", err.msg);
+    return vm;
+}
+
+static void release(struct vm *vm, struct vm_config *cfg)
+{
+    vm_destroy(vm);
+    free(vm);
+    config_free(cfg);
+    unlink(disk_path);
+}
+
 static const struct vm_device *find(const struct vm *vm, const char *name)
 {
     for (unsigned i = 0; i < vm->ndevices; i++)
@@ -66,10 +84,7 @@ static void test_build_makes_the_devices_in_slot_order(void **state)
         skip();
     struct vm_config cfg;
     make_config(&cfg);
-    struct vm *vm = calloc(1, sizeof(*vm));
-    struct error err = {{0}};
-    if (vm_build(vm, &cfg, &err) < 0)
-        fail_msg("vm_build: %s", err.msg);
+    struct vm *vm = build_vm(&cfg);
     const char *platform[] = {"serial 0", "i8042 0", "test-exit 0", "post-code 0", "rtc 0", "pm 0"};
     for (size_t i = 0; i < sizeof(platform) / sizeof(platform[0]); i++) {
         const struct vm_device *d = find(vm, platform[i]);
@@ -85,10 +100,7 @@ static void test_build_makes_the_devices_in_slot_order(void **state)
     assert_int_equal(vm->nvirtio, 3);
     assert_non_null(bus_find(&vm->mmio_bus, PLATFORM_VIRTIO_MMIO_BASE + 2 * 0x1000));
     assert_int_equal(vm->nvcpus, 1);
-    vm_destroy(vm);
-    free(vm);
-    config_free(&cfg);
-    unlink(disk_path);
+    release(vm, &cfg);
 }
 
 static void test_every_state_round_trips(void **state)
@@ -97,10 +109,8 @@ static void test_every_state_round_trips(void **state)
         skip();
     struct vm_config cfg;
     make_config(&cfg);
-    struct vm *vm = calloc(1, sizeof(*vm));
+    struct vm *vm = build_vm(&cfg);
     struct error err = {{0}};
-    if (vm_build(vm, &cfg, &err) < 0)
-        fail_msg("vm_build: %s", err.msg);
     unsigned with_state = 0;
     for (unsigned i = 0; i < vm->ndevices; i++) {
         const struct vm_device *d = &vm->devices[i];
@@ -121,10 +131,7 @@ static void test_every_state_round_trips(void **state)
         with_state++;
     }
     assert_int_equal(with_state, 5); /* serial, rtc, blk, rng, console */
-    vm_destroy(vm);
-    free(vm);
-    config_free(&cfg);
-    unlink(disk_path);
+    release(vm, &cfg);
 }
 
 /* A bad kernel fails vm_boot with its own line and leaves a VM that vm_destroy releases. */
@@ -136,15 +143,10 @@ static void test_boot_after_build(void **state)
     make_config(&cfg);
     struct error err = {{0}};
     assert_int_equal(config_set_kernel(&cfg, "--kernel", disk_path, &err), 0);
-    struct vm *vm = calloc(1, sizeof(*vm));
-    if (vm_build(vm, &cfg, &err) < 0)
-        fail_msg("vm_build: %s", err.msg);
+    struct vm *vm = build_vm(&cfg);
     assert_true(vm_boot(vm, &err) < 0); /* a zero-filled disk image is no kernel */
     assert_non_null(strstr(err.msg, disk_path));
-    vm_destroy(vm);
-    free(vm);
-    config_free(&cfg);
-    unlink(disk_path);
+    release(vm, &cfg);
 }
 
 int main(void)

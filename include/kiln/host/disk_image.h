@@ -14,7 +14,7 @@
 
 struct disk_image {
     int fd;
-    uint64_t size;    /* bytes, a multiple of DISK_SECTOR_SIZE */
+    uint64_t size; /* bytes, a multiple of DISK_SECTOR_SIZE */
     bool readonly;
     bool block_device;
 };

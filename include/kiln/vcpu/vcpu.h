@@ -66,8 +66,10 @@ int vcpu_start(struct vcpu *vcpu, struct error *err);
  * was in the middle of completed, so its registers can be read and its memory is still. A
  * vCPU that has already stopped counts as paused. Any thread but the vCPU's own. */
 void vcpu_pause(struct vcpu *vcpu);
-/* The first half of vcpu_pause: asks, does not wait (to pause several vCPUs in parallel). */
+/* vcpu_pause in two halves, to pause several vCPUs in parallel: ask, then wait until parked
+ * (or stopped). */
 void vcpu_pause_request(struct vcpu *vcpu);
+void vcpu_wait_paused(struct vcpu *vcpu);
 /* Lets a paused vCPU run on. */
 void vcpu_resume(struct vcpu *vcpu);
 bool vcpu_is_paused(struct vcpu *vcpu);
