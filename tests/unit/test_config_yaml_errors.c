@@ -55,8 +55,8 @@ static void test_unknown_keys(void **state)
     EXPECT(KERNEL "mem: 1G\n", "vm.yaml:2:1: mem: unknown key (did you mean 'memory'?)");
     EXPECT(KERNEL "turbo: on\n",
            "vm.yaml:2:1: turbo: unknown key (expected name, cpus, memory, kernel, console, "
-           "vconsole, log-level, disks, nets, rng, device-discovery, on-reset, shutdown-grace or "
-           "host-compat)");
+           "vconsole, log-level, disks, nets, rng, device-discovery, on-reset, shutdown-grace, "
+           "host-compat, jail, uid or gid)");
     EXPECT("kernel:\n  path: /k\n  cmdlin: quiet\n",
            "vm.yaml:3:3: kernel.cmdlin: unknown key (did you mean 'cmdline'?)");
     EXPECT(KERNEL "disks:\n  - path: /a\n    chache: unsafe\n",
@@ -65,6 +65,33 @@ static void test_unknown_keys(void **state)
            "vm.yaml:2:19: nets[0].vhost: unknown key (expected tap or mac)");
     /* A key must be a name, not a list or mapping. */
     EXPECT(KERNEL "[a]: 1\n", "vm.yaml:2:1: a list is not a key (expected a name such as name)");
+}
+
+/* The jail's settings: uid and gid need a jail and a jail needs both, never root's ids, and
+ * the console sinks that live outside the jail's root are refused in it. */
+static void test_jail_settings(void **state)
+{
+    (void)state;
+    EXPECT(KERNEL "jail: /srv/j\ngid: 7\n",
+           "vm.yaml:2:7: jail: the jail needs a uid and a gid (expected --uid U and --gid G, "
+           "numbers from 1 to 4294967294)");
+    EXPECT(KERNEL "uid: 65534\ngid: 65534\n",
+           "vm.yaml:2:6: uid: given without --jail (expected --jail DIR too)",
+           "vm.yaml:3:6: gid: given without --jail (expected --jail DIR too)");
+    EXPECT(KERNEL "jail: /j\nuid: 0\ngid: 65534\n",
+           "vm.yaml:3:6: uid: '0' cannot be used (expected a number from 1 to 4294967294)");
+    EXPECT(KERNEL "jail: /j\nuid: 1\ngid: 4294967295\n",
+           "vm.yaml:4:6: gid: '4294967295' cannot be used (expected a number from 1 to "
+           "4294967294)");
+    EXPECT(KERNEL "jail: /j\nuid: nobody\ngid: 1\n",
+           "vm.yaml:3:6: uid: 'nobody' cannot be used (expected a number from 1 to 4294967294)");
+    EXPECT(KERNEL "jail: /j\nuid: 1\ngid: 1\nconsole: pty\n",
+           "vm.yaml:5:10: console: a pty cannot be used with --jail (expected stdio, file:PATH "
+           "or none)");
+    EXPECT(KERNEL "jail: /j\nuid: 1\ngid: 1\nvconsole: socket:/tmp/s\n",
+           "vm.yaml:5:11: vconsole: a socket cannot be used with --jail (expected stdio, "
+           "file:PATH or none)");
+    EXPECT(KERNEL "jail: /j\nuid: 1\ngid: 1\nconsole: file:/tmp/c.log\n");
 }
 
 static void test_wrong_types(void **state)
@@ -464,6 +491,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_jail_settings),
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_duplicate_keys),
