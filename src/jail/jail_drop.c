@@ -2,6 +2,7 @@
  * stdin, stdout and stderr; its resource limits; root (groups, gid, uid); every capability;
  * and the right to gain any back (no_new_privs). Then a check that the VM's files are usable. */
 #include <errno.h>
+#include <stdbool.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <stdio.h>
@@ -15,9 +16,14 @@
 
 #define JAIL_ADDRESS_OVERHEAD (4ULL << 30) /* for the address space: see jail_drop below */
 
-static int close_inherited_fds(struct error *err)
+/* Every fd from 3 on but keep (-1: none). */
+static int close_inherited_fds(int keep, struct error *err)
 {
-    if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
+    bool done = keep < 0
+                    ? syscall(SYS_close_range, 3U, ~0U, 0U) == 0
+                    : (keep == 3 || syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0U) == 0) &&
+                          syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U) == 0;
+    if (done)
         return 0;
     if (errno != ENOSYS)
         return error_fmt(err, -errno, "jail: cannot close the inherited fds: %s", strerror(errno));
@@ -25,7 +31,8 @@ static int close_inherited_fds(struct error *err)
     if (getrlimit(RLIMIT_NOFILE, &limit) != 0)
         return error_fmt(err, -errno, "jail: getrlimit: %s", strerror(errno));
     for (int fd = 3; fd < (int)limit.rlim_cur; fd++)
-        close(fd);
+        if (fd != keep)
+            close(fd);
     return 0;
 }
 
@@ -61,11 +68,11 @@ static int clear_capabilities(struct error *err)
     return 0;
 }
 
-int jail_drop(const struct vm_config *cfg, struct error *err)
+int jail_drop(const struct vm_config *cfg, int keep_fd, struct error *err)
 {
     uid_t uid = (uid_t)cfg->jail_uid;
     gid_t gid = (gid_t)cfg->jail_gid;
-    int r = close_inherited_fds(err);
+    int r = close_inherited_fds(keep_fd, err);
     if (r == 0)
         r = set_limit(RLIMIT_NOFILE, "RLIMIT_NOFILE", JAIL_MAX_OPEN_FILES, err);
     /* The address space: guest RAM, plus room for kiln's own mappings (each thread's stack and

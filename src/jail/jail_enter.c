@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -59,28 +60,44 @@ static void remove_folders(const struct jail_paths *paths)
     rmdir(paths->dir);
 }
 
+/* The child's tie to the parent: the death signal that kills the VM with the parent. A
+ * change of uid clears it, so it is set after jail_drop; the parent holds the go pipe's write
+ * end until it ends, so a hang-up on it means the parent is already gone. */
+static int die_with_parent(int go, struct error *err)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+        return error_fmt(err, -errno, "jail: prctl(PR_SET_PDEATHSIG): %s", strerror(errno));
+    struct pollfd hangup = {.fd = go, .events = POLLIN};
+    if (poll(&hangup, 1, 0) != 0)
+        return error_fmt(err, -ESRCH, "jail: the parent kiln stopped before the jail was ready");
+    return 0;
+}
+
 /* In the child: wait for the parent's go, then build the jail around ourselves. */
 static int enter_child(struct vm_config *cfg, const struct jail_plan *plan,
                        const struct jail_paths *paths, int go, struct error *err)
 {
     setpgid(0, 0);
-    /* Dies with the parent, so a runner killing the parent's group leaves no VM behind. */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
-        return error_fmt(err, -errno, "jail: prctl(PR_SET_PDEATHSIG): %s", strerror(errno));
     char byte;
-    ssize_t n = read(go, &byte, 1);
-    close(go);
-    if (n != 1)
+    if (read(go, &byte, 1) != 1) {
+        close(go);
         return error_fmt(err, -ESRCH, "jail: the parent kiln stopped before the jail was ready");
+    }
+    int r = 0;
     if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS) != 0)
-        return error_fmt(err, -errno, "jail: cannot make the mount, IPC and UTS namespaces: %s",
-                         strerror(errno));
-    sethostname(paths->id, strlen(paths->id));
-    int r = jail_root_build(paths->root, plan, (uid_t)cfg->jail_uid, (gid_t)cfg->jail_gid, err);
+        r = error_fmt(err, -errno, "jail: cannot make the mount, IPC and UTS namespaces: %s",
+                      strerror(errno));
+    else
+        sethostname(paths->id, strlen(paths->id));
+    if (r == 0)
+        r = jail_root_build(paths->root, plan, (uid_t)cfg->jail_uid, (gid_t)cfg->jail_gid, err);
     if (r == 0)
         r = jail_root_pivot(paths->root, err);
     if (r == 0)
-        r = jail_drop(cfg, err);
+        r = jail_drop(cfg, go, err);
+    if (r == 0)
+        r = die_with_parent(go, err);
+    close(go);
     if (r == 0)
         r = jail_check_access(plan, cfg, err);
     if (r == 0)
@@ -186,8 +203,11 @@ int jail_enter(struct vm_config *cfg, struct jail_outcome *outcome, struct error
         paths.cgroup[0] = '\0';
     if (r == 0 && write(go[1], "g", 1) != 1)
         r = error_fmt(err, -errno, "jail: cannot start the jailed child: %s", strerror(errno));
-    close(go[1]); /* without the go, the child reads end-of-file and stops */
+    if (r < 0)
+        close(go[1]); /* without the go, the child reads end-of-file and stops */
     wait_for_child(child, &waited, outcome);
+    if (r == 0)
+        close(go[1]); /* held until now: the child's sign that we are alive */
     if (terminal)
         tcsetpgrp(STDIN_FILENO, getpgrp());
     remove_folders(&paths);

@@ -76,7 +76,9 @@ int jail_enter(struct vm_config *cfg, struct jail_outcome *outcome, struct error
 int jail_root_build(const char *root, const struct jail_plan *plan, uid_t uid, gid_t gid,
                     struct error *err);
 int jail_root_pivot(const char *root, struct error *err);
-int jail_drop(const struct vm_config *cfg, struct error *err);
+/* Closes every inherited fd but stdio and keep_fd, sets the rlimits, becomes cfg's uid and gid
+ * without capabilities and with no_new_privs. */
+int jail_drop(const struct vm_config *cfg, int keep_fd, struct error *err);
 int jail_check_access(const struct jail_plan *plan, const struct vm_config *cfg, struct error *err);
 
 #endif
