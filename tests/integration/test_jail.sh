@@ -3,7 +3,7 @@
 # jailed guest waits for input, the VM's process is U:G with no capabilities and no_new_privs,
 # PID 1 of its own PID namespace, its root holds only its files and it holds none of the fds
 # kiln was started with; the guest's output and exit status come through as without a jail,
-# and so do SIGINT and `kiln test`. Then one clear error per bad input.
+# and so do SIGINT, a terminal and `kiln test`. Then one clear error per bad input.
 . "$SOURCE_DIR/tests/integration/lib.sh"
 [ "$(id -u)" -eq 0 ] || skip "the jail needs root"
 require_kvm
@@ -11,6 +11,7 @@ for g in hello exit-status serial-echo; do
     require_guest "$g.elf"
 done
 command -v setpriv >/dev/null || fail "setpriv (util-linux) is needed"
+command -v python3 >/dev/null || fail "python3 is needed (scripts/dev.sh setup installs it)"
 NOBODY=65534
 JAIL=$TEST_TMP/jail
 mkdir -p "$JAIL"
@@ -70,7 +71,15 @@ expect_status 130 "$(cat "$TEST_TMP/err")"
 expect_contains "$TEST_TMP/err" "kiln: stopped by SIGINT"
 [ -z "$(ls -A "$JAIL")" ] || fail "the jail's folder is left behind: $(ls -A "$JAIL")"
 
-# 2. Output and exit status as without the jail.
+# 2. On a terminal (kiln's controlling one): raw mode, Ctrl-A x and SIGTERM through the jail,
+# which must hand the terminal to its child (else the child stops on SIGTTOU and this hangs).
+for how in escape sigterm; do
+    timeout 120 python3 "$SOURCE_DIR/tests/integration/pty_session.py" "$KILN" \
+        "$GUEST_DIR/serial-echo.elf" "$how" "${JAILED[@]}" --shutdown-grace 1 ||
+        fail "the jailed kiln on a terminal ($how)"
+done
+
+# 3. Output and exit status as without the jail.
 for kernel in "hello.elf" "exit-status.elf --cmdline status=42"; do
     # shellcheck disable=SC2086 # the kernel and its command line, split on purpose
     set -- --kernel "$GUEST_DIR/"$kernel
@@ -82,7 +91,7 @@ for kernel in "hello.elf" "exit-status.elf --cmdline status=42"; do
 done
 [ "$plain" = 42 ] || fail "exit-status.elf ended with $plain"
 
-# 3. kiln test: each case's VM is jailed (the jail is part of the VM's definition).
+# 4. kiln test: each case's VM is jailed (the jail is part of the VM's definition).
 cat >"$TEST_TMP/jail-test.yaml" <<YAML
 cases:
   - name: jailed-hello
@@ -97,7 +106,7 @@ timeout 120 "$KILN" test "$TEST_TMP/jail-test.yaml" --jobs 2 </dev/null >"$TEST_
 expect_status 0 "$(cat "$TEST_TMP/test.out")"
 expect_contains "$TEST_TMP/test.out" "2 passed, 0 failed"
 
-# 4. Bad inputs: one line each, nothing run.
+# 5. Bad inputs: one line each, nothing run.
 bad() {
     local want=$1
     shift
