@@ -4,6 +4,7 @@
 # PID 1 of its own PID namespace, its root holds only its files and it holds none of the fds
 # kiln was started with; the guest's output and exit status come through as without a jail,
 # and so do SIGINT, a terminal and `kiln test`. Then one clear error per bad input.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$SOURCE_DIR/tests/integration/lib.sh"
 [ "$(id -u)" -eq 0 ] || skip "the jail needs root"
 require_kvm
