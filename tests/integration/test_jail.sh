@@ -8,7 +8,7 @@
 . "$SOURCE_DIR/tests/integration/lib.sh"
 [ "$(id -u)" -eq 0 ] || skip "the jail needs root"
 require_kvm
-for g in hello exit-status serial-echo; do
+for g in hello exit-status serial-echo net; do
     require_guest "$g.elf"
 done
 command -v setpriv >/dev/null || fail "setpriv (util-linux) is needed"
@@ -107,7 +107,33 @@ timeout 120 "$KILN" test "$TEST_TMP/jail-test.yaml" --jobs 2 </dev/null >"$TEST_
 expect_status 0 "$(cat "$TEST_TMP/test.out")"
 expect_contains "$TEST_TMP/test.out" "2 passed, 0 failed"
 
-# 5. Bad inputs: one line each, nothing run.
+# 5. A TAP made beforehand for the VM's user works in the jail (net.elf gets its ARP reply);
+# one that belongs to another user is refused (opening it needs CAP_NET_ADMIN, which the
+# jailed VM has given up). In a network namespace of this test's own.
+if command -v ip >/dev/null && [ -e /dev/net/tun ]; then
+    NS=kiln-jail-$$
+    trap 'cleanup; ip netns del "$NS" 2>/dev/null' EXIT
+    ip netns add "$NS" || fail "cannot create network namespace $NS"
+    ip -n "$NS" tuntap add dev kt0 mode tap user "$NOBODY" group "$NOBODY" || fail "cannot create a TAP"
+    ip -n "$NS" tuntap add dev kt1 mode tap user 1 || fail "cannot create a TAP"
+    ip -n "$NS" addr add 169.254.78.1/24 dev kt0
+    ip -n "$NS" link set kt0 up
+    NET_ARGS=(--device-discovery cmdline --cmdline "net.ip=169.254.78.2 net.peer=169.254.78.1")
+    status=0
+    timeout 60 ip netns exec "$NS" "$KILN" run --kernel "$GUEST_DIR/net.elf" --net tap=kt0 \
+        "${NET_ARGS[@]}" "${JAILED[@]}" </dev/null >"$TEST_TMP/net.out" 2>"$TEST_TMP/net.err" || status=$?
+    expect_status 0 "$(cat "$TEST_TMP/net.out" "$TEST_TMP/net.err")"
+    expect_contains "$TEST_TMP/net.out" "net: ARP reply from 169.254.78.1"
+    status=0
+    timeout 60 ip netns exec "$NS" "$KILN" run --kernel "$GUEST_DIR/net.elf" --net tap=kt1 \
+        "${NET_ARGS[@]}" "${JAILED[@]}" </dev/null >"$TEST_TMP/net.out" 2>"$TEST_TMP/net.err" || status=$?
+    expect_status 125
+    expect_contains "$TEST_TMP/net.err" "kiln: error: --net: no permission to open or create TAP 'kt1'"
+else
+    echo "SKIP: the TAP part (needs iproute2 and /dev/net/tun)"
+fi
+
+# 6. Bad inputs: one line each, nothing run.
 bad() {
     local want=$1
     shift
