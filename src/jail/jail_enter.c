@@ -198,9 +198,14 @@ int jail_enter(struct vm_config *cfg, struct jail_outcome *outcome, struct error
                  "jail: %s is not a writable cgroup v2: no cpu.max or memory.max for "
                  "this VM",
                  CGROUP_ROOT);
-    else if ((r = jail_cgroup_create(CGROUP_ROOT, paths.id, cfg, child, paths.cgroup,
-                                     sizeof(paths.cgroup), err)) < 0)
+    else if (jail_cgroup_create(CGROUP_ROOT, paths.id, cfg, child, paths.cgroup,
+                                sizeof(paths.cgroup), err) < 0) {
+        /* Best effort, like a host without cgroup v2: a delegated cgroup without the cpu or
+         * memory controller, or one holding processes (which cannot enable controllers for
+         * its children), still runs the VM. */
+        log_warn(&log, "%s; going on without a cgroup for this VM", err->msg);
         paths.cgroup[0] = '\0';
+    }
     if (r == 0 && write(go[1], "g", 1) != 1)
         r = error_fmt(err, -errno, "jail: cannot start the jailed child: %s", strerror(errno));
     if (r < 0)
