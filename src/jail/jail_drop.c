@@ -16,6 +16,20 @@
 
 #define JAIL_ADDRESS_OVERHEAD (4ULL << 30) /* for the address space: see jail_drop below */
 
+/* A sanitizer reserves terabytes of shadow address space at start, so in a sanitizer build
+ * (tests only) RLIMIT_AS would make its next mapping fail: it is left unset there. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define JAIL_LIMIT_ADDRESS_SPACE 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
+    __has_feature(memory_sanitizer)
+#define JAIL_LIMIT_ADDRESS_SPACE 0
+#endif
+#endif
+#ifndef JAIL_LIMIT_ADDRESS_SPACE
+#define JAIL_LIMIT_ADDRESS_SPACE 1
+#endif
+
 /* Every fd from 3 on but keep (-1: none). */
 static int close_inherited_fds(int keep, struct error *err)
 {
@@ -77,7 +91,7 @@ int jail_drop(const struct vm_config *cfg, int keep_fd, struct error *err)
         r = set_limit(RLIMIT_NOFILE, "RLIMIT_NOFILE", JAIL_MAX_OPEN_FILES, err);
     /* The address space: guest RAM, plus room for kiln's own mappings (each thread's stack and
      * malloc arena, libuv's pool, the binary and libraries); a ceiling, not a budget. */
-    if (r == 0)
+    if (r == 0 && JAIL_LIMIT_ADDRESS_SPACE)
         r = set_limit(RLIMIT_AS, "RLIMIT_AS",
                       cfg->memory_bytes + JAIL_ADDRESS_OVERHEAD + (rlim_t)cfg->cpus * (128 << 20),
                       err);
