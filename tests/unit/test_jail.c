@@ -85,6 +85,25 @@ static void test_plan_minimal(void **state)
     config_free(&cfg);
 }
 
+/* The most files a plan can hold: every disk slot used, both console files, a TAP (more
+ * devices than one VM may have, which the validation pass refuses before the jail). */
+static void test_plan_at_its_largest(void **state)
+{
+    (void)state;
+    struct vm_config cfg;
+    full_config(&cfg);
+    for (unsigned i = cfg.ndisks; i < CONFIG_MAX_VIRTIO_DEVICES; i++) {
+        char spec[32];
+        snprintf(spec, sizeof(spec), "/disks/%u.img", i);
+        set(&cfg, config_set_disk, spec);
+    }
+    struct jail_plan plan;
+    jail_plan_make(&cfg, &plan);
+    assert_int_equal(plan.count, JAIL_MAX_FILES);
+    assert_string_equal(plan.files[2 + CONFIG_MAX_VIRTIO_DEVICES - 1].inside, "/disk7");
+    config_free(&cfg);
+}
+
 static void test_rewrite_points_inside(void **state)
 {
     (void)state;
@@ -168,8 +187,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_lists_every_file), cmocka_unit_test(test_plan_minimal),
-        cmocka_unit_test(test_rewrite_points_inside), cmocka_unit_test(test_id_and_limits),
-        cmocka_unit_test(test_cgroup_files),
+        cmocka_unit_test(test_plan_at_its_largest),   cmocka_unit_test(test_rewrite_points_inside),
+        cmocka_unit_test(test_id_and_limits),         cmocka_unit_test(test_cgroup_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
