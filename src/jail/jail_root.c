@@ -2,6 +2,7 @@
  * files (host files bind-mounted, device nodes made), then pivot_root into it. Nothing is
  * copied, and everything goes away with the namespace. */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -71,13 +72,15 @@ static int bind(const struct jail_file *file, const char *target, struct error *
     if (mount(file->host, target, NULL, MS_BIND, NULL) != 0)
         return error_fmt(err, -errno, "jail: cannot bind-mount %s %s into the jail: %s", file->what,
                          file->host, strerror(errno));
-    unsigned long flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    /* nodev would make a block-device disk unopenable; a regular file gets it. */
+    struct stat st;
+    bool device = stat(file->host, &st) == 0 && S_ISBLK(st.st_mode);
+    unsigned long flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NOEXEC | (device ? 0 : MS_NODEV);
     if (file->readonly)
         flags |= MS_RDONLY;
     if (mount(NULL, target, NULL, flags, NULL) != 0)
-        return error_fmt(err, -errno, "jail: cannot make %s's bind mount %s%s: %s", file->what,
-                         file->readonly ? "read-only, " : "", "nosuid, nodev and noexec",
-                         strerror(errno));
+        return error_fmt(err, -errno, "jail: cannot make %s's bind mount %snosuid and noexec: %s",
+                         file->what, file->readonly ? "read-only, " : "", strerror(errno));
     return 0;
 }
 
