@@ -1,5 +1,5 @@
 /* The jailed VM's cgroup v2 folder, ROOT/kiln/ID: memory.max and cpu.max from the config, and
- * the VM's process moved in. Where cgroup v2 is not writable the jail goes on without one. */
+ * the VM's process moved in (jail_enter decides whether there is a cgroup v2 to use). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>

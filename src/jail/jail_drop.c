@@ -1,6 +1,5 @@
-/* The jailed child giving up what it does not need, in this order: every inherited fd but
- * stdin, stdout and stderr; its resource limits; root (groups, gid, uid); every capability;
- * and the right to gain any back (no_new_privs). Then a check that the VM's files are usable. */
+/* The jailed child giving up what it does not need: inherited fds, unlimited resources, root,
+ * every capability and the right to regain one; then a check that its files are usable. */
 #include <errno.h>
 #include <stdbool.h>
 #include <grp.h>

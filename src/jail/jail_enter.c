@@ -1,7 +1,6 @@
-/* jail_enter: the parent kiln makes the VM's folder, forks the child into a new PID namespace
- * (the child is its PID 1), puts it in a cgroup, lets it go, forwards stop signals to it and
- * waits for it; the child takes new mount, IPC and UTS namespaces, pivots into its root and
- * drops to the VM's user before it runs the VM. */
+/* jail_enter: the parent forks the VM's child into a new PID namespace, gives it a cgroup and
+ * waits, forwarding stop signals; the child builds its jail (root, namespaces, user) and goes on.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

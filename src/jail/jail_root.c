@@ -1,6 +1,5 @@
-/* The jail's root: a small tmpfs in the child's own mount namespace holding only the plan's
- * files (host files bind-mounted, device nodes made), then pivot_root into it. Nothing is
- * copied, and everything goes away with the namespace. */
+/* The jail's root: a small tmpfs in the child's mount namespace holding only the plan's files
+ * (host files bind-mounted, device nodes made), then pivot_root into it. Nothing is copied. */
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>

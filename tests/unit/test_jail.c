@@ -1,6 +1,5 @@
-/* The jail's pure parts: which files a VM's jail holds and under which names, the config
- * pointed at those names, the VM's folder name, and the cgroup files (written into a plain
- * folder standing in for /sys/fs/cgroup). */
+/* The jail's pure parts: the files a jail holds and their names, the config pointed at them,
+ * the VM's folder name, and the cgroup files (written into a folder standing in for cgroupfs). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,6 +1,5 @@
-/* The jail (`kiln run --jail DIR --uid U --gid G`, docs/security.md "Jail"): the VM runs in new
- * mount, PID, IPC and UTS namespaces, with a root holding only its files, as U:G without
- * capabilities. The plan (which files go where) is pure; jail_enter does the work. */
+/* The jail (`kiln run --jail DIR --uid U --gid G`, docs/security.md "Jail"): the VM in its own
+ * namespaces and root, as U:G without capabilities. The plan is pure; jail_enter does the work. */
 #ifndef KILN_JAIL_H
 #define KILN_JAIL_H
 
