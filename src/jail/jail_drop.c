@@ -1,7 +1,6 @@
 /* The jailed child giving up what it does not need: inherited fds, unlimited resources, root,
  * every capability and the right to regain one; then a check that its files are usable. */
 #include <errno.h>
-#include <stdbool.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <stdio.h>
@@ -29,17 +28,25 @@
 #define JAIL_LIMIT_ADDRESS_SPACE 1
 #endif
 
+/* Closes the fds from first to last; 0, or -errno (-ENOSYS before Linux 5.9). */
+static int close_range_of(unsigned first, unsigned last)
+{
+    if (first > last)
+        return 0;
+    return syscall(SYS_close_range, first, last, 0U) == 0 ? 0 : -errno;
+}
+
 /* Every fd from 3 on but keep (-1: none). */
 static int close_inherited_fds(int keep, struct error *err)
 {
-    bool done = keep < 0
-                    ? syscall(SYS_close_range, 3U, ~0U, 0U) == 0
-                    : (keep == 3 || syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0U) == 0) &&
-                          syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U) == 0;
-    if (done)
+    unsigned below = keep < 0 ? ~0U : (unsigned)keep - 1;
+    int r = close_range_of(3, below);
+    if (r == 0 && keep >= 0)
+        r = close_range_of((unsigned)keep + 1, ~0U);
+    if (r == 0)
         return 0;
-    if (errno != ENOSYS)
-        return error_fmt(err, -errno, "jail: cannot close the inherited fds: %s", strerror(errno));
+    if (r != -ENOSYS)
+        return error_fmt(err, r, "jail: cannot close the inherited fds: %s", strerror(-r));
     struct rlimit limit;
     if (getrlimit(RLIMIT_NOFILE, &limit) != 0)
         return error_fmt(err, -errno, "jail: getrlimit: %s", strerror(errno));
