@@ -38,7 +38,10 @@ struct virtio_dev_ops {
     /* Queue q has new buffers (it is ready and the device live). */
     void (*queue_notify)(struct virtio_dev *d, unsigned q);
     /* The driver reset the device: forget in-flight work; completions that come later are
-     * dropped by comparing virtio_dev_generation(). May be NULL. */
+     * dropped by comparing virtio_dev_generation(). Work that writes guest memory off the
+     * loop thread must be cancelled or waited for here (as virtio-blk does with its work
+     * gate), since the driver may reuse its buffers as soon as the reset is done. May be
+     * NULL. */
     void (*reset)(struct virtio_dev *d);
 };
 
