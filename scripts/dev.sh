@@ -42,18 +42,18 @@ export DEBIAN_FRONTEND=noninteractive
 . "$REPO/scripts/lib.sh" # ensure_packages
 
 build() {
-    cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_WERROR=ON >/dev/null
     cmake --build "$BUILD" -j "$JOBS"
 }
 
 build_asan() {
-    cmake -S "$REPO" -B "$BUILD_ASAN" -DCMAKE_BUILD_TYPE=Debug -DKILN_SANITIZE=ON \
+    cmake -S "$REPO" -B "$BUILD_ASAN" -DCMAKE_BUILD_TYPE=Debug -DKILN_SANITIZE=ON -DKILN_WERROR=ON \
         -DKILN_GUEST_KIT=OFF >/dev/null
     cmake --build "$BUILD_ASAN" -j "$JOBS"
 }
 
 build_fuzz() {
-    CC=clang cmake -S "$REPO" -B "$BUILD_FUZZ" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_FUZZ=ON \
+    CC=clang cmake -S "$REPO" -B "$BUILD_FUZZ" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_FUZZ=ON -DKILN_WERROR=ON \
         -DKILN_GUEST_KIT=OFF >/dev/null
     cmake --build "$BUILD_FUZZ" -j "$JOBS" >/dev/null
 }

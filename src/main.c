@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kiln/config/cli.h"
+#include "kiln_commit.h" /* KILN_COMMIT, generated at build time */
 #include "kiln/ktest/ktest.h"
 #include "kiln/vm/vm.h"
 
@@ -159,7 +160,7 @@ int main(int argc, char **argv)
         cli_print_run_help(stdout);
         break;
     case CLI_ACTION_VERSION:
-        printf("kiln %s\n", KILN_VERSION);
+        printf("kiln %s (commit %s)\n", KILN_VERSION, KILN_COMMIT);
         break;
     case CLI_ACTION_RUN:
         if (quick)
