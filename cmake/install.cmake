@@ -30,6 +30,8 @@ foreach(page ${KILN_MAN_PAGES})
 endforeach()
 add_custom_target(kiln_man ALL DEPENDS ${man_outputs})
 
+# Debian wants the licence as share/doc/PACKAGE/copyright.
+install(FILES ${CMAKE_SOURCE_DIR}/LICENSE DESTINATION ${CMAKE_INSTALL_DOCDIR} RENAME copyright)
 install(FILES ${CMAKE_SOURCE_DIR}/completion/kiln.bash
         DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions RENAME kiln)
 
@@ -62,6 +64,5 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION otherosfs)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_STRIP_FILES bin/kiln)
-set(CPACK_OUTPUT_FILE_PREFIX ${CMAKE_BINARY_DIR}/package)
+set(CPACK_STRIP_FILES bin/kiln ${KILN_GUEST_INSTALL_DIR}/kiln-exit)
 include(CPack)
