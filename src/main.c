@@ -9,9 +9,10 @@
 #include <string.h>
 
 #include "kiln/config/cli.h"
-#include "kiln_commit.h" /* KILN_COMMIT, generated at build time */
 #include "kiln/ktest/ktest.h"
 #include "kiln/vm/vm.h"
+
+#include "kiln_commit.h" /* KILN_COMMIT: generated at build time (cmake/kiln_commit.cmake) */
 
 /* One boot: build, run, tear down. Returns -1 if the VM could not be built or run. */
 static int boot_once(const struct vm_config *config, unsigned boot_index, struct vm_result *result,
