@@ -13,6 +13,8 @@
 #include "kiln/ktest/ktest.h"
 #include "kiln/vm/vm.h"
 
+#include "kiln_commit.h" /* KILN_COMMIT: generated at build time (cmake/kiln_commit.cmake) */
+
 /* One boot: build, run, tear down. Returns -1 if the VM could not be built or run. */
 static int boot_once(const struct vm_config *config, unsigned boot_index, struct vm_result *result,
                      struct log *log)
@@ -191,7 +193,7 @@ int main(int argc, char **argv)
         cli_print_run_help(stdout);
         break;
     case CLI_ACTION_VERSION:
-        printf("kiln %s\n", KILN_VERSION);
+        printf("kiln %s (commit %s)\n", KILN_VERSION, KILN_COMMIT);
         break;
     case CLI_ACTION_RUN:
         if (quick)

@@ -16,6 +16,7 @@
 
 #include "kiln/config/cli.h"
 #include "kiln/config/config_yaml.h"
+#include "kiln/config/yaml_walk.h"
 
 /* Loads text as "vm.yaml" and runs the validation pass without the file system, as `kiln
  * config` does; the problems must be exactly the expected lines, in order. */
@@ -487,6 +488,39 @@ static void test_files(void **state)
     validate_file(f->yaml, (const char *const[]){expected[0]}, 1);
 }
 
+static void handler_never_called(struct yaml_walk *w, void *target, size_t key, yaml_node_t *value,
+                                 const char *path)
+{
+    fail_msg("the handler got a key whose path was cut short: %s", path);
+}
+
+/* A key whose path (the prefix, '.', the key) would not fit the walk's buffer is refused with
+ * one problem, not handed on under a cut path that names another key. No VM definition nests
+ * that deep (kiln test files give the longest prefixes); the long prefix stands for one. */
+static void test_key_path_too_long(void **state)
+{
+    static const char text[] = "cpus: 1\n";
+    char file[] = "vm.yaml";
+    struct config_yaml_origin origin = {.file = file};
+    struct config_problems problems = {.count = 0};
+    yaml_document_t doc;
+    assert_int_equal(
+        yaml_load_checked(&origin, &problems, text, strlen(text), 100, "VM definition", &doc), 0);
+    struct yaml_walk walk = {.doc = &doc, .origin = &origin, .problems = &problems};
+    char prefix[256];
+    memset(prefix, 'a', sizeof(prefix) - 1);
+    prefix[sizeof(prefix) - 1] = '\0';
+    static const char *const names[] = {"cpus"};
+    yaml_walk_pairs(&walk, yaml_document_get_root_node(&doc), prefix, names, 1,
+                    handler_never_called, NULL);
+    assert_int_equal(problems.count, 1);
+    assert_non_null(strstr(problems.lines[0], "vm.yaml:1:1: aaaaaaaa"));
+    assert_non_null(
+        strstr(problems.lines[0], "a...: key path too long (expected at most 191 bytes)"));
+    yaml_document_delete(&doc);
+    config_problems_free(&problems);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -503,6 +537,7 @@ int main(void)
         cmocka_unit_test(test_environment),
         cmocka_unit_test(test_all_problems_in_one_pass),
         cmocka_unit_test(test_many_problems),
+        cmocka_unit_test(test_key_path_too_long),
         cmocka_unit_test_setup_teardown(test_files, make_dir, remove_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
