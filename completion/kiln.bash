@@ -5,7 +5,7 @@
 
 _kiln_run_flags="--kernel --initrd --cmdline --cpus --memory --disk --net --rng
     --device-discovery --console --vconsole --log-level --on-reset --shutdown-grace
-    --host-compat --name --expect --timeout --help"
+    --host-compat --name --jail --uid --gid --expect --timeout --help"
 _kiln_test_flags="--junit --tap --jobs --logs --filter --help"
 
 # _kiln_files [-d]: file (or with -d, folder) names matching $cur, shown as paths.
@@ -29,7 +29,7 @@ _kiln_value()
 {
     case "$1" in
     --kernel | --initrd | --disk | --junit) _kiln_files ;;
-    --logs) _kiln_files -d ;;
+    --logs | --jail) _kiln_files -d ;;
     --console | --vconsole)
         if [[ $cur == file:* || $cur == socket:* || $cur == virtio:file:* || $cur == virtio:socket:* ]]; then
             local cur=${cur##*:}
@@ -44,7 +44,7 @@ _kiln_value()
     --on-reset) _kiln_words "exit restart" ;;
     --host-compat) _kiln_words "auto on off" ;;
     --cmdline | --cpus | --memory | --net | --shutdown-grace | --name | --expect | --timeout | \
-        --jobs | --filter) COMPREPLY=() ;;
+        --uid | --gid | --jobs | --filter) COMPREPLY=() ;;
     *) return 1 ;;
     esac
     return 0
