@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kiln/config/cli.h"
 #include "kiln/ktest/ktest.h"
+#include "kiln/util/fd_private.h"
 #include "kiln/vm/vm.h"
 
 /* One boot: build, run, tear down. Returns -1 if the VM could not be built or run. */
@@ -162,6 +164,8 @@ int main(int argc, char **argv)
         printf("kiln %s\n", KILN_VERSION);
         break;
     case CLI_ACTION_RUN:
+        /* A stderr nobody reads must not hold the VM: see write_line in util/log.c. */
+        fd_make_private_nonblocking(STDERR_FILENO);
         if (quick)
             status = load_config(&request, true)
                          ? ktest_expect_run(&request.config, expect, expect_timeout_ms)

@@ -2,41 +2,12 @@
  * pipe or terminal on stdout, MSG_DONTWAIT for a socket, and plain writes where nothing waits. */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "console_out.h"
-
-/* A pty's master side: opening it again by path would make a new pty, not share this one. */
-static bool is_pty_master(int fd)
-{
-    unsigned number;
-    return ioctl(fd, TIOCGPTN, &number) == 0;
-}
-
-/* A new open file description of what fd is open on, O_NONBLOCK only for us; -1 if it cannot
- * be had (no /proc, a socket, a pty master) or is not the same pipe or terminal. */
-static int reopen_private(int fd, const struct stat *st)
-{
-    if (is_pty_master(fd))
-        return -1;
-    char path[32];
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-    int own = open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-    if (own < 0)
-        return -1;
-    struct stat again;
-    if (fstat(own, &again) != 0 || again.st_dev != st->st_dev || again.st_ino != st->st_ino ||
-        again.st_rdev != st->st_rdev) {
-        close(own);
-        return -1;
-    }
-    return own;
-}
+#include "kiln/util/fd_private.h"
 
 void console_out_use(struct console *console, int fd, bool owned)
 {
@@ -51,7 +22,7 @@ void console_out_use(struct console *console, int fd, bool owned)
         console->out_nonblocking = true;
         return;
     }
-    if (!S_ISFIFO(st.st_mode) && !isatty(fd))
+    if (!fd_waits_for_reader(fd))
         return; /* a regular file or /dev/null: a write never waits for a reader */
     console->out_nonblocking = true;
     int flags = fcntl(fd, F_GETFL);
@@ -60,7 +31,7 @@ void console_out_use(struct console *console, int fd, bool owned)
             fcntl(fd, F_SETFL, flags | O_NONBLOCK);
         return;
     }
-    int own = reopen_private(fd, &st);
+    int own = fd_reopen_nonblocking(fd);
     if (own >= 0) {
         console->out_fd = own;
         console->out_private_fd = own;

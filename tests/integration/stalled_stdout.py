@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
 """Runs kiln with its stdout a pipe that nobody reads, as `kiln run ... | less` left unscrolled.
 
-stalled_stdout.py [--pipe-size BYTES] [--stop term|int|keys] [--stop-after SECONDS]
-                  [--limit SECONDS] ERRFILE KILN ARGS...
+stalled_stdout.py [--pipe-size BYTES] [--stderr-too] [--stop term|int|keys]
+                  [--stop-after SECONDS] [--limit SECONDS] ERRFILE KILN ARGS...
 
 Waits until the pipe is full (kiln's writes are stalled); with --stop, --stop-after seconds
 later sends SIGTERM, SIGINT or Ctrl-A x (kiln's stdin is then a terminal, a pty). Then waits
 up to --limit seconds (from the stop, else from the stall) for kiln to exit, and prints
 "status N" and "seconds S" (how long that took), or "status hung" after killing it. It also prints whether the stdout kiln shares with it was
 made non-blocking ("shared O_NONBLOCK yes|no", seen while stalled). kiln's
-stderr goes to ERRFILE. Exits 1 if the pipe never filled.
+stderr goes to ERRFILE, or with --stderr-too into the same pipe (kiln run 2>&1 | less). Exits 1 if the pipe never filled.
 """
 import argparse
 import fcntl
@@ -33,6 +33,7 @@ def pending(fd):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--pipe-size", type=int, help="a smaller pipe fills sooner")
+    parser.add_argument("--stderr-too", action="store_true")
     parser.add_argument("--stop", choices=["term", "int", "keys"])
     parser.add_argument("--stop-after", type=float, default=1.0)
     parser.add_argument("--limit", type=float, default=30.0)
@@ -48,7 +49,8 @@ def main():
     if args.stop == "keys":
         keyboard, stdin = pty.openpty()
     with open(args.errfile, "w") as err:
-        proc = subprocess.Popen(args.kiln, stdin=stdin, stdout=write_end, stderr=err)
+        proc = subprocess.Popen(args.kiln, stdin=stdin, stdout=write_end,
+                                stderr=write_end if args.stderr_too else err)
 
     # Full: a page of slack (a write of up to a page is all or nothing), half a small pipe.
     deadline = time.monotonic() + 60

@@ -2,7 +2,8 @@
 # A console sink that stops taking output (stdout a pipe nobody reads, as `kiln run | less`
 # left unscrolled) never freezes kiln: while the guest floods ttyS0 or hvc0, virtio-blk still
 # completes, and SIGTERM, SIGINT and Ctrl-A x still end kiln within the grace period plus the
-# console's bounded drain (also with many blk requests in flight), naming what was dropped.
+# console's bounded drain (also with many blk requests in flight, and with kiln's stderr in
+# the same stalled pipe), naming what was dropped.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$SOURCE_DIR/tests/integration/lib.sh"
 
@@ -71,6 +72,11 @@ expect_contains "$TEST_TMP/serial-keys.err" "kiln: stopped from the console (Ctr
 stalled hvc-blk -- "${FLOOD[@]}" "${HVC[@]}" --cmdline "flood.via=hvc flood.then=blk"
 expect_status 42 "$(cat "$TEST_TMP/hvc-blk.err")"
 expect_contains "$TEST_TMP/hvc-blk.err" "--console: dropped the last"
+
+# kiln run 2>&1 | less: its own messages meet the same stalled pipe, and must not wait on it.
+stalled both-term --stderr-too --stop term -- "${FLOOD[@]}" "${HVC[@]}" --cmdline "flood.via=hvc"
+expect_status 143
+expect_quick both-term
 
 # Defect 6: a blk backlog (every descriptor busy, forever) and a stalled stdout; SIGTERM.
 stalled hvc-backlog --stop term -- "${FLOOD[@]}" "${HVC[@]}" --cmdline "flood.via=hvc flood.then=blk-backlog"
