@@ -1,6 +1,7 @@
 /* Unit tests for a console whose reader stops reading (a FIFO nobody reads, stdout a pipe):
- * flushing never waits, the buffer is bounded and holds the devices back, resumes in order
- * when the reader drains, a gone reader drops output, and the exit drain gives up in time. */
+ * flushing never waits, the buffer is bounded and holds the devices back (a 16550 keeps THRE
+ * clear), resumes in order when the reader drains, a gone reader drops output, and the exit
+ * drain gives up in time. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -17,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "kiln/devices/serial.h"
 #include "kiln/host/console.h"
 
 #define PIPE_SIZE    4096
@@ -190,6 +192,49 @@ static void test_the_exit_drain_writes_everything_to_a_reader_that_reads(void **
     assert_int_equal(reader_takes_all(0), fx.written);
 }
 
+static void no_irq(void *opaque, unsigned gsi, int level)
+{
+}
+
+static uint8_t uart_lsr(struct serial *uart)
+{
+    uint8_t lsr;
+    serial_bus_ops.read(uart, 5, &lsr, 1);
+    return lsr;
+}
+
+/* A polled 16550 driver against the stalled console: it writes while LSR says THRE, the loop
+ * flushes as it would; THRE stays clear once the buffer is full, nothing is dropped, and it
+ * comes back when the reader drains. */
+static void test_a_16550_guest_waits_on_thre_while_the_reader_is_stalled(void **state)
+{
+    struct serial uart;
+    struct serial_backend backend = {console_tx_ready, console_tx, console_rx_space, &fx.console};
+    struct irq_line irq = {no_irq, NULL, 4};
+    serial_init(&uart, &backend, &irq);
+    size_t sent = 0;
+    bool stalled = false;
+    while (!stalled && sent < 4 * CONSOLE_OUT_CAPACITY) {
+        if (!(uart_lsr(&uart) & 0x20)) {
+            console_flush(&fx.console); /* what the loop does when woken */
+            stalled = !(uart_lsr(&uart) & 0x20);
+            continue;
+        }
+        serial_bus_ops.write(&uart, 0, &fx.pattern[sent++], 1);
+    }
+    assert_true(stalled);
+    assert_true(sent <= 2 * CONSOLE_OUT_CAPACITY + PIPE_SIZE); /* bounded */
+    assert_int_equal(uart.tx_dropped, 0);
+    size_t read = 0;
+    for (int i = 0; i < 1000 && read < sent; i++) {
+        read += reader_takes_all(read);
+        console_flush(&fx.console);
+    }
+    assert_int_equal(read, sent);        /* every byte the guest wrote, in order */
+    assert_true(uart_lsr(&uart) & 0x20); /* room again: THRE is back */
+    serial_destroy(&uart);
+}
+
 /* stdout a pipe it shares with its parent: kiln writes without blocking through its own open
  * file description, and the one the parent holds keeps its flags. */
 static void test_stdout_gets_a_private_non_blocking_description(void **state)
@@ -239,6 +284,8 @@ int main(void)
             test_the_exit_drain_gives_up_in_time_and_counts_what_it_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_the_exit_drain_writes_everything_to_a_reader_that_reads, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_16550_guest_waits_on_thre_while_the_reader_is_stalled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stdout_gets_a_private_non_blocking_description, setup,
                                         teardown),
     };
