@@ -14,7 +14,7 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 # scripts/build-minimal-kernel.sh installs the kernel build's own packages).
 PACKAGES=(build-essential cmake pkg-config libuv1-dev libyaml-dev libcmocka-dev linux-libc-dev
           qemu-system-x86 python3 valgrind acpica-tools busybox-static cpio xz-utils zstd lz4
-          clang e2fsprogs iproute2 iputils-ping)
+          clang e2fsprogs iproute2 iputils-ping man-db)
 
 usage() {
     cat <<USAGE
@@ -25,7 +25,8 @@ usage: scripts/dev.sh COMMAND
           busybox initramfs, configs/linux-guest.yaml; the default) or the guest kit's hello.
           Where /dev/kvm emulates guest ring 0 (kiln's host-compat mode) or is missing, the
           Linux guest boots on kiln inside the nested tier (scripts/nested.sh, docs/nested.md)
-  test    setup, then run every test (unit, ASan+UBSan unit, integration, nested, fuzzing)
+  test    setup, then run every test (unit, ASan+UBSan unit, a Release build and the Debian
+          package, integration, nested, clang unit, fuzzing)
 USAGE
 }
 
@@ -42,18 +43,18 @@ export DEBIAN_FRONTEND=noninteractive
 . "$REPO/scripts/lib.sh" # ensure_packages
 
 build() {
-    cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_WERROR=ON >/dev/null
     cmake --build "$BUILD" -j "$JOBS"
 }
 
 build_asan() {
-    cmake -S "$REPO" -B "$BUILD_ASAN" -DCMAKE_BUILD_TYPE=Debug -DKILN_SANITIZE=ON \
+    cmake -S "$REPO" -B "$BUILD_ASAN" -DCMAKE_BUILD_TYPE=Debug -DKILN_SANITIZE=ON -DKILN_WERROR=ON \
         -DKILN_GUEST_KIT=OFF >/dev/null
     cmake --build "$BUILD_ASAN" -j "$JOBS"
 }
 
 build_fuzz() {
-    CC=clang cmake -S "$REPO" -B "$BUILD_FUZZ" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_FUZZ=ON \
+    CC=clang cmake -S "$REPO" -B "$BUILD_FUZZ" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_FUZZ=ON -DKILN_WERROR=ON \
         -DKILN_GUEST_KIT=OFF >/dev/null
     cmake --build "$BUILD_FUZZ" -j "$JOBS" >/dev/null
 }
@@ -133,16 +134,31 @@ run_tests() {
     echo "== unit tests (ASan + UBSan) =="
     (cd "$BUILD_ASAN" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
         ctest -L unit --output-on-failure -j "$JOBS") || status=1
+    # A Release build with gcc, as distributions build, then the package that
+    # test_deb_package installs into a clean root.
+    echo "== Release build (gcc, -Werror) and the Debian package (scripts/deb.sh) =="
+    local deb="" t0=$SECONDS
+    deb=$(KILN_WERROR=ON "$REPO/scripts/deb.sh" | tail -n 1) || {
+        status=1
+        deb=""
+    }
+    echo "Release build and package: $((SECONDS - t0)) s: $deb"
     echo "== all tests but the nested tier =="
-    (cd "$BUILD" && ctest -LE nested --output-on-failure -j "$JOBS") || status=1
+    (cd "$BUILD" && KILN_DEB=$deb ctest -LE nested --output-on-failure -j "$JOBS") || status=1
     echo "kiln test's JUnit XML for the guest-kit boots: $BUILD/kiln-test/guestkit.xml"
     # One L1 at a time: each keeps both CPUs busy (QEMU TCG, 2 vCPUs).
     echo "== nested tier (kiln in an L1 Linux under QEMU TCG with emulated SVM, docs/nested.md) =="
-    local t0=$SECONDS
+    t0=$SECONDS
     (cd "$BUILD" && ctest -L nested --output-on-failure -j 1) || status=1
     echo "nested tier: $((SECONDS - t0)) s; logs in $BUILD/tests/nested/"
-    echo "== fuzzing (${FUZZ_SECONDS}s per target) =="
-    build_fuzz && run_fuzzers || status=1
+    echo "== unit tests under clang (the libFuzzer build's, with its ASan) =="
+    if build_fuzz; then
+        (cd "$BUILD_FUZZ" && ctest -L unit --output-on-failure -j "$JOBS") || status=1
+        echo "== fuzzing (${FUZZ_SECONDS}s per target) =="
+        run_fuzzers || status=1
+    else
+        status=1
+    fi
     return $status
 }
 

@@ -10,9 +10,12 @@
 #include <unistd.h>
 
 #include "kiln/config/cli.h"
+#include "kiln/jail/jail.h"
 #include "kiln/ktest/ktest.h"
 #include "kiln/util/fd_private.h"
 #include "kiln/vm/vm.h"
+
+#include "kiln_commit.h" /* KILN_COMMIT: generated at build time (cmake/kiln_commit.cmake) */
 
 /* One boot: build, run, tear down. Returns -1 if the VM could not be built or run. */
 static int boot_once(const struct vm_config *config, unsigned boot_index, struct vm_result *result,
@@ -91,11 +94,8 @@ static int print_config(struct cli_request *request)
     return EXIT_SUCCESS;
 }
 
-static int run_vm(struct cli_request *request)
+static int run_vm(const struct vm_config *config)
 {
-    if (!load_config(request, true))
-        return EXIT_KILN_ERROR;
-    const struct vm_config *config = &request->config;
     struct vm_result result;
     struct log log;
     for (unsigned boot = 0;; boot++) {
@@ -115,6 +115,40 @@ static int run_vm(struct cli_request *request)
     }
     report(&result, &log);
     return result.exit_status;
+}
+
+/* The jailed child's way of ending is the parent's: the same exit status, or the same signal
+ * (so whoever started kiln sees what it would see without the jail). */
+static int end_like(const struct jail_outcome *outcome)
+{
+    if (outcome->signal) {
+        signal(outcome->signal, SIG_DFL);
+        sigset_t one;
+        sigemptyset(&one);
+        sigaddset(&one, outcome->signal);
+        pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+        raise(outcome->signal);
+    }
+    return outcome->exit_status >= 0 ? outcome->exit_status : EXIT_KILN_ERROR;
+}
+
+/* kiln run: with --jail, this process waits while a jailed child runs the VM. */
+static int run_command(struct cli_request *request)
+{
+    if (!load_config(request, true))
+        return EXIT_KILN_ERROR;
+    if (request->config.jail_dir) {
+        struct error err = {{0}};
+        struct jail_outcome outcome;
+        int r = jail_enter(&request->config, &outcome, &err);
+        if (r < 0) {
+            fprintf(stderr, "kiln: error: %s\n", err.msg);
+            return EXIT_KILN_ERROR;
+        }
+        if (r == JAIL_PARENT)
+            return end_like(&outcome);
+    }
+    return run_vm(&request->config);
 }
 
 int main(int argc, char **argv)
@@ -161,7 +195,7 @@ int main(int argc, char **argv)
         cli_print_run_help(stdout);
         break;
     case CLI_ACTION_VERSION:
-        printf("kiln %s\n", KILN_VERSION);
+        printf("kiln %s (commit %s)\n", KILN_VERSION, KILN_COMMIT);
         break;
     case CLI_ACTION_RUN:
         /* A stderr nobody reads must not hold the VM: see write_line in util/log.c. */
@@ -171,7 +205,7 @@ int main(int argc, char **argv)
                          ? ktest_expect_run(&request.config, expect, expect_timeout_ms)
                          : EXIT_KILN_ERROR;
         else
-            status = run_vm(&request);
+            status = run_command(&request);
         break;
     case CLI_ACTION_VALIDATE:
         status = validate(&request);

@@ -29,6 +29,8 @@ void config_init(struct vm_config *cfg)
     cfg->on_reset = RESET_EXIT;
     cfg->shutdown_grace_seconds = CONFIG_DEFAULT_SHUTDOWN_GRACE;
     cfg->host_compat = HOST_COMPAT_AUTO;
+    cfg->jail_uid = -1;
+    cfg->jail_gid = -1;
 }
 
 void config_free(struct vm_config *cfg)
@@ -39,6 +41,7 @@ void config_free(struct vm_config *cfg)
     free(cfg->console_path);
     free(cfg->vconsole_path);
     free(cfg->name);
+    free(cfg->jail_dir);
     for (unsigned i = 0; i < cfg->ndisks; i++)
         config_free_disk(&cfg->disks[i]);
     free(cfg->disks);
@@ -378,6 +381,65 @@ static void check_same_images(struct checker *c, const struct vm_config *cfg)
     }
 }
 
+/* A jail needs its uid and gid; they mean nothing without it. Its root holds files only, so a
+ * console socket or pty (which need a host path or /dev/pts) cannot be used in it. */
+static void check_jail(struct checker *c, const struct vm_config *cfg, bool look_at_files)
+{
+    struct error err;
+    /* A uid or gid whose bad value was reported already is not missing again. */
+    bool no_uid = cfg->jail_uid < 0 && label(c, CONFIG_FIELD_UID, 0);
+    bool no_gid = cfg->jail_gid < 0 && label(c, CONFIG_FIELD_GID, 0);
+    if (cfg->jail_dir && (no_uid || no_gid) && label(c, CONFIG_FIELD_JAIL, 0))
+        add(c,
+            error_fmt(&err, -EINVAL,
+                      "%s: the jail needs a uid and a gid (expected --uid U and --gid G, numbers "
+                      "from 1 to 4294967294)",
+                      c->label),
+            &err);
+    static const enum config_field ids[] = {CONFIG_FIELD_UID, CONFIG_FIELD_GID};
+    for (size_t i = 0; i < 2; i++) {
+        bool given = (ids[i] == CONFIG_FIELD_UID ? cfg->jail_uid : cfg->jail_gid) >= 0;
+        if (!cfg->jail_dir && given && label(c, ids[i], 0))
+            add(c,
+                error_fmt(&err, -EINVAL, "%s: given without --jail (expected --jail DIR too)",
+                          c->label),
+                &err);
+    }
+    if (!cfg->jail_dir)
+        return;
+    const struct {
+        enum config_field field;
+        enum console_kind kind;
+        bool used;
+    } sinks[] = {{CONFIG_FIELD_CONSOLE, cfg->console, true},
+                 {CONFIG_FIELD_VCONSOLE, cfg->vconsole_kind, cfg->vconsole}};
+    for (size_t i = 0; i < 2; i++) {
+        bool outside = sinks[i].kind == CONSOLE_SOCKET || sinks[i].kind == CONSOLE_PTY;
+        if (sinks[i].used && outside && label(c, sinks[i].field, 0))
+            add(c,
+                error_fmt(&err, -EINVAL,
+                          "%s: a %s cannot be used with --jail (expected stdio, "
+                          "file:PATH or none)",
+                          c->label, sinks[i].kind == CONSOLE_PTY ? "pty" : "socket"),
+                &err);
+    }
+    struct stat st;
+    if (look_at_files && label(c, CONFIG_FIELD_JAIL, 0)) {
+        char quoted[CONFIG_QUOTE_SIZE];
+        config_quote(cfg->jail_dir, quoted, sizeof(quoted));
+        if (stat(cfg->jail_dir, &st) != 0)
+            add(c,
+                error_fmt(&err, -errno, "%s: '%s': %s (expected an existing folder)", c->label,
+                          quoted, strerror(errno)),
+                &err);
+        else if (!S_ISDIR(st.st_mode))
+            add(c,
+                error_fmt(&err, -ENOTDIR, "%s: '%s' is not a folder (expected an existing folder)",
+                          c->label, quoted),
+                &err);
+    }
+}
+
 unsigned config_check_all(const struct vm_config *cfg, const struct config_namer *namer,
                           bool look_at_files, struct config_problems *problems)
 {
@@ -399,6 +461,7 @@ unsigned config_check_all(const struct vm_config *cfg, const struct config_namer
             &err);
     if (look_at_files)
         check_same_images(&c, cfg);
+    check_jail(&c, cfg, look_at_files);
     return c.found;
 }
 

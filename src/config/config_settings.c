@@ -142,6 +142,16 @@ const struct config_setting config_settings[] = {
     {"--host-compat", CONFIG_PLACE_TOP, "host-compat", "MODE", "auto, on or off",
      "for hosts emulating guest ring 0: auto (probe), on, off (default: auto)",
      config_set_host_compat, get_host_compat, CONFIG_FIELD_HOST_COMPAT, 0},
+    /* The jail (docs/security.md): as root, in namespaces, as this user and group. */
+    {"--jail", CONFIG_PLACE_TOP, "jail", "DIR", "an existing folder for the jail's root",
+     "run jailed (as root): own namespaces, root in DIR/ID, as --uid/--gid", config_set_jail,
+     config_get_jail, CONFIG_FIELD_JAIL, CONFIG_SETTING_PATH},
+    {"--uid", CONFIG_PLACE_TOP, "uid", "U", "a number from 1 to 4294967294",
+     "the user the jailed VM runs as (with --jail)", config_set_jail_uid, config_get_jail_uid,
+     CONFIG_FIELD_UID, 0},
+    {"--gid", CONFIG_PLACE_TOP, "gid", "G", "a number from 1 to 4294967294",
+     "the group the jailed VM runs as (with --jail)", config_set_jail_gid, config_get_jail_gid,
+     CONFIG_FIELD_GID, 0},
 };
 
 _Static_assert(sizeof(config_settings) / sizeof(config_settings[0]) == CONFIG_SETTING_COUNT,

@@ -11,9 +11,14 @@
 #include "kiln/devices/virtio_blk.h"
 #include "kiln/devices/virtio_blk_request.h"
 #include "kiln/util/iov.h"
+#include "kiln/util/work_gate.h"
 
 #define BLK_SIZE_MAX         (1u << 20) /* largest single data buffer we advertise (size_max) */
 #define BLK_MAX_ZERO_SECTORS (1u << 22) /* 2 GiB per discard/write-zeroes segment */
+/* Chains taken per doorbell before the loop gets a turn (the rest are taken on a re-kick):
+ * each is a parse and a hand-off, a few microseconds, so a guest refilling the queue as fast
+ * as we empty it holds the loop for well under a millisecond at a time. */
+#define BLK_CHAINS_PER_CALL 32
 
 struct virtio_blk {
     struct virtio_dev vdev;
@@ -25,8 +30,9 @@ struct virtio_blk {
     uv_loop_t *loop;
     const struct log *log;
     struct virtio_blk_config config;
-    bool write_cache; /* the guest-visible WCE: false means every write is made durable */
-    unsigned in_flight;
+    bool write_cache;         /* the guest-visible WCE: false means every write is made durable */
+    unsigned in_flight;       /* requests handed to the thread pool, not yet completed */
+    struct work_gate io_gate; /* closed by a reset: no earlier request touches memory after it */
     struct virtq_chain chain; /* scratch for popping on the loop thread */
     struct blk_request request;
 };
@@ -36,6 +42,7 @@ struct blk_io {
     uv_work_t work;
     struct virtio_blk *blk;
     uint32_t generation; /* the device's, at submission: a reset in between drops it */
+    uint32_t gate_epoch; /* io_gate's, at submission: a reset in between cancels the I/O */
     unsigned queue;
     uint16_t head;
     uint8_t *status;
@@ -67,10 +74,9 @@ static int do_segments(struct blk_io *io)
     return 0;
 }
 
-/* Runs on a thread-pool thread: only the image and the request's own buffers are touched. */
-static void blk_io_work(uv_work_t *work)
+/* The request's I/O proper, between entering and leaving the gate. */
+static void do_io(struct blk_io *io)
 {
-    struct blk_io *io = work->data;
     const struct disk_image *img = &io->blk->image;
     uint64_t offset = io->sector * DISK_SECTOR_SIZE;
     switch (io->type) {
@@ -91,6 +97,20 @@ static void blk_io_work(uv_work_t *work)
             io->result = disk_image_flush(img);
         break;
     }
+}
+
+/* Runs on a thread-pool thread: only the image and the request's own buffers are touched. A
+ * request the driver reset away before it started does nothing: its buffers may belong to
+ * something else by now, and its write would land after the driver's post-reset writes. */
+static void blk_io_work(uv_work_t *work)
+{
+    struct blk_io *io = work->data;
+    if (!work_gate_enter(&io->blk->io_gate, io->gate_epoch)) {
+        io->result = -ECANCELED;
+        return;
+    }
+    do_io(io);
+    work_gate_leave(&io->blk->io_gate);
 }
 
 static struct virtio_blk *blk_of(struct virtio_dev *d)
@@ -134,6 +154,7 @@ static int submit(struct virtio_blk *blk, unsigned q, const struct blk_request *
     io->work.data = io;
     io->blk = blk;
     io->generation = virtio_dev_generation(&blk->vdev);
+    io->gate_epoch = work_gate_epoch(&blk->io_gate);
     io->queue = q;
     io->head = head;
     io->status = req->status;
@@ -169,7 +190,8 @@ static void handle_request(struct virtio_dev *d, struct virtio_blk *blk, unsigne
 {
     struct blk_request *req = &blk->request;
     struct blk_geometry geo = {.capacity = blk->image.size / DISK_SECTOR_SIZE,
-                               .readonly = blk->image.readonly};
+                               .readonly = blk->image.readonly,
+                               .max_segment_sectors = BLK_MAX_ZERO_SECTORS};
     enum blk_parse_result r = blk_request_parse(&blk->chain, &geo, req);
     if (r == BLK_REQUEST_UNANSWERABLE) {
         virtio_dev_reject(d, q, head, req->why);
@@ -188,15 +210,15 @@ static void handle_request(struct virtio_dev *d, struct virtio_blk *blk, unsigne
     }
 }
 
+static void take_request(struct virtio_dev *d, unsigned q, struct virtq_chain *chain)
+{
+    handle_request(d, blk_of(d), q, chain->head);
+}
+
 static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 {
     struct virtio_blk *blk = blk_of(d);
-    /* No doorbells for requests the driver adds while we take them off the ring. */
-    do {
-        virtio_dev_quiet(d, q);
-        while (virtio_dev_pop(d, q, &blk->chain, NULL))
-            handle_request(d, blk, q, blk->chain.head);
-    } while (virtio_dev_wake(d, q));
+    virtio_dev_drain(d, q, &blk->chain, BLK_CHAINS_PER_CALL, NULL, take_request);
     virtio_dev_notify_used(d, q);
 }
 
@@ -228,9 +250,13 @@ static void blk_activate(struct virtio_dev *d)
         blk->write_cache = virtio_dev_feature(d, VIRTIO_BLK_F_FLUSH) && blk->config.wce;
 }
 
+/* On the vCPU thread that wrote the status, device lock held. Waiting here cannot deadlock:
+ * workers never take the device lock, and completions (on the loop thread, which does) are
+ * not waited for; they find the generation changed and drop the request. */
 static void blk_reset(struct virtio_dev *d)
 {
     struct virtio_blk *blk = blk_of(d);
+    work_gate_close(&blk->io_gate);
     blk->config.wce = blk->cache != DISK_CACHE_WRITETHROUGH;
     blk->write_cache = blk->config.wce;
 }
@@ -297,6 +323,7 @@ int virtio_blk_create(struct virtio_blk **out, const struct disk_config *disk, u
     }
     if (disk->serial)
         snprintf(blk->serial, sizeof(blk->serial), "%s", disk->serial);
+    work_gate_init(&blk->io_gate);
     blk->cache = disk->cache;
     blk->queue_size = disk->queue_size;
     blk->loop = loop;
@@ -306,6 +333,7 @@ int virtio_blk_create(struct virtio_blk **out, const struct disk_config *disk, u
     describe(blk, &info);
     r = virtio_dev_init(&blk->vdev, &info, mem, log, err);
     if (r < 0) {
+        work_gate_destroy(&blk->io_gate);
         disk_image_close(&blk->image);
         free(blk->path);
         free(blk);
@@ -362,6 +390,7 @@ void virtio_blk_destroy(struct virtio_blk *blk)
     if (!blk)
         return;
     virtio_dev_destroy(&blk->vdev);
+    work_gate_destroy(&blk->io_gate);
     disk_image_close(&blk->image);
     free(blk->path);
     free(blk);

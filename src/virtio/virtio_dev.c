@@ -279,6 +279,25 @@ bool virtio_dev_wake(struct virtio_dev *d, unsigned q)
     return more && virtio_dev_live(d);
 }
 
+bool virtio_dev_drain(struct virtio_dev *d, unsigned q, struct virtq_chain *chain, unsigned budget,
+                      uint64_t *malformed, virtio_chain_handler *take)
+{
+    unsigned taken = 0;
+    do {
+        virtio_dev_quiet(d, q);
+        while (taken < budget && virtio_dev_pop(d, q, chain, malformed)) {
+            take(d, q, chain);
+            taken++;
+        }
+        if (taken == budget && virtio_dev_live(d) && virtqueue_has_available(&d->queues[q])) {
+            /* Staying quiet is safe: this kick brings the loop back whatever the driver does. */
+            d->transport.kick(d->transport.opaque, q);
+            return true;
+        }
+    } while (virtio_dev_wake(d, q));
+    return false;
+}
+
 void virtio_dev_config_changed(struct virtio_dev *d)
 {
     d->config_generation++;

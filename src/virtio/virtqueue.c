@@ -20,6 +20,32 @@ static uint64_t used_ring_bytes(uint16_t size)
     return 6ULL + 8ULL * size;
 }
 
+static bool head_busy(const struct virtqueue *vq, uint16_t head)
+{
+    return vq->busy_heads[head / 8] & (1u << (head % 8));
+}
+
+static void mark_busy(struct virtqueue *vq, uint16_t head)
+{
+    vq->busy_heads[head / 8] |= (uint8_t)(1u << (head % 8));
+    vq->busy_count++;
+}
+
+/* Heads the device never held are ignored: each busy head is released exactly once. */
+static void release(struct virtqueue *vq, uint16_t head)
+{
+    if (head >= VIRTQ_MAX_SIZE || !head_busy(vq, head))
+        return;
+    vq->busy_heads[head / 8] &= (uint8_t) ~(1u << (head % 8));
+    vq->busy_count--;
+}
+
+static void release_all(struct virtqueue *vq)
+{
+    memset(vq->busy_heads, 0, sizeof(vq->busy_heads));
+    vq->busy_count = 0;
+}
+
 void virtqueue_reset(struct virtqueue *vq, const struct guest_mem *mem, uint16_t max_size)
 {
     memset(vq, 0, sizeof(*vq));
@@ -72,6 +98,7 @@ int virtqueue_enable(struct virtqueue *vq, bool event_idx, bool indirect, const 
     vq->signalled = 0;
     vq->signalled_valid = false;
     vq->quiet = false;
+    release_all(vq);
     vq->ready = true;
     return 0;
 }
@@ -233,6 +260,14 @@ enum virtq_pop_result virtqueue_pop(struct virtqueue *vq, struct virtq_chain *ch
         *why = "available ring names a descriptor past the queue size";
         return VIRTQ_POP_BROKEN_RING;
     }
+    /* Without this check a driver could re-offer one head in a loop and have the device
+     * start an unbounded number of requests that all answer to the same descriptors. */
+    if (head_busy(vq, head)) {
+        *why = "available ring offers a head the device has not given back yet";
+        return VIRTQ_POP_BROKEN_RING;
+    }
+    mark_busy(vq, head);
+    vq->popped_heads[vq->last_avail % vq->size] = head;
     vq->last_avail++;
     if (vq->event_idx && !vq->quiet)
         store16(avail_event_field(vq), vq->last_avail);
@@ -247,7 +282,10 @@ enum virtq_pop_result virtqueue_pop(struct virtqueue *vq, struct virtq_chain *ch
  * next new chain, not for the ones it already saw (which the driver will not ring for again). */
 void virtqueue_unpop(struct virtqueue *vq, uint16_t n)
 {
-    vq->last_avail = (uint16_t)(vq->last_avail - n);
+    for (uint16_t i = 0; i < n; i++) {
+        vq->last_avail--;
+        release(vq, vq->popped_heads[vq->last_avail % vq->size]);
+    }
 }
 
 void virtqueue_push(struct virtqueue *vq, uint16_t head, uint32_t len)
@@ -256,6 +294,7 @@ void virtqueue_push(struct virtqueue *vq, uint16_t head, uint32_t len)
      * a completion that arrives late is dropped. */
     if (!vq->ready)
         return;
+    release(vq, head);
     struct vring_used_elem *elem = &vq->used->ring[vq->used_idx % vq->size];
     __atomic_store_n(&elem->id, head, __ATOMIC_RELAXED);
     __atomic_store_n(&elem->len, len, __ATOMIC_RELAXED);

@@ -34,7 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * then one length byte per buffer (x8, so 16-byte headers and 512-byte sectors occur);
      * the rest is the buffers' contents, laid out back to back. */
     unsigned nbufs = 1 + data[0] % 8, nreadable = data[1] % (nbufs + 1);
-    struct blk_geometry geo = {.capacity = data[2] >> 1, .readonly = data[2] & 1};
+    struct blk_geometry geo = {
+        .capacity = data[2] >> 1, .readonly = data[2] & 1, .max_segment_sectors = data[2] >> 2};
     data += 3;
     size -= 3;
     if (size < nbufs)

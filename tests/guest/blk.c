@@ -1,18 +1,20 @@
 /* blk.elf: drives the first virtio-blk device (virtio_mmio.device= on the command line) with
  * the kit's polling driver: capacity, writes and reads incl. the last sector and a
  * multi-segment request, FLUSH, GET_ID, an out-of-range read, or (blk.expect=readonly) that a
- * read-only disk refuses writes; blk.mode=durable writes, flushes, says so, then waits. */
+ * read-only disk refuses writes; blk.mode=durable writes, flushes, says so, then waits;
+ * blk.mode=reoffer is hostile: it offers one read again and again without waiting for it. */
 #include "runtime/guest.h"
 #include "runtime/virtio.h"
 
-#define T_IN     0
-#define T_OUT    1
-#define T_FLUSH  4
-#define T_GET_ID 8
-#define S_OK     0
-#define S_IOERR  1
-#define F_RO     (1ULL << 5)
-#define F_FLUSH  (1ULL << 9)
+#define T_IN        0
+#define T_OUT       1
+#define T_FLUSH     4
+#define T_GET_ID    8
+#define S_OK        0
+#define S_IOERR     1
+#define F_RO        (1ULL << 5)
+#define F_FLUSH     (1ULL << 9)
+#define F_EVENT_IDX (1ULL << 29)
 
 static struct virtq vq;
 static struct virtio_dev dev;
@@ -115,17 +117,61 @@ static int durable(void)
         __asm__ volatile("pause");
 }
 
+/* Keeps the ring full of one request: the 64 KiB read at head 0, offered again whenever the
+ * device has taken an offer off the ring (avail_event, with EVENT_IDX, says how far it got),
+ * never waiting for a completion. A device without a bound starts request after request for
+ * the same buffers. Once the device stops taking them (it should have set
+ * DEVICE_NEEDS_RESET), says so and spins, ignoring the power button. */
+static uint8_t big[64 * 1024] __attribute__((aligned(4096)));
+
+static int reoffer(void)
+{
+    if (!(dev.features & F_EVENT_IDX))
+        return fail("reoffer needs VIRTIO_RING_F_EVENT_IDX");
+    header.type = T_IN;
+    header.sector = 0;
+    vq.desc[0] = (struct vq_desc){(uint64_t)(uintptr_t)&header, 16, VQ_DESC_NEXT, 1};
+    vq.desc[1] =
+        (struct vq_desc){(uint64_t)(uintptr_t)big, sizeof(big), VQ_DESC_WRITE | VQ_DESC_NEXT, 2};
+    vq.desc[2] = (struct vq_desc){(uint64_t)(uintptr_t)&status, 1, VQ_DESC_WRITE, 0};
+    puts("blk: re-offering head 0");
+    unsigned long offers = 0;
+    uint16_t taken = vq.used.avail_event;
+    uint64_t progress = rdtsc();
+    for (;;) {
+        uint16_t now_taken = *(volatile uint16_t *)&vq.used.avail_event;
+        if (now_taken != taken) {
+            taken = now_taken;
+            progress = rdtsc();
+        } else if (rdtsc() - progress > 3000000000ULL) { /* about a second, nothing taken */
+            break;
+        }
+        if ((uint16_t)(vq.avail.idx - taken) < VQ_SIZE) {
+            virtio_submit(&dev, &vq, 0);
+            offers++;
+            if (offers % 100000 == 0)
+                printf("blk: %lu offers\n", offers);
+        }
+    }
+    printf("blk: the device stopped taking head 0 after %lu offers\n", offers);
+    for (;;)
+        __asm__ volatile("pause");
+}
+
 int guest_main(void)
 {
     if (virtio_find(2, 0, &dev) < 0)
         return fail("no virtio-blk device on the command line");
-    if (virtio_setup(&dev, F_RO | F_FLUSH, &vq) < 0)
+    const char *mode = cmdline_get("blk.mode");
+    int hostile = mode && cmdline_value_is(mode, "reoffer");
+    if (virtio_setup(&dev, F_RO | F_FLUSH | (hostile ? F_EVENT_IDX : 0), &vq) < 0)
         return fail("device set-up");
     virtio_driver_ok(&dev);
     uint64_t capacity = virtio_config_read32(&dev, 0) | (uint64_t)virtio_config_read32(&dev, 4)
                                                             << 32;
     printf("blk: capacity %lu sectors\n", (unsigned long)capacity);
-    const char *mode = cmdline_get("blk.mode");
+    if (hostile)
+        return reoffer();
     if (mode && cmdline_value_is(mode, "durable"))
         return durable();
     const char *expect = cmdline_get("blk.expect");

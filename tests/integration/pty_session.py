@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 # Drives kiln on a pseudo-terminal the way a person at a terminal would: checks raw mode while
 # the guest runs, stops kiln (SIGTERM, or Ctrl-A x), and checks the terminal is restored.
+# Usage: pty_session.py KILN GUEST sigterm|escape [MORE KILN RUN FLAGS...]
+import fcntl
 import os
 import select
 import signal
@@ -45,11 +47,18 @@ def drain(fd):
 
 
 def main():
-    kiln, guest, how = sys.argv[1], sys.argv[2], sys.argv[3]
+    kiln, guest, how, extra = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
     master, slave = os.openpty()
     before = termios.tcgetattr(slave)
-    proc = subprocess.Popen([kiln, "run", "--kernel", guest], stdin=slave, stdout=slave,
-                            stderr=slave, start_new_session=True)
+
+    # With extra flags (--jail ...) the pty is kiln's controlling terminal, kiln in its
+    # foreground process group, as in a shell: the jail must hand the terminal to its child.
+    def take_terminal():
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen([kiln, "run", "--kernel", guest] + extra, stdin=slave,
+                            stdout=slave, stderr=slave, start_new_session=True,
+                            preexec_fn=take_terminal if extra else None)
     read_until(master, b"serial-echo: ready", 120)
     during = termios.tcgetattr(slave)
     if during[3] & termios.ICANON or during[3] & termios.ECHO:

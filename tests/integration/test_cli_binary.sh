@@ -12,7 +12,12 @@ expect_contains "$TEST_TMP/out" "--memory SIZE"
 expect_contains "$TEST_TMP/out" "exit status:"
 run_kiln "$TEST_TMP/out" "$TEST_TMP/err" --version
 expect_status 0
-grep -qE '^kiln [0-9]+\.[0-9]+\.[0-9]+$' "$TEST_TMP/out" || fail "bad version line: $(cat "$TEST_TMP/out")"
+grep -qE '^kiln [0-9]+\.[0-9]+\.[0-9]+ \(commit ([0-9a-f]{12}(-dirty)?|unknown)\)$' "$TEST_TMP/out" ||
+    fail "bad version line: $(cat "$TEST_TMP/out")"
+# The commit is the source tree's, as git names it (this test runs in a checkout, or says unknown).
+if commit=$(git -C "$SOURCE_DIR" rev-parse --short=12 HEAD 2>/dev/null); then
+    expect_contains "$TEST_TMP/out" "(commit $commit"
+fi
 
 check_bad() {
     local expected=$1

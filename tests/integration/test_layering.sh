@@ -22,8 +22,9 @@ ALLOWED = {  # part -> parts it may include from ("vm" meaning only the contract
     "hostcompat": {"util", "vm", "boot", "config"},
     "vcpu": {"util", "vm", "boot", "hostcompat"},
     "ktest": {"util", "vm", "config"},
+    "jail": {"util", "config"},
     "vm": {"util", "config", "boot", "acpi", "virtio", "host", "devices", "hostcompat", "vcpu"},
-    "main": {"config", "ktest", "vm", "util"},
+    "main": {"config", "ktest", "jail", "vm", "util"},
 }
 FULL_VM = {"main"}  # parts that may use all of vm/, not only its contract
 bad = 0

@@ -10,7 +10,7 @@
 
 ext4_fixture
 nested_run kiln_bzimage --file "$EXT4:/nested/fixtures/ext4.img" -- \
-    sh tests/nested/l1/linux-checks.sh --name kiln-bzimage-acpi --vmm kiln \
+    sh tests/nested/l1/retry-hung.sh tests/nested/l1/linux-checks.sh --name kiln-bzimage-acpi --vmm kiln \
     --kernel /nested/cache/linux-guest/vmlinuz --discovery acpi --end exit:7
 expect_case kiln-bzimage-acpi
 expect_guest_ext4 kiln-bzimage-acpi

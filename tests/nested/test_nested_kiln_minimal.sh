@@ -12,8 +12,8 @@ ext4_fixture
 L=tests/nested/l1
 K=/nested/cache/minimal-kernel/current
 nested_run kiln_minimal --file "$EXT4:/nested/fixtures/ext4.img" -- sh -c "
-    sh $L/linux-checks.sh --name kiln-minimal-pvh-acpi --vmm kiln --kernel $K/vmlinux; a=\$?
-    sh $L/linux-checks.sh --name kiln-minimal-bzimage-cmdline --vmm kiln --kernel $K/bzImage \
+    sh $L/retry-hung.sh $L/linux-checks.sh --name kiln-minimal-pvh-acpi --vmm kiln --kernel $K/vmlinux; a=\$?
+    sh $L/retry-hung.sh $L/linux-checks.sh --name kiln-minimal-bzimage-cmdline --vmm kiln --kernel $K/bzImage \
         --discovery cmdline --end exit:3; b=\$?
     exit \$((a | b))"
 expect_case kiln-minimal-pvh-acpi

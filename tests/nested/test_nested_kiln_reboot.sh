@@ -5,7 +5,7 @@
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$SOURCE_DIR/tests/nested/lib.sh"
 
-nested_run kiln_reboot -- sh tests/nested/l1/reboot.sh --name kiln-reboot --vmm kiln \
+nested_run kiln_reboot -- sh tests/nested/l1/retry-hung.sh tests/nested/l1/reboot.sh --name kiln-reboot --vmm kiln \
     --kernel /nested/cache/linux-guest/vmlinux
 expect_case kiln-reboot
 [ "$status" -eq 0 ] || fail "the L1 command exited $status"

@@ -13,9 +13,9 @@ ext4_fixture
 L=tests/nested/l1
 VMLINUX=/nested/cache/linux-guest/vmlinux
 nested_run peer --qemu --file "$EXT4:/nested/fixtures/ext4.img" -- sh -c "
-    sh $L/linux-checks.sh --name kiln-vmlinux-acpi --vmm kiln --kernel $VMLINUX; a=\$?
-    sh $L/linux-checks.sh --name qemu-vmlinux-acpi --vmm qemu --kernel $VMLINUX; b=\$?
-    sh $L/reboot.sh --name qemu-reboot --vmm qemu --kernel $VMLINUX; c=\$?
+    sh $L/retry-hung.sh $L/linux-checks.sh --name kiln-vmlinux-acpi --vmm kiln --kernel $VMLINUX; a=\$?
+    sh $L/retry-hung.sh $L/linux-checks.sh --name qemu-vmlinux-acpi --vmm qemu --kernel $VMLINUX; b=\$?
+    sh $L/retry-hung.sh $L/reboot.sh --name qemu-reboot --vmm qemu --kernel $VMLINUX; c=\$?
     exit \$((a | b | c))"
 for case in kiln-vmlinux-acpi qemu-vmlinux-acpi qemu-reboot; do
     expect_case "$case"

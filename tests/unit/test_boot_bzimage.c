@@ -220,15 +220,17 @@ static void expect_error(struct fixture *f, const char *kernel, const char *init
 /* The zero page's header must be the image's, byte for byte, except what the loader sets. */
 static void assert_header_copied(struct fixture *f, uint64_t initrd_gpa, uint32_t initrd_size)
 {
+    /* Indexed, not expected + 0x218 - HDR_START: that pointer would first point past the
+     * array, which is undefined (clang's UBSan stops there). */
     uint8_t expected[HDR_END - HDR_START];
     memcpy(expected, f->image + HDR_START, sizeof(expected));
     uint8_t jump = f->image[0x201];
-    memset(expected + 0x202 + jump - HDR_START, 0, HDR_END - 0x202 - jump);
+    memset(&expected[0x202 + jump - HDR_START], 0, HDR_END - 0x202 - jump);
     expected[0x210 - HDR_START] = 0xff;                               /* type_of_loader */
     expected[0x211 - HDR_START] |= LOADED_HIGH;                       /* loadflags */
-    put_le32(expected + 0x218 - HDR_START, (uint32_t)initrd_gpa);     /* ramdisk_image */
-    put_le32(expected + 0x21c - HDR_START, initrd_size);              /* ramdisk_size */
-    put_le32(expected + 0x228 - HDR_START, (uint32_t)LAYOUT_CMDLINE); /* cmd_line_ptr */
+    put_le32(&expected[0x218 - HDR_START], (uint32_t)initrd_gpa);     /* ramdisk_image */
+    put_le32(&expected[0x21c - HDR_START], initrd_size);              /* ramdisk_size */
+    put_le32(&expected[0x228 - HDR_START], (uint32_t)LAYOUT_CMDLINE); /* cmd_line_ptr */
     assert_memory_equal(ram(f, LAYOUT_BOOT_PARAMS + HDR_START, sizeof(expected)), expected,
                         sizeof(expected));
 }

@@ -208,7 +208,7 @@ static const struct {
     {"--initrd", "/i.img"},
     {"--cmdline", "console=ttyS0 quiet"},
     {"--console", "file:/c.log"},
-    {"--vconsole", "pty"},
+    {"--vconsole", "file:/v.log"}, /* not pty: the sample has a jail */
     {"--log-level", "debug"},
     {"--disk", "/d.img,readonly,serial=d1,cache=unsafe,queue-size=64"},
     {"--net", "tap=kt0,mac=02:00:00:00:00:0a"},
@@ -217,6 +217,9 @@ static const struct {
     {"--on-reset", "restart"},
     {"--shutdown-grace", "0"},
     {"--host-compat", "off"},
+    {"--jail", "/srv/jail"},
+    {"--uid", "65534"},
+    {"--gid", "65533"},
 };
 
 static const char *sample(const char *flag)

@@ -16,6 +16,7 @@
 
 #include "kiln/config/cli.h"
 #include "kiln/config/config_yaml.h"
+#include "kiln/config/yaml_walk.h"
 
 /* Loads text as "vm.yaml" and runs the validation pass without the file system, as `kiln
  * config` does; the problems must be exactly the expected lines, in order. */
@@ -55,8 +56,8 @@ static void test_unknown_keys(void **state)
     EXPECT(KERNEL "mem: 1G\n", "vm.yaml:2:1: mem: unknown key (did you mean 'memory'?)");
     EXPECT(KERNEL "turbo: on\n",
            "vm.yaml:2:1: turbo: unknown key (expected name, cpus, memory, kernel, console, "
-           "vconsole, log-level, disks, nets, rng, device-discovery, on-reset, shutdown-grace or "
-           "host-compat)");
+           "vconsole, log-level, disks, nets, rng, device-discovery, on-reset, shutdown-grace, "
+           "host-compat, jail, uid or gid)");
     EXPECT("kernel:\n  path: /k\n  cmdlin: quiet\n",
            "vm.yaml:3:3: kernel.cmdlin: unknown key (did you mean 'cmdline'?)");
     EXPECT(KERNEL "disks:\n  - path: /a\n    chache: unsafe\n",
@@ -65,6 +66,33 @@ static void test_unknown_keys(void **state)
            "vm.yaml:2:19: nets[0].vhost: unknown key (expected tap or mac)");
     /* A key must be a name, not a list or mapping. */
     EXPECT(KERNEL "[a]: 1\n", "vm.yaml:2:1: a list is not a key (expected a name such as name)");
+}
+
+/* The jail's settings: uid and gid need a jail and a jail needs both, never root's ids, and
+ * the console sinks that live outside the jail's root are refused in it. */
+static void test_jail_settings(void **state)
+{
+    (void)state;
+    EXPECT(KERNEL "jail: /srv/j\ngid: 7\n",
+           "vm.yaml:2:7: jail: the jail needs a uid and a gid (expected --uid U and --gid G, "
+           "numbers from 1 to 4294967294)");
+    EXPECT(KERNEL "uid: 65534\ngid: 65534\n",
+           "vm.yaml:2:6: uid: given without --jail (expected --jail DIR too)",
+           "vm.yaml:3:6: gid: given without --jail (expected --jail DIR too)");
+    EXPECT(KERNEL "jail: /j\nuid: 0\ngid: 65534\n",
+           "vm.yaml:3:6: uid: '0' cannot be used (expected a number from 1 to 4294967294)");
+    EXPECT(KERNEL "jail: /j\nuid: 1\ngid: 4294967295\n",
+           "vm.yaml:4:6: gid: '4294967295' cannot be used (expected a number from 1 to "
+           "4294967294)");
+    EXPECT(KERNEL "jail: /j\nuid: nobody\ngid: 1\n",
+           "vm.yaml:3:6: uid: 'nobody' cannot be used (expected a number from 1 to 4294967294)");
+    EXPECT(KERNEL "jail: /j\nuid: 1\ngid: 1\nconsole: pty\n",
+           "vm.yaml:5:10: console: a pty cannot be used with --jail (expected stdio, file:PATH "
+           "or none)");
+    EXPECT(KERNEL "jail: /j\nuid: 1\ngid: 1\nvconsole: socket:/tmp/s\n",
+           "vm.yaml:5:11: vconsole: a socket cannot be used with --jail (expected stdio, "
+           "file:PATH or none)");
+    EXPECT(KERNEL "jail: /j\nuid: 1\ngid: 1\nconsole: file:/tmp/c.log\n");
 }
 
 static void test_wrong_types(void **state)
@@ -460,10 +488,44 @@ static void test_files(void **state)
     validate_file(f->yaml, (const char *const[]){expected[0]}, 1);
 }
 
+static void handler_never_called(struct yaml_walk *w, void *target, size_t key, yaml_node_t *value,
+                                 const char *path)
+{
+    fail_msg("the handler got a key whose path was cut short: %s", path);
+}
+
+/* A key whose path (the prefix, '.', the key) would not fit the walk's buffer is refused with
+ * one problem, not handed on under a cut path that names another key. No VM definition nests
+ * that deep (kiln test files give the longest prefixes); the long prefix stands for one. */
+static void test_key_path_too_long(void **state)
+{
+    static const char text[] = "cpus: 1\n";
+    char file[] = "vm.yaml";
+    struct config_yaml_origin origin = {.file = file};
+    struct config_problems problems = {.count = 0};
+    yaml_document_t doc;
+    assert_int_equal(
+        yaml_load_checked(&origin, &problems, text, strlen(text), 100, "VM definition", &doc), 0);
+    struct yaml_walk walk = {.doc = &doc, .origin = &origin, .problems = &problems};
+    char prefix[256];
+    memset(prefix, 'a', sizeof(prefix) - 1);
+    prefix[sizeof(prefix) - 1] = '\0';
+    static const char *const names[] = {"cpus"};
+    yaml_walk_pairs(&walk, yaml_document_get_root_node(&doc), prefix, names, 1,
+                    handler_never_called, NULL);
+    assert_int_equal(problems.count, 1);
+    assert_non_null(strstr(problems.lines[0], "vm.yaml:1:1: aaaaaaaa"));
+    assert_non_null(
+        strstr(problems.lines[0], "a...: key path too long (expected at most 191 bytes)"));
+    yaml_document_delete(&doc);
+    config_problems_free(&problems);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_jail_settings),
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_duplicate_keys),
@@ -475,6 +537,7 @@ int main(void)
         cmocka_unit_test(test_environment),
         cmocka_unit_test(test_all_problems_in_one_pass),
         cmocka_unit_test(test_many_problems),
+        cmocka_unit_test(test_key_path_too_long),
         cmocka_unit_test_setup_teardown(test_files, make_dir, remove_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,6 +38,7 @@ struct fixture {
     struct virtio_blk *blk;
     struct virtio_mmio t;
     uint16_t avail_idx;
+    unsigned kicks; /* the device asking the loop to come back to its queue */
 };
 
 static struct fixture fx;
@@ -45,8 +46,9 @@ static struct fixture fx;
 static void no_irq(void *opaque)
 {
 }
-static void no_kick(void *opaque, unsigned q)
+static void count_kick(void *opaque, unsigned q)
 {
+    fx.kicks++;
 }
 
 static void *gpa(uint64_t addr)
@@ -83,7 +85,7 @@ static void bring_up(void)
     wr(VIRTIO_MMIO_STATUS, s);
     assert_int_equal(rd(VIRTIO_MMIO_STATUS), s);
     wr(VIRTIO_MMIO_QUEUE_SEL, 0);
-    wr(VIRTIO_MMIO_QUEUE_NUM, 16);
+    wr(VIRTIO_MMIO_QUEUE_NUM, fx.disk.queue_size);
     wr(VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)FAKE_DESC);
     wr(VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint32_t)FAKE_AVAIL);
     wr(VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)FAKE_USED);
@@ -91,29 +93,35 @@ static void bring_up(void)
     wr(VIRTIO_MMIO_STATUS, s | VIRTIO_CONFIG_S_DRIVER_OK);
 }
 
-static int open_device(bool readonly, const char *serial)
+static int open_device_sized(bool readonly, const char *serial, uint64_t sectors,
+                             unsigned queue_size)
 {
     memset(&fx, 0, sizeof(fx));
     snprintf(fx.path, sizeof(fx.path), "/tmp/kiln-blk-test-%d.img", (int)getpid());
     int fd = open(fx.path, O_CREAT | O_TRUNC | O_RDWR, 0600);
-    if (fd < 0 || ftruncate(fd, DISK_SECTORS * 512) < 0)
+    if (fd < 0 || ftruncate(fd, (off_t)(sectors * 512)) < 0)
         return -1;
     close(fd);
     fx.disk.path = fx.path;
     fx.disk.readonly = readonly;
     fx.disk.serial = (char *)serial;
     fx.disk.cache = DISK_CACHE_WRITEBACK;
-    fx.disk.queue_size = 16;
+    fx.disk.queue_size = queue_size;
     fx.log.level = LOG_ERROR;
     fx.log.out = fopen("/dev/null", "w");
     uv_loop_init(&fx.loop);
     if (guest_mem_init(&fx.mem, FAKE_RAM, NULL) < 0 ||
         virtio_blk_create(&fx.blk, &fx.disk, &fx.loop, &fx.mem, &fx.log, NULL) < 0)
         return -1;
-    struct virtio_mmio_host host = {.raise_irq = no_irq, .kick = no_kick};
+    struct virtio_mmio_host host = {.raise_irq = no_irq, .kick = count_kick};
     virtio_mmio_init(&fx.t, virtio_blk_dev(fx.blk), &host, 0xd0000000);
     bring_up();
     return 0;
+}
+
+static int open_device(bool readonly, const char *serial)
+{
+    return open_device_sized(readonly, serial, DISK_SECTORS, 16);
 }
 
 static int setup(void **state)
@@ -123,6 +131,15 @@ static int setup(void **state)
 static int setup_readonly(void **state)
 {
     return open_device(true, NULL);
+}
+/* 4 GiB, sparse: room for a segment just past the 2 GiB limit that is still inside the disk. */
+static int setup_big_disk(void **state)
+{
+    return open_device_sized(false, NULL, 8ULL << 20, 16);
+}
+static int setup_big_queue(void **state)
+{
+    return open_device_sized(false, NULL, DISK_SECTORS, 128);
 }
 
 static int teardown(void **state)
@@ -414,10 +431,168 @@ static void test_open_errors(void **state)
     unlink(odd);
 }
 
+/* The one thread of the thread pool (main sets UV_THREADPOOL_SIZE=1) held by a job of the
+ * test's own, so a request queued behind it has surely not started: what a slow disk does. */
+static uv_sem_t pool_release;
+static uv_work_t pool_blocker;
+
+static void hold_pool(uv_work_t *work)
+{
+    uv_sem_wait(&pool_release);
+}
+static void pool_held_done(uv_work_t *work, int status)
+{
+}
+
+static void block_pool(void)
+{
+    assert_int_equal(uv_sem_init(&pool_release, 0), 0);
+    assert_int_equal(uv_queue_work(&fx.loop, &pool_blocker, hold_pool, pool_held_done), 0);
+}
+
+static void unblock_pool_and_run(void)
+{
+    uv_sem_post(&pool_release);
+    uv_run(&fx.loop, UV_RUN_DEFAULT);
+    uv_sem_destroy(&pool_release);
+}
+
+/* Makes chain `head` available and rings once, without running the loop: what the device
+ * handed to the thread pool is still in flight afterwards. */
+static void offer(uint16_t head)
+{
+    struct vring_avail *avail = gpa(FAKE_AVAIL);
+    avail->ring[fx.avail_idx % fx.disk.queue_size] = head;
+    fx.avail_idx++;
+    avail->idx = fx.avail_idx;
+    virtio_dev_handle_notify(fx.t.dev, 0);
+}
+
+/* Issue #15: a driver re-offering one head without waiting had 100,000 requests in flight
+ * with a 16-entry queue. A busy head offered again now ends in DEVICE_NEEDS_RESET. */
+static void test_busy_head_offered_again_needs_reset(void **state)
+{
+    header(VIRTIO_BLK_T_IN, 0);
+    desc(0, HDR, 16, N, 1);
+    desc(1, DATA, 512, N | W, 2);
+    desc(2, STATUS, 1, W, 0);
+    offer(0);
+    assert_int_equal(virtio_blk_in_flight(fx.blk), 1);
+    for (unsigned i = 0; i < 100; i++)
+        offer(0);
+    assert_int_equal(virtio_blk_in_flight(fx.blk), 1);
+    assert_true(rd(VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
+    uv_run(&fx.loop, UV_RUN_DEFAULT);
+    assert_int_equal(virtio_blk_in_flight(fx.blk), 0);
+    /* The request the device did take is still answered (the ring is not trusted for new
+     * ones, but a used entry for a held head is the driver's to read). */
+    assert_int_equal(((struct vring_used *)gpa(FAKE_USED))->idx, 1);
+}
+
+/* Segments over the advertised max_discard_sectors / max_write_zeroes_sectors are refused with
+ * IOERR (as QEMU does; UNSUPP is for unknown types and flags, and the range itself is valid),
+ * so one request cannot discard or zero more than the driver was told it may. */
+static void test_segments_over_the_advertised_limit(void **state)
+{
+    struct virtio_blk_config c;
+    for (unsigned i = 0; i < sizeof(c); i++)
+        virtio_mmio_bus_ops.read(&fx.t, VIRTIO_MMIO_CONFIG + i, (uint8_t *)&c + i, 1);
+    assert_true(c.max_discard_sectors + 1ULL < c.capacity);
+    uint8_t status;
+    segment_request(VIRTIO_BLK_T_DISCARD, 0, c.max_discard_sectors + 1, 0, &status);
+    assert_int_equal(status, VIRTIO_BLK_S_IOERR);
+    segment_request(VIRTIO_BLK_T_WRITE_ZEROES, 0, c.max_write_zeroes_sectors + 1, 0, &status);
+    assert_int_equal(status, VIRTIO_BLK_S_IOERR);
+    assert_int_equal(fx.t.dev->device_errors, 2);
+    segment_request(VIRTIO_BLK_T_DISCARD, 0, 8, 0, &status);
+    assert_int_equal(status, VIRTIO_BLK_S_OK);
+}
+
+/* Issue #15: a read issued before a reset wrote guest memory after it. Once the reset
+ * returns, no earlier request may touch the driver's buffers (they may be reused by then). */
+static void test_read_before_reset_never_lands_after_it(void **state)
+{
+    uint8_t status;
+    memset(gpa(DATA), 0x5a, 512);
+    assert_int_equal(request(VIRTIO_BLK_T_OUT, 3, 512, &status), 1);
+    memset(gpa(DATA), 0xee, 512);
+    *(uint8_t *)gpa(STATUS) = 0xee;
+    block_pool();
+    header(VIRTIO_BLK_T_IN, 3);
+    desc(1, DATA, 512, N | W, 2);
+    offer(0);
+    assert_int_equal(virtio_blk_in_flight(fx.blk), 1);
+    wr(VIRTIO_MMIO_STATUS, 0);
+    unblock_pool_and_run();
+    assert_int_equal(virtio_blk_in_flight(fx.blk), 0);
+    assert_int_equal(((uint8_t *)gpa(DATA))[0], 0xee);
+    assert_int_equal(((uint8_t *)gpa(DATA))[511], 0xee);
+    assert_int_equal(*(uint8_t *)gpa(STATUS), 0xee);
+}
+
+/* Issue #15: a write issued before a reset could land after one issued after it. Once the
+ * reset returns, an earlier write never reaches the disk, so the later one is the last. */
+static void test_write_before_reset_never_lands_after_it(void **state)
+{
+    uint8_t status;
+    block_pool();
+    memset(gpa(DATA), 0xaa, 512);
+    header(VIRTIO_BLK_T_OUT, 5);
+    desc(0, HDR, 16, N, 1);
+    desc(1, DATA, 512, N, 2);
+    desc(2, STATUS, 1, W, 0);
+    offer(0);
+    wr(VIRTIO_MMIO_STATUS, 0);
+    unblock_pool_and_run();
+    uint8_t on_disk[512];
+    read_file(5 * 512, on_disk, sizeof(on_disk));
+    assert_int_equal(on_disk[0], 0);
+    /* The driver comes back and writes the same sector: that write is what stays. */
+    fx.avail_idx = 0;
+    bring_up();
+    memset(gpa(DATA), 0xbb, 512);
+    assert_int_equal(request(VIRTIO_BLK_T_OUT, 5, 512, &status), 1);
+    assert_int_equal(status, VIRTIO_BLK_S_OK);
+    read_file(5 * 512, on_disk, sizeof(on_disk));
+    assert_int_equal(on_disk[0], 0xbb);
+    assert_int_equal(on_disk[511], 0xbb);
+}
+
+/* Issue #15: one doorbell took every chain the driver kept adding. Now it takes a budget's
+ * worth (32), asks the loop to come back (a kick), and the next turn takes the rest. */
+static void test_one_doorbell_takes_a_budget_of_chains(void **state)
+{
+    const unsigned chains = 64; /* two descriptors each fill the 128-entry queue */
+    header(VIRTIO_BLK_T_FLUSH, 0);
+    struct vring_avail *avail = gpa(FAKE_AVAIL);
+    for (unsigned i = 0; i < chains; i++) {
+        desc(2 * i, HDR, 16, N, (uint16_t)(2 * i + 1));
+        desc(2 * i + 1, STATUS + i, 1, W, 0);
+        avail->ring[i] = (uint16_t)(2 * i);
+    }
+    avail->idx = (uint16_t)chains;
+    fx.kicks = 0; /* DRIVER_OK kicked the queue once already */
+    virtio_dev_handle_notify(fx.t.dev, 0);
+    assert_int_equal(virtio_blk_in_flight(fx.blk), 32);
+    assert_int_equal(fx.kicks, 1);
+    /* The kick's doorbell, as the loop would deliver it. */
+    virtio_dev_handle_notify(fx.t.dev, 0);
+    assert_int_equal(virtio_blk_in_flight(fx.blk), 64);
+    uv_run(&fx.loop, UV_RUN_DEFAULT);
+    struct vring_used *used = gpa(FAKE_USED);
+    assert_int_equal(used->idx, chains);
+    for (unsigned i = 0; i < chains; i++)
+        assert_int_equal(*(uint8_t *)gpa(STATUS + i), VIRTIO_BLK_S_OK);
+    assert_int_equal(used->flags, 0); /* drained: doorbells are wanted again */
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
+    /* One pool thread, so block_pool() can hold back every request behind it. libuv reads
+     * this once, before its first job. */
+    setenv("UV_THREADPOOL_SIZE", "1", 1);
     const struct CMUnitTest tests[] = {
         T(test_config_space),
         T(test_write_then_read),
@@ -427,6 +602,13 @@ int main(void)
         T(test_discard_and_write_zeroes),
         T(test_malformed_requests),
         T(test_completion_after_reset_is_dropped),
+        T(test_busy_head_offered_again_needs_reset),
+        cmocka_unit_test_setup_teardown(test_segments_over_the_advertised_limit, setup_big_disk,
+                                        teardown),
+        T(test_read_before_reset_never_lands_after_it),
+        T(test_write_before_reset_never_lands_after_it),
+        cmocka_unit_test_setup_teardown(test_one_doorbell_takes_a_budget_of_chains, setup_big_queue,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_readonly_disk, setup_readonly, teardown),
         T(test_open_errors),
     };

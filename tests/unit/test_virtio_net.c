@@ -39,13 +39,15 @@ static struct {
     struct virtio_net *net;
     struct virtio_mmio t;
     uint16_t rx_avail, tx_avail;
+    unsigned kicks; /* the device asking the loop to come back to a queue */
 } fx;
 
 static void no_irq(void *opaque)
 {
 }
-static void no_kick(void *opaque, unsigned q)
+static void count_kick(void *opaque, unsigned q)
 {
+    fx.kicks++;
 }
 static void *gpa(uint64_t a)
 {
@@ -71,7 +73,7 @@ static int open_net_with(bool mergeable, uint32_t more_features)
     if (guest_mem_init(&fx.mem, FAKE_RAM, NULL) < 0 ||
         virtio_net_create(&fx.net, sv[0], mac, &fx.loop, &fx.mem, &fx.log, NULL) < 0)
         return -1;
-    struct virtio_mmio_host host = {.raise_irq = no_irq, .kick = no_kick};
+    struct virtio_mmio_host host = {.raise_irq = no_irq, .kick = count_kick};
     virtio_mmio_init(&fx.t, virtio_net_dev(fx.net), &host, 0xd0000000);
     if (virtio_net_attach(fx.net, NULL) < 0)
         return -1;
@@ -166,6 +168,41 @@ static void test_transmit(void **state)
     struct vring_used *used = gpa(TX_USED);
     assert_int_equal(used->idx, 1);
     assert_int_equal(used->ring[0].len, 0);
+    assert_int_equal(used->flags, 0); /* drained: doorbells wanted again */
+}
+
+static uint64_t frames_handled(void)
+{
+    struct virtio_net_stats st;
+    virtio_net_stats(fx.net, &st);
+    return st.tx_frames + st.tx_dropped; /* dropped: the socket buffer was full, still taken */
+}
+
+/* Issue #15: one TX doorbell sent every frame the guest kept adding. Now it sends a budget's
+ * worth (64), asks the loop to come back (a kick), and the next turn sends the rest. */
+static void test_one_doorbell_sends_a_budget_of_frames(void **state)
+{
+    const unsigned frames = 100;
+    /* A 128-entry transmit queue: a 16-entry one can never hold more than the budget. */
+    wr(VIRTIO_MMIO_QUEUE_SEL, VIRTIO_NET_QUEUE_TX);
+    wr(VIRTIO_MMIO_QUEUE_READY, 0);
+    wr(VIRTIO_MMIO_QUEUE_NUM, 128);
+    wr(VIRTIO_MMIO_QUEUE_READY, 1);
+    memset(gpa(BUF), 0, HDR + 60);
+    struct vring_avail *avail = gpa(TX_AVAIL);
+    for (unsigned i = 0; i < frames; i++) {
+        desc_at(TX_DESC, i, BUF, HDR + 60, 0, 0);
+        avail->ring[i] = (uint16_t)i;
+    }
+    avail->idx = (uint16_t)frames;
+    fx.kicks = 0;
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_TX);
+    assert_int_equal(frames_handled(), 64);
+    assert_int_equal(fx.kicks, 1);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_TX); /* the kick's doorbell */
+    assert_int_equal(frames_handled(), frames);
+    struct vring_used *used = gpa(TX_USED);
+    assert_int_equal(used->idx, frames);
     assert_int_equal(used->flags, 0); /* drained: doorbells wanted again */
 }
 
@@ -538,6 +575,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_transmit),
+        T(test_one_doorbell_sends_a_budget_of_frames),
         T(test_bad_transmit_chain_is_dropped),
         T(test_receive_merges_buffers),
         T(test_frame_waits_for_buffers),

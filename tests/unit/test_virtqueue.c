@@ -131,6 +131,7 @@ static void test_indirect_next_past_its_table(void **state)
     fake_desc(&fq, 0, FAKE_INDIRECT, 32, I, 0);
     fake_avail(&fq, 0);
     expect_bad("next descriptor index out of range");
+    virtqueue_push(&fq.vq, 0, 0); /* given back, so the driver may offer head 0 again */
 
     fake_desc_at(&fq, FAKE_INDIRECT, 0, FAKE_BUF, 16, N, 2); /* == table length */
     fake_avail(&fq, 0);
@@ -200,6 +201,7 @@ static void test_total_length_exactly_at_the_cap(void **state)
     fake_avail(&fq, 0);
     expect_chain(0, 4, 0);
     assert_int_equal(chain.readable_len, VIRTQ_MAX_CHAIN_BYTES);
+    virtqueue_push(&fq.vq, 0, 0);
 
     for (unsigned i = 0; i < 4; i++)
         fake_desc(&fq, i, 0, (uint32_t)FAKE_RAM, N, (uint16_t)(i + 1));
@@ -238,6 +240,43 @@ static void test_bad_chain_is_given_back(void **state)
     fake_desc(&fq, 7, FAKE_BUF, 8, 0, 0);
     fake_avail(&fq, 7);
     expect_chain(7, 1, 0);
+}
+
+/* A head the device still holds, offered again, is a broken ring: without this a driver could
+ * re-offer one head in a loop and have the device start requests without bound. */
+static void test_busy_head_offered_again_breaks_the_ring(void **state)
+{
+    const char *why;
+    fake_desc(&fq, 3, FAKE_BUF, 8, W, 0);
+    fake_avail(&fq, 3);
+    expect_chain(3, 0, 1);
+    fake_avail(&fq, 3);
+    assert_int_equal(pop(&why), VIRTQ_POP_BROKEN_RING);
+    assert_string_equal(why, "available ring offers a head the device has not given back yet");
+    assert_int_equal(virtqueue_in_flight(&fq.vq), 1);
+    /* Once given back, the same offer is a chain like any other. */
+    virtqueue_push(&fq.vq, 3, 0);
+    assert_int_equal(virtqueue_in_flight(&fq.vq), 0);
+    expect_chain(3, 0, 1);
+    assert_int_equal(virtqueue_in_flight(&fq.vq), 1);
+}
+
+/* Every head held: nothing more can be popped until one is given back. */
+static void test_in_flight_never_exceeds_the_queue_size(void **state)
+{
+    const char *why;
+    for (unsigned i = 0; i < 16; i++) {
+        fake_desc(&fq, i, FAKE_BUF + i * 8, 8, W, 0);
+        fake_avail(&fq, (uint16_t)i);
+        expect_chain((uint16_t)i, 0, 1);
+    }
+    assert_int_equal(virtqueue_in_flight(&fq.vq), 16);
+    for (unsigned i = 0; i < 16; i++) {
+        fake_avail(&fq, (uint16_t)i);
+        assert_int_equal(pop(&why), VIRTQ_POP_BROKEN_RING);
+        fq.avail_idx--; /* take the offer back, try the next head */
+    }
+    assert_int_equal(virtqueue_in_flight(&fq.vq), 16);
 }
 
 /* The driver may make a whole queue's worth available at once: idx exactly size ahead. */
@@ -363,7 +402,9 @@ static void test_unpop_serves_chains_again_in_order(void **state)
         assert_int_equal(pop(&why), VIRTQ_POP_CHAIN);
     }
     assert_int_equal(*avail_event(), 3);
+    assert_int_equal(virtqueue_in_flight(&fq.vq), 3);
     virtqueue_unpop(&fq.vq, 2);
+    assert_int_equal(virtqueue_in_flight(&fq.vq), 1); /* 5 and 6 are the driver's again */
     assert_true(virtqueue_has_available(&fq.vq));
     /* Still 3: the driver, having made 1 and 2 available, must ring for the next one (at 3);
      * an avail_event moved back to 1 would never be crossed again, and a device waiting for
@@ -603,6 +644,8 @@ int main(void)
         T(test_total_length_exactly_at_the_cap),
         cmocka_unit_test_setup_teardown(test_more_buffers_than_iovecs, setup_256, teardown),
         T(test_bad_chain_is_given_back),
+        T(test_busy_head_offered_again_breaks_the_ring),
+        T(test_in_flight_never_exceeds_the_queue_size),
         T(test_full_avail_ring_is_not_broken),
         T(test_avail_index_going_backwards),
         TE(test_event_idx_across_65535),

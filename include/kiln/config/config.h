@@ -86,8 +86,11 @@ struct vm_config {
     unsigned ndisks;
     struct net_config *nets; /* in --net order, after the disks in slot order */
     unsigned nnets;
-    bool rng;   /* --rng: a virtio-rng device backed by getrandom() */
-    char *name; /* --name, YAML name: NULL: none */
+    bool rng;         /* --rng: a virtio-rng device backed by getrandom() */
+    char *name;       /* --name, YAML name: NULL: none */
+    char *jail_dir;   /* --jail DIR: run the VM jailed (docs/security.md); NULL: not jailed */
+    int64_t jail_uid; /* --uid: the user the jailed VM runs as; -1: not given */
+    int64_t jail_gid; /* --gid: its group; -1: not given */
 };
 
 void config_init(struct vm_config *cfg);
@@ -143,6 +146,13 @@ int config_set_device_discovery(struct vm_config *cfg, const char *label, const 
                                 struct error *err);
 /* true or false (also True, TRUE, False, FALSE); --rng hands it "true". */
 int config_set_rng(struct vm_config *cfg, const char *label, const char *text, struct error *err);
+/* --jail DIR (a path), --uid U and --gid G (1 to 4294967294: never root's 0, never -1);
+ * config_jail.c. */
+int config_set_jail(struct vm_config *cfg, const char *label, const char *text, struct error *err);
+int config_set_jail_uid(struct vm_config *cfg, const char *label, const char *text,
+                        struct error *err);
+int config_set_jail_gid(struct vm_config *cfg, const char *label, const char *text,
+                        struct error *err);
 /* One --disk SPEC or --net SPEC: parsed and added after the devices cfg has. */
 int config_set_disk(struct vm_config *cfg, const char *label, const char *text, struct error *err);
 int config_set_net(struct vm_config *cfg, const char *label, const char *text, struct error *err);
@@ -182,6 +192,9 @@ enum config_field {
     CONFIG_FIELD_DISK, /* one disk's path; index: which disk */
     CONFIG_FIELD_NET,  /* one net device; index: which */
     CONFIG_FIELD_RNG,
+    CONFIG_FIELD_JAIL,
+    CONFIG_FIELD_UID,
+    CONFIG_FIELD_GID,
     CONFIG_FIELD_DEVICES, /* the virtio devices together (their count) */
     CONFIG_FIELD_COUNT
 };

@@ -16,6 +16,8 @@
 struct blk_geometry {
     uint64_t capacity; /* sectors */
     bool readonly;
+    /* max_discard_sectors and max_write_zeroes_sectors as advertised (one value for both). */
+    uint32_t max_segment_sectors;
 };
 
 enum blk_parse_result {

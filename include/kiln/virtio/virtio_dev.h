@@ -38,7 +38,10 @@ struct virtio_dev_ops {
     /* Queue q has new buffers (it is ready and the device live). */
     void (*queue_notify)(struct virtio_dev *d, unsigned q);
     /* The driver reset the device: forget in-flight work; completions that come later are
-     * dropped by comparing virtio_dev_generation(). May be NULL. */
+     * dropped by comparing virtio_dev_generation(). Work that writes guest memory off the
+     * loop thread must be cancelled or waited for here (as virtio-blk does with its work
+     * gate), since the driver may reuse its buffers as soon as the reset is done. May be
+     * NULL. */
     void (*reset)(struct virtio_dev *d);
 };
 
@@ -145,6 +148,19 @@ void virtio_dev_notify_used(struct virtio_dev *d, unsigned q);
  *     while (virtio_dev_wake(d, q)); */
 void virtio_dev_quiet(struct virtio_dev *d, unsigned q);
 bool virtio_dev_wake(struct virtio_dev *d, unsigned q);
+
+/* Takes one well-formed chain of queue q (virtio_dev_drain's caller owns it until it pushes
+ * chain->head, now or later). */
+typedef void virtio_chain_handler(struct virtio_dev *d, unsigned q, struct virtq_chain *chain);
+
+/* A device's request loop with a budget: takes up to `budget` chains of queue q through
+ * virtio_dev_pop (malformed: as there) and hands each to take, with doorbells suppressed
+ * meanwhile. If chains remain when the budget is spent, the queue stays quiet and is kicked,
+ * so the loop comes back to it after its other handles had their turn: a guest that keeps
+ * the queue full cannot hold the event loop. The caller then calls virtio_dev_notify_used.
+ * Returns true if it stopped at the budget. */
+bool virtio_dev_drain(struct virtio_dev *d, unsigned q, struct virtq_chain *chain, unsigned budget,
+                      uint64_t *malformed, virtio_chain_handler *take);
 
 /* The device config changed: bumps the config generation and interrupts the driver. */
 void virtio_dev_config_changed(struct virtio_dev *d);

@@ -33,6 +33,14 @@ struct virtqueue {
     bool signalled_valid; /* false until the first interrupt after ready/reset */
     bool quiet;           /* doorbells suppressed while the device drains (virtqueue_quiet) */
 
+    /* Heads popped and not yet pushed: a driver that offers one of them again, before the
+     * device gave it back, is refused (a broken ring), so at most `size` requests are ever in
+     * flight, whatever the driver does. popped_heads[slot] is the head taken from avail slot
+     * `slot`, so virtqueue_unpop releases exactly what it puts back. */
+    uint8_t busy_heads[VIRTQ_MAX_SIZE / 8];
+    uint16_t busy_count;
+    uint16_t popped_heads[VIRTQ_MAX_SIZE];
+
     struct vring_desc *desc; /* host pointers, set by virtqueue_enable() */
     struct vring_avail *avail;
     struct vring_used *used;
@@ -60,8 +68,9 @@ enum virtq_pop_result {
     /* The chain at chain->head is malformed (what is in *why): it is consumed; give it back
      * with virtqueue_push(vq, chain->head, 0) and treat the request as failed. */
     VIRTQ_POP_BAD_CHAIN,
-    /* The ring itself is corrupt (avail index ran ahead, head out of range): the device can
-     * make no progress and must set DEVICE_NEEDS_RESET. */
+    /* The ring itself is corrupt (avail index ran ahead, head out of range, a head offered
+     * again while the device still holds it): the device can make no progress and must set
+     * DEVICE_NEEDS_RESET. */
     VIRTQ_POP_BROKEN_RING,
 };
 
@@ -82,7 +91,8 @@ enum virtq_pop_result virtqueue_pop(struct virtqueue *vq, struct virtq_chain *ch
  * that found too few buffers for a packet). n must not exceed the chains popped since. */
 void virtqueue_unpop(struct virtqueue *vq, uint16_t n);
 
-/* Gives chain head back with len bytes written by the device; publishes used->idx. */
+/* Gives chain head back with len bytes written by the device; publishes used->idx. The head
+ * is no longer busy: the driver may offer it again. */
 void virtqueue_push(struct virtqueue *vq, uint16_t head, uint32_t len);
 
 /* After one or more pushes: whether the driver wants an interrupt now (honours
@@ -96,6 +106,12 @@ bool virtqueue_should_interrupt(struct virtqueue *vq);
  *     do { virtqueue_quiet(vq); ...pop until empty... } while (virtqueue_wake(vq)); */
 void virtqueue_quiet(struct virtqueue *vq);
 bool virtqueue_wake(struct virtqueue *vq);
+
+/* Chains popped and not yet pushed (never more than the queue size). */
+static inline unsigned virtqueue_in_flight(const struct virtqueue *vq)
+{
+    return vq->busy_count;
+}
 
 /* True if the driver has made chains available that the device has not popped yet. */
 bool virtqueue_has_available(const struct virtqueue *vq);

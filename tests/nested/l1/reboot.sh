@@ -9,7 +9,7 @@
 # shellcheck shell=sh
 . /nested/repo/tests/nested/l1/lib.sh
 
-NAME='' VMM=kiln KERNEL='' TIMEOUT=600
+NAME='' VMM=kiln KERNEL='' TIMEOUT=300
 INITRD=/nested/cache/nested-guest/initrd.cpio
 while [ $# -gt 0 ]; do
     case $1 in

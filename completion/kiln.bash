@@ -1,0 +1,116 @@
+# bash completion for kiln: subcommands, each command's flags, the values of flags that take
+# a fixed set, and file names where a path goes. Installed as
+# share/bash-completion/completions/kiln; tests/integration/test_bash_completion.sh checks that
+# every flag `kiln run --help` and `kiln test --help` print is offered here.
+
+_kiln_run_flags="--kernel --initrd --cmdline --cpus --memory --disk --net --rng
+    --device-discovery --console --vconsole --log-level --on-reset --shutdown-grace
+    --host-compat --name --expect --timeout --help"
+_kiln_test_flags="--junit --tap --jobs --logs --filter --help"
+
+# _kiln_files [-d]: file (or with -d, folder) names matching $cur, shown as paths.
+_kiln_files()
+{
+    compopt -o filenames 2>/dev/null
+    if [ "${1:-}" = -d ]; then
+        mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+    else
+        mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+    fi
+}
+
+_kiln_words()
+{
+    mapfile -t COMPREPLY < <(compgen -W "$1" -- "$cur")
+}
+
+# The value of FLAG (cur is what is typed of it): 0 if FLAG takes a value and it was completed.
+_kiln_value()
+{
+    case "$1" in
+    --kernel | --initrd | --disk | --junit) _kiln_files ;;
+    --logs) _kiln_files -d ;;
+    --console | --vconsole)
+        if [[ $cur == file:* || $cur == socket:* || $cur == virtio:file:* || $cur == virtio:socket:* ]]; then
+            local cur=${cur##*:}
+            _kiln_files
+        else
+            _kiln_words "stdio file: socket: pty none virtio virtio:stdio virtio:file: virtio:socket: virtio:pty virtio:none"
+            compopt -o nospace 2>/dev/null
+        fi
+        ;;
+    --log-level) _kiln_words "error warn info debug" ;;
+    --device-discovery) _kiln_words "acpi cmdline" ;;
+    --on-reset) _kiln_words "exit restart" ;;
+    --host-compat) _kiln_words "auto on off" ;;
+    --cmdline | --cpus | --memory | --net | --shutdown-grace | --name | --expect | --timeout | \
+        --jobs | --filter) COMPREPLY=() ;;
+    *) return 1 ;;
+    esac
+    return 0
+}
+
+_kiln()
+{
+    # bash splits "file:boot.log" at ':' and "--flag=value" at '='; join the ':' parts again
+    # so each value is one word (the reply then leaves out what bash keeps before the ':').
+    local words=() i word
+    for ((i = 1; i <= COMP_CWORD; i++)); do
+        word=${COMP_WORDS[i]}
+        if [ ${#words[@]} -gt 0 ] && { [ "$word" = : ] || [ "${COMP_WORDS[i - 1]}" = : ]; }; then
+            words[-1]+=$word
+        else
+            words+=("$word")
+        fi
+    done
+    local count=${#words[@]} cur=${words[-1]} prev=""
+    [ "$count" -gt 1 ] && prev=${words[-2]}
+    COMPREPLY=()
+    if [ "$count" -eq 1 ]; then
+        _kiln_words "run validate config test help version --help --version"
+        return 0
+    fi
+    _kiln_complete "$count" "${words[0]}" "$prev"
+    # What bash already has before the last ':' of the word is not to be offered again.
+    local kept=${cur%"${cur##*:}"}
+    if [ -n "$kept" ]; then
+        for i in "${!COMPREPLY[@]}"; do
+            COMPREPLY[i]=${COMPREPLY[i]#"$kept"}
+        done
+    fi
+    return 0
+}
+
+# _kiln_complete COUNT COMMAND PREV: COMPREPLY for word COUNT after kiln (cur set by _kiln).
+_kiln_complete()
+{
+    local count=$1 command=$2 prev=$3
+    # --flag=value: bash splits it into --flag, =, value.
+    if [ "$prev" = = ] && [ "$count" -gt 2 ]; then
+        _kiln_value "${words[count - 3]}" && return 0
+    elif [ "$cur" = = ]; then
+        cur=""
+        _kiln_value "$prev" && return 0
+    fi
+    case "$command" in
+    run | validate | config)
+        _kiln_value "$prev" && return 0
+        if [[ $cur == -* ]]; then
+            _kiln_words "$_kiln_run_flags"
+        else
+            _kiln_files # the VM definition file
+        fi
+        ;;
+    test)
+        _kiln_value "$prev" && return 0
+        if [[ $cur == -* ]]; then
+            _kiln_words "$_kiln_test_flags"
+        else
+            _kiln_files # test files
+        fi
+        ;;
+    help) [ "$count" -eq 2 ] && _kiln_words "run test" ;;
+    esac
+    return 0
+}
+complete -F _kiln kiln

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# bash completion (completion/kiln.bash): completes the subcommands, every flag `kiln run
+# --help` and `kiln test --help` print, the values of fixed-choice flags, and file names after
+# path flags and for VM definition files. Sourced into a plain bash, called as bash would.
+. "$SOURCE_DIR/tests/integration/lib.sh"
+
+COMPLETION=$SOURCE_DIR/completion/kiln.bash
+[ -f "$COMPLETION" ] || fail "no $COMPLETION"
+# shellcheck source=/dev/null
+. "$COMPLETION"
+[ "$(complete -p kiln 2>/dev/null)" = "complete -F _kiln kiln" ] ||
+    fail "sourcing $COMPLETION did not register _kiln for kiln: $(complete -p kiln 2>&1)"
+
+# complete_words WORD...: what bash would offer for the last WORD of "kiln WORD...", one a line.
+complete_words() {
+    COMP_WORDS=(kiln "$@")
+    COMP_CWORD=$#
+    COMP_LINE="kiln $*"
+    COMP_POINT=${#COMP_LINE}
+    COMPREPLY=()
+    _kiln kiln "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
+    printf '%s\n' "${COMPREPLY[@]}"
+}
+# expect_offers "WHAT" EXPECTED... -- WORD...: each EXPECTED is among the completions.
+expect_offers() {
+    local what=$1 want=() got
+    shift
+    while [ "$1" != -- ]; do
+        want+=("$1")
+        shift
+    done
+    shift
+    got=$(complete_words "$@")
+    for w in "${want[@]}"; do
+        grep -qxF -- "$w" <<<"$got" || fail "$what: 'kiln $*<TAB>' does not offer '$w' (offers: $(tr '\n' ' ' <<<"$got"))"
+    done
+}
+
+expect_offers "subcommands" run validate config test help version --help --version -- ""
+expect_offers "a subcommand's prefix" run -- r
+[ "$(complete_words r)" = run ] || fail "'kiln r<TAB>' should offer only run, got: $(complete_words r)"
+
+# Every long flag of the help texts (not -h: the completion offers the long spelling).
+flags() { grep -oE -- '--[a-z][a-z-]*' | grep -vx -- --flag | sort -u; }
+"$KILN" run --help >"$TEST_TMP/run.help" || fail "kiln run --help failed"
+"$KILN" test --help >"$TEST_TMP/test.help" || fail "kiln test --help failed"
+for command in run validate config; do
+    for flag in $(flags <"$TEST_TMP/run.help"); do
+        expect_offers "kiln $command's flags" "$flag" -- "$command" --
+    done
+done
+for flag in $(flags <"$TEST_TMP/test.help"); do
+    expect_offers "kiln test's flags" "$flag" -- test --
+done
+
+expect_offers "--log-level values" error warn info debug -- run --log-level ""
+expect_offers "--device-discovery values" acpi cmdline -- run --device-discovery ""
+expect_offers "--on-reset values" exit restart -- run --on-reset ""
+expect_offers "--host-compat values" auto on off -- run --host-compat ""
+expect_offers "--console sinks" stdio file: socket: pty none virtio -- run --console ""
+expect_offers "--log-level=VALUE" debug -- run --log-level = d
+
+# File names where a path goes: the kernel, the initrd, a disk, a VM definition, a test file,
+# JUnit output, and folders for --logs.
+mkdir -p "$TEST_TMP/files/logdir"
+touch "$TEST_TMP/files/vmlinux" "$TEST_TMP/files/vm.yaml"
+cd "$TEST_TMP/files" || fail "cannot cd to $TEST_TMP/files"
+expect_offers "--kernel PATH" vmlinux -- run --kernel vm
+expect_offers "--kernel=PATH" vmlinux -- run --kernel = vm
+expect_offers "--initrd PATH" vmlinux -- run --initrd v
+expect_offers "--disk PATH" vm.yaml -- run --disk vm.
+expect_offers "VM.yaml" vm.yaml -- validate vm.
+expect_offers "a test file" vm.yaml -- test vm.
+expect_offers "--junit PATH" vm.yaml -- test --junit vm.
+# As bash splits them at ':' (COMP_WORDBREAKS): the reply completes the part after it.
+expect_offers "--console file:PATH" vmlinux -- run --console file : vm
+expect_offers "--vconsole virtio:file:PATH" vmlinux -- run --vconsole virtio : file : vm
+expect_offers "--console virtio:SINK" file: pty -- run --console virtio : ""
+expect_offers "--logs DIR" logdir -- test --logs log
+[ -z "$(complete_words test --logs vm)" ] || fail "--logs offers files, not only folders: $(complete_words test --logs vm)"
+expect_offers "help's topics" run test -- help ""
+echo "PASS: bash completes kiln's subcommands, every flag its --help prints, fixed values and paths"
