@@ -137,6 +137,9 @@ static int run_command(struct cli_request *request)
 {
     if (!load_config(request, true))
         return EXIT_KILN_ERROR;
+    /* The console's own non-blocking description of stdout (host/console_out.c), taken here
+     * because a jail has no /proc to reopen it through. */
+    fd_make_private_nonblocking(STDOUT_FILENO);
     if (request->config.jail_dir) {
         struct error err = {{0}};
         struct jail_outcome outcome;

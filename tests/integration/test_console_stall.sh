@@ -78,6 +78,19 @@ stalled both-term --stderr-too --stop term -- "${FLOOD[@]}" "${HVC[@]}" --cmdlin
 expect_status 143
 expect_quick both-term
 
+# In a jail (no /proc to reopen stdout through): the same, and the shared stdout stays blocking.
+if [ "$(id -u)" -eq 0 ] && NOBODY=$(id -u nobody 2>/dev/null); then
+    mkdir -m 755 "$TEST_TMP/jail"
+    stalled jail-term --stop term -- "${FLOOD[@]}" --console virtio --device-discovery cmdline \
+        --cmdline "flood.via=hvc" \
+        --jail "$TEST_TMP/jail" --uid "$NOBODY" --gid "$NOBODY"
+    expect_status 143 "$(cat "$TEST_TMP/jail-term.err")"
+    expect_quick jail-term
+    expect_contains "$TEST_TMP/jail-term.log" "shared O_NONBLOCK no"
+else
+    echo "jail-term: skipped (needs root and a 'nobody' user)"
+fi
+
 # Defect 6: a blk backlog (every descriptor busy, forever) and a stalled stdout; SIGTERM.
 stalled hvc-backlog --stop term -- "${FLOOD[@]}" "${HVC[@]}" --cmdline "flood.via=hvc flood.then=blk-backlog"
 expect_status 143 "$(cat "$TEST_TMP/hvc-backlog.err")"
