@@ -12,7 +12,8 @@
 /* Sets console->out_fd for writing to fd without blocking where a reader can stall:
  * - a pipe or terminal: a private O_NONBLOCK open file description of the same pipe or
  *   terminal (through /proc/self/fd), so the shell's stdout keeps its flags; fd itself if it
- *   is already private (owned: a file sink kiln opened);
+ *   is private already (owned: a file sink kiln opened) or non-blocking already (main.c took
+ *   a private description of stdout before a jail without /proc);
  * - a socket: fd with send(MSG_DONTWAIT);
  * - a regular file, /dev/null or another device: fd as it is (a write there never waits for
  *   a reader, and epoll cannot watch it).
