@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kiln/config/cli.h"
 #include "kiln/jail/jail.h"
 #include "kiln/ktest/ktest.h"
+#include "kiln/util/fd_private.h"
 #include "kiln/vm/vm.h"
 
 #include "kiln_commit.h" /* KILN_COMMIT: generated at build time (cmake/kiln_commit.cmake) */
@@ -135,6 +137,9 @@ static int run_command(struct cli_request *request)
 {
     if (!load_config(request, true))
         return EXIT_KILN_ERROR;
+    /* The console's own non-blocking description of stdout (host/console_out.c), taken here
+     * because a jail has no /proc to reopen it through. */
+    fd_make_private_nonblocking(STDOUT_FILENO);
     if (request->config.jail_dir) {
         struct error err = {{0}};
         struct jail_outcome outcome;
@@ -196,6 +201,8 @@ int main(int argc, char **argv)
         printf("kiln %s (commit %s)\n", KILN_VERSION, KILN_COMMIT);
         break;
     case CLI_ACTION_RUN:
+        /* A stderr nobody reads must not hold the VM: see write_line in util/log.c. */
+        fd_make_private_nonblocking(STDERR_FILENO);
         if (quick)
             status = load_config(&request, true)
                          ? ktest_expect_run(&request.config, expect, expect_timeout_ms)

@@ -6,8 +6,10 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "console_out.h"
 #include "console_sink.h"
 
 static void watch(struct console *console);
@@ -34,6 +36,9 @@ int console_open(struct console *console, const char *label, enum console_kind k
     console->in_fd = -1;
     console->listen_fd = -1;
     console->pty_fd = -1;
+    console->out_private_fd = -1;
+    console->io_poll_fd = -1;
+    console->out_poll_fd = -1;
     console->out_buf = malloc(CONSOLE_OUT_CAPACITY);
     console->out_spare = malloc(CONSOLE_OUT_CAPACITY);
     if (!console->out_buf || !console->out_spare) {
@@ -56,10 +61,11 @@ static void free_handle(uv_handle_t *handle)
     free(handle);
 }
 
+/* For sinks where a write never waits for a reader (a regular file, /dev/null). */
 static void write_all(struct console *console, const uint8_t *buf, size_t len)
 {
     while (len > 0 && !console->out_broken) {
-        ssize_t n = write(console->out_fd, buf, len);
+        ssize_t n = console_out_write(console, buf, len);
         if (n > 0) {
             buf += n;
             len -= (size_t)n;
@@ -72,37 +78,43 @@ static void write_all(struct console *console, const uint8_t *buf, size_t len)
     }
 }
 
-/* Writes what it can of out_spare: all of it to a blocking sink, up to EAGAIN to a socket
- * client or pty (the rest waits for POLLOUT); nothing while the sink is absent. */
+/* Writes what it can of out_spare: all of it to a file, up to EAGAIN to a pipe, terminal,
+ * socket client or pty (the rest waits for POLLOUT); nothing while the sink is absent. */
 static void write_spare(struct console *console)
 {
     if (console->out_fd < 0 || console->out_broken) {
         console->spare_off = console->spare_len;
-        return;
-    }
-    if (!console->out_nonblocking) {
+    } else if (!console->out_nonblocking) {
         write_all(console, console->out_spare + console->spare_off,
                   console->spare_len - console->spare_off);
         console->spare_off = console->spare_len;
-        return;
     }
     while (console->spare_off < console->spare_len) {
-        ssize_t n = write(console->out_fd, console->out_spare + console->spare_off,
-                          console->spare_len - console->spare_off);
+        ssize_t n = console_out_write(console, console->out_spare + console->spare_off,
+                                      console->spare_len - console->spare_off);
         if (n > 0) {
             console->spare_off += (size_t)n;
         } else if (n < 0 && errno == EAGAIN) {
             break;
         } else if (!(n < 0 && errno == EINTR)) {
-            if (console->attached && console->sink->peer_gone)
+            if (console->attached && console->sink->peer_gone) {
                 peer_gone(console); /* the client hung up: discard until the next */
-            else
-                console->spare_off = console->spare_len;
-            return;
+                return;
+            }
+            console->out_broken = true; /* the reader went away: keep the guest running */
+            console->spare_off = console->spare_len;
         }
     }
     if (console->attached)
         watch(console);
+}
+
+static size_t buffered(struct console *console)
+{
+    pthread_mutex_lock(&console->lock);
+    size_t len = console->out_len;
+    pthread_mutex_unlock(&console->lock);
+    return console->spare_len - console->spare_off + len;
 }
 
 void console_flush(struct console *console)
@@ -217,12 +229,17 @@ static size_t filter_escapes(struct console *console, uint8_t *buf, size_t len)
     return out;
 }
 
+static void close_poll(uv_poll_t **poll, int *poll_fd)
+{
+    if (*poll)
+        uv_close((uv_handle_t *)*poll, free_handle);
+    *poll = NULL;
+    *poll_fd = -1;
+}
+
 static void close_io_poll(struct console *console)
 {
-    if (console->io_poll)
-        uv_close((uv_handle_t *)console->io_poll, free_handle);
-    console->io_poll = NULL;
-    console->io_poll_fd = -1;
+    close_poll(&console->io_poll, &console->io_poll_fd);
 }
 
 /* End of stdin: the guest simply gets no more input. A socket client or pty reader leaving
@@ -271,36 +288,62 @@ static void on_io(uv_poll_t *handle, int status, int events)
         watch(console);
 }
 
-/* Makes io_poll watch what is wanted now: input while the device has room, output while a
- * non-blocking sink has bytes waiting. */
+/* The sink has room again (or failed: then its output is dropped from now on). */
+static void on_out_writable(uv_poll_t *handle, int status, int events)
+{
+    struct console *console = handle->data;
+    if (status < 0)
+        console->out_broken = true;
+    console_flush(console);
+}
+
+/* Makes *poll watch fd for events, or stop for none; false if epoll refuses fd. */
+static bool poll_fd(struct console *console, uv_poll_t **poll, int *poll_fd, int fd, int events,
+                    uv_poll_cb callback)
+{
+    if (*poll && *poll_fd != fd)
+        close_poll(poll, poll_fd);
+    if (events == 0) {
+        if (*poll)
+            uv_poll_stop(*poll);
+        return true;
+    }
+    if (!*poll) {
+        uv_poll_t *handle = malloc(sizeof(*handle));
+        if (!handle || uv_poll_init(console->loop, handle, fd) != 0) {
+            free(handle);
+            return false;
+        }
+        handle->data = console;
+        *poll = handle;
+        *poll_fd = fd;
+    }
+    uv_poll_start(*poll, events, callback);
+    return true;
+}
+
+/* Makes the polls watch what is wanted now: input while the device has room, output while a
+ * non-blocking sink has bytes waiting (on io_poll if it is the input's fd, else out_poll). */
 static void watch(struct console *console)
 {
-    int events = 0;
+    bool out_waiting =
+        console->out_nonblocking && console->out_fd >= 0 && console->spare_off < console->spare_len;
+    bool shared = console->out_fd == console->in_fd;
+    int in_events = 0;
     if (console->in_fd >= 0 && console->in_off == console->in_len)
-        events |= UV_READABLE;
-    if (console->out_nonblocking && console->out_fd >= 0 && console->spare_off < console->spare_len)
-        events |= UV_WRITABLE;
-    int fd = console->in_fd >= 0 ? console->in_fd : console->out_fd;
-    if (console->io_poll && console->io_poll_fd != fd)
-        close_io_poll(console);
-    if (events == 0) {
-        if (console->io_poll)
-            uv_poll_stop(console->io_poll);
-        return;
-    }
-    if (!console->io_poll) {
-        uv_poll_t *poll = malloc(sizeof(*poll));
-        /* stdin may be /dev/null or a regular file, which epoll refuses: then no input. */
-        if (!poll || uv_poll_init(console->loop, poll, fd) != 0) {
-            free(poll);
-            console->in_fd = -1;
-            return;
-        }
-        poll->data = console;
-        console->io_poll = poll;
-        console->io_poll_fd = fd;
-    }
-    uv_poll_start(console->io_poll, events, on_io);
+        in_events |= UV_READABLE;
+    if (shared && out_waiting)
+        in_events |= UV_WRITABLE;
+    /* stdin may be /dev/null or a regular file, which epoll refuses: then no input. */
+    if (!poll_fd(console, &console->io_poll, &console->io_poll_fd, console->in_fd, in_events,
+                 on_io))
+        console->in_fd = -1;
+    int out_events = !shared && out_waiting ? UV_WRITABLE : 0;
+    /* console_out_use() made only pollable fds non-blocking; should epoll refuse one anyway,
+     * it is written as a file is. */
+    if (!poll_fd(console, &console->out_poll, &console->out_poll_fd, console->out_fd, out_events,
+                 on_out_writable))
+        console->out_nonblocking = false;
 }
 
 /* A socket client or pty reader is here: its fd becomes the console's input and output. */
@@ -365,7 +408,6 @@ int console_attach(struct console *console, uv_loop_t *loop, const struct consol
     uv_async_init(loop, &console->in_space_async, on_in_space);
     console->in_space_async.data = console;
     console->attached = true;
-    console->io_poll_fd = -1;
 
     if (console->sink->attach)
         console->sink->attach(console);
@@ -382,18 +424,49 @@ void console_detach(struct console *console)
     uv_close((uv_handle_t *)&console->out_async, NULL);
     uv_close((uv_handle_t *)&console->in_space_async, NULL);
     close_io_poll(console);
+    close_poll(&console->out_poll, &console->out_poll_fd);
     if (console->sink->detach)
         console->sink->detach(console);
 }
 
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+size_t console_drain(struct console *console, unsigned timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        console_flush(console);
+        size_t left = buffered(console);
+        int64_t wait_ms = deadline - now_ms();
+        if (left == 0 || wait_ms <= 0 || console->out_fd < 0 || console->out_broken)
+            break;
+        struct pollfd pfd = {.fd = console->out_fd, .events = POLLOUT};
+        poll(&pfd, 1, (int)wait_ms);
+    }
+    size_t dropped = buffered(console);
+    console->spare_off = console->spare_len;
+    pthread_mutex_lock(&console->lock);
+    console->out_len = 0;
+    console->out_was_full = false;
+    pthread_mutex_unlock(&console->lock);
+    return dropped;
+}
+
 void console_close(struct console *console)
 {
+    console->device_attached = false; /* the device may be gone: its output is all here */
     if (console->termios_saved) {
         tcsetattr(STDIN_FILENO, TCSANOW, &console->saved_termios);
         console->termios_saved = false;
     }
     if (console->out_buf && console->out_spare)
         console_flush(console);
+    console_out_release(console);
     if (console->sink && console->sink->close)
         console->sink->close(console);
     console->out_fd = -1;
@@ -404,7 +477,7 @@ void console_close(struct console *console)
 
 static int open_stdio(struct console *console, const char *path, bool append, struct error *err)
 {
-    console->out_fd = STDOUT_FILENO;
+    console_out_use(console, STDOUT_FILENO, false);
     console->in_fd = STDIN_FILENO;
     return 0;
 }
@@ -430,7 +503,7 @@ static int open_file(struct console *console, const char *path, bool append, str
             err, -e, "%s: cannot open 'file:%s' for writing: %s (expected a path kiln may write)",
             console->label, path, strerror(e));
     }
-    console->out_fd = fd;
+    console_out_use(console, fd, true);
     return 0;
 }
 

@@ -13,7 +13,11 @@
 #include "kiln/config/config.h"
 #include "kiln/util/error.h"
 
+/* Guest output kiln holds: two buffers of this size (one being written to the sink, one
+ * filling), so at most 128 KiB. Past that the devices hold the guest back (docs/cli.md). */
 #define CONSOLE_OUT_CAPACITY (64 * 1024)
+/* At exit, how long the sink gets to take what is still buffered before it is dropped. */
+#define CONSOLE_DRAIN_MS 2000
 
 struct console_sink_ops;
 #define CONSOLE_ESCAPE_KEY 0x01 /* Ctrl-A, then 'x' quits (only when stdin is a terminal) */
@@ -41,9 +45,13 @@ struct console {
     const struct console_sink_ops *sink; /* its kind's (src/console_sink.h) */
     /* console.c's, for the socket and pty sinks: a client or reader with fd is here. */
     void (*peer_arrived)(struct console *console, int fd);
-    const char *label;    /* "--console" or "--vconsole", for messages */
-    int out_fd;           /* -1: output discarded (none, or no socket client or pty reader now) */
-    bool out_nonblocking; /* a socket client or pty: what does not fit waits for POLLOUT */
+    const char *label;      /* "--console" or "--vconsole", for messages */
+    int out_fd;             /* -1: output discarded (none, or no socket client or pty reader now) */
+    bool out_nonblocking;   /* a pipe, terminal or socket: what does not fit waits for POLLOUT */
+    bool out_is_socket;     /* stdout is a socket: send() with MSG_DONTWAIT (console_out.c) */
+    int out_private_fd;     /* our own description of stdout's pipe or terminal, or -1 */
+    bool out_flags_changed; /* stdout's shared flags were changed (no /proc): put them back */
+    int out_saved_flags;
     bool out_broken;
     size_t spare_off, spare_len; /* out_spare[spare_off, spare_len) is still to be written */
 
@@ -57,6 +65,8 @@ struct console {
 
     uv_poll_t *io_poll; /* watches in_fd (also for output when out_fd is the same fd) */
     int io_poll_fd;
+    uv_poll_t *out_poll; /* watches out_fd for room when it is not in_fd */
+    int out_poll_fd;
 
     int listen_fd; /* socket:PATH: the listening socket; in_fd/out_fd are its one client */
     char *socket_path;
@@ -97,8 +107,13 @@ int console_attach(struct console *console, uv_loop_t *loop, const struct consol
  * device's tx_ready_again() runs once the loop has written the buffer out. */
 size_t console_write(struct console *console, const uint8_t *bytes, size_t len);
 
-/* Writes out everything buffered; called by the loop and once more at shutdown. */
+/* Writes what the sink takes now of everything buffered (the rest waits for room: the loop
+ * polls for it while attached). Never waits for the sink. */
 void console_flush(struct console *console);
+
+/* After the loop: writes what is still buffered, waiting at most timeout_ms in all for the
+ * sink to take it; what it did not take by then is dropped. Returns how many bytes that was. */
+size_t console_drain(struct console *console, unsigned timeout_ms);
 
 /* Closes the loop handles (the loop must run once more to finish closing them). */
 void console_detach(struct console *console);
