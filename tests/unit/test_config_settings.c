@@ -217,6 +217,7 @@ static const struct {
     {"--on-reset", "restart"},
     {"--shutdown-grace", "0"},
     {"--host-compat", "off"},
+    {"--seccomp", "log"},
 };
 
 static const char *sample(const char *flag)
