@@ -287,8 +287,23 @@ static void test_off_mode_filters_nothing(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* AddressSanitizer's runtime makes calls of its own on a filtered thread (it reads
+ * /proc/self/maps, changes the signal stack at thread exit): the lists are kiln's, so these
+ * tests run in the plain build only, and a sanitized kiln runs with --seccomp off. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+
 int main(void)
 {
+#ifdef SANITIZED
+    fprintf(stderr, "SKIP: the sanitizers' runtime makes system calls outside kiln's lists\n");
+    return 0;
+#endif
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forbidden_call_kills_each_kind),
         cmocka_unit_test(test_runtime_calls_pass_for_each_kind),
