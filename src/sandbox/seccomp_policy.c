@@ -131,7 +131,6 @@ static const struct sandbox_rule rebuild_rules[] = {
     ALLOW(listen, "a socket console's listening socket"),
     ALLOW(connect, "a socket console checks that no one listens on its path"),
     ALLOW(rt_sigaction, "the vCPU kick handler, libuv's signal handles"),
-    ALLOW(sigaltstack, "glibc at thread start"),
     ALLOW(set_robust_list, "a new vCPU thread's start"),
     ALLOW(rseq, "a new vCPU thread's start"),
     ALLOW(prctl, "a vCPU thread's name and its no-new-privileges bit before its filter"),
