@@ -75,8 +75,15 @@ int sandbox_enter(enum sandbox_thread kind, unsigned needs, enum sandbox_mode mo
                          "seccomp: cannot start the %s filter (no seccomp here, e.g. under "
                          "valgrind? --seccomp off runs without filters)",
                          sandbox_thread_name(kind));
+    /* A 32-bit call (int 0x80) gets the same answer, not libseccomp's default of killing
+     * only the thread, which would leave the VM half-alive. */
+    int r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, forbidden);
+    if (r < 0)
+        error_fmt(err, r, "seccomp: the %s filter's answer to 32-bit calls: %s",
+                  sandbox_thread_name(kind), strerror(-r));
     /* Without TSYNC (the default) the filter is this thread's, and its future children's. */
-    int r = add_lists(ctx, kind, needs, err);
+    if (r == 0)
+        r = add_lists(ctx, kind, needs, err);
     if (r == 0) {
         r = seccomp_load(ctx);
         if (r < 0)

@@ -1,6 +1,7 @@
 /* --seccomp log: a SIGSYS handler that names each forbidden call on stderr and makes it fail
  * with ENOSYS, so one run shows every call a filter lacks. */
 #include <errno.h>
+#include <linux/audit.h>
 #include <pthread.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -59,6 +60,8 @@ static void on_forbidden_call(int signo, siginfo_t *info, void *context)
     int saved_errno = errno;
     unsigned nr = (unsigned)info->si_syscall;
     const char *name = nr < SANDBOX_MAX_SYSCALL && syscall_names[nr][0] ? syscall_names[nr] : "?";
+    if (info->si_arch != AUDIT_ARCH_X86_64)
+        name = "a 32-bit call"; /* int 0x80: its numbers are not the table's */
     char line[200];
     size_t n = append(line, 0, sizeof(line), "kiln: seccomp: the ");
     n = append(line, n, sizeof(line), thread_kind ? thread_kind : "unfiltered");
