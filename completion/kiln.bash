@@ -5,7 +5,7 @@
 
 _kiln_run_flags="--kernel --initrd --cmdline --cpus --memory --disk --net --rng
     --device-discovery --console --vconsole --log-level --on-reset --shutdown-grace
-    --host-compat --name --jail --uid --gid --expect --timeout --help"
+    --host-compat --seccomp --name --jail --uid --gid --expect --timeout --help"
 _kiln_test_flags="--junit --tap --jobs --logs --filter --help"
 
 # _kiln_files [-d]: file (or with -d, folder) names matching $cur, shown as paths.
@@ -43,6 +43,7 @@ _kiln_value()
     --device-discovery) _kiln_words "acpi cmdline" ;;
     --on-reset) _kiln_words "exit restart" ;;
     --host-compat) _kiln_words "auto on off" ;;
+    --seccomp) _kiln_words "off log kill" ;;
     --cmdline | --cpus | --memory | --net | --shutdown-grace | --name | --expect | --timeout | \
         --uid | --gid | --jobs | --filter) COMPREPLY=() ;;
     *) return 1 ;;

@@ -314,5 +314,6 @@ void cli_print_run_help(FILE *out)
             "  123      guest reset (ACPI reset register, i8042, triple fault)\n"
             "  125      kiln could not start the VM (bad flag, bad image, no KVM)\n"
             "  126      the VM stopped on an exit kiln cannot handle (emulation failure, ...)\n"
-            "  130/143  stopped by SIGINT (or Ctrl-A x) / SIGTERM\n");
+            "  130/143  stopped by SIGINT (or Ctrl-A x) / SIGTERM\n"
+            "  159      killed by its seccomp filter (SIGSYS): rerun with --seccomp log\n");
 }

@@ -29,6 +29,7 @@ void config_init(struct vm_config *cfg)
     cfg->on_reset = RESET_EXIT;
     cfg->shutdown_grace_seconds = CONFIG_DEFAULT_SHUTDOWN_GRACE;
     cfg->host_compat = HOST_COMPAT_AUTO;
+    cfg->seccomp = SANDBOX_KILL;
     cfg->jail_uid = -1;
     cfg->jail_gid = -1;
 }

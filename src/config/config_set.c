@@ -214,12 +214,15 @@ static int keyword_index(const char *text, const char *const *words, int n)
 
 static const char *const reset_words[] = {"exit", "restart"};
 static const char *const host_compat_words[] = {"auto", "on", "off"};
+static const char *const seccomp_words[] = {"off", "log", "kill"};
 static const char *const discovery_words[] = {"acpi", "cmdline"};
 static const char *const cache_words[] = {"writeback", "writethrough", "unsafe"};
 
 _Static_assert(RESET_EXIT == 0 && RESET_RESTART == 1, "reset_words follows enum reset_action");
 _Static_assert(HOST_COMPAT_AUTO == 0 && HOST_COMPAT_ON == 1 && HOST_COMPAT_OFF == 2,
                "host_compat_words follows enum host_compat_mode");
+_Static_assert(SANDBOX_OFF == 0 && SANDBOX_LOG == 1 && SANDBOX_KILL == 2,
+               "seccomp_words follows enum sandbox_mode");
 _Static_assert(DISCOVERY_ACPI == 0 && DISCOVERY_CMDLINE == 1,
                "discovery_words follows enum device_discovery");
 _Static_assert(DISK_CACHE_WRITEBACK == 0 && DISK_CACHE_WRITETHROUGH == 1 && DISK_CACHE_UNSAFE == 2,
@@ -242,6 +245,16 @@ int config_set_host_compat(struct vm_config *cfg, const char *label, const char 
     if (i < 0)
         return bad_value(label, text, "is not valid", "auto, on or off", err);
     cfg->host_compat = (enum host_compat_mode)i;
+    return 0;
+}
+
+int config_set_seccomp(struct vm_config *cfg, const char *label, const char *text,
+                       struct error *err)
+{
+    int i = keyword_index(text, seccomp_words, 3);
+    if (i < 0)
+        return bad_value(label, text, "is not valid", "off, log or kill", err);
+    cfg->seccomp = (enum sandbox_mode)i;
     return 0;
 }
 
@@ -306,6 +319,11 @@ const char *config_on_reset_name(enum reset_action action)
 const char *config_host_compat_name(enum host_compat_mode mode)
 {
     return (unsigned)mode < 3 ? host_compat_words[mode] : "auto";
+}
+
+const char *config_seccomp_name(enum sandbox_mode mode)
+{
+    return (unsigned)mode < 3 ? seccomp_words[mode] : "kill";
 }
 
 const char *config_device_discovery_name(enum device_discovery discovery)

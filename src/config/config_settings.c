@@ -83,6 +83,11 @@ static int get_host_compat(const struct vm_config *cfg, char **text)
     return config_text(config_host_compat_name(cfg->host_compat), text);
 }
 
+static int get_seccomp(const struct vm_config *cfg, char **text)
+{
+    return config_text(config_seccomp_name(cfg->seccomp), text);
+}
+
 /* --help's continuation lines start under the first line's text (2 + 26 + 1 columns in). */
 #define HELP_INDENT "\n                             "
 
@@ -142,6 +147,10 @@ const struct config_setting config_settings[] = {
     {"--host-compat", CONFIG_PLACE_TOP, "host-compat", "MODE", "auto, on or off",
      "for hosts emulating guest ring 0: auto (probe), on, off (default: auto)",
      config_set_host_compat, get_host_compat, CONFIG_FIELD_HOST_COMPAT, 0},
+    {"--seccomp", CONFIG_PLACE_TOP, "seccomp", "MODE", "off, log or kill",
+     "system call filters per thread: kill (a forbidden call" HELP_INDENT
+     "kills kiln), log (names it on stderr), off (default: kill)",
+     config_set_seccomp, get_seccomp, CONFIG_FIELD_SECCOMP, 0},
     /* The jail (docs/security.md): as root, in namespaces, as this user and group. */
     {"--jail", CONFIG_PLACE_TOP, "jail", "DIR", "an existing folder for the jail's root",
      "run jailed (as root): own namespaces, root in DIR/ID, as --uid/--gid", config_set_jail,

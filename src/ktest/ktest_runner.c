@@ -78,6 +78,10 @@ static const char *ended_text(const struct case_run *r, char *buf, size_t size)
 {
     if (r->result->exit_status >= 0)
         snprintf(buf, size, "exit status %d", r->result->exit_status);
+    else if (r->term_signal == SIGSYS)
+        snprintf(buf, size,
+                 "killed by SIGSYS: a system call its seccomp filter forbids (the VM's "
+                 "`seccomp: log` names it)");
     else
         snprintf(buf, size, "killed by signal %d", r->term_signal);
     return buf;
@@ -263,7 +267,7 @@ static int send_text(struct case_run *r, const struct ktest_step *s)
 static void advance(struct case_run *r)
 {
     const struct ktest_case *tc = r->tc;
-    char ended[48];
+    char ended[128];
     if (r->decided)
         return;
     bool over = r->exited && r->out_eof;

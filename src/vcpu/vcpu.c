@@ -277,6 +277,20 @@ static bool run_once(struct vcpu *vcpu)
     return false;
 }
 
+/* The thread's seccomp filter, before the guest runs a single instruction on it (a vCPU
+ * thread is what a hostile guest reaches first). Returns false, having asked the VM to stop,
+ * if it cannot be installed. */
+static bool enter_sandbox(struct vcpu *vcpu)
+{
+    struct error err = {{0}};
+    if (sandbox_enter(SANDBOX_THREAD_VCPU, 0, vcpu->env->sandbox_mode, &err) == 0)
+        return true;
+    char message[600];
+    snprintf(message, sizeof(message), "vCPU %u: %s", vcpu->index, err.msg);
+    stop_request(&vcpu->env->stop, VM_STOP_CRASH, EXIT_KILN_ERROR, message);
+    return false;
+}
+
 static void *vcpu_thread(void *arg)
 {
     struct vcpu *vcpu = arg;
@@ -284,7 +298,8 @@ static void *vcpu_thread(void *arg)
     snprintf(name, sizeof(name), "kiln-vcpu%u", vcpu->index);
     pthread_setname_np(pthread_self(), name);
 
-    for (;;) {
+    bool filtered = enter_sandbox(vcpu);
+    while (filtered) {
         /* Cleared before the request is read: a kick that comes after the read finds
          * immediate_exit set again, so KVM_RUN returns at once instead of missing it. */
         __atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);

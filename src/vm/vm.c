@@ -16,6 +16,7 @@
 #include "kiln/boot/reset_vector.h"
 #include "kiln/virtio/virtio_cmdline.h"
 #include "kiln/vm/vm.h"
+#include "kiln/vm/vm_sandbox.h"
 
 void vm_request_stop(void *opaque, enum vm_stop_reason reason, int exit_status, const char *message)
 {
@@ -219,6 +220,7 @@ static int create_vcpus(struct vm *vm, struct error *err)
         .cpuid = vm->supported_cpuid,
         .hostcompat = &vm->hostcompat,
         .stop = {.request = vm_request_stop, .requested = vm_stop_requested, .opaque = vm},
+        .sandbox_mode = vm->config->seccomp,
     };
     for (unsigned i = 0; i < vm->nvcpus; i++) {
         r = vcpu_create(&vm->vcpus[i], &vm->vcpu_env, i, err);
@@ -283,6 +285,7 @@ int vm_create(struct vm *vm, const struct vm_config *config, unsigned boot_index
     int r = vm_build(vm, config, err);
     if (r < 0)
         return r;
+    vm->boot_index = boot_index;
     r = vm_boot(vm, err);
     /* The console sink is opened last among the inputs so that a bad kernel or missing
      * KVM never truncates the user's console file. */
@@ -461,8 +464,15 @@ int vm_run(struct vm *vm, struct error *err)
     int r = vcpu_install_kick_handler(err);
     if (r == 0)
         r = setup_loop(vm, err);
+    /* Everything is set up: the filters go in now, each thread's before the guest can reach
+     * it (docs/security.md). The pool's and the vCPUs' before the loop's, which they would
+     * otherwise inherit. */
+    if (r == 0)
+        r = vm_sandbox_io_pool(vm, err);
     for (unsigned i = 0; r == 0 && i < vm->nvcpus; i++)
         r = vcpu_start(&vm->vcpus[i], err);
+    if (r == 0)
+        r = vm_sandbox_loop(vm, err);
     if (r < 0) {
         if (vm->loop_ready) {
             vm_request_stop(vm, VM_STOP_CRASH, EXIT_KILN_ERROR, err->msg);

@@ -13,17 +13,19 @@ root = sys.argv[1]
 CONTRACT = {"vm/platform.h", "vm/bus.h", "vm/irq.h", "vm/stop.h", "vm/guest_mem.h"}
 ALLOWED = {  # part -> parts it may include from ("vm" meaning only the contract above)
     "util": set(),
-    "config": {"util", "boot"},
+    "sandbox": {"util"},
+    "config": {"util", "boot", "sandbox"},
     "boot": {"util", "vm"},
     "acpi": {"util", "vm"},
     "virtio": {"util", "vm", "acpi", "boot"},
     "host": {"util", "config"},
     "devices": {"util", "vm", "virtio", "host", "config"},
     "hostcompat": {"util", "vm", "boot", "config"},
-    "vcpu": {"util", "vm", "boot", "hostcompat"},
+    "vcpu": {"util", "vm", "boot", "hostcompat", "sandbox"},
     "ktest": {"util", "vm", "config"},
     "jail": {"util", "config"},
-    "vm": {"util", "config", "boot", "acpi", "virtio", "host", "devices", "hostcompat", "vcpu"},
+    "vm": {"util", "config", "boot", "acpi", "virtio", "host", "devices", "hostcompat", "vcpu",
+           "sandbox"},
     "main": {"config", "ktest", "jail", "vm", "util"},
 }
 FULL_VM = {"main"}  # parts that may use all of vm/, not only its contract

@@ -421,7 +421,7 @@ static void test_console_and_log_errors(void **state)
                  "--log-level: 'WARN' is not a log level (expected error, warn, info or debug)");
 }
 
-/* The Platform flags: reset action, shutdown grace period, host-compat mode. */
+/* The Platform flags: reset action, shutdown grace period, host-compat mode, seccomp. */
 static void test_virtio_console_flag(void **state)
 {
     struct cli_request req;
@@ -502,6 +502,7 @@ static void test_platform_flags(void **state)
     assert_int_equal(req.config.on_reset, RESET_EXIT);
     assert_int_equal(req.config.shutdown_grace_seconds, 5);
     assert_int_equal(req.config.host_compat, HOST_COMPAT_AUTO);
+    assert_int_equal(req.config.seccomp, SANDBOX_KILL);
     cli_request_free(&req);
     assert_int_equal(PARSE(&req, &err, "run", "--kernel", "k", "--on-reset", "restart",
                            "--shutdown-grace=0", "--host-compat", "off"),
@@ -516,11 +517,21 @@ static void test_platform_flags(void **state)
     assert_int_equal(req.config.shutdown_grace_seconds, 3600);
     assert_int_equal(req.config.host_compat, HOST_COMPAT_ON);
     cli_request_free(&req);
+    assert_int_equal(PARSE(&req, &err, "run", "--kernel", "k", "--seccomp", "off"), 0);
+    assert_int_equal(req.config.seccomp, SANDBOX_OFF);
+    cli_request_free(&req);
+    assert_int_equal(PARSE(&req, &err, "run", "--kernel", "k", "--seccomp=log"), 0);
+    assert_int_equal(req.config.seccomp, SANDBOX_LOG);
+    cli_request_free(&req);
 
     expect_error(parse_flag(&req, &err, "--on-reset", "reboot", false), &err,
                  "--on-reset: 'reboot' is not valid (expected exit or restart)");
     expect_error(parse_flag(&req, &err, "--host-compat", "yes", true), &err,
                  "--host-compat: 'yes' is not valid (expected auto, on or off)");
+    expect_error(parse_flag(&req, &err, "--seccomp", "bogus", true), &err,
+                 "--seccomp: 'bogus' is not valid (expected off, log or kill)");
+    expect_error(parse_flag(&req, &err, "--seccomp", "KILL", true), &err,
+                 "--seccomp: 'KILL' is not valid (expected off, log or kill)");
     const char *grace_bad[] = {"3601", "-1", "1.5", "", "5s", "999999"};
     for (size_t i = 0; i < sizeof(grace_bad) / sizeof(grace_bad[0]); i++) {
         char expected[128];

@@ -217,6 +217,7 @@ static const struct {
     {"--on-reset", "restart"},
     {"--shutdown-grace", "0"},
     {"--host-compat", "off"},
+    {"--seccomp", "log"},
     {"--jail", "/srv/jail"},
     {"--uid", "65534"},
     {"--gid", "65533"},

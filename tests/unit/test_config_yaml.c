@@ -429,7 +429,8 @@ static void test_emit_absolute_paths(void **state)
              "device-discovery: acpi\n"
              "on-reset: exit\n"
              "shutdown-grace: 5\n"
-             "host-compat: auto\n",
+             "host-compat: auto\n"
+             "seccomp: kill\n",
              real, real);
     assert_string_equal(text, expected);
     free(text);

@@ -57,7 +57,7 @@ static void test_unknown_keys(void **state)
     EXPECT(KERNEL "turbo: on\n",
            "vm.yaml:2:1: turbo: unknown key (expected name, cpus, memory, kernel, console, "
            "vconsole, log-level, disks, nets, rng, device-discovery, on-reset, shutdown-grace, "
-           "host-compat, jail, uid or gid)");
+           "host-compat, seccomp, jail, uid or gid)");
     EXPECT("kernel:\n  path: /k\n  cmdlin: quiet\n",
            "vm.yaml:3:3: kernel.cmdlin: unknown key (did you mean 'cmdline'?)");
     EXPECT(KERNEL "disks:\n  - path: /a\n    chache: unsafe\n",
@@ -154,6 +154,8 @@ static void test_bad_values(void **state)
            "0 to 3600)");
     EXPECT(KERNEL "host-compat: yes\n",
            "vm.yaml:2:14: host-compat: 'yes' is not valid (expected auto, on or off)");
+    EXPECT(KERNEL "seccomp: strict\n",
+           "vm.yaml:2:10: seccomp: 'strict' is not valid (expected off, log or kill)");
     EXPECT(KERNEL "device-discovery: dt\n",
            "vm.yaml:2:19: device-discovery: 'dt' is not valid (expected acpi or cmdline)");
     EXPECT(KERNEL "rng: yes\n", "vm.yaml:2:6: rng: 'yes' is not valid (expected true or false)");

@@ -10,6 +10,7 @@
 
 #include "kiln/util/error.h"
 #include "kiln/util/log.h"
+#include "kiln/sandbox/sandbox.h"
 
 /* Where a console's bytes go: stdin/stdout, a file (output only), nowhere, a Unix socket kiln
  * listens on (one client at a time), or a new pseudo-terminal whose path kiln prints. */
@@ -81,6 +82,7 @@ struct vm_config {
     enum reset_action on_reset;
     unsigned shutdown_grace_seconds; /* 0: SIGTERM/SIGINT stop at once */
     enum host_compat_mode host_compat;
+    enum sandbox_mode seccomp; /* --seccomp: each thread's system call filter */
     enum device_discovery device_discovery;
     struct disk_config *disks; /* in --disk order: slot order, /dev/vda first */
     unsigned ndisks;
@@ -142,6 +144,8 @@ int config_set_shutdown_grace(struct vm_config *cfg, const char *label, const ch
                               struct error *err);
 int config_set_host_compat(struct vm_config *cfg, const char *label, const char *text,
                            struct error *err);
+int config_set_seccomp(struct vm_config *cfg, const char *label, const char *text,
+                       struct error *err);
 int config_set_device_discovery(struct vm_config *cfg, const char *label, const char *text,
                                 struct error *err);
 /* true or false (also True, TRUE, False, FALSE); --rng hands it "true". */
@@ -163,6 +167,7 @@ int config_parse_bool(const char *text);
 /* The keyword each setting is written as: what `kiln config` prints and the setters accept. */
 const char *config_on_reset_name(enum reset_action action);
 const char *config_host_compat_name(enum host_compat_mode mode);
+const char *config_seccomp_name(enum sandbox_mode mode);
 const char *config_device_discovery_name(enum device_discovery discovery);
 const char *config_disk_cache_name(enum disk_cache cache);
 /* cfg's console as config_set_console takes it, e.g. "virtio:file:hvc.log", in *text (free
@@ -188,6 +193,7 @@ enum config_field {
     CONFIG_FIELD_ON_RESET,
     CONFIG_FIELD_SHUTDOWN_GRACE,
     CONFIG_FIELD_HOST_COMPAT,
+    CONFIG_FIELD_SECCOMP,
     CONFIG_FIELD_DEVICE_DISCOVERY,
     CONFIG_FIELD_DISK, /* one disk's path; index: which disk */
     CONFIG_FIELD_NET,  /* one net device; index: which */

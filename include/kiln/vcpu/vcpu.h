@@ -14,6 +14,7 @@
 #include "kiln/vm/guest_mem.h"
 #include "kiln/hostcompat/hostcompat.h"
 #include "kiln/util/log.h"
+#include "kiln/sandbox/sandbox.h"
 #include "kiln/vm/stop.h"
 
 /* Everything a vCPU needs from the machine around it, and no more: where its port I/O and
@@ -30,6 +31,7 @@ struct vcpu_env {
     const struct kvm_cpuid2 *cpuid; /* KVM's supported table; normalised per vCPU */
     struct hostcompat *hostcompat;
     struct stop_notifier stop;
+    enum sandbox_mode sandbox_mode; /* each vCPU thread's filter (--seccomp); 0 is off */
 };
 
 /* What the controlling thread asks of a vCPU thread (vcpu_pause/resume/stop). */

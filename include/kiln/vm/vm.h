@@ -73,6 +73,7 @@ struct vm {
     pthread_mutex_t stop_lock;
     int stopping; /* read atomically by vCPU threads */
     struct vm_result result;
+    unsigned boot_index; /* 0, or how many guest resets this process has rebuilt the VM for */
 };
 
 /* The console hvc0 feeds: the VM's only one with --console virtio, else --vconsole's. */
