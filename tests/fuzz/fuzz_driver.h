@@ -1,6 +1,6 @@
 /* A hostile driver for the device fuzzers: a small guest with two queues' rings at the bottom
- * of RAM and buffer areas above, descriptor and avail-entry writes decoded from fuzz input,
- * and the check that a device step left the driver-owned rings untouched. */
+ * of RAM and buffer areas above, descriptor and avail-entry writes and live reconfiguration
+ * decoded from fuzz input, and the check that a device step left the driver's rings alone. */
 #ifndef KILN_FUZZ_DRIVER_H
 #define KILN_FUZZ_DRIVER_H
 
@@ -9,8 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kiln/vm/guest_mem.h"
+#include "../unit/virtio_fake.h"
 #include "kiln/util/log.h"
+#include "kiln/vm/guest_mem.h"
 
 #define DRV_RAM   (256u << 10)
 #define DRV_QSIZE 16
@@ -116,6 +117,102 @@ static inline bool drv_ring_op(struct fuzz_driver *d, unsigned code, unsigned nq
     return code <= 2;
 }
 
+/* An op byte [0] in this range is a live reconfiguration (drv_reconfigure), whatever the
+ * device's own op codes: chosen so that the older regression seeds keep their meaning. */
+static inline bool drv_is_reconfigure(const uint8_t *op)
+{
+    return op[0] >= 0xE8 && op[0] <= 0xEF;
+}
+
+/* QueueNum values a driver might write: powers of two up to 256, anything below 256 and sizes
+ * far too big. Never above 256, where queue 0's used ring would reach queue 1's descriptors
+ * and drv_check would blame the device for a write the driver asked for. */
+static inline uint32_t drv_queue_num(const uint8_t *op)
+{
+    switch (op[2] % 4) {
+    case 0:
+        return 1u << (op[3] % 9);
+    case 1:
+        return op[3];
+    case 2:
+        return 0x10000u | op[3];
+    default:
+        return DRV_QSIZE;
+    }
+}
+
+/* A ring address: one of the two queues' own areas, or anywhere drv_steer points (never on
+ * the driver's rings). Used rings only go where the device may write. */
+static inline uint32_t drv_ring_address(const uint8_t *op, uint64_t own[2])
+{
+    uint32_t raw;
+    memcpy(&raw, op + 4, 4);
+    if (op[3] & 1)
+        return (uint32_t)own[(op[3] >> 1) & 1];
+    uint64_t addr = drv_steer(op[3] >> 1, raw);
+    return addr <= UINT32_MAX ? (uint32_t)addr : 0xfffff000u; /* cut to 32 bits: past RAM */
+}
+
+/* One register write a hostile driver makes while the device runs: the queue set-up registers
+ * on a live queue, QueueReady=0 (and =1 again), new features after FEATURES_OK or DRIVER_OK,
+ * any status value, interrupt acks. Op [1] % 12 picks the register, [2..7] the value. */
+static inline void drv_reconfigure(struct virtio_mmio *t, const uint8_t *op)
+{
+    uint64_t desc[2] = {DRV_DESC(0), DRV_DESC(1)}, avail[2] = {DRV_AVAIL(0), DRV_AVAIL(1)};
+    uint64_t used[2] = {DRV_USED(0), DRV_USED(1)};
+    uint32_t raw;
+    memcpy(&raw, op + 4, 4);
+    switch (op[1] % 12) {
+    case 0:
+        fake_mmio_write(t, VIRTIO_MMIO_QUEUE_SEL, op[2] % 3); /* 2: no such queue */
+        break;
+    case 1:
+        fake_mmio_write(t, VIRTIO_MMIO_QUEUE_READY, op[2] & 1);
+        break;
+    case 2:
+        fake_mmio_write(t, VIRTIO_MMIO_QUEUE_NUM, drv_queue_num(op));
+        break;
+    case 3:
+        fake_mmio_write(t, VIRTIO_MMIO_QUEUE_DESC_LOW, drv_ring_address(op, desc));
+        break;
+    case 4:
+        fake_mmio_write(t, VIRTIO_MMIO_QUEUE_AVAIL_LOW, drv_ring_address(op, avail));
+        break;
+    case 5:
+        fake_mmio_write(t, VIRTIO_MMIO_QUEUE_USED_LOW, drv_ring_address(op, used));
+        break;
+    case 6: {
+        static const uint32_t high[3] = {VIRTIO_MMIO_QUEUE_DESC_HIGH, VIRTIO_MMIO_QUEUE_AVAIL_HIGH,
+                                         VIRTIO_MMIO_QUEUE_USED_HIGH};
+        fake_mmio_write(t, high[op[2] % 3], op[3] & 1 ? raw : 0);
+        break;
+    }
+    case 7:
+        fake_mmio_write(t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, op[2] % 3);
+        break;
+    case 8:
+        fake_mmio_write(t, VIRTIO_MMIO_DRIVER_FEATURES, raw);
+        break;
+    case 9:
+        fake_mmio_write(t, VIRTIO_MMIO_STATUS, op[2]);
+        break;
+    case 10:
+        fake_mmio_write(t, VIRTIO_MMIO_INTERRUPT_ACK, raw);
+        break;
+    default: {
+        /* A whole live move: ready off, new size and rings (maybe the other queue's), on. */
+        unsigned q = op[2] & 1;
+        fake_mmio_write(t, VIRTIO_MMIO_QUEUE_READY, 0);
+        fake_mmio_write(t, VIRTIO_MMIO_QUEUE_NUM, drv_queue_num(op));
+        fake_mmio_write(t, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)desc[q]);
+        fake_mmio_write(t, VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint32_t)avail[q]);
+        fake_mmio_write(t, VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)used[q]);
+        fake_mmio_write(t, VIRTIO_MMIO_QUEUE_READY, 1);
+        break;
+    }
+    }
+}
+
 static inline void drv_snapshot(struct fuzz_driver *d)
 {
     for (unsigned q = 0; q < 2; q++)
@@ -128,6 +225,18 @@ static inline void drv_check(struct fuzz_driver *d)
     for (unsigned q = 0; q < 2; q++)
         if (memcmp(d->rings_before[q], drv_ram(d, DRV_DESC(q)), sizeof(d->rings_before[q])))
             abort();
+}
+
+/* For each device fuzzer's loop: a reconfiguration op runs (it is a device step: the
+ * device may pop or complete on QueueReady or a status write) and says so. */
+static inline bool drv_live_op(struct fuzz_driver *d, struct virtio_mmio *t, const uint8_t *op)
+{
+    if (!drv_is_reconfigure(op))
+        return false;
+    drv_snapshot(d);
+    drv_reconfigure(t, op);
+    drv_check(d);
+    return true;
 }
 
 #endif
