@@ -27,6 +27,7 @@ struct fuzz_driver {
     struct guest_mem mem;
     uint16_t avail_idx[2];
     uint8_t rings_before[2][0x2000]; /* each queue's descriptor table and driver area */
+    const struct virtio_dev *dev;    /* the device under test, for drv_check's queue check */
 };
 
 static inline uint8_t *drv_ram(struct fuzz_driver *d, uint64_t gpa)
@@ -117,11 +118,26 @@ static inline bool drv_ring_op(struct fuzz_driver *d, unsigned code, unsigned nq
     return code <= 2;
 }
 
-/* An op byte [0] in this range is a live reconfiguration (drv_reconfigure), whatever the
- * device's own op codes: chosen so that the older regression seeds keep their meaning. */
+/* Op bytes [0] in these ranges mean the same in every device fuzzer, whatever the device's own
+ * op codes: 0xE0-0xE7 a driver store (drv_poke), 0xE8-0xEF a live reconfiguration
+ * (drv_reconfigure). Chosen so that the older regression seeds keep their meaning. */
+static inline bool drv_is_poke(const uint8_t *op)
+{
+    return op[0] >= 0xE0 && op[0] <= 0xE7;
+}
 static inline bool drv_is_reconfigure(const uint8_t *op)
 {
     return op[0] >= 0xE8 && op[0] <= 0xEF;
+}
+
+/* The driver stores op[4..7] at guest address op[1..3] (modulo RAM): request headers, exact
+ * descriptor lengths and flags, anything a driver can write that the ring ops cannot. */
+static inline void drv_poke(struct fuzz_driver *d, const uint8_t *op)
+{
+    uint32_t addr = ((uint32_t)op[1] | (uint32_t)op[2] << 8 | (uint32_t)op[3] << 16) % DRV_RAM;
+    if (addr > DRV_RAM - 4)
+        addr = DRV_RAM - 4;
+    memcpy(drv_ram(d, addr), op + 4, 4);
 }
 
 /* QueueNum values a driver might write: powers of two up to 256, anything below 256 and sizes
@@ -219,18 +235,30 @@ static inline void drv_snapshot(struct fuzz_driver *d)
         memcpy(d->rings_before[q], drv_ram(d, DRV_DESC(q)), sizeof(d->rings_before[q]));
 }
 
-/* §2.7.5.1: the device writes only the used ring; descriptors and the driver area stay. */
+/* §2.7.5.1: the device writes only the used ring; descriptors and the driver area stay. And
+ * a ready queue never has more used elements than chains were taken from it since it was
+ * enabled: a completion from before a QueueReady=0 or a reset must not land in the queue the
+ * driver set up afterwards (the guest would get back a buffer it never gave that queue). */
 static inline void drv_check(struct fuzz_driver *d)
 {
     for (unsigned q = 0; q < 2; q++)
         if (memcmp(d->rings_before[q], drv_ram(d, DRV_DESC(q)), sizeof(d->rings_before[q])))
             abort();
+    for (unsigned q = 0; d->dev && q < d->dev->info.num_queues; q++) {
+        const struct virtqueue *vq = &d->dev->queues[q];
+        if (vq->ready && (uint16_t)(vq->last_avail - vq->used_idx) > vq->size)
+            abort();
+    }
 }
 
-/* For each device fuzzer's loop: a reconfiguration op runs (it is a device step: the
- * device may pop or complete on QueueReady or a status write) and says so. */
+/* For each device fuzzer's loop: a driver store or a reconfiguration runs (the latter is a
+ * device step: the device may pop or complete on QueueReady or a status write) and says so. */
 static inline bool drv_live_op(struct fuzz_driver *d, struct virtio_mmio *t, const uint8_t *op)
 {
+    if (drv_is_poke(op)) {
+        drv_poke(d, op);
+        return true;
+    }
     if (!drv_is_reconfigure(op))
         return false;
     drv_snapshot(d);

@@ -44,6 +44,7 @@ static bool open_device(struct harness *h, uint8_t features)
         abort();
     struct virtio_mmio_host host = {.raise_irq = no_irq, .kick = no_kick};
     virtio_mmio_init(&h->t, virtio_net_dev(h->net), &host, 0xd0000000);
+    h->drv.dev = h->t.dev;
     if (virtio_net_attach(h->net, NULL) < 0)
         abort();
     uint32_t wanted = 0;
@@ -100,9 +101,9 @@ static void drain_host(struct harness *h)
 
 /* Input: [0] feature bits; then 8-byte ops, [0] % 8: 0 descriptor, 1 RX avail, 2 TX avail,
  * 3 host frame, 4-6 device step (RX doorbell, TX doorbell, loop), 7 host drains what the
- * device sent; [1] bit 0 picks the queue for descriptors; [0] 0xE8-0xEF a live
- * reconfiguration: QueueReady=0, ring and size writes on a live queue, new features
- * (fuzz_driver.h has the rest). */
+ * device sent; [1] bit 0 picks the queue for descriptors; [0] 0xE0-0xE7 a driver store,
+ * 0xE8-0xEF a live reconfiguration: QueueReady=0, ring and size writes on a live queue,
+ * new features (fuzz_driver.h has the rest). */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct harness h;

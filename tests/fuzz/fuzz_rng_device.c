@@ -50,8 +50,8 @@ static void check_used(struct harness *h)
 }
 
 /* Input: [0] bit 1 INDIRECT_DESC, bit 2 EVENT_IDX; then 8-byte ops, [0] % 5: 0 descriptor,
- * 1-2 avail entry, 3 doorbell, 4 driver reset and bring-up again; [0] 0xE8-0xEF: a live
- * reconfiguration (fuzz_driver.h has the op bytes). */
+ * 1-2 avail entry, 3 doorbell, 4 driver reset and bring-up again; [0] 0xE0-0xE7 a driver
+ * store, 0xE8-0xEF a live reconfiguration (fuzz_driver.h has the op bytes). */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct harness h;
@@ -62,6 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     struct virtio_mmio_host host = {.raise_irq = no_irq, .kick = no_kick};
     virtio_mmio_init(&h.t, &h.rng.vdev, &host, 0xd0000000);
+    h.drv.dev = h.t.dev;
     bring_up(&h, features);
     for (unsigned n = 0; size >= 8 && n < MAX_OPS; n++, data += 8, size -= 8) {
         if (drv_live_op(&h.drv, &h.t, data))

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-# Writes the seed corpora of fuzz_hostcompat_decode and fuzz_rng_device
-# (tests/fuzz/corpus/<target>/): one input per instruction host-compat emulates, and a few
-# valid virtio-rng request sequences, in the input formats described in those fuzzers.
+# Writes the seed corpora of fuzz_hostcompat_decode and fuzz_rng_device, and the hand-made
+# seeds of fuzz_blk_device (tests/fuzz/corpus/<target>/): one input per instruction
+# host-compat emulates, a few valid virtio-rng request sequences, and block requests that
+# reach the thread pool, in the input formats described in those fuzzers.
 import os
 import struct
 
@@ -64,6 +65,40 @@ def rng_seeds():
         write("fuzz_rng_device", name + "_event_idx", bytes([6]) + ops)
 
 
+def poke(addr, value4):
+    """fuzz_driver.h drv_poke: the driver stores 4 bytes at a guest address."""
+    return bytes([0xE0]) + struct.pack("<I", addr)[:3] + value4
+
+
+def poke_desc(index, addr, length, flags, nxt, table=0x1000):
+    d = struct.pack("<QIHH", addr, length, flags, nxt)
+    return b"".join(poke(table + index * 16 + i, d[i:i + 4]) for i in range(0, 16, 4))
+
+
+def blk_seeds():
+    buffers, split = 0x8000, 0x20000  # DRV_BUFFERS, DRV_SPLIT in fuzz_driver.h
+    next_, writable = 1, 2
+    flush = (poke(buffers, struct.pack("<I", 4))  # virtio_blk_outhdr.type = FLUSH
+             + poke_desc(0, buffers, 16, next_, 1) + poke_desc(1, split, 1, writable, 0))
+    avail = bytes([1, 0, 0, 0, 0, 0, 0, 0])  # head 0 on queue 0
+    doorbell = bytes([3, 0, 0, 0, 0, 0, 0, 0])
+    loop_until_idle = bytes([5, 0, 0, 0, 0, 0, 0, 0])
+    # The flush goes to the thread pool; the driver moves the live queue (QueueReady=0, the
+    # same rings, QueueReady=1) before it comes back: the completion must not land in the
+    # restarted queue (tests/unit/test_virtio_blk.c test_completion_after_queue_restart_...).
+    live_move = bytes([0xE8, 11, 0, 4, 0, 0, 0, 0])
+    write("fuzz_blk_device", "flush_then_queue_restart",
+          bytes([0]) + flush + avail + doorbell + live_move + loop_until_idle)
+    write("fuzz_blk_device", "flush", bytes([0]) + flush + avail + doorbell + loop_until_idle)
+    sector_write = (poke(buffers, struct.pack("<I", 1))  # OUT, sector 0
+                    + poke_desc(0, buffers, 16, next_, 1) + poke_desc(1, buffers + 0x200, 512,
+                                                                      next_, 2)
+                    + poke_desc(2, split, 1, writable, 0))
+    write("fuzz_blk_device", "write_sector",
+          bytes([0]) + sector_write + avail + doorbell + loop_until_idle)
+
+
 if __name__ == "__main__":
     hostcompat_seeds()
     rng_seeds()
+    blk_seeds()
