@@ -7,6 +7,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${KILN_BUILD_DIR:-$REPO/build}
 BUILD_ASAN=${KILN_BUILD_ASAN_DIR:-$REPO/build-asan}
 BUILD_FUZZ=${KILN_BUILD_FUZZ_DIR:-$REPO/build-fuzz}
+BUILD_TSAN=${KILN_BUILD_TSAN_DIR:-$REPO/build-tsan}
 FUZZ_SECONDS=${KILN_FUZZ_SECONDS:-30} # per libFuzzer target in `test`
 JOBS=$(nproc 2>/dev/null || echo 2)
 
@@ -25,7 +26,8 @@ usage: scripts/dev.sh COMMAND
           busybox initramfs, configs/linux-guest.yaml; the default) or the guest kit's hello.
           Where /dev/kvm emulates guest ring 0 (kiln's host-compat mode) or is missing, the
           Linux guest boots on kiln inside the nested tier (scripts/nested.sh, docs/nested.md)
-  test    setup, then run every test (unit, ASan+UBSan unit, integration, nested, fuzzing)
+  test    setup, then run every test (unit, ASan+UBSan unit, TSan unit and guest-kit
+          integration, integration, nested, fuzzing)
 USAGE
 }
 
@@ -50,6 +52,26 @@ build_asan() {
     cmake -S "$REPO" -B "$BUILD_ASAN" -DCMAKE_BUILD_TYPE=Debug -DKILN_SANITIZE=ON \
         -DKILN_GUEST_KIT=OFF >/dev/null
     cmake --build "$BUILD_ASAN" -j "$JOBS"
+}
+
+build_tsan() {
+    cmake -S "$REPO" -B "$BUILD_TSAN" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_TSAN=ON >/dev/null
+    cmake --build "$BUILD_TSAN" -j "$JOBS" >/dev/null
+}
+
+# The integration tests that boot the guest kit (seconds each): the threads of a running VM
+# (vCPUs, the event loop, the thread pool, signals, kiln test's children) under TSan. Not the
+# Linux boots (minutes under TSan on an emulated ring 0), QEMU peers, benchmarks or the nested
+# tier, and not test_no_leaks (valgrind cannot run a TSan binary).
+TSAN_INTEGRATION='integration\.test_(guest_|run_hello|on_reset|stop_signals|kiln_test_|bad_kernel|console_sinks|yaml_run)'
+
+# ThreadSanitizer over the unit tests and the guest-kit integration tests: the first data race
+# (or lock-order inversion) ends the process with TSan's report and fails the test. Nothing is
+# suppressed.
+run_tsan() {
+    (cd "$BUILD_TSAN" &&
+        TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+            ctest -R "^unit\.|$TSAN_INTEGRATION" --output-on-failure -j "$JOBS")
 }
 
 build_fuzz() {
@@ -133,12 +155,16 @@ run_tests() {
     echo "== unit tests (ASan + UBSan) =="
     (cd "$BUILD_ASAN" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
         ctest -L unit --output-on-failure -j "$JOBS") || status=1
+    echo "== unit and guest-kit integration tests (ThreadSanitizer) =="
+    local t0=$SECONDS
+    build_tsan && run_tsan || status=1
+    echo "ThreadSanitizer tier: $((SECONDS - t0)) s"
     echo "== all tests but the nested tier =="
     (cd "$BUILD" && ctest -LE nested --output-on-failure -j "$JOBS") || status=1
     echo "kiln test's JUnit XML for the guest-kit boots: $BUILD/kiln-test/guestkit.xml"
     # One L1 at a time: each keeps both CPUs busy (QEMU TCG, 2 vCPUs).
     echo "== nested tier (kiln in an L1 Linux under QEMU TCG with emulated SVM, docs/nested.md) =="
-    local t0=$SECONDS
+    t0=$SECONDS
     (cd "$BUILD" && ctest -L nested --output-on-failure -j 1) || status=1
     echo "nested tier: $((SECONDS - t0)) s; logs in $BUILD/tests/nested/"
     echo "== fuzzing (${FUZZ_SECONDS}s per target) =="
