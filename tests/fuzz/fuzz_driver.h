@@ -140,9 +140,10 @@ static inline void drv_poke(struct fuzz_driver *d, const uint8_t *op)
     memcpy(drv_ram(d, addr), op + 4, 4);
 }
 
-/* QueueNum values a driver might write: powers of two up to 256, anything below 256 and sizes
- * far too big. Never above 256, where queue 0's used ring would reach queue 1's descriptors
- * and drv_check would blame the device for a write the driver asked for. */
+/* QueueNum values a driver might write: powers of two up to 256, anything below 256 and
+ * values above 65535 (which the transport takes as 0). Never a size from 512 to 65535, where
+ * queue 0's used ring would reach queue 1's descriptors and drv_check would blame the device
+ * for a write the driver asked for. */
 static inline uint32_t drv_queue_num(const uint8_t *op)
 {
     switch (op[2] % 4) {
