@@ -40,9 +40,12 @@ static void bring_up(struct harness *h, uint8_t features)
     memset(drv_ram(&h->drv, DRV_AVAIL(0)), 0, 0x2000); /* a fresh driver area and used ring */
 }
 
-/* Every used element the device wrote so far claims at most VIRTIO_RNG_MAX_REQUEST bytes. */
+/* Every used element the device wrote so far claims at most VIRTIO_RNG_MAX_REQUEST bytes
+ * (unless a stored indirect table let the device's random bytes land on the used ring). */
 static void check_used(struct harness *h)
 {
+    if (h->drv.poked)
+        return;
     const struct vring_used *used = (const struct vring_used *)drv_ram(&h->drv, DRV_USED(0));
     for (unsigned i = 0; i < DRV_QSIZE; i++)
         if (used->ring[i].len > VIRTIO_RNG_MAX_REQUEST)

@@ -66,13 +66,18 @@ def rng_seeds():
 
 
 def poke(addr, value4):
-    """fuzz_driver.h drv_poke: the driver stores 4 bytes at a guest address."""
-    return bytes([0xE0]) + struct.pack("<I", addr)[:3] + value4
+    """fuzz_driver.h drv_poke into the buffer areas (from 0x8000): 4 bytes at addr."""
+    return bytes([0xE0]) + struct.pack("<I", addr - 0x8000)[:3] + value4
 
 
-def poke_desc(index, addr, length, flags, nxt, table=0x1000):
-    d = struct.pack("<QIHH", addr, length, flags, nxt)
-    return b"".join(poke(table + index * 16 + i, d[i:i + 4]) for i in range(0, 16, 4))
+def poke_desc(index, addr, length, flags, nxt):
+    """Descriptor index of queue 0: its address through a ring op (drv_write_desc), then its
+    exact length, flags and next through two drv_poke descriptor stores."""
+    selector, base = (1, 0x20000) if addr >= 0x20000 else (0, 0x8000)
+    ring_op = bytes([0, (index << 4) | (selector << 1)]) + struct.pack("<I", addr - base) + b"\0\0"
+    length_op = bytes([0xE0, 0, index, 0x80]) + struct.pack("<I", length)
+    flags_op = bytes([0xE0, 1, index, 0x80]) + struct.pack("<HH", flags, nxt)
+    return ring_op + length_op + flags_op
 
 
 def blk_seeds():
