@@ -7,6 +7,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${KILN_BUILD_DIR:-$REPO/build}
 BUILD_ASAN=${KILN_BUILD_ASAN_DIR:-$REPO/build-asan}
 BUILD_FUZZ=${KILN_BUILD_FUZZ_DIR:-$REPO/build-fuzz}
+BUILD_TSAN=${KILN_BUILD_TSAN_DIR:-$REPO/build-tsan}
 FUZZ_SECONDS=${KILN_FUZZ_SECONDS:-30} # per libFuzzer target in `test`
 JOBS=$(nproc 2>/dev/null || echo 2)
 
@@ -26,7 +27,8 @@ usage: scripts/dev.sh COMMAND
           Where /dev/kvm emulates guest ring 0 (kiln's host-compat mode) or is missing, the
           Linux guest boots on kiln inside the nested tier (scripts/nested.sh, docs/nested.md)
   test    setup, then run every test (unit, ASan+UBSan unit, a Release build and the Debian
-          package, integration, nested, clang unit, fuzzing)
+          package, TSan unit and guest-kit integration, integration, nested, clang unit,
+          fuzzing)
 USAGE
 }
 
@@ -51,6 +53,29 @@ build_asan() {
     cmake -S "$REPO" -B "$BUILD_ASAN" -DCMAKE_BUILD_TYPE=Debug -DKILN_SANITIZE=ON -DKILN_WERROR=ON \
         -DKILN_GUEST_KIT=OFF >/dev/null
     cmake --build "$BUILD_ASAN" -j "$JOBS"
+}
+
+build_tsan() {
+    cmake -S "$REPO" -B "$BUILD_TSAN" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_TSAN=ON >/dev/null
+    cmake --build "$BUILD_TSAN" -j "$JOBS" >/dev/null
+}
+
+# The integration tests that boot the guest kit (seconds each): the threads of a running VM
+# (vCPUs, the event loop, the thread pool, signals, kiln test's children) under TSan. Not the
+# Linux boots (minutes under TSan on an emulated ring 0), QEMU peers, benchmarks or the nested
+# tier, and not test_no_leaks (valgrind cannot run a TSan binary). Nor, for now,
+# test_guest_console: its serial-on-a-pty case sometimes reads nothing when kiln exits right
+# after the echo (1 run in 6 in a plain build, 2 in 5 under TSan on a busy machine), which is
+# about pty output at exit, not threads; the plain integration tier still runs it.
+TSAN_INTEGRATION='integration\.test_(guest_(blk|misbehaviour|net|power|rtc|smp)|run_hello|on_reset|stop_signals|kiln_test_|bad_kernel|console_sinks|yaml_run)'
+
+# ThreadSanitizer over the unit tests and the guest-kit integration tests: the first data race
+# (or lock-order inversion) ends the process with TSan's report and fails the test. Nothing is
+# suppressed.
+run_tsan() {
+    (cd "$BUILD_TSAN" &&
+        TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+            ctest -R "^unit\.|$TSAN_INTEGRATION" --output-on-failure -j "$JOBS")
 }
 
 build_fuzz() {
@@ -143,6 +168,10 @@ run_tests() {
         deb=""
     }
     echo "Release build and package: $((SECONDS - t0)) s: $deb"
+    echo "== unit and guest-kit integration tests (ThreadSanitizer) =="
+    local t0=$SECONDS
+    build_tsan && run_tsan || status=1
+    echo "ThreadSanitizer tier: $((SECONDS - t0)) s"
     echo "== all tests but the nested tier =="
     (cd "$BUILD" && KILN_DEB=$deb ctest -LE nested --output-on-failure -j "$JOBS") || status=1
     echo "kiln test's JUnit XML for the guest-kit boots: $BUILD/kiln-test/guestkit.xml"

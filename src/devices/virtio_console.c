@@ -19,11 +19,16 @@ static struct virtio_console_dev *console_of(struct virtio_dev *d)
 static void transmit(struct virtio_dev *d, struct virtio_console_dev *dev)
 {
     bool pushed = false;
+    /* A chain held from before a reset or QueueReady=0 belongs to the queue as it was: the
+     * driver took its buffers back, and the queue it may have enabled since never gave it. */
+    if (dev->tx_pending && dev->tx_generation != virtio_dev_generation(d))
+        dev->tx_pending = false;
     for (;;) {
         if (!dev->tx_pending) {
             if (!virtio_dev_pop(d, VIRTIO_CONSOLE_QUEUE_TX, &dev->chain, NULL))
                 break;
             dev->tx_pending = true;
+            dev->tx_generation = virtio_dev_generation(d);
             dev->tx_offset = dev->tx_resume < dev->chain.readable_len ? dev->tx_resume : 0;
             dev->tx_resume = 0;
         }

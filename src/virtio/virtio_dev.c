@@ -164,6 +164,12 @@ const char *virtio_dev_set_queue_ready(struct virtio_dev *d, unsigned q, bool re
 {
     struct virtqueue *vq = &d->queues[q];
     if (!ready) {
+        /* Completions still in flight (a block request on the thread pool) belong to the queue
+         * as it was: were the driver to enable it again before they come back, they would land
+         * in a ring that never gave out their buffers. A new generation drops them, as a
+         * reset does; the other queues' few in-flight completions are dropped with them. */
+        if (vq->ready)
+            d->generation++;
         vq->ready = false;
         return NULL;
     }

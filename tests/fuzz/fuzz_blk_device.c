@@ -1,7 +1,7 @@
 /* libFuzzer target for the virtio-blk device as a hostile guest drives it: the input is a
- * script of descriptors, avail entries, doorbells, device resets and loop turns against a
- * small image, with requests still on the thread pool when the driver resets. Besides the
- * sanitizers, the device must never write the descriptor table or the avail ring. */
+ * script of descriptors, avail entries, doorbells, device resets, live reconfiguration and
+ * loop turns against a small image, with requests still on the thread pool when the driver resets.
+ * Besides the sanitizers, the device must never write the descriptor table or the avail ring. */
 #include <fcntl.h>
 #include <linux/virtio_blk.h>
 #include <stdint.h>
@@ -66,6 +66,7 @@ static void open_device(struct harness *h, uint8_t features)
         abort();
     struct virtio_mmio_host host = {.raise_irq = no_irq, .kick = no_kick};
     virtio_mmio_init(&h->t, virtio_blk_dev(h->blk), &host, 0xd0000000);
+    h->drv.dev = h->t.dev;
     bring_up(h, features);
 }
 
@@ -78,7 +79,8 @@ static void close_device(struct harness *h)
 
 /* Input: [0] bit 0 read-only disk, bit 1 INDIRECT_DESC, bit 2 EVENT_IDX; then 8-byte ops,
  * [0] % 7: 0 descriptor, 1-2 avail entry, 3 doorbell, 4 one loop turn (completions),
- * 5 loop until idle, 6 driver reset and bring-up again (fuzz_driver.h has the op bytes). */
+ * 5 loop until idle, 6 driver reset and bring-up again; [0] 0xE0-0xE7 a driver store,
+ * 0xE8-0xEF a live reconfiguration (fuzz_driver.h has the op bytes). */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct harness h;
@@ -95,6 +97,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     open_device(&h, features);
     for (unsigned n = 0; size >= 8 && n < MAX_OPS; n++, data += 8, size -= 8) {
+        if (drv_live_op(&h.drv, &h.t, data))
+            continue;
         if (drv_ring_op(&h.drv, data[0] % 7, 1, data))
             continue;
         drv_snapshot(&h.drv);

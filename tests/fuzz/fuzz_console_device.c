@@ -49,6 +49,7 @@ static void open_device(struct harness *h, uint8_t features)
         abort();
     struct virtio_mmio_host host = {.raise_irq = no_irq, .kick = no_kick};
     virtio_mmio_init(&h->t, &h->dev.vdev, &host, 0xd0000000);
+    h->drv.dev = h->t.dev;
     /* What console_attach does, without a loop: the console feeds this device. */
     virtio_console_as_console_device(&h->dev, &h->console.device);
     h->console.device_attached = true;
@@ -57,7 +58,8 @@ static void open_device(struct harness *h, uint8_t features)
 
 /* Input: [0] bit 1 INDIRECT_DESC, bit 2 EVENT_IDX; then 8-byte ops, [0] % 7: 0 descriptor
  * ([1] bit 0 picks the queue), 1 RX avail, 2 TX avail, 3 TX doorbell, 4 host input of
- * [6] bytes, 5 the loop drains the console buffer, 6 driver reset and bring-up again. */
+ * [6] bytes, 5 the loop drains the console buffer, 6 driver reset and bring-up again;
+ * [0] 0xE0-0xE7 a driver store, 0xE8-0xEF a live reconfiguration (fuzz_driver.h). */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct harness h;
@@ -67,6 +69,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     open_device(&h, features);
     for (unsigned n = 0; size >= 8 && n < MAX_OPS; n++, data += 8, size -= 8) {
+        if (drv_live_op(&h.drv, &h.t, data))
+            continue;
         if (drv_ring_op(&h.drv, data[0] % 7, 2, data))
             continue;
         drv_snapshot(&h.drv);

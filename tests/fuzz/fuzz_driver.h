@@ -1,6 +1,6 @@
 /* A hostile driver for the device fuzzers: a small guest with two queues' rings at the bottom
- * of RAM and buffer areas above, descriptor and avail-entry writes decoded from fuzz input,
- * and the check that a device step left the driver-owned rings untouched. */
+ * of RAM and buffer areas above, descriptor and avail-entry writes and live reconfiguration
+ * decoded from fuzz input, and the check that a device step left the driver's rings alone. */
 #ifndef KILN_FUZZ_DRIVER_H
 #define KILN_FUZZ_DRIVER_H
 
@@ -9,8 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kiln/vm/guest_mem.h"
+#include "../unit/virtio_fake.h"
 #include "kiln/util/log.h"
+#include "kiln/vm/guest_mem.h"
 
 #define DRV_RAM   (256u << 10)
 #define DRV_QSIZE 16
@@ -26,6 +27,8 @@ struct fuzz_driver {
     struct guest_mem mem;
     uint16_t avail_idx[2];
     uint8_t rings_before[2][0x2000]; /* each queue's descriptor table and driver area */
+    const struct virtio_dev *dev;    /* the device under test, for drv_check's queue check */
+    bool poked;                      /* drv_poke ran this input: see drv_check */
 };
 
 static inline uint8_t *drv_ram(struct fuzz_driver *d, uint64_t gpa)
@@ -57,6 +60,7 @@ static inline void drv_reset(struct fuzz_driver *d)
         abort();
     memset(d->mem.mapping, 0, DRV_RAM);
     d->avail_idx[0] = d->avail_idx[1] = 0;
+    d->poked = false;
 }
 
 /* One 8-byte driver op on queue q: [1] bits 4-7 descriptor index, bits 1-3 + 4-7 address
@@ -116,18 +120,165 @@ static inline bool drv_ring_op(struct fuzz_driver *d, unsigned code, unsigned nq
     return code <= 2;
 }
 
+/* Op bytes [0] in these ranges mean the same in every device fuzzer, whatever the device's own
+ * op codes: 0xE0-0xE7 a driver store (drv_poke), 0xE8-0xEF a live reconfiguration
+ * (drv_reconfigure). Chosen so that the older regression seeds keep their meaning. */
+static inline bool drv_is_poke(const uint8_t *op)
+{
+    return op[0] >= 0xE0 && op[0] <= 0xE7;
+}
+static inline bool drv_is_reconfigure(const uint8_t *op)
+{
+    return op[0] >= 0xE8 && op[0] <= 0xEF;
+}
+
+/* The driver stores op[4..7]: with op[3] bit 7 set into descriptor op[2] of queue op[3] bit 6,
+ * its length (op[1] bit 0 clear) or its flags and next; else into the buffer areas at
+ * op[1..3]. Request headers, exact lengths and flags, indirect tables: what the ring ops
+ * cannot write. Never a descriptor's address or the rings themselves. */
+static inline void drv_poke(struct fuzz_driver *d, const uint8_t *op)
+{
+    uint32_t addr;
+    if (op[3] & 0x80) {
+        addr = DRV_DESC((op[3] >> 6) & 1) + op[2] * 16u + 8 + (op[1] & 1) * 4;
+    } else {
+        uint32_t at = (uint32_t)op[1] | (uint32_t)op[2] << 8 | (uint32_t)op[3] << 16;
+        addr = DRV_BUFFERS + at % (DRV_RAM - DRV_BUFFERS - 3);
+    }
+    memcpy(drv_ram(d, addr), op + 4, 4);
+    /* An indirect table stored here can point anywhere, the driver's own rings included. */
+    d->poked = true;
+}
+
+/* QueueNum values a driver might write: powers of two up to 256, anything below 256 and
+ * values above 65535 (which the transport takes as 0). Never a size from 512 to 65535, where
+ * queue 0's used ring would reach queue 1's descriptors and drv_check would blame the device
+ * for a write the driver asked for. */
+static inline uint32_t drv_queue_num(const uint8_t *op)
+{
+    switch (op[2] % 4) {
+    case 0:
+        return 1u << (op[3] % 9);
+    case 1:
+        return op[3];
+    case 2:
+        return 0x10000u | op[3];
+    default:
+        return DRV_QSIZE;
+    }
+}
+
+/* A ring address: one of the two queues' own areas, or anywhere drv_steer points (never on
+ * the driver's rings). Used rings only go where the device may write. */
+static inline uint32_t drv_ring_address(const uint8_t *op, uint64_t own[2])
+{
+    uint32_t raw;
+    memcpy(&raw, op + 4, 4);
+    if (op[3] & 1)
+        return (uint32_t)own[(op[3] >> 1) & 1];
+    uint64_t addr = drv_steer(op[3] >> 1, raw);
+    return addr <= UINT32_MAX ? (uint32_t)addr : 0xfffff000u; /* cut to 32 bits: past RAM */
+}
+
+/* One register write a hostile driver makes while the device runs: the queue set-up registers
+ * on a live queue, QueueReady=0 (and =1 again), new features after FEATURES_OK or DRIVER_OK,
+ * any status value, interrupt acks. Op [1] % 12 picks the register, [2..7] the value. */
+static inline void drv_reconfigure(struct virtio_mmio *t, const uint8_t *op)
+{
+    uint64_t desc[2] = {DRV_DESC(0), DRV_DESC(1)}, avail[2] = {DRV_AVAIL(0), DRV_AVAIL(1)};
+    uint64_t used[2] = {DRV_USED(0), DRV_USED(1)};
+    uint32_t raw;
+    memcpy(&raw, op + 4, 4);
+    switch (op[1] % 12) {
+    case 0:
+        fake_mmio_write(t, VIRTIO_MMIO_QUEUE_SEL, op[2] % 3); /* 2: no such queue */
+        break;
+    case 1:
+        fake_mmio_write(t, VIRTIO_MMIO_QUEUE_READY, op[2] & 1);
+        break;
+    case 2:
+        fake_mmio_write(t, VIRTIO_MMIO_QUEUE_NUM, drv_queue_num(op));
+        break;
+    case 3:
+        fake_mmio_write(t, VIRTIO_MMIO_QUEUE_DESC_LOW, drv_ring_address(op, desc));
+        break;
+    case 4:
+        fake_mmio_write(t, VIRTIO_MMIO_QUEUE_AVAIL_LOW, drv_ring_address(op, avail));
+        break;
+    case 5:
+        fake_mmio_write(t, VIRTIO_MMIO_QUEUE_USED_LOW, drv_ring_address(op, used));
+        break;
+    case 6: {
+        static const uint32_t high[3] = {VIRTIO_MMIO_QUEUE_DESC_HIGH, VIRTIO_MMIO_QUEUE_AVAIL_HIGH,
+                                         VIRTIO_MMIO_QUEUE_USED_HIGH};
+        fake_mmio_write(t, high[op[2] % 3], op[3] & 1 ? raw : 0);
+        break;
+    }
+    case 7:
+        fake_mmio_write(t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, op[2] % 3);
+        break;
+    case 8:
+        fake_mmio_write(t, VIRTIO_MMIO_DRIVER_FEATURES, raw);
+        break;
+    case 9:
+        fake_mmio_write(t, VIRTIO_MMIO_STATUS, op[2]);
+        break;
+    case 10:
+        fake_mmio_write(t, VIRTIO_MMIO_INTERRUPT_ACK, raw);
+        break;
+    default: {
+        /* A whole live move: ready off, new size and rings (maybe the other queue's), on. */
+        unsigned q = op[2] & 1;
+        fake_mmio_write(t, VIRTIO_MMIO_QUEUE_READY, 0);
+        fake_mmio_write(t, VIRTIO_MMIO_QUEUE_NUM, drv_queue_num(op));
+        fake_mmio_write(t, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)desc[q]);
+        fake_mmio_write(t, VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint32_t)avail[q]);
+        fake_mmio_write(t, VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)used[q]);
+        fake_mmio_write(t, VIRTIO_MMIO_QUEUE_READY, 1);
+        break;
+    }
+    }
+}
+
 static inline void drv_snapshot(struct fuzz_driver *d)
 {
     for (unsigned q = 0; q < 2; q++)
         memcpy(d->rings_before[q], drv_ram(d, DRV_DESC(q)), sizeof(d->rings_before[q]));
 }
 
-/* §2.7.5.1: the device writes only the used ring; descriptors and the driver area stay. */
+/* §2.7.5.1: the device writes only the used ring; descriptors and the driver area stay
+ * (unless the driver stored an indirect table that points there: then it asked for it). And
+ * a ready queue's used index never runs ahead of the chains taken from it since it was
+ * enabled: a completion from before a QueueReady=0 or a reset must not land in the queue the
+ * driver set up afterwards (the guest would get back a buffer it never gave that queue).
+ * In-flight work may exceed the queue size (a hostile driver offers a head twice), never
+ * 0x8000, which is the used index ahead. */
 static inline void drv_check(struct fuzz_driver *d)
 {
-    for (unsigned q = 0; q < 2; q++)
+    for (unsigned q = 0; q < 2 && !d->poked; q++)
         if (memcmp(d->rings_before[q], drv_ram(d, DRV_DESC(q)), sizeof(d->rings_before[q])))
             abort();
+    for (unsigned q = 0; d->dev && q < d->dev->info.num_queues; q++) {
+        const struct virtqueue *vq = &d->dev->queues[q];
+        if (vq->ready && (uint16_t)(vq->last_avail - vq->used_idx) >= 0x8000)
+            abort();
+    }
+}
+
+/* For each device fuzzer's loop: a driver store or a reconfiguration runs (the latter is a
+ * device step: the device may pop or complete on QueueReady or a status write) and says so. */
+static inline bool drv_live_op(struct fuzz_driver *d, struct virtio_mmio *t, const uint8_t *op)
+{
+    if (drv_is_poke(op)) {
+        drv_poke(d, op);
+        return true;
+    }
+    if (!drv_is_reconfigure(op))
+        return false;
+    drv_snapshot(d);
+    drv_reconfigure(t, op);
+    drv_check(d);
+    return true;
 }
 
 #endif

@@ -1,5 +1,6 @@
 /* libFuzzer target for the virtio-net device as a hostile guest drives it: the input is a
- * script of driver actions (descriptors, avail entries, doorbells, feature choice) and host
+ * script of driver actions (descriptors, avail entries, doorbells, feature choice, live
+ * reconfiguration) and host
  * frames on the "TAP" (a SOCK_SEQPACKET socketpair). Besides the sanitizers, the device must
  * never write the descriptor tables or avail rings, which only the driver owns. */
 #include <linux/virtio_net.h>
@@ -43,6 +44,7 @@ static bool open_device(struct harness *h, uint8_t features)
         abort();
     struct virtio_mmio_host host = {.raise_irq = no_irq, .kick = no_kick};
     virtio_mmio_init(&h->t, virtio_net_dev(h->net), &host, 0xd0000000);
+    h->drv.dev = h->t.dev;
     if (virtio_net_attach(h->net, NULL) < 0)
         abort();
     uint32_t wanted = 0;
@@ -99,7 +101,9 @@ static void drain_host(struct harness *h)
 
 /* Input: [0] feature bits; then 8-byte ops, [0] % 8: 0 descriptor, 1 RX avail, 2 TX avail,
  * 3 host frame, 4-6 device step (RX doorbell, TX doorbell, loop), 7 host drains what the
- * device sent; [1] bit 0 picks the queue for descriptors (fuzz_driver.h has the rest). */
+ * device sent; [1] bit 0 picks the queue for descriptors; [0] 0xE0-0xE7 a driver store,
+ * 0xE8-0xEF a live reconfiguration: QueueReady=0, ring and size writes on a live queue,
+ * new features (fuzz_driver.h has the rest). */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct harness h;
@@ -107,6 +111,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!drv_start(&h.drv, &h.log, &data, &size, &features) || !open_device(&h, features))
         return 0;
     for (unsigned n = 0; size >= 8 && n < MAX_OPS; n++, data += 8, size -= 8) {
+        if (drv_live_op(&h.drv, &h.t, data))
+            continue;
         if (drv_ring_op(&h.drv, data[0] % 8, 2, data))
             continue;
         uint16_t len;

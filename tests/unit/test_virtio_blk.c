@@ -375,6 +375,29 @@ static void test_completion_after_reset_is_dropped(void **state)
     assert_int_equal(((struct vring_used *)gpa(FAKE_USED))->idx, 0);
 }
 
+/* A driver that stops the queue (QueueReady=0) while a request is on the thread pool and
+ * enables it again must not get that old request back in the new queue: the used ring would
+ * hold a buffer the restarted queue was never given (what fuzz_blk_device now checks). */
+static void test_completion_after_queue_restart_is_dropped(void **state)
+{
+    header(VIRTIO_BLK_T_FLUSH, 0);
+    desc(0, HDR, 16, N, 2);
+    desc(2, STATUS, 1, W, 0);
+    *(uint8_t *)gpa(STATUS) = 0xee;
+    struct vring_avail *avail = gpa(FAKE_AVAIL);
+    avail->ring[0] = 0;
+    avail->idx = 1;
+    virtio_dev_handle_notify(fx.t.dev, 0);
+    assert_int_equal(virtio_blk_in_flight(fx.blk), 1);
+    wr(VIRTIO_MMIO_QUEUE_READY, 0);
+    avail->idx = 0; /* the driver starts the queue afresh */
+    wr(VIRTIO_MMIO_QUEUE_READY, 1);
+    uv_run(&fx.loop, UV_RUN_DEFAULT);
+    assert_int_equal(virtio_blk_in_flight(fx.blk), 0);
+    assert_int_equal(*(uint8_t *)gpa(STATUS), 0xee);
+    assert_int_equal(((struct vring_used *)gpa(FAKE_USED))->idx, 0);
+}
+
 static void test_readonly_disk(void **state)
 {
     wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
@@ -609,6 +632,7 @@ int main(void)
         T(test_write_before_reset_never_lands_after_it),
         cmocka_unit_test_setup_teardown(test_one_doorbell_takes_a_budget_of_chains, setup_big_queue,
                                         teardown),
+        T(test_completion_after_queue_restart_is_dropped),
         cmocka_unit_test_setup_teardown(test_readonly_disk, setup_readonly, teardown),
         T(test_open_errors),
     };

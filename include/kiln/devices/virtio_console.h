@@ -16,10 +16,11 @@ struct virtio_console_dev {
     struct virtio_dev vdev;
     struct console *console;
     struct virtio_console_config config;
-    bool tx_blocked;    /* the console buffer was full: resume on tx_ready_again */
-    bool tx_pending;    /* chain holds a transmit chain partly written */
-    uint64_t tx_offset; /* bytes of it already written */
-    uint64_t tx_resume; /* after a restore: bytes of the next chain popped already written */
+    bool tx_blocked;        /* the console buffer was full: resume on tx_ready_again */
+    bool tx_pending;        /* chain holds a transmit chain partly written */
+    uint32_t tx_generation; /* the device's generation when it was popped */
+    uint64_t tx_offset;     /* bytes of it already written */
+    uint64_t tx_resume;     /* after a restore: bytes of the next chain popped already written */
     struct virtq_chain chain;
     struct virtq_chain rx_chain;
 };

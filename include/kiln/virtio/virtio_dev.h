@@ -78,7 +78,7 @@ struct virtio_dev {
     bool driver_features_beyond_64;
     uint32_t status;
     uint32_t config_generation;
-    uint32_t generation; /* bumped on every reset, for dropping stale completions */
+    uint32_t generation; /* bumped on every reset and QueueReady=0: drops stale completions */
     struct virtqueue queues[VIRTIO_MAX_QUEUES];
 
     bool error_logged;      /* the first malformed request is logged (virtio_dev_log_once) */
