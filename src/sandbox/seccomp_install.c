@@ -54,14 +54,16 @@ static int add_lists(scmp_filter_ctx ctx, enum sandbox_thread kind, unsigned nee
     return 0;
 }
 
+void sandbox_prepare(void)
+{
+    tzset();
+}
+
 int sandbox_enter(enum sandbox_thread kind, unsigned needs, enum sandbox_mode mode,
                   struct error *err)
 {
     if (mode == SANDBOX_OFF)
         return 0;
-    /* glibc reads the time zone on the first gmtime_r (the RTC's, on a vCPU thread), which
-     * opens /etc/localtime: have it read now, before the filter. */
-    tzset();
     if (mode == SANDBOX_LOG) {
         int r = sandbox_reporter_install(sandbox_thread_name(kind), err);
         if (r < 0)

@@ -53,6 +53,11 @@ static const struct sandbox_rule runtime_rules[] = {
     ALLOW(restart_syscall, "a sleep interrupted by a signal carries on"),
     ALLOW(exit, "a thread ends (vCPU threads at stop)"),
     ALLOW(exit_group, "the process ends"),
+#ifdef KILN_TSAN_BUILD
+    /* Only in the ThreadSanitizer build (KILN_TSAN), whose runtime makes calls of its own on a
+     * thread kiln has filtered, so that the TSan tier runs with the filters on. */
+    ALLOW(sched_getaffinity, "TSan: a new thread's start (a VM rebuilt by --on-reset restart)"),
+#endif
 };
 
 /* A vCPU thread: KVM_RUN and what its exits need. Device registers are handled here under

@@ -467,6 +467,8 @@ int vm_run(struct vm *vm, struct error *err)
     /* Everything is set up: the filters go in now, each thread's before the guest can reach
      * it (docs/security.md). The pool's and the vCPUs' before the loop's, which they would
      * otherwise inherit. */
+    if (r == 0 && vm->config->seccomp != SANDBOX_OFF)
+        sandbox_prepare();
     if (r == 0)
         r = vm_sandbox_io_pool(vm, err);
     for (unsigned i = 0; r == 0 && i < vm->nvcpus; i++)

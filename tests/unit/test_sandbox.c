@@ -314,6 +314,7 @@ int main(void)
     fprintf(stderr, "SKIP: the sanitizers' runtime makes system calls outside kiln's lists\n");
     return 0;
 #endif
+    sandbox_prepare();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forbidden_call_kills_each_kind),
         cmocka_unit_test(test_runtime_calls_pass_for_each_kind),

@@ -34,6 +34,12 @@ enum sandbox_need {
 /* "vcpu", "event loop", ...: how messages name a kind. */
 const char *sandbox_thread_name(enum sandbox_thread kind);
 
+/* What the filters forbid, done once beforehand: glibc reads the time zone on the first
+ * gmtime_r (the RTC's, on a vCPU thread), which opens /etc/localtime. Call it on one thread
+ * before any thread enters its sandbox (tzset is not safe to race with itself in practice:
+ * ThreadSanitizer reports it, since glibc's own lock is invisible to it). */
+void sandbox_prepare(void);
+
 /* Installs kind's filter (with the needs, a set of enum sandbox_need) on the calling thread;
  * threads it creates later inherit it. Nothing with SANDBOX_OFF. In SANDBOX_LOG mode it also
  * installs the SIGSYS reporter. */
