@@ -120,6 +120,13 @@ int virtio_find(uint32_t device_id, unsigned index, struct virtio_dev *dev)
 
 int virtio_setup(struct virtio_dev *dev, uint64_t wanted, struct virtq *vq)
 {
+    if (virtio_negotiate(dev, wanted) < 0)
+        return -1;
+    return virtio_setup_queue(dev, 0, vq);
+}
+
+int virtio_negotiate(struct virtio_dev *dev, uint64_t wanted)
+{
     wr(dev, REG_STATUS, 0);
     wr(dev, REG_STATUS, S_ACKNOWLEDGE);
     wr(dev, REG_STATUS, S_ACKNOWLEDGE | S_DRIVER);
@@ -141,7 +148,7 @@ int virtio_setup(struct virtio_dev *dev, uint64_t wanted, struct virtq *vq)
         puts("virtio: device refused our features");
         return -1;
     }
-    return virtio_setup_queue(dev, 0, vq);
+    return 0;
 }
 
 int virtio_setup_queue(struct virtio_dev *dev, unsigned index, struct virtq *vq)
@@ -155,9 +162,16 @@ int virtio_setup_queue(struct virtio_dev *dev, unsigned index, struct virtq *vq)
     memset(vq, 0, sizeof(*vq));
     vq->index = (uint16_t)index;
     vq->size = max < VQ_SIZE ? (uint16_t)max : VQ_SIZE;
-    wr(dev, REG_QUEUE_NUM, vq->size);
-    uint64_t desc = (uint64_t)(uintptr_t)vq->desc, avail = (uint64_t)(uintptr_t)&vq->avail,
-             used = (uint64_t)(uintptr_t)&vq->used;
+    virtio_setup_queue_at(dev, index, vq->size, (uint64_t)(uintptr_t)vq->desc,
+                          (uint64_t)(uintptr_t)&vq->avail, (uint64_t)(uintptr_t)&vq->used);
+    return 0;
+}
+
+void virtio_setup_queue_at(struct virtio_dev *dev, unsigned index, uint16_t size, uint64_t desc,
+                           uint64_t avail, uint64_t used)
+{
+    wr(dev, REG_QUEUE_SEL, index);
+    wr(dev, REG_QUEUE_NUM, size);
     wr(dev, REG_QUEUE_DESC, (uint32_t)desc);
     wr(dev, REG_QUEUE_DESC + 4, (uint32_t)(desc >> 32));
     wr(dev, REG_QUEUE_DRIVER, (uint32_t)avail);
@@ -165,7 +179,16 @@ int virtio_setup_queue(struct virtio_dev *dev, unsigned index, struct virtq *vq)
     wr(dev, REG_QUEUE_DEVICE, (uint32_t)used);
     wr(dev, REG_QUEUE_DEVICE + 4, (uint32_t)(used >> 32));
     wr(dev, REG_QUEUE_READY, 1);
-    return 0;
+}
+
+uint32_t virtio_status(struct virtio_dev *dev)
+{
+    return rd(dev, REG_STATUS);
+}
+
+void virtio_reset(struct virtio_dev *dev)
+{
+    wr(dev, REG_STATUS, 0);
 }
 
 void virtio_driver_ok(struct virtio_dev *dev)

@@ -51,6 +51,15 @@ int virtio_find(uint32_t device_id, unsigned index, struct virtio_dev *dev);
 /* Reset, ACKNOWLEDGE, DRIVER, features (wanted & offered, plus VERSION_1), FEATURES_OK and
  * its read-back; then queue 0 with vq. 0 on success, -1 with a message printed. */
 int virtio_setup(struct virtio_dev *dev, uint64_t wanted, struct virtq *vq);
+/* virtio_setup without the queue: reset, feature negotiation, FEATURES_OK. 0 or -1. */
+int virtio_negotiate(struct virtio_dev *dev, uint64_t wanted);
+/* Programs queue index with the given size and ring addresses as they are (no checks, no
+ * clearing: a hostile guest chooses them) and sets QueueReady. */
+void virtio_setup_queue_at(struct virtio_dev *dev, unsigned index, uint16_t size, uint64_t desc,
+                           uint64_t avail, uint64_t used);
+/* The device status register (0x40 is DEVICE_NEEDS_RESET); writing 0 resets the device. */
+uint32_t virtio_status(struct virtio_dev *dev);
+void virtio_reset(struct virtio_dev *dev);
 /* Sets up another queue (call between virtio_setup and virtio_driver_ok). 0 or -1. */
 int virtio_setup_queue(struct virtio_dev *dev, unsigned index, struct virtq *vq);
 void virtio_driver_ok(struct virtio_dev *dev);
