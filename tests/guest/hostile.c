@@ -2,17 +2,16 @@
  * (or "all"), and after each checks that the VMM still answers; prints one result line each.
  *
  * reoffer:   one virtio-blk head offered 16 times (the queue size) with one doorbell.
- * reset:     a full ring of 64 KiB reads, then a device reset while they are in flight; the
- *            new queue must work and no stale completion may land in it.
- * discard:   discard and write-zeroes of the whole disk plus some, and of 2^32-1 sectors.
- * loop:      a two-descriptor loop, and a cycle through the whole table (longer than the queue).
- * ring-top:  a descriptor table ending at the last byte of RAM, a used ring ending 2 bytes
- *            before it, then each straddling the end of RAM (the VMM must refuse those).
- * console:   16 MiB on hvc0 and 16 KiB on ttyS0.
- * Result lines read "hostile: ATTACK: REACTION; then: AFTER". Then the guest exits through the
- * exit port, 0 when the VMM still answered after every attack, 1 when it did not; or, with
- * hostile.then=spin, says so and spins (ignoring the power button), so a test can check that
- * the VMM still stops on a signal. */
+ * reset:     5 reads of 64 KiB (15 of the 16 descriptors), then a device reset while they are in
+ * flight; the new queue must work and no stale completion may land in it. discard:   discard and
+ * write-zeroes of the whole disk plus some, and of 2^32-1 sectors. loop:      a two-descriptor
+ * loop, and a cycle through the whole table (longer than the queue). ring-top:  a descriptor table
+ * ending at the last byte of RAM, a used ring ending 2 bytes before it, then each straddling the
+ * end of RAM (the VMM must refuse those). console:   16 MiB on hvc0 and 16 KiB on ttyS0. Result
+ * lines read "hostile: ATTACK: REACTION; then: AFTER". Then the guest exits through the exit port,
+ * 0 when the VMM still answered after every attack, 1 when it did not; or, with hostile.then=spin,
+ * says so and spins (ignoring the power button), so a test can check that the VMM still stops on a
+ * signal. */
 #include "runtime/guest.h"
 #include "runtime/virtio.h"
 
@@ -49,7 +48,6 @@ static struct blk_header header[REQUESTS] __attribute__((aligned(16)));
 static struct blk_segment segment __attribute__((aligned(16)));
 static uint8_t big[REQUESTS][BIG] __attribute__((aligned(4096)));
 static volatile uint8_t status[REQUESTS];
-static uint64_t capacity;
 
 static const char *reaction_of(uint32_t device_status)
 {
@@ -181,7 +179,8 @@ static int attack_discard(void)
 {
     if (blk_setup(F_DISCARD | F_WRITE_ZEROES) < 0)
         return report("discard", "set-up failed", 0);
-    capacity = virtio_config_read32(&blk, 0) | (uint64_t)virtio_config_read32(&blk, 4) << 32;
+    uint64_t capacity = virtio_config_read32(&blk, 0) | (uint64_t)virtio_config_read32(&blk, 4)
+                                                            << 32;
     int results[4] = {-2, -2, -2, -2};
     if (blk.features & F_DISCARD) {
         results[0] = zero_request(T_DISCARD, 0, (uint32_t)capacity + 8);
@@ -306,6 +305,8 @@ static int ring_at(const char *what, uint64_t desc, uint64_t used)
 static int attack_ring_top(void)
 {
     uint64_t end = ram_end();
+    if (end < (1u << 20))
+        return report("ring-top", "no RAM entry in the PVH memory map", 0);
     printf("hostile: ring-top: RAM ends at 0x%lx\n", (unsigned long)end);
     uint64_t kit_desc = (uint64_t)(uintptr_t)vq.desc, kit_used = (uint64_t)(uintptr_t)&vq.used;
     int top_desc = ring_at("descriptor table ending at the end of RAM", end - DESC_BYTES, kit_used);
