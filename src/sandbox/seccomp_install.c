@@ -21,13 +21,17 @@ const char *sandbox_thread_name(enum sandbox_thread kind)
 static int add_rule(scmp_filter_ctx ctx, const struct sandbox_rule *rule)
 {
     uint32_t action = rule->fail_enosys ? SCMP_ACT_ERRNO(ENOSYS) : SCMP_ACT_ALLOW;
+    /* Spelled out rather than SCMP_CMP(), whose three-argument form leaves datum_b to the
+     * compiler (clang's -Wmissing-field-initializers). */
+    struct scmp_arg_cmp cmp = {.arg = rule->arg, .op = SCMP_CMP_EQ, .datum_a = rule->value};
     switch (rule->check) {
     case SANDBOX_ARG_EQUALS:
-        return seccomp_rule_add(ctx, action, rule->syscall, 1,
-                                SCMP_CMP(rule->arg, SCMP_CMP_EQ, rule->value));
+        return seccomp_rule_add_array(ctx, action, rule->syscall, 1, &cmp);
     case SANDBOX_ARG_MASKED:
-        return seccomp_rule_add(ctx, action, rule->syscall, 1,
-                                SCMP_CMP(rule->arg, SCMP_CMP_MASKED_EQ, rule->mask, rule->value));
+        cmp.op = SCMP_CMP_MASKED_EQ;
+        cmp.datum_a = rule->mask;
+        cmp.datum_b = rule->value;
+        return seccomp_rule_add_array(ctx, action, rule->syscall, 1, &cmp);
     case SANDBOX_ANY_ARGS:
         break;
     }
