@@ -42,10 +42,10 @@ nested_run() {
 expect_case() {
     local results=$OUT/$1/results.txt
     [ -s "$results" ] || fail "case $1 wrote no results ($results); L1 console: $OUT/l1-console.log"
-    if grep -q '^kiln-check: FAIL' "$results"; then
-        fail "case $1: $(grep '^kiln-check: FAIL' "$results" | head -n 5 | tr '\n' ' ')"
+    if grep -a -q '^kiln-check: FAIL' "$results"; then
+        fail "case $1: $(grep -a '^kiln-check: FAIL' "$results" | head -n 5 | tr '\n' ' ')"
     fi
-    grep -q '^kiln-check: PASS' "$results" || fail "case $1 passed no check at all"
+    grep -a -q '^kiln-check: PASS' "$results" || fail "case $1 passed no check at all"
 }
 
 # expect_guest_ext4 CASE: the image the guest wrote is a clean ext4 (e2fsck -fn) whose

@@ -51,10 +51,11 @@ start_vmm() {
 
 vmm_running() { kill -0 "$VMM_PID" 2>/dev/null; }
 
-# A boot the environment hung. QEMU TCG's emulated SVM (the tier's L0) now and then stops an L2
-# boot for good, on kiln and on QEMU microvm alike (docs/nested.md). A case whose VMM still runs
-# when its time is up calls mark_hung, and finish_case then exits HUNG_STATUS instead of 1, so
-# that retry-hung.sh boots it once more; a second hang fails the case.
+# A boot the environment stopped. QEMU TCG's emulated SVM (the tier's L0) now and then stops an
+# L2 boot for good, or resets the guest before its init runs, on kiln and on QEMU microvm alike
+# (docs/nested.md). A case whose VMM still runs when its time is up calls mark_hung; a case whose
+# VMM ended before the guest's init ran is marked in finish_case. Either way finish_case exits
+# HUNG_STATUS instead of 1, so that retry-hung.sh boots it once more; a second time fails.
 HUNG_STATUS=75
 HUNG=0
 mark_hung() {
@@ -131,6 +132,10 @@ finish_case() {
     kernel_log_result
     init_at=$(grep -a -m 1 'kiln-linux-guest: init running' "$DIR/ttyS0.log" >/dev/null && echo yes || echo no)
     echo "kiln-check: INFO timing: VMM ran ${VMM_SECONDS:-?} s; init reached: $init_at" >>"$RESULTS"
+    if [ "$init_at" = no ] && [ "$HUNG" = 0 ]; then
+        HUNG=1
+        host_result FAIL early-end "the VMM ended after ${VMM_SECONDS:-?} s, before the guest's init ran; the console's last line: '$(tr -d '\r' <"$DIR/ttyS0.log" | grep -a -v '^$' | tail -n 1)'"
+    fi
     for name in $1; do
         grep -q "^kiln-check: \(PASS\|FAIL\) $name:" "$RESULTS" ||
             host_result FAIL "$name" "missing: the guest or L1 never reported it"
