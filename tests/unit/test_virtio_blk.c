@@ -426,6 +426,14 @@ static void test_counters_count_requests_and_bytes(void **state)
     virtio_blk_counters(fx.blk, &c);
     assert_int_equal(c.errors, 2);
 
+    /* Statistics, not state: a driver reset keeps them. */
+    wr(VIRTIO_MMIO_STATUS, 0);
+    fx.avail_idx = 0;
+    bring_up();
+    assert_int_equal(queue_counters().used, 11);
+    virtio_blk_counters(fx.blk, &c);
+    assert_int_equal(c.read_ops, 2);
+
     /* A driver that suppresses interrupts gets none, and none is counted. */
     ((struct vring_avail *)gpa(FAKE_AVAIL))->flags = VRING_AVAIL_F_NO_INTERRUPT;
     uint64_t interrupts = queue_counters().interrupts;
