@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kiln/devices/serial.h"
+#include "kiln/util/counter.h"
 
 /* Register offsets and bits (PC16550D data sheet). */
 enum {
@@ -135,10 +136,13 @@ static void transmit(struct serial *serial, uint8_t byte)
 {
     if (serial->mcr & MCR_LOOP)
         push_rx(serial, byte);
-    else if (serial->backend.tx_ready(serial->backend.opaque))
+    else if (serial->backend.tx_ready(serial->backend.opaque)) {
         serial->backend.tx(serial->backend.opaque, byte);
-    else
-        serial->tx_dropped++; /* the guest ignored THRE: a real UART would overwrite too */
+        counter_add(&serial->counters.tx_bytes, 1);
+    } else {
+        /* The guest ignored THRE: a real UART would overwrite too. */
+        counter_add(&serial->counters.tx_dropped, 1);
+    }
     serial->thr_interrupt_pending = tx_ready(serial);
 }
 
@@ -254,6 +258,13 @@ static void serial_bus_write(void *opaque, uint64_t offset, const uint8_t *data,
     pthread_mutex_unlock(&serial->lock);
 }
 
+void serial_counters(const struct serial *serial, struct serial_counters *out)
+{
+    out->rx_bytes = counter_read(&serial->counters.rx_bytes);
+    out->tx_bytes = counter_read(&serial->counters.tx_bytes);
+    out->tx_dropped = counter_read(&serial->counters.tx_dropped);
+}
+
 const struct bus_ops serial_bus_ops = {.read = serial_bus_read, .write = serial_bus_write};
 
 size_t serial_receive(struct serial *serial, const uint8_t *bytes, size_t len)
@@ -263,6 +274,7 @@ size_t serial_receive(struct serial *serial, const uint8_t *bytes, size_t len)
     /* In loopback the line is disconnected from the outside world: hold host input back. */
     while (!(serial->mcr & MCR_LOOP) && taken < len && serial->rx_count < SERIAL_FIFO_SIZE)
         push_rx(serial, bytes[taken++]);
+    counter_add(&serial->counters.rx_bytes, taken);
     update_irq(serial);
     pthread_mutex_unlock(&serial->lock);
     return taken;

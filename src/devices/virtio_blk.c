@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kiln/util/container_of.h"
+#include "kiln/util/counter.h"
 #include "kiln/host/disk_image.h"
 #include "kiln/devices/virtio_blk.h"
 #include "kiln/devices/virtio_blk_request.h"
@@ -33,7 +34,8 @@ struct virtio_blk {
     bool write_cache;         /* the guest-visible WCE: false means every write is made durable */
     unsigned in_flight;       /* requests handed to the thread pool, not yet completed */
     struct work_gate io_gate; /* closed by a reset: no earlier request touches memory after it */
-    struct virtq_chain chain; /* scratch for popping on the loop thread */
+    struct virtio_blk_counters counters; /* kiln/util/counter.h: read from any thread */
+    struct virtq_chain chain;            /* scratch for popping on the loop thread */
     struct blk_request request;
 };
 
@@ -49,6 +51,7 @@ struct blk_io {
     uint32_t used_len;
     uint32_t type;
     uint64_t sector;
+    uint64_t data_len;   /* for the counters */
     bool durable_writes; /* fdatasync after a write (write cache off) */
     bool flush_is_noop;  /* cache=unsafe */
     int result;          /* 0 or -errno, from the worker */
@@ -118,6 +121,50 @@ static struct virtio_blk *blk_of(struct virtio_dev *d)
     return container_of(d, struct virtio_blk, vdev);
 }
 
+/* Counts one answered request by its type and the status it got. */
+static void count_answer(struct virtio_blk *blk, uint32_t type, uint64_t data_len, uint8_t value)
+{
+    struct virtio_blk_counters *c = &blk->counters;
+    if (value != VIRTIO_BLK_S_OK) {
+        counter_add(&c->errors, 1);
+        return;
+    }
+    switch (type) {
+    case VIRTIO_BLK_T_IN:
+        counter_add(&c->read_ops, 1);
+        counter_add(&c->read_bytes, data_len);
+        break;
+    case VIRTIO_BLK_T_OUT:
+        counter_add(&c->write_ops, 1);
+        counter_add(&c->write_bytes, data_len);
+        break;
+    case VIRTIO_BLK_T_FLUSH:
+        counter_add(&c->flush_ops, 1);
+        break;
+    case VIRTIO_BLK_T_DISCARD:
+        counter_add(&c->discard_ops, 1);
+        break;
+    case VIRTIO_BLK_T_WRITE_ZEROES:
+        counter_add(&c->write_zeroes_ops, 1);
+        break;
+    default: /* GET_ID: no counter of its own */
+        break;
+    }
+}
+
+void virtio_blk_counters(const struct virtio_blk *blk, struct virtio_blk_counters *out)
+{
+    const struct virtio_blk_counters *c = &blk->counters;
+    out->read_ops = counter_read(&c->read_ops);
+    out->read_bytes = counter_read(&c->read_bytes);
+    out->write_ops = counter_read(&c->write_ops);
+    out->write_bytes = counter_read(&c->write_bytes);
+    out->flush_ops = counter_read(&c->flush_ops);
+    out->discard_ops = counter_read(&c->discard_ops);
+    out->write_zeroes_ops = counter_read(&c->write_zeroes_ops);
+    out->errors = counter_read(&c->errors);
+}
+
 static void complete(struct virtio_dev *d, unsigned q, uint16_t head, uint8_t *status,
                      uint8_t value, uint32_t used_len)
 {
@@ -139,6 +186,7 @@ static void blk_io_done(uv_work_t *work, int status)
             log_warn(blk->log, "disk '%s': I/O error: %s", blk->path, strerror(-io->result));
         }
         complete(d, io->queue, io->head, io->status, value, io->used_len);
+        count_answer(blk, io->type, io->data_len, value);
         virtio_dev_notify_used(d, io->queue);
     }
     virtio_dev_unlock(d);
@@ -161,6 +209,7 @@ static int submit(struct virtio_blk *blk, unsigned q, const struct blk_request *
     io->used_len = 1 + (req->type == VIRTIO_BLK_T_IN ? (uint32_t)req->data_len : 0);
     io->type = req->type;
     io->sector = req->sector;
+    io->data_len = req->data_len;
     io->durable_writes = !blk->write_cache && blk->cache != DISK_CACHE_UNSAFE;
     io->flush_is_noop = blk->cache == DISK_CACHE_UNSAFE;
     io->result = 0;
@@ -201,11 +250,13 @@ static void handle_request(struct virtio_dev *d, struct virtio_blk *blk, unsigne
         virtio_dev_log_once(d, "bad request: %s", req->why);
     if (r == BLK_REQUEST_DONE) {
         complete(d, q, head, req->status, req->status_value, 1);
+        count_answer(blk, req->type, req->data_len, req->status_value);
     } else if (req->type == VIRTIO_BLK_T_GET_ID) {
         uint32_t written = write_serial(blk, req);
         complete(d, q, head, req->status, VIRTIO_BLK_S_OK, written + 1);
     } else if (submit(blk, q, req, head) < 0) {
         complete(d, q, head, req->status, VIRTIO_BLK_S_IOERR, 1);
+        count_answer(blk, req->type, req->data_len, VIRTIO_BLK_S_IOERR);
         virtio_dev_log_once(d, "cannot queue a request: out of memory");
     }
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "kiln/util/container_of.h"
+#include "kiln/util/counter.h"
 #include "kiln/devices/virtio_console.h"
 #include "kiln/util/iov.h"
 
@@ -43,6 +44,7 @@ static void transmit(struct virtio_dev *d, struct virtio_console_dev *dev)
             size_t n = console_write(dev->console,
                                      (const uint8_t *)dev->chain.iov[i].iov_base + skip, len);
             dev->tx_offset += n;
+            counter_add(&dev->counters.tx_bytes, n);
             full = n < len;
         }
         if (full) {
@@ -92,6 +94,7 @@ static size_t console_receive(void *opaque, const uint8_t *bytes, size_t len)
         done += n;
         virtio_dev_push(d, VIRTIO_CONSOLE_QUEUE_RX, dev->rx_chain.head, (uint32_t)n);
     }
+    counter_add(&dev->counters.rx_bytes, done);
     if (done > 0)
         virtio_dev_notify_used(d, VIRTIO_CONSOLE_QUEUE_RX);
     virtio_dev_unlock(d);
@@ -138,6 +141,13 @@ int virtio_console_init(struct virtio_console_dev *dev, struct console *console,
         .ops = &virtio_console_ops,
     };
     return virtio_dev_init(&dev->vdev, &info, mem, log, err);
+}
+
+void virtio_console_counters(const struct virtio_console_dev *dev,
+                             struct virtio_console_counters *out)
+{
+    out->rx_bytes = counter_read(&dev->counters.rx_bytes);
+    out->tx_bytes = counter_read(&dev->counters.tx_bytes);
 }
 
 void virtio_console_destroy(struct virtio_console_dev *dev)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "kiln/util/container_of.h"
+#include "kiln/util/counter.h"
 #include "kiln/devices/virtio_net.h"
 #include "kiln/util/iov.h"
 
@@ -35,7 +36,7 @@ struct virtio_net {
     struct virtio_net_config config;
     bool packet_pending; /* packet[] holds a frame no receive buffer has taken yet */
     size_t packet_len;
-    struct virtio_net_stats stats;
+    struct virtio_net_stats stats; /* kiln/util/counter.h: read from any thread */
     struct virtq_chain chain;
     uint16_t rx_heads[VIRTQ_MAX_SIZE];
     uint32_t rx_lens[VIRTQ_MAX_SIZE];
@@ -67,7 +68,7 @@ static int drop_frame(struct virtio_dev *d, struct virtio_net *net, uint16_t cou
 {
     for (uint16_t i = 0; i < count; i++)
         virtio_dev_push(d, VIRTIO_NET_QUEUE_RX, net->rx_heads[i], 0);
-    net->stats.rx_dropped++;
+    counter_add(&net->stats.rx_dropped, 1);
     return 1;
 }
 
@@ -120,7 +121,7 @@ static int deliver_packet(struct virtio_dev *d, struct virtio_net *net)
             virtqueue_unpop(vq, (uint16_t)(count + 1)); /* may fit a smaller frame later */
             virtio_dev_log_once(d, "receive buffers too small for a %zu-byte frame; dropped",
                                 net->packet_len - NET_HDR_SIZE);
-            net->stats.rx_dropped++;
+            counter_add(&net->stats.rx_dropped, 1);
             return 1;
         }
         uint32_t n = (uint32_t)iov_from_buf(buffers, nbuffers, 0, net->packet + offset,
@@ -139,7 +140,8 @@ static int deliver_packet(struct virtio_dev *d, struct virtio_net *net)
     num_buffers[1][0] = (uint8_t)(count >> 8);
     for (uint16_t i = 0; i < count; i++)
         virtio_dev_push(d, VIRTIO_NET_QUEUE_RX, net->rx_heads[i], net->rx_lens[i]);
-    net->stats.rx_frames++;
+    counter_add(&net->stats.rx_frames, 1);
+    counter_add(&net->stats.rx_bytes, net->packet_len - NET_HDR_SIZE);
     return 1;
 }
 
@@ -188,16 +190,17 @@ static void transmit_chain(struct virtio_dev *d, unsigned q, struct virtq_chain 
     if (chain->nwritable || chain->readable_len <= NET_HDR_SIZE) {
         virtio_dev_reject(d, q, chain->head,
                           "transmit chain device-writable or without a frame after the header");
-        net->stats.tx_dropped++;
+        counter_add(&net->stats.tx_dropped, 1);
         return;
     }
     if (writev(net->fd, chain->iov, chain->nreadable) < 0) {
         /* A full TAP queue drops the frame, as a NIC would; TCP retransmits. */
         if (errno != EAGAIN && errno != ENOBUFS)
             virtio_dev_log_once(d, "writing to the TAP failed: %s", strerror(errno));
-        net->stats.tx_dropped++;
+        counter_add(&net->stats.tx_dropped, 1);
     } else {
-        net->stats.tx_frames++;
+        counter_add(&net->stats.tx_frames, 1);
+        counter_add(&net->stats.tx_bytes, chain->readable_len - NET_HDR_SIZE);
     }
     virtio_dev_push(d, q, chain->head, 0);
 }
@@ -388,5 +391,11 @@ int virtio_net_restore(struct virtio_net *net, const struct virtio_net_state *in
 
 void virtio_net_stats(const struct virtio_net *net, struct virtio_net_stats *stats)
 {
-    *stats = net->stats;
+    const struct virtio_net_stats *c = &net->stats;
+    stats->rx_frames = counter_read(&c->rx_frames);
+    stats->rx_bytes = counter_read(&c->rx_bytes);
+    stats->tx_frames = counter_read(&c->tx_frames);
+    stats->tx_bytes = counter_read(&c->tx_bytes);
+    stats->rx_dropped = counter_read(&c->rx_dropped);
+    stats->tx_dropped = counter_read(&c->tx_dropped);
 }

@@ -6,6 +6,7 @@
 #include <sys/random.h>
 
 #include "kiln/util/container_of.h"
+#include "kiln/util/counter.h"
 #include "kiln/devices/virtio_rng.h"
 
 #define VIRTIO_RNG_QUEUE_SIZE 64
@@ -47,7 +48,7 @@ static void serve_request(struct virtio_dev *d, unsigned q, struct virtq_chain *
         return;
     }
     uint32_t len = fill_random(chain);
-    rng->bytes_served += len;
+    counter_add(&rng->bytes_served, len);
     virtio_dev_push(d, q, chain->head, len);
 }
 
@@ -81,6 +82,11 @@ int virtio_rng_init(struct virtio_rng *rng, const struct guest_mem *mem, const s
         .ops = &virtio_rng_ops,
     };
     return virtio_dev_init(&rng->vdev, &info, mem, log, err);
+}
+
+uint64_t virtio_rng_bytes_served(const struct virtio_rng *rng)
+{
+    return counter_read(&rng->bytes_served);
 }
 
 void virtio_rng_destroy(struct virtio_rng *rng)

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "kiln/util/counter.h"
 #include "kiln/vcpu/vcpu.h"
 #include "kiln/vcpu/vcpu_state.h"
 
@@ -88,6 +89,54 @@ void vcpu_destroy(struct vcpu *vcpu)
         pthread_mutex_destroy(&vcpu->lock);
     }
     vcpu->sync_ok = false;
+}
+
+const char *vcpu_exit_counter_name(enum vcpu_exit_counter counter)
+{
+    static const char *const names[VCPU_EXITS_COUNT] = {
+        [VCPU_EXITS_IO] = "io",
+        [VCPU_EXITS_MMIO] = "mmio",
+        [VCPU_EXITS_HLT] = "hlt",
+        [VCPU_EXITS_SHUTDOWN] = "shutdown",
+        [VCPU_EXITS_SYSTEM_EVENT] = "system_event",
+        [VCPU_EXITS_INTR] = "intr",
+        [VCPU_EXITS_INTERNAL_ERROR] = "internal_error",
+        [VCPU_EXITS_EMULATED] = "emulated",
+        [VCPU_EXITS_OTHER] = "other",
+    };
+    return (unsigned)counter < VCPU_EXITS_COUNT ? names[counter] : "unknown";
+}
+
+void vcpu_read_exit_counters(const struct vcpu *vcpu, uint64_t out[VCPU_EXITS_COUNT])
+{
+    for (unsigned c = 0; c < VCPU_EXITS_COUNT; c++)
+        out[c] = counter_read(&vcpu->exits[c]);
+}
+
+static void count_exit(struct vcpu *vcpu, enum vcpu_exit_counter counter)
+{
+    counter_add(&vcpu->exits[counter], 1);
+}
+
+/* The counter of an exit reason; internal errors are split by whether host-compat took them. */
+static enum vcpu_exit_counter exit_counter_of(uint32_t reason)
+{
+    switch (reason) {
+    case KVM_EXIT_IO:
+        return VCPU_EXITS_IO;
+    case KVM_EXIT_MMIO:
+        return VCPU_EXITS_MMIO;
+    case KVM_EXIT_HLT:
+        return VCPU_EXITS_HLT;
+    case KVM_EXIT_SHUTDOWN:
+        return VCPU_EXITS_SHUTDOWN;
+    case KVM_EXIT_SYSTEM_EVENT:
+        return VCPU_EXITS_SYSTEM_EVENT;
+    case KVM_EXIT_INTR:
+        return VCPU_EXITS_INTR;
+    default:
+        return VCPU_EXITS_OTHER;
+    }
 }
 
 static void handle_io(struct vcpu *vcpu)
@@ -189,6 +238,8 @@ static bool handle_exit(struct vcpu *vcpu)
 {
     struct kvm_run *run = vcpu->run;
     char detail[128] = "";
+    if (run->exit_reason != KVM_EXIT_INTERNAL_ERROR)
+        count_exit(vcpu, exit_counter_of(run->exit_reason));
     switch (run->exit_reason) {
     case KVM_EXIT_IO:
         handle_io(vcpu);
@@ -213,8 +264,11 @@ static bool handle_exit(struct vcpu *vcpu)
         break;
     case KVM_EXIT_INTERNAL_ERROR:
         if (vcpu->env->hostcompat && hostcompat_handle_exit(vcpu->env->hostcompat, vcpu->fd, run,
-                                                            vcpu->env->mem, vcpu->env->log))
+                                                            vcpu->env->mem, vcpu->env->log)) {
+            count_exit(vcpu, VCPU_EXITS_EMULATED);
             return true; /* emulated in kiln: run on */
+        }
+        count_exit(vcpu, VCPU_EXITS_INTERNAL_ERROR);
         snprintf(detail, sizeof(detail), "suberror %u%s", run->internal.suberror,
                  run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ? ": emulation failure"
                                                                         : "");
@@ -269,8 +323,10 @@ static bool run_once(struct vcpu *vcpu)
     int r = ioctl(vcpu->fd, KVM_RUN, 0);
     if (r == 0)
         return handle_exit(vcpu);
-    if (errno == EINTR || errno == EAGAIN)
+    if (errno == EINTR || errno == EAGAIN) {
+        count_exit(vcpu, errno == EINTR ? VCPU_EXITS_INTR : VCPU_EXITS_OTHER);
         return true; /* kicked: the request decides */
+    }
     char message[256];
     snprintf(message, sizeof(message), "vCPU %u: KVM_RUN failed: %s", vcpu->index, strerror(errno));
     stop_request(&vcpu->env->stop, VM_STOP_CRASH, EXIT_GUEST_CRASH, message);

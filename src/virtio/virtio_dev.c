@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kiln/util/counter.h"
 #include "kiln/virtio/virtio_dev.h"
 
 /* Ring features every kiln device offers, whatever its model. */
@@ -75,9 +76,28 @@ void virtio_dev_unlock(struct virtio_dev *d)
     pthread_mutex_unlock(&d->lock);
 }
 
+void virtio_dev_queue_counters(const struct virtio_dev *d, unsigned q,
+                               struct virtqueue_counters *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (q >= d->info.num_queues)
+        return;
+    const struct virtqueue_counters *c = &d->queue_counters[q];
+    out->notifications = counter_read(&c->notifications);
+    out->chains = counter_read(&c->chains);
+    out->used = counter_read(&c->used);
+    out->interrupts = counter_read(&c->interrupts);
+    out->bad_chains = counter_read(&c->bad_chains);
+}
+
+uint64_t virtio_dev_error_count(const struct virtio_dev *d)
+{
+    return counter_read(&d->device_errors);
+}
+
 void virtio_dev_log_once(struct virtio_dev *d, const char *fmt, ...)
 {
-    d->device_errors++;
+    counter_add(&d->device_errors, 1);
     if (d->error_logged)
         return;
     d->error_logged = true;
@@ -211,8 +231,10 @@ bool virtio_dev_config_write(struct virtio_dev *d, uint32_t offset, const uint8_
 void virtio_dev_handle_notify(struct virtio_dev *d, unsigned q)
 {
     virtio_dev_lock(d);
-    if (virtio_dev_queue_live(d, q))
+    if (virtio_dev_queue_live(d, q)) {
+        counter_add(&d->queue_counters[q].notifications, 1);
         d->info.ops->queue_notify(d, q);
+    }
     virtio_dev_unlock(d);
 }
 
@@ -237,7 +259,8 @@ bool virtio_dev_queue_live(const struct virtio_dev *d, unsigned q)
 void virtio_dev_reject(struct virtio_dev *d, unsigned q, uint16_t head, const char *why)
 {
     virtio_dev_log_once(d, "bad descriptor chain in queue %u: %s", q, why);
-    virtqueue_push(&d->queues[q], head, 0);
+    counter_add(&d->queue_counters[q].bad_chains, 1);
+    virtio_dev_push(d, q, head, 0);
 }
 
 bool virtio_dev_pop(struct virtio_dev *d, unsigned q, struct virtq_chain *chain,
@@ -249,8 +272,10 @@ bool virtio_dev_pop(struct virtio_dev *d, unsigned q, struct virtq_chain *chain,
         return false;
     for (;;) {
         enum virtq_pop_result r = virtqueue_pop(vq, chain, &why);
-        if (r == VIRTQ_POP_CHAIN)
+        if (r == VIRTQ_POP_CHAIN) {
+            counter_add(&d->queue_counters[q].chains, 1);
             return true;
+        }
         if (r == VIRTQ_POP_EMPTY)
             return false;
         if (r == VIRTQ_POP_BROKEN_RING) {
@@ -259,19 +284,22 @@ bool virtio_dev_pop(struct virtio_dev *d, unsigned q, struct virtq_chain *chain,
         }
         virtio_dev_reject(d, q, chain->head, why);
         if (malformed)
-            (*malformed)++;
+            counter_add(malformed, 1); /* may be a device's counter, read from other threads */
     }
 }
 
 void virtio_dev_push(struct virtio_dev *d, unsigned q, uint16_t head, uint32_t len)
 {
     virtqueue_push(&d->queues[q], head, len);
+    counter_add(&d->queue_counters[q].used, 1);
 }
 
 void virtio_dev_notify_used(struct virtio_dev *d, unsigned q)
 {
-    if (q < d->info.num_queues && virtqueue_should_interrupt(&d->queues[q]))
+    if (q < d->info.num_queues && virtqueue_should_interrupt(&d->queues[q])) {
+        counter_add(&d->queue_counters[q].interrupts, 1);
         interrupt(d, VIRTIO_INTERRUPT_VRING);
+    }
 }
 
 void virtio_dev_quiet(struct virtio_dev *d, unsigned q)

@@ -42,6 +42,18 @@ static void *zalloc(size_t size, const char *what, struct error *err)
     return p;
 }
 
+/* Where a kind's counters function writes: at most max entries, however many it has. */
+struct counter_list {
+    struct vm_counter *out;
+    size_t max, n;
+};
+
+static void put_counter(struct counter_list *list, const char *name, uint64_t value)
+{
+    if (list->n < list->max)
+        list->out[list->n++] = (struct vm_counter){.name = name, .value = value};
+}
+
 /* ---- Platform devices ---- */
 
 static bool line_discard_ready(void *opaque)
@@ -116,6 +128,17 @@ static int serial_save_state(void *dev, void *state, struct error *err)
 static int serial_restore_state(void *dev, const void *state, struct error *err)
 {
     return serial_restore(dev, state, err);
+}
+
+static size_t serial_counter_list(void *dev, struct vm_counter *out, size_t max)
+{
+    struct serial_counters c;
+    serial_counters(dev, &c);
+    struct counter_list list = {.out = out, .max = max};
+    put_counter(&list, "rx_bytes", c.rx_bytes);
+    put_counter(&list, "tx_bytes", c.tx_bytes);
+    put_counter(&list, "tx_dropped", c.tx_dropped);
+    return list.n;
 }
 
 static void serial_free(void *dev)
@@ -213,6 +236,7 @@ static const struct vm_device_kind serial_kind = {
     .state_size = sizeof(struct serial_state),
     .save = serial_save_state,
     .restore = serial_restore_state,
+    .counters = serial_counter_list,
 };
 static const struct vm_device_kind i8042_kind = {
     .name = "i8042",
@@ -277,15 +301,28 @@ static int blk_restore(void *dev, const void *state, struct error *err)
     return virtio_blk_restore(dev, state, err);
 }
 
-static void virtio_stats(void *dev, const char *name, const struct log *log)
+/* Every virtio device's first counter: requests the bad-chain policy or a device refused as
+ * malformed, and other driver misuse (virtio_dev_log_once). */
+static void put_virtio_errors(struct counter_list *list, const struct virtio_dev *vdev)
 {
-    log_debug(log, "%s: %llu malformed requests", name,
-              (unsigned long long)((struct virtio_dev *)dev)->device_errors);
+    put_counter(list, "malformed", virtio_dev_error_count(vdev));
 }
 
-static void blk_stats(void *dev, const char *name, const struct log *log)
+static size_t blk_counter_list(void *dev, struct vm_counter *out, size_t max)
 {
-    virtio_stats(virtio_blk_dev(dev), name, log);
+    struct virtio_blk_counters c;
+    virtio_blk_counters(dev, &c);
+    struct counter_list list = {.out = out, .max = max};
+    put_virtio_errors(&list, virtio_blk_dev(dev));
+    put_counter(&list, "read_ops", c.read_ops);
+    put_counter(&list, "read_bytes", c.read_bytes);
+    put_counter(&list, "write_ops", c.write_ops);
+    put_counter(&list, "write_bytes", c.write_bytes);
+    put_counter(&list, "flush_ops", c.flush_ops);
+    put_counter(&list, "discard_ops", c.discard_ops);
+    put_counter(&list, "write_zeroes_ops", c.write_zeroes_ops);
+    put_counter(&list, "errors", c.errors);
+    return list.n;
 }
 
 static int net_create(struct vm *vm, unsigned index, void **out, struct error *err)
@@ -334,14 +371,19 @@ static int net_restore(void *dev, const void *state, struct error *err)
     return virtio_net_restore(dev, state, err);
 }
 
-static void net_stats(void *dev, const char *name, const struct log *log)
+static size_t net_counter_list(void *dev, struct vm_counter *out, size_t max)
 {
     struct virtio_net_stats st;
     virtio_net_stats(dev, &st);
-    virtio_stats(virtio_net_dev(dev), name, log);
-    log_debug(log, "%s: %llu frames received, %llu sent, %llu dropped on receive, %llu on send",
-              name, (unsigned long long)st.rx_frames, (unsigned long long)st.tx_frames,
-              (unsigned long long)st.rx_dropped, (unsigned long long)st.tx_dropped);
+    struct counter_list list = {.out = out, .max = max};
+    put_virtio_errors(&list, virtio_net_dev(dev));
+    put_counter(&list, "rx_frames", st.rx_frames);
+    put_counter(&list, "rx_bytes", st.rx_bytes);
+    put_counter(&list, "tx_frames", st.tx_frames);
+    put_counter(&list, "tx_bytes", st.tx_bytes);
+    put_counter(&list, "rx_dropped", st.rx_dropped);
+    put_counter(&list, "tx_dropped", st.tx_dropped);
+    return list.n;
 }
 
 static int rng_create(struct vm *vm, unsigned index, void **out, struct error *err)
@@ -380,11 +422,12 @@ static int rng_restore(void *dev, const void *state, struct error *err)
     return virtio_rng_restore(dev, state, err);
 }
 
-static void rng_stats(void *dev, const char *name, const struct log *log)
+static size_t rng_counter_list(void *dev, struct vm_counter *out, size_t max)
 {
-    virtio_stats(rng_virtio(dev), name, log);
-    log_debug(log, "%s: served %llu bytes", name,
-              (unsigned long long)((struct virtio_rng *)dev)->bytes_served);
+    struct counter_list list = {.out = out, .max = max};
+    put_virtio_errors(&list, rng_virtio(dev));
+    put_counter(&list, "bytes", virtio_rng_bytes_served(dev));
+    return list.n;
 }
 
 static int vconsole_create(struct vm *vm, unsigned index, void **out, struct error *err)
@@ -435,9 +478,15 @@ static int vconsole_restore(void *dev, const void *state, struct error *err)
     return virtio_console_restore(dev, state, err);
 }
 
-static void vconsole_stats(void *dev, const char *name, const struct log *log)
+static size_t vconsole_counter_list(void *dev, struct vm_counter *out, size_t max)
 {
-    virtio_stats(vconsole_virtio(dev), name, log);
+    struct virtio_console_counters c;
+    virtio_console_counters(dev, &c);
+    struct counter_list list = {.out = out, .max = max};
+    put_virtio_errors(&list, vconsole_virtio(dev));
+    put_counter(&list, "rx_bytes", c.rx_bytes);
+    put_counter(&list, "tx_bytes", c.tx_bytes);
+    return list.n;
 }
 
 static const struct vm_device_kind blk_kind = {
@@ -449,7 +498,7 @@ static const struct vm_device_kind blk_kind = {
     .state_size = sizeof(struct virtio_blk_state),
     .save = blk_save,
     .restore = blk_restore,
-    .stats = blk_stats,
+    .counters = blk_counter_list,
 };
 static const struct vm_device_kind net_kind = {
     .name = "virtio-net",
@@ -461,7 +510,7 @@ static const struct vm_device_kind net_kind = {
     .state_size = sizeof(struct virtio_net_state),
     .save = net_save,
     .restore = net_restore,
-    .stats = net_stats,
+    .counters = net_counter_list,
 };
 static const struct vm_device_kind rng_kind = {
     .name = "virtio-rng",
@@ -471,7 +520,7 @@ static const struct vm_device_kind rng_kind = {
     .state_size = sizeof(struct virtio_rng_state),
     .save = rng_save,
     .restore = rng_restore,
-    .stats = rng_stats,
+    .counters = rng_counter_list,
 };
 static const struct vm_device_kind vconsole_kind = {
     .name = "virtio-console",
@@ -483,7 +532,7 @@ static const struct vm_device_kind vconsole_kind = {
     .state_size = sizeof(struct virtio_console_state),
     .save = vconsole_save,
     .restore = vconsole_restore,
-    .stats = vconsole_stats,
+    .counters = vconsole_counter_list,
 };
 
 /* ---- The walk ---- */
@@ -571,12 +620,59 @@ void vm_devices_detach(struct vm *vm)
     }
 }
 
+size_t vm_device_counters(const struct vm_device *d, struct vm_counter *out, size_t max)
+{
+    return d->kind->counters ? d->kind->counters(d->dev, out, max) : 0;
+}
+
+unsigned vm_device_queue_count(const struct vm_device *d)
+{
+    return d->kind->virtio ? d->kind->virtio(d->dev)->info.num_queues : 0;
+}
+
+size_t vm_device_queue_counters(const struct vm_device *d, unsigned q, struct vm_counter *out,
+                                size_t max)
+{
+    if (q >= vm_device_queue_count(d))
+        return 0;
+    struct virtqueue_counters c;
+    virtio_dev_queue_counters(d->kind->virtio(d->dev), q, &c);
+    struct counter_list list = {.out = out, .max = max};
+    put_counter(&list, "notifications", c.notifications);
+    put_counter(&list, "chains", c.chains);
+    put_counter(&list, "used", c.used);
+    put_counter(&list, "interrupts", c.interrupts);
+    put_counter(&list, "bad_chains", c.bad_chains);
+    return list.n;
+}
+
+/* "virtio-blk 0: read_ops 2, read_bytes 8192, ..." at debug level. */
+static void log_counters(const struct log *log, const char *what, const struct vm_counter *c,
+                         size_t n)
+{
+    char line[512];
+    size_t used = 0;
+    line[0] = '\0';
+    for (size_t i = 0; i < n && used < sizeof(line); i++)
+        used += (size_t)snprintf(line + used, sizeof(line) - used, "%s%s %llu", i ? ", " : "",
+                                 c[i].name, (unsigned long long)c[i].value);
+    log_debug(log, "%s: %s", what, line);
+}
+
 void vm_devices_log_stats(const struct vm *vm)
 {
+    struct vm_counter counters[VM_DEVICE_MAX_COUNTERS];
     for (unsigned i = 0; i < vm->ndevices; i++) {
         const struct vm_device *d = &vm->devices[i];
-        if (d->kind->stats)
-            d->kind->stats(d->dev, d->name, &vm->log);
+        size_t n = vm_device_counters(d, counters, VM_DEVICE_MAX_COUNTERS);
+        if (n > 0)
+            log_counters(&vm->log, d->name, counters, n);
+        for (unsigned q = 0; q < vm_device_queue_count(d); q++) {
+            char what[64];
+            snprintf(what, sizeof(what), "%s queue %u", d->name, q);
+            n = vm_device_queue_counters(d, q, counters, VM_DEVICE_MAX_COUNTERS);
+            log_counters(&vm->log, what, counters, n);
+        }
     }
 }
 

@@ -224,7 +224,10 @@ static void test_a_16550_guest_waits_on_thre_while_the_reader_is_stalled(void **
     }
     assert_true(stalled);
     assert_true(sent <= 2 * CONSOLE_OUT_CAPACITY + PIPE_SIZE); /* bounded */
-    assert_int_equal(uart.tx_dropped, 0);
+    struct serial_counters counted;
+    serial_counters(&uart, &counted);
+    assert_int_equal(counted.tx_dropped, 0);
+    assert_int_equal(counted.tx_bytes, sent); /* every byte written reached the console */
     size_t read = 0;
     for (int i = 0; i < 1000 && read < sent; i++) {
         read += reader_takes_all(read);

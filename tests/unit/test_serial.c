@@ -105,6 +105,35 @@ static void test_probe_like_linux(void **state)
     assert_int_equal(rd(f, IIR) & 0x0f, 0x01); /* no interrupt pending */
 }
 
+static struct serial_counters counted(struct fixture *f)
+{
+    struct serial_counters c;
+    serial_counters(&f->serial, &c);
+    return c;
+}
+
+/* Bytes on the line each way, as a user reads them: what the host took and what the guest
+ * was given; loopback bytes and divisor-latch writes never reach the line. */
+static void test_counters_count_line_bytes(void **state)
+{
+    struct fixture *f = *state;
+    wr(f, DATA, 'h');
+    wr(f, DATA, 'i');
+    wr(f, LCR, 0x83);
+    wr(f, DATA, 0x01); /* DLL, not a character */
+    wr(f, LCR, 0x03);
+    assert_int_equal(counted(f).tx_bytes, 2);
+    uint8_t many[20];
+    memset(many, 'm', sizeof(many));
+    assert_int_equal(serial_receive(&f->serial, many, sizeof(many)), SERIAL_FIFO_SIZE);
+    assert_int_equal(counted(f).rx_bytes, SERIAL_FIFO_SIZE); /* only what the FIFO took */
+    wr(f, MCR, 0x10);
+    wr(f, DATA, 'z');
+    assert_int_equal(counted(f).tx_bytes, 2);
+    assert_int_equal(counted(f).rx_bytes, SERIAL_FIFO_SIZE);
+    assert_int_equal(counted(f).tx_dropped, 0);
+}
+
 static void test_loopback_echoes_tx_to_rx(void **state)
 {
     struct fixture *f = *state;
@@ -199,7 +228,10 @@ static void test_backpressure_when_host_is_full(void **state)
     assert_int_equal(f->host.irq_level, 0);
     wr(f, DATA, '!'); /* a guest that ignores THRE loses the byte, visibly */
     assert_int_equal(f->host.nsent, 0);
-    assert_int_equal(f->serial.tx_dropped, 1);
+    struct serial_counters counted;
+    serial_counters(&f->serial, &counted);
+    assert_int_equal(counted.tx_dropped, 1);
+    assert_int_equal(counted.tx_bytes, 0);
     f->host.ready = true;
     serial_tx_ready_again(&f->serial);
     assert_int_equal(f->host.irq_level, 1);
@@ -399,6 +431,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_probe_like_linux, setup, teardown),
         cmocka_unit_test_setup_teardown(test_loopback_echoes_tx_to_rx, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_counters_count_line_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transmit_and_divisor_latch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_thre_interrupt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receive_fifo_and_rda_interrupt, setup, teardown),

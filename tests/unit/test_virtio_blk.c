@@ -3,6 +3,7 @@
  * on disk, status bytes and used lengths are checked — including every malformed request. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_mmio.h>
@@ -355,6 +356,130 @@ static void test_malformed_requests(void **state)
     assert_int_equal(status, VIRTIO_BLK_S_OK);
 }
 
+static struct virtqueue_counters queue_counters(void)
+{
+    struct virtqueue_counters q;
+    virtio_dev_queue_counters(fx.t.dev, 0, &q);
+    return q;
+}
+
+/* What a user reads while the VM runs: ops and bytes by type, answers that failed, and the
+ * queue's chains, used entries, interrupts and bad chains. */
+static void test_counters_count_requests_and_bytes(void **state)
+{
+    struct virtio_blk_counters c;
+    virtio_blk_counters(fx.blk, &c);
+    struct virtio_blk_counters zero = {0};
+    assert_memory_equal(&c, &zero, sizeof(c));
+    struct virtqueue_counters q = queue_counters();
+    assert_int_equal(q.notifications + q.chains + q.used + q.interrupts + q.bad_chains, 0);
+
+    uint8_t status;
+    assert_int_equal(request(VIRTIO_BLK_T_IN, 0, 4096, &status), 4097);
+    assert_int_equal(request(VIRTIO_BLK_T_IN, 8, 4096, &status), 4097);
+    assert_int_equal(request(VIRTIO_BLK_T_OUT, 16, 512, &status), 1);
+    virtio_blk_counters(fx.blk, &c);
+    assert_int_equal(c.read_ops, 2);
+    assert_int_equal(c.read_bytes, 8192);
+    assert_int_equal(c.write_ops, 1);
+    assert_int_equal(c.write_bytes, 512);
+    assert_int_equal(c.errors, 0);
+    q = queue_counters();
+    assert_int_equal(q.notifications, 3);
+    assert_int_equal(q.chains, 3);
+    assert_int_equal(q.used, 3);
+    assert_true(q.interrupts >= 3); /* every answer interrupted: the driver did not suppress */
+    assert_int_equal(q.bad_chains, 0);
+
+    assert_int_equal(request(VIRTIO_BLK_T_FLUSH, 0, 0, &status), 1);
+    segment_request(VIRTIO_BLK_T_DISCARD, 0, 1, 0, &status);
+    assert_int_equal(status, VIRTIO_BLK_S_OK);
+    segment_request(VIRTIO_BLK_T_WRITE_ZEROES, 1, 1, 0, &status);
+    assert_int_equal(status, VIRTIO_BLK_S_OK);
+    assert_int_equal(request(VIRTIO_BLK_T_GET_ID, 0, VIRTIO_BLK_ID_BYTES, &status), 21);
+    assert_int_equal(request(VIRTIO_BLK_T_IN, DISK_SECTORS, 512, &status), 1); /* past the end */
+    assert_int_equal(status, VIRTIO_BLK_S_IOERR);
+    assert_int_equal(request(99, 0, 0, &status), 1);
+    assert_int_equal(status, VIRTIO_BLK_S_UNSUPP);
+    virtio_blk_counters(fx.blk, &c);
+    assert_int_equal(c.flush_ops, 1);
+    assert_int_equal(c.discard_ops, 1);
+    assert_int_equal(c.write_zeroes_ops, 1);
+    assert_int_equal(c.errors, 2);
+    assert_int_equal(c.read_ops, 2); /* the failed read is an error, not a read */
+    assert_int_equal(c.read_bytes, 8192);
+    assert_int_equal(queue_counters().chains, 9);
+    assert_int_equal(queue_counters().used, 9);
+
+    /* Bad chains: one without a status byte (well formed, refused by the device), then a
+     * descriptor loop (refused by the ring). Both come back used, neither is an I/O error. */
+    header(VIRTIO_BLK_T_FLUSH, 0);
+    desc(0, HDR, 16, 0, 0);
+    assert_int_equal(run_chain(0, &status), 0);
+    desc(0, HDR, 16, N, 1);
+    desc(1, DATA, 512, N, 0);
+    assert_int_equal(run_chain(0, &status), 0);
+    q = queue_counters();
+    assert_int_equal(q.bad_chains, 2);
+    assert_int_equal(q.chains, 10);
+    assert_int_equal(q.used, 11);
+    virtio_blk_counters(fx.blk, &c);
+    assert_int_equal(c.errors, 2);
+
+    /* Statistics, not state: a driver reset keeps them. */
+    wr(VIRTIO_MMIO_STATUS, 0);
+    fx.avail_idx = 0;
+    bring_up();
+    assert_int_equal(queue_counters().used, 11);
+    virtio_blk_counters(fx.blk, &c);
+    assert_int_equal(c.read_ops, 2);
+
+    /* A driver that suppresses interrupts gets none, and none is counted. */
+    ((struct vring_avail *)gpa(FAKE_AVAIL))->flags = VRING_AVAIL_F_NO_INTERRUPT;
+    uint64_t interrupts = queue_counters().interrupts;
+    assert_int_equal(request(VIRTIO_BLK_T_IN, 0, 512, &status), 513);
+    assert_int_equal(queue_counters().interrupts, interrupts);
+    assert_int_equal(queue_counters().used, 12);
+}
+
+/* A reader on another thread, as the control API's would be while the loop and the I/O pool
+ * work: in the ThreadSanitizer build, a counter not read and written atomically fails here. */
+struct counter_reader {
+    bool done; /* atomically */
+    uint64_t last_reads;
+};
+
+static void *read_counters_until_done(void *arg)
+{
+    struct counter_reader *r = arg;
+    while (!__atomic_load_n(&r->done, __ATOMIC_SEQ_CST)) {
+        struct virtio_blk_counters c;
+        virtio_blk_counters(fx.blk, &c);
+        struct virtqueue_counters q;
+        virtio_dev_queue_counters(fx.t.dev, 0, &q);
+        assert_true(c.read_ops >= r->last_reads); /* they only grow */
+        r->last_reads = c.read_ops;
+    }
+    return NULL;
+}
+
+static void test_counters_read_from_another_thread(void **state)
+{
+    struct counter_reader reader = {0};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, read_counters_until_done, &reader), 0);
+    uint8_t status;
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(request(VIRTIO_BLK_T_IN, (uint64_t)(i % 8), 512, &status), 513);
+    __atomic_store_n(&reader.done, true, __ATOMIC_SEQ_CST);
+    pthread_join(thread, NULL);
+    struct virtio_blk_counters c;
+    virtio_blk_counters(fx.blk, &c);
+    assert_int_equal(c.read_ops, 200);
+    assert_int_equal(c.read_bytes, 200 * 512);
+    assert_int_equal(queue_counters().used, 200);
+}
+
 /* A flush from the driver, now on the thread pool; its status byte still holds 0xee. */
 static struct vring_avail *flush_on_the_pool(void)
 {
@@ -622,6 +747,8 @@ int main(void)
         T(test_out_of_range_sectors),
         T(test_flush_get_id_and_unsupported),
         T(test_discard_and_write_zeroes),
+        T(test_counters_count_requests_and_bytes),
+        T(test_counters_read_from_another_thread),
         T(test_malformed_requests),
         T(test_completion_after_reset_is_dropped),
         T(test_busy_head_offered_again_needs_reset),

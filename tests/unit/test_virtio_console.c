@@ -127,6 +127,39 @@ static void test_transmit_reaches_the_console(void **state)
     assert_string_equal(file_contents(&len), "hello from hvc0\n");
 }
 
+static struct virtio_console_counters counted(void)
+{
+    struct virtio_console_counters c;
+    virtio_console_counters(&fx.dev, &c);
+    return c;
+}
+
+/* Bytes each way as the user reads them: what went into the console buffer and what the guest
+ * was given, not what was offered. */
+static void test_counters_count_bytes(void **state)
+{
+    assert_int_equal(counted().rx_bytes + counted().tx_bytes, 0);
+    guest_writes(0, "hello from hvc0\n");
+    guest_writes(1, "ok\n");
+    assert_int_equal(counted().tx_bytes, 19);
+    add_chain(RX_DESC, RX_AVAIL, &fx.rx_avail, 0, BUF, 2, VRING_DESC_F_WRITE);
+    assert_int_equal(fx.as_console.receive(fx.as_console.opaque, (const uint8_t *)"xyz", 3), 2);
+    assert_int_equal(counted().rx_bytes, 2);
+    add_chain(RX_DESC, RX_AVAIL, &fx.rx_avail, 1, BUF + 0x1000, 8, VRING_DESC_F_WRITE);
+    assert_int_equal(fx.as_console.receive(fx.as_console.opaque, (const uint8_t *)"z", 1), 1);
+    assert_int_equal(counted().rx_bytes, 3);
+    assert_int_equal(counted().tx_bytes, 19);
+    struct virtqueue_counters tx, rx;
+    virtio_dev_queue_counters(&fx.dev.vdev, VIRTIO_CONSOLE_QUEUE_TX, &tx);
+    virtio_dev_queue_counters(&fx.dev.vdev, VIRTIO_CONSOLE_QUEUE_RX, &rx);
+    assert_int_equal(tx.notifications, 2);
+    assert_int_equal(tx.chains, 2);
+    assert_int_equal(tx.used, 2);
+    assert_int_equal(rx.notifications, 0); /* input came from the host, not a doorbell */
+    assert_int_equal(rx.chains, 2);
+    assert_int_equal(rx.used, 2);
+}
+
 static void test_full_console_buffer_holds_the_chain(void **state)
 {
     static uint8_t filler[CONSOLE_OUT_CAPACITY - 2];
@@ -134,8 +167,10 @@ static void test_full_console_buffer_holds_the_chain(void **state)
     assert_int_equal(console_write(&fx.console, filler, sizeof(filler)), sizeof(filler));
     guest_writes(0, "abcdef"); /* 2 bytes fit; the chain waits for the rest */
     assert_int_equal(((struct vring_used *)gpa(TX_USED))->idx, 0);
+    assert_int_equal(counted().tx_bytes, 2);
     console_flush(&fx.console); /* writes the buffer, then tells the device to go on */
     assert_int_equal(((struct vring_used *)gpa(TX_USED))->idx, 1);
+    assert_int_equal(counted().tx_bytes, 6); /* each byte counted once */
     console_flush(&fx.console);
     size_t len;
     char *out = file_contents(&len);
@@ -225,6 +260,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_transmit_reaches_the_console),
+        T(test_counters_count_bytes),
         T(test_full_console_buffer_holds_the_chain),
         T(test_input_fills_receive_buffers),
         T(test_bad_receive_buffer_given_back),

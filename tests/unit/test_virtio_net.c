@@ -235,6 +235,64 @@ static void test_receive_merges_buffers(void **state)
     assert_int_equal(second[0], (uint8_t)(7 + 1500 - HDR));
 }
 
+static struct virtqueue_counters queue_counters(unsigned q)
+{
+    struct virtqueue_counters c;
+    virtio_dev_queue_counters(fx.t.dev, q, &c);
+    return c;
+}
+
+/* Frames and bytes (without the virtio-net header) each way, drops, and each queue's chains
+ * and used entries, as a user reads them while the VM runs. */
+static void test_counters_count_frames_and_bytes(void **state)
+{
+    struct virtio_net_stats st;
+    virtio_net_stats(fx.net, &st);
+    struct virtio_net_stats zero = {0};
+    assert_memory_equal(&st, &zero, sizeof(st));
+
+    memset(gpa(BUF), 0, HDR + 100);
+    desc_at(TX_DESC, 0, BUF, HDR + 60, 0, 0);
+    desc_at(TX_DESC, 1, BUF, HDR, N, 2); /* the second frame split after its header */
+    desc_at(TX_DESC, 2, BUF + HDR, 100, 0, 0);
+    desc_at(TX_DESC, 3, BUF, 100, W, 0); /* device-writable: dropped, a bad chain */
+    make_available(TX_AVAIL, &fx.tx_avail, 0);
+    make_available(TX_AVAIL, &fx.tx_avail, 1);
+    make_available(TX_AVAIL, &fx.tx_avail, 3);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_TX);
+    uint8_t got[200];
+    assert_int_equal(recv(fx.host, got, sizeof(got), 0), HDR + 60);
+    assert_int_equal(recv(fx.host, got, sizeof(got), 0), HDR + 100);
+
+    for (unsigned i = 0; i < 3; i++)
+        rx_buffer(i, 1500);
+    host_send(3000, 7); /* merged into three buffers */
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_RX);
+    uv_run(&fx.loop, UV_RUN_NOWAIT);
+    assert_int_equal(rx_used()->idx, 3);
+
+    virtio_net_stats(fx.net, &st);
+    assert_int_equal(st.tx_frames, 2);
+    assert_int_equal(st.tx_bytes, 160);
+    assert_int_equal(st.tx_dropped, 1);
+    assert_int_equal(st.rx_frames, 1);
+    assert_int_equal(st.rx_bytes, 3000);
+    assert_int_equal(st.rx_dropped, 0);
+    struct virtqueue_counters tx = queue_counters(VIRTIO_NET_QUEUE_TX);
+    assert_int_equal(tx.notifications, 1);
+    assert_int_equal(tx.chains, 3);
+    assert_int_equal(tx.used, 3);
+    assert_int_equal(tx.bad_chains, 1);
+    struct virtqueue_counters rx = queue_counters(VIRTIO_NET_QUEUE_RX);
+    assert_int_equal(rx.notifications, 1);
+    assert_int_equal(rx.chains, 3);
+    assert_int_equal(rx.used, 3);
+    assert_int_equal(rx.bad_chains, 0);
+    assert_true(rx.interrupts >= 1);
+    struct virtqueue_counters none = queue_counters(2); /* no such queue: all zero */
+    assert_int_equal(none.chains + none.used + none.notifications, 0);
+}
+
 static void test_frame_waits_for_buffers(void **state)
 {
     host_send(100, 1);
@@ -578,6 +636,7 @@ int main(void)
         T(test_one_doorbell_sends_a_budget_of_frames),
         T(test_bad_transmit_chain_is_dropped),
         T(test_receive_merges_buffers),
+        T(test_counters_count_frames_and_bytes),
         T(test_frame_waits_for_buffers),
         cmocka_unit_test_setup_teardown(test_too_small_buffer_without_merging, setup_plain,
                                         teardown),

@@ -134,6 +134,76 @@ static void test_every_state_round_trips(void **state)
     release(vm, &cfg);
 }
 
+/* The names a device's counters must have, in order (NULL ends the list). */
+struct expected_counters {
+    const char *device;
+    const char *names[VM_DEVICE_MAX_COUNTERS + 1];
+    unsigned queues;
+};
+
+/* What GET /vm/counters will read: every device of a full config reports its counters by name,
+ * each queue of a virtio device its five, every vCPU its exit reasons; all zero before the
+ * guest ran. */
+static void test_every_device_reports_its_counters(void **state)
+{
+    if (!have_kvm())
+        skip();
+    struct vm_config cfg;
+    make_config(&cfg);
+    struct vm *vm = build_vm(&cfg);
+    static const struct expected_counters expected[] = {
+        {"serial 0", {"rx_bytes", "tx_bytes", "tx_dropped"}, 0},
+        {"i8042 0", {NULL}, 0},
+        {"test-exit 0", {NULL}, 0},
+        {"post-code 0", {NULL}, 0},
+        {"rtc 0", {NULL}, 0},
+        {"pm 0", {NULL}, 0},
+        {"virtio-blk 0",
+         {"malformed", "read_ops", "read_bytes", "write_ops", "write_bytes", "flush_ops",
+          "discard_ops", "write_zeroes_ops", "errors"},
+         1},
+        {"virtio-rng 0", {"malformed", "bytes"}, 1},
+        {"virtio-console 0", {"malformed", "rx_bytes", "tx_bytes"}, 2},
+    };
+    static const char *const queue_names[] = {"notifications", "chains", "used", "interrupts",
+                                              "bad_chains"};
+    size_t ndevices = sizeof(expected) / sizeof(expected[0]);
+    assert_int_equal(vm->ndevices, ndevices);
+    struct vm_counter counters[VM_DEVICE_MAX_COUNTERS];
+    for (size_t i = 0; i < ndevices; i++) {
+        const struct vm_device *d = find(vm, expected[i].device);
+        assert_non_null(d);
+        size_t n = vm_device_counters(d, counters, VM_DEVICE_MAX_COUNTERS);
+        size_t want = 0;
+        while (expected[i].names[want])
+            want++;
+        if (n != want)
+            fail_msg("%s: %zu counters (expected %zu)", d->name, n, want);
+        for (size_t c = 0; c < n; c++) {
+            assert_string_equal(counters[c].name, expected[i].names[c]);
+            assert_int_equal(counters[c].value, 0);
+        }
+        assert_int_equal(vm_device_queue_count(d), expected[i].queues);
+        for (unsigned q = 0; q < expected[i].queues; q++) {
+            assert_int_equal(vm_device_queue_counters(d, q, counters, VM_DEVICE_MAX_COUNTERS), 5);
+            for (size_t c = 0; c < 5; c++) {
+                assert_string_equal(counters[c].name, queue_names[c]);
+                assert_int_equal(counters[c].value, 0);
+            }
+        }
+        assert_int_equal(vm_device_queue_counters(d, expected[i].queues, counters, 5), 0);
+    }
+    /* A caller with less room gets the first ones. */
+    assert_int_equal(vm_device_counters(find(vm, "virtio-blk 0"), counters, 2), 2);
+    assert_string_equal(counters[1].name, "read_ops");
+
+    uint64_t exits[VCPU_EXITS_COUNT];
+    vcpu_read_exit_counters(&vm->vcpus[0], exits);
+    for (unsigned c = 0; c < VCPU_EXITS_COUNT; c++)
+        assert_int_equal(exits[c], 0);
+    release(vm, &cfg);
+}
+
 /* A bad kernel fails vm_boot with its own line and leaves a VM that vm_destroy releases. */
 static void test_boot_after_build(void **state)
 {
@@ -154,6 +224,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_makes_the_devices_in_slot_order),
         cmocka_unit_test(test_every_state_round_trips),
+        cmocka_unit_test(test_every_device_reports_its_counters),
         cmocka_unit_test(test_boot_after_build),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

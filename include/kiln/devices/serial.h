@@ -24,6 +24,13 @@ struct serial_backend {
     void *opaque;
 };
 
+/* Bytes through the UART's line (kiln's statistics, not state): rx from the host into the RX
+ * FIFO, tx from THR to the host side; tx_dropped, bytes the guest wrote while we reported THR
+ * not empty. Loopback bytes never reach the line and count in neither. */
+struct serial_counters {
+    uint64_t rx_bytes, tx_bytes, tx_dropped;
+};
+
 struct serial {
     pthread_mutex_t lock;
     struct serial_backend backend;
@@ -35,7 +42,7 @@ struct serial {
     int irq_level;
     uint8_t rx_fifo[SERIAL_FIFO_SIZE];
     unsigned rx_head, rx_count;
-    uint64_t tx_dropped; /* bytes the guest wrote while we reported THR not empty */
+    struct serial_counters counters; /* kiln/util/counter.h: bumped under the lock */
 };
 
 void serial_init(struct serial *serial, const struct serial_backend *backend,
@@ -44,6 +51,9 @@ void serial_destroy(struct serial *serial);
 
 /* Bus callbacks for the 8 registers at PLATFORM_COM1_PORT. */
 extern const struct bus_ops serial_bus_ops;
+
+/* Any thread, without the lock. */
+void serial_counters(const struct serial *serial, struct serial_counters *out);
 
 /* Host -> guest bytes: queues up to the FIFO's free space, returns how many were taken. */
 size_t serial_receive(struct serial *serial, const uint8_t *bytes, size_t len);
@@ -54,7 +64,7 @@ void serial_tx_ready_again(struct serial *serial);
 /* What the guest can observe of the UART, as plain bytes for a snapshot: the registers, the
  * RX FIFO oldest byte first (slots past rx_count zero) and the two pending conditions. Not
  * here: the IRQ level (restore recomputes it from these and drives the line), the backend and
- * tx_dropped (host side). Every field is a byte, so there is no padding to leak. */
+ * the counters (host side). Every field is a byte, so there is no padding to leak. */
 struct serial_state {
     uint8_t ier, lcr, mcr, scr;
     uint8_t dll, dlm, fcr, msr_deltas;

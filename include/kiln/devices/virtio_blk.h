@@ -38,6 +38,19 @@ int virtio_blk_save(struct virtio_blk *blk, struct virtio_blk_state *out, struct
 int virtio_blk_restore(struct virtio_blk *blk, const struct virtio_blk_state *in,
                        struct error *err);
 
+/* What the guest asked of the disk, counted on the loop thread as each request is answered
+ * (kiln's statistics, not state). Ops and bytes count requests answered OK; every IOERR or
+ * UNSUPP answer counts in errors instead. A chain without a status byte is a bad chain of the
+ * queue (virtio_dev_queue_counters), not an error here. */
+struct virtio_blk_counters {
+    uint64_t read_ops, read_bytes;
+    uint64_t write_ops, write_bytes;
+    uint64_t flush_ops, discard_ops, write_zeroes_ops;
+    uint64_t errors;
+};
+/* Any thread, while the device runs. */
+void virtio_blk_counters(const struct virtio_blk *blk, struct virtio_blk_counters *out);
+
 /* Number of requests handed to the thread pool and not yet completed on the loop. */
 unsigned virtio_blk_in_flight(const struct virtio_blk *blk);
 

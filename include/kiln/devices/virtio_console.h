@@ -12,6 +12,12 @@
 #define VIRTIO_CONSOLE_QUEUE_RX 0 /* receiveq: host -> guest */
 #define VIRTIO_CONSOLE_QUEUE_TX 1 /* transmitq: guest -> host */
 
+/* Bytes through hvc0 (kiln's statistics, not state): rx from the host's console into the
+ * guest's receive buffers, tx from the guest's transmit chains into the console buffer. */
+struct virtio_console_counters {
+    uint64_t rx_bytes, tx_bytes;
+};
+
 struct virtio_console_dev {
     struct virtio_dev vdev;
     struct console *console;
@@ -21,6 +27,7 @@ struct virtio_console_dev {
     uint32_t tx_generation; /* the device's generation when it was popped */
     uint64_t tx_offset;     /* bytes of it already written */
     uint64_t tx_resume;     /* after a restore: bytes of the next chain popped already written */
+    struct virtio_console_counters counters; /* kiln/util/counter.h */
     struct virtq_chain chain;
     struct virtq_chain rx_chain;
 };
@@ -44,6 +51,9 @@ int virtio_console_restore(struct virtio_console_dev *dev, const struct virtio_c
 
 int virtio_console_init(struct virtio_console_dev *dev, struct console *console,
                         const struct guest_mem *mem, const struct log *log, struct error *err);
+/* Any thread, while the device runs. */
+void virtio_console_counters(const struct virtio_console_dev *dev,
+                             struct virtio_console_counters *out);
 void virtio_console_destroy(struct virtio_console_dev *dev);
 /* The console_device that makes the VM's console feed this device (stdin -> hvc0). */
 void virtio_console_as_console_device(struct virtio_console_dev *dev, struct console_device *out);

@@ -28,8 +28,13 @@ int virtio_net_attach(struct virtio_net *net, struct error *err);
 void virtio_net_detach(struct virtio_net *net);
 void virtio_net_destroy(struct virtio_net *net);
 
+/* Frames and their bytes (without the virtio-net header) in each direction, and frames lost:
+ * kiln's statistics, not state. Dropped counts a frame no receive buffer could take, or a
+ * transmit chain that was malformed or that the TAP refused. */
 struct virtio_net_stats {
-    uint64_t rx_frames, tx_frames, rx_dropped, tx_dropped;
+    uint64_t rx_frames, rx_bytes;
+    uint64_t tx_frames, tx_bytes;
+    uint64_t rx_dropped, tx_dropped;
 };
 /* The TAP offload flags (TUN_F_*) for the features the driver accepted: its GUEST_* features,
  * which say what the guest can take (TSO only together with checksum offload). */
@@ -53,6 +58,7 @@ void virtio_net_save(struct virtio_net *net, struct virtio_net_state *out);
 int virtio_net_restore(struct virtio_net *net, const struct virtio_net_state *in,
                        struct error *err);
 
+/* Any thread, while the device runs. */
 void virtio_net_stats(const struct virtio_net *net, struct virtio_net_stats *stats);
 
 #endif

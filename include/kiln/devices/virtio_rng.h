@@ -12,7 +12,7 @@
 
 struct virtio_rng {
     struct virtio_dev vdev;
-    uint64_t bytes_served;
+    uint64_t bytes_served;    /* read it with virtio_rng_bytes_served (kiln/util/counter.h) */
     struct virtq_chain chain; /* scratch for popping: too big for the stack of a loop callback */
 };
 
@@ -27,6 +27,8 @@ int virtio_rng_restore(struct virtio_rng *rng, const struct virtio_rng_state *in
 
 int virtio_rng_init(struct virtio_rng *rng, const struct guest_mem *mem, const struct log *log,
                     struct error *err);
+/* Random bytes handed to the guest so far; any thread, while the device runs. */
+uint64_t virtio_rng_bytes_served(const struct virtio_rng *rng);
 void virtio_rng_destroy(struct virtio_rng *rng);
 
 #endif

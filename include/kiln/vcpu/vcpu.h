@@ -34,6 +34,23 @@ struct vcpu_env {
     enum sandbox_mode sandbox_mode; /* each vCPU thread's filter (--seccomp); 0 is off */
 };
 
+/* Why KVM_RUN returned, counted per vCPU (vcpu_read_exit_counters). `intr` is a KVM_RUN cut
+ * short by a kick or a signal; `emulated` an internal-error exit that host-compat handled, so
+ * `internal_error` counts only the ones that stopped the VM. With the in-kernel LAPIC that
+ * kiln always creates, KVM handles HLT itself: `hlt` stays 0 in a kiln VM. */
+enum vcpu_exit_counter {
+    VCPU_EXITS_IO,
+    VCPU_EXITS_MMIO,
+    VCPU_EXITS_HLT,
+    VCPU_EXITS_SHUTDOWN,
+    VCPU_EXITS_SYSTEM_EVENT,
+    VCPU_EXITS_INTR,
+    VCPU_EXITS_INTERNAL_ERROR,
+    VCPU_EXITS_EMULATED,
+    VCPU_EXITS_OTHER,
+    VCPU_EXITS_COUNT
+};
+
 /* What the controlling thread asks of a vCPU thread (vcpu_pause/resume/stop). */
 enum vcpu_request { VCPU_REQUEST_RUN = 0, VCPU_REQUEST_PAUSE, VCPU_REQUEST_STOP };
 
@@ -54,6 +71,9 @@ struct vcpu {
     bool parked;  /* the thread waits outside KVM_RUN, its state complete (paused) */
     bool exited;  /* the thread left its loop */
     bool sync_ok; /* lock and changed initialised */
+
+    /* Written by the vCPU thread only, read by any (kiln/util/counter.h). */
+    uint64_t exits[VCPU_EXITS_COUNT];
 };
 
 int vcpu_create(struct vcpu *vcpu, const struct vcpu_env *env, unsigned index, struct error *err);
@@ -75,6 +95,11 @@ void vcpu_wait_paused(struct vcpu *vcpu);
 /* Lets a paused vCPU run on. */
 void vcpu_resume(struct vcpu *vcpu);
 bool vcpu_is_paused(struct vcpu *vcpu);
+
+/* "io", "mmio", ...: the name a user reads next to the count. */
+const char *vcpu_exit_counter_name(enum vcpu_exit_counter counter);
+/* Every exit counter of the vCPU so far; any thread, while the vCPU runs. */
+void vcpu_read_exit_counters(const struct vcpu *vcpu, uint64_t out[VCPU_EXITS_COUNT]);
 
 /* Makes the vCPU thread leave its loop (paused or running); vcpu_join waits for it. */
 void vcpu_stop(struct vcpu *vcpu);

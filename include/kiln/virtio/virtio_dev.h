@@ -26,6 +26,16 @@ enum virtio_interrupt {
 
 struct virtio_dev;
 
+/* One queue's statistics, kiln's own (not guest-visible state, never in a snapshot): they only
+ * grow, through resets and restores. Read them with virtio_dev_queue_counters. */
+struct virtqueue_counters {
+    uint64_t notifications; /* doorbells (and the loop's own re-kicks) handled while live */
+    uint64_t chains;        /* well-formed chains popped (one put back and popped again: 2) */
+    uint64_t used;          /* used entries pushed, bad chains' included */
+    uint64_t interrupts;    /* queue interrupts raised, after the driver's suppression */
+    uint64_t bad_chains;    /* chains given back unused by the one bad-chain policy */
+};
+
 /* What a device model implements. Every callback runs with the device's lock held: config
  * accesses and reset on vCPU threads, queue_notify on the event-loop thread. */
 struct virtio_dev_ops {
@@ -82,7 +92,9 @@ struct virtio_dev {
     struct virtqueue queues[VIRTIO_MAX_QUEUES];
 
     bool error_logged;      /* the first malformed request is logged (virtio_dev_log_once) */
-    uint64_t device_errors; /* every malformed request, logged or not */
+    uint64_t device_errors; /* every malformed request, logged or not (kiln/util/counter.h) */
+    /* Bumped under the lock, read without it from any thread (kiln/util/counter.h). */
+    struct virtqueue_counters queue_counters[VIRTIO_MAX_QUEUES];
 };
 
 /* Sets a device up in its reset state, not yet bound. -EINVAL (bad info) with err set. */
@@ -95,6 +107,13 @@ void virtio_dev_destroy(struct virtio_dev *d);
 
 void virtio_dev_lock(struct virtio_dev *d);
 void virtio_dev_unlock(struct virtio_dev *d);
+
+/* Queue q's counters so far (all zero for a queue the device does not have). Any thread, no
+ * lock: each value is read whole, the five not at one instant. */
+void virtio_dev_queue_counters(const struct virtio_dev *d, unsigned q,
+                               struct virtqueue_counters *out);
+/* Every malformed request or driver misuse counted by virtio_dev_log_once. Any thread. */
+uint64_t virtio_dev_error_count(const struct virtio_dev *d);
 
 /* ---- For transports (lock held unless said otherwise) ---- */
 

@@ -1,15 +1,24 @@
 /* The VM's device table: every device, platform or virtio, is one entry naming its kind (an ops
- * table) and its place, so building, attaching, stats, teardown and snapshots walk one list. */
+ * table) and its place, so building, attaching, counters, teardown and snapshots walk one list. */
 #ifndef KILN_VM_DEVICE_H
 #define KILN_VM_DEVICE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kiln/util/error.h"
 #include "kiln/util/log.h"
 
 struct vm;
 struct virtio_dev;
+
+/* One statistic of a device: its name ("read_bytes", static) and its value so far. */
+struct vm_counter {
+    const char *name;
+    uint64_t value;
+};
+/* The most counters one device (or one of its virtio queues) reports. */
+#define VM_DEVICE_MAX_COUNTERS 16
 
 /* What kiln knows how to do with one kind of device. Ops that a kind does not need are NULL. */
 struct vm_device_kind {
@@ -30,8 +39,10 @@ struct vm_device_kind {
     size_t state_size;
     int (*save)(void *dev, void *state, struct error *err);
     int (*restore)(void *dev, const void *state, struct error *err);
-    /* Debug lines at the end of a run. */
-    void (*stats)(void *dev, const char *name, const struct log *log);
+    /* The device's own counters (not its queues'), always the same names in the same order:
+     * fills up to max, returns how many. Safe on the loop thread while the VM runs. NULL:
+     * none. */
+    size_t (*counters)(void *dev, struct vm_counter *out, size_t max);
 };
 
 /* One device of the VM. */
@@ -42,10 +53,20 @@ struct vm_device {
     char name[32]; /* "virtio-blk 0", for messages and snapshot sections */
 };
 
+/* The device's counters (kind->counters; 0 if it has none). Read while the VM runs, from the
+ * loop thread or any other: vCPU threads and the I/O pool keep counting meanwhile. */
+size_t vm_device_counters(const struct vm_device *d, struct vm_counter *out, size_t max);
+/* How many virtio queues the device has (0 for a platform device), and queue q's counters:
+ * notifications, chains, used, interrupts, bad_chains. Same rules as vm_device_counters. */
+unsigned vm_device_queue_count(const struct vm_device *d);
+size_t vm_device_queue_counters(const struct vm_device *d, unsigned q, struct vm_counter *out,
+                                size_t max);
+
 /* vm_devices.c, in the VM's life order. */
 int vm_devices_create(struct vm *vm, struct error *err);
 int vm_devices_attach(struct vm *vm, struct error *err);
 void vm_devices_detach(struct vm *vm);
+/* Debug lines at the end of a run: every device's and queue's counters. */
 void vm_devices_log_stats(const struct vm *vm);
 void vm_devices_destroy(struct vm *vm);
 
