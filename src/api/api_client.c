@@ -164,13 +164,20 @@ static int read_reply(int fd, struct reply_buffer *b, long long deadline, const 
     }
 }
 
+/* How much of text to quote in a message: its first line, at most max bytes. */
+static int first_line_length(const char *text, size_t max)
+{
+    size_t len = strcspn(text, "\r\n");
+    return (int)(len < max ? len : max);
+}
+
 static int parse_reply(const char *path, const char *text, const char *body, size_t body_len,
                        int *status, json_t **reply, struct error *err)
 {
     int code = 0;
     if (sscanf(text, "HTTP/1.%*1[01] %3d", &code) != 1 || code < 100 || code > 599)
-        return error_fmt(err, -EPROTO, "API socket %s: the reply is not HTTP (it starts '%.20s')",
-                         path, text);
+        return error_fmt(err, -EPROTO, "API socket %s: the reply is not HTTP (it starts '%.*s')",
+                         path, first_line_length(text, 20), text);
     *status = code;
     *reply = NULL;
     if (body_len == 0)
@@ -231,6 +238,9 @@ int api_client_request(const char *socket_path, const char *method, const char *
         r = parse_reply(socket_path, buffer.data, reply_body, reply_body_len, status, reply, err);
     else if (r == -ETIMEDOUT)
         error_fmt(err, r, "API socket %s: no reply within %d ms", socket_path, timeout_ms);
+    else if (r == -EPROTO && buffer.len && strncmp(buffer.data, "HTTP/", 5) != 0)
+        error_fmt(err, r, "API socket %s: the reply is not HTTP (it starts '%.*s')", socket_path,
+                  first_line_length(buffer.data, 20), buffer.data);
     else if (r == -EPROTO)
         error_fmt(err, r, "API socket %s: the connection closed before a whole HTTP reply",
                   socket_path);
