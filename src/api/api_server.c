@@ -55,6 +55,7 @@ struct reply_write {
 
 static void pump(struct api_connection *c);
 static void on_listener_closed(uv_handle_t *handle);
+static void set_timer(struct api_connection *c, enum connection_timer kind);
 
 static void on_handle_closed(uv_handle_t *handle)
 {
@@ -163,6 +164,9 @@ static void on_timer(uv_timer_t *timer)
         snprintf(message, sizeof(message), "request not complete within %llu ms of its first byte",
                  (unsigned long long)c->server->request_timeout_ms);
         send_error(c, 408, false, NULL, message);
+        /* Again, now bounding how long the 408 may wait to be read. */
+        c->timer_kind = TIMER_NONE;
+        set_timer(c, TIMER_REQUEST);
         return;
     }
     connection_close(c); /* idle, or a client that does not take its last reply */

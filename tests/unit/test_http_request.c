@@ -140,6 +140,11 @@ static void test_head_limit(void **state)
     size_t used;
     assert_int_equal(http_request_feed(r, text, HTTP_MAX_HEAD_BYTES, &used), HTTP_PARSE_DONE);
     free_request(r);
+
+    /* One byte more is not: the head's last LF would be byte 8193. */
+    text[strlen(start) + fill] = 'b';
+    memcpy(text + strlen(start) + fill + 1, "\r\n\r\n", 4);
+    expect_error(text, HTTP_MAX_HEAD_BYTES + 1, 431, "more than the limit of 8192 bytes");
     free(text);
 }
 
