@@ -33,9 +33,12 @@ struct fixture {
     struct api_server server;
     struct log log;
     pthread_t thread;
-    atomic_bool stop_requested; /* set once, with the one uv_async_send that asks for it */
+    atomic_bool stop_requested;   /* api_server_stop, the loop going on */
+    atomic_bool finish_requested; /* the end of the test: stop and let the loop end */
+    bool server_stopped;          /* touched only on the loop thread */
     atomic_bool reply_held_requested;
     atomic_int held_calls;
+    atomic_bool held_replied;
     struct api_call *held; /* /vm/hold's call, touched only on the loop thread */
 };
 
@@ -96,15 +99,17 @@ static const struct api_route routes[] = {
 static void on_wake(uv_async_t *async)
 {
     struct fixture *f = async->data;
-    bool stop = atomic_load(&f->stop_requested);
-    /* Stopping first: a held call is then replied to after its connection is gone. */
-    if (stop)
+    bool finish = atomic_load(&f->finish_requested);
+    if ((atomic_load(&f->stop_requested) || finish) && !f->server_stopped) {
         api_server_stop(&f->server);
+        f->server_stopped = true;
+    }
     if (atomic_load(&f->reply_held_requested) && f->held) {
         api_call_reply(f->held, 200, json_pack("{s:s}", "held", "done"));
         f->held = NULL;
+        atomic_store(&f->held_replied, true);
     }
-    if (stop)
+    if (finish)
         uv_close((uv_handle_t *)&f->wake, NULL);
 }
 
@@ -142,8 +147,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    if (!atomic_exchange(&f->stop_requested, true))
-        uv_async_send(&f->wake);
+    atomic_store(&f->finish_requested, true);
+    uv_async_send(&f->wake);
     pthread_join(f->thread, NULL);
     assert_int_equal(uv_loop_close(&f->loop), 0);
     unlink(f->socket_path);
@@ -419,14 +424,20 @@ static void test_stop_while_a_call_is_held(void **state)
     for (int i = 0; i < 300 && atomic_load(&f->held_calls) == 0; i++)
         usleep(10000);
     assert_int_equal(atomic_load(&f->held_calls), 1);
-    /* Stop first, then the handler replies (both on the loop, in this order). */
-    atomic_store(&f->reply_held_requested, true);
+    /* The server stops: the connection closes with no reply. */
     atomic_store(&f->stop_requested, true);
     uv_async_send(&f->wake);
     char reply[256];
     raw_read_all(fd, reply, sizeof(reply));
-    assert_string_equal(reply, ""); /* closed with no reply */
+    assert_string_equal(reply, "");
     close(fd);
+    /* Well after the loop has freed the connection, the handler replies. */
+    usleep(100000);
+    atomic_store(&f->reply_held_requested, true);
+    uv_async_send(&f->wake);
+    for (int i = 0; i < 300 && !atomic_load(&f->held_replied); i++)
+        usleep(10000);
+    assert_true(atomic_load(&f->held_replied));
 }
 
 /* The held call replied to while the server runs: the client gets it. */
