@@ -148,10 +148,27 @@ static void send_response(struct api_connection *c, int status, json_t *body,
     }
 }
 
+/* {"error": message}. JSON strings are UTF-8: a message that quotes a client's bytes may not
+ * be, so those bytes become '?' rather than the reply losing its body. */
+static json_t *error_body(const char *message)
+{
+    json_t *body = json_pack("{s:s}", "error", message);
+    if (body)
+        return body;
+    char clean[1024];
+    size_t i = 0;
+    for (; message[i] && i + 1 < sizeof(clean); i++) {
+        unsigned char byte = (unsigned char)message[i];
+        clean[i] = byte >= 0x20 && byte < 0x7f ? (char)byte : '?';
+    }
+    clean[i] = '\0';
+    return json_pack("{s:s}", "error", clean);
+}
+
 static void send_error(struct api_connection *c, int status, bool keep_alive,
                        const char *extra_header, const char *message)
 {
-    json_t *body = json_pack("{s:s}", "error", message);
+    json_t *body = error_body(message);
     send_response(c, status, body, extra_header, keep_alive);
     json_decref(body);
 }
@@ -473,5 +490,5 @@ void api_call_error(struct api_call *call, int status, const char *fmt, ...)
     va_start(args, fmt);
     vsnprintf(message, sizeof(message), fmt, args);
     va_end(args);
-    api_call_reply(call, status, json_pack("{s:s}", "error", message));
+    api_call_reply(call, status, error_body(message));
 }

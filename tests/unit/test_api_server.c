@@ -290,6 +290,18 @@ static void test_malformed_request_400_then_close(void **state)
     assert_null(strstr(reply, "200 OK")); /* nothing after a framing error is served */
 }
 
+static void test_error_quoting_bytes_that_are_not_utf8(void **state)
+{
+    struct fixture *f = *state;
+    int fd = raw_connect(f->socket_path);
+    raw_send(fd, "GET /vm HTTP/1.1\r\n\xff\xfe broken\r\n\r\n");
+    char reply[2048];
+    raw_read_all(fd, reply, sizeof(reply));
+    close(fd);
+    assert_non_null(strstr(reply, "HTTP/1.1 400 Bad Request\r\n"));
+    assert_non_null(strstr(reply, "{\"error\":\"header '?? broken': no ':'"));
+}
+
 static void test_big_body_413(void **state)
 {
     struct fixture *f = *state;
@@ -585,6 +597,7 @@ int main(void)
         SERVER_TEST(test_wrong_method_405_with_allow),
         SERVER_TEST(test_bad_json_400),
         SERVER_TEST(test_malformed_request_400_then_close),
+        SERVER_TEST(test_error_quoting_bytes_that_are_not_utf8),
         SERVER_TEST(test_big_body_413),
         SERVER_TEST(test_slow_client_408),
         SERVER_TEST(test_17th_connection_503),
