@@ -1,5 +1,5 @@
 # bash completion for kiln: subcommands, each command's flags, the values of flags that take
-# a fixed set, and file names where a path goes. Installed as
+# a fixed set, file names where a path goes, and for kiln ctl the VMs' names and commands. Installed as
 # share/bash-completion/completions/kiln; tests/integration/test_bash_completion.sh checks that
 # every flag `kiln run --help` and `kiln test --help` print is offered here.
 
@@ -7,6 +7,22 @@ _kiln_run_flags="--kernel --initrd --cmdline --cpus --memory --disk --net --rng
     --device-discovery --console --vconsole --log-level --on-reset --shutdown-grace
     --host-compat --seccomp --name --jail --uid --gid --expect --timeout --help"
 _kiln_test_flags="--junit --tap --jobs --logs --filter --help"
+_kiln_ctl_flags="--json --help"
+_kiln_ctl_commands="status pause resume shutdown reboot counters"
+_kiln_ps_flags="--json --help"
+
+# _kiln_vm_names: the names of the VMs with a socket (NAME.PID.sock) in the run folder.
+_kiln_vm_names()
+{
+    local dir=/tmp/kiln-$EUID socket
+    [ -n "${XDG_RUNTIME_DIR:-}" ] && dir=$XDG_RUNTIME_DIR/kiln
+    for socket in "$dir"/*.sock; do
+        [ -S "$socket" ] || continue
+        socket=${socket##*/}
+        socket=${socket%.sock}
+        printf '%s\n' "${socket%.*}"
+    done
+}
 
 # _kiln_files [-d]: file (or with -d, folder) names matching $cur, shown as paths.
 _kiln_files()
@@ -68,7 +84,7 @@ _kiln()
     [ "$count" -gt 1 ] && prev=${words[-2]}
     COMPREPLY=()
     if [ "$count" -eq 1 ]; then
-        _kiln_words "run validate config test help version --help --version"
+        _kiln_words "run validate config test ctl ps help version --help --version"
         return 0
     fi
     _kiln_complete "$count" "${words[0]}" "$prev"
@@ -110,7 +126,28 @@ _kiln_complete()
             _kiln_files # test files
         fi
         ;;
-    help) [ "$count" -eq 2 ] && _kiln_words "run test" ;;
+    ctl)
+        if [[ $cur == -* ]]; then
+            _kiln_words "$_kiln_ctl_flags"
+            return 0
+        fi
+        # Which positional word this is: SOCKET first, then COMMAND.
+        local i positional=0
+        for ((i = 1; i < count - 1; i++)); do
+            [[ ${words[i]} == -* ]] || positional=$((positional + 1))
+        done
+        if [ "$positional" -eq 0 ]; then
+            _kiln_files # a socket's path ...
+            local names
+            names=$(_kiln_vm_names)
+            # ... or a VM's name
+            [ -n "$names" ] && mapfile -t -O "${#COMPREPLY[@]}" COMPREPLY < <(compgen -W "$names" -- "$cur")
+        elif [ "$positional" -eq 1 ]; then
+            _kiln_words "$_kiln_ctl_commands"
+        fi
+        ;;
+    ps) [[ $cur == -* ]] && _kiln_words "$_kiln_ps_flags" ;;
+    help) [ "$count" -eq 2 ] && _kiln_words "run test ctl ps" ;;
     esac
     return 0
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "kiln/config/cli.h"
+#include "kiln/ctl/ctl.h"
 #include "kiln/jail/jail.h"
 #include "kiln/ktest/ktest.h"
 #include "kiln/util/fd_private.h"
@@ -169,6 +170,15 @@ int main(int argc, char **argv)
 
     if (argc >= 2 && strcmp(argv[1], "test") == 0)
         return ktest_main(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "ctl") == 0)
+        return ctl_main(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "ps") == 0)
+        return ps_main(argc, argv);
+    if (argc == 3 && strcmp(argv[1], "help") == 0 &&
+        (strcmp(argv[2], "ctl") == 0 || strcmp(argv[2], "ps") == 0)) {
+        char *command_help[] = {argv[0], argv[2], "--help", NULL};
+        return strcmp(argv[2], "ctl") == 0 ? ctl_main(3, command_help) : ps_main(3, command_help);
+    }
     if (argc == 3 && strcmp(argv[1], "help") == 0 && strcmp(argv[2], "test") == 0) {
         char *test_help[] = {argv[0], "test", "--help", NULL};
         return ktest_main(3, test_help);

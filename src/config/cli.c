@@ -273,6 +273,8 @@ void cli_print_help(FILE *out)
         "  kiln validate VM.yaml [flags]    check a VM definition, start nothing (exit 0 or 1)\n"
         "  kiln config VM.yaml [flags]      print the effective configuration as YAML\n"
         "  kiln test FILE... [flags]        run scripted test boots (see 'kiln test --help')\n"
+        "  kiln ctl SOCKET COMMAND [flags]  control a running VM (see 'kiln ctl --help')\n"
+        "  kiln ps [flags]                  list the running VMs and their API sockets\n"
         "  kiln help [COMMAND]              this text, or the text of 'kiln run --help'\n"
         "  kiln --help, -h                  this text\n"
         "  kiln --version, -V               print the version\n"

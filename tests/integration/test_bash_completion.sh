@@ -36,7 +36,7 @@ expect_offers() {
     done
 }
 
-expect_offers "subcommands" run validate config test help version --help --version -- ""
+expect_offers "subcommands" run validate config test ctl ps help version --help --version -- ""
 expect_offers "a subcommand's prefix" run -- r
 [ "$(complete_words r)" = run ] || fail "'kiln r<TAB>' should offer only run, got: $(complete_words r)"
 
@@ -78,5 +78,25 @@ expect_offers "--vconsole virtio:file:PATH" vmlinux -- run --vconsole virtio : f
 expect_offers "--console virtio:SINK" file: pty -- run --console virtio : ""
 expect_offers "--logs DIR" logdir -- test --logs log
 [ -z "$(complete_words test --logs vm)" ] || fail "--logs offers files, not only folders: $(complete_words test --logs vm)"
-expect_offers "help's topics" run test -- help ""
+expect_offers "help's topics" run test ctl ps -- help ""
+
+# kiln ctl and kiln ps: every flag their --help prints, ctl's commands, and VM names from the
+# run folder (NAME.PID.sock) beside socket paths.
+"$KILN" ctl --help >"$TEST_TMP/ctl.help" || fail "kiln ctl --help failed"
+"$KILN" ps --help >"$TEST_TMP/ps.help" || fail "kiln ps --help failed"
+for flag in $(flags <"$TEST_TMP/ctl.help"); do
+    expect_offers "kiln ctl's flags" "$flag" -- ctl web1 status --
+done
+for flag in $(flags <"$TEST_TMP/ps.help"); do
+    expect_offers "kiln ps's flags" "$flag" -- ps --
+done
+for command in $(sed -nE 's/^  ([a-z]+) +.*\((GET|PUT|PATCH) .*/\1/p' "$TEST_TMP/ctl.help"); do
+    expect_offers "kiln ctl's commands" "$command" -- ctl web1 ""
+done
+export XDG_RUNTIME_DIR=$TEST_TMP/xdg
+mkdir -p "$XDG_RUNTIME_DIR/kiln"
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' \
+    "$XDG_RUNTIME_DIR/kiln/web1.4242.sock" || fail "could not make a socket in the run folder"
+expect_offers "a VM's name" web1 -- ctl w
+expect_offers "a socket's path" vm.yaml -- ctl vm
 echo "PASS: bash completes kiln's subcommands, every flag its --help prints, fixed values and paths"

@@ -24,9 +24,11 @@ ALLOWED = {  # part -> parts it may include from ("vm" meaning only the contract
     "vcpu": {"util", "vm", "boot", "hostcompat", "sandbox"},
     "ktest": {"util", "vm", "config"},
     "jail": {"util", "config"},
+    "api": {"util"},
+    "ctl": {"util", "api"},
     "vm": {"util", "config", "boot", "acpi", "virtio", "host", "devices", "hostcompat", "vcpu",
            "sandbox"},
-    "main": {"config", "ktest", "jail", "vm", "util"},
+    "main": {"config", "ktest", "jail", "vm", "util", "ctl"},
 }
 FULL_VM = {"main"}  # parts that may use all of vm/, not only its contract
 bad = 0
