@@ -14,6 +14,7 @@ CONTRACT = {"vm/platform.h", "vm/bus.h", "vm/irq.h", "vm/stop.h", "vm/guest_mem.
 ALLOWED = {  # part -> parts it may include from ("vm" meaning only the contract above)
     "util": set(),
     "sandbox": {"util"},
+    "snapshot": {"util"},
     "config": {"util", "boot", "sandbox"},
     "boot": {"util", "vm"},
     "acpi": {"util", "vm"},
@@ -25,7 +26,7 @@ ALLOWED = {  # part -> parts it may include from ("vm" meaning only the contract
     "ktest": {"util", "vm", "config"},
     "jail": {"util", "config"},
     "vm": {"util", "config", "boot", "acpi", "virtio", "host", "devices", "hostcompat", "vcpu",
-           "sandbox"},
+           "sandbox", "snapshot"},
     "main": {"config", "ktest", "jail", "vm", "util"},
 }
 FULL_VM = {"main"}  # parts that may use all of vm/, not only its contract

@@ -1,0 +1,83 @@
+/* Disk identities in a snapshot (kiln/snapshot/snap_disk.h): a disk image is taken to be the
+ * same if its size and modification time are; any write to it changes the latter. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kiln/snapshot/snap_disk.h"
+#include "kiln/util/bytes.h"
+
+/* Size and modification time of path now. A block device's size is its length, not st_size. */
+static int disk_now(const char *path, unsigned index, bool numbered, struct snap_disk_id *out,
+                    struct error *err)
+{
+    char who[64] = "disk";
+    if (numbered)
+        snprintf(who, sizeof(who), "disk %u", index);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return error_fmt(err, errno == ENOENT ? -ESTALE : -errno, "%s (%s): %s%s", who, path,
+                         numbered && errno == ENOENT ? "missing since the snapshot: " : "",
+                         strerror(errno));
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) < 0) {
+        rc = error_fmt(err, -errno, "%s (%s): %s", who, path, strerror(errno));
+    } else if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+        rc = error_fmt(err, -EINVAL, "%s (%s): not a regular file or block device", who, path);
+    } else {
+        off_t end = lseek(fd, 0, SEEK_END);
+        if (end < 0)
+            rc =
+                error_fmt(err, -errno, "%s (%s): finding its size: %s", who, path, strerror(errno));
+        out->size = (uint64_t)end;
+        out->mtime_sec = st.st_mtim.tv_sec;
+        out->mtime_nsec = (uint32_t)st.st_mtim.tv_nsec;
+    }
+    close(fd);
+    return rc;
+}
+
+int snap_disk_id_of(const char *path, bool readonly, struct snap_disk_id *out, struct error *err)
+{
+    memset(out, 0, sizeof(*out));
+    size_t len = strlen(path);
+    if (len == 0 || len >= sizeof(out->path))
+        return error_fmt(err, -ENAMETOOLONG, "disk %s: path is %zu characters (1 to %zu)", path,
+                         len, sizeof(out->path) - 1);
+    memcpy(out->path, path, len);
+    out->readonly = readonly ? 1 : 0;
+    return disk_now(path, 0, false, out, err);
+}
+
+int snap_disk_id_check(const struct snap_disk_id *saved, unsigned index, struct error *err)
+{
+    const char *nul = memchr(saved->path, 0, sizeof(saved->path));
+    if (!nul || nul == saved->path)
+        return error_fmt(err, -EINVAL, "disk %u: the snapshot's path is %s", index,
+                         nul ? "empty" : "not NUL-terminated");
+    if (!bytes_all_zero(nul, sizeof(saved->path) - (size_t)(nul - saved->path)) ||
+        saved->readonly > 1 || saved->mtime_nsec > 999999999)
+        return error_fmt(err, -EINVAL,
+                         "disk %u (%s): malformed identity in the snapshot (nonzero padding, "
+                         "readonly %u, mtime nanoseconds %u)",
+                         index, saved->path, saved->readonly, saved->mtime_nsec);
+    struct snap_disk_id now = {0};
+    int rc = disk_now(saved->path, index, true, &now, err);
+    if (rc < 0)
+        return rc;
+    if (now.size != saved->size)
+        return error_fmt(
+            err, -ESTALE, "disk %u (%s): changed since the snapshot (size %llu -> %llu)", index,
+            saved->path, (unsigned long long)saved->size, (unsigned long long)now.size);
+    if (now.mtime_sec != saved->mtime_sec || now.mtime_nsec != saved->mtime_nsec)
+        return error_fmt(err, -ESTALE,
+                         "disk %u (%s): changed since the snapshot (modified at %lld.%09u -> "
+                         "%lld.%09u)",
+                         index, saved->path, (long long)saved->mtime_sec, saved->mtime_nsec,
+                         (long long)now.mtime_sec, now.mtime_nsec);
+    return 0;
+}

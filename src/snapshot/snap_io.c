@@ -1,0 +1,97 @@
+/* File helpers for the snapshot files (snap_io.h): whole pread/pwrite, the crash-safe
+ * PATH.tmp -> PATH commit, and a word-wise zero-page test (RAM images are mostly zero). */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "snap_io.h"
+
+int snap_pwrite_all(int fd, const void *buf, size_t len, uint64_t off, const char *path,
+                    struct error *err)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int code = n < 0 ? -errno : -EIO;
+            return error_fmt(err, code, "%s: writing %zu bytes at offset %llu: %s", path, len,
+                             (unsigned long long)off, strerror(-code));
+        }
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
+int snap_pread_all(int fd, void *buf, size_t len, uint64_t off, const char *path, struct error *err)
+{
+    uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = pread(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return error_fmt(err, -errno, "%s: reading at offset %llu: %s", path,
+                             (unsigned long long)off, strerror(errno));
+        if (n == 0)
+            return error_fmt(err, -EIO, "%s: ends at offset %llu (expected %zu more bytes)", path,
+                             (unsigned long long)off, len);
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
+int snap_tmp_path(const char *path, char *out, size_t out_size, struct error *err)
+{
+    int n = snprintf(out, out_size, "%s.tmp", path);
+    if (n < 0 || (size_t)n >= out_size)
+        return error_fmt(err, -ENAMETOOLONG, "%s: path too long (at most %zu characters)", path,
+                         out_size - 5);
+    return 0;
+}
+
+/* The rename is only durable once the folder holding the new name is on disk too. */
+static int fsync_parent(const char *path, struct error *err)
+{
+    char copy[4096];
+    if (snprintf(copy, sizeof(copy), "%s", path) >= (int)sizeof(copy))
+        return error_fmt(err, -ENAMETOOLONG, "%s: path too long", path);
+    const char *dir = dirname(copy);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return error_fmt(err, -errno, "%s: opening its folder to sync it: %s", path,
+                         strerror(errno));
+    int rc = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    if (rc < 0)
+        return error_fmt(err, rc, "%s: syncing its folder: %s", path, strerror(-rc));
+    return 0;
+}
+
+int snap_commit(int fd, const char *tmp_path, const char *path, struct error *err)
+{
+    if (fsync(fd) < 0)
+        return error_fmt(err, -errno, "%s: fsync: %s", tmp_path, strerror(errno));
+    if (rename(tmp_path, path) < 0)
+        return error_fmt(err, -errno, "%s: renaming %s to it: %s", path, tmp_path, strerror(errno));
+    return fsync_parent(path, err);
+}
+
+bool snap_page_is_zero(const uint8_t *page)
+{
+    uint64_t any = 0;
+    for (size_t i = 0; i < SNAP_PAGE_SIZE; i += sizeof(uint64_t)) {
+        uint64_t word;
+        memcpy(&word, page + i, sizeof(word));
+        any |= word;
+    }
+    return any == 0;
+}
