@@ -45,9 +45,12 @@ int snap_disk_id_of(const char *path, bool readonly, struct snap_disk_id *out, s
 {
     memset(out, 0, sizeof(*out));
     size_t len = strlen(path);
-    if (len == 0 || len >= sizeof(out->path))
-        return error_fmt(err, -ENAMETOOLONG, "disk %s: path is %zu characters (1 to %zu)", path,
-                         len, sizeof(out->path) - 1);
+    if (len == 0)
+        return error_fmt(err, -EINVAL, "disk: empty path");
+    if (len >= sizeof(out->path))
+        return error_fmt(err, -ENAMETOOLONG,
+                         "disk %.40s...: path is %zu characters (a snapshot keeps at most %zu)",
+                         path, len, sizeof(out->path) - 1);
     memcpy(out->path, path, len);
     out->readonly = readonly ? 1 : 0;
     return disk_now(path, 0, false, out, err);
