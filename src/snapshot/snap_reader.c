@@ -270,6 +270,21 @@ const void *snap_reader_find(const struct snap_reader *r, const char *name, int3
     return NULL;
 }
 
+int snap_reader_section(const struct snap_reader *r, uint32_t index, struct snap_section *out)
+{
+    if (!r->bytes || index >= r->count)
+        return -ENOENT;
+    size_t off = SNAP_STATE_HEADER_SIZE;
+    for (uint32_t i = 0; i < index; i++)
+        off += SEC_SPAN(snap_get_le32(r->bytes + off + SEC_SIZE));
+    const uint8_t *sec = r->bytes + off;
+    out->name = (const char *)sec + SEC_NAME;
+    out->slot = (int32_t)snap_get_le32(sec + SEC_SLOT);
+    out->size = snap_get_le32(sec + SEC_SIZE);
+    out->data = sec + SNAP_SECTION_HEADER_SIZE;
+    return 0;
+}
+
 void snap_reader_free(struct snap_reader *r)
 {
     free(r->bytes);

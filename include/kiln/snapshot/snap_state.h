@@ -80,6 +80,16 @@ int snap_reader_parse(struct snap_reader *r, const uint8_t *bytes, size_t len, c
  * and are 8-byte aligned. */
 const void *snap_reader_find(const struct snap_reader *r, const char *name, int32_t slot,
                              uint32_t expected_size, struct error *err);
+/* One section as stored: name (NUL-terminated), slot, size bytes at data (8-byte aligned). */
+struct snap_section {
+    const char *name;
+    int32_t slot;
+    uint32_t size;
+    const void *data;
+};
+/* The section number index (0 to r->count - 1) in file order, for listing or checking what a
+ * file holds; -ENOENT past the last. Pointers live as long as r. */
+int snap_reader_section(const struct snap_reader *r, uint32_t index, struct snap_section *out);
 /* Releases the bytes. Safe on a reader whose load failed, and twice. */
 void snap_reader_free(struct snap_reader *r);
 
