@@ -18,10 +18,13 @@ static int disk_now(const char *path, unsigned index, bool numbered, struct snap
     if (numbered)
         snprintf(who, sizeof(who), "disk %u", index);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return error_fmt(err, errno == ENOENT ? -ESTALE : -errno, "%s (%s): %s%s", who, path,
-                         numbered && errno == ENOENT ? "missing since the snapshot: " : "",
-                         strerror(errno));
+    if (fd < 0) {
+        /* Checking a saved disk: gone is a changed disk like any other. */
+        int e = errno;
+        bool gone = numbered && e == ENOENT;
+        return error_fmt(err, gone ? -ESTALE : -e, "%s (%s): %s%s", who, path,
+                         gone ? "missing since the snapshot: " : "", strerror(e));
+    }
     struct stat st;
     int rc = 0;
     if (fstat(fd, &st) < 0) {

@@ -106,6 +106,9 @@ int snap_writer_add(struct snap_writer *w, const char *name, int32_t slot, const
     if (writer_has(w, name, slot))
         return error_fmt(err, -EINVAL, "%s: section '%s' slot %d added twice", w->path, name,
                          (int)slot);
+    if (size > 0 && !data)
+        return error_fmt(err, -EINVAL, "%s: section '%s' of %u bytes has no data", w->path, name,
+                         size);
     int rc = writer_reserve(w, SEC_SPAN(size), err);
     if (rc < 0)
         return rc;

@@ -87,6 +87,12 @@ static void test_disk_id_refusals(void **state)
     struct snapshot_tmp *t = *state;
     struct snap_disk_id id;
     struct error err = {{0}};
+    char missing[4300];
+    snprintf(missing, sizeof(missing), "%s/none.raw", t->dir);
+    assert_int_equal(snap_disk_id_of(missing, false, &id, &err), -ENOENT);
+    assert_non_null(strstr(err.msg, "none.raw): No such file or directory"));
+    assert_int_equal(snap_disk_id_of("", false, &id, &err), -EINVAL);
+    assert_string_equal(err.msg, "disk: empty path");
     assert_int_equal(snap_disk_id_of(t->dir, false, &id, &err), -EINVAL);
     assert_non_null(strstr(err.msg, "not a regular file or block device"));
     char *long_path = malloc(5000);

@@ -222,6 +222,8 @@ static void test_writer_refusals(void **state)
     long_name[48] = 0;
     assert_int_equal(snap_writer_add(&w, long_name, -1, NULL, 0, &err), -EINVAL);
     assert_non_null(strstr(err.msg, "is 48 characters (expected 1 to 47)"));
+    assert_int_equal(snap_writer_add(&w, "vm", -1, NULL, 8, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "section 'vm' of 8 bytes has no data"));
     /* One section larger than the whole file may be. */
     static const uint8_t big[1] = {0};
     assert_int_equal(snap_writer_add(&w, "big", -1, big, SNAP_STATE_MAX_SIZE, &err), -EINVAL);
