@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "kiln/snapshot/snap_cpu.h"
-#include "kiln/util/bytes.h"
+#include "snap_io.h"
 
 void snap_cpu_id_probe(struct snap_cpu_id *out)
 {
@@ -98,11 +98,11 @@ static const char *feature_name(unsigned word, unsigned bit)
 int snap_cpu_id_check(const struct snap_cpu_id *saved, const struct snap_cpu_id *host,
                       const char *label, struct error *err)
 {
-    if (!memchr(saved->vendor, 0, sizeof(saved->vendor)))
-        return error_fmt(err, -EINVAL, "%s: the CPU vendor is not NUL-terminated", label);
-    size_t vendor_len = strlen(saved->vendor);
-    if (!bytes_all_zero(saved->vendor + vendor_len, sizeof(saved->vendor) - vendor_len) ||
-        saved->pad != 0)
+    int rc =
+        snap_check_text_field(saved->vendor, sizeof(saved->vendor), label, "the CPU vendor", err);
+    if (rc < 0)
+        return rc;
+    if (saved->pad != 0)
         return error_fmt(err, -EINVAL, "%s: nonzero padding in the CPU identity", label);
     if (strncmp(saved->vendor, host->vendor, sizeof(saved->vendor)) != 0)
         return error_fmt(err, -ENODEV, "%s: snapshot was taken on a %.16s CPU, this host is %.16s",

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "kiln/snapshot/snap_disk.h"
-#include "kiln/util/bytes.h"
+#include "snap_io.h"
 
 /* Size and modification time of path now. A block device's size is its length, not st_size. */
 static int disk_now(const char *path, unsigned index, bool numbered, struct snap_disk_id *out,
@@ -54,6 +54,9 @@ int snap_disk_id_of(const char *path, bool readonly, struct snap_disk_id *out, s
         return error_fmt(err, -ENAMETOOLONG,
                          "disk %.40s...: path is %zu characters (a snapshot keeps at most %zu)",
                          path, len, sizeof(out->path) - 1);
+    if (snap_find_control_char(path, len) >= 0)
+        return error_fmt(err, -EINVAL,
+                         "disk path has a control character (a snapshot keeps text paths only)");
     memcpy(out->path, path, len);
     out->readonly = readonly ? 1 : 0;
     return disk_now(path, 0, false, out, err);
@@ -61,18 +64,21 @@ int snap_disk_id_of(const char *path, bool readonly, struct snap_disk_id *out, s
 
 int snap_disk_id_check(const struct snap_disk_id *saved, unsigned index, struct error *err)
 {
-    const char *nul = memchr(saved->path, 0, sizeof(saved->path));
-    if (!nul || nul == saved->path)
-        return error_fmt(err, -EINVAL, "disk %u: the snapshot's path is %s", index,
-                         nul ? "empty" : "not NUL-terminated");
-    if (!bytes_all_zero(nul, sizeof(saved->path) - (size_t)(nul - saved->path)) ||
-        saved->readonly > 1 || saved->mtime_nsec > 999999999)
+    char who[32];
+    snprintf(who, sizeof(who), "disk %u", index);
+    int rc =
+        snap_check_text_field(saved->path, sizeof(saved->path), who, "the snapshot's path", err);
+    if (rc < 0)
+        return rc;
+    if (saved->path[0] == 0)
+        return error_fmt(err, -EINVAL, "%s: the snapshot's path is empty", who);
+    if (saved->readonly > 1 || saved->mtime_nsec > 999999999)
         return error_fmt(err, -EINVAL,
-                         "disk %u (%s): malformed identity in the snapshot (nonzero padding, "
-                         "readonly %u, mtime nanoseconds %u)",
-                         index, saved->path, saved->readonly, saved->mtime_nsec);
+                         "%s (%s): malformed identity in the snapshot (readonly %u, mtime "
+                         "nanoseconds %u)",
+                         who, saved->path, saved->readonly, saved->mtime_nsec);
     struct snap_disk_id now = {0};
-    int rc = disk_now(saved->path, index, true, &now, err);
+    rc = disk_now(saved->path, index, true, &now, err);
     if (rc < 0)
         return rc;
     if (now.size != saved->size)

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kiln/util/bytes.h"
+
 #include "snap_io.h"
 
 int snap_pwrite_all(int fd, const void *buf, size_t len, uint64_t off, const char *path,
@@ -94,4 +96,31 @@ bool snap_page_is_zero(const uint8_t *page)
         any |= word;
     }
     return any == 0;
+}
+
+long snap_find_control_char(const char *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c < 0x20 || c == 0x7f)
+            return (long)i;
+    }
+    return -1;
+}
+
+int snap_check_text_field(const void *field, size_t size, const char *label, const char *what,
+                          struct error *err)
+{
+    const char *text = field;
+    const char *nul = memchr(text, 0, size);
+    if (!nul)
+        return error_fmt(err, -EINVAL, "%s: %s has no NUL in its %zu bytes", label, what, size);
+    size_t len = (size_t)(nul - text);
+    if (!bytes_all_zero(nul, size - len))
+        return error_fmt(err, -EINVAL, "%s: nonzero bytes after %s", label, what);
+    long bad = snap_find_control_char(text, len);
+    if (bad >= 0)
+        return error_fmt(err, -EINVAL, "%s: %s has byte 0x%02x at offset %ld (expected text)",
+                         label, what, (unsigned char)text[bad], bad);
+    return 0;
 }

@@ -50,6 +50,14 @@ static inline uint64_t snap_get_le64(const uint8_t *p)
     return v;
 }
 
+/* Checks a text field of size bytes from a snapshot: a string with a NUL inside the field,
+ * zeroes after it, and no control character (so an error line quoting it stays one line).
+ * 0, or -EINVAL and one line "LABEL: WHAT ...". */
+int snap_check_text_field(const void *field, size_t size, const char *label, const char *what,
+                          struct error *err);
+/* The first control character (below 0x20, or 0x7f) in the len bytes at text, or -1. */
+long snap_find_control_char(const char *text, size_t len);
+
 /* True if the SNAP_PAGE_SIZE bytes at page are all zero. */
 bool snap_page_is_zero(const uint8_t *page);
 

@@ -18,16 +18,6 @@
 /* The smallest state file: a header, no section, the trailer. */
 #define STATE_MIN_SIZE (SNAP_STATE_HEADER_SIZE + SNAP_STATE_TRAILER_SIZE)
 
-/* A NUL-terminated string in a zero-filled field of size bytes: -1 without a NUL, 0 if the
- * bytes after the NUL are zero, 1 if not. */
-static int field_string_check(const uint8_t *field, size_t size)
-{
-    const uint8_t *nul = memchr(field, 0, size);
-    if (!nul)
-        return -1;
-    return bytes_all_zero(nul, size - (size_t)(nul - field)) ? 0 : 1;
-}
-
 /* What comes before the CRC can be checked: magic, version, header size, file size. */
 static int check_envelope(const uint8_t *b, size_t len, const char *label, struct error *err)
 {
@@ -81,17 +71,15 @@ static int read_header(struct snap_reader *r, struct error *err)
     if (r->count > SNAP_MAX_SECTIONS)
         return error_fmt(err, -EINVAL, "%s: %u sections (at most %u)", label, r->count,
                          SNAP_MAX_SECTIONS);
-    int s = field_string_check(b + HDR_KILN_VERSION, sizeof(info->kiln_version));
-    if (s < 0)
-        return error_fmt(err, -EINVAL, "%s: the kiln version has no NUL in its 32 bytes", label);
-    if (s > 0)
-        return error_fmt(err, -EINVAL, "%s: nonzero padding after the kiln version", label);
+    int rc = snap_check_text_field(b + HDR_KILN_VERSION, sizeof(info->kiln_version), label,
+                                   "the kiln version", err);
+    if (rc < 0)
+        return rc;
     memcpy(info->kiln_version, b + HDR_KILN_VERSION, sizeof(info->kiln_version));
-    s = field_string_check(b + HDR_CPU_VENDOR, sizeof(info->cpu.vendor));
-    if (s < 0)
-        return error_fmt(err, -EINVAL, "%s: the CPU vendor has no NUL in its 16 bytes", label);
-    if (s > 0)
-        return error_fmt(err, -EINVAL, "%s: nonzero padding after the CPU vendor", label);
+    rc = snap_check_text_field(b + HDR_CPU_VENDOR, sizeof(info->cpu.vendor), label,
+                               "the CPU vendor", err);
+    if (rc < 0)
+        return rc;
     memcpy(info->cpu.vendor, b + HDR_CPU_VENDOR, sizeof(info->cpu.vendor));
     uint32_t words[8];
     for (int i = 0; i < 8; i++)
@@ -133,15 +121,15 @@ static int check_sections(const struct snap_reader *r, struct error *err)
                              "sections (offset %zu)",
                              label, i, r->count, off, end);
         const uint8_t *sec = b + off;
-        int s = field_string_check(sec + SEC_NAME, SEC_NAME_FIELD);
-        if (s < 0)
-            return error_fmt(err, -EINVAL, "%s: section %u's name has no NUL in its %u bytes",
-                             label, i, SEC_NAME_FIELD);
+        char what[32];
+        snprintf(what, sizeof(what), "section %u's name", i);
+        int rc = snap_check_text_field(sec + SEC_NAME, SEC_NAME_FIELD, label, what, err);
+        if (rc < 0)
+            return rc;
         const char *name = (const char *)sec + SEC_NAME;
         int32_t slot = (int32_t)snap_get_le32(sec + SEC_SLOT);
-        if (s > 0 || name[0] == 0)
-            return error_fmt(err, -EINVAL, "%s: section %u's name is %s", label, i,
-                             name[0] ? "followed by nonzero bytes" : "empty");
+        if (name[0] == 0)
+            return error_fmt(err, -EINVAL, "%s: section %u's name is empty", label, i);
         uint32_t size = snap_get_le32(sec + SEC_SIZE);
         if (SEC_SPAN(size) > end - off)
             return error_fmt(err, -EINVAL,

@@ -35,8 +35,8 @@ static int writer_reserve(struct snap_writer *w, uint64_t extra, struct error *e
 
 static void put_cpu_id(uint8_t *hdr, const struct snap_cpu_id *cpu)
 {
-    memcpy(hdr + HDR_CPU_VENDOR, cpu->vendor, sizeof(cpu->vendor));
-    hdr[HDR_CPU_VENDOR + sizeof(cpu->vendor) - 1] = 0;
+    /* Only the string: the field stays zero after it, as the reader demands. */
+    memcpy(hdr + HDR_CPU_VENDOR, cpu->vendor, strnlen(cpu->vendor, sizeof(cpu->vendor) - 1));
     const uint32_t words[8] = {cpu->leaf1_ecx, cpu->leaf1_edx, cpu->leaf7_ebx, cpu->leaf7_ecx,
                                cpu->leaf7_edx, cpu->ext1_ecx,  cpu->ext1_edx,  0};
     for (int i = 0; i < 8; i++)
@@ -101,6 +101,9 @@ int snap_writer_add(struct snap_writer *w, const char *name, int32_t slot, const
     if (name_len == 0 || name_len > SNAP_SECTION_NAME_MAX)
         return error_fmt(err, -EINVAL, "%s: section name '%s' is %zu characters (expected 1 to %u)",
                          w->path, name, name_len, SNAP_SECTION_NAME_MAX);
+    if (snap_find_control_char(name, name_len) >= 0)
+        return error_fmt(err, -EINVAL, "%s: section name has a control character (expected text)",
+                         w->path);
     if (w->count >= SNAP_MAX_SECTIONS)
         return error_fmt(err, -EINVAL, "%s: more than %u sections", w->path, SNAP_MAX_SECTIONS);
     if (writer_has(w, name, slot))

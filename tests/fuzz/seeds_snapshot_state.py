@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # Writes the seed corpus of fuzz_snapshot_state (tests/fuzz/corpus/fuzz_snapshot_state/): valid
 # state files in the layout docs/snapshots.md describes (no section, a VM-like set, a diff
-# snapshot, sizes that need padding), so the fuzzer starts past the CRC check.
+# snapshot, sizes that need padding), so the fuzzer starts past the CRC check; and each again
+# with its CRC field zeroed ("*-crc-filled"), which the fuzzer fills in after mutating.
 import os
 import struct
 import zlib
@@ -44,6 +45,8 @@ def main():
     for name, data in seeds.items():
         with open(os.path.join(OUT, name), "wb") as f:
             f.write(data)
+        with open(os.path.join(OUT, name + "-crc-filled"), "wb") as f:
+            f.write(data[:-4] + b"\0" * 4)
 
 
 main()

@@ -113,12 +113,26 @@ static void test_disk_id_refusals(void **state)
     assert_non_null(strstr(err.msg, "disk 3 ("));
     assert_non_null(strstr(err.msg, "malformed identity in the snapshot"));
     id.readonly = 0;
+    id.mtime_nsec = 1000000000;
+    assert_int_equal(snap_disk_id_check(&id, 3, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "mtime nanoseconds 1000000000"));
+    id.mtime_nsec = 0;
     id.path[sizeof(id.path) - 1] = 'x';
     assert_int_equal(snap_disk_id_check(&id, 3, &err), -EINVAL);
-    assert_non_null(strstr(err.msg, "malformed identity"));
+    assert_string_equal(err.msg, "disk 3: nonzero bytes after the snapshot's path");
+    id.path[sizeof(id.path) - 1] = 0;
+    id.path[1] = '\n';
+    assert_int_equal(snap_disk_id_check(&id, 3, &err), -EINVAL);
+    assert_string_equal(err.msg,
+                        "disk 3: the snapshot's path has byte 0x0a at offset 1 (expected text)");
     memset(id.path, 'p', sizeof(id.path));
     assert_int_equal(snap_disk_id_check(&id, 3, &err), -EINVAL);
-    assert_string_equal(err.msg, "disk 3: the snapshot's path is not NUL-terminated");
+    assert_string_equal(err.msg, "disk 3: the snapshot's path has no NUL in its 4096 bytes");
+    memset(id.path, 0, sizeof(id.path));
+    assert_int_equal(snap_disk_id_check(&id, 3, &err), -EINVAL);
+    assert_string_equal(err.msg, "disk 3: the snapshot's path is empty");
+    assert_int_equal(snap_disk_id_of("/tmp/a\nb.raw", false, &id, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "control character"));
 }
 
 static void test_dir_prepare(void **state)

@@ -222,6 +222,8 @@ static void test_writer_refusals(void **state)
     long_name[48] = 0;
     assert_int_equal(snap_writer_add(&w, long_name, -1, NULL, 0, &err), -EINVAL);
     assert_non_null(strstr(err.msg, "is 48 characters (expected 1 to 47)"));
+    assert_int_equal(snap_writer_add(&w, "vm\r", -1, NULL, 0, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "section name has a control character"));
     assert_int_equal(snap_writer_add(&w, "vm", -1, NULL, 8, &err), -EINVAL);
     assert_non_null(strstr(err.msg, "section 'vm' of 8 bytes has no data"));
     /* One section larger than the whole file may be. */
@@ -337,9 +339,13 @@ static void test_header_refusals(void **state)
     fix_crc(bad, len);
     assert_refused(bad, len, "the kiln version has no NUL in its 32 bytes");
     memcpy(bad, b, len);
+    bad[OFF_KILN] = 0x7f;
+    fix_crc(bad, len);
+    assert_refused(bad, len, "the kiln version has byte 0x7f at offset 0 (expected text)");
+    memcpy(bad, b, len);
     bad[OFF_KILN + 31] = 1;
     fix_crc(bad, len);
-    assert_refused(bad, len, "nonzero padding after the kiln version");
+    assert_refused(bad, len, "nonzero bytes after the kiln version");
     memcpy(bad, b, len);
     bad[OFF_CPU_PAD] = 1;
     fix_crc(bad, len);
@@ -390,9 +396,13 @@ static void test_section_refusals(void **state)
     memcpy(bad, b, len);
     bad[vm + 40] = 'x';
     fix_crc(bad, len);
-    assert_refused(bad, len, "section 0's name is followed by nonzero bytes");
+    assert_refused(bad, len, "nonzero bytes after section 0's name");
     memcpy(bad, b, len);
-    bad[vm] = 0;
+    bad[vcpu1 + 2] = '\n'; /* found by fuzz_snapshot_state: a two-line error message */
+    fix_crc(bad, len);
+    assert_refused(bad, len, "section 2's name has byte 0x0a at offset 2 (expected text)");
+    memcpy(bad, b, len);
+    memset(bad + vm, 0, 2); /* "vm" gone */
     fix_crc(bad, len);
     assert_refused(bad, len, "section 0's name is empty");
     memcpy(bad, b, len);
@@ -496,7 +506,12 @@ static void test_cpu_id_mismatches(void **state)
     saved = intel_like();
     memset(saved.vendor, 'G', sizeof(saved.vendor));
     assert_int_equal(snap_cpu_id_check(&saved, &host, "snapshot S", &err), -EINVAL);
-    assert_string_equal(err.msg, "snapshot S: the CPU vendor is not NUL-terminated");
+    assert_string_equal(err.msg, "snapshot S: the CPU vendor has no NUL in its 16 bytes");
+    saved = intel_like();
+    saved.vendor[3] = 0x1b; /* an escape sequence would reach the user's terminal */
+    assert_int_equal(snap_cpu_id_check(&saved, &host, "snapshot S", &err), -EINVAL);
+    assert_string_equal(err.msg,
+                        "snapshot S: the CPU vendor has byte 0x1b at offset 3 (expected text)");
 }
 
 int main(void)
