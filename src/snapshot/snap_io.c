@@ -60,6 +60,16 @@ int snap_tmp_path(const char *path, char *out, size_t out_size, struct error *er
     return 0;
 }
 
+int snap_create_tmp(const char *tmp_path, struct error *err)
+{
+    if (unlink(tmp_path) < 0 && errno != ENOENT)
+        return error_fmt(err, -errno, "%s: removing a stale one: %s", tmp_path, strerror(errno));
+    int fd = open(tmp_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return error_fmt(err, -errno, "%s: creating it: %s", tmp_path, strerror(errno));
+    return fd;
+}
+
 /* The rename is only durable once the folder holding the new name is on disk too. */
 static int fsync_parent(const char *path, struct error *err)
 {

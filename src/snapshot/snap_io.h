@@ -19,6 +19,9 @@ int snap_pread_all(int fd, void *buf, size_t len, uint64_t off, const char *path
                    struct error *err);
 /* out = path + ".tmp"; -ENAMETOOLONG if it does not fit. */
 int snap_tmp_path(const char *path, char *out, size_t out_size, struct error *err);
+/* Creates tmp_path afresh (mode 0600), removing a stale one left by a crash first; a symlink
+ * there is removed, never followed. Returns the fd (read-write) or -errno with one line. */
+int snap_create_tmp(const char *tmp_path, struct error *err);
 /* Makes tmp_path (open as fd) durable under path: fsync, rename, fsync of the folder. */
 int snap_commit(int fd, const char *tmp_path, const char *path, struct error *err);
 /* Little-endian fields of the files' headers, at any alignment. */

@@ -25,9 +25,9 @@ int snap_mem_create_tmp(const char *path, char *tmp_path, size_t tmp_size, uint6
     int rc = snap_tmp_path(path, tmp_path, tmp_size, err);
     if (rc < 0)
         return rc;
-    int fd = open(tmp_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = snap_create_tmp(tmp_path, err);
     if (fd < 0)
-        return error_fmt(err, -errno, "%s: creating it: %s", tmp_path, strerror(errno));
+        return fd;
     if (ftruncate(fd, (off_t)size) < 0) {
         rc = error_fmt(err, -errno, "%s: setting its size to %llu: %s", tmp_path,
                        (unsigned long long)size, strerror(errno));

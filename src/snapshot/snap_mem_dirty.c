@@ -1,6 +1,5 @@
 /* Diff memory files (kiln/snapshot/snap_mem.h): memory.diff holds the pages dirtied since the
- * base, memory.dirty says which pages those are (a dirtied page that is now zero is a hole in
- * the diff, like a page never touched, so the hole alone cannot tell them apart). */
+ * base, memory.dirty which ones (a dirtied page now zero is a hole, like an untouched one). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -68,9 +67,9 @@ static int write_bitmap(const char *path, uint64_t size, const uint64_t *dirty,
     int rc = snap_tmp_path(path, tmp_path, sizeof(tmp_path), err);
     int fd = -1;
     if (rc == 0) {
-        fd = open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        fd = snap_create_tmp(tmp_path, err);
         if (fd < 0)
-            rc = error_fmt(err, -errno, "%s: creating it: %s", tmp_path, strerror(errno));
+            rc = fd;
     }
     if (rc == 0)
         rc = snap_pwrite_all(fd, buf, file_size, 0, tmp_path, err);

@@ -1,6 +1,5 @@
-/* Reading a state file (kiln/snapshot/snap_state.h). The bytes are hostile until checked:
- * every check below names the file and what was expected, and nothing is read outside
- * [0, len) nor allocated beyond the file's size. */
+/* Reading a state file (kiln/snapshot/snap_state.h): its bytes are hostile until checked, and
+ * nothing is read outside them nor allocated beyond the file's size. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

@@ -1,6 +1,5 @@
-/* Writing a state file (kiln/snapshot/snap_state.h): the sections are gathered in memory, so
- * the header can carry the final size and count, then written to PATH.tmp in one go and
- * renamed over PATH. */
+/* Writing a state file (kiln/snapshot/snap_state.h): sections are gathered in memory so the
+ * header can carry the final size and count, then written to PATH.tmp and renamed to PATH. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -69,9 +68,10 @@ int snap_writer_open(struct snap_writer *w, const char *path, const struct snap_
     put_cpu_id(hdr, &info->cpu);
     w->len = SNAP_STATE_HEADER_SIZE;
 
-    w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    w->fd = snap_create_tmp(w->tmp_path, err);
     if (w->fd < 0) {
-        rc = error_fmt(err, -errno, "%s: creating it: %s", w->tmp_path, strerror(errno));
+        rc = w->fd;
+        w->fd = -1;
         free(w->buf);
         w->buf = NULL;
         return rc;

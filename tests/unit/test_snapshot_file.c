@@ -266,6 +266,19 @@ static void test_abort_leaves_nothing(void **state)
     assert_int_equal(stat(tmp, &st), -1);
     assert_int_equal(stat(path, &st), -1);
 
+    /* A stale .tmp left as a symlink (by a crash, or planted) is replaced, not followed. */
+    char victim[4200];
+    snapshot_tmp_file(t, "victim", victim, sizeof(victim));
+    FILE *f = fopen(victim, "w");
+    assert_non_null(f);
+    fputs("keep me", f);
+    fclose(f);
+    assert_int_equal(symlink(victim, tmp), 0);
+    write_sample(path);
+    assert_int_equal(stat(victim, &st), 0);
+    assert_int_equal(st.st_size, 7);
+    assert_int_equal(lstat(tmp, &st), -1);
+
     char missing[4300];
     snprintf(missing, sizeof(missing), "%s/no/such/dir/state.kiln", t->dir);
     assert_int_equal(snap_writer_open(&w, missing, &info, &err), -ENOENT);

@@ -1,6 +1,5 @@
-/* The snapshot's guest RAM files: memory.kiln, a sparse image of all of RAM (zero pages are
- * holes), and for a diff snapshot memory.diff + memory.dirty (the pages written since the
- * base, and which ones). Layouts: docs/snapshots.md. */
+/* The snapshot's guest RAM files: memory.kiln, a sparse image of RAM (zero pages are holes),
+ * and for a diff memory.diff + memory.dirty (the pages written since the base, and which). */
 #ifndef KILN_SNAPSHOT_SNAP_MEM_H
 #define KILN_SNAPSHOT_SNAP_MEM_H
 

@@ -39,8 +39,9 @@ struct snap_writer {
     uint32_t count;
 };
 
-/* Creates PATH.tmp (mode 0600, replacing a stale one) and starts the header from info (its
- * kiln_version is ignored: this kiln's is written). Unknown flags are refused. */
+/* Creates PATH.tmp (mode 0600, replacing a stale one, never following a symlink) and starts the
+ * header from info (its kiln_version is ignored: this kiln's is written). Unknown flags are
+ * refused. */
 int snap_writer_open(struct snap_writer *w, const char *path, const struct snap_info *info,
                      struct error *err);
 /* Appends a section: name of 1 to 47 characters, slot (vCPU index, virtio slot, or -1),
