@@ -2,6 +2,8 @@
  * that grew, was modified or went away is refused by name; a folder holding a snapshot is
  * never reused. */
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -173,6 +175,72 @@ static void test_dir_prepare(void **state)
     assert_string_equal(err.msg, "snapshot folder /a/long/folder: path too long (at most 15)");
 }
 
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_base_file(void **state)
+{
+    struct snapshot_tmp *t = *state;
+    char base[4200], diff[4200], file[4300], got[4096], want[4600];
+    struct error err = {{0}};
+    snapshot_tmp_file(t, "base", base, sizeof(base));
+    snapshot_tmp_file(t, "diff", diff, sizeof(diff));
+    assert_int_equal(snap_dir_prepare(base, &err), 0);
+    assert_int_equal(snap_dir_prepare(diff, &err), 0);
+
+    assert_int_equal(snap_dir_write_base(diff, base, &err), -ENOENT);
+    assert_non_null(strstr(err.msg, "no state.kiln there (expected a snapshot)"));
+    snap_dir_file(base, SNAP_STATE_FILE, file, sizeof(file), &err);
+    write_text(file, "");
+    /* Given relative, stored absolute: the diff may be restored from another directory. */
+    assert_int_equal(chdir(t->dir), 0);
+    assert_int_equal(snap_dir_write_base(diff, "./base/", &err), 0);
+    assert_int_equal(snap_dir_read_base(diff, got, sizeof(got), &err), 0);
+    char real[4200];
+    assert_non_null(realpath(base, real));
+    assert_string_equal(got, real);
+    snap_dir_file(diff, SNAP_BASE_FILE, file, sizeof(file), &err);
+    snprintf(want, sizeof(want), "%s\n", real);
+    FILE *f = fopen(file, "r");
+    assert_non_null(f);
+    char line[4300] = "";
+    assert_non_null(fgets(line, sizeof(line), f));
+    fclose(f);
+    assert_string_equal(line, want);
+
+    char small[8];
+    assert_int_equal(snap_dir_read_base(diff, small, sizeof(small), &err), -ENAMETOOLONG);
+    assert_non_null(strstr(err.msg, "(at most 7)"));
+    write_text(file, "relative/path\n");
+    assert_int_equal(snap_dir_read_base(diff, got, sizeof(got), &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "expected an absolute path to the base folder"));
+    write_text(file, "/a\n/b\n");
+    assert_int_equal(snap_dir_read_base(diff, got, sizeof(got), &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "byte 0x0a at offset 2 (expected one line holding a path)"));
+    write_text(file, "/no/newline");
+    assert_int_equal(snap_dir_read_base(diff, got, sizeof(got), &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "expected one line ending in a newline"));
+    write_text(file, "");
+    assert_int_equal(snap_dir_read_base(diff, got, sizeof(got), &err), -EINVAL);
+    char *huge = malloc(6000);
+    assert_non_null(huge);
+    memset(huge, 'a', 5999);
+    huge[0] = '/';
+    huge[5999] = 0;
+    write_text(file, huge);
+    free(huge);
+    assert_int_equal(snap_dir_read_base(diff, got, sizeof(got), &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "longer than a path (at most 4096 bytes)"));
+    unlink(file);
+    assert_int_equal(snap_dir_read_base(diff, got, sizeof(got), &err), -ENOENT);
+    assert_int_equal(chdir("/"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -184,6 +252,7 @@ int main(void)
                                         snapshot_tmp_teardown),
         cmocka_unit_test_setup_teardown(test_dir_prepare, snapshot_tmp_setup,
                                         snapshot_tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_base_file, snapshot_tmp_setup, snapshot_tmp_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
-/* A snapshot folder: the names of its files (docs/snapshots.md, "Folder layout") and making it
- * ready to receive a new snapshot without overwriting an older one. */
+/* A snapshot folder (docs/snapshots.md, "Folder layout"): its files' names, making it ready
+ * without overwriting an older snapshot, and a diff's `base` file naming its base folder. */
 #ifndef KILN_SNAPSHOT_SNAP_DIR_H
 #define KILN_SNAPSHOT_SNAP_DIR_H
 
@@ -19,5 +19,11 @@
 int snap_dir_prepare(const char *dir, struct error *err);
 /* out = DIR/FILE; -ENAMETOOLONG and one line if it does not fit in out_size. */
 int snap_dir_file(const char *dir, const char *file, char *out, size_t out_size, struct error *err);
+/* A diff snapshot's DIR/base: base_dir made absolute (it must exist, and hold a state.kiln),
+ * written as one line through base.tmp + rename. */
+int snap_dir_write_base(const char *dir, const char *base_dir, struct error *err);
+/* Reads DIR/base into out: one line holding an absolute path, no control characters, shorter
+ * than out_size; anything else is -EINVAL and one line naming the file. */
+int snap_dir_read_base(const char *dir, char *out, size_t out_size, struct error *err);
 
 #endif
