@@ -14,6 +14,7 @@ CONTRACT = {"vm/platform.h", "vm/bus.h", "vm/irq.h", "vm/stop.h", "vm/guest_mem.
 ALLOWED = {  # part -> parts it may include from ("vm" meaning only the contract above)
     "util": set(),
     "sandbox": {"util"},
+    "snapshot": {"util"},
     "config": {"util", "boot", "sandbox"},
     "boot": {"util", "vm"},
     "acpi": {"util", "vm"},
@@ -27,8 +28,8 @@ ALLOWED = {  # part -> parts it may include from ("vm" meaning only the contract
     "api": {"util"},
     "ctl": {"util", "api"},
     "vm": {"util", "config", "boot", "acpi", "virtio", "host", "devices", "hostcompat", "vcpu",
-           "sandbox"},
-    "main": {"config", "ktest", "jail", "vm", "util", "ctl"},
+           "sandbox", "snapshot", "api"},
+    "main": {"config", "ktest", "jail", "vm", "util", "ctl", "api", "snapshot"},
 }
 FULL_VM = {"main"}  # parts that may use all of vm/, not only its contract
 bad = 0
