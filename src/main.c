@@ -1,6 +1,9 @@
 /* kiln's entry point: parse the command line (and the VM definition file), then build, run
  * and tear down one VM (again, after a guest reset, with --on-reset restart), or check or print
  * the configuration. The only place that prints fatal errors and chooses the exit status. */
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -9,18 +12,31 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kiln/api/api_socket.h"
 #include "kiln/config/cli.h"
 #include "kiln/ctl/ctl.h"
 #include "kiln/jail/jail.h"
 #include "kiln/ktest/ktest.h"
 #include "kiln/util/fd_private.h"
 #include "kiln/vm/vm.h"
+#include "kiln/snapshot/snap_dir.h"
+#include "kiln/vm/vm_snapshot.h"
+#include "restore_args.h"
 
 #include "kiln_commit.h" /* KILN_COMMIT: generated at build time (cmake/kiln_commit.cmake) */
 
+/* How kiln run or kiln restore starts the VM: the API's listening socket, and for a restore
+ * the snapshot the first boot comes from (a reboot after it starts the kernel afresh). */
+struct run_plan {
+    int api_fd; /* -1: no API */
+    const char *restore_dir;
+    bool copy_memory;
+    bool paused;
+};
+
 /* One boot: build, run, tear down. Returns -1 if the VM could not be built or run. */
-static int boot_once(const struct vm_config *config, unsigned boot_index, struct vm_result *result,
-                     struct log *log)
+static int boot_once(const struct vm_config *config, unsigned boot_index,
+                     const struct run_plan *plan, struct vm_result *result, struct log *log)
 {
     struct error err = {{0}};
     struct vm *vm = calloc(1, sizeof(*vm));
@@ -28,8 +44,12 @@ static int boot_once(const struct vm_config *config, unsigned boot_index, struct
         fprintf(stderr, "kiln: error: out of memory\n");
         return -1;
     }
-    int r = vm_create(vm, config, boot_index, &err);
+    bool restoring = plan->restore_dir && boot_index == 0;
+    int r = restoring ? vm_restore(vm, config, plan->restore_dir, plan->copy_memory, &err)
+                      : vm_create(vm, config, boot_index, &err);
     if (r == 0) {
+        vm->api_fd = plan->api_fd;
+        vm->paused = restoring && plan->paused;
         r = vm_run(vm, &err);
         *result = vm->result;
         *log = vm->log;
@@ -95,13 +115,17 @@ static int print_config(struct cli_request *request)
     return EXIT_SUCCESS;
 }
 
-static int run_vm(const struct vm_config *config)
+static int run_vm(const struct vm_config *config, const struct run_plan *plan)
 {
     struct vm_result result;
     struct log log;
     for (unsigned boot = 0;; boot++) {
-        if (boot_once(config, boot, &result, &log) < 0)
+        if (boot_once(config, boot, plan, &result, &log) < 0)
             return EXIT_KILN_ERROR;
+        if (result.reason == VM_STOP_REBOOT && !result.signal) {
+            log_info(&log, "%s", result.message);
+            continue;
+        }
         if (result.reason != VM_STOP_RESET || config->on_reset != RESET_RESTART)
             break;
         if (result.signal) {
@@ -133,32 +157,145 @@ static int end_like(const struct jail_outcome *outcome)
     return outcome->exit_status >= 0 ? outcome->exit_status : EXIT_KILN_ERROR;
 }
 
-/* kiln run: with --jail, this process waits while a jailed child runs the VM. */
-static int run_command(struct cli_request *request)
+/* The control API's socket (docs/api.md), bound here, before any jail, so that it lives on
+ * the host's side and survives reboots: --api-socket's path, else NAME.PID.sock in the run
+ * folder. A default that cannot be made only costs the API (a warning); a path the user gave
+ * must work. Returns the listening fd, -1 for no API, or -2 after printing an error. */
+static int open_api_socket(const struct vm_config *config, char *path, size_t len)
 {
-    if (!load_config(request, true))
-        return EXIT_KILN_ERROR;
+    path[0] = '\0';
+    if (config_api_disabled(config))
+        return -1;
+    struct error err = {{0}};
+    uid_t uid = config->jail_dir ? (uid_t)config->jail_uid : (uid_t)-1;
+    gid_t gid = config->jail_dir ? (gid_t)config->jail_gid : (gid_t)-1;
+    int fd = -1, r;
+    if (config->api_socket) {
+        snprintf(path, len, "%s", config->api_socket);
+        r = api_socket_bind(path, uid, gid, &fd, &err);
+    } else {
+        r = api_default_socket_path(config->name, getpid(), path, len, &err);
+        if (r == 0)
+            r = api_socket_bind(path, uid, gid, &fd, &err);
+        if (r < 0) {
+            fprintf(stderr, "kiln: warning: no control API: %s\n", err.msg);
+            path[0] = '\0';
+            return -1;
+        }
+    }
+    if (r < 0) {
+        fprintf(stderr, "kiln: error: %s\n", err.msg);
+        path[0] = '\0';
+        return -2;
+    }
+    return fd;
+}
+
+static void close_api_socket(int fd, const char *path)
+{
+    if (fd < 0)
+        return;
+    close(fd);
+    unlink(path);
+}
+
+/* With --jail, this process waits while a jailed child runs the VM. */
+static int run_jailed_or_not(struct cli_request *request, const struct run_plan *plan,
+                             const char *api_path)
+{
     /* The console's own non-blocking description of stdout (host/console_out.c), taken here
      * because a jail has no /proc to reopen it through. */
     fd_make_private_nonblocking(STDOUT_FILENO);
     if (request->config.jail_dir) {
         struct error err = {{0}};
         struct jail_outcome outcome;
-        int r = jail_enter(&request->config, &outcome, &err);
+        int r = jail_enter(&request->config, plan->api_fd, &outcome, &err);
         if (r < 0) {
             fprintf(stderr, "kiln: error: %s\n", err.msg);
             return EXIT_KILN_ERROR;
         }
-        if (r == JAIL_PARENT)
+        if (r == JAIL_PARENT) {
+            if (outcome.signal)
+                close_api_socket(plan->api_fd, api_path); /* end_like raises it */
             return end_like(&outcome);
+        }
     }
-    return run_vm(&request->config);
+    return run_vm(&request->config, plan);
+}
+
+/* kiln run, and kiln restore once its config is loaded. */
+static int start_vm(struct cli_request *request, struct run_plan *plan)
+{
+    char api_path[PATH_MAX];
+    plan->api_fd = open_api_socket(&request->config, api_path, sizeof(api_path));
+    if (plan->api_fd == -2)
+        return EXIT_KILN_ERROR;
+    int status = run_jailed_or_not(request, plan, api_path);
+    close_api_socket(plan->api_fd, api_path);
+    return status;
+}
+
+static int run_command(struct cli_request *request)
+{
+    if (!load_config(request, true))
+        return EXIT_KILN_ERROR;
+    struct run_plan plan = {.api_fd = -1};
+    return start_vm(request, &plan);
+}
+
+/* kiln restore DIR [flags]: the snapshot's config with the allowed run flags over it. A
+ * snapshot that cannot be loaded ends in one line and status 125, with nothing run. */
+static int restore_command(int argc, char **argv)
+{
+    struct error err = {{0}};
+    struct restore_args args;
+    int status = EXIT_KILN_ERROR;
+    if (restore_args_parse(argc, argv, &args, &err) < 0) {
+        fprintf(stderr, "kiln: error: %s\n", err.msg);
+    } else if (args.help) {
+        fputs(restore_args_usage(), stdout);
+        status = EXIT_SUCCESS;
+    } else {
+        char state[PATH_MAX];
+        snprintf(state, sizeof(state), "%s/%s", args.dir, SNAP_STATE_FILE);
+        struct cli_request request;
+        if (access(state, F_OK) != 0) {
+            fprintf(stderr, "kiln: error: %s: not a snapshot folder (no %s: %s)\n", args.dir,
+                    SNAP_STATE_FILE, strerror(errno));
+        } else if (cli_parse(args.run_argc, args.run_argv, &request, &err) < 0) {
+            fprintf(stderr, "kiln: error: %s\n", err.msg);
+        } else {
+            /* The kernel need not exist any more: the snapshot's RAM holds it. */
+            if (load_config(&request, false)) {
+                if (!args.api_given) { /* the snapshot's socket may still be served */
+                    free(request.config.api_socket);
+                    request.config.api_socket = NULL;
+                }
+                fd_make_private_nonblocking(STDERR_FILENO);
+                struct run_plan plan = {.api_fd = -1,
+                                        .restore_dir = args.dir,
+                                        .copy_memory = args.copy_memory,
+                                        .paused = args.paused};
+                if (request.config.jail_dir)
+                    fprintf(stderr, "kiln: error: kiln restore cannot run a VM jailed yet (the "
+                                    "snapshot's config has jail:)\n");
+                else
+                    status = start_vm(&request, &plan);
+            }
+            cli_request_free(&request);
+        }
+    }
+    restore_args_free(&args);
+    return status;
 }
 
 int main(int argc, char **argv)
 {
     if (ktest_child_setup() < 0) /* a kiln test case's VM whose runner is gone */
         return EXIT_KILN_ERROR;
+    /* jansson seeds its hash tables from /dev/urandom on first use; do it now, before any
+     * seccomp filter forbids opening files (the control API answers on the event loop). */
+    json_object_seed(0);
     /* A closed console pipe must not kill the VMM; writes report EPIPE instead. */
     signal(SIGPIPE, SIG_IGN);
     /* Held until a VM's loop can handle them (vm_run unblocks them). */
@@ -179,6 +316,8 @@ int main(int argc, char **argv)
         char *command_help[] = {argv[0], argv[2], "--help", NULL};
         return strcmp(argv[2], "ctl") == 0 ? ctl_main(3, command_help) : ps_main(3, command_help);
     }
+    if (argc >= 2 && strcmp(argv[1], "restore") == 0)
+        return restore_command(argc, argv);
     if (argc == 3 && strcmp(argv[1], "help") == 0 && strcmp(argv[2], "test") == 0) {
         char *test_help[] = {argv[0], "test", "--help", NULL};
         return ktest_main(3, test_help);

@@ -4,7 +4,9 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kiln/api/api_client.h"
 #include "kiln/api/api_socket.h"
@@ -12,7 +14,10 @@
 #include "kiln/ctl/ctl_find.h"
 #include "kiln/ctl/ctl_print.h"
 
-enum ctl_printer { PRINT_STATUS, PRINT_COUNTERS, PRINT_MESSAGE };
+enum ctl_printer { PRINT_STATUS, PRINT_COUNTERS, PRINT_MESSAGE, PRINT_SNAPSHOT };
+
+/* What follows COMMAND: nothing, or snapshot's DIR [--stop]. */
+enum ctl_args { ARGS_NONE, ARGS_SNAPSHOT };
 
 struct ctl_command {
     const char *name;
@@ -21,27 +26,35 @@ struct ctl_command {
     const char *help;
     enum ctl_printer printer;
     const char *done; /* what PRINT_MESSAGE prints when the reply has no "message" */
+    enum ctl_args args;
+    int timeout_ms;
 };
 
-/* Adding snapshot later: {"snapshot", "PUT", "/vm/snapshot", ...} plus its DIR [--stop]
- * arguments as the request body. */
+/* A snapshot writes all of guest RAM that is not zero: give it time (it never blocks the VM's
+ * loop meanwhile). */
+#define CTL_SNAPSHOT_TIMEOUT_MS (10 * 60 * 1000)
+
 static const struct ctl_command ctl_commands[] = {
     {"status", "GET", "/vm", "the VM's name, pid, state, uptime, vCPUs and memory", PRINT_STATUS,
-     NULL},
+     NULL, ARGS_NONE, CTL_TIMEOUT_MS},
     {"pause", "PUT", "/vm/pause", "stop running the vCPUs; devices keep their state", PRINT_MESSAGE,
-     "paused"},
-    {"resume", "PUT", "/vm/resume", "run the vCPUs of a paused VM again", PRINT_MESSAGE, "resumed"},
-    {"shutdown", "PUT", "/vm/shutdown", "ask the guest to power off", PRINT_MESSAGE,
-     "shutting down"},
-    {"reboot", "PUT", "/vm/reboot", "ask the guest to reboot", PRINT_MESSAGE, "rebooting"},
+     "paused", ARGS_NONE, CTL_TIMEOUT_MS},
+    {"resume", "PUT", "/vm/resume", "run the vCPUs of a paused VM again", PRINT_MESSAGE, "resumed",
+     ARGS_NONE, CTL_TIMEOUT_MS},
+    {"shutdown", "PUT", "/vm/shutdown", "press the power button; stop after the grace period",
+     PRINT_MESSAGE, "shutting down", ARGS_NONE, CTL_TIMEOUT_MS},
+    {"reboot", "PUT", "/vm/reboot", "build the VM again (needs --on-reset restart)", PRINT_MESSAGE,
+     "rebooting", ARGS_NONE, CTL_TIMEOUT_MS},
     {"counters", "GET", "/vm/counters", "each vCPU's exits and each device's counters",
-     PRINT_COUNTERS, NULL},
+     PRINT_COUNTERS, NULL, ARGS_NONE, CTL_TIMEOUT_MS},
+    {"snapshot", "PUT", "/vm/snapshot", "DIR [--stop]: save the VM into DIR; --stop: end it after",
+     PRINT_SNAPSHOT, NULL, ARGS_SNAPSHOT, CTL_SNAPSHOT_TIMEOUT_MS},
 };
 #define CTL_COMMAND_COUNT (sizeof(ctl_commands) / sizeof(ctl_commands[0]))
 
 static void print_help(FILE *out)
 {
-    fprintf(out, "usage: kiln ctl SOCKET COMMAND [--json]\n"
+    fprintf(out, "usage: kiln ctl SOCKET COMMAND [ARGS] [--json]\n"
                  "\n"
                  "Sends one request to a running VM's control API (docs/api.md).\n"
                  "SOCKET is the VM's API socket: a path, or a VM's name or pid, looked up in\n"
@@ -55,6 +68,7 @@ static void print_help(FILE *out)
             "\n"
             "flags:\n"
             "  --json      print the reply's JSON body, pretty-printed\n"
+            "  --stop      snapshot: stop the VM (status 0) once it is saved\n"
             "  --help, -h  this text\n"
             "\n"
             "exit status: 0 when the VM did it, 1 when it answered with an error, %d when\n"
@@ -82,6 +96,9 @@ static void print_human(const struct ctl_command *command, const json_t *reply)
     case PRINT_MESSAGE:
         ctl_print_message(stdout, reply, command->done);
         break;
+    case PRINT_SNAPSHOT:
+        ctl_print_snapshot(stdout, reply);
+        break;
     }
 }
 
@@ -98,10 +115,26 @@ static int usage_error(const char *fmt, ...)
     return CTL_EXIT_UNREACHABLE;
 }
 
+/* snapshot's body: {"dir": absolute DIR, "stop": --stop}. DIR is made absolute here, as the
+ * VM's working folder is not the user's. */
+static json_t *snapshot_body(const char *dir, bool stop)
+{
+    char cwd[4096], *absolute = NULL;
+    if (dir[0] == '/')
+        absolute = strdup(dir);
+    else if (getcwd(cwd, sizeof(cwd)) && asprintf(&absolute, "%s/%s", cwd, dir) < 0)
+        absolute = NULL;
+    if (!absolute)
+        return NULL;
+    json_t *body = json_pack("{s:s, s:b}", "dir", absolute, "stop", stop);
+    free(absolute);
+    return body;
+}
+
 int ctl_main(int argc, char **argv)
 {
-    bool json = false;
-    const char *positional[2];
+    bool json = false, stop = false;
+    const char *positional[3];
     int npositional = 0;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -110,10 +143,13 @@ int ctl_main(int argc, char **argv)
         }
         if (strcmp(argv[i], "--json") == 0)
             json = true;
+        else if (strcmp(argv[i], "--stop") == 0)
+            stop = true;
         else if (argv[i][0] == '-' && argv[i][1])
             return usage_error("unknown flag %s", argv[i]);
-        else if (npositional == 2)
-            return usage_error("unexpected argument '%s' (expected SOCKET COMMAND)", argv[i]);
+        else if (npositional == 3)
+            return usage_error("unexpected argument '%s' (expected SOCKET COMMAND [ARGS])",
+                               argv[i]);
         else
             positional[npositional++] = argv[i];
     }
@@ -122,7 +158,7 @@ int ctl_main(int argc, char **argv)
                                              : "missing SOCKET and COMMAND");
     const struct ctl_command *command = find_command(positional[1]);
     if (!command) {
-        char names[128] = "";
+        char names[160] = "";
         for (size_t i = 0; i < CTL_COMMAND_COUNT; i++)
             snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", i ? ", " : "",
                      ctl_commands[i].name);
@@ -130,14 +166,29 @@ int ctl_main(int argc, char **argv)
                 positional[1], names);
         return CTL_EXIT_UNREACHABLE;
     }
+    if (command->args == ARGS_SNAPSHOT && npositional != 3)
+        return usage_error("snapshot needs the folder to write: kiln ctl SOCKET snapshot DIR");
+    if (command->args == ARGS_NONE && npositional == 3)
+        return usage_error("%s takes no argument, got '%s'", command->name, positional[2]);
+    if (stop && command->args != ARGS_SNAPSHOT)
+        return usage_error("--stop goes with snapshot only");
 
+    json_t *body = NULL;
+    if (command->args == ARGS_SNAPSHOT && !(body = snapshot_body(positional[2], stop))) {
+        fprintf(stderr, "kiln ctl: error: snapshot folder '%s': cannot make it absolute: %s\n",
+                positional[2], strerror(errno));
+        return CTL_EXIT_UNREACHABLE;
+    }
     struct error err = {{0}};
     char socket_path[API_SOCKET_PATH_MAX * 3];
     int status = 0;
     json_t *reply = NULL;
-    if (ctl_find_socket(positional[0], socket_path, sizeof(socket_path), &err) < 0 ||
-        api_client_request(socket_path, command->method, command->path, NULL, CTL_TIMEOUT_MS,
-                           &status, &reply, &err) < 0) {
+    int r = ctl_find_socket(positional[0], socket_path, sizeof(socket_path), &err);
+    if (r == 0)
+        r = api_client_request(socket_path, command->method, command->path, body,
+                               command->timeout_ms, &status, &reply, &err);
+    json_decref(body);
+    if (r < 0) {
         fprintf(stderr, "kiln ctl: error: %s\n", err.msg);
         return CTL_EXIT_UNREACHABLE;
     }

@@ -127,3 +127,15 @@ void ctl_print_message(FILE *out, const json_t *reply, const char *fallback)
     const char *message = json_string_value(json_object_get(reply, "message"));
     fprintf(out, "%s\n", message ? message : fallback);
 }
+
+void ctl_print_snapshot(FILE *out, const json_t *reply)
+{
+    double mib = 1024.0 * 1024.0;
+    json_int_t memory = json_integer_value(json_object_get(reply, "memory_bytes"));
+    json_int_t data = json_integer_value(json_object_get(reply, "memory_data_bytes"));
+    json_int_t paused = json_integer_value(json_object_get(reply, "paused_ms"));
+    fprintf(out,
+            "snapshot written: %.1f of %.0f MiB of RAM in the memory file, vCPUs held %lld ms%s\n",
+            (double)data / mib, (double)memory / mib, (long long)paused,
+            json_is_true(json_object_get(reply, "stopped")) ? "; the VM stops now" : "");
+}

@@ -431,6 +431,14 @@ int virtio_blk_restore(struct virtio_blk *blk, const struct virtio_blk_state *in
     return r;
 }
 
+int virtio_blk_flush_image(struct virtio_blk *blk, struct error *err)
+{
+    int r = disk_image_flush(&blk->image);
+    if (r < 0)
+        return error_fmt(err, r, "%s: flushing the disk image: %s", blk->path, strerror(-r));
+    return 0;
+}
+
 unsigned virtio_blk_in_flight(const struct virtio_blk *blk)
 {
     return blk->in_flight;

@@ -36,13 +36,21 @@ static int close_range_of(unsigned first, unsigned last)
     return syscall(SYS_close_range, first, last, 0U) == 0 ? 0 : -errno;
 }
 
-/* Every fd from 3 on but keep (-1: none). */
-static int close_inherited_fds(int keep, struct error *err)
+/* Every fd from 3 on but the two in keep (-1: none). */
+static int close_inherited_fds(const int keep[2], struct error *err)
 {
-    unsigned below = keep < 0 ? ~0U : (unsigned)keep - 1;
-    int r = close_range_of(3, below);
-    if (r == 0 && keep >= 0)
-        r = close_range_of((unsigned)keep + 1, ~0U);
+    int low = keep[0] < keep[1] ? keep[0] : keep[1], high = keep[0] < keep[1] ? keep[1] : keep[0];
+    unsigned first = 3;
+    int r = 0;
+    const int sorted[2] = {low, high};
+    for (int i = 0; r == 0 && i < 2; i++) {
+        if (sorted[i] < 3)
+            continue;
+        r = close_range_of(first, (unsigned)sorted[i] - 1);
+        first = (unsigned)sorted[i] + 1;
+    }
+    if (r == 0)
+        r = close_range_of(first, ~0U);
     if (r == 0)
         return 0;
     if (r != -ENOSYS)
@@ -51,7 +59,7 @@ static int close_inherited_fds(int keep, struct error *err)
     if (getrlimit(RLIMIT_NOFILE, &limit) != 0)
         return error_fmt(err, -errno, "jail: getrlimit: %s", strerror(errno));
     for (int fd = 3; fd < (int)limit.rlim_cur; fd++)
-        if (fd != keep)
+        if (fd != keep[0] && fd != keep[1])
             close(fd);
     return 0;
 }
@@ -88,11 +96,11 @@ static int clear_capabilities(struct error *err)
     return 0;
 }
 
-int jail_drop(const struct vm_config *cfg, int keep_fd, struct error *err)
+int jail_drop(const struct vm_config *cfg, const int keep_fds[2], struct error *err)
 {
     uid_t uid = (uid_t)cfg->jail_uid;
     gid_t gid = (gid_t)cfg->jail_gid;
-    int r = close_inherited_fds(keep_fd, err);
+    int r = close_inherited_fds(keep_fds, err);
     if (r == 0)
         r = set_limit(RLIMIT_NOFILE, "RLIMIT_NOFILE", JAIL_MAX_OPEN_FILES, err);
     /* The address space: guest RAM, plus room for kiln's own mappings (each thread's stack and

@@ -74,7 +74,7 @@ static int die_with_parent(int go, struct error *err)
 
 /* In the child: wait for the parent's go, then build the jail around ourselves. */
 static int enter_child(struct vm_config *cfg, const struct jail_plan *plan,
-                       const struct jail_paths *paths, int go, struct error *err)
+                       const struct jail_paths *paths, int go, int keep_fd, struct error *err)
 {
     setpgid(0, 0);
     char byte;
@@ -93,7 +93,7 @@ static int enter_child(struct vm_config *cfg, const struct jail_plan *plan,
     if (r == 0)
         r = jail_root_pivot(paths->root, err);
     if (r == 0)
-        r = jail_drop(cfg, go, err);
+        r = jail_drop(cfg, (const int[2]){go, keep_fd}, err);
     if (r == 0)
         r = die_with_parent(go, err);
     close(go);
@@ -143,7 +143,7 @@ static void wait_for_child(pid_t child, const sigset_t *waited, struct jail_outc
         outcome->signal = hangup && WTERMSIG(status) == SIGKILL ? SIGHUP : WTERMSIG(status);
 }
 
-int jail_enter(struct vm_config *cfg, struct jail_outcome *outcome, struct error *err)
+int jail_enter(struct vm_config *cfg, int keep_fd, struct jail_outcome *outcome, struct error *err)
 {
     if (geteuid() != 0)
         return error_fmt(err, -EPERM,
@@ -179,7 +179,7 @@ int jail_enter(struct vm_config *cfg, struct jail_outcome *outcome, struct error
     if (child == 0) {
         sigprocmask(SIG_SETMASK, &before, NULL);
         close(go[1]);
-        return enter_child(cfg, &plan, &paths, go[0], err);
+        return enter_child(cfg, &plan, &paths, go[0], keep_fd, err);
     }
     close(go[0]);
     if (r < 0) {

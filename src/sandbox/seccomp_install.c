@@ -11,6 +11,7 @@ static const char *const thread_names[SANDBOX_THREAD_KINDS] = {
     [SANDBOX_THREAD_VCPU] = "vcpu",
     [SANDBOX_THREAD_LOOP] = "event loop",
     [SANDBOX_THREAD_IO_POOL] = "I/O pool",
+    [SANDBOX_THREAD_SNAPSHOT] = "snapshot writer",
 };
 
 const char *sandbox_thread_name(enum sandbox_thread kind)

@@ -122,12 +122,53 @@ static const struct sandbox_rule io_pool_rules[] = {
     ALLOW(fallocate, "virtio-blk DISCARD and WRITE_ZEROES on an image file"),
 };
 
+/* The snapshot writer (vm_snapshot.c): started before the loop's filter, only with the
+ * control API, it reads the paused VM's KVM state and writes a snapshot's files where the
+ * API's client said. */
+static const struct sandbox_rule snapshot_rules[] = {
+    ALLOW(openat, "the snapshot's files and folder"),
+    ALLOW(mkdir, "the snapshot's folder"),
+    ALLOW(mkdirat, "the same, through the newer call"),
+    ALLOW(newfstatat, "disk images' sizes and times; the folder's state"),
+    ALLOW(fstat, "the same"),
+    ALLOW(getdents64, "is the snapshot's folder empty?"),
+    ALLOW(pwrite64, "the memory file's data pages"),
+    ALLOW(lseek, "stdio's writes of the configuration"),
+    ALLOW(ftruncate, "the memory file's size (its zero pages are holes)"),
+    ALLOW(fsync, "the files reach the disk before they are renamed"),
+    ALLOW(fdatasync, "the disk images are flushed before the snapshot"),
+    ALLOW(rename, "a finished file takes its name"),
+    ALLOW(renameat, "the same, through the newer call"),
+    ALLOW(unlink, "a file left half-written by a failure"),
+    ALLOW(unlinkat, "the same, through the newer call"),
+    ALLOW(close, "the snapshot's files"),
+    ALLOW(read, "the writer's own use of files it made"),
+    ALLOW(readlink, "the configuration's paths made absolute (realpath)"),
+    IOCTL(KVM_GET_IRQCHIP, "the PICs and the IOAPIC"),
+    IOCTL(KVM_GET_PIT2, "the PIT"),
+    IOCTL(KVM_GET_CLOCK, "kvmclock"),
+    IOCTL(KVM_GET_REGS, "a paused vCPU's registers"),
+    IOCTL(KVM_GET_SREGS, "a paused vCPU's segment and control registers"),
+    IOCTL(KVM_GET_FPU, "a paused vCPU's FPU, where KVM lacks XSAVE"),
+    IOCTL(KVM_GET_XSAVE, "a paused vCPU's XSAVE area"),
+    IOCTL(KVM_GET_XSAVE2, "the same, sized by KVM_CAP_XSAVE2"),
+    IOCTL(KVM_GET_XCRS, "a paused vCPU's XCR0"),
+    IOCTL(KVM_GET_MSRS, "a paused vCPU's MSRs"),
+    IOCTL(KVM_GET_LAPIC, "a paused vCPU's local APIC"),
+    IOCTL(KVM_GET_VCPU_EVENTS, "a paused vCPU's pending events"),
+    IOCTL(KVM_GET_DEBUGREGS, "a paused vCPU's debug registers"),
+    IOCTL(KVM_GET_MP_STATE, "a paused vCPU's MP state"),
+    IOCTL(KVM_GET_TSC_KHZ, "a paused vCPU's TSC rate"),
+};
+
 /* --on-reset restart: the loop thread builds the next VM (vm_build, vm_boot, the consoles,
  * the vCPU threads), so it keeps these; a guest-reset loop cannot make it drop them. */
 static const struct sandbox_rule rebuild_rules[] = {
     ALLOW(openat, "/dev/kvm, the kernel, initrd, disks, /dev/net/tun, console files, ptys"),
     ALLOW(ioctl, "KVM set-up of the VM and vCPUs, TAPs, terminals (every request)"),
     ALLOW(pread64, "loading the kernel and initrd"),
+    ALLOW(memfd_create, "the new VM's guest RAM"),
+    ALLOW(ftruncate, "the size of the new VM's guest RAM"),
     ALLOW(fstat, "the kernel's, initrd's and disks' sizes"),
     ALLOW(newfstatat, "the same: glibc's fstat"),
     ALLOW(eventfd2, "ioeventfds, irqfds, libuv's async handles"),
@@ -154,6 +195,7 @@ static const struct sandbox_rule_list loop = LIST("loop", loop_rules);
 static const struct sandbox_rule_list pty = LIST("pty", pty_rules);
 static const struct sandbox_rule_list io_pool = LIST("io pool", io_pool_rules);
 static const struct sandbox_rule_list rebuild = LIST("rebuild", rebuild_rules);
+static const struct sandbox_rule_list snapshot = LIST("snapshot", snapshot_rules);
 
 size_t sandbox_policy(enum sandbox_thread kind, unsigned needs,
                       const struct sandbox_rule_list *lists[SANDBOX_MAX_LISTS])
@@ -178,6 +220,9 @@ size_t sandbox_policy(enum sandbox_thread kind, unsigned needs,
         break;
     case SANDBOX_THREAD_IO_POOL:
         lists[n++] = &io_pool;
+        break;
+    case SANDBOX_THREAD_SNAPSHOT:
+        lists[n++] = &snapshot;
         break;
     case SANDBOX_THREAD_KINDS:
         break;

@@ -38,11 +38,17 @@ int snap_dir_prepare(const char *dir, struct error *err)
     int rc = snap_dir_file(dir, SNAP_STATE_FILE, state, sizeof(state), err);
     if (rc < 0)
         return rc;
-    if (access(state, F_OK) == 0)
+    /* Only "no such file" means free: any other failure to look must not let a snapshot
+     * be overwritten. */
+    struct stat st_state;
+    if (lstat(state, &st_state) == 0)
         return error_fmt(err, -EEXIST,
                          "snapshot folder %s already holds a snapshot (%s); remove it or choose "
                          "another folder",
                          dir, SNAP_STATE_FILE);
+    if (errno != ENOENT)
+        return error_fmt(err, -errno, "snapshot folder %s: cannot look for %s: %s", dir,
+                         SNAP_STATE_FILE, strerror(errno));
     return 0;
 }
 

@@ -61,8 +61,43 @@ int snap_mem_write_pages(int fd, const char *path, const uint8_t *ram, uint64_t 
     return 0;
 }
 
+/* The pages of ram that source_fd (the file ram maps) has data for: what was never written
+ * is a hole there and reads as zero, so only the data extents are scanned. Reading a hole
+ * of a shared mapping would allocate it, growing the VMM by the whole of guest RAM. */
+static int write_data_extents(int fd, const char *tmp_path, const uint8_t *ram, uint64_t size,
+                              int source_fd, struct snap_mem_stats *st, struct error *err)
+{
+    uint64_t off = 0;
+    while (off < size) {
+        off_t data = lseek(source_fd, (off_t)off, SEEK_DATA);
+        if (data < 0 && errno == ENXIO)
+            return 0; /* holes to the end */
+        if (data < 0)
+            return error_fmt(err, -errno, "guest memory: finding data after offset %llu: %s",
+                             (unsigned long long)off, strerror(errno));
+        off_t hole = lseek(source_fd, data, SEEK_HOLE);
+        if (hole < 0)
+            return error_fmt(err, -errno, "guest memory: finding a hole after %lld: %s",
+                             (long long)data, strerror(errno));
+        uint64_t first = (uint64_t)data / SNAP_MEM_PAGE_SIZE;
+        uint64_t end = ((uint64_t)hole < size ? (uint64_t)hole : size);
+        uint64_t last = (end + SNAP_MEM_PAGE_SIZE - 1) / SNAP_MEM_PAGE_SIZE;
+        int rc = snap_mem_write_pages(fd, tmp_path, ram, first, last - first, st, err);
+        if (rc < 0)
+            return rc;
+        off = last * SNAP_MEM_PAGE_SIZE;
+    }
+    return 0;
+}
+
 int snap_mem_save(const char *path, const uint8_t *ram, uint64_t size, struct snap_mem_stats *st,
                   struct error *err)
+{
+    return snap_mem_save_from(path, ram, size, -1, st, err);
+}
+
+int snap_mem_save_from(const char *path, const uint8_t *ram, uint64_t size, int source_fd,
+                       struct snap_mem_stats *st, struct error *err)
 {
     struct snap_mem_stats local;
     if (!st)
@@ -76,7 +111,10 @@ int snap_mem_save(const char *path, const uint8_t *ram, uint64_t size, struct sn
     if (fd < 0)
         return fd;
     st->pages = size / SNAP_MEM_PAGE_SIZE;
-    rc = snap_mem_write_pages(fd, tmp_path, ram, 0, st->pages, st, err);
+    if (source_fd >= 0)
+        rc = write_data_extents(fd, tmp_path, ram, size, source_fd, st, err);
+    else
+        rc = snap_mem_write_pages(fd, tmp_path, ram, 0, st->pages, st, err);
     if (rc == 0)
         rc = snap_commit(fd, tmp_path, path, err);
     close(fd);

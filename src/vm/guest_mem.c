@@ -3,22 +3,51 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "kiln/vm/guest_mem.h"
 
 int guest_mem_init(struct guest_mem *mem, uint64_t size, struct error *err)
+{
+    return guest_mem_init_from(mem, size, -1, err);
+}
+
+int guest_mem_init_from(struct guest_mem *mem, uint64_t size, int fd, struct error *err)
 {
     memset(mem, 0, sizeof(*mem));
     if (size == 0 || size % 4096 != 0)
         return error_fmt(err, -EINVAL,
                          "guest memory: %llu bytes is not a positive multiple of 4 KiB",
                          (unsigned long long)size);
-    /* NORESERVE: the guest touches what it uses; the host only pays for that. */
-    void *map =
-        mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (map == MAP_FAILED)
-        return error_fmt(err, -errno, "guest memory: cannot map %llu MiB: %s",
-                         (unsigned long long)(size >> 20), strerror(errno));
+    /* NORESERVE: the guest touches what it uses; the host only pays for that. A snapshot's
+     * memory file is mapped private: pages are read in as the guest touches them, and its
+     * writes never reach the file, so one snapshot can start many clones. */
+    mem->fd = -1;
+    int flags = MAP_PRIVATE | MAP_NORESERVE;
+    if (fd < 0) {
+        /* Fresh RAM is a memfd: a snapshot then finds the pages the guest ever wrote with
+         * SEEK_DATA, without touching (and so allocating) the others. */
+        mem->fd = memfd_create("kiln-guest-ram", MFD_CLOEXEC);
+        if (mem->fd < 0 || ftruncate(mem->fd, (off_t)size) < 0) {
+            int e = errno;
+            if (mem->fd >= 0)
+                close(mem->fd);
+            mem->fd = -1;
+            return error_fmt(err, -e, "guest memory: cannot make a %llu MiB memfd: %s",
+                             (unsigned long long)(size >> 20), strerror(e));
+        }
+        fd = mem->fd;
+        flags = MAP_SHARED | MAP_NORESERVE;
+    }
+    void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, fd, 0);
+    if (map == MAP_FAILED) {
+        int e = errno;
+        if (mem->fd >= 0)
+            close(mem->fd);
+        mem->fd = -1;
+        return error_fmt(err, -e, "guest memory: cannot map %llu MiB: %s",
+                         (unsigned long long)(size >> 20), strerror(e));
+    }
     mem->mapping = map;
     mem->mapping_size = size;
     mem->size = size;
@@ -38,7 +67,10 @@ void guest_mem_destroy(struct guest_mem *mem)
 {
     if (mem->mapping)
         munmap(mem->mapping, mem->mapping_size);
+    if (mem->mapping && mem->fd >= 0)
+        close(mem->fd);
     memset(mem, 0, sizeof(*mem));
+    mem->fd = -1;
 }
 
 void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len)

@@ -1,6 +1,7 @@
 /* One VM's life: build the machine (KVM, RAM, interrupt controllers, devices, vCPUs), boot a
  * kernel on it, run the libuv loop on this thread until a stop request, tear down in order. */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,10 @@
 #include "kiln/boot/reset_vector.h"
 #include "kiln/virtio/virtio_cmdline.h"
 #include "kiln/vm/vm.h"
+#include "kiln/vm/vm_api.h"
+#include "kiln/snapshot/snap_dir.h"
+#include "kiln/snapshot/snap_mem.h"
+#include "kiln/vm/vm_snapshot.h"
 #include "kiln/vm/vm_sandbox.h"
 
 void vm_request_stop(void *opaque, enum vm_stop_reason reason, int exit_status, const char *message)
@@ -52,9 +57,9 @@ static int vm_ioctl(struct vm *vm, unsigned long request, void *arg, const char 
     return 0;
 }
 
-static int map_guest_ram(struct vm *vm, struct error *err)
+static int map_guest_ram(struct vm *vm, int memory_fd, struct error *err)
 {
-    int r = guest_mem_init(&vm->mem, vm->config->memory_bytes, err);
+    int r = guest_mem_init_from(&vm->mem, vm->config->memory_bytes, memory_fd, err);
     if (r < 0)
         return r;
     for (int i = 0; i < vm->mem.nregions; i++) {
@@ -227,6 +232,12 @@ static int create_vcpus(struct vm *vm, struct error *err)
         if (r < 0)
             return r;
     }
+    /* What a snapshot will save of each vCPU; a host that cannot only loses snapshots. */
+    struct error probe_err = {{0}};
+    vm->vcpu_caps_ok =
+        vcpu_state_probe(vm->kvm.fd, vm->fd, vm->vcpus[0].fd, &vm->vcpu_caps, &probe_err) == 0;
+    if (!vm->vcpu_caps_ok)
+        snprintf(vm->vcpu_caps_error, sizeof(vm->vcpu_caps_error), "%s", probe_err.msg);
     return 0;
 }
 
@@ -242,8 +253,14 @@ static int init_loop(struct vm *vm, struct error *err)
 
 int vm_build(struct vm *vm, const struct vm_config *config, struct error *err)
 {
+    return vm_build_from(vm, config, -1, err);
+}
+
+int vm_build_from(struct vm *vm, const struct vm_config *config, int memory_fd, struct error *err)
+{
     memset(vm, 0, sizeof(*vm));
     vm->fd = -1;
+    vm->api_fd = -1;
     vm->kvm.fd = -1;
     vm->config = config;
     log_init(&vm->log, config->log_level);
@@ -256,7 +273,7 @@ int vm_build(struct vm *vm, const struct vm_config *config, struct error *err)
     if (r == 0)
         r = vm->fd = kvm_host_create_vm(&vm->kvm, err);
     if (r >= 0)
-        r = map_guest_ram(vm, err);
+        r = map_guest_ram(vm, memory_fd, err);
     if (r == 0)
         r = create_platform(vm, err);
     if (r == 0)
@@ -296,6 +313,34 @@ int vm_create(struct vm *vm, const struct vm_config *config, unsigned boot_index
     return r;
 }
 
+int vm_restore(struct vm *vm, const struct vm_config *config, const char *dir, bool copy_memory,
+               struct error *err)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", dir, SNAP_MEMORY_FILE);
+    int fd = -1;
+    int r = vm_snapshot_check(config, dir, err);
+    if (r == 0)
+        r = snap_mem_open(path, config->memory_bytes, &fd, err);
+    if (r < 0)
+        return r;
+    r = vm_build_from(vm, config, copy_memory ? -1 : fd, err);
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    if (copy_memory)
+        r = snap_mem_copy_in(fd, vm->mem.mapping, vm->mem.size, err);
+    close(fd);
+    if (r == 0)
+        r = vm_snapshot_restore(vm, dir, err);
+    if (r == 0)
+        r = open_consoles(vm, false, err);
+    if (r < 0)
+        vm_destroy(vm);
+    return r;
+}
+
 static void on_stop_requested(uv_async_t *handle)
 {
     struct vm *vm = handle->data;
@@ -305,6 +350,8 @@ static void on_stop_requested(uv_async_t *handle)
     for (unsigned i = 0; i < vm->nvcpus; i++)
         vcpu_join(&vm->vcpus[i]);
     vm_devices_detach(vm);
+    vm_snapshot_writer_stop(vm);
+    vm_api_stop(vm);
     /* The signal handles stay open (unreferenced) until vm_run has blocked the signals and
      * drained libuv's signal pipe: closing them here could drop a SIGTERM libuv had already
      * caught, and a VM that then restarts after a reset would never stop. */
@@ -342,10 +389,35 @@ static const char *signal_name(int signum)
 static void on_grace_expired(uv_timer_t *handle)
 {
     struct vm *vm = handle->data;
-    char message[128];
+    char message[160];
     snprintf(message, sizeof(message), "stopped by %s (the guest did not power off within %u s)",
-             signal_name(vm->stop_signal), vm->config->shutdown_grace_seconds);
+             vm->stop_source, vm->config->shutdown_grace_seconds);
     vm_request_stop(vm, VM_STOP_SIGNAL, EXIT_SIGNAL_BASE + vm->stop_signal, message);
+}
+
+void vm_graceful_stop(struct vm *vm, int signum, const char *source)
+{
+    if (vm_is_stopping(vm))
+        return;
+    unsigned grace = vm->config->shutdown_grace_seconds;
+    if (vm->stop_signal == 0 && grace > 0) {
+        vm->stop_signal = signum;
+        snprintf(vm->stop_source, sizeof(vm->stop_source), "%s", source);
+        if (vm->paused) { /* a parked guest cannot answer the button */
+            vm_resume(vm);
+            vm->paused = false;
+        }
+        vm_press_power_button(vm);
+        log_warn(&vm->log,
+                 "%s: pressed the guest's power button; stopping in %u s (send it again to stop "
+                 "now)",
+                 source, grace);
+        uv_timer_start(&vm->grace_timer, on_grace_expired, (uint64_t)grace * 1000, 0);
+        return;
+    }
+    char message[96];
+    snprintf(message, sizeof(message), "stopped by %s", source);
+    vm_request_stop(vm, VM_STOP_SIGNAL, EXIT_SIGNAL_BASE + signum, message);
 }
 
 /* First signal: ask the guest to shut down (power button) and give it a grace period;
@@ -356,22 +428,7 @@ static void on_signal(uv_signal_t *handle, int signum)
     pthread_mutex_lock(&vm->stop_lock);
     vm->result.signal = signum; /* so a guest reset racing with it does not restart the VM */
     pthread_mutex_unlock(&vm->stop_lock);
-    if (vm_is_stopping(vm))
-        return; /* already stopping: only the record above matters (no restart) */
-    unsigned grace = vm->config->shutdown_grace_seconds;
-    if (vm->stop_signal == 0 && grace > 0) {
-        vm->stop_signal = signum;
-        vm_press_power_button(vm);
-        log_warn(&vm->log,
-                 "%s: pressed the guest's power button; stopping in %u s (send it again to stop "
-                 "now)",
-                 signal_name(signum), grace);
-        uv_timer_start(&vm->grace_timer, on_grace_expired, (uint64_t)grace * 1000, 0);
-        return;
-    }
-    char message[64];
-    snprintf(message, sizeof(message), "stopped by %s", signal_name(signum));
-    vm_request_stop(vm, VM_STOP_SIGNAL, EXIT_SIGNAL_BASE + signum, message);
+    vm_graceful_stop(vm, signum, signal_name(signum));
 }
 
 void vm_console_quit(void *opaque)
@@ -428,7 +485,11 @@ static int setup_loop(struct vm *vm, struct error *err)
     }
     set_stop_signals_blocked(false); /* one that arrived while we were building is handled now */
     vm->loop_ready = true;
-    return vm_devices_attach(vm, err);
+    vm->run_started_ns = uv_hrtime();
+    int r = vm_devices_attach(vm, err);
+    if (r == 0 && vm->api_fd >= 0)
+        r = vm_api_start(vm, err);
+    return r;
 }
 
 /* After the loop: block SIGINT/SIGTERM again (main holds them between boots), let the loop
@@ -471,8 +532,12 @@ int vm_run(struct vm *vm, struct error *err)
         sandbox_prepare();
     if (r == 0)
         r = vm_sandbox_io_pool(vm, err);
+    for (unsigned i = 0; r == 0 && vm->paused && i < vm->nvcpus; i++)
+        vcpu_pause_request(&vm->vcpus[i]); /* kiln restore --paused: parked from the start */
     for (unsigned i = 0; r == 0 && i < vm->nvcpus; i++)
         r = vcpu_start(&vm->vcpus[i], err);
+    if (r == 0 && vm->api_fd >= 0)
+        r = vm_snapshot_writer_start(vm, err);
     if (r == 0)
         r = vm_sandbox_loop(vm, err);
     if (r < 0) {
@@ -505,13 +570,18 @@ void vm_destroy(struct vm *vm)
         vcpu_stop(&vm->vcpus[i]);
         vcpu_join(&vm->vcpus[i]);
     }
-    vm_devices_destroy(vm); /* lets block I/O still in flight finish on the loop first */
+    if (vm->loop_initialized)
+        vm_snapshot_writer_stop(vm); /* it may still read the vCPUs' state */
+    vm_devices_destroy(vm);          /* lets block I/O still in flight finish on the loop first */
     if (vm->loop_initialized) {
         uv_run(&vm->loop, UV_RUN_NOWAIT); /* finish closing handles */
         uv_loop_close(&vm->loop);
         vm->loop_initialized = false;
         vm->loop_ready = false;
     }
+    free(vm->api); /* its handles closed with the loop's */
+    vm->api = NULL;
+    vm_snapshot_free(vm);
     console_close(&vm->console);
     if (vm->config && vm->config->vconsole)
         console_close(&vm->hvc_console);

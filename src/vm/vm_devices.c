@@ -291,6 +291,11 @@ static void blk_free(void *dev)
     virtio_blk_destroy(dev);
 }
 
+static int blk_flush(void *dev, struct error *err)
+{
+    return virtio_blk_flush_image(dev, err);
+}
+
 static int blk_save(void *dev, void *state, struct error *err)
 {
     return virtio_blk_save(dev, state, err);
@@ -494,6 +499,7 @@ static const struct vm_device_kind blk_kind = {
     .create = blk_create,
     .virtio = blk_virtio,
     .in_flight = blk_in_flight,
+    .flush = blk_flush,
     .destroy = blk_free,
     .state_size = sizeof(struct virtio_blk_state),
     .save = blk_save,
@@ -683,20 +689,22 @@ void vm_devices_terminal_resized(struct vm *vm, uint16_t cols, uint16_t rows)
             virtio_console_set_size(vm->devices[i].dev, cols, rows);
 }
 
+unsigned vm_devices_in_flight(const struct vm *vm)
+{
+    unsigned in_flight = 0;
+    for (unsigned i = 0; i < vm->ndevices; i++) {
+        const struct vm_device *d = &vm->devices[i];
+        if (d->kind->in_flight)
+            in_flight += d->kind->in_flight(d->dev);
+    }
+    return in_flight;
+}
+
 /* Work on the thread pool holds pointers into the devices: let it finish on the loop. */
 static void drain_in_flight(struct vm *vm)
 {
-    while (vm->loop_initialized) {
-        unsigned in_flight = 0;
-        for (unsigned i = 0; i < vm->ndevices; i++) {
-            const struct vm_device *d = &vm->devices[i];
-            if (d->kind->in_flight)
-                in_flight += d->kind->in_flight(d->dev);
-        }
-        if (in_flight == 0)
-            return;
+    while (vm->loop_initialized && vm_devices_in_flight(vm) > 0)
         uv_run(&vm->loop, UV_RUN_ONCE);
-    }
 }
 
 void vm_devices_destroy(struct vm *vm)

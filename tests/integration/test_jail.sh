@@ -52,6 +52,9 @@ done
     fail "the jailed VM shares the host's PID namespace"
 [ "$(readlink "/proc/$child/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] ||
     fail "the jailed VM shares the host's mount namespace"
+# The control API is served from inside the jail on a socket bound outside it.
+timeout 20 "$KILN" ctl "$parent" status >"$TEST_TMP/ctl.out" 2>&1 || fail "kiln ctl on the jailed VM: $(cat "$TEST_TMP/ctl.out")"
+expect_contains "$TEST_TMP/ctl.out" ": running"
 root_files=$(cd "/proc/$child/root" && find . | sort | tr '\n' ' ')
 [ "$root_files" = ". ./dev ./dev/kvm ./disk0 ./kernel " ] || fail "the jail's root holds: $root_files"
 # Every fd is stdin/stdout/stderr, a file inside the jail, or kiln's own anonymous ones.
@@ -60,6 +63,9 @@ for fd in "/proc/$child/fd"/*; do
     case "$n:$target" in
     [012]:"$TEST_TMP"/*) ;;
     *:/dev/kvm | *:/disk0 | *:anon_inode:* | *:pipe:*) ;;
+    *:socket:*) ;; # the control API's socket, bound outside the jail (checked below)
+    *:/memfd:kiln-guest-ram*) ;; # guest RAM
+    *:/) ;;        # libuv's spare fd for accepting at EMFILE: /dev/null, else the jail's root
     *) fail "the jailed VM holds fd $n -> $target" ;;
     esac
 done

@@ -59,9 +59,12 @@ seccomp_states() {
 }
 
 seccomp_states kill >"$TEST_TMP/kill.states"
-# The loop, 2 vCPUs and libuv's 4 pool threads, all filtered.
-[ "$(wc -l <"$TEST_TMP/kill.states")" -eq 7 ] || fail "expected 7 threads: $(tr '\n' ',' <"$TEST_TMP/kill.states")"
-[ "$(grep -c ' 2$' "$TEST_TMP/kill.states")" -eq 7 ] ||
+# The loop, 2 vCPUs, libuv's 4 pool threads and the snapshot writer (the control API's), all
+# filtered.
+[ "$(wc -l <"$TEST_TMP/kill.states")" -eq 8 ] || fail "expected 8 threads: $(tr '\n' ',' <"$TEST_TMP/kill.states")"
+grep -q '^kiln-snapshot 2$' "$TEST_TMP/kill.states" ||
+    fail "the snapshot writer is not filtered: $(tr '\n' ',' <"$TEST_TMP/kill.states")"
+[ "$(grep -c ' 2$' "$TEST_TMP/kill.states")" -eq 8 ] ||
     fail "a thread without its filter: $(tr '\n' ',' <"$TEST_TMP/kill.states")"
 [ "$(grep -c '^kiln-vcpu[01] ' "$TEST_TMP/kill.states")" -eq 2 ] ||
     fail "expected 2 vCPU threads: $(tr '\n' ',' <"$TEST_TMP/kill.states")"

@@ -221,6 +221,7 @@ static const struct {
     {"--jail", "/srv/jail"},
     {"--uid", "65534"},
     {"--gid", "65533"},
+    {"--api-socket", "/run/kiln-test/web.sock"},
 };
 
 static const char *sample(const char *flag)

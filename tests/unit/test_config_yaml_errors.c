@@ -57,7 +57,7 @@ static void test_unknown_keys(void **state)
     EXPECT(KERNEL "turbo: on\n",
            "vm.yaml:2:1: turbo: unknown key (expected name, cpus, memory, kernel, console, "
            "vconsole, log-level, disks, nets, rng, device-discovery, on-reset, shutdown-grace, "
-           "host-compat, seccomp, jail, uid or gid)");
+           "host-compat, seccomp, jail, uid, gid or api)");
     EXPECT("kernel:\n  path: /k\n  cmdlin: quiet\n",
            "vm.yaml:3:3: kernel.cmdlin: unknown key (did you mean 'cmdline'?)");
     EXPECT(KERNEL "disks:\n  - path: /a\n    chache: unsafe\n",

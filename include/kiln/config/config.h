@@ -93,6 +93,8 @@ struct vm_config {
     char *jail_dir;   /* --jail DIR: run the VM jailed (docs/security.md); NULL: not jailed */
     int64_t jail_uid; /* --uid: the user the jailed VM runs as; -1: not given */
     int64_t jail_gid; /* --gid: its group; -1: not given */
+    char *api_socket; /* --api-socket: the control API's socket, "none", or NULL: the default
+                       * in the run folder (docs/api.md) */
 };
 
 void config_init(struct vm_config *cfg);
@@ -157,6 +159,12 @@ int config_set_jail_uid(struct vm_config *cfg, const char *label, const char *te
                         struct error *err);
 int config_set_jail_gid(struct vm_config *cfg, const char *label, const char *text,
                         struct error *err);
+/* --api-socket PATH or none: a path a Unix socket can have (at most 107 bytes); config_api.c. */
+#define CONFIG_API_NONE     "none"
+#define CONFIG_API_EXPECTED "a socket path of at most 107 bytes, or none"
+int config_set_api(struct vm_config *cfg, const char *label, const char *text, struct error *err);
+/* --api-socket none: the VM serves no control API. */
+bool config_api_disabled(const struct vm_config *cfg);
 /* One --disk SPEC or --net SPEC: parsed and added after the devices cfg has. */
 int config_set_disk(struct vm_config *cfg, const char *label, const char *text, struct error *err);
 int config_set_net(struct vm_config *cfg, const char *label, const char *text, struct error *err);
@@ -201,6 +209,7 @@ enum config_field {
     CONFIG_FIELD_JAIL,
     CONFIG_FIELD_UID,
     CONFIG_FIELD_GID,
+    CONFIG_FIELD_API,
     CONFIG_FIELD_DEVICES, /* the virtio devices together (their count) */
     CONFIG_FIELD_COUNT
 };

@@ -48,7 +48,7 @@ struct config_setting {
 
 /* In YAML order (the order `kiln config` writes and `kiln run --help` lists). */
 extern const struct config_setting config_settings[];
-#define CONFIG_SETTING_COUNT 20
+#define CONFIG_SETTING_COUNT 21
 
 /* The setting of flag (its first len bytes: "--cpus=2" with len 6), or NULL. */
 const struct config_setting *config_setting_by_flag(const char *flag, size_t len);
@@ -107,6 +107,9 @@ int config_text_unsigned(unsigned value, char **text);
 int config_get_jail(const struct vm_config *cfg, char **text);
 int config_get_jail_uid(const struct vm_config *cfg, char **text);
 int config_get_jail_gid(const struct vm_config *cfg, char **text);
+
+/* The API row's getter (config_api.c). */
+int config_get_api(const struct vm_config *cfg, char **text);
 
 /* Writes names as "a, b or c" (last: " or ", " and ") into buf. Returns buf. */
 const char *config_join_words(const char *const *names, size_t n, const char *last, char *buf,

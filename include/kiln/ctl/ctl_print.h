@@ -12,5 +12,7 @@ void ctl_print_status(FILE *out, const json_t *reply);
 void ctl_print_counters(FILE *out, const json_t *reply);
 /* 202 replies: their "message", or `fallback` if there is none. */
 void ctl_print_message(FILE *out, const json_t *reply, const char *fallback);
+/* PUT /vm/snapshot's reply: how much RAM went into the memory file, how long the VM paused. */
+void ctl_print_snapshot(FILE *out, const json_t *reply);
 
 #endif

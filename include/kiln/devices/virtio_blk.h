@@ -53,6 +53,9 @@ void virtio_blk_counters(const struct virtio_blk *blk, struct virtio_blk_counter
 
 /* Number of requests handed to the thread pool and not yet completed on the loop. */
 unsigned virtio_blk_in_flight(const struct virtio_blk *blk);
+/* fdatasync of the image, so a snapshot's disks hold every write the guest completed. Any
+ * thread, with no request in flight. */
+int virtio_blk_flush_image(struct virtio_blk *blk, struct error *err);
 
 /* Closes the file. The loop must have run until virtio_blk_in_flight() == 0. */
 void virtio_blk_destroy(struct virtio_blk *blk);

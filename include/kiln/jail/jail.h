@@ -68,17 +68,18 @@ struct jail_outcome {
 /* Jails this process's VM: forks a child in new namespaces, pivots it into its root, drops it
  * to cfg's uid and gid, and rewrites cfg's paths. Returns 0 in the child, which then runs the
  * VM; JAIL_PARENT in the parent once the child is gone (outcome says how it ended); a negative
- * errno with err filled in either when something failed ("jail: cannot ..."). Needs root. */
+ * errno with err filled in either when something failed ("jail: cannot ..."). Needs root.
+ * keep_fd (-1: none) stays open in the child: the control API's socket, bound outside. */
 #define JAIL_PARENT 1
-int jail_enter(struct vm_config *cfg, struct jail_outcome *outcome, struct error *err);
+int jail_enter(struct vm_config *cfg, int keep_fd, struct jail_outcome *outcome, struct error *err);
 
 /* The steps of jail_enter, each in its own file. */
 int jail_root_build(const char *root, const struct jail_plan *plan, uid_t uid, gid_t gid,
                     struct error *err);
 int jail_root_pivot(const char *root, struct error *err);
-/* Closes every inherited fd but stdio and keep_fd, sets the rlimits, becomes cfg's uid and gid
- * without capabilities and with no_new_privs. */
-int jail_drop(const struct vm_config *cfg, int keep_fd, struct error *err);
+/* Closes every inherited fd but stdio and the two keep_fds (-1: none), sets the rlimits,
+ * becomes cfg's uid and gid without capabilities and with no_new_privs. */
+int jail_drop(const struct vm_config *cfg, const int keep_fds[2], struct error *err);
 int jail_check_access(const struct jail_plan *plan, const struct vm_config *cfg, struct error *err);
 
 #endif

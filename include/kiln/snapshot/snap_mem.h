@@ -21,6 +21,10 @@ struct snap_mem_stats {
  * SNAP_MEM_PAGE_SIZE. st may be NULL. */
 int snap_mem_save(const char *path, const uint8_t *ram, uint64_t size, struct snap_mem_stats *st,
                   struct error *err);
+/* The same for RAM that is a mapping of source_fd (a memfd): only the file's data extents are
+ * read, so pages the guest never touched are neither read nor allocated. */
+int snap_mem_save_from(const char *path, const uint8_t *ram, uint64_t size, int source_fd,
+                       struct snap_mem_stats *st, struct error *err);
 /* Opens path read-only for a restore: a regular file of exactly expected_size bytes, else one
  * line naming both sizes. The caller owns *fd_out (typically mmaps it MAP_PRIVATE). */
 int snap_mem_open(const char *path, uint64_t expected_size, int *fd_out, struct error *err);

@@ -1,5 +1,6 @@
-/* Guest RAM: one anonymous shared mapping, split into regions around the 32-bit MMIO hole.
- * guest_mem_ptr() is the only way any code turns a guest-physical address into a pointer. */
+/* Guest RAM: one shared mapping of a memfd (or a snapshot's file, private), split into regions
+ * around the 32-bit MMIO hole. guest_mem_ptr() is the only way any code turns a guest-physical
+ * address into a pointer. */
 #ifndef KILN_GUEST_MEM_H
 #define KILN_GUEST_MEM_H
 
@@ -25,11 +26,15 @@ struct guest_mem {
     int nregions;
     uint64_t size; /* total RAM bytes */
     void *mapping; /* the single host mapping backing all regions */
+    int fd;        /* the memfd it maps (fresh RAM), or -1 (RAM from a snapshot's file) */
     size_t mapping_size;
 };
 
 /* Maps size bytes of RAM (page-aligned) and lays it out below and above the hole. */
 int guest_mem_init(struct guest_mem *mem, uint64_t size, struct error *err);
+/* The same, with the RAM's contents taken from fd (size bytes: a snapshot's memory file),
+ * mapped private and lazily; fd -1 is guest_mem_init. The caller may close fd afterwards. */
+int guest_mem_init_from(struct guest_mem *mem, uint64_t size, int fd, struct error *err);
 void guest_mem_destroy(struct guest_mem *mem);
 
 /* Host pointer for [gpa, gpa+len) if the whole range is RAM within one region, else NULL.

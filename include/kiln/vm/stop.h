@@ -12,6 +12,8 @@ enum vm_stop_reason {
     VM_STOP_RESET,     /* guest reset: i8042, triple fault, KVM system event */
     VM_STOP_SIGNAL,    /* SIGINT/SIGTERM or the console's Ctrl-A x */
     VM_STOP_CRASH,     /* an exit kiln cannot handle: emulation failure, entry failure, ... */
+    VM_STOP_REBOOT,    /* the control API asked for a reboot: main builds the VM again */
+    VM_STOP_SNAPSHOT,  /* a snapshot asked to stop the VM once written (status 0) */
 };
 
 /* kiln's exit statuses (docs/cli.md). Guest test-exit statuses pass through unchanged. */

@@ -20,11 +20,15 @@
 #include "kiln/vm/platform.h"
 #include "kiln/vm/stop.h"
 #include "kiln/vcpu/vcpu.h"
+#include "kiln/vcpu/vcpu_state.h"
 #include "kiln/virtio/virtio_slot.h"
 #include "kiln/vm/vm_device.h"
 
 /* Platform devices (serial, i8042, test-exit, POST code, RTC, PM) and every virtio slot. */
 #define VM_MAX_DEVICES (8 + PLATFORM_VIRTIO_MMIO_MAX)
+
+struct api_server;  /* api/api_server.h */
+struct vm_snapshot; /* vm_snapshot.c */
 
 struct vm_result {
     enum vm_stop_reason reason;
@@ -56,7 +60,10 @@ struct vm {
     struct virtio_slot virtio[PLATFORM_VIRTIO_MMIO_MAX];
     unsigned nvirtio;
 
-    struct vcpu_env vcpu_env; /* what the vCPUs see of this VM */
+    struct vcpu_env vcpu_env;         /* what the vCPUs see of this VM */
+    struct vcpu_state_caps vcpu_caps; /* what this KVM saves of a vCPU (snapshots) */
+    bool vcpu_caps_ok;
+    char vcpu_caps_error[sizeof(((struct error *)0)->msg)]; /* why not, when !vcpu_caps_ok */
     struct vcpu *vcpus;
     unsigned nvcpus;
 
@@ -69,6 +76,15 @@ struct vm {
     uv_signal_t sigwinch;   /* terminal size -> virtio-console (only with one) */
     uv_timer_t grace_timer; /* hard stop after the power button, unless the guest powers off */
     int stop_signal;        /* the first SIGINT/SIGTERM received, 0 before */
+    char stop_source[48];   /* who asked for that stop: "SIGTERM", "the API" */
+
+    /* The control API (vm_api.c, docs/api.md), served on the loop when main hands over a
+     * listening socket; state only the loop thread touches. */
+    int api_fd; /* the listening socket, owned by main; -1: no API */
+    struct api_server *api;
+    bool paused;                  /* by PUT /vm/pause */
+    uint64_t run_started_ns;      /* uv_hrtime() when vm_run started: the uptime's origin */
+    struct vm_snapshot *snapshot; /* the snapshot writer (vm_snapshot.c), with the API */
 
     pthread_mutex_t stop_lock;
     int stopping; /* read atomically by vCPU threads */
@@ -85,6 +101,8 @@ static inline struct console *vm_hvc_console(struct vm *vm)
 /* Builds the machine from a validated config: KVM, RAM, interrupt controllers, devices and
  * vCPUs, but no kernel. On failure everything built so far is released (vm_destroy). */
 int vm_build(struct vm *vm, const struct vm_config *config, struct error *err);
+/* vm_build with guest RAM mapped from a snapshot's memory file (guest_mem_init_from). */
+int vm_build_from(struct vm *vm, const struct vm_config *config, int memory_fd, struct error *err);
 
 /* Boots the config's kernel on a built VM: firmware tables (ACPI, MP table, reset vector), the
  * kernel and initrd in RAM, the boot vCPU's registers. A restore loads state instead. */
@@ -94,6 +112,12 @@ int vm_boot(struct vm *vm, struct error *err);
  * which keeps the console file's contents). On failure everything is released. */
 int vm_create(struct vm *vm, const struct vm_config *config, unsigned boot_index,
               struct error *err);
+
+/* Builds the VM a snapshot in dir holds (docs/snapshots.md), from config (the snapshot's,
+ * loaded by the caller): RAM mapped from its memory file (lazily; copy_memory reads it all
+ * in), every piece of state loaded, the consoles opened. Instead of vm_create. */
+int vm_restore(struct vm *vm, const struct vm_config *config, const char *dir, bool copy_memory,
+               struct error *err);
 
 /* Runs until the guest or the host stops it; the outcome is in vm->result. */
 int vm_run(struct vm *vm, struct error *err);
@@ -121,5 +145,10 @@ void vm_resume(struct vm *vm);
 
 /* One press of the ACPI power button (the GED interrupt): an ACPI guest shuts down. */
 void vm_press_power_button(struct vm *vm);
+
+/* What SIGTERM does (loop thread): the first request presses the power button and stops the
+ * VM with status 128 + signum if the guest has not powered off after --shutdown-grace; a
+ * second one, or a grace of 0, stops it at once. source names the asker in messages. */
+void vm_graceful_stop(struct vm *vm, int signum, const char *source);
 
 #endif

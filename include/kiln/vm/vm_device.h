@@ -34,6 +34,9 @@ struct vm_device_kind {
     /* Work still running off the loop (block I/O on the thread pool): teardown and snapshots
      * run the loop until it is 0. */
     unsigned (*in_flight)(void *dev);
+    /* Its host side's data on stable storage (a disk image's fdatasync), before a snapshot.
+     * Called from the snapshot writer's thread while the vCPUs are paused and I/O drained. */
+    int (*flush)(void *dev, struct error *err);
     void (*destroy)(void *dev);
     /* Guest-visible state (docs/architecture.md, "State for snapshots"): state_size bytes. */
     size_t state_size;
@@ -68,6 +71,8 @@ int vm_devices_attach(struct vm *vm, struct error *err);
 void vm_devices_detach(struct vm *vm);
 /* Debug lines at the end of a run: every device's and queue's counters. */
 void vm_devices_log_stats(const struct vm *vm);
+/* Requests still on the thread pool, over every device (snapshots wait for 0). */
+unsigned vm_devices_in_flight(const struct vm *vm);
 void vm_devices_destroy(struct vm *vm);
 
 #endif

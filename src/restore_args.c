@@ -1,0 +1,122 @@
+/* kiln restore's command line (docs/snapshots.md): the snapshot folder, --paused and
+ * --memory-restore, and the few `kiln run` flags a restored VM may change, passed on. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "restore_args.h"
+#include "kiln/snapshot/snap_dir.h"
+#include "kiln/vm/vm_snapshot.h"
+
+/* What may differ from the snapshot: where the VM meets the host (TAPs, consoles, its API
+ * socket, its name) and how kiln runs it, never the machine the guest saw. */
+static const char *const run_flags[] = {"--api-socket", "--net",  "--console", "--vconsole",
+                                        "--log-level",  "--name", "--seccomp", "--shutdown-grace",
+                                        "--on-reset"};
+#define NRUN_FLAGS (sizeof(run_flags) / sizeof(run_flags[0]))
+
+const char *restore_args_usage(void)
+{
+    return "usage: kiln restore DIR [--paused] [--memory-restore lazy|copy] [--api-socket PATH]\n"
+           "                        [--net SPEC]... [--console SINK] [--vconsole SINK] [--name "
+           "NAME]\n"
+           "                        [--log-level LEVEL] [--seccomp MODE] [--shutdown-grace S]\n"
+           "                        [--on-reset ACTION]\n"
+           "Starts the VM a snapshot in DIR holds (kiln ctl SOCKET snapshot DIR) where it was.\n"
+           "  --paused               the vCPUs wait for `kiln ctl SOCKET resume`\n"
+           "  --memory-restore MODE  lazy: map the memory file, pages read as the guest touches\n"
+           "                         them (default); copy: read it all in first\n"
+           "  --net SPEC             replaces the snapshot's network devices (give one per NIC),\n"
+           "                         e.g. another TAP for a clone\n"
+           "The other flags are kiln run's; the rest of the VM is the snapshot's.\n";
+}
+
+static bool is_run_flag(const char *arg)
+{
+    for (size_t i = 0; i < NRUN_FLAGS; i++)
+        if (strcmp(arg, run_flags[i]) == 0)
+            return true;
+    return false;
+}
+
+static int push(struct restore_args *a, const char *arg, struct error *err)
+{
+    char *copy = strdup(arg);
+    if (!copy)
+        return error_fmt(err, -ENOMEM, "out of memory");
+    a->run_argv[a->run_argc++] = copy;
+    a->run_argv[a->run_argc] = NULL;
+    return 0;
+}
+
+int restore_args_parse(int argc, char **argv, struct restore_args *out, struct error *err)
+{
+    memset(out, 0, sizeof(*out));
+    out->run_argv = calloc((size_t)argc + 3, sizeof(char *));
+    if (!out->run_argv)
+        return error_fmt(err, -ENOMEM, "out of memory");
+    int r = push(out, argv[0], err);
+    if (r == 0)
+        r = push(out, "run", err);
+    if (r == 0)
+        r = push(out, "", err); /* the config's path, once DIR is known */
+    for (int i = 2; r == 0 && i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            out->help = true;
+        } else if (strcmp(arg, "--paused") == 0) {
+            out->paused = true;
+        } else if (strcmp(arg, "--memory-restore") == 0) {
+            const char *mode = i + 1 < argc ? argv[++i] : NULL;
+            if (mode && strcmp(mode, "lazy") == 0)
+                out->copy_memory = false;
+            else if (mode && strcmp(mode, "copy") == 0)
+                out->copy_memory = true;
+            else
+                r = error_fmt(err, -EINVAL, "--memory-restore: '%s' (expected lazy or copy)",
+                              mode ? mode : "");
+        } else if (is_run_flag(arg)) {
+            if (i + 1 >= argc)
+                return error_fmt(err, -EINVAL, "%s: missing value", arg);
+            out->api_given |= strcmp(arg, "--api-socket") == 0;
+            r = push(out, arg, err);
+            if (r == 0)
+                r = push(out, argv[++i], err);
+        } else if (arg[0] == '-') {
+            r = error_fmt(err, -EINVAL,
+                          "kiln restore: %s cannot be given: the VM is the snapshot's (a restore "
+                          "takes --paused, --memory-restore, --api-socket, --net, --console, "
+                          "--vconsole, --name, --log-level, --seccomp, --shutdown-grace, "
+                          "--on-reset)",
+                          arg);
+        } else if (!out->dir) {
+            out->dir = strdup(arg);
+            if (!out->dir)
+                r = error_fmt(err, -ENOMEM, "out of memory");
+        } else {
+            r = error_fmt(err, -EINVAL, "kiln restore: '%s': one snapshot folder only (already %s)",
+                          arg, out->dir);
+        }
+    }
+    if (r == 0 && !out->dir && !out->help)
+        r = error_fmt(err, -EINVAL,
+                      "kiln restore: no snapshot folder (usage: kiln restore DIR ...)");
+    if (r == 0 && out->dir) {
+        free(out->run_argv[2]);
+        if (asprintf(&out->run_argv[2], "%s/%s", out->dir, SNAP_CONFIG_FILE) < 0) {
+            out->run_argv[2] = NULL;
+            r = error_fmt(err, -ENOMEM, "out of memory");
+        }
+    }
+    return r;
+}
+
+void restore_args_free(struct restore_args *args)
+{
+    for (int i = 0; args->run_argv && i < args->run_argc; i++)
+        free(args->run_argv[i]);
+    free(args->run_argv);
+    free(args->dir);
+    memset(args, 0, sizeof(*args));
+}

@@ -1,0 +1,25 @@
+/* kiln restore's command line (docs/snapshots.md): the snapshot folder, its own flags, and the
+ * `kiln run` flags a restore may change, turned into a `kiln run DIR/config.yaml ...` argv. */
+#ifndef KILN_RESTORE_ARGS_H
+#define KILN_RESTORE_ARGS_H
+
+#include <stdbool.h>
+
+#include "kiln/util/error.h"
+
+struct restore_args {
+    char *dir;        /* the snapshot folder, as given */
+    bool help;        /* --help: print restore_args_usage and exit 0 */
+    bool paused;      /* --paused: the vCPUs wait for `kiln ctl SOCKET resume` */
+    bool copy_memory; /* --memory-restore copy (default lazy: mapped from the file) */
+    bool api_given;   /* --api-socket was given: else the snapshot's own is not reused */
+    int run_argc;     /* kiln run DIR/config.yaml [the run flags given] */
+    char **run_argv;
+};
+
+/* argv: "kiln", "restore", ... Every problem is one line in err. */
+int restore_args_parse(int argc, char **argv, struct restore_args *out, struct error *err);
+void restore_args_free(struct restore_args *args);
+const char *restore_args_usage(void);
+
+#endif

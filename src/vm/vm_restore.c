@@ -1,0 +1,176 @@
+/* Restoring a snapshot into a VM that vm_build_from just built from the snapshot's config and
+ * memory: every check first (the file, the CPU, the disks, each section's size), then the
+ * VM-wide state, each vCPU, each device and virtio transport. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kiln/snapshot/snap_disk.h"
+#include "kiln/snapshot/snap_cpu.h"
+#include "kiln/snapshot/snap_dir.h"
+#include "kiln/snapshot/snap_state.h"
+#include "kiln/vcpu/vcpu_state.h"
+#include "kiln/vm/vm.h"
+#include "kiln/vm/vm_snapshot.h"
+#include "kiln/vm/vm_snapshot_sections.h"
+#include "kiln/vm/vm_state.h"
+
+/* Where each section's bytes are in the loaded file, found and size-checked before anything
+ * is written into the VM. */
+struct found {
+    const struct vm_state *vm;
+    const struct vm_snapshot_clock *clock;
+    const struct vcpu_state *vcpus[CONFIG_MAX_CPUS];
+    const void *devices[VM_MAX_DEVICES];
+    const struct virtio_mmio_state *transports[PLATFORM_VIRTIO_MMIO_MAX];
+};
+
+static int find_all(const struct vm *vm, const struct snap_reader *reader, struct found *f,
+                    struct error *err)
+{
+    f->vm = snap_reader_find(reader, VM_SNAPSHOT_SECTION_VM, -1, sizeof(*f->vm), err);
+    if (!f->vm)
+        return -EINVAL;
+    f->clock = snap_reader_find(reader, VM_SNAPSHOT_SECTION_CLOCK, -1, sizeof(*f->clock), err);
+    if (!f->clock)
+        return -EINVAL;
+    for (unsigned i = 0; i < vm->nvcpus; i++) {
+        f->vcpus[i] = snap_reader_find(reader, VM_SNAPSHOT_SECTION_VCPU, (int32_t)i,
+                                       sizeof(struct vcpu_state), err);
+        if (!f->vcpus[i])
+            return -EINVAL;
+    }
+    for (unsigned i = 0; i < vm->ndevices; i++) {
+        const struct vm_device *d = &vm->devices[i];
+        if (!d->kind->restore)
+            continue;
+        f->devices[i] =
+            snap_reader_find(reader, d->name, d->slot, (uint32_t)d->kind->state_size, err);
+        if (!f->devices[i])
+            return -EINVAL;
+    }
+    for (unsigned i = 0; i < vm->nvirtio; i++) {
+        f->transports[i] = snap_reader_find(reader, VM_SNAPSHOT_SECTION_TRANSPORT, (int32_t)i,
+                                            sizeof(struct virtio_mmio_state), err);
+        if (!f->transports[i])
+            return -EINVAL;
+    }
+    return 0;
+}
+
+/* The disks the snapshot was taken with must be the ones there now, unchanged: a guest whose
+ * page cache disagrees with its disk corrupts its file system. */
+static int check_disks(const struct vm_config *config, const struct snap_reader *reader,
+                       struct error *err)
+{
+    for (unsigned i = 0; i < config->ndisks; i++) {
+        const struct snap_disk_id *id =
+            snap_reader_find(reader, VM_SNAPSHOT_SECTION_DISK, (int32_t)i, sizeof(*id), err);
+        if (!id)
+            return -EINVAL;
+        if (strcmp(id->path, config->disks[i].path) != 0)
+            return error_fmt(err, -EINVAL, "disk %u: the snapshot was taken with %s, not %s", i,
+                             id->path, config->disks[i].path);
+        int r = snap_disk_id_check(id, i, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* kvmclock goes on from where it was plus the wall-clock time the VM spent saved, so the
+ * guest's clock is right at once and its timers fire as due (docs/snapshots.md). */
+static void advance_clock(struct vm_state *state, const struct vm_snapshot_clock *clock)
+{
+    uint64_t now = vm_snapshot_realtime_ns();
+    if (now > clock->realtime_ns)
+        state->clock.clock += now - clock->realtime_ns;
+}
+
+static int load(struct vm *vm, const struct found *f, struct error *err)
+{
+    struct vm_state state = *f->vm;
+    advance_clock(&state, f->clock);
+    int r = vm_state_restore(vm->fd, &state, err);
+    for (unsigned i = 0; r == 0 && i < vm->nvcpus; i++) {
+        if (!vm->vcpu_caps_ok)
+            return error_fmt(err, -ENOTSUP, "this host's KVM cannot load vCPU state: %s",
+                             vm->vcpu_caps_error);
+        r = vcpu_state_restore(vm->vcpus[i].fd, &vm->vcpu_caps, f->vcpus[i], err);
+    }
+    for (unsigned i = 0; r == 0 && i < vm->ndevices; i++) {
+        const struct vm_device *d = &vm->devices[i];
+        if (d->kind->restore)
+            r = d->kind->restore(d->dev, f->devices[i], err);
+        if (r < 0)
+            return error_fmt(err, r, "%s: %s", d->name, err->msg);
+    }
+    for (unsigned i = 0; r == 0 && i < vm->nvirtio; i++)
+        r = virtio_mmio_restore(&vm->virtio[i].transport, f->transports[i], err);
+    return r;
+}
+
+/* What can be checked before anything is built: the file, the memory size, the CPU, the
+ * disks. */
+static int check_snapshot(const struct vm_config *config, const struct snap_reader *reader,
+                          struct error *err)
+{
+    const struct snap_info *info = &reader->info;
+    if (info->flags != 0)
+        return error_fmt(err, -EINVAL,
+                         "%s: a diff snapshot (flags 0x%x): this kiln restores full snapshots only",
+                         reader->label, info->flags);
+    if (info->memory_size != config->memory_bytes)
+        return error_fmt(err, -EINVAL, "%s: the snapshot has %llu MiB of RAM, its config %llu MiB",
+                         reader->label, (unsigned long long)(info->memory_size >> 20),
+                         (unsigned long long)(config->memory_bytes >> 20));
+    struct snap_cpu_id host;
+    snap_cpu_id_probe(&host);
+    int r = snap_cpu_id_check(&info->cpu, &host, reader->label, err);
+    if (r == 0)
+        r = check_disks(config, reader, err);
+    return r;
+}
+
+static int load_checked(struct snap_reader *reader, const struct vm_config *config, const char *dir,
+                        struct error *err)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", dir, SNAP_STATE_FILE);
+    int r = snap_reader_load(reader, path, err);
+    if (r < 0)
+        return r;
+    r = check_snapshot(config, reader, err);
+    if (r < 0)
+        snap_reader_free(reader);
+    return r;
+}
+
+int vm_snapshot_check(const struct vm_config *config, const char *dir, struct error *err)
+{
+    struct snap_reader reader;
+    int r = load_checked(&reader, config, dir, err);
+    if (r == 0)
+        snap_reader_free(&reader);
+    return r;
+}
+
+int vm_snapshot_restore(struct vm *vm, const char *dir, struct error *err)
+{
+    struct snap_reader reader;
+    int r = load_checked(&reader, vm->config, dir, err);
+    if (r < 0)
+        return r;
+    struct found *found = calloc(1, sizeof(*found));
+    if (!found)
+        r = error_fmt(err, -ENOMEM, "out of memory");
+    if (r == 0)
+        r = find_all(vm, &reader, found, err);
+    if (r == 0)
+        r = load(vm, found, err);
+    free(found);
+    snap_reader_free(&reader);
+    return r;
+}

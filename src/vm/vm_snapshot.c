@@ -1,0 +1,388 @@
+/* Taking a snapshot of a running VM (docs/snapshots.md): on the loop, pause the vCPUs, let
+ * block I/O drain and copy each device's state; on the writer thread, read KVM's state of the
+ * paused VM, flush the disks and write the files; back on the loop, run on and report. */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kiln/config/config_yaml.h"
+#include "kiln/snapshot/snap_disk.h"
+#include "kiln/snapshot/snap_cpu.h"
+#include "kiln/snapshot/snap_dir.h"
+#include "kiln/snapshot/snap_state.h"
+#include "kiln/snapshot/snap_mem.h"
+#include "kiln/vcpu/vcpu_state.h"
+#include "kiln/vm/vm.h"
+#include "kiln/vm/vm_snapshot.h"
+#include "kiln/vm/vm_snapshot_sections.h"
+#include "kiln/vm/vm_state.h"
+
+/* How long block I/O already on the thread pool may take to finish before a snapshot gives up
+ * (the vCPUs are paused meanwhile, so no new requests come). */
+#define DRAIN_TIMEOUT_MS 10000
+#define DRAIN_POLL_MS    1
+
+/* One device's or transport's state, copied on the loop. */
+struct section {
+    char name[VM_SNAPSHOT_NAME_SIZE];
+    int32_t slot;
+    uint32_t size;
+    void *data;
+};
+
+struct vm_snapshot {
+    struct vm *vm;
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool job_ready; /* under lock: the writer has a job */
+    bool quit;      /* under lock: the writer ends */
+    uv_async_t done_async;
+    uv_timer_t drain_timer;
+    bool handles_open;
+
+    /* The job under way (the loop's until job_ready, then the writer's until done_async). */
+    bool busy;
+    char dir[PATH_MAX];
+    bool stop_after, was_paused;
+    uint64_t started_ns, paused_ns;
+    vm_snapshot_done_fn *done;
+    void *opaque;
+    struct section sections[VM_MAX_DEVICES + PLATFORM_VIRTIO_MMIO_MAX];
+    unsigned nsections;
+    struct vm_snapshot_result result;
+};
+
+static uint64_t ms_since(uint64_t start_ns)
+{
+    return (uv_hrtime() - start_ns) / 1000000;
+}
+
+static void free_sections(struct vm_snapshot *s)
+{
+    for (unsigned i = 0; i < s->nsections; i++)
+        free(s->sections[i].data);
+    s->nsections = 0;
+}
+
+/* ---- the writer thread ---- */
+
+static int add_section(struct snap_writer *w, const char *name, int32_t slot, const void *data,
+                       size_t size, struct error *err)
+{
+    return snap_writer_add(w, name, slot, data, (uint32_t)size, err);
+}
+
+/* The VM-wide and per-vCPU state KVM holds, read while the vCPUs are parked. */
+static int write_kvm_state(struct vm *vm, struct snap_writer *w, struct error *err)
+{
+    if (!vm->vcpu_caps_ok)
+        return error_fmt(err, -ENOTSUP, "this host's KVM cannot save vCPU state: %s",
+                         vm->vcpu_caps_error);
+    struct vm_state vm_state;
+    int r = vm_state_save(vm->fd, &vm_state, err);
+    if (r == 0)
+        r = add_section(w, VM_SNAPSHOT_SECTION_VM, -1, &vm_state, sizeof(vm_state), err);
+    struct vm_snapshot_clock clock = {.realtime_ns = vm_snapshot_realtime_ns()};
+    if (r == 0)
+        r = add_section(w, VM_SNAPSHOT_SECTION_CLOCK, -1, &clock, sizeof(clock), err);
+    struct vcpu_state *vcpu = malloc(sizeof(*vcpu));
+    if (!vcpu && r == 0)
+        r = error_fmt(err, -ENOMEM, "out of memory");
+    for (unsigned i = 0; r == 0 && i < vm->nvcpus; i++) {
+        r = vcpu_state_save(vm->vcpus[i].fd, &vm->vcpu_caps, vcpu, err);
+        if (r == 0)
+            r = add_section(w, VM_SNAPSHOT_SECTION_VCPU, (int32_t)i, vcpu, sizeof(*vcpu), err);
+    }
+    free(vcpu);
+    return r;
+}
+
+static int write_disk_ids(struct vm *vm, struct snap_writer *w, struct error *err)
+{
+    const struct vm_config *cfg = vm->config;
+    struct snap_disk_id *id = malloc(sizeof(*id));
+    if (!id)
+        return error_fmt(err, -ENOMEM, "out of memory");
+    int r = 0;
+    for (unsigned i = 0; r == 0 && i < cfg->ndisks; i++) {
+        r = snap_disk_id_of(cfg->disks[i].path, cfg->disks[i].readonly, id, err);
+        if (r == 0)
+            r = add_section(w, VM_SNAPSHOT_SECTION_DISK, (int32_t)i, id, sizeof(*id), err);
+    }
+    free(id);
+    return r;
+}
+
+static int write_config(struct vm *vm, const char *path, struct error *err)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return error_fmt(err, -errno, "%s: %s", path, strerror(errno));
+    int r = config_yaml_emit(vm->config, f, err);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+        r = r < 0 ? r : error_fmt(err, -errno, "%s: %s", path, strerror(errno));
+    if (fclose(f) != 0 && r == 0)
+        r = error_fmt(err, -errno, "%s: %s", path, strerror(errno));
+    return r;
+}
+
+static int write_files(struct vm_snapshot *s, struct error *err)
+{
+    struct vm *vm = s->vm;
+    char path[PATH_MAX + 32];
+    int r = snap_dir_prepare(s->dir, err);
+    for (unsigned i = 0; r == 0 && i < vm->ndevices; i++) {
+        const struct vm_device *d = &vm->devices[i];
+        if (d->kind->flush)
+            r = d->kind->flush(d->dev, err);
+    }
+    snprintf(path, sizeof(path), "%s/%s", s->dir, SNAP_CONFIG_FILE);
+    if (r == 0)
+        r = write_config(vm, path, err);
+    struct snap_mem_stats mem = {0};
+    snprintf(path, sizeof(path), "%s/%s", s->dir, SNAP_MEMORY_FILE);
+    if (r == 0)
+        r = snap_mem_save_from(path, vm->mem.mapping, vm->mem.size, vm->mem.fd, &mem, err);
+    s->result.memory_bytes = vm->mem.size;
+    s->result.memory_data_bytes = mem.bytes_written;
+
+    struct snap_info info = {.memory_size = vm->mem.size};
+    snprintf(info.kiln_version, sizeof(info.kiln_version), "%s", KILN_VERSION);
+    snap_cpu_id_probe(&info.cpu);
+    struct snap_writer w;
+    snprintf(path, sizeof(path), "%s/%s", s->dir, SNAP_STATE_FILE);
+    if (r < 0 || snap_writer_open(&w, path, &info, err) < 0)
+        return r < 0 ? r : -EIO;
+    r = write_kvm_state(vm, &w, err);
+    for (unsigned i = 0; r == 0 && i < s->nsections; i++)
+        r = add_section(&w, s->sections[i].name, s->sections[i].slot, s->sections[i].data,
+                        s->sections[i].size, err);
+    if (r == 0)
+        r = write_disk_ids(vm, &w, err);
+    if (r == 0)
+        return snap_writer_finish(&w, err);
+    snap_writer_abort(&w);
+    return r;
+}
+
+static void *writer_thread(void *arg)
+{
+    struct vm_snapshot *s = arg;
+    pthread_setname_np(pthread_self(), "kiln-snapshot");
+    struct error filter_err = {{0}};
+    int filtered = sandbox_enter(SANDBOX_THREAD_SNAPSHOT, 0, s->vm->config->seccomp, &filter_err);
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        while (!s->job_ready && !s->quit)
+            pthread_cond_wait(&s->wake, &s->lock);
+        if (!s->job_ready)
+            break; /* quit, with no job left */
+        pthread_mutex_unlock(&s->lock);
+        struct error err = {{0}};
+        int r =
+            filtered < 0 ? error_fmt(&err, filtered, "%s", filter_err.msg) : write_files(s, &err);
+        s->result.r = r;
+        if (r < 0)
+            snprintf(s->result.message, sizeof(s->result.message), "%s", err.msg);
+        pthread_mutex_lock(&s->lock);
+        s->job_ready = false;
+        uv_async_send(&s->done_async);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* ---- the loop's side ---- */
+
+static void finish(struct vm_snapshot *s)
+{
+    struct vm *vm = s->vm;
+    free_sections(s);
+    s->result.total_ms = ms_since(s->started_ns);
+    s->result.paused_ms = ms_since(s->paused_ns);
+    s->result.stopped = s->stop_after && s->result.r == 0;
+    if (s->result.stopped)
+        vm_request_stop(vm, VM_STOP_SNAPSHOT, 0, "stopped after a snapshot");
+    else if (!s->was_paused)
+        vm_resume(vm);
+    s->busy = false;
+    if (s->result.r == 0)
+        log_info(&vm->log, "snapshot: %s: %llu of %llu MiB of RAM written, vCPUs held %llu ms",
+                 s->dir, (unsigned long long)(s->result.memory_data_bytes >> 20),
+                 (unsigned long long)(s->result.memory_bytes >> 20),
+                 (unsigned long long)s->result.paused_ms);
+    else
+        log_warn(&vm->log, "snapshot: %s: %s", s->dir, s->result.message);
+    s->done(s->opaque, &s->result);
+}
+
+static void on_written(uv_async_t *handle)
+{
+    struct vm_snapshot *s = handle->data;
+    pthread_mutex_lock(&s->lock);
+    bool still_writing = s->job_ready;
+    pthread_mutex_unlock(&s->lock);
+    if (s->busy && !still_writing)
+        finish(s);
+}
+
+static void fail(struct vm_snapshot *s, int r, const char *message)
+{
+    s->result.r = r;
+    snprintf(s->result.message, sizeof(s->result.message), "%s", message);
+    finish(s);
+}
+
+/* Each device's state and each virtio transport's, once no I/O is in flight: copied here in
+ * one loop callback, so nothing can start between the check and the copy. */
+static int collect_devices(struct vm_snapshot *s, struct error *err)
+{
+    struct vm *vm = s->vm;
+    for (unsigned i = 0; i < vm->ndevices; i++) {
+        const struct vm_device *d = &vm->devices[i];
+        if (!d->kind->save)
+            continue;
+        struct section *sec = &s->sections[s->nsections];
+        sec->data = calloc(1, d->kind->state_size);
+        if (!sec->data)
+            return error_fmt(err, -ENOMEM, "out of memory");
+        s->nsections++;
+        snprintf(sec->name, sizeof(sec->name), "%s", d->name);
+        sec->slot = d->slot;
+        sec->size = (uint32_t)d->kind->state_size;
+        int r = d->kind->save(d->dev, sec->data, err);
+        if (r < 0)
+            return r;
+    }
+    for (unsigned i = 0; i < vm->nvirtio; i++) {
+        struct section *sec = &s->sections[s->nsections];
+        sec->data = calloc(1, sizeof(struct virtio_mmio_state));
+        if (!sec->data)
+            return error_fmt(err, -ENOMEM, "out of memory");
+        s->nsections++;
+        snprintf(sec->name, sizeof(sec->name), "%s", VM_SNAPSHOT_SECTION_TRANSPORT);
+        sec->slot = (int32_t)i;
+        sec->size = sizeof(struct virtio_mmio_state);
+        virtio_mmio_save(&vm->virtio[i].transport, sec->data);
+    }
+    return 0;
+}
+
+static void on_drain_tick(uv_timer_t *timer)
+{
+    struct vm_snapshot *s = timer->data;
+    if (vm_devices_in_flight(s->vm) > 0) {
+        if (ms_since(s->paused_ns) < DRAIN_TIMEOUT_MS)
+            return;
+        uv_timer_stop(timer);
+        fail(s, -ETIMEDOUT, "block I/O did not finish within 10 s; the VM runs on, unsaved");
+        return;
+    }
+    uv_timer_stop(timer);
+    struct error err = {{0}};
+    if (collect_devices(s, &err) < 0) {
+        fail(s, -EIO, err.msg);
+        return;
+    }
+    pthread_mutex_lock(&s->lock);
+    s->job_ready = true;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+}
+
+int vm_snapshot_take(struct vm *vm, const char *dir, bool stop_after, vm_snapshot_done_fn *done,
+                     void *opaque, struct error *err)
+{
+    struct vm_snapshot *s = vm->snapshot;
+    if (!s || !s->thread_started)
+        return error_fmt(err, -ENOTSUP, "snapshots need the control API's writer thread");
+    if (s->busy)
+        return error_fmt(err, -EBUSY, "a snapshot is already being taken (into %s)", s->dir);
+    if (dir[0] != '/' || strlen(dir) >= sizeof(s->dir) - 32)
+        return error_fmt(err, -EINVAL, "snapshot folder '%s': expected an absolute path", dir);
+    snprintf(s->dir, sizeof(s->dir), "%s", dir);
+    s->busy = true;
+    s->stop_after = stop_after;
+    s->done = done;
+    s->opaque = opaque;
+    memset(&s->result, 0, sizeof(s->result));
+    s->started_ns = uv_hrtime();
+    s->was_paused = vm->paused;
+    if (!vm->paused)
+        vm_pause(vm);
+    s->paused_ns = uv_hrtime();
+    uv_timer_start(&s->drain_timer, on_drain_tick, 0, DRAIN_POLL_MS);
+    return 0;
+}
+
+int vm_snapshot_writer_start(struct vm *vm, struct error *err)
+{
+    struct vm_snapshot *s = calloc(1, sizeof(*s));
+    if (!s)
+        return error_fmt(err, -ENOMEM, "snapshot writer: out of memory");
+    vm->snapshot = s;
+    s->vm = vm;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->wake, NULL);
+    uv_async_init(&vm->loop, &s->done_async, on_written);
+    uv_timer_init(&vm->loop, &s->drain_timer);
+    s->done_async.data = s->drain_timer.data = s;
+    uv_unref((uv_handle_t *)&s->done_async);
+    s->handles_open = true;
+    /* The loop's signals are not its business; SIGSYS stays open for --seccomp log. */
+    sigset_t mask, old;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGWINCH);
+    sigaddset(&mask, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &mask, &old);
+    int e = pthread_create(&s->thread, NULL, writer_thread, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e != 0)
+        return error_fmt(err, -e, "snapshot writer: cannot start its thread: %s", strerror(e));
+    s->thread_started = true;
+    return 0;
+}
+
+void vm_snapshot_writer_stop(struct vm *vm)
+{
+    struct vm_snapshot *s = vm->snapshot;
+    if (!s)
+        return;
+    /* Joined before the handles close: a file being written is finished (the writer never
+     * stops half-way), and its wake-up cannot reach a closed handle. */
+    if (s->thread_started) {
+        pthread_mutex_lock(&s->lock);
+        s->quit = true;
+        pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->thread, NULL);
+        s->thread_started = false;
+    }
+    if (s->handles_open) {
+        uv_close((uv_handle_t *)&s->done_async, NULL);
+        uv_close((uv_handle_t *)&s->drain_timer, NULL);
+        s->handles_open = false;
+    }
+}
+
+void vm_snapshot_free(struct vm *vm)
+{
+    struct vm_snapshot *s = vm->snapshot;
+    if (!s)
+        return;
+    free_sections(s);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->wake);
+    free(s);
+    vm->snapshot = NULL;
+}
