@@ -5,10 +5,12 @@
 
 _kiln_run_flags="--kernel --initrd --cmdline --cpus --memory --disk --net --rng
     --device-discovery --console --vconsole --log-level --on-reset --shutdown-grace
-    --host-compat --seccomp --name --jail --uid --gid --expect --timeout --help"
+    --host-compat --seccomp --name --jail --uid --gid --api-socket --expect --timeout --help"
 _kiln_test_flags="--junit --tap --jobs --logs --filter --help"
-_kiln_ctl_flags="--json --help"
-_kiln_ctl_commands="status pause resume shutdown reboot counters"
+_kiln_ctl_flags="--json --stop --help"
+_kiln_ctl_commands="status pause resume shutdown reboot counters snapshot"
+_kiln_restore_flags="--paused --memory-restore --api-socket --net --console --vconsole --name
+    --log-level --seccomp --shutdown-grace --on-reset --help"
 _kiln_ps_flags="--json --help"
 
 # _kiln_vm_names: the names of the VMs with a socket (NAME.PID.sock) in the run folder.
@@ -44,7 +46,7 @@ _kiln_words()
 _kiln_value()
 {
     case "$1" in
-    --kernel | --initrd | --disk | --junit) _kiln_files ;;
+    --kernel | --initrd | --disk | --junit | --api-socket) _kiln_files ;;
     --logs | --jail) _kiln_files -d ;;
     --console | --vconsole)
         if [[ $cur == file:* || $cur == socket:* || $cur == virtio:file:* || $cur == virtio:socket:* ]]; then
@@ -60,6 +62,7 @@ _kiln_value()
     --on-reset) _kiln_words "exit restart" ;;
     --host-compat) _kiln_words "auto on off" ;;
     --seccomp) _kiln_words "off log kill" ;;
+    --memory-restore) _kiln_words "lazy copy" ;;
     --cmdline | --cpus | --memory | --net | --shutdown-grace | --name | --expect | --timeout | \
         --uid | --gid | --jobs | --filter) COMPREPLY=() ;;
     *) return 1 ;;
@@ -84,7 +87,7 @@ _kiln()
     [ "$count" -gt 1 ] && prev=${words[-2]}
     COMPREPLY=()
     if [ "$count" -eq 1 ]; then
-        _kiln_words "run validate config test ctl ps help version --help --version"
+        _kiln_words "run validate config test ctl ps restore help version --help --version"
         return 0
     fi
     _kiln_complete "$count" "${words[0]}" "$prev"
@@ -144,10 +147,20 @@ _kiln_complete()
             [ -n "$names" ] && mapfile -t -O "${#COMPREPLY[@]}" COMPREPLY < <(compgen -W "$names" -- "$cur")
         elif [ "$positional" -eq 1 ]; then
             _kiln_words "$_kiln_ctl_commands"
+        elif [ "$positional" -eq 2 ] && [ "$prev" = snapshot ]; then
+            _kiln_files -d # the snapshot's folder
+        fi
+        ;;
+    restore)
+        _kiln_value "$prev" && return 0
+        if [[ $cur == -* ]]; then
+            _kiln_words "$_kiln_restore_flags"
+        else
+            _kiln_files -d # the snapshot's folder
         fi
         ;;
     ps) [[ $cur == -* ]] && _kiln_words "$_kiln_ps_flags" ;;
-    help) [ "$count" -eq 2 ] && _kiln_words "run test ctl ps" ;;
+    help) [ "$count" -eq 2 ] && _kiln_words "run test ctl ps restore" ;;
     esac
     return 0
 }

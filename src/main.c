@@ -159,8 +159,9 @@ static int end_like(const struct jail_outcome *outcome)
 
 /* The control API's socket (docs/api.md), bound here, before any jail, so that it lives on
  * the host's side and survives reboots: --api-socket's path, else NAME.PID.sock in the run
- * folder. A default that cannot be made only costs the API (a warning); a path the user gave
- * must work. Returns the listening fd, -1 for no API, or -2 after printing an error. */
+ * folder. A default that cannot be made only costs the API (said at --log-level info, so that
+ * a VM the user asked nothing of prints nothing about it); a path the user gave must work. Returns
+ * the listening fd, -1 for no API, or -2 after printing an error. */
 static int open_api_socket(const struct vm_config *config, char *path, size_t len)
 {
     path[0] = '\0';
@@ -178,7 +179,8 @@ static int open_api_socket(const struct vm_config *config, char *path, size_t le
         if (r == 0)
             r = api_socket_bind(path, uid, gid, &fd, &err);
         if (r < 0) {
-            fprintf(stderr, "kiln: warning: no control API: %s\n", err.msg);
+            if (config->log_level >= LOG_INFO)
+                fprintf(stderr, "kiln: info: no control API: %s\n", err.msg);
             path[0] = '\0';
             return -1;
         }
@@ -305,22 +307,24 @@ int main(int argc, char **argv)
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 
-    if (argc >= 2 && strcmp(argv[1], "test") == 0)
-        return ktest_main(argc, argv);
-    if (argc >= 2 && strcmp(argv[1], "ctl") == 0)
-        return ctl_main(argc, argv);
-    if (argc >= 2 && strcmp(argv[1], "ps") == 0)
-        return ps_main(argc, argv);
-    if (argc == 3 && strcmp(argv[1], "help") == 0 &&
-        (strcmp(argv[2], "ctl") == 0 || strcmp(argv[2], "ps") == 0)) {
-        char *command_help[] = {argv[0], argv[2], "--help", NULL};
-        return strcmp(argv[2], "ctl") == 0 ? ctl_main(3, command_help) : ps_main(3, command_help);
-    }
-    if (argc >= 2 && strcmp(argv[1], "restore") == 0)
-        return restore_command(argc, argv);
-    if (argc == 3 && strcmp(argv[1], "help") == 0 && strcmp(argv[2], "test") == 0) {
-        char *test_help[] = {argv[0], "test", "--help", NULL};
-        return ktest_main(3, test_help);
+    /* The commands with their own parser; `kiln help NAME` is their --help. */
+    static const struct {
+        const char *name;
+        int (*main)(int argc, char **argv);
+    } own_parsers[] = {
+        {"test", ktest_main},
+        {"ctl", ctl_main},
+        {"ps", ps_main},
+        {"restore", restore_command},
+    };
+    for (size_t i = 0; i < sizeof(own_parsers) / sizeof(own_parsers[0]); i++) {
+        if (argc >= 2 && strcmp(argv[1], own_parsers[i].name) == 0)
+            return own_parsers[i].main(argc, argv);
+        if (argc == 3 && strcmp(argv[1], "help") == 0 &&
+            strcmp(argv[2], own_parsers[i].name) == 0) {
+            char *help_argv[] = {argv[0], argv[2], "--help", NULL};
+            return own_parsers[i].main(3, help_argv);
+        }
     }
     struct error err = {{0}};
     /* kiln run ... --expect REGEX [--timeout DURATION]: a one-case kiln test. */

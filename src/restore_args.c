@@ -29,7 +29,9 @@ const char *restore_args_usage(void)
            "                         them (default); copy: read it all in first\n"
            "  --net SPEC             replaces the snapshot's network devices (give one per NIC),\n"
            "                         e.g. another TAP for a clone\n"
-           "The other flags are kiln run's; the rest of the VM is the snapshot's.\n";
+           "  --help, -h             this text\n"
+           "The other flags are kiln run's; the rest of the VM is the snapshot's.\n"
+           "--api-socket: the snapshot's socket is not reused unless given again.\n";
 }
 
 static bool is_run_flag(const char *arg)

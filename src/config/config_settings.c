@@ -161,15 +161,22 @@ const struct config_setting config_settings[] = {
     {"--gid", CONFIG_PLACE_TOP, "gid", "G", "a number from 1 to 4294967294",
      "the group the jailed VM runs as (with --jail)", config_set_jail_gid, config_get_jail_gid,
      CONFIG_FIELD_GID, 0},
-    /* The control API (docs/api.md): a Unix socket; relative paths start in the current folder. */
+    /* The control API (docs/api.md): a Unix socket's path, or none. */
     {"--api-socket", CONFIG_PLACE_TOP, "api", "PATH", CONFIG_API_EXPECTED,
      "serve the control API (kiln ctl) on this Unix socket, or none" HELP_INDENT
      "(default: NAME.PID.sock in the run folder)",
-     config_set_api, config_get_api, CONFIG_FIELD_API, CONFIG_SETTING_TEXT},
+     config_set_api, config_get_api, CONFIG_FIELD_API, CONFIG_SETTING_PATH | CONFIG_SETTING_NONE},
 };
 
 _Static_assert(sizeof(config_settings) / sizeof(config_settings[0]) == CONFIG_SETTING_COUNT,
                "CONFIG_SETTING_COUNT counts the rows of config_settings");
+
+bool config_setting_is_path(unsigned options, const char *text)
+{
+    if (!(options & CONFIG_SETTING_PATH))
+        return false;
+    return !((options & CONFIG_SETTING_NONE) && strcmp(text, "none") == 0);
+}
 
 const struct config_setting *config_setting_by_flag(const char *flag, size_t len)
 {

@@ -114,7 +114,7 @@ static void value_pair(struct emit *e, const char *key, unsigned options, int go
     if (got < 0) {
         if (e->r == 0)
             e->r = error_fmt(e->err, -ENOMEM, "out of memory");
-    } else if (text && (options & CONFIG_SETTING_PATH)) {
+    } else if (text && config_setting_is_path(options, text)) {
         path_pair(e, key, text);
     } else if (text && (options & CONFIG_SETTING_SINK) && config_sink_path_offset(text)) {
         size_t offset = config_sink_path_offset(text);

@@ -229,7 +229,7 @@ static void setting(struct yaml_walk *w, const struct config_setting *spec, yaml
         mark->bad = true;
         return;
     }
-    if (spec->options & CONFIG_SETTING_PATH)
+    if (config_setting_is_path(spec->options, text))
         text = resolve(w, text);
     else if (spec->options & CONFIG_SETTING_SINK)
         text = resolve_console(w, text);

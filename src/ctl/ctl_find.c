@@ -1,9 +1,10 @@
 /* Finds VMs' API sockets in the run folder: the list kiln ps walks, and a VM's socket by its
- * name or pid for kiln ctl. */
+ * name or pid for kiln ctl (skipping sockets left by VMs that died). */
 #include "kiln/ctl/ctl_find.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,11 @@ bool ctl_socket_name_split(const char *file_name, char *name, size_t name_len, p
     return true;
 }
 
+bool ctl_socket_owner_gone(pid_t pid)
+{
+    return pid > 0 && kill(pid, 0) < 0 && errno == ESRCH;
+}
+
 static bool all_digits(const char *text)
 {
     return *text && strspn(text, "0123456789") == strlen(text);
@@ -111,7 +117,7 @@ int ctl_find_socket(const char *target, char *path, size_t len, struct error *er
         if (!ctl_socket_name_split(list.names[i], name, sizeof(name), &pid))
             continue;
         bool by_pid = all_digits(target) && pid == (pid_t)strtol(target, NULL, 10);
-        if (strcmp(name, target) != 0 && !by_pid)
+        if ((strcmp(name, target) != 0 && !by_pid) || ctl_socket_owner_gone(pid))
             continue;
         size_t used = strlen(matches);
         snprintf(matches + used, sizeof(matches) - used, "%s%s", count ? ", " : "", list.names[i]);

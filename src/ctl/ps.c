@@ -1,7 +1,6 @@
 /* kiln ps [--json]: every VM with a socket in the run folder, asked GET /vm (1 s each), as a
  * table or a JSON array. Sockets left by VMs that are gone are removed on the way. */
 #include <errno.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,9 +32,9 @@ static bool is_stale(const char *file_name, int request_error)
     char name[256];
     pid_t pid;
     if (request_error != -ECONNREFUSED ||
-        !ctl_socket_name_split(file_name, name, sizeof(name), &pid) || pid <= 0)
+        !ctl_socket_name_split(file_name, name, sizeof(name), &pid))
         return false;
-    return kill(pid, 0) < 0 && errno == ESRCH;
+    return ctl_socket_owner_gone(pid);
 }
 
 /* One VM's row as a JSON object: its reply with "socket" added, or what is known of it. */

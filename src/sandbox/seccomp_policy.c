@@ -144,6 +144,7 @@ static const struct sandbox_rule snapshot_rules[] = {
     ALLOW(close, "the snapshot's files"),
     ALLOW(read, "the writer's own use of files it made"),
     ALLOW(readlink, "the configuration's paths made absolute (realpath)"),
+    ALLOW(getcwd, "the same, for a path given relative to the current folder"),
     IOCTL(KVM_GET_IRQCHIP, "the PICs and the IOAPIC"),
     IOCTL(KVM_GET_PIT2, "the PIT"),
     IOCTL(KVM_GET_CLOCK, "kvmclock"),

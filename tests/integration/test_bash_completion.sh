@@ -36,9 +36,9 @@ expect_offers() {
     done
 }
 
-expect_offers "subcommands" run validate config test ctl ps help version --help --version -- ""
-expect_offers "a subcommand's prefix" run -- r
-[ "$(complete_words r)" = run ] || fail "'kiln r<TAB>' should offer only run, got: $(complete_words r)"
+expect_offers "subcommands" run validate config test ctl ps restore help version --help --version -- ""
+expect_offers "a subcommand's prefix" run restore -- r
+[ "$(complete_words ru)" = run ] || fail "'kiln ru<TAB>' should offer only run, got: $(complete_words ru)"
 
 # Every long flag of the help texts (not -h: the completion offers the long spelling).
 flags() { grep -oE -- '--[a-z][a-z-]*' | grep -vx -- --flag | sort -u; }
@@ -78,7 +78,7 @@ expect_offers "--vconsole virtio:file:PATH" vmlinux -- run --vconsole virtio : f
 expect_offers "--console virtio:SINK" file: pty -- run --console virtio : ""
 expect_offers "--logs DIR" logdir -- test --logs log
 [ -z "$(complete_words test --logs vm)" ] || fail "--logs offers files, not only folders: $(complete_words test --logs vm)"
-expect_offers "help's topics" run test ctl ps -- help ""
+expect_offers "help's topics" run test ctl ps restore -- help ""
 
 # kiln ctl and kiln ps: every flag their --help prints, ctl's commands, and VM names from the
 # run folder (NAME.PID.sock) beside socket paths.
@@ -93,6 +93,17 @@ done
 for command in $(sed -nE 's/^  ([a-z]+) +.*\((GET|PUT|PATCH) .*/\1/p' "$TEST_TMP/ctl.help"); do
     expect_offers "kiln ctl's commands" "$command" -- ctl web1 ""
 done
+expect_offers "kiln ctl snapshot DIR" logdir -- ctl web1 snapshot log
+[ -z "$(complete_words ctl web1 snapshot vm)" ] ||
+    fail "ctl snapshot offers files, not only folders: $(complete_words ctl web1 snapshot vm)"
+
+# kiln restore: every flag its --help prints, --memory-restore's values, the folder.
+"$KILN" restore --help >"$TEST_TMP/restore.help" || fail "kiln restore --help failed"
+for flag in $(flags <"$TEST_TMP/restore.help"); do
+    expect_offers "kiln restore's flags" "$flag" -- restore snap --
+done
+expect_offers "--memory-restore values" lazy copy -- restore snap --memory-restore ""
+expect_offers "kiln restore DIR" logdir -- restore log
 export XDG_RUNTIME_DIR=$TEST_TMP/xdg
 mkdir -p "$XDG_RUNTIME_DIR/kiln"
 python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' \

@@ -68,7 +68,7 @@ run_ctl 1 ctl "$SOCK" resume
 
 # Bad uses: one line each, 125.
 run_ctl 125 ctl "$SOCK" frobnicate
-expect_text "unknown command" "$err" "unknown command 'frobnicate' (expected one of: status, pause, resume, shutdown, reboot, counters)"
+expect_text "unknown command" "$err" "unknown command 'frobnicate' (expected one of: status, pause, resume, shutdown, reboot, counters, snapshot)"
 run_ctl 125 ctl "$SOCK"
 expect_text "missing command" "$err" "missing COMMAND after SOCKET"
 run_ctl 125 ctl "$SOCK" status --yaml
@@ -86,30 +86,39 @@ start_peer "$TEST_TMP/garbage.sock" garbage
 run_ctl 125 ctl "$TEST_TMP/garbage.sock" status
 expect_text "not HTTP" "$err" "the reply is not HTTP (it starts 'hello, this is not H')"
 
-# By name or pid in the run folder: 0, 1, 2 matches.
-run_ctl 125 ctl web1 status
-expect_text "no match" "$err" "web1: no such socket, and no VM of that name or pid in $RUN_DIR (see kiln ps)"
-start_peer "$RUN_DIR/web1.4242.sock" vm
-run_ctl 0 ctl web1 status
-expect_text "by name" "$out" "web1 (pid 1234): running"
-run_ctl 0 ctl 4242 status
-expect_text "by pid" "$out" "web1 (pid 1234): running"
-dead_socket "$RUN_DIR/web1.4243.sock"
-run_ctl 125 ctl web1 status
-expect_text "two matches" "$err" "web1: 2 VMs match in $RUN_DIR: web1.4242.sock, web1.4243.sock (give the socket's path)"
-rm -f "$RUN_DIR/web1.4243.sock"
-
-# kiln ps: a live VM, a dead socket whose process is gone (removed), one whose pid is alive
-# but serves nothing (unreachable: not ours to remove).
+# By name or pid in the run folder: 0, 1, 2 matches. A socket's name carries its VM's pid; a
+# socket whose pid is no process was left by a VM that died, and is not a match. (This
+# shell's pid stands for the live VM's.)
 python3 -c 'pass' &
 gone_pid=$!
 wait "$gone_pid"
+run_ctl 125 ctl web1 status
+expect_text "no match" "$err" "web1: no such socket, and no VM of that name or pid in $RUN_DIR (see kiln ps)"
+start_peer "$RUN_DIR/web1.$$.sock" vm
+dead_socket "$RUN_DIR/web1.$gone_pid.sock"
+run_ctl 0 ctl web1 status
+expect_text "by name, the dead VM's socket skipped" "$out" "web1 (pid 1234): running"
+run_ctl 0 ctl $$ status
+expect_text "by pid" "$out" "web1 (pid 1234): running"
+rm -f "$RUN_DIR/web1.$gone_pid.sock"
+sleep 60 &
+alive_pid=$!
+track_pid "$alive_pid"
+dead_socket "$RUN_DIR/web1.$alive_pid.sock"
+run_ctl 125 ctl web1 status
+first=$(printf '%s\n' "web1.$$.sock" "web1.$alive_pid.sock" | sort | head -1)
+second=$(printf '%s\n' "web1.$$.sock" "web1.$alive_pid.sock" | sort | tail -1)
+expect_text "two matches" "$err" "web1: 2 VMs match in $RUN_DIR: $first, $second (give the socket's path)"
+rm -f "$RUN_DIR/web1.$alive_pid.sock"
+
+# kiln ps: a live VM, a dead socket whose process is gone (removed), one whose pid is alive
+# but serves nothing (unreachable: not ours to remove).
 dead_socket "$RUN_DIR/old.$gone_pid.sock"
 dead_socket "$RUN_DIR/busy.$$.sock"
 run_ctl 0 ps
 header=$(head -1 <<<"$out")
 [ "$(tr -s ' ' <<<"$header")" = "NAME PID STATE VCPUS MEMORY SOCKET" ] || fail "ps header: '$header'"
-grep -qE "^web1 +1234 +running +2 +512M +$RUN_DIR/web1.4242.sock\$" <<<"$out" || fail "ps: no web1 row in: $out"
+grep -qE "^web1 +1234 +running +2 +512M +$RUN_DIR/web1.$$.sock\$" <<<"$out" || fail "ps: no web1 row in: $out"
 grep -qE "^busy +$$ +unreachable +- +- +$RUN_DIR/busy.$$.sock\$" <<<"$out" || fail "ps: no unreachable row in: $out"
 [ "$(wc -l <<<"$out")" -eq 3 ] || fail "ps: expected a header and 2 rows: $out"
 [ ! -e "$RUN_DIR/old.$gone_pid.sock" ] || fail "ps left the stale socket old.$gone_pid.sock"
@@ -119,13 +128,13 @@ python3 -c '
 import json, sys
 rows = json.load(sys.stdin)
 assert [r["state"] for r in rows] == ["unreachable", "running"], rows
-assert rows[1]["memory_mib"] == 512 and rows[1]["socket"].endswith("/web1.4242.sock"), rows
+assert rows[1]["memory_mib"] == 512 and rows[1]["socket"].endswith("/web1.%s.sock" % sys.argv[1]), rows
 assert "Connection refused" in rows[0]["error"], rows
-' <<<"$out" || fail "ps --json: $out"
+' "$$" <<<"$out" || fail "ps --json: $out"
 run_ctl 125 ps --all
 expect_text "ps bad flag" "$err" "unexpected argument '--all'"
 run_ctl 0 ctl --help
-expect_text "ctl help" "$out" "usage: kiln ctl SOCKET COMMAND [--json]"
+expect_text "ctl help" "$out" "usage: kiln ctl SOCKET COMMAND [ARGS] [--json]"
 run_ctl 0 help ps
 expect_text "help ps" "$out" "usage: kiln ps [--json]"
 

@@ -36,8 +36,10 @@ same_as_original() {
     echo "$2: $n lines, each the original's"
 }
 
-"$KILN" run --kernel "$GUEST_DIR/counter.elf" --cmdline every=1000 --name snap-test \
-    --api-socket "$SOCK" --shutdown-grace 0 >"$ORIG" 2>"$TEST_TMP/orig.err" </dev/null &
+# The kernel's path is relative, as a user types it: the snapshot writer makes it absolute
+# in config.yaml (under its seccomp filter, which must allow what that takes).
+(cd "$GUEST_DIR" && exec "$KILN" run --kernel counter.elf --cmdline every=1000 --name snap-test \
+    --api-socket "$SOCK" --shutdown-grace 0 >"$ORIG" 2>"$TEST_TMP/orig.err" </dev/null) &
 VM=$!
 track_pid "$VM"
 wait_for "^counter: step 3000 " "$ORIG"
@@ -49,6 +51,8 @@ AT=$(last_step "$ORIG")
 for f in state.kiln memory.kiln config.yaml; do
     [ -s "$SNAP/$f" ] || fail "the snapshot has no $f: $(ls -la "$SNAP")"
 done
+grep -qxF "  path: \"$(realpath "$GUEST_DIR/counter.elf")\"" "$SNAP/config.yaml" ||
+    fail "config.yaml does not give the kernel's absolute path: $(cat "$SNAP/config.yaml")"
 [ "$(stat -c %s "$SNAP/memory.kiln")" -eq $((256 << 20)) ] || fail "memory.kiln is $(stat -c %s "$SNAP/memory.kiln") bytes, expected 256 MiB"
 used_kib=$(du -k "$SNAP/memory.kiln" | cut -f1)
 [ "$used_kib" -lt 16384 ] || fail "memory.kiln uses $used_kib KiB on disk: zero pages were written"

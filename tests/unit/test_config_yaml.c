@@ -279,6 +279,14 @@ static void test_relative_paths(void **state)
     assert_string_equal(cfg.initrd_path, "/abs/i");
     assert_string_equal(cfg.disks[0].path, "/vms/../d.img");
     config_free(&cfg);
+
+    /* The API socket is a path like the others, but "none" is a word, not a file. */
+    load_ok("kernel: {path: k}\napi: web.sock\n", &cfg);
+    assert_string_equal(cfg.api_socket, "/vms/web.sock");
+    config_free(&cfg);
+    load_ok("kernel: {path: k}\napi: none\n", &cfg);
+    assert_string_equal(cfg.api_socket, "none");
+    config_free(&cfg);
 }
 
 static char *emit_to_string(const struct vm_config *cfg)

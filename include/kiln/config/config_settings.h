@@ -27,7 +27,11 @@ enum {
                                         `kiln config` output */
     CONFIG_SETTING_SINK = 1u << 3,   /* a console sink, whose file:PATH or socket:PATH is a path */
     CONFIG_SETTING_TEXT = 1u << 4,   /* free-form text, which `kiln config` double-quotes */
+    CONFIG_SETTING_NONE = 1u << 5,   /* with PATH: the word "none" is not a path (--api-socket) */
 };
+
+/* Whether a PATH setting's TEXT is to be resolved as a path (not "none" where that is a word). */
+bool config_setting_is_path(unsigned options, const char *text);
 
 /* A setting's value as its setter takes it, in *text (free it); NULL when the setting is unset,
  * which `kiln config` leaves out. 0 or -ENOMEM. */

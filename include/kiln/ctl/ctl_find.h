@@ -21,6 +21,10 @@ void ctl_socket_list_free(struct ctl_socket_list *list);
 /* Splits a default socket name "NAME.PID.sock": false if it is not of that form. */
 bool ctl_socket_name_split(const char *file_name, char *name, size_t name_len, pid_t *pid);
 
+/* Whether the process a socket's name gives is gone: a VM killed before it could remove its
+ * socket. */
+bool ctl_socket_owner_gone(pid_t pid);
+
 /* What the user typed as SOCKET, as a socket path: itself if it has a '/' or names a file
  * here; else the one socket of the run folder whose VM has that name or pid. No match or
  * several is an error naming the folder (and the matches). */
