@@ -15,9 +15,9 @@ enum sandbox_mode {
 /* The kinds of thread a VM process has. A console has no thread of its own: its sinks run on
  * the event loop, so their calls are in the loop's list. */
 enum sandbox_thread {
-    SANDBOX_THREAD_VCPU,    /* KVM_RUN and the port I/O and MMIO exits */
-    SANDBOX_THREAD_LOOP,    /* the libuv loop: virtio queues, consoles, TAPs, then teardown */
-    SANDBOX_THREAD_IO_POOL, /* libuv's thread pool: virtio-blk reads, writes and flushes */
+    SANDBOX_THREAD_VCPU,     /* KVM_RUN and the port I/O and MMIO exits */
+    SANDBOX_THREAD_LOOP,     /* the libuv loop: virtio queues, consoles, TAPs, then teardown */
+    SANDBOX_THREAD_IO_POOL,  /* libuv's thread pool: virtio-blk reads, writes and flushes */
     SANDBOX_THREAD_SNAPSHOT, /* the snapshot writer: KVM state out, the snapshot's files */
     SANDBOX_THREAD_KINDS
 };
