@@ -23,5 +23,6 @@ if command -v qemu-system-x86_64 >/dev/null; then
     grep -qE "^ 128 M  qemu microvm +$num" "$TEST_TMP/out" || fail "no QEMU snapshot row"
     grep -qE "^ 128 M  qemu -incoming \+ cont +$num" "$TEST_TMP/out" || fail "no QEMU restore row"
 fi
-[ -z "$(ls -A "$TEST_TMP" | grep -v '^out$')" ] || fail "bench/snapshot left files behind: $(ls -A "$TEST_TMP")"
+left=$(find "$TEST_TMP" -mindepth 1 -maxdepth 1 ! -name out)
+[ -z "$left" ] || fail "bench/snapshot left files behind: $left"
 echo "PASS"
