@@ -29,9 +29,17 @@ elif [ ! -c /dev/kvm ]; then
     status=77
 else
     say "/dev/kvm ready ($(dmesg | grep -o -E 'Nested (Virtualization|Paging) enabled' | tr '\n' ' '))"
+    # A heartbeat on the console: the host (watch_lockup in scripts/nested.sh) takes a console
+    # silent for minutes as an L1 that froze without a word, which TCG's emulated SVM does.
+    while :; do
+        sleep 30
+        echo "kiln-nested-alive $(cut -d' ' -f1 /proc/uptime)"
+    done &
+    heartbeat=$!
     cd /nested/repo || exit 1
     sh /nested/cmd </dev/null
     status=$?
+    kill "$heartbeat"
 fi
 say "command exited $status after $(cut -d' ' -f1 /proc/uptime) s"
 

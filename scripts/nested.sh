@@ -22,7 +22,7 @@
 #         --timeout S   stop L1 after S seconds (default 1200); --l1-memory (default 3G)
 #       Exit status: COMMAND's; 77 after a "SKIP: reason" line when the tier cannot run here
 #       (no QEMU, or L1 has no /dev/kvm); 124 when L1 ran out of time; 86 when L1 locked up
-#       (a CPU stuck 120 s by its own watchdog: watch_lockup).
+#       (a CPU stuck 120 s by its own watchdog, or its console silent 240 s: watch_lockup).
 # Environment: KILN_BUILD_DIR (default REPO/build: kiln and tests/guest/kiln-exit),
 #   KILN_CACHE_DIR (default REPO/.cache), KILN_NESTED_L1_PACKAGE (default linux-image-amd64).
 # Runs unattended (CI=true, no stdin) as root on Debian 12.
@@ -222,6 +222,10 @@ build_l1_initrd() {
         echo "file lib/modules/nested/order $modules/order 644"
         echo "file nested/bin/kiln $BUILD/kiln 755"
         library_lines "$BUILD/kiln"
+        # GNU touch: busybox's -r copies a time stamp to the second only, and a snapshot's disk
+        # must keep its modification time to the nanosecond (tests/nested/l1/snapshot.sh).
+        echo "file nested/bin/touch $(command -v touch) 755"
+        library_lines "$(command -v touch)"
         echo "file nested/cmd $WORK/cmd 755"
         for f in vmlinux vmlinuz initrd.cpio.gz MANIFEST; do
             echo "file nested/cache/linux-guest/$f $linux_guest/$f 644"
@@ -265,19 +269,34 @@ collect_out() {
 # QEMU TCG's emulated SVM, the tier's L0, now and then locks L1 itself up while an L2 runs:
 # both L1 CPUs spin in the kernel and L1's watchdog reports "soft lockup - CPU#N stuck for Ns"
 # for good (docs/nested.md). Waiting out the whole bound then costs 20 minutes of CI.
-# watch_lockup CONSOLE QEMU_PID NOTE: stops QEMU once a CPU has been stuck LOCKUP_SECONDS, and
-# writes the console's line into NOTE; run() then returns LOCKUP_STATUS, which
-# tests/nested/lib.sh retries once.
+# watch_lockup CONSOLE QEMU_PID NOTE: stops QEMU once L1 has locked up, and writes why into
+# NOTE; run() then returns LOCKUP_STATUS, which tests/nested/lib.sh retries once. Locked up:
+# a CPU stuck LOCKUP_SECONDS by L1's own watchdog, or a console silent SILENT_SECONDS although
+# L1's init writes a heartbeat to it every 30 s (scripts/nested-l1-init.sh).
 LOCKUP_SECONDS=120
+SILENT_SECONDS=240
 LOCKUP_STATUS=86
 watch_lockup() {
-    local line stuck
+    local line stuck size last_size=-1 quiet=0
     while kill -0 "$2" 2>/dev/null; do
         sleep 5
         line=$(grep -a -o 'soft lockup - CPU#[0-9]* stuck for [0-9]*s' "$1" 2>/dev/null | tail -n 1)
         stuck=$(echo "$line" | sed -n 's/.* stuck for \([0-9]*\)s/\1/p')
         if [ -n "$stuck" ] && [ "$stuck" -ge "$LOCKUP_SECONDS" ]; then
             echo "$line" >"$3"
+            kill -TERM "$2" 2>/dev/null
+            return
+        fi
+        size=$(stat -c %s "$1" 2>/dev/null || echo 0)
+        if [ "$size" != "$last_size" ]; then
+            last_size=$size
+            quiet=0
+        else
+            quiet=$((quiet + 5))
+        fi
+        # Only once L1 has started its heartbeat: booting L1 itself prints nothing for a while.
+        if [ "$quiet" -ge "$SILENT_SECONDS" ] && grep -a -q 'kiln-nested-alive' "$1" 2>/dev/null; then
+            echo "its console was silent for ${quiet} s, heartbeat included" >"$3"
             kill -TERM "$2" 2>/dev/null
             return
         fi

@@ -4,11 +4,15 @@
 # "kiln-check: PASS|FAIL NAME: detail" line each on the console, then ends the VM.
 #
 # Command-line words (all optional):
-#   kiln.mode=checks|reboot|shell  checks (default): the checks in kiln.checks; reboot: the first
+#   kiln.mode=checks|reboot|shell|snapshot
+#                                  checks (default): the checks in kiln.checks; reboot: the first
 #                                  boot marks the disk with serial kiln.mark_serial and reboots,
 #                                  the second finds the mark and powers off; shell: a root shell
 #                                  on the console, or hvc0 with kiln.shell=hvc0 (prompt
-#                                  "kiln-guest# "), then power-off
+#                                  "kiln-guest# "), then power-off; snapshot: a user-space
+#                                  counter to kiln.count, one line a second, kept on the ext4
+#                                  disk kiln.ext4_serial, with the network up (kiln.mac,
+#                                  kiln.ip), then unmount and power off
 #   kiln.checks=a,b,...            cpus memory blk blk-ro ext4 rng net hvc0 (see each check_*)
 #   kiln.end=poweroff|exit:N       how the checks end the VM: power off, or kiln-exit N
 #   kiln.cpus=N kiln.memory_mib=M  what cpus/memory expect
@@ -303,9 +307,39 @@ shell_mode() {
     poweroff -f
 }
 
+# The snapshot test: a process whose state lives in RAM (the shell's counter), a file system
+# being written, the network up and the clock read, so that the host can snapshot the VM
+# mid-count and check that each restored copy goes on from the same point. Each line:
+# "kiln-counter: N time SECONDS.MICROSECONDS rng HEX" (16 bytes of /dev/hwrng).
+# The wall clock to the microsecond (busybox's date has no %N; its adjtimex prints the time).
+wall_time() { adjtimex | awk '/tv_sec/ { s = $2 } /tv_usec/ { u = $2 } END { printf "%d.%06d", s, u }'; }
+snapshot_mode() {
+    dev=$(disk_by_serial "${K_ext4_serial:-}") || {
+        echo "kiln-check: FAIL counter: no disk with serial '${K_ext4_serial:-}'"
+        poweroff -f
+    }
+    mount -t ext4 "/dev/$dev" /mnt/rw || {
+        echo "kiln-check: FAIL counter: mount /dev/$dev failed"
+        poweroff -f
+    }
+    up=$(net_up) || echo "kiln-check: FAIL net-up: $up"
+    i=0
+    while [ "$i" -lt "${K_count:-30}" ]; do
+        i=$((i + 1))
+        echo "$i" >>/mnt/rw/counter.txt
+        sync
+        rng=$(dd if=/dev/hwrng bs=16 count=1 2>/dev/null | od -An -tx1 | tr -d ' \n')
+        echo "kiln-counter: $i time $(wall_time) rng $rng"
+        sleep 1
+    done
+    umount /mnt/rw && echo "kiln-check: PASS counter: counted to $i, /dev/$dev unmounted"
+    poweroff -f
+}
+
 load_modules
 case $K_mode in
 reboot) reboot_mode ;;
+snapshot) snapshot_mode ;;
 shell) shell_mode ;;
 *)
     run_checks
