@@ -1,13 +1,15 @@
-/* vmgenid.elf: finds the VM generation ID through the DSDT's ADDR method and prints it, again
- * at each VM generation interrupt from the GED (a restore); exits 0 on the power button. */
+/* vmgenid.elf: finds the VM generation ID through the DSDT's ADDR method and prints it (and a
+ * NIC's MAC), again at each VM generation interrupt (a restore); exits 0 on the power button. */
 #include "runtime/acpi.h"
 #include "runtime/apic.h"
 #include "runtime/guest.h"
+#include "runtime/virtio.h"
 
 #define GENERATION_VECTOR   0x41
 #define POWER_BUTTON_VECTOR 0x40
 #define SPURIOUS_VECTOR     0xff
 #define ID_SIZE             16
+#define VIRTIO_ID_NET       1
 
 /* AML bytes of the ADDR method kiln writes (docs/acpi.md): MethodOp PkgLength "ADDR" flags,
  * then ReturnOp PackageOp PkgLength NumElements(2) and the two integers, low then high. */
@@ -16,6 +18,11 @@
 #define AML_PACKAGE_OP 0x12
 
 static volatile unsigned notifies;
+/* A virtio-net device from the command line (--device-discovery cmdline), if there is one:
+ * its config space's MAC is printed with each ID, read afresh as a driver that probes again
+ * would (kiln restore --clone changes it). */
+static struct virtio_dev net;
+static int have_net;
 static volatile int power_pressed;
 
 struct interrupt_frame;
@@ -90,7 +97,13 @@ static void print_id(const volatile uint8_t *id, unsigned count)
     print("vmgenid: id ");
     for (unsigned i = 0; i < ID_SIZE; i++)
         printf("%02x", id[i]);
-    printf(" notifies %u\n", count);
+    printf(" notifies %u", count);
+    if (have_net) {
+        print(" mac ");
+        for (uint32_t i = 0; i < 6; i++)
+            printf("%s%02x", i ? ":" : "", virtio_config_read8(&net, i));
+    }
+    print("\n");
 }
 
 /* Routes GSI gsi to vector on this CPU through the MADT's I/O APIC. */
@@ -111,6 +124,7 @@ int guest_main(void)
     if (addr == 0 || acpi_read_madt(&madt) < 0)
         return GUEST_EXIT_FAIL;
     printf("vmgenid: ADDR gives 0x%lx\n", addr);
+    have_net = virtio_find(VIRTIO_ID_NET, 0, &net) == 0;
     pic_mask_all();
     idt_set_gate(SPURIOUS_VECTOR, (void (*)(void))(uintptr_t)spurious_interrupt);
     idt_set_gate(GENERATION_VECTOR, (void (*)(void))(uintptr_t)generation_interrupt);

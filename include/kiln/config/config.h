@@ -277,6 +277,11 @@ void config_default_mac(const char *key, unsigned index, uint8_t mac[6]);
 /* The MAC of cfg's index-th net device: its mac=, else config_default_mac of the VM's --name
  * (so a named VM keeps its MACs on another TAP or host), else of the TAP's name. */
 void config_net_mac(const struct vm_config *cfg, unsigned index, uint8_t mac[6]);
+/* kiln restore --clone: gives every net device a MAC of its own, as if given with mac= (so it
+ * outlives a reboot and goes into the clone's own snapshots), except a device whose mac= the
+ * restore's own --net gave (keep_given). The MAC is config_default_mac of the clone's name
+ * when the restore gave a new --name (new_name), else kiln's 02:4b prefix and 32 random bits. */
+int config_net_clone_macs(struct vm_config *cfg, bool keep_given, bool new_name, struct error *err);
 
 /* Formats a byte count in the largest unit that divides it exactly ("4M", "1024G", "4097")
  * into buf, for messages that state a range. Returns buf. */
