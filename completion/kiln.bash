@@ -9,7 +9,7 @@ _kiln_run_flags="--kernel --initrd --cmdline --cpus --memory --disk --net --rng
 _kiln_test_flags="--junit --tap --jobs --logs --filter --help"
 _kiln_ctl_flags="--json --stop --help"
 _kiln_ctl_commands="status pause resume shutdown reboot counters snapshot"
-_kiln_restore_flags="--paused --memory-restore --api-socket --net --console --vconsole --name
+_kiln_restore_flags="--paused --clone --memory-restore --api-socket --net --console --vconsole --name
     --log-level --seccomp --shutdown-grace --on-reset --help"
 _kiln_ps_flags="--json --help"
 
