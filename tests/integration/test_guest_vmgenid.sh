@@ -103,4 +103,10 @@ stop paused "$P"
 # The original never saw a notify and keeps its ID.
 stop orig "$ORIG_PID"
 grep -q "notifies [1-9]" "$TEST_TMP/orig.txt" && fail "the original was notified: $(cat "$TEST_TMP/orig.txt")"
+# --clone is a switch: a value is one line naming what a restore takes, and nothing runs.
+run_kiln "$TEST_TMP/bad.out" "$TEST_TMP/bad.err" restore "$SNAP" --clone=yes
+expect_status 125 "kiln restore --clone=yes"
+expect_lines "$TEST_TMP/bad.err" 1
+expect_contains "$TEST_TMP/bad.err" "kiln restore: --clone=yes cannot be given: the VM is the snapshot's (a restore takes --paused, --clone,"
+[ ! -s "$TEST_TMP/bad.out" ] || fail "kiln restore --clone=yes ran the VM"
 echo "PASS: VM generation ID: random per boot, new and notified at each restore, the original's kept"
