@@ -4,7 +4,7 @@
 # every flag `kiln run --help` and `kiln test --help` print is offered here.
 
 _kiln_run_flags="--kernel --initrd --cmdline --cpus --memory --disk --net --rng
-    --device-discovery --console --vconsole --log-level --on-reset --shutdown-grace
+    --device-discovery --vmgenid --console --vconsole --log-level --on-reset --shutdown-grace
     --host-compat --seccomp --name --jail --uid --gid --api-socket --expect --timeout --help"
 _kiln_test_flags="--junit --tap --jobs --logs --filter --help"
 _kiln_ctl_flags="--json --stop --help"
@@ -59,6 +59,7 @@ _kiln_value()
         ;;
     --log-level) _kiln_words "error warn info debug" ;;
     --device-discovery) _kiln_words "acpi cmdline" ;;
+    --vmgenid) _kiln_words "on off" ;;
     --on-reset) _kiln_words "exit restart" ;;
     --host-compat) _kiln_words "auto on off" ;;
     --seccomp) _kiln_words "off log kill" ;;

@@ -107,7 +107,7 @@ static void dsdt_event_case(struct aml_buf *b, unsigned gsi, const char *target,
  * arrive as this device's interrupts. Each is its own Interrupt descriptor, because Linux's
  * GED driver takes only the first interrupt of a descriptor, and OSPM runs _EVT with the
  * GSI that fired as Arg0. */
-static void dsdt_ged(struct aml_buf *b)
+static void dsdt_ged(struct aml_buf *b, bool vmgenid)
 {
     size_t dev = aml_device_begin(b, "GED0");
     aml_name_string(b, "_HID", "ACPI0013");
@@ -115,11 +115,13 @@ static void dsdt_ged(struct aml_buf *b)
     aml_name(b, "_CRS");
     size_t crs = aml_resource_template_begin(b);
     aml_res_interrupt(b, INT_EDGE_HIGH_EXCLUSIVE, PLATFORM_GED_GSI);
-    aml_res_interrupt(b, INT_EDGE_HIGH_EXCLUSIVE, PLATFORM_VMGENID_GSI);
+    if (vmgenid)
+        aml_res_interrupt(b, INT_EDGE_HIGH_EXCLUSIVE, PLATFORM_VMGENID_GSI);
     aml_resource_template_end(b, crs);
     size_t evt = aml_method_begin(b, "_EVT", 1, false);
     dsdt_event_case(b, PLATFORM_GED_GSI, "\\_SB.PWRB", NOTIFY_BUTTON_PRESSED);
-    dsdt_event_case(b, PLATFORM_VMGENID_GSI, "\\_SB.VGEN", NOTIFY_GENERATION_CHANGED);
+    if (vmgenid)
+        dsdt_event_case(b, PLATFORM_VMGENID_GSI, "\\_SB.VGEN", NOTIFY_GENERATION_CHANGED);
     aml_end(b, evt);
     aml_end(b, dev);
 }
@@ -152,8 +154,9 @@ int acpi_build_dsdt(const struct acpi_config *cfg, struct aml_buf *out, struct e
     dsdt_com1(out);
     dsdt_rtc(out);
     dsdt_power_button(out);
-    dsdt_vmgenid(out);
-    dsdt_ged(out);
+    if (cfg->vmgenid)
+        dsdt_vmgenid(out);
+    dsdt_ged(out, cfg->vmgenid);
     for (size_t i = 0; i < cfg->nvirtio; i++)
         dsdt_virtio(out, i, &cfg->virtio[i]);
     aml_end(out, sb);

@@ -150,14 +150,15 @@ static int open_consoles(struct vm *vm, bool append, struct error *err)
 static int build_firmware_tables(struct vm *vm, struct error *err)
 {
     struct acpi_virtio_device virtio[PLATFORM_VIRTIO_MMIO_MAX];
-    struct acpi_config acpi = {.ncpus = vm->config->cpus, .virtio = virtio};
+    struct acpi_config acpi = {
+        .ncpus = vm->config->cpus, .virtio = virtio, .vmgenid = vm->config->vmgenid};
     if (vm->config->device_discovery == DISCOVERY_ACPI)
         acpi.nvirtio = vm_virtio_describe(vm, virtio);
     int r = acpi_build(&vm->mem, &acpi, &vm->rsdp_gpa, err);
     uint8_t generation[ACPI_VMGENID_SIZE];
-    if (r == 0)
+    if (r == 0 && acpi.vmgenid)
         r = acpi_vmgenid_renew(&vm->mem, generation, err);
-    if (r == 0)
+    if (r == 0 && acpi.vmgenid)
         vm_log_generation(vm, generation, "VM generation ID");
     /* The MP table too, for kernels without ACPI; one with ACPI prefers the MADT. */
     if (r == 0)

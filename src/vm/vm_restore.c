@@ -188,7 +188,7 @@ int vm_snapshot_restore(struct vm *vm, const char *dir, struct error *err)
         r = find_all(vm, &reader, found, err);
     if (r == 0)
         r = load(vm, found, err);
-    if (r == 0)
+    if (r == 0 && vm->config->vmgenid) /* the snapshot's config: its DSDT has the device */
         r = new_generation(vm, err);
     free(found);
     snap_reader_free(&reader);

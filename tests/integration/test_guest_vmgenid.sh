@@ -4,10 +4,12 @@
 # Two boots get different IDs; a snapshot restored twice gives each clone its own new ID and
 # one notify, neither the original's; a clone of a clone is notified again; the original keeps
 # its ID. The host's debug line names the ID it wrote, which must be what the guest read.
+# --vmgenid off leaves the device out, at boot and at restore.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$SOURCE_DIR/tests/integration/lib.sh"
 require_kvm
 require_guest vmgenid.elf
+require_guest counter.elf
 
 SNAP=$TEST_TMP/snap
 ctl() { timeout 60 "$KILN" ctl "$@"; }
@@ -103,6 +105,23 @@ stop paused "$P"
 # The original never saw a notify and keeps its ID.
 stop orig "$ORIG_PID"
 grep -q "notifies [1-9]" "$TEST_TMP/orig.txt" && fail "the original was notified: $(cat "$TEST_TMP/orig.txt")"
+# --vmgenid off: no device in the DSDT (the guest finds no ADDR), no ID written, and a restore
+# of such a VM neither writes one nor raises the event.
+run_kiln "$TEST_TMP/off.out" "$TEST_TMP/off.err" run --kernel "$GUEST_DIR/vmgenid.elf" --vmgenid off --log-level debug
+expect_status 1 "the vmgenid guest with --vmgenid off"
+expect_contains "$TEST_TMP/off.out" "vmgenid: the DSDT has no ADDR method"
+expect_not_contains "$TEST_TMP/off.err" "VM generation ID"
+start off run --kernel "$GUEST_DIR/counter.elf" --vmgenid off --shutdown-grace 0 --api-socket "$TEST_TMP/off.sock"
+wait_for "^counter: step 1000 " "$TEST_TMP/off.txt"
+ctl "$TEST_TMP/off.sock" snapshot "$TEST_TMP/off-snap" --stop >/dev/null || fail "snapshot --stop of the --vmgenid off VM"
+wait "$PID" || fail "the --vmgenid off VM did not end with status 0 after snapshot --stop"
+expect_contains "$TEST_TMP/off-snap/config.yaml" "vmgenid: off"
+start off-restored restore "$TEST_TMP/off-snap" --api-socket "$TEST_TMP/off2.sock"
+wait_for "^counter: step 3000 " "$TEST_TMP/off-restored.txt"
+ctl "$TEST_TMP/off2.sock" shutdown >/dev/null
+wait "$PID" 2>/dev/null
+expect_not_contains "$TEST_TMP/off-restored.err" "generation"
+
 # --clone is a switch: a value is one line naming what a restore takes, and nothing runs.
 run_kiln "$TEST_TMP/bad.out" "$TEST_TMP/bad.err" restore "$SNAP" --clone=yes
 expect_status 125 "kiln restore --clone=yes"

@@ -58,7 +58,8 @@ static void build_vm(struct vm_tables *t, unsigned ncpus, size_t nvirtio)
     struct acpi_virtio_device virtio[PLATFORM_VIRTIO_MMIO_MAX];
     for (unsigned i = 0; i < PLATFORM_VIRTIO_MMIO_MAX; i++)
         virtio[i] = virtio_slot(i);
-    struct acpi_config cfg = {.ncpus = ncpus, .virtio = virtio, .nvirtio = nvirtio};
+    struct acpi_config cfg = {
+        .ncpus = ncpus, .virtio = virtio, .nvirtio = nvirtio, .vmgenid = true};
     struct error err = {{0}};
     assert_int_equal(guest_mem_init(&t->mem, 2 * MiB, NULL), 0);
     int r = acpi_build_layout(&t->mem, &cfg, &t->layout, &err);
@@ -324,6 +325,25 @@ static void test_dsdt_contents(void **state)
     assert_int_equal(count(d, len, if_9, sizeof(if_9)), 1);
     assert_int_equal(count(d, len, if_10, sizeof(if_10)), 1);
     guest_mem_destroy(&t.mem);
+}
+
+/* --vmgenid off: no VGEN device, and the GED has only the power button's interrupt. */
+static void test_dsdt_without_vmgenid(void **state)
+{
+    struct aml_buf b;
+    struct error err = {{0}};
+    struct acpi_config cfg = {.ncpus = 1};
+    assert_int_equal(acpi_build_dsdt(&cfg, &b, &err), 0);
+    assert_int_equal(count(b.data, b.len, "VGEN", 4), 0);
+    assert_int_equal(count(b.data, b.len, "VM_Gen_Counter", 14), 0);
+    const uint8_t ged_9[] = {0x89, 0x06, 0x00, 0x03, 0x01, 0x09, 0x00, 0x00, 0x00};
+    const uint8_t ged_10[] = {0x89, 0x06, 0x00, 0x03, 0x01, 0x0a, 0x00, 0x00, 0x00};
+    assert_int_equal(count(b.data, b.len, ged_9, sizeof(ged_9)), 1);
+    assert_int_equal(count(b.data, b.len, ged_10, sizeof(ged_10)), 0);
+    const uint8_t if_9[] = {0xa0, 0x12, 0x93, 0x68, 0x0a, 0x09, 0x86, 0x5c, 0x2e, '_',
+                            'S',  'B',  '_',  'P',  'W',  'R',  'B',  0x0a, 0x80};
+    assert_int_equal(count(b.data, b.len, if_9, sizeof(if_9)), 1);
+    aml_buf_free(&b);
 }
 
 /* The VM generation ID's page ------------------------------------------------------------ */
@@ -854,6 +874,7 @@ int main(void)
         cmocka_unit_test(test_madt_1_2_8_cpus),
         cmocka_unit_test(test_dsdt_contents),
         cmocka_unit_test(test_largest_config_fits),
+        cmocka_unit_test(test_dsdt_without_vmgenid),
         cmocka_unit_test(test_vmgenid_page),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_ram_too_small),

@@ -3,6 +3,7 @@
 #ifndef KILN_ACPI_H
 #define KILN_ACPI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,7 @@ struct acpi_config {
     unsigned ncpus;                          /* LAPIC IDs 0..ncpus-1, all enabled */
     const struct acpi_virtio_device *virtio; /* described in the DSDT as LNRO0005 devices */
     size_t nvirtio;
+    bool vmgenid; /* the VM generation ID device (VGEN) and the GED's PLATFORM_VMGENID_GSI */
 };
 
 /* Where acpi_build() put each table (all guest-physical). */

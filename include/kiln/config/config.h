@@ -89,6 +89,7 @@ struct vm_config {
     struct net_config *nets; /* in --net order, after the disks in slot order */
     unsigned nnets;
     bool rng;         /* --rng: a virtio-rng device backed by getrandom() */
+    bool vmgenid;     /* --vmgenid: the ACPI VM generation ID device (default on) */
     char *name;       /* --name, YAML name: NULL: none */
     char *jail_dir;   /* --jail DIR: run the VM jailed (docs/security.md); NULL: not jailed */
     int64_t jail_uid; /* --uid: the user the jailed VM runs as; -1: not given */
@@ -150,6 +151,9 @@ int config_set_seccomp(struct vm_config *cfg, const char *label, const char *tex
                        struct error *err);
 int config_set_device_discovery(struct vm_config *cfg, const char *label, const char *text,
                                 struct error *err);
+/* on or off: whether the DSDT has the VM generation ID device (docs/acpi.md). */
+int config_set_vmgenid(struct vm_config *cfg, const char *label, const char *text,
+                       struct error *err);
 /* true or false (also True, TRUE, False, FALSE); --rng hands it "true". */
 int config_set_rng(struct vm_config *cfg, const char *label, const char *text, struct error *err);
 /* --jail DIR (a path), --uid U and --gid G (1 to 4294967294: never root's 0, never -1);
@@ -206,6 +210,7 @@ enum config_field {
     CONFIG_FIELD_DISK, /* one disk's path; index: which disk */
     CONFIG_FIELD_NET,  /* one net device; index: which */
     CONFIG_FIELD_RNG,
+    CONFIG_FIELD_VMGENID,
     CONFIG_FIELD_JAIL,
     CONFIG_FIELD_UID,
     CONFIG_FIELD_GID,
