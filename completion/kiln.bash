@@ -4,12 +4,12 @@
 # every flag `kiln run --help` and `kiln test --help` print is offered here.
 
 _kiln_run_flags="--kernel --initrd --cmdline --cpus --memory --disk --net --rng
-    --device-discovery --console --vconsole --log-level --on-reset --shutdown-grace
+    --device-discovery --vmgenid --console --vconsole --log-level --on-reset --shutdown-grace
     --host-compat --seccomp --name --jail --uid --gid --api-socket --expect --timeout --help"
 _kiln_test_flags="--junit --tap --jobs --logs --filter --help"
 _kiln_ctl_flags="--json --stop --help"
 _kiln_ctl_commands="status pause resume shutdown reboot counters snapshot"
-_kiln_restore_flags="--paused --memory-restore --api-socket --net --console --vconsole --name
+_kiln_restore_flags="--paused --clone --memory-restore --api-socket --net --console --vconsole --name
     --log-level --seccomp --shutdown-grace --on-reset --help"
 _kiln_ps_flags="--json --help"
 
@@ -59,6 +59,7 @@ _kiln_value()
         ;;
     --log-level) _kiln_words "error warn info debug" ;;
     --device-discovery) _kiln_words "acpi cmdline" ;;
+    --vmgenid) _kiln_words "on off" ;;
     --on-reset) _kiln_words "exit restart" ;;
     --host-compat) _kiln_words "auto on off" ;;
     --seccomp) _kiln_words "off log kill" ;;

@@ -273,12 +273,18 @@ static int restore_command(int argc, char **argv)
                     free(request.config.api_socket);
                     request.config.api_socket = NULL;
                 }
+                /* A clone must not share its original's MACs on the same network. */
+                int r = args.clone ? config_net_clone_macs(&request.config, args.net_given,
+                                                           args.name_given, &err)
+                                   : 0;
                 fd_make_private_nonblocking(STDERR_FILENO);
                 struct run_plan plan = {.api_fd = -1,
                                         .restore_dir = args.dir,
                                         .copy_memory = args.copy_memory,
                                         .paused = args.paused};
-                if (request.config.jail_dir)
+                if (r < 0)
+                    fprintf(stderr, "kiln: error: %s\n", err.msg);
+                else if (request.config.jail_dir)
                     fprintf(stderr, "kiln: error: kiln restore cannot run a VM jailed yet (the "
                                     "snapshot's config has jail:)\n");
                 else

@@ -18,13 +18,15 @@ static const char *const run_flags[] = {"--api-socket", "--net",  "--console", "
 
 const char *restore_args_usage(void)
 {
-    return "usage: kiln restore DIR [--paused] [--memory-restore lazy|copy] [--api-socket PATH]\n"
-           "                        [--net SPEC]... [--console SINK] [--vconsole SINK] [--name "
-           "NAME]\n"
-           "                        [--log-level LEVEL] [--seccomp MODE] [--shutdown-grace S]\n"
-           "                        [--on-reset ACTION]\n"
+    return "usage: kiln restore DIR [--paused] [--clone] [--memory-restore lazy|copy]\n"
+           "                        [--api-socket PATH] [--net SPEC]... [--console SINK]\n"
+           "                        [--vconsole SINK] [--name NAME] [--log-level LEVEL]\n"
+           "                        [--seccomp MODE] [--shutdown-grace S] [--on-reset ACTION]\n"
            "Starts the VM a snapshot in DIR holds (kiln ctl SOCKET snapshot DIR) where it was.\n"
+           "Every restore gives the guest a new ACPI VM generation ID.\n"
            "  --paused               the vCPUs wait for `kiln ctl SOCKET resume`\n"
+           "  --clone                new MACs for the network devices (from a new --name, else\n"
+           "                         random), except a mac= given here with --net\n"
            "  --memory-restore MODE  lazy: map the memory file, pages read as the guest touches\n"
            "                         them (default); copy: read it all in first\n"
            "  --net SPEC             replaces the snapshot's network devices (give one per NIC),\n"
@@ -69,6 +71,8 @@ int restore_args_parse(int argc, char **argv, struct restore_args *out, struct e
             out->help = true;
         } else if (strcmp(arg, "--paused") == 0) {
             out->paused = true;
+        } else if (strcmp(arg, "--clone") == 0) {
+            out->clone = true;
         } else if (strcmp(arg, "--memory-restore") == 0) {
             const char *mode = i + 1 < argc ? argv[++i] : NULL;
             if (mode && strcmp(mode, "lazy") == 0)
@@ -82,13 +86,16 @@ int restore_args_parse(int argc, char **argv, struct restore_args *out, struct e
             if (i + 1 >= argc)
                 return error_fmt(err, -EINVAL, "%s: missing value", arg);
             out->api_given |= strcmp(arg, "--api-socket") == 0;
+            out->net_given |= strcmp(arg, "--net") == 0;
+            out->name_given |= strcmp(arg, "--name") == 0;
             r = push(out, arg, err);
             if (r == 0)
                 r = push(out, argv[++i], err);
         } else if (arg[0] == '-') {
             r = error_fmt(err, -EINVAL,
                           "kiln restore: %s cannot be given: the VM is the snapshot's (a restore "
-                          "takes --paused, --memory-restore, --api-socket, --net, --console, "
+                          "takes --paused, --clone, --memory-restore, --api-socket, --net, "
+                          "--console, "
                           "--vconsole, --name, --log-level, --seccomp, --shutdown-grace, "
                           "--on-reset)",
                           arg);

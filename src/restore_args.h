@@ -12,7 +12,10 @@ struct restore_args {
     bool help;        /* --help: print restore_args_usage and exit 0 */
     bool paused;      /* --paused: the vCPUs wait for `kiln ctl SOCKET resume` */
     bool copy_memory; /* --memory-restore copy (default lazy: mapped from the file) */
+    bool clone;       /* --clone: new MACs (config_net_clone_macs) */
     bool api_given;   /* --api-socket was given: else the snapshot's own is not reused */
+    bool net_given;   /* --net was given: the NICs are these, not the snapshot's */
+    bool name_given;  /* --name was given */
     int run_argc;     /* kiln run DIR/config.yaml [the run flags given] */
     char **run_argv;
 };

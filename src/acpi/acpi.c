@@ -23,7 +23,7 @@ static const char *platform_gsi_owner(uint32_t gsi)
         return "COM1";
     if (gsi == PLATFORM_RTC_IRQ)
         return "the RTC";
-    if (gsi == PLATFORM_GED_GSI)
+    if (gsi == PLATFORM_GED_GSI || gsi == PLATFORM_VMGENID_GSI)
         return "the Generic Event Device";
     return NULL;
 }

@@ -1,5 +1,5 @@
-/* The DSDT: \_S5 for power-off and the \_SB devices a guest can only find through ACPI —
- * COM1, the CMOS RTC, the power button, the Generic Event Device and the virtio-mmio slots. */
+/* The DSDT: \_S5 for power-off and the \_SB devices a guest can only find through ACPI: COM1,
+ * the RTC, the power button, the VM generation ID, the Generic Event Device, the virtio slots. */
 #include <stdio.h>
 #include <string.h>
 
@@ -14,6 +14,11 @@
 
 /* Device-specific notification values, §5.6.6 table 5.168. */
 #define NOTIFY_BUTTON_PRESSED 0x80
+/* Microsoft's "Virtual Machine Generation ID" spec: the ID changed. */
+#define NOTIFY_GENERATION_CHANGED 0x80
+
+/* _STA: present, enabled, shown in the UI, functioning (§6.3.7). */
+#define STA_PRESENT_AND_WORKING 0x0f
 
 #define INT_EDGE_HIGH_EXCLUSIVE (AML_INT_CONSUMER | AML_INT_EDGE)
 
@@ -66,9 +71,43 @@ static void dsdt_power_button(struct aml_buf *b)
     aml_end(b, dev);
 }
 
+/* The VM generation ID device (Microsoft's "Virtual Machine Generation ID" spec): ADDR gives
+ * the ID's guest-physical address as a package of two DWORDs, low then high. The OS matches
+ * the _CID the spec names; Linux's vmgenid driver lists it as "VM_GEN_COUNTER", and ACPICA
+ * upper-cases _HID and _CID strings before drivers compare them. The _HID is kiln's own: a
+ * device needs one, and "VM_Gen_Counter" is not a valid hardware ID. */
+static void dsdt_vmgenid(struct aml_buf *b)
+{
+    size_t dev = aml_device_begin(b, "VGEN");
+    aml_name_string(b, "_HID", "KILN0001");
+    aml_name_string(b, "_CID", "VM_Gen_Counter");
+    aml_name_integer(b, "_STA", STA_PRESENT_AND_WORKING);
+    size_t addr = aml_method_begin(b, "ADDR", 0, false);
+    aml_return(b);
+    size_t pkg = aml_package_begin(b, 2);
+    aml_integer(b, PLATFORM_VMGENID_ADDR & 0xffffffffu);
+    aml_integer(b, PLATFORM_VMGENID_ADDR >> 32);
+    aml_end(b, pkg);
+    aml_end(b, addr);
+    aml_end(b, dev);
+}
+
+/* If (LEqual (Arg0, gsi)) { Notify (target, value) } */
+static void dsdt_event_case(struct aml_buf *b, unsigned gsi, const char *target, uint64_t value)
+{
+    size_t if_mark = aml_if_begin(b);
+    aml_lequal(b);
+    aml_arg(b, 0);
+    aml_integer(b, gsi);
+    aml_notify(b, target, value);
+    aml_end(b, if_mark);
+}
+
 /* Generic Event Device (§5.6.9): hardware-reduced ACPI has no SCI/GPEs, so platform events
- * arrive as this device's interrupt and OSPM runs _EVT with the GSI. */
-static void dsdt_ged(struct aml_buf *b)
+ * arrive as this device's interrupts. Each is its own Interrupt descriptor, because Linux's
+ * GED driver takes only the first interrupt of a descriptor, and OSPM runs _EVT with the
+ * GSI that fired as Arg0. */
+static void dsdt_ged(struct aml_buf *b, bool vmgenid)
 {
     size_t dev = aml_device_begin(b, "GED0");
     aml_name_string(b, "_HID", "ACPI0013");
@@ -76,10 +115,13 @@ static void dsdt_ged(struct aml_buf *b)
     aml_name(b, "_CRS");
     size_t crs = aml_resource_template_begin(b);
     aml_res_interrupt(b, INT_EDGE_HIGH_EXCLUSIVE, PLATFORM_GED_GSI);
+    if (vmgenid)
+        aml_res_interrupt(b, INT_EDGE_HIGH_EXCLUSIVE, PLATFORM_VMGENID_GSI);
     aml_resource_template_end(b, crs);
-    /* One event source, so no need to look at Arg0: it is always the power button. */
     size_t evt = aml_method_begin(b, "_EVT", 1, false);
-    aml_notify(b, "\\_SB.PWRB", NOTIFY_BUTTON_PRESSED);
+    dsdt_event_case(b, PLATFORM_GED_GSI, "\\_SB.PWRB", NOTIFY_BUTTON_PRESSED);
+    if (vmgenid)
+        dsdt_event_case(b, PLATFORM_VMGENID_GSI, "\\_SB.VGEN", NOTIFY_GENERATION_CHANGED);
     aml_end(b, evt);
     aml_end(b, dev);
 }
@@ -112,7 +154,9 @@ int acpi_build_dsdt(const struct acpi_config *cfg, struct aml_buf *out, struct e
     dsdt_com1(out);
     dsdt_rtc(out);
     dsdt_power_button(out);
-    dsdt_ged(out);
+    if (cfg->vmgenid)
+        dsdt_vmgenid(out);
+    dsdt_ged(out, cfg->vmgenid);
     for (size_t i = 0; i < cfg->nvirtio; i++)
         dsdt_virtio(out, i, &cfg->virtio[i]);
     aml_end(out, sb);

@@ -1,5 +1,6 @@
 /* AML terms: PkgLength, NameStrings, data objects (integers, strings, buffers, packages,
- * EISA IDs) and the namespace operators Scope/Device/Method/Name/Notify (ACPI 6.5 ch. 20). */
+ * EISA IDs), the namespace operators Scope/Device/Method/Name/Notify and the few statements a
+ * method body needs: If, LEqual, ArgN, Return (ACPI 6.5 ch. 20). */
 #include <errno.h>
 #include <string.h>
 
@@ -25,12 +26,17 @@ enum {
     AML_EXT_DEVICE_OP = 0x82, /* after AML_EXT_OP_PREFIX */
     AML_ROOT_CHAR = 0x5c,
     AML_PARENT_PREFIX_CHAR = 0x5e,
+    AML_ARG0_OP = 0x68, /* Arg0Op; Arg1Op..Arg6Op follow */
     AML_NOTIFY_OP = 0x86,
+    AML_LEQUAL_OP = 0x93,
+    AML_IF_OP = 0xa0,
+    AML_RETURN_OP = 0xa4,
 };
 
 #define AML_NAMESEG_LEN      4
 #define AML_PKGLENGTH_MAX    0x0fffffffu /* 4 + 8 + 8 + 8 bits (§20.2.4) */
 #define AML_METHOD_MAX_ARGS  7
+#define AML_ARG_MAX          6    /* Arg0..Arg6 (§20.2.6.1) */
 #define AML_METHOD_SERIALIZE 0x08 /* MethodFlags bit 3 (§20.2.5.2) */
 
 size_t aml_pkglength_encode(size_t body_len, uint8_t out[4])
@@ -317,4 +323,29 @@ void aml_notify(struct aml_buf *b, const char *target, uint64_t value)
     aml_append_byte(b, AML_NOTIFY_OP);
     aml_namestring(b, target);
     aml_integer(b, value);
+}
+
+void aml_arg(struct aml_buf *b, unsigned n)
+{
+    if (n > AML_ARG_MAX) {
+        aml_buf_fail(b, -EINVAL);
+        return;
+    }
+    aml_append_byte(b, (uint8_t)(AML_ARG0_OP + n));
+}
+
+void aml_lequal(struct aml_buf *b)
+{
+    aml_append_byte(b, AML_LEQUAL_OP);
+}
+
+size_t aml_if_begin(struct aml_buf *b)
+{
+    aml_append_byte(b, AML_IF_OP);
+    return b->len;
+}
+
+void aml_return(struct aml_buf *b)
+{
+    aml_append_byte(b, AML_RETURN_OP);
 }

@@ -30,6 +30,7 @@ void config_init(struct vm_config *cfg)
     cfg->shutdown_grace_seconds = CONFIG_DEFAULT_SHUTDOWN_GRACE;
     cfg->host_compat = HOST_COMPAT_AUTO;
     cfg->seccomp = SANDBOX_KILL;
+    cfg->vmgenid = true;
     cfg->jail_uid = -1;
     cfg->jail_gid = -1;
 }

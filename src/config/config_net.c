@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "kiln/config/config_settings.h"
 
@@ -157,4 +158,25 @@ void config_default_mac(const char *key, unsigned index, uint8_t mac[6])
     mac[3] = (uint8_t)(hash >> 16);
     mac[4] = (uint8_t)(hash >> 8);
     mac[5] = (uint8_t)hash;
+}
+
+int config_net_clone_macs(struct vm_config *cfg, bool keep_given, bool new_name, struct error *err)
+{
+    for (unsigned i = 0; i < cfg->nnets; i++) {
+        struct net_config *net = &cfg->nets[i];
+        if (keep_given && net->mac_given)
+            continue;
+        if (new_name && cfg->name) {
+            config_default_mac(cfg->name, i, net->mac);
+        } else {
+            /* kiln's prefix, like a derived MAC, then 32 random bits. */
+            net->mac[0] = 0x02;
+            net->mac[1] = 0x4b;
+            if (getrandom(net->mac + 2, 4, 0) != 4)
+                return error_fmt(err, -EIO, "--clone: no random bytes for a MAC: %s",
+                                 strerror(errno));
+        }
+        net->mac_given = true;
+    }
+    return 0;
 }

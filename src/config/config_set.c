@@ -217,6 +217,7 @@ static const char *const host_compat_words[] = {"auto", "on", "off"};
 static const char *const seccomp_words[] = {"off", "log", "kill"};
 static const char *const discovery_words[] = {"acpi", "cmdline"};
 static const char *const cache_words[] = {"writeback", "writethrough", "unsafe"};
+static const char *const switch_words[] = {"off", "on"}; /* index: the setting's bool */
 
 _Static_assert(RESET_EXIT == 0 && RESET_RESTART == 1, "reset_words follows enum reset_action");
 _Static_assert(HOST_COMPAT_AUTO == 0 && HOST_COMPAT_ON == 1 && HOST_COMPAT_OFF == 2,
@@ -265,6 +266,16 @@ int config_set_device_discovery(struct vm_config *cfg, const char *label, const 
     if (i < 0)
         return bad_value(label, text, "is not valid", "acpi or cmdline", err);
     cfg->device_discovery = (enum device_discovery)i;
+    return 0;
+}
+
+int config_set_vmgenid(struct vm_config *cfg, const char *label, const char *text,
+                       struct error *err)
+{
+    int i = keyword_index(text, switch_words, 2);
+    if (i < 0)
+        return bad_value(label, text, "is not valid", "on or off", err);
+    cfg->vmgenid = i == 1;
     return 0;
 }
 

@@ -63,6 +63,11 @@ static int get_rng(const struct vm_config *cfg, char **text)
     return config_text(cfg->rng ? "true" : "false", text);
 }
 
+static int get_vmgenid(const struct vm_config *cfg, char **text)
+{
+    return config_text(cfg->vmgenid ? "on" : "off", text);
+}
+
 static int get_device_discovery(const struct vm_config *cfg, char **text)
 {
     return config_text(config_device_discovery_name(cfg->device_discovery), text);
@@ -136,6 +141,9 @@ const struct config_setting config_settings[] = {
     {"--device-discovery", CONFIG_PLACE_TOP, "device-discovery", "HOW", "acpi or cmdline",
      "where the guest finds virtio devices: acpi or cmdline (default: acpi)",
      config_set_device_discovery, get_device_discovery, CONFIG_FIELD_DEVICE_DISCOVERY, 0},
+    {"--vmgenid", CONFIG_PLACE_TOP, "vmgenid", "MODE", "on or off",
+     "ACPI VM generation ID, new at each restore: on, off (default: on)", config_set_vmgenid,
+     get_vmgenid, CONFIG_FIELD_VMGENID, 0},
     {"--on-reset", CONFIG_PLACE_TOP, "on-reset", "ACTION", "exit or restart",
      "when the guest resets: exit (status 123) or restart it (default: exit)", config_set_on_reset,
      get_on_reset, CONFIG_FIELD_ON_RESET, 0},

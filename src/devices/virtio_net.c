@@ -34,6 +34,7 @@ struct virtio_net {
     bool poll_initialised;
     bool rx_polling;
     struct virtio_net_config config;
+    bool keep_mac;       /* a restore keeps config.mac: the VM's config names it */
     bool packet_pending; /* packet[] holds a frame no receive buffer has taken yet */
     size_t packet_len;
     struct virtio_net_stats stats; /* kiln/util/counter.h: read from any thread */
@@ -323,6 +324,11 @@ int virtio_net_create(struct virtio_net **out, int fd, const uint8_t mac[6], uv_
     return 0;
 }
 
+void virtio_net_keep_mac(struct virtio_net *net)
+{
+    net->keep_mac = true;
+}
+
 struct virtio_dev *virtio_net_dev(struct virtio_net *net)
 {
     return &net->vdev;
@@ -377,8 +383,21 @@ int virtio_net_restore(struct virtio_net *net, const struct virtio_net_state *in
         return error_fmt(err, -EINVAL, "%s: saved MTU %u is below 68", net->vdev.label, in->mtu);
     virtio_dev_lock(&net->vdev);
     int r = virtio_dev_restore(&net->vdev, &in->dev, err);
+    if (r == 0 && net->keep_mac && memcmp(net->config.mac, in->mac, sizeof(in->mac)) != 0) {
+        /* A config field changed, so the generation does too (virtio 1.2 §2.5.1), with no
+         * config interrupt: drivers read the MAC only when they probe. */
+        net->vdev.config_generation++;
+        const uint8_t *m = net->config.mac, *old = in->mac;
+        log_info(net->log,
+                 "%s: MAC %02x:%02x:%02x:%02x:%02x:%02x from the config, not the snapshot's "
+                 "%02x:%02x:%02x:%02x:%02x:%02x (a running driver keeps the old one until it "
+                 "probes again)",
+                 net->vdev.label, m[0], m[1], m[2], m[3], m[4], m[5], old[0], old[1], old[2],
+                 old[3], old[4], old[5]);
+    }
     if (r == 0) {
-        memcpy(net->config.mac, in->mac, sizeof(in->mac));
+        if (!net->keep_mac)
+            memcpy(net->config.mac, in->mac, sizeof(in->mac));
         net->config.status = in->status;
         net->config.mtu = in->mtu;
         net->packet_pending = false;

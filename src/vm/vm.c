@@ -150,10 +150,16 @@ static int open_consoles(struct vm *vm, bool append, struct error *err)
 static int build_firmware_tables(struct vm *vm, struct error *err)
 {
     struct acpi_virtio_device virtio[PLATFORM_VIRTIO_MMIO_MAX];
-    struct acpi_config acpi = {.ncpus = vm->config->cpus, .virtio = virtio};
+    struct acpi_config acpi = {
+        .ncpus = vm->config->cpus, .virtio = virtio, .vmgenid = vm->config->vmgenid};
     if (vm->config->device_discovery == DISCOVERY_ACPI)
         acpi.nvirtio = vm_virtio_describe(vm, virtio);
     int r = acpi_build(&vm->mem, &acpi, &vm->rsdp_gpa, err);
+    uint8_t generation[ACPI_VMGENID_SIZE];
+    if (r == 0 && acpi.vmgenid)
+        r = acpi_vmgenid_renew(&vm->mem, generation, err);
+    if (r == 0 && acpi.vmgenid)
+        vm_log_generation(vm, generation, "VM generation ID");
     /* The MP table too, for kernels without ACPI; one with ACPI prefers the MADT. */
     if (r == 0)
         r = mptable_write(&vm->mem, vm->config->cpus, err);
@@ -372,6 +378,21 @@ void vm_resume(struct vm *vm)
 {
     for (unsigned i = 0; i < vm->nvcpus; i++)
         vcpu_resume(&vm->vcpus[i]);
+}
+
+void vm_log_generation(struct vm *vm, const uint8_t id[ACPI_VMGENID_SIZE], const char *what)
+{
+    char text[ACPI_VMGENID_TEXT_SIZE];
+    acpi_vmgenid_format(id, text);
+    log_debug(&vm->log, "%s %s", what, text);
+}
+
+void vm_notify_generation(struct vm *vm)
+{
+    /* Like the power button: an edge on one of the GED's interrupts, whose _EVT then runs
+     * Notify(VGEN, 0x80). */
+    vm_set_irq_level(vm, PLATFORM_VMGENID_GSI, 1);
+    vm_set_irq_level(vm, PLATFORM_VMGENID_GSI, 0);
 }
 
 void vm_press_power_button(struct vm *vm)

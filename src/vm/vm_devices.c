@@ -340,6 +340,8 @@ static int net_create(struct vm *vm, unsigned index, void **out, struct error *e
         return fd;
     struct virtio_net *net;
     int r = virtio_net_create(&net, fd, mac, &vm->loop, &vm->mem, &vm->log, err);
+    if (r == 0 && vm->config->nets[index].mac_given) /* a restore must not undo mac= */
+        virtio_net_keep_mac(net);
     if (r == 0)
         *out = net;
     return r;

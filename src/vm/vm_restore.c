@@ -112,6 +112,24 @@ static int load(struct vm *vm, const struct found *f, struct error *err)
     return r;
 }
 
+/* Every restored copy is a new generation of the VM: a new random ID in its page, and the
+ * GED's event that makes the guest read it (Linux reseeds its RNG from it). Both after the
+ * state is loaded, so the interrupt lands in the restored IOAPIC and LAPIC, and before any
+ * vCPU runs, so the guest never runs on as the old generation. A snapshot taken by an older
+ * kiln has no VGEN device in its DSDT: the page is reserved memory that guest never reads and
+ * the pin stays masked, so nothing changes for it. */
+static int new_generation(struct vm *vm, struct error *err)
+{
+    uint8_t generation[ACPI_VMGENID_SIZE];
+    int r = acpi_vmgenid_renew(&vm->mem, generation, err);
+    if (r < 0)
+        return r;
+    vm_log_generation(vm, generation, "restored: new VM generation ID");
+    vm_notify_generation(vm);
+    log_debug(&vm->log, "restored: the guest was notified on GSI %d", PLATFORM_VMGENID_GSI);
+    return 0;
+}
+
 /* What can be checked before anything is built: the file, the memory size, the CPU, the
  * disks. */
 static int check_snapshot(const struct vm_config *config, const struct snap_reader *reader,
@@ -170,6 +188,8 @@ int vm_snapshot_restore(struct vm *vm, const char *dir, struct error *err)
         r = find_all(vm, &reader, found, err);
     if (r == 0)
         r = load(vm, found, err);
+    if (r == 0 && vm->config->vmgenid) /* the snapshot's config: its DSDT has the device */
+        r = new_generation(vm, err);
     free(found);
     snap_reader_free(&reader);
     return r;

@@ -58,7 +58,8 @@ static void build_vm(struct vm_tables *t, unsigned ncpus, size_t nvirtio)
     struct acpi_virtio_device virtio[PLATFORM_VIRTIO_MMIO_MAX];
     for (unsigned i = 0; i < PLATFORM_VIRTIO_MMIO_MAX; i++)
         virtio[i] = virtio_slot(i);
-    struct acpi_config cfg = {.ncpus = ncpus, .virtio = virtio, .nvirtio = nvirtio};
+    struct acpi_config cfg = {
+        .ncpus = ncpus, .virtio = virtio, .nvirtio = nvirtio, .vmgenid = true};
     struct error err = {{0}};
     assert_int_equal(guest_mem_init(&t->mem, 2 * MiB, NULL), 0);
     int r = acpi_build_layout(&t->mem, &cfg, &t->layout, &err);
@@ -302,7 +303,92 @@ static void test_dsdt_contents(void **state)
     /* Memory32Fixed(ReadWrite, slot 2, 4 KiB) */
     const uint8_t mem2[] = {0x86, 0x09, 0x00, 0x01, 0x00, 0x20, 0x00, 0xd0, 0x00, 0x10, 0x00, 0x00};
     assert_int_equal(count(d, len, mem2, sizeof(mem2)), 1);
+
+    /* The VM generation ID device, with ADDR returning {PLATFORM_VMGENID_ADDR low, high}. */
+    assert_int_equal(PLATFORM_VMGENID_ADDR, 0xef000);
+    assert_int_equal(count(d, len, "VGEN", 4), 2); /* the device, and the GED's Notify */
+    const uint8_t cid[] = "\x08_CID\x0dVM_Gen_Counter";
+    assert_int_equal(count(d, len, cid, sizeof(cid)), 1); /* with its NUL */
+    const uint8_t addr[] = {0x14, 0x10, 'A',  'D',  'D',  'R',  0x00, 0xa4, 0x12,
+                            0x08, 0x02, 0x0c, 0x00, 0xf0, 0x0e, 0x00, 0x00};
+    assert_int_equal(count(d, len, addr, sizeof(addr)), 1);
+    /* The GED: one Interrupt descriptor per GSI (Linux takes only a descriptor's first),
+     * and _EVT notifies the device whose GSI fired. */
+    const uint8_t ged_9[] = {0x89, 0x06, 0x00, 0x03, 0x01, 0x09, 0x00, 0x00, 0x00};
+    const uint8_t ged_10[] = {0x89, 0x06, 0x00, 0x03, 0x01, 0x0a, 0x00, 0x00, 0x00};
+    assert_int_equal(count(d, len, ged_9, sizeof(ged_9)), 1);
+    assert_int_equal(count(d, len, ged_10, sizeof(ged_10)), 1);
+    const uint8_t if_9[] = {0xa0, 0x12, 0x93, 0x68, 0x0a, 0x09, 0x86, 0x5c, 0x2e, '_',
+                            'S',  'B',  '_',  'P',  'W',  'R',  'B',  0x0a, 0x80};
+    const uint8_t if_10[] = {0xa0, 0x12, 0x93, 0x68, 0x0a, 0x0a, 0x86, 0x5c, 0x2e, '_',
+                             'S',  'B',  '_',  'V',  'G',  'E',  'N',  0x0a, 0x80};
+    assert_int_equal(count(d, len, if_9, sizeof(if_9)), 1);
+    assert_int_equal(count(d, len, if_10, sizeof(if_10)), 1);
     guest_mem_destroy(&t.mem);
+}
+
+/* --vmgenid off: no VGEN device, and the GED has only the power button's interrupt. */
+static void test_dsdt_without_vmgenid(void **state)
+{
+    struct aml_buf b;
+    struct error err = {{0}};
+    struct acpi_config cfg = {.ncpus = 1};
+    assert_int_equal(acpi_build_dsdt(&cfg, &b, &err), 0);
+    assert_int_equal(count(b.data, b.len, "VGEN", 4), 0);
+    assert_int_equal(count(b.data, b.len, "VM_Gen_Counter", 14), 0);
+    const uint8_t ged_9[] = {0x89, 0x06, 0x00, 0x03, 0x01, 0x09, 0x00, 0x00, 0x00};
+    const uint8_t ged_10[] = {0x89, 0x06, 0x00, 0x03, 0x01, 0x0a, 0x00, 0x00, 0x00};
+    assert_int_equal(count(b.data, b.len, ged_9, sizeof(ged_9)), 1);
+    assert_int_equal(count(b.data, b.len, ged_10, sizeof(ged_10)), 0);
+    const uint8_t if_9[] = {0xa0, 0x12, 0x93, 0x68, 0x0a, 0x09, 0x86, 0x5c, 0x2e, '_',
+                            'S',  'B',  '_',  'P',  'W',  'R',  'B',  0x0a, 0x80};
+    assert_int_equal(count(b.data, b.len, if_9, sizeof(if_9)), 1);
+    aml_buf_free(&b);
+}
+
+/* The VM generation ID's page ------------------------------------------------------------ */
+
+static bool all_zero(const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+static void test_vmgenid_page(void **state)
+{
+    struct guest_mem mem;
+    struct error err = {{0}};
+    assert_int_equal(guest_mem_init(&mem, 2 * MiB, NULL), 0);
+    const uint8_t *page = guest_mem_ptr(&mem, PLATFORM_VMGENID_ADDR - 16, 48);
+    assert_non_null(page);
+    uint8_t first[ACPI_VMGENID_SIZE], second[ACPI_VMGENID_SIZE];
+    assert_int_equal(acpi_vmgenid_renew(&mem, first, &err), 0);
+    /* Exactly the 16 bytes at the address ADDR gives, and nothing around them. */
+    assert_memory_equal(page + 16, first, ACPI_VMGENID_SIZE);
+    assert_true(all_zero(page, 16));
+    assert_true(all_zero(page + 32, 16));
+    assert_false(all_zero(first, sizeof(first)));
+    /* A restore's new ID replaces it: 128 random bits, never the same twice in practice. */
+    assert_int_equal(acpi_vmgenid_renew(&mem, second, &err), 0);
+    assert_memory_not_equal(first, second, ACPI_VMGENID_SIZE);
+    assert_memory_equal(page + 16, second, ACPI_VMGENID_SIZE);
+    guest_mem_destroy(&mem);
+
+    /* The tables and the ID's page lie apart: the largest tables end below it. */
+    assert_true(PLATFORM_ACPI_END <= PLATFORM_VMGENID_ADDR);
+
+    const uint8_t id[ACPI_VMGENID_SIZE] = {0x00, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd,
+                                           0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x10};
+    char text[ACPI_VMGENID_TEXT_SIZE];
+    acpi_vmgenid_format(id, text);
+    assert_string_equal(text, "000123456789abcdeffedcba98765410");
+
+    assert_int_equal(guest_mem_init(&mem, 512 * 1024, NULL), 0);
+    assert_int_equal(acpi_vmgenid_write(&mem, id, &err), -EFAULT);
+    assert_string_equal(err.msg, "VM generation ID: guest RAM does not cover 0xef000");
+    guest_mem_destroy(&mem);
 }
 
 static void test_largest_config_fits(void **state)
@@ -372,6 +458,9 @@ static void test_config_errors(void **state)
     v[1].gsi = PLATFORM_GED_GSI;
     expect_config_error(&cfg,
                         "ACPI: virtio device 1: GSI 9 is already used by the Generic Event Device");
+    v[1].gsi = PLATFORM_VMGENID_GSI;
+    expect_config_error(
+        &cfg, "ACPI: virtio device 1: GSI 10 is already used by the Generic Event Device");
     v[1].gsi = v[0].gsi;
     expect_config_error(&cfg, "ACPI: virtio devices 0 and 1 both use GSI 16");
     v[1] = virtio_slot(1);
@@ -625,8 +714,18 @@ static void test_iasl_dsdt(void **state)
         "Name (_HID, \"ACPI0013\"",
         ("Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, )\n                {\n"
          "                    0x00000009,"),
+        "Device (VGEN)",
+        "Name (_HID, \"KILN0001\")",
+        "Name (_CID, \"VM_Gen_Counter\")",
+        "Name (_STA, 0x0F)",
+        "Method (ADDR, 0, NotSerialized)",
+        "Return (Package (0x02)\n                {\n                    0x000EF000, \n"
+        "                    Zero\n                })",
+        ("Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, )\n                {\n"
+         "                    0x0000000A,"),
         "Method (_EVT, 1, NotSerialized)",
-        "Notify (\\_SB.PWRB, 0x80)",
+        "If ((Arg0 == 0x09))\n                {\n                    Notify (\\_SB.PWRB, 0x80)",
+        "If ((Arg0 == 0x0A))\n                {\n                    Notify (\\_SB.VGEN, 0x80)",
         "Device (VR00)",
         "Device (VR01)",
         "Name (_HID, \"LNRO0005\")",
@@ -775,6 +874,8 @@ int main(void)
         cmocka_unit_test(test_madt_1_2_8_cpus),
         cmocka_unit_test(test_dsdt_contents),
         cmocka_unit_test(test_largest_config_fits),
+        cmocka_unit_test(test_dsdt_without_vmgenid),
+        cmocka_unit_test(test_vmgenid_page),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_ram_too_small),
         cmocka_unit_test(test_heap_builders),

@@ -273,6 +273,42 @@ static void test_method_with_notify(void **state)
     aml_buf_free(&b);
 }
 
+/* If (LEqual (Arg0, 10)) { Notify (\_SB.VGEN, 0x80) } and Return (Package (2) {...}): the
+ * GED's _EVT case and the VM generation ID's ADDR, bytes as iasl compiles the same ASL. */
+static void test_if_lequal_return(void **state)
+{
+    struct aml_buf b;
+    aml_buf_init(&b, 0);
+    size_t i = aml_if_begin(&b);
+    aml_lequal(&b);
+    aml_arg(&b, 0);
+    aml_integer(&b, 10);
+    aml_notify(&b, "\\_SB.VGEN", 0x80);
+    aml_end(&b, i);
+    /* IfOp PkgLength(0x12 = 1 + 4 predicate + 13 notify) LEqualOp Arg0Op BytePrefix 0x0a
+     * NotifyOp \ DualNamePrefix _SB_ VGEN BytePrefix 0x80 */
+    assert_aml(&b, 0xa0, 0x12, 0x93, 0x68, 0x0a, 0x0a, 0x86, 0x5c, 0x2e, '_', 'S', 'B', '_', 'V',
+               'G', 'E', 'N', 0x0a, 0x80);
+    aml_buf_free(&b);
+
+    aml_buf_init(&b, 0);
+    aml_return(&b);
+    size_t p = aml_package_begin(&b, 2);
+    aml_integer(&b, 0xef000);
+    aml_integer(&b, 0);
+    aml_end(&b, p);
+    /* ReturnOp PackageOp PkgLength(8) NumElements(2) DWordConst 0x000ef000 ZeroOp */
+    assert_aml(&b, 0xa4, 0x12, 0x08, 0x02, 0x0c, 0x00, 0xf0, 0x0e, 0x00, 0x00);
+    aml_buf_free(&b);
+
+    aml_buf_init(&b, 0);
+    aml_arg(&b, 6);
+    assert_aml(&b, 0x6e); /* Arg6Op, the last */
+    aml_arg(&b, 7);
+    assert_int_equal(b.error, -EINVAL);
+    aml_buf_free(&b);
+}
+
 /* Resource descriptors ------------------------------------------------------------------ */
 
 static void test_resource_descriptors(void **state)
@@ -454,6 +490,7 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_name_objects),
         cmocka_unit_test(test_method_with_notify),
+        cmocka_unit_test(test_if_lequal_return),
         cmocka_unit_test(test_resource_descriptors),
         cmocka_unit_test(test_resource_template),
         cmocka_unit_test(test_device_com1),

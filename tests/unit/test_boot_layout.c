@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "kiln/vm/platform.h"
+
 #include "kiln/boot/boot.h"
 #include "kiln/boot/layout.h"
 
@@ -76,6 +78,9 @@ static void test_memory_map_64m(void **state)
     assert_range(&map[0], 0, 0x9fc00, 1);
     assert_range(&map[1], 0x9fc00, 0x100000 - 0x9fc00, 2);
     assert_range(&map[2], 0x100000, 64 * MIB - 0x100000, 1);
+    /* The VM generation ID's page is reserved, so the guest never hands it out as RAM. */
+    assert_true(PLATFORM_VMGENID_ADDR >= map[1].addr);
+    assert_true(PLATFORM_VMGENID_ADDR + PLATFORM_VMGENID_SIZE <= map[1].addr + map[1].size);
 }
 
 static void test_memory_map_above_4g(void **state)

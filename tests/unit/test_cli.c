@@ -532,6 +532,14 @@ static void test_platform_flags(void **state)
                  "--seccomp: 'bogus' is not valid (expected off, log or kill)");
     expect_error(parse_flag(&req, &err, "--seccomp", "KILL", true), &err,
                  "--seccomp: 'KILL' is not valid (expected off, log or kill)");
+    expect_error(parse_flag(&req, &err, "--vmgenid", "true", true), &err,
+                 "--vmgenid: 'true' is not valid (expected on or off)");
+    assert_int_equal(PARSE(&req, &err, "run", "--kernel", "k", "--vmgenid", "off"), 0);
+    assert_false(req.config.vmgenid);
+    cli_request_free(&req);
+    assert_int_equal(PARSE(&req, &err, "run", "--kernel", "k"), 0);
+    assert_true(req.config.vmgenid); /* on unless asked */
+    cli_request_free(&req);
     const char *grace_bad[] = {"3601", "-1", "1.5", "", "5s", "999999"};
     for (size_t i = 0; i < sizeof(grace_bad) / sizeof(grace_bad[0]); i++) {
         char expected[128];

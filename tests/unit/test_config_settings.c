@@ -214,6 +214,7 @@ static const struct {
     {"--net", "tap=kt0,mac=02:00:00:00:00:0a"},
     {"--rng", "true"},
     {"--device-discovery", "cmdline"},
+    {"--vmgenid", "off"},
     {"--on-reset", "restart"},
     {"--shutdown-grace", "0"},
     {"--host-compat", "off"},

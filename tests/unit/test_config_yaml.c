@@ -435,6 +435,7 @@ static void test_emit_absolute_paths(void **state)
              "nets: []\n"
              "rng: false\n"
              "device-discovery: acpi\n"
+             "vmgenid: on\n"
              "on-reset: exit\n"
              "shutdown-grace: 5\n"
              "host-compat: auto\n"

@@ -56,8 +56,8 @@ static void test_unknown_keys(void **state)
     EXPECT(KERNEL "mem: 1G\n", "vm.yaml:2:1: mem: unknown key (did you mean 'memory'?)");
     EXPECT(KERNEL "turbo: on\n",
            "vm.yaml:2:1: turbo: unknown key (expected name, cpus, memory, kernel, console, "
-           "vconsole, log-level, disks, nets, rng, device-discovery, on-reset, shutdown-grace, "
-           "host-compat, seccomp, jail, uid, gid or api)");
+           "vconsole, log-level, disks, nets, rng, device-discovery, vmgenid, on-reset, "
+           "shutdown-grace, host-compat, seccomp, jail, uid, gid or api)");
     EXPECT("kernel:\n  path: /k\n  cmdlin: quiet\n",
            "vm.yaml:3:3: kernel.cmdlin: unknown key (did you mean 'cmdline'?)");
     EXPECT(KERNEL "disks:\n  - path: /a\n    chache: unsafe\n",
@@ -159,6 +159,8 @@ static void test_bad_values(void **state)
     EXPECT(KERNEL "device-discovery: dt\n",
            "vm.yaml:2:19: device-discovery: 'dt' is not valid (expected acpi or cmdline)");
     EXPECT(KERNEL "rng: yes\n", "vm.yaml:2:6: rng: 'yes' is not valid (expected true or false)");
+    EXPECT(KERNEL "vmgenid: false\n",
+           "vm.yaml:2:10: vmgenid: 'false' is not valid (expected on or off)");
     EXPECT(KERNEL "name: my vm\n",
            "vm.yaml:2:7: name: 'my vm' is not a valid name (expected 1 to 64 letters, digits, "
            "'.', '_' or '-')");

@@ -206,6 +206,52 @@ static void test_mac_of_each_device(void **state)
     config_free(&cfg);
 }
 
+/* kiln restore --clone: each NIC gets a MAC of its own, unless the restore's own --net gave
+ * mac=; from a new name (stable), else random; and the MAC is then the config's. */
+static void test_clone_macs(void **state)
+{
+    struct vm_config cfg;
+    config_init(&cfg);
+    cfg.name = strdup("web-1");
+    struct error err;
+    struct net_config net = {.tap = strdup("kt0")};
+    assert_int_equal(config_add_net(&cfg, &net, &err), 0);
+    net = (struct net_config){.tap = strdup("kt1"), .mac = {2, 0, 0, 0, 0, 7}, .mac_given = true};
+    assert_int_equal(config_add_net(&cfg, &net, &err), 0);
+    uint8_t original[2][6], first[2][6], second[2][6], want[6];
+    for (unsigned i = 0; i < 2; i++)
+        config_net_mac(&cfg, i, original[i]);
+
+    /* The snapshot's own NICs (no --net at the restore), the same name: random MACs, the
+     * snapshot's explicit mac= replaced too, and different at each clone. */
+    assert_int_equal(config_net_clone_macs(&cfg, false, false, &err), 0);
+    for (unsigned i = 0; i < 2; i++) {
+        assert_true(cfg.nets[i].mac_given);
+        config_net_mac(&cfg, i, first[i]);
+        assert_memory_not_equal(first[i], original[i], 6);
+        assert_int_equal(first[i][0], 0x02); /* locally administered, unicast */
+        assert_int_equal(first[i][1], 0x4b);
+    }
+    assert_memory_not_equal(first[0], first[1], 6);
+    assert_int_equal(config_net_clone_macs(&cfg, false, false, &err), 0);
+    config_net_mac(&cfg, 0, second[0]);
+    assert_memory_not_equal(second[0], first[0], 6);
+
+    /* --net ...,mac= at the restore is kept; a new --name derives the others from it. */
+    free(cfg.name);
+    cfg.name = strdup("web-2");
+    memcpy(cfg.nets[1].mac, original[1], 6);
+    assert_int_equal(config_net_clone_macs(&cfg, true, true, &err), 0);
+    config_net_mac(&cfg, 1, second[1]);
+    assert_memory_equal(second[1], original[1], 6);
+    cfg.nets[0].mac_given = false;
+    assert_int_equal(config_net_clone_macs(&cfg, true, true, &err), 0);
+    config_net_mac(&cfg, 0, second[0]);
+    config_default_mac("web-2", 0, want);
+    assert_memory_equal(second[0], want, 6);
+    config_free(&cfg);
+}
+
 static char *make_file(const char *name)
 {
     char *path = malloc(64);
@@ -292,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_net_flag),
         cmocka_unit_test(test_default_mac),
         cmocka_unit_test(test_mac_of_each_device),
+        cmocka_unit_test(test_clone_macs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -365,6 +365,44 @@ static void test_net_round_trip(void **state)
     uv_loop_close(&loop);
 }
 
+/* A device whose MAC the config names (mac=, or kiln restore --clone) keeps it over the
+ * snapshot's, and the driver can see that config space changed; one that was not told to
+ * keep its MAC takes the saved one (the round trip above). */
+static void test_net_restore_keeps_a_configured_mac(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int ha, hb;
+    struct virtio_net *a = open_net(&ha, &loop, 1), *b = open_net(&hb, &loop, 2);
+    virtio_net_keep_mac(b);
+    struct virtio_mmio ta, tb;
+    virtio_mmio_init(&ta, virtio_net_dev(a), &host, 0xd0000000);
+    virtio_mmio_init(&tb, virtio_net_dev(b), &host, 0xd0000000);
+    bring_up(&ta, (1u << VIRTIO_NET_F_MAC) | (1u << VIRTIO_NET_F_MRG_RXBUF), 2);
+    struct virtio_net_state saved, again;
+    virtio_net_save(a, &saved);
+    struct error err = {{0}};
+    assert_int_equal(virtio_net_restore(b, &saved, &err), 0);
+    uint8_t mac[6];
+    for (unsigned i = 0; i < 6; i++)
+        virtio_mmio_bus_ops.read(&tb, VIRTIO_MMIO_CONFIG + i, &mac[i], 1);
+    const uint8_t own[6] = {2, 0, 0, 0, 0, 2};
+    assert_memory_equal(mac, own, 6);
+    uint8_t bytes[4];
+    virtio_mmio_bus_ops.read(&tb, VIRTIO_MMIO_CONFIG_GENERATION, bytes, 4);
+    uint32_t generation;
+    memcpy(&generation, bytes, 4);
+    assert_int_equal(generation, saved.dev.config_generation + 1);
+    /* Everything else is the snapshot's: the driver goes on. */
+    virtio_net_save(b, &again);
+    assert_memory_equal(&again.dev.driver_features, &saved.dev.driver_features, 8);
+    assert_int_equal(again.dev.status, saved.dev.status);
+    assert_int_equal(again.mac[5], 2);
+    close_net(a, ha, &loop);
+    close_net(b, hb, &loop);
+    uv_loop_close(&loop);
+}
+
 /* ---- console ---- */
 
 static void test_console_resumes_a_half_written_chain(void **state)
@@ -431,9 +469,13 @@ static void test_console_resumes_a_half_written_chain(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_rng_round_trip),          T(test_restore_leaves_guest_rings_alone),
-        T(test_bad_core_states_refused), T(test_blk_round_trip),
-        T(test_net_round_trip),          T(test_console_resumes_a_half_written_chain),
+        T(test_rng_round_trip),
+        T(test_restore_leaves_guest_rings_alone),
+        T(test_bad_core_states_refused),
+        T(test_blk_round_trip),
+        T(test_net_round_trip),
+        T(test_net_restore_keeps_a_configured_mac),
+        T(test_console_resumes_a_half_written_chain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,9 @@
-/* ACPI tables for a kiln VM: RSDP, XSDT, FADT (hardware-reduced), MADT and DSDT, built from
- * include/kiln/platform.h and a small per-VM config, into guest RAM from PLATFORM_ACPI_START. */
+/* ACPI tables for a kiln VM (RSDP, XSDT, FADT, MADT, DSDT) built from include/kiln/platform.h
+ * and a small per-VM config into guest RAM from PLATFORM_ACPI_START; the VM generation ID. */
 #ifndef KILN_ACPI_H
 #define KILN_ACPI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,7 @@ struct acpi_config {
     unsigned ncpus;                          /* LAPIC IDs 0..ncpus-1, all enabled */
     const struct acpi_virtio_device *virtio; /* described in the DSDT as LNRO0005 devices */
     size_t nvirtio;
+    bool vmgenid; /* the VM generation ID device (VGEN) and the GED's PLATFORM_VMGENID_GSI */
 };
 
 /* Where acpi_build() put each table (all guest-physical). */
@@ -69,6 +71,22 @@ int acpi_build_xsdt(const uint64_t *table_gpas, size_t ntables, struct aml_buf *
 int acpi_build_fadt(uint64_t dsdt_gpa, struct aml_buf *out, struct error *err);
 int acpi_build_madt(const struct acpi_config *cfg, struct aml_buf *out, struct error *err);
 int acpi_build_dsdt(const struct acpi_config *cfg, struct aml_buf *out, struct error *err);
+
+/*
+ * The VM generation ID (src/acpi/acpi_vmgenid.c): 16 bytes at PLATFORM_VMGENID_ADDR that the
+ * DSDT's VGEN device points the guest to. acpi_vmgenid_new fills id from getrandom();
+ * acpi_vmgenid_write puts id into guest RAM; acpi_vmgenid_renew does both (at boot, and at a
+ * restore before the guest is told). Each returns 0 or a negative errno with one line.
+ * acpi_vmgenid_format writes id as 32 lower-case hex digits and a NUL, byte 0 first.
+ */
+#define ACPI_VMGENID_SIZE      PLATFORM_VMGENID_SIZE
+#define ACPI_VMGENID_TEXT_SIZE (2 * ACPI_VMGENID_SIZE + 1)
+int acpi_vmgenid_new(uint8_t id[ACPI_VMGENID_SIZE], struct error *err);
+int acpi_vmgenid_write(const struct guest_mem *mem, const uint8_t id[ACPI_VMGENID_SIZE],
+                       struct error *err);
+int acpi_vmgenid_renew(const struct guest_mem *mem, uint8_t id[ACPI_VMGENID_SIZE],
+                       struct error *err);
+void acpi_vmgenid_format(const uint8_t id[ACPI_VMGENID_SIZE], char text[ACPI_VMGENID_TEXT_SIZE]);
 
 /* The byte that makes len bytes (with it in place of a zero) sum to 0 mod 256. */
 uint8_t acpi_checksum(const void *data, size_t len);

@@ -1,6 +1,5 @@
-/* A small AML encoder: a growable byte buffer plus one helper per ASL construct kiln's DSDT uses
- * (names, data objects, Scope/Device/Method/Name/Notify, resource templates). ACPI 6.5 ch. 19/20.
- */
+/* A small AML encoder: a byte buffer plus one helper per ASL construct kiln's DSDT uses (names,
+ * data, Scope/Device/Method/Name/Notify, If/LEqual/Return, resources). ACPI 6.5 ch. 19/20. */
 #ifndef KILN_AML_H
 #define KILN_AML_H
 
@@ -87,6 +86,17 @@ void aml_name_eisaid(struct aml_buf *b, const char *name, const char *id);
 
 /* Notify(target, value) */
 void aml_notify(struct aml_buf *b, const char *target, uint64_t value);
+
+/*
+ * Method bodies (§20.2.5.3, §20.2.5.4). These write only the opcode; the caller appends the
+ * operands next, as for aml_name(): LEqual takes two (LEqual(Arg0, 9) is aml_lequal,
+ * aml_arg(0), aml_integer(9)), Return one. If(predicate) { body } is aml_if_begin, the
+ * predicate, the body, then aml_end. ArgN is Arg0..Arg6; a larger n fails the buffer.
+ */
+void aml_arg(struct aml_buf *b, unsigned n);
+void aml_lequal(struct aml_buf *b);
+size_t aml_if_begin(struct aml_buf *b);
+void aml_return(struct aml_buf *b);
 
 /*
  * Resource templates (§6.4): a Buffer holding resource descriptors and an End Tag.

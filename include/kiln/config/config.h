@@ -89,6 +89,7 @@ struct vm_config {
     struct net_config *nets; /* in --net order, after the disks in slot order */
     unsigned nnets;
     bool rng;         /* --rng: a virtio-rng device backed by getrandom() */
+    bool vmgenid;     /* --vmgenid: the ACPI VM generation ID device (default on) */
     char *name;       /* --name, YAML name: NULL: none */
     char *jail_dir;   /* --jail DIR: run the VM jailed (docs/security.md); NULL: not jailed */
     int64_t jail_uid; /* --uid: the user the jailed VM runs as; -1: not given */
@@ -150,6 +151,9 @@ int config_set_seccomp(struct vm_config *cfg, const char *label, const char *tex
                        struct error *err);
 int config_set_device_discovery(struct vm_config *cfg, const char *label, const char *text,
                                 struct error *err);
+/* on or off: whether the DSDT has the VM generation ID device (docs/acpi.md). */
+int config_set_vmgenid(struct vm_config *cfg, const char *label, const char *text,
+                       struct error *err);
 /* true or false (also True, TRUE, False, FALSE); --rng hands it "true". */
 int config_set_rng(struct vm_config *cfg, const char *label, const char *text, struct error *err);
 /* --jail DIR (a path), --uid U and --gid G (1 to 4294967294: never root's 0, never -1);
@@ -206,6 +210,7 @@ enum config_field {
     CONFIG_FIELD_DISK, /* one disk's path; index: which disk */
     CONFIG_FIELD_NET,  /* one net device; index: which */
     CONFIG_FIELD_RNG,
+    CONFIG_FIELD_VMGENID,
     CONFIG_FIELD_JAIL,
     CONFIG_FIELD_UID,
     CONFIG_FIELD_GID,
@@ -277,6 +282,11 @@ void config_default_mac(const char *key, unsigned index, uint8_t mac[6]);
 /* The MAC of cfg's index-th net device: its mac=, else config_default_mac of the VM's --name
  * (so a named VM keeps its MACs on another TAP or host), else of the TAP's name. */
 void config_net_mac(const struct vm_config *cfg, unsigned index, uint8_t mac[6]);
+/* kiln restore --clone: gives every net device a MAC of its own, as if given with mac= (so it
+ * outlives a reboot and goes into the clone's own snapshots), except a device whose mac= the
+ * restore's own --net gave (keep_given). The MAC is config_default_mac of the clone's name
+ * when the restore gave a new --name (new_name), else kiln's 02:4b prefix and 32 random bits. */
+int config_net_clone_macs(struct vm_config *cfg, bool keep_given, bool new_name, struct error *err);
 
 /* Formats a byte count in the largest unit that divides it exactly ("4M", "1024G", "4097")
  * into buf, for messages that state a range. Returns buf. */

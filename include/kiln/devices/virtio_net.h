@@ -20,6 +20,9 @@ struct virtio_net;
 /* Takes over fd (closed by virtio_net_destroy). mac is the guest's address. */
 int virtio_net_create(struct virtio_net **out, int fd, const uint8_t mac[6], uv_loop_t *loop,
                       const struct guest_mem *mem, const struct log *log, struct error *err);
+/* The VM's config names this device's MAC (mac=, or kiln restore --clone's new one): a restore
+ * keeps it instead of the snapshot's. Before the device runs. */
+void virtio_net_keep_mac(struct virtio_net *net);
 /* The device's virtio core, to plug into a transport. */
 struct virtio_dev *virtio_net_dev(struct virtio_net *net);
 
@@ -54,7 +57,10 @@ _Static_assert(sizeof(struct virtio_net_state) == sizeof(struct virtio_dev_state
                "virtio_net_state has no padding");
 
 void virtio_net_save(struct virtio_net *net, struct virtio_net_state *out);
-/* Also tells the TAP which offloads the restored driver accepted. */
+/* Also tells the TAP which offloads the restored driver accepted. The MAC is the saved one,
+ * unless virtio_net_keep_mac() was called: then the device keeps the MAC it was made with, and
+ * if that differs from the saved one, the config generation moves on and the change is
+ * logged at info level. */
 int virtio_net_restore(struct virtio_net *net, const struct virtio_net_state *in,
                        struct error *err);
 

@@ -5,7 +5,14 @@
 
 /* ACPI tables live in the BIOS area, where a legacy RSDP scan also finds them. */
 #define PLATFORM_ACPI_START 0xe0000ULL /* the RSDP, 16-byte aligned; other tables follow */
-#define PLATFORM_ACPI_END   0xf0000ULL /* the MP table follows */
+#define PLATFORM_ACPI_END   0xef000ULL /* the VM generation ID's page follows */
+
+/* The VM generation ID (docs/acpi.md): 16 random bytes that kiln replaces at every snapshot
+ * restore, in the last page of the ACPI area (reserved in the e820 map, so never guest RAM);
+ * the DSDT's VGEN device gives the address, and a pulse on PLATFORM_VMGENID_GSI, one of the
+ * GED's two interrupts, makes the guest's ACPI code Notify(VGEN, 0x80). */
+#define PLATFORM_VMGENID_ADDR 0xef000ULL
+#define PLATFORM_VMGENID_SIZE 16
 
 /* Intel MP table (MP spec 1.4) for kernels booted without ACPI (acpi=off, or built without
  * it): the floating pointer where Linux scans (the last KiB of base memory), the config table
@@ -54,9 +61,11 @@
 #define PLATFORM_SLEEP_ENABLE      0x20 /* SLP_EN, bit 5 */
 #define PLATFORM_SLEEP_STATUS_WAKE 0x80 /* WAK_STS, bit 7 */
 
-/* Generic Event Device (ACPI0013): one edge interrupt whose _EVT notifies the power button
- * (PNP0C0C) — how SIGTERM asks the guest to shut down. */
-#define PLATFORM_GED_GSI 9
+/* Generic Event Device (ACPI0013): two edge interrupts, and its _EVT method tells them apart
+ * by GSI: PLATFORM_GED_GSI notifies the power button (PNP0C0C), how SIGTERM asks the guest to
+ * shut down; PLATFORM_VMGENID_GSI notifies the VM generation ID device after a restore. */
+#define PLATFORM_GED_GSI     9
+#define PLATFORM_VMGENID_GSI 10
 
 /* virtio-mmio devices: fixed 4 KiB slots in the MMIO hole, one IOAPIC pin each (edge,
  * active high), described in the DSDT or on the kernel command line, never both. */

@@ -143,6 +143,11 @@ void vm_devices_terminal_resized(struct vm *vm, uint16_t cols, uint16_t rows);
 void vm_pause(struct vm *vm);
 void vm_resume(struct vm *vm);
 
+/* The VM generation ID (docs/acpi.md): a debug log line with the ID, and the GED's
+ * interrupt that tells the guest it changed (after a restore wrote a new one). */
+void vm_log_generation(struct vm *vm, const uint8_t id[ACPI_VMGENID_SIZE], const char *what);
+void vm_notify_generation(struct vm *vm);
+
 /* One press of the ACPI power button (the GED interrupt): an ACPI guest shuts down. */
 void vm_press_power_button(struct vm *vm);
 

@@ -44,8 +44,9 @@ int vm_snapshot_check(const struct vm_config *config, const char *dir, struct er
 
 /* Loads dir's state into vm, built by vm_build_from with the snapshot's memory and config,
  * before vm_run: VM-wide state (the clock moved on by the time since the snapshot), each
- * vCPU, each device and virtio transport. Every check (format, CRC, CPU, sizes, disks)
- * comes first, so a refused snapshot leaves nothing half-loaded. */
+ * vCPU, each device and virtio transport; then a new VM generation ID and its event (unless
+ * the config has vmgenid off). Every check (format, CRC, CPU, sizes, disks) comes first, so
+ * a refused snapshot leaves nothing half-loaded. */
 int vm_snapshot_restore(struct vm *vm, const char *dir, struct error *err);
 
 #endif

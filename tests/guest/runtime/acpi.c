@@ -139,6 +139,26 @@ const struct acpi_header *acpi_find_table(const char *signature)
     return NULL;
 }
 
+const struct acpi_header *acpi_find_dsdt(void)
+{
+    const struct acpi_header *fadt = acpi_find_table("FACP");
+    if (!fadt)
+        return NULL;
+    if (fadt->length < ACPI_FADT_X_DSDT + 8) {
+        printf("acpi: the FADT (%u bytes) is too short to hold X_DSDT\n", fadt->length);
+        return NULL;
+    }
+    uint64_t addr = 0;
+    memcpy(&addr, (const uint8_t *)fadt + ACPI_FADT_X_DSDT, 8);
+    if (addr == 0)
+        memcpy(&addr, (const uint8_t *)fadt + ACPI_FADT_DSDT, 4);
+    if (addr == 0 || addr + TABLE_HEADER_LEN > ADDR_LIMIT) {
+        printf("acpi: the FADT gives no usable DSDT address (0x%lx)\n", addr);
+        return NULL;
+    }
+    return checked_table(addr, "DSDT");
+}
+
 int acpi_read_madt(struct acpi_madt_info *info)
 {
     /* Only the scalars are cleared: the arrays are filled up to ncpus, and clearing 500

@@ -31,11 +31,13 @@ struct acpi_gas {
 #define ACPI_GAS_SYSTEM_IO     1
 
 /* FADT fields (§5.2.9 table 5.9), as byte offsets from the start of the table. */
+#define ACPI_FADT_DSDT              40 /* 32-bit */
 #define ACPI_FADT_FLAGS             112
 #define ACPI_FADT_RESET_REG         116
 #define ACPI_FADT_RESET_VALUE       128
 #define ACPI_FADT_SLEEP_CONTROL_REG 244
 #define ACPI_FADT_SLEEP_STATUS_REG  256
+#define ACPI_FADT_X_DSDT            140 /* 64-bit, used when non-zero */
 #define ACPI_FADT_F_RESET_REG_SUP   (1u << 10)
 #define ACPI_FADT_F_HW_REDUCED      (1u << 20)
 
@@ -62,6 +64,10 @@ uint64_t acpi_rsdp(void);
 /* The table with this 4-character signature, through the XSDT (the RSDT for an ACPI 1.0
  * RSDP); NULL (after printing why) if it is missing, above 4 GiB or fails its checksum. */
 const struct acpi_header *acpi_find_table(const char *signature);
+
+/* The DSDT, through the FADT's X_DSDT (or DSDT when that is 0); NULL (after printing why)
+ * if there is none or it fails its checksum. */
+const struct acpi_header *acpi_find_dsdt(void);
 
 /* Decodes the MADT into *info: 0, or -1 (after printing why). */
 int acpi_read_madt(struct acpi_madt_info *info);
