@@ -12,7 +12,8 @@
 #                                  "kiln-guest# "), then power-off; snapshot: a user-space
 #                                  counter to kiln.count, one line a second, kept on the ext4
 #                                  disk kiln.ext4_serial, with the network up (kiln.mac,
-#                                  kiln.ip), then unmount and power off
+#                                  kiln.ip), then unmount, report the vmgenid driver's CRNG
+#                                  reseeds and power off
 #   kiln.checks=a,b,...            cpus memory blk blk-ro ext4 rng net hvc0 (see each check_*)
 #   kiln.end=poweroff|exit:N       how the checks end the VM: power off, or kiln-exit N
 #   kiln.cpus=N kiln.memory_mib=M  what cpus/memory expect
@@ -333,6 +334,8 @@ snapshot_mode() {
         sleep 1
     done
     umount /mnt/rw && echo "kiln-check: PASS counter: counted to $i, /dev/$dev unmounted"
+    # Linux's vmgenid driver (CONFIG_VMGENID) reseeds the CRNG when the VM generation ID changes.
+    echo "kiln-check: INFO vmgenid: bound $(ls /sys/bus/acpi/drivers/vmgenid 2>/dev/null | grep -c ':'), reseeds $(dmesg | grep -c 'crng reseeded due to virtual machine fork')"
     poweroff -f
 }
 

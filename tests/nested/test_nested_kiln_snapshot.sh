@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Nested tier: snapshot and restore with a real Linux user space (tests/nested/l1/snapshot.sh).
-# A Debian guest counts in a shell loop, writing each number to its ext4 disk; kiln snapshots
-# it mid-count and stops it, then two clones are restored from the one snapshot (the second on
-# another TAP and on the disk as it was at the snapshot). Each goes on counting from where
-# the original stopped, keeps the right time, answers ping and has its own entropy; here each
-# clone's ext4 image must be clean (e2fsck) and hold every number once, in order.
+# A Linux guest (the minimal kernel, for its CONFIG_VMGENID) counts in a shell loop, writing
+# each number to its ext4 disk; kiln snapshots it mid-count and stops it, then two clones are
+# restored from the one snapshot (the second on another TAP and on the disk as it was at the
+# snapshot). Each goes on counting from where the original stopped, keeps the right time,
+# answers ping, has its own entropy and reseeds its CRNG from a new VM generation ID; here
+# each clone's ext4 image must be clean (e2fsck) and hold every number once, in order.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$SOURCE_DIR/tests/nested/lib.sh"
 
+minimal_kernel # CONFIG_VMGENID, which Debian's cloud kernel lacks; built once, then cached
 ext4_fixture
 nested_run kiln_snapshot --file "$EXT4:/nested/fixtures/ext4.img" -- \
     sh tests/nested/l1/retry-hung.sh tests/nested/l1/snapshot.sh --name kiln-snapshot \
-    --kernel /nested/cache/linux-guest/vmlinux
+    --kernel /nested/cache/minimal-kernel/current/vmlinux
 expect_case kiln-snapshot
 count=$(cat "$OUT/kiln-snapshot/count" 2>/dev/null) || fail "case kiln-snapshot sent back no count"
 for clone in clone1 clone2; do
@@ -27,4 +29,4 @@ for clone in clone1 clone2; do
 done
 grep -h '^kiln-check: INFO' "$OUT/kiln-snapshot/results.txt" | sed 's/^/  /'
 [ "$status" -eq 0 ] || fail "the L1 command exited $status"
-echo "PASS: two clones of a Linux guest's snapshot went on counting, with their clock, network, disk and own entropy"
+echo "PASS: two clones of a Linux guest's snapshot went on counting, with their clock, network, disk, own entropy and a new generation ID"
