@@ -50,7 +50,7 @@ restore_and_check() {
     grep -q "counter: start" "$out" && fail "$name booted afresh instead of going on"
     local first
     first=$(first_step "$out" counter)
-    [ "$first" -gt "$from" ] && [ "$first" -le $((from + 1000)) ] ||
+    { [ "$first" -gt "$from" ] && [ "$first" -le $((from + 1000)) ]; } ||
         fail "$name's first line is step $first; the snapshot was after step $from"
     wait_for "^counter: step $((from + 2000)) " "$ORIG" 120
     same_as "$ORIG" "$out" "$name" counter
@@ -93,7 +93,7 @@ done
 [ "$(cat "$S2/base")" = "$S1" ] || fail "S2's base file says '$(cat "$S2/base")', expected $S1"
 full_kib=$(du -k "$S0/memory.kiln" | cut -f1)
 diff_kib=$(du -k "$S2/memory.diff" | cut -f1)
-[ "$diff_kib" -le "$full_kib" ] && [ "$diff_kib" -lt 4096 ] ||
+{ [ "$diff_kib" -le "$full_kib" ] && [ "$diff_kib" -lt 4096 ]; } ||
     fail "S2's memory.diff uses $diff_kib KiB on disk, memory.kiln $full_kib KiB"
 echo "disk use: memory.kiln $full_kib KiB, S2's memory.diff $diff_kib KiB (of 256 MiB of RAM)"
 
@@ -192,7 +192,7 @@ R=$!
 track_pid "$R"
 wait_for "^reader: step $((RAT1 + 5000)) " "$TEST_TMP/r1.txt" 120
 first=$(first_step "$TEST_TMP/r1.txt" reader)
-[ "$first" -gt "$RAT1" ] && [ "$first" -le $((RAT1 + 1000)) ] ||
+{ [ "$first" -gt "$RAT1" ] && [ "$first" -le $((RAT1 + 1000)) ]; } ||
     fail "the restored reader's first line is step $first; the diff was after step $RAT1"
 same_as "$READER" "$TEST_TMP/r1.txt" "the reader restored from a diff" reader
 ctl "$TEST_TMP/r1.sock" shutdown >/dev/null
