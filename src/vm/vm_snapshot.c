@@ -422,9 +422,6 @@ int vm_snapshot_writer_start(struct vm *vm, struct error *err)
         return error_fmt(err, -ENOMEM, "snapshot writer: out of memory");
     vm->snapshot = s;
     s->vm = vm;
-    s->dirty = calloc(page_bitmap_words(vm->mem.size / 4096), sizeof(uint64_t));
-    if (!s->dirty)
-        return error_fmt(err, -ENOMEM, "snapshot writer: no memory for the dirty-page bitmap");
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->wake, NULL);
     uv_async_init(&vm->loop, &s->done_async, on_written);
@@ -432,6 +429,9 @@ int vm_snapshot_writer_start(struct vm *vm, struct error *err)
     s->done_async.data = s->drain_timer.data = s;
     uv_unref((uv_handle_t *)&s->done_async);
     s->handles_open = true;
+    s->dirty = calloc(page_bitmap_words(vm->mem.size / 4096), sizeof(uint64_t));
+    if (!s->dirty)
+        return error_fmt(err, -ENOMEM, "snapshot writer: no memory for the dirty-page bitmap");
     /* The loop's signals are not its business; SIGSYS stays open for --seccomp log. */
     sigset_t mask, old;
     sigemptyset(&mask);
