@@ -58,7 +58,8 @@ restore_and_check() {
     wait "$pid" 2>/dev/null
 }
 
-"$KILN" run --kernel "$GUEST_DIR/counter.elf" --cmdline every=1000 --api-socket "$SOCK" \
+# touch=1: 1 MiB written once before the first line, which a full snapshot holds and no diff.
+"$KILN" run --kernel "$GUEST_DIR/counter.elf" --cmdline "every=1000 touch=1" --api-socket "$SOCK" \
     --shutdown-grace 0 >"$ORIG" 2>"$TEST_TMP/orig.err" </dev/null &
 VM=$!
 track_pid "$VM"
@@ -93,8 +94,9 @@ done
 [ "$(cat "$S2/base")" = "$S1" ] || fail "S2's base file says '$(cat "$S2/base")', expected $S1"
 full_kib=$(du -k "$S0/memory.kiln" | cut -f1)
 diff_kib=$(du -k "$S2/memory.diff" | cut -f1)
-{ [ "$diff_kib" -le "$full_kib" ] && [ "$diff_kib" -lt 4096 ]; } ||
-    fail "S2's memory.diff uses $diff_kib KiB on disk, memory.kiln $full_kib KiB"
+# The table it rewrites all the time is in every diff; the 1 MiB it wrote once is not.
+[ $((diff_kib * 2)) -lt "$full_kib" ] ||
+    fail "S2's memory.diff uses $diff_kib KiB on disk, not much less than memory.kiln's $full_kib KiB"
 echo "disk use: memory.kiln $full_kib KiB, S2's memory.diff $diff_kib KiB (of 256 MiB of RAM)"
 
 # --- a diff against a snapshot that is not the last: 409, nothing written ------------------------
@@ -183,7 +185,8 @@ RAT0=$(last_step "$READER" reader)
 wait_for "^reader: step $((RAT0 + 30000)) " "$READER" 120
 ctl "$TEST_TMP/r.sock" snapshot "$TEST_TMP/r1" --diff "$TEST_TMP/r0" >/dev/null || fail "the reader's diff"
 RAT1=$(last_step "$READER" reader)
-wait_for "^reader: step $((RAT1 + 5000)) " "$READER" 120
+# Further than the copy will be compared, so every line it prints has the original's to match.
+wait_for "^reader: step $((RAT1 + 10000)) " "$READER" 120
 ctl "$TEST_TMP/r.sock" shutdown >/dev/null
 wait "$R" 2>/dev/null
 "$KILN" restore "$TEST_TMP/r1" --api-socket "$TEST_TMP/r1.sock" >"$TEST_TMP/r1.txt" \
