@@ -38,11 +38,12 @@ same_as() {
     [ "$n" -gt 0 ] || fail "$3 printed no line: $(head -c 500 "$2")"
     echo "$3: $n lines, each the original's"
 }
-# restore_and_check NAME DIR FROM_STEP [restore flags]: the restored VM must start at the
-# snapshot's step (not boot afresh) and print the original's lines.
+# restore_and_check NAME DIR BEFORE AFTER [restore flags]: the snapshot was taken between the
+# original's lines for steps BEFORE and AFTER; the restored VM must go on from there (not boot
+# afresh) and print the original's lines.
 restore_and_check() {
-    local name=$1 dir=$2 from=$3 out=$TEST_TMP/$1.txt
-    shift 3
+    local name=$1 dir=$2 before=$3 from=$4 out=$TEST_TMP/$1.txt
+    shift 4
     "$KILN" restore "$dir" --api-socket "$TEST_TMP/$name.sock" "$@" >"$out" 2>"$TEST_TMP/$name.err" </dev/null &
     local pid=$!
     track_pid "$pid"
@@ -50,8 +51,8 @@ restore_and_check() {
     grep -q "counter: start" "$out" && fail "$name booted afresh instead of going on"
     local first
     first=$(first_step "$out" counter)
-    { [ "$first" -gt "$from" ] && [ "$first" -le $((from + 1000)) ]; } ||
-        fail "$name's first line is step $first; the snapshot was after step $from"
+    { [ "$first" -gt "$before" ] && [ "$first" -le $((from + 1000)) ]; } ||
+        fail "$name's first line is step $first; the snapshot was between steps $before and $from"
     wait_for "^counter: step $((from + 2000)) " "$ORIG" 120
     same_as "$ORIG" "$out" "$name" counter
     ctl "$TEST_TMP/$name.sock" shutdown >/dev/null || fail "$name: kiln ctl shutdown"
@@ -76,11 +77,13 @@ ctl "$SOCK" snapshot "$S0" >/dev/null || fail "the full snapshot S0"
 AT0=$(last_step "$ORIG" counter)
 wait_for "^counter: step $((AT0 + 2000)) " "$ORIG"
 # Relative paths, as a user types them: kiln ctl makes both absolute.
+BEFORE1=$(last_step "$ORIG" counter)
 (cd "$TEST_TMP" && ctl "$SOCK" snapshot s1 --diff s0) >"$TEST_TMP/s1.txt" || fail "diff S1: $(cat "$TEST_TMP/s1.txt")"
 cat "$TEST_TMP/s1.txt"
 expect_contains "$TEST_TMP/s1.txt" "diff snapshot written"
 AT1=$(last_step "$ORIG" counter)
 wait_for "^counter: step $((AT1 + 2000)) " "$ORIG"
+BEFORE2=$(last_step "$ORIG" counter)
 ctl "$SOCK" snapshot "$S2" --diff "$S1/" --json >"$TEST_TMP/s2.json" || fail "diff S2: $(cat "$TEST_TMP/s2.json")"
 AT2=$(last_step "$ORIG" counter)
 python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["diff"] is True and 0 < r["dirty_pages"] < 65536 // 8, r' "$TEST_TMP/s2.json" ||
@@ -127,8 +130,8 @@ PY
 ctl "$SOCK" status >/dev/null || fail "the VM stopped after a refused diff"
 
 # --- restore S2: lazily and by copy, each goes on from S2's point --------------------------------
-restore_and_check lazy "$S2" "$AT2"
-restore_and_check copy "$S2" "$AT2" --memory-restore copy
+restore_and_check lazy "$S2" "$BEFORE2" "$AT2"
+restore_and_check copy "$S2" "$BEFORE2" "$AT2" --memory-restore copy
 
 # --- bad chains: one line, status 125, nothing runs ------------------------------------------------
 bad_chain() { # bad_chain NAME SETUP EXPECTED-TEXT: SETUP runs in a copy of S2
@@ -159,8 +162,8 @@ bad_chain base-other-size "echo $TEST_TMP/small-snap >base" "128 MiB of RAM"
 # --- merge S1 into S0: S0 restores to S1's point; S2 still restores; a full one is refused ---------
 "$KILN" snapshot merge "$S1" >"$TEST_TMP/merge.txt" 2>&1 || fail "kiln snapshot merge S1: $(cat "$TEST_TMP/merge.txt")"
 cat "$TEST_TMP/merge.txt"
-restore_and_check merged "$S0" "$AT1"
-restore_and_check after-merge "$S2" "$AT2"
+restore_and_check merged "$S0" "$BEFORE1" "$AT1"
+restore_and_check after-merge "$S2" "$BEFORE2" "$AT2"
 run_kiln "$TEST_TMP/full.out" "$TEST_TMP/full.err" snapshot merge "$S0"
 expect_status 125 "merging a full snapshot"
 expect_lines "$TEST_TMP/full.err" 1
@@ -183,6 +186,7 @@ ctl "$TEST_TMP/r.sock" snapshot "$TEST_TMP/r0" >/dev/null || fail "the reader's 
 RAT0=$(last_step "$READER" reader)
 # 30 more reads, each into a page the guest itself never writes.
 wait_for "^reader: step $((RAT0 + 30000)) " "$READER" 120
+RBEFORE1=$(last_step "$READER" reader)
 ctl "$TEST_TMP/r.sock" snapshot "$TEST_TMP/r1" --diff "$TEST_TMP/r0" >/dev/null || fail "the reader's diff"
 RAT1=$(last_step "$READER" reader)
 # Further than the copy will be compared, so every line it prints has the original's to match.
@@ -195,8 +199,8 @@ R=$!
 track_pid "$R"
 wait_for "^reader: step $((RAT1 + 5000)) " "$TEST_TMP/r1.txt" 120
 first=$(first_step "$TEST_TMP/r1.txt" reader)
-{ [ "$first" -gt "$RAT1" ] && [ "$first" -le $((RAT1 + 1000)) ]; } ||
-    fail "the restored reader's first line is step $first; the diff was after step $RAT1"
+{ [ "$first" -gt "$RBEFORE1" ] && [ "$first" -le $((RAT1 + 1000)) ]; } ||
+    fail "the restored reader's first line is step $first; the diff was between steps $RBEFORE1 and $RAT1"
 same_as "$READER" "$TEST_TMP/r1.txt" "the reader restored from a diff" reader
 ctl "$TEST_TMP/r1.sock" shutdown >/dev/null
 wait "$R" 2>/dev/null
