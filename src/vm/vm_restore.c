@@ -145,8 +145,9 @@ static int check_base_disks(const struct vm_config *config, const struct snap_re
             return error_fmt(err, -EINVAL, "%s: disk %u was %s, not %s", reader->label, i, id->path,
                              config->disks[i].path);
     }
+    struct error none = {{0}}; /* the usual answer: no such disk, which is no error here */
     if (snap_reader_find(reader, VM_SNAPSHOT_SECTION_DISK, (int32_t)config->ndisks,
-                         sizeof(struct snap_disk_id), err))
+                         sizeof(struct snap_disk_id), &none))
         return error_fmt(err, -EINVAL, "%s: more disks than its diff's %u", reader->label,
                          config->ndisks);
     return 0;
