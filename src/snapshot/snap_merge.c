@@ -102,6 +102,14 @@ static int merge_memory(const char *dir, const char *base_dir, bool base_is_diff
     return r;
 }
 
+/* Whether a and b are one folder, however spelt (a missing one is no match). */
+static bool same_folder(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
 int snap_merge(const char *dir, char *base_out, size_t base_out_size, struct error *err)
 {
     struct snap_reader diff = {0}, base = {0};
@@ -114,6 +122,8 @@ int snap_merge(const char *dir, char *base_out, size_t base_out_size, struct err
                       dir);
     if (r == 0)
         r = snap_dir_read_base(dir, base_dir, sizeof(base_dir), err);
+    if (r == 0 && same_folder(dir, base_dir))
+        r = error_fmt(err, -ELOOP, "snapshot %s names itself as its base", dir);
     if (r == 0)
         r = load_state(base_dir, &base, err);
     if (r == 0 && base.info.memory_size != diff.info.memory_size)

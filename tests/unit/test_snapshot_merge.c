@@ -198,6 +198,15 @@ static void test_merge_refusals(void **state)
     assert_true(snap_merge(f.s1, NULL, 0, &err) < 0);
     assert_non_null(strstr(err.msg, f.s0));
     assert_null(strchr(err.msg, '\n'));
+    /* A diff that names itself as its base. */
+    char self[300];
+    snprintf(self, sizeof(self), "%s-self", f.s1);
+    make_snapshot(self, f.s1, ram, dirty, 302);
+    char line[310];
+    snprintf(line, sizeof(line), "%s\n", self);
+    write_text(path_in(self, SNAP_BASE_FILE), line);
+    assert_int_equal(snap_merge(self, NULL, 0, &err), -ELOOP);
+    assert_non_null(strstr(err.msg, "itself"));
     /* No such folder at all. */
     assert_true(snap_merge(f.s2, NULL, 0, &err) < 0);
     assert_non_null(strstr(err.msg, f.s2));
