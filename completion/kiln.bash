@@ -7,7 +7,7 @@ _kiln_run_flags="--kernel --initrd --cmdline --cpus --memory --disk --net --rng
     --device-discovery --vmgenid --console --vconsole --log-level --on-reset --shutdown-grace
     --host-compat --seccomp --name --jail --uid --gid --api-socket --expect --timeout --help"
 _kiln_test_flags="--junit --tap --jobs --logs --filter --help"
-_kiln_ctl_flags="--json --stop --help"
+_kiln_ctl_flags="--json --stop --diff --help"
 _kiln_ctl_commands="status pause resume shutdown reboot counters snapshot"
 _kiln_restore_flags="--paused --clone --memory-restore --api-socket --net --console --vconsole --name
     --log-level --seccomp --shutdown-grace --on-reset --help"
@@ -88,7 +88,7 @@ _kiln()
     [ "$count" -gt 1 ] && prev=${words[-2]}
     COMPREPLY=()
     if [ "$count" -eq 1 ]; then
-        _kiln_words "run validate config test ctl ps restore help version --help --version"
+        _kiln_words "run validate config test ctl ps restore snapshot help version --help --version"
         return 0
     fi
     _kiln_complete "$count" "${words[0]}" "$prev"
@@ -131,14 +131,21 @@ _kiln_complete()
         fi
         ;;
     ctl)
+        if [ "$prev" = --diff ]; then
+            _kiln_files -d # the base snapshot's folder
+            return 0
+        fi
         if [[ $cur == -* ]]; then
             _kiln_words "$_kiln_ctl_flags"
             return 0
         fi
         # Which positional word this is: SOCKET first, then COMMAND.
-        local i positional=0
+        local i positional=0 command=""
         for ((i = 1; i < count - 1; i++)); do
-            [[ ${words[i]} == -* ]] || positional=$((positional + 1))
+            [ "${words[i - 1]}" = --diff ] && continue # --diff's value
+            [[ ${words[i]} == -* ]] && continue
+            positional=$((positional + 1))
+            [ "$positional" -eq 2 ] && command=${words[i]}
         done
         if [ "$positional" -eq 0 ]; then
             _kiln_files # a socket's path ...
@@ -148,7 +155,7 @@ _kiln_complete()
             [ -n "$names" ] && mapfile -t -O "${#COMPREPLY[@]}" COMPREPLY < <(compgen -W "$names" -- "$cur")
         elif [ "$positional" -eq 1 ]; then
             _kiln_words "$_kiln_ctl_commands"
-        elif [ "$positional" -eq 2 ] && [ "$prev" = snapshot ]; then
+        elif [ "$positional" -eq 2 ] && [ "$command" = snapshot ]; then
             _kiln_files -d # the snapshot's folder
         fi
         ;;
@@ -161,7 +168,16 @@ _kiln_complete()
         fi
         ;;
     ps) [[ $cur == -* ]] && _kiln_words "$_kiln_ps_flags" ;;
-    help) [ "$count" -eq 2 ] && _kiln_words "run test ctl ps restore" ;;
+    snapshot)
+        if [[ $cur == -* ]]; then
+            _kiln_words "--help"
+        elif [ "$count" -eq 2 ]; then
+            _kiln_words "merge"
+        elif [ "$count" -eq 3 ]; then
+            _kiln_files -d # the diff's folder
+        fi
+        ;;
+    help) [ "$count" -eq 2 ] && _kiln_words "run test ctl ps restore snapshot" ;;
     esac
     return 0
 }

@@ -22,6 +22,7 @@
 #include "kiln/snapshot/snap_dir.h"
 #include "kiln/vm/vm_snapshot.h"
 #include "restore_args.h"
+#include "snapshot_command.h"
 
 #include "kiln_commit.h" /* KILN_COMMIT: generated at build time (cmake/kiln_commit.cmake) */
 
@@ -322,6 +323,7 @@ int main(int argc, char **argv)
         {"ctl", ctl_main},
         {"ps", ps_main},
         {"restore", restore_command},
+        {"snapshot", snapshot_command},
     };
     for (size_t i = 0; i < sizeof(own_parsers) / sizeof(own_parsers[0]); i++) {
         if (argc >= 2 && strcmp(argv[1], own_parsers[i].name) == 0)

@@ -124,8 +124,8 @@ static int parse_vm_command(int argc, char **argv, enum cli_action action, struc
     return 0;
 }
 
-static const char *const commands[] = {"run", "validate", "config", "test",   "ctl",
-                                       "ps",  "restore",  "help",   "version"};
+static const char *const commands[] = {"run", "validate", "config",   "test", "ctl",
+                                       "ps",  "restore",  "snapshot", "help", "version"};
 #define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
 
 static int unknown_command(const char *word, const char *context, struct error *err)
@@ -277,6 +277,7 @@ void cli_print_help(FILE *out)
         "  kiln ctl SOCKET COMMAND [flags]  control a running VM (see 'kiln ctl --help')\n"
         "  kiln ps [flags]                  list the running VMs and their API sockets\n"
         "  kiln restore DIR [flags]         run a VM from a snapshot (see 'kiln restore --help')\n"
+        "  kiln snapshot merge DIR          fold a diff snapshot into its base\n"
         "  kiln help [COMMAND]              this text, or the text of 'kiln run --help'\n"
         "  kiln --help, -h                  this text\n"
         "  kiln --version, -V               print the version\n"

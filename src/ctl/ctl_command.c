@@ -16,7 +16,7 @@
 
 enum ctl_printer { PRINT_STATUS, PRINT_COUNTERS, PRINT_MESSAGE, PRINT_SNAPSHOT };
 
-/* What follows COMMAND: nothing, or snapshot's DIR [--stop]. */
+/* What follows COMMAND: nothing, or snapshot's DIR [--stop] [--diff BASE]. */
 enum ctl_args { ARGS_NONE, ARGS_SNAPSHOT };
 
 struct ctl_command {
@@ -47,8 +47,9 @@ static const struct ctl_command ctl_commands[] = {
      PRINT_MESSAGE, "rebooting", ARGS_NONE, CTL_TIMEOUT_MS},
     {"counters", "GET", "/vm/counters", "each vCPU's exits and each device's counters",
      PRINT_COUNTERS, NULL, ARGS_NONE, CTL_TIMEOUT_MS},
-    {"snapshot", "PUT", "/vm/snapshot", "DIR [--stop]: save the VM into DIR; --stop: end it after",
-     PRINT_SNAPSHOT, NULL, ARGS_SNAPSHOT, CTL_SNAPSHOT_TIMEOUT_MS},
+    {"snapshot", "PUT", "/vm/snapshot",
+     "DIR [--stop] [--diff BASE]: save the VM into DIR; --stop: end it after", PRINT_SNAPSHOT, NULL,
+     ARGS_SNAPSHOT, CTL_SNAPSHOT_TIMEOUT_MS},
 };
 #define CTL_COMMAND_COUNT (sizeof(ctl_commands) / sizeof(ctl_commands[0]))
 
@@ -69,6 +70,8 @@ static void print_help(FILE *out)
             "flags:\n"
             "  --json      print the reply's JSON body, pretty-printed\n"
             "  --stop      snapshot: stop the VM (status 0) once it is saved\n"
+            "  --diff BASE snapshot: save only the pages written since BASE, the last\n"
+            "              snapshot this VM took (full or diff); restore with kiln restore DIR\n"
             "  --help, -h  this text\n"
             "\n"
             "exit status: 0 when the VM did it, 1 when it answered with an error, %d when\n"
@@ -115,25 +118,38 @@ static int usage_error(const char *fmt, ...)
     return CTL_EXIT_UNREACHABLE;
 }
 
-/* snapshot's body: {"dir": absolute DIR, "stop": --stop}. DIR is made absolute here, as the
- * VM's working folder is not the user's. */
-static json_t *snapshot_body(const char *dir, bool stop)
+/* path made absolute against the user's working folder (the VM's is not the user's); NULL
+ * with errno set if that fails. */
+static char *absolute_path(const char *path)
 {
     char cwd[4096], *absolute = NULL;
-    if (dir[0] == '/')
-        absolute = strdup(dir);
-    else if (getcwd(cwd, sizeof(cwd)) && asprintf(&absolute, "%s/%s", cwd, dir) < 0)
+    if (path[0] == '/')
+        return strdup(path);
+    if (getcwd(cwd, sizeof(cwd)) && asprintf(&absolute, "%s/%s", cwd, path) < 0)
         absolute = NULL;
-    if (!absolute)
-        return NULL;
-    json_t *body = json_pack("{s:s, s:b}", "dir", absolute, "stop", stop);
+    return absolute;
+}
+
+/* snapshot's body: {"dir": absolute DIR, "stop": --stop}, and "base": absolute BASE with
+ * --diff. */
+static json_t *snapshot_body(const char *dir, const char *base, bool stop)
+{
+    char *absolute = absolute_path(dir);
+    char *absolute_base = base ? absolute_path(base) : NULL;
+    json_t *body = NULL;
+    if (absolute && (!base || absolute_base))
+        body = json_pack("{s:s, s:b}", "dir", absolute, "stop", stop);
+    if (body && absolute_base)
+        json_object_set_new(body, "base", json_string(absolute_base));
     free(absolute);
+    free(absolute_base);
     return body;
 }
 
 int ctl_main(int argc, char **argv)
 {
     bool json = false, stop = false;
+    const char *diff_base = NULL;
     const char *positional[3];
     int npositional = 0;
     for (int i = 2; i < argc; i++) {
@@ -145,7 +161,11 @@ int ctl_main(int argc, char **argv)
             json = true;
         else if (strcmp(argv[i], "--stop") == 0)
             stop = true;
-        else if (argv[i][0] == '-' && argv[i][1])
+        else if (strcmp(argv[i], "--diff") == 0) {
+            if (i + 1 == argc || argv[i + 1][0] == 0)
+                return usage_error("--diff needs the base snapshot's folder: --diff BASE");
+            diff_base = argv[++i];
+        } else if (argv[i][0] == '-' && argv[i][1])
             return usage_error("unknown flag %s", argv[i]);
         else if (npositional == 3)
             return usage_error("unexpected argument '%s' (expected SOCKET COMMAND [ARGS])",
@@ -172,9 +192,11 @@ int ctl_main(int argc, char **argv)
         return usage_error("%s takes no argument, got '%s'", command->name, positional[2]);
     if (stop && command->args != ARGS_SNAPSHOT)
         return usage_error("--stop goes with snapshot only");
+    if (diff_base && command->args != ARGS_SNAPSHOT)
+        return usage_error("--diff goes with snapshot only");
 
     json_t *body = NULL;
-    if (command->args == ARGS_SNAPSHOT && !(body = snapshot_body(positional[2], stop))) {
+    if (command->args == ARGS_SNAPSHOT && !(body = snapshot_body(positional[2], diff_base, stop))) {
         fprintf(stderr, "kiln ctl: error: snapshot folder '%s': cannot make it absolute: %s\n",
                 positional[2], strerror(errno));
         return CTL_EXIT_UNREACHABLE;

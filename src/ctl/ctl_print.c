@@ -134,6 +134,15 @@ void ctl_print_snapshot(FILE *out, const json_t *reply)
     json_int_t memory = json_integer_value(json_object_get(reply, "memory_bytes"));
     json_int_t data = json_integer_value(json_object_get(reply, "memory_data_bytes"));
     json_int_t paused = json_integer_value(json_object_get(reply, "paused_ms"));
+    if (json_is_true(json_object_get(reply, "diff"))) {
+        json_int_t dirty = json_integer_value(json_object_get(reply, "dirty_pages"));
+        fprintf(out,
+                "diff snapshot written: %lld dirty pages, %.1f MiB in the memory file, vCPUs "
+                "held %lld ms%s\n",
+                (long long)dirty, (double)data / mib, (long long)paused,
+                json_is_true(json_object_get(reply, "stopped")) ? "; the VM stops now" : "");
+        return;
+    }
     fprintf(out,
             "snapshot written: %.1f of %.0f MiB of RAM in the memory file, vCPUs held %lld ms%s\n",
             (double)data / mib, (double)memory / mib, (long long)paused,

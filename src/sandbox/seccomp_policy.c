@@ -145,6 +145,9 @@ static const struct sandbox_rule snapshot_rules[] = {
     ALLOW(read, "the writer's own use of files it made"),
     ALLOW(readlink, "the configuration's paths made absolute (realpath)"),
     ALLOW(getcwd, "the same, for a path given relative to the current folder"),
+    ALLOW(access, "a diff's base folder must hold a state.kiln"),
+    ALLOW(faccessat, "the same, through the newer call"),
+    ALLOW(faccessat2, "the same, through the newest call"),
     IOCTL(KVM_GET_IRQCHIP, "the PICs and the IOAPIC"),
     IOCTL(KVM_GET_PIT2, "the PIT"),
     IOCTL(KVM_GET_CLOCK, "kvmclock"),
@@ -160,6 +163,8 @@ static const struct sandbox_rule snapshot_rules[] = {
     IOCTL(KVM_GET_DEBUGREGS, "a paused vCPU's debug registers"),
     IOCTL(KVM_GET_MP_STATE, "a paused vCPU's MP state"),
     IOCTL(KVM_GET_TSC_KHZ, "a paused vCPU's TSC rate"),
+    IOCTL(KVM_SET_USER_MEMORY_REGION, "the first snapshot turns on dirty-page logging"),
+    IOCTL(KVM_GET_DIRTY_LOG, "the pages the guest wrote since the last snapshot (diffs)"),
 };
 
 /* --on-reset restart: the loop thread builds the next VM (vm_build, vm_boot, the consoles,

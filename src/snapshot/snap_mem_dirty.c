@@ -313,3 +313,22 @@ int snap_mem_apply_dirty(const char *diff_path, const char *bitmap_path, uint8_t
     free(dirty);
     return rc;
 }
+
+int snap_mem_merge_bitmaps(const char *into_path, const char *from_path, struct error *err)
+{
+    uint64_t *into = NULL, *from = NULL, into_size = 0, from_size = 0;
+    int rc = read_bitmap(into_path, 0, &into, &into_size, err);
+    if (rc == 0)
+        rc = read_bitmap(from_path, into_size, &from, &from_size, err);
+    if (rc == 0) {
+        uint64_t pages = into_size / SNAP_MEM_PAGE_SIZE, set = 0;
+        for (uint64_t w = 0; w < bitmap_words(pages); w++) {
+            into[w] |= from[w];
+            set += (uint64_t)__builtin_popcountll(into[w]);
+        }
+        rc = write_bitmap(into_path, into_size, into, set, err);
+    }
+    free(into);
+    free(from);
+    return rc;
+}

@@ -20,6 +20,13 @@ static uint64_t used_ring_bytes(uint16_t size)
     return 6ULL + 8ULL * size;
 }
 
+/* Every write kiln makes into guest RAM must be marked for diff snapshots (guest_mem.h): the
+ * used ring is marked whole whenever the device writes to it (a page or two). */
+static void mark_used_ring(struct virtqueue *vq)
+{
+    guest_mem_mark_written(vq->mem, vq->used, used_ring_bytes(vq->size));
+}
+
 static bool head_busy(const struct virtqueue *vq, uint16_t head)
 {
     return vq->busy_heads[head / 8] & (1u << (head % 8));
@@ -91,6 +98,7 @@ int virtqueue_enable(struct virtqueue *vq, bool event_idx, bool indirect, const 
      * that memory, so a stale NO_NOTIFY flag cannot silence the driver's doorbell. */
     __atomic_store_n(&vq->used->flags, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&vq->used->idx, 0, __ATOMIC_RELAXED);
+    mark_used_ring(vq);
     vq->event_idx = event_idx;
     vq->indirect = indirect;
     vq->last_avail = 0;
@@ -234,6 +242,7 @@ static enum virtq_pop_result walk_chain(struct virtqueue *vq, struct virtq_chain
 static bool publish_avail_event(struct virtqueue *vq)
 {
     store16(avail_event_field(vq), vq->last_avail);
+    mark_used_ring(vq);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     return load16(&vq->avail->idx) != vq->last_avail;
 }
@@ -269,12 +278,23 @@ enum virtq_pop_result virtqueue_pop(struct virtqueue *vq, struct virtq_chain *ch
     mark_busy(vq, head);
     vq->popped_heads[vq->last_avail % vq->size] = head;
     vq->last_avail++;
-    if (vq->event_idx && !vq->quiet)
+    if (vq->event_idx && !vq->quiet) {
         store16(avail_event_field(vq), vq->last_avail);
+        mark_used_ring(vq);
+    }
 
     memset(chain, 0, offsetof(struct virtq_chain, iov));
     chain->head = head;
-    return walk_chain(vq, chain, why);
+    enum virtq_pop_result r = walk_chain(vq, chain, why);
+    /* The device may write any of the writable buffers from now until it pushes the chain,
+     * which a snapshot always waits for (in-flight requests drain first): marking them here,
+     * whole, covers every byte any device writes, whichever way it copies. */
+    if (r == VIRTQ_POP_CHAIN) {
+        const struct iovec *w = virtq_chain_writable(chain);
+        for (unsigned i = 0; i < chain->nwritable; i++)
+            guest_mem_mark_written(vq->mem, w[i].iov_base, w[i].iov_len);
+    }
+    return r;
 }
 
 /* avail_event stays where the pops left it: a device puts chains back because it needs more
@@ -302,6 +322,7 @@ void virtqueue_push(struct virtqueue *vq, uint16_t head, uint32_t len)
     /* Release: the driver must see the element (and the data written into the buffers)
      * before it sees the index that covers it. */
     __atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
+    mark_used_ring(vq);
 }
 
 bool virtqueue_should_interrupt(struct virtqueue *vq)
@@ -326,8 +347,10 @@ void virtqueue_quiet(struct virtqueue *vq)
     vq->quiet = true;
     /* With EVENT_IDX, avail_event simply stays where it is while pops go past it: the driver
      * notifies only when it crosses that index, which it already has. */
-    if (!vq->event_idx)
+    if (!vq->event_idx) {
         __atomic_store_n(&vq->used->flags, VRING_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
+        mark_used_ring(vq);
+    }
 }
 
 bool virtqueue_wake(struct virtqueue *vq)
@@ -339,6 +362,7 @@ bool virtqueue_wake(struct virtqueue *vq)
         store16(avail_event_field(vq), vq->last_avail);
     else
         __atomic_store_n(&vq->used->flags, 0, __ATOMIC_RELAXED);
+    mark_used_ring(vq);
     /* The driver checks our flag after publishing its index; we check its index after
      * publishing our flag: one of the two sees the other. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);

@@ -1,6 +1,7 @@
 /* Guest RAM allocation and the single bounds-checked GPA -> host pointer translation.
  * RAM above GUEST_MMIO_HOLE_START moves to 4 GiB so the hole stays free for devices. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -48,6 +49,14 @@ int guest_mem_init_from(struct guest_mem *mem, uint64_t size, int fd, struct err
         return error_fmt(err, -e, "guest memory: cannot map %llu MiB: %s",
                          (unsigned long long)(size >> 20), strerror(e));
     }
+    mem->written = calloc((size / 4096 + 63) / 64, sizeof(uint64_t));
+    if (!mem->written) {
+        munmap(map, size);
+        if (mem->fd >= 0)
+            close(mem->fd);
+        mem->fd = -1;
+        return error_fmt(err, -ENOMEM, "guest memory: no memory for its page bitmap");
+    }
     mem->mapping = map;
     mem->mapping_size = size;
     mem->size = size;
@@ -69,6 +78,7 @@ void guest_mem_destroy(struct guest_mem *mem)
         munmap(mem->mapping, mem->mapping_size);
     if (mem->mapping && mem->fd >= 0)
         close(mem->fd);
+    free(mem->written);
     memset(mem, 0, sizeof(*mem));
     mem->fd = -1;
 }
@@ -98,6 +108,7 @@ int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *src, 
     if (!dst)
         return -EFAULT;
     memcpy(dst, src, len);
+    guest_mem_mark_written(mem, dst, len);
     return 0;
 }
 
@@ -110,6 +121,27 @@ int guest_mem_read(const struct guest_mem *mem, uint64_t gpa, void *dst, uint64_
         return -EFAULT;
     memcpy(dst, src, len);
     return 0;
+}
+
+void guest_mem_mark_written(const struct guest_mem *mem, const void *hva, uint64_t len)
+{
+    const uint8_t *start = mem->mapping, *p = hva;
+    if (len == 0 || !mem->written || p < start || (uint64_t)(p - start) >= mem->size)
+        return;
+    uint64_t offset = (uint64_t)(p - start);
+    if (len > mem->size - offset)
+        len = mem->size - offset;
+    for (uint64_t page = offset / 4096; page <= (offset + len - 1) / 4096; page++)
+        __atomic_fetch_or(&mem->written[page / 64], 1ull << (page % 64), __ATOMIC_RELAXED);
+}
+
+void guest_mem_take_written(const struct guest_mem *mem, uint64_t *bitmap)
+{
+    if (!mem->written)
+        return;
+    uint64_t words = (mem->size / 4096 + 63) / 64;
+    for (uint64_t w = 0; w < words; w++)
+        bitmap[w] |= __atomic_exchange_n(&mem->written[w], 0, __ATOMIC_RELAXED);
 }
 
 uint64_t guest_mem_low_end(const struct guest_mem *mem)

@@ -18,6 +18,7 @@
 #include "kiln/virtio/virtio_cmdline.h"
 #include "kiln/vm/vm.h"
 #include "kiln/vm/vm_api.h"
+#include "kiln/snapshot/snap_chain.h"
 #include "kiln/snapshot/snap_dir.h"
 #include "kiln/snapshot/snap_mem.h"
 #include "kiln/vm/vm_snapshot.h"
@@ -319,25 +320,50 @@ int vm_create(struct vm *vm, const struct vm_config *config, unsigned boot_index
     return r;
 }
 
+/* A diff's RAM: its chain's diffs laid over the full snapshot's RAM already in place, oldest
+ * first, so each page ends as the newest diff holding it has it. */
+static int apply_diffs(struct vm *vm, const struct snap_chain *chain, struct error *err)
+{
+    int r = 0;
+    for (unsigned i = chain->count - 1; r == 0 && i-- > 0;) {
+        char diff[PATH_MAX + 32], dirty[PATH_MAX + 32];
+        snprintf(diff, sizeof(diff), "%s/%s", chain->dirs[i], SNAP_DIFF_FILE);
+        snprintf(dirty, sizeof(dirty), "%s/%s", chain->dirs[i], SNAP_DIRTY_FILE);
+        r = snap_mem_apply_dirty(diff, dirty, vm->mem.mapping, vm->mem.size, err);
+    }
+    return r;
+}
+
 int vm_restore(struct vm *vm, const struct vm_config *config, const char *dir, bool copy_memory,
                struct error *err)
 {
-    char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/%s", dir, SNAP_MEMORY_FILE);
+    struct snap_chain *chain = malloc(sizeof(*chain));
+    if (!chain)
+        return error_fmt(err, -ENOMEM, "restore: out of memory");
+    char path[PATH_MAX + 32];
     int fd = -1;
-    int r = vm_snapshot_check(config, dir, err);
-    if (r == 0)
+    int r = vm_snapshot_chain(config, dir, chain, err);
+    if (r == 0) {
+        snprintf(path, sizeof(path), "%s/%s", chain->dirs[chain->count - 1], SNAP_MEMORY_FILE);
         r = snap_mem_open(path, config->memory_bytes, &fd, err);
-    if (r < 0)
+    }
+    if (r < 0) {
+        free(chain);
         return r;
+    }
+    /* Lazy: the full snapshot's file mapped privately, the diffs' pages copied over it. */
     r = vm_build_from(vm, config, copy_memory ? -1 : fd, err);
     if (r < 0) {
         close(fd);
+        free(chain);
         return r;
     }
     if (copy_memory)
         r = snap_mem_copy_in(fd, vm->mem.mapping, vm->mem.size, err);
     close(fd);
+    if (r == 0)
+        r = apply_diffs(vm, chain, err);
+    free(chain);
     if (r == 0)
         r = vm_snapshot_restore(vm, dir, err);
     if (r == 0)

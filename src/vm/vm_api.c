@@ -224,41 +224,46 @@ static void snapshot_done(void *opaque, const struct vm_snapshot_result *result)
 {
     struct api_call *call = opaque;
     if (result->r < 0) {
-        api_call_error(call, result->r == -EEXIST || result->r == -ENOTEMPTY ? 409 : 500,
-                       "snapshot: %s", result->message);
+        api_call_error(
+            call,
+            result->r == -EEXIST || result->r == -ENOTEMPTY || result->r == -ESTALE ? 409 : 500,
+            "snapshot: %s", result->message);
         return;
     }
-    json_t *body =
-        json_pack("{s:I, s:I, s:I, s:I, s:b}", "memory_bytes", (json_int_t)result->memory_bytes,
-                  "memory_data_bytes", (json_int_t)result->memory_data_bytes, "paused_ms",
-                  (json_int_t)result->paused_ms, "total_ms", (json_int_t)result->total_ms,
-                  "stopped", result->stopped);
+    json_t *body = json_pack(
+        "{s:I, s:I, s:I, s:I, s:b, s:b}", "memory_bytes", (json_int_t)result->memory_bytes,
+        "memory_data_bytes", (json_int_t)result->memory_data_bytes, "paused_ms",
+        (json_int_t)result->paused_ms, "total_ms", (json_int_t)result->total_ms, "stopped",
+        result->stopped, "diff", result->diff);
+    if (body && result->diff)
+        json_object_set_new(body, "dirty_pages", json_integer((json_int_t)result->dirty_pages));
     if (body)
         api_call_reply(call, 200, body);
     else
         api_call_error(call, 500, "out of memory");
 }
 
-/* {"dir": "/abs/folder", "stop": false}: the reply comes once the files are written. */
+/* {"dir": "/abs/folder", "stop": false, "base": "/abs/last"}: the reply comes once the files
+ * are written; with base, a diff against that snapshot. */
 static void put_snapshot(void *opaque, struct api_call *call)
 {
     struct vm *vm = opaque;
     if (refuse_if_stopping(vm, call, "snapshot"))
         return;
     json_t *body = api_call_body(call);
-    const char *dir = NULL;
+    const char *dir = NULL, *base = NULL;
     int stop = 0;
     json_error_t jerr;
-    if (!body ||
-        json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?b}", "dir", &dir, "stop", &stop) < 0) {
+    if (!body || json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?b, s?s}", "dir", &dir, "stop",
+                                &stop, "base", &base) < 0) {
         api_call_error(call, 400,
                        "snapshot: the body must be {\"dir\": \"/absolute/folder\", \"stop\": "
-                       "false}%s%s",
+                       "false, \"base\": \"/absolute/last/snapshot\" (optional)}%s%s",
                        body ? ": " : " (no body)", body ? jerr.text : "");
         return;
     }
     struct error err = {{0}};
-    int r = vm_snapshot_take(vm, dir, stop, snapshot_done, call, &err);
+    int r = vm_snapshot_take(vm, dir, base, stop, snapshot_done, call, &err);
     if (r < 0)
         api_call_error(call, r == -EBUSY ? 409 : r == -EINVAL ? 400 : 500, "snapshot: %s", err.msg);
 }

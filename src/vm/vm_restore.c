@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kiln/snapshot/snap_chain.h"
 #include "kiln/snapshot/snap_disk.h"
 #include "kiln/snapshot/snap_cpu.h"
 #include "kiln/snapshot/snap_dir.h"
@@ -130,16 +131,36 @@ static int new_generation(struct vm *vm, struct error *err)
     return 0;
 }
 
+/* A base of the snapshot restored: its disks must be the same images (their contents moved
+ * on with the VM since, so only the restored snapshot's own identities are compared). */
+static int check_base_disks(const struct vm_config *config, const struct snap_reader *reader,
+                            struct error *err)
+{
+    for (unsigned i = 0; i < config->ndisks; i++) {
+        const struct snap_disk_id *id =
+            snap_reader_find(reader, VM_SNAPSHOT_SECTION_DISK, (int32_t)i, sizeof(*id), err);
+        if (!id)
+            return -EINVAL;
+        if (strcmp(id->path, config->disks[i].path) != 0)
+            return error_fmt(err, -EINVAL, "%s: disk %u was %s, not %s", reader->label, i, id->path,
+                             config->disks[i].path);
+    }
+    struct error none = {{0}}; /* the usual answer: no such disk, which is no error here */
+    if (snap_reader_find(reader, VM_SNAPSHOT_SECTION_DISK, (int32_t)config->ndisks,
+                         sizeof(struct snap_disk_id), &none))
+        return error_fmt(err, -EINVAL, "%s: more disks than its diff's %u", reader->label,
+                         config->ndisks);
+    return 0;
+}
+
 /* What can be checked before anything is built: the file, the memory size, the CPU, the
- * disks. */
-static int check_snapshot(const struct vm_config *config, const struct snap_reader *reader,
-                          struct error *err)
+ * disks (a base link: their paths only). */
+static int check_link(const struct vm_config *config, const struct snap_reader *reader,
+                      bool is_base, struct error *err)
 {
     const struct snap_info *info = &reader->info;
-    if (info->flags != 0)
-        return error_fmt(err, -EINVAL,
-                         "%s: a diff snapshot (flags 0x%x): this kiln restores full snapshots only",
-                         reader->label, info->flags);
+    if (info->flags & ~SNAP_FLAG_DIFF)
+        return error_fmt(err, -EINVAL, "%s: unknown flags 0x%x", reader->label, info->flags);
     if (info->memory_size != config->memory_bytes)
         return error_fmt(err, -EINVAL, "%s: the snapshot has %llu MiB of RAM, its config %llu MiB",
                          reader->label, (unsigned long long)(info->memory_size >> 20),
@@ -148,37 +169,51 @@ static int check_snapshot(const struct vm_config *config, const struct snap_read
     snap_cpu_id_probe(&host);
     int r = snap_cpu_id_check(&info->cpu, &host, reader->label, err);
     if (r == 0)
-        r = check_disks(config, reader, err);
+        r = is_base ? check_base_disks(config, reader, err) : check_disks(config, reader, err);
     return r;
 }
 
 static int load_checked(struct snap_reader *reader, const struct vm_config *config, const char *dir,
-                        struct error *err)
+                        bool is_base, struct error *err)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/%s", dir, SNAP_STATE_FILE);
     int r = snap_reader_load(reader, path, err);
     if (r < 0)
         return r;
-    r = check_snapshot(config, reader, err);
+    r = check_link(config, reader, is_base, err);
     if (r < 0)
         snap_reader_free(reader);
     return r;
 }
 
+int vm_snapshot_chain(const struct vm_config *config, const char *dir, struct snap_chain *chain,
+                      struct error *err)
+{
+    int r = snap_chain_walk(dir, chain, err);
+    for (unsigned i = 0; r == 0 && i < chain->count; i++) {
+        struct snap_reader reader;
+        r = load_checked(&reader, config, chain->dirs[i], i > 0, err);
+        if (r == 0)
+            snap_reader_free(&reader);
+    }
+    return r;
+}
+
 int vm_snapshot_check(const struct vm_config *config, const char *dir, struct error *err)
 {
-    struct snap_reader reader;
-    int r = load_checked(&reader, config, dir, err);
-    if (r == 0)
-        snap_reader_free(&reader);
+    struct snap_chain *chain = malloc(sizeof(*chain));
+    if (!chain)
+        return error_fmt(err, -ENOMEM, "out of memory");
+    int r = vm_snapshot_chain(config, dir, chain, err);
+    free(chain);
     return r;
 }
 
 int vm_snapshot_restore(struct vm *vm, const char *dir, struct error *err)
 {
     struct snap_reader reader;
-    int r = load_checked(&reader, vm->config, dir, err);
+    int r = load_checked(&reader, vm->config, dir, false, err);
     if (r < 0)
         return r;
     struct found *found = calloc(1, sizeof(*found));

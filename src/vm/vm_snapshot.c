@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,8 +18,10 @@
 #include "kiln/snapshot/snap_dir.h"
 #include "kiln/snapshot/snap_state.h"
 #include "kiln/snapshot/snap_mem.h"
+#include "kiln/util/page_bitmap.h"
 #include "kiln/vcpu/vcpu_state.h"
 #include "kiln/vm/vm.h"
+#include "kiln/vm/vm_dirty.h"
 #include "kiln/vm/vm_snapshot.h"
 #include "kiln/vm/vm_snapshot_sections.h"
 #include "kiln/vm/vm_state.h"
@@ -48,9 +51,21 @@ struct vm_snapshot {
     uv_timer_t drain_timer;
     bool handles_open;
 
+    /* The writer's own, kept from one snapshot to the next: dirty-page logging is on from the
+     * first snapshot; `dirty` holds the pages written since the last snapshot that succeeded
+     * (folded in from KVM's log and the devices' marks at each snapshot, cleared only when
+     * one succeeds, so a failed diff loses nothing); the last one's folder, by identity. */
+    bool logging;
+    uint64_t *dirty;
+    bool have_last;
+    dev_t last_dev;
+    ino_t last_ino;
+    char last_dir[PATH_MAX];
+
     /* The job under way (the loop's until job_ready, then the writer's until done_async). */
     bool busy;
     char dir[PATH_MAX];
+    char base[PATH_MAX]; /* a diff's base folder, "" for a full snapshot */
     bool stop_after, was_paused;
     uint64_t started_ns, paused_ns;
     vm_snapshot_done_fn *done;
@@ -134,11 +149,73 @@ static int write_config(struct vm *vm, const char *path, struct error *err)
     return r;
 }
 
+/* A diff holds the pages written since the last snapshot: its base must be that one. Checked
+ * by identity (device and inode), so any spelling of the folder's path will do. */
+static int check_base(const struct vm_snapshot *s, struct error *err)
+{
+    struct stat st;
+    if (!s->have_last)
+        return error_fmt(err, -ESTALE,
+                         "diff against %s: this VM has taken no snapshot yet (take a full one "
+                         "first)",
+                         s->base);
+    if (stat(s->base, &st) < 0)
+        return error_fmt(err, -ESTALE, "diff against %s: %s (this VM's last snapshot is %s)",
+                         s->base, strerror(errno), s->last_dir);
+    if (st.st_dev != s->last_dev || st.st_ino != s->last_ino)
+        return error_fmt(err, -ESTALE,
+                         "diff against %s: not this VM's last snapshot, %s (a diff holds only "
+                         "the pages written since the last one)",
+                         s->base, s->last_dir);
+    return 0;
+}
+
+/* The guest's RAM: for a diff the pages written since the base (memory.diff, memory.dirty and
+ * the base's path), else all of it. Logging starts before RAM is read, so every later write
+ * is in the next diff; the fold takes all writes up to now into `dirty`. */
+static int write_memory(struct vm_snapshot *s, struct snap_mem_stats *mem, struct error *err)
+{
+    struct vm *vm = s->vm;
+    int r = 0;
+    if (!s->logging) {
+        r = vm_dirty_start(vm, err);
+        s->logging = r == 0;
+    }
+    if (r == 0)
+        r = vm_dirty_collect(vm, s->dirty, err);
+    char path[PATH_MAX + 32], bitmap_path[PATH_MAX + 32];
+    if (r == 0 && s->base[0]) {
+        snprintf(path, sizeof(path), "%s/%s", s->dir, SNAP_DIFF_FILE);
+        snprintf(bitmap_path, sizeof(bitmap_path), "%s/%s", s->dir, SNAP_DIRTY_FILE);
+        r = snap_mem_save_dirty(path, bitmap_path, vm->mem.mapping, vm->mem.size, s->dirty, mem,
+                                err);
+        if (r == 0)
+            r = snap_dir_write_base(s->dir, s->base, err);
+    } else if (r == 0) {
+        snprintf(path, sizeof(path), "%s/%s", s->dir, SNAP_MEMORY_FILE);
+        r = snap_mem_save_from(path, vm->mem.mapping, vm->mem.size, vm->mem.fd, mem, err);
+    }
+    return r;
+}
+
+/* This snapshot is now the one the next diff is taken against. */
+static void remember_last(struct vm_snapshot *s)
+{
+    struct stat st;
+    memset(s->dirty, 0, page_bitmap_words(s->vm->mem.size / 4096) * sizeof(uint64_t));
+    s->have_last = stat(s->dir, &st) == 0;
+    s->last_dev = st.st_dev;
+    s->last_ino = st.st_ino;
+    snprintf(s->last_dir, sizeof(s->last_dir), "%s", s->dir);
+}
+
 static int write_files(struct vm_snapshot *s, struct error *err)
 {
     struct vm *vm = s->vm;
     char path[PATH_MAX + 32];
-    int r = snap_dir_prepare(s->dir, err);
+    int r = s->base[0] ? check_base(s, err) : 0;
+    if (r == 0)
+        r = snap_dir_prepare(s->dir, err);
     for (unsigned i = 0; r == 0 && i < vm->ndevices; i++) {
         const struct vm_device *d = &vm->devices[i];
         if (d->kind->flush)
@@ -148,13 +225,14 @@ static int write_files(struct vm_snapshot *s, struct error *err)
     if (r == 0)
         r = write_config(vm, path, err);
     struct snap_mem_stats mem = {0};
-    snprintf(path, sizeof(path), "%s/%s", s->dir, SNAP_MEMORY_FILE);
     if (r == 0)
-        r = snap_mem_save_from(path, vm->mem.mapping, vm->mem.size, vm->mem.fd, &mem, err);
+        r = write_memory(s, &mem, err);
     s->result.memory_bytes = vm->mem.size;
     s->result.memory_data_bytes = mem.bytes_written;
+    s->result.diff = s->base[0] != 0;
+    s->result.dirty_pages = s->result.diff ? mem.pages : 0;
 
-    struct snap_info info = {.memory_size = vm->mem.size};
+    struct snap_info info = {.memory_size = vm->mem.size, .flags = s->base[0] ? SNAP_FLAG_DIFF : 0};
     snprintf(info.kiln_version, sizeof(info.kiln_version), "%s", KILN_VERSION);
     snap_cpu_id_probe(&info.cpu);
     struct snap_writer w;
@@ -168,8 +246,11 @@ static int write_files(struct vm_snapshot *s, struct error *err)
     if (r == 0)
         r = write_disk_ids(vm, &w, err);
     if (r == 0)
-        return snap_writer_finish(&w, err);
-    snap_writer_abort(&w);
+        r = snap_writer_finish(&w, err);
+    else
+        snap_writer_abort(&w);
+    if (r == 0)
+        remember_last(s);
     return r;
 }
 
@@ -214,7 +295,14 @@ static void finish(struct vm_snapshot *s)
     else if (!s->was_paused)
         vm_resume(vm);
     s->busy = false;
-    if (s->result.r == 0)
+    if (s->result.r == 0 && s->result.diff)
+        log_info(&vm->log,
+                 "diff snapshot: %s (base %s): %llu dirty pages, %llu KiB written, vCPUs held "
+                 "%llu ms",
+                 s->dir, s->base, (unsigned long long)s->result.dirty_pages,
+                 (unsigned long long)(s->result.memory_data_bytes >> 10),
+                 (unsigned long long)s->result.paused_ms);
+    else if (s->result.r == 0)
         log_info(&vm->log, "snapshot: %s: %llu of %llu MiB of RAM written, vCPUs held %llu ms",
                  s->dir, (unsigned long long)(s->result.memory_data_bytes >> 20),
                  (unsigned long long)(s->result.memory_bytes >> 20),
@@ -298,8 +386,8 @@ static void on_drain_tick(uv_timer_t *timer)
     pthread_mutex_unlock(&s->lock);
 }
 
-int vm_snapshot_take(struct vm *vm, const char *dir, bool stop_after, vm_snapshot_done_fn *done,
-                     void *opaque, struct error *err)
+int vm_snapshot_take(struct vm *vm, const char *dir, const char *base, bool stop_after,
+                     vm_snapshot_done_fn *done, void *opaque, struct error *err)
 {
     struct vm_snapshot *s = vm->snapshot;
     if (!s || !s->thread_started)
@@ -308,7 +396,11 @@ int vm_snapshot_take(struct vm *vm, const char *dir, bool stop_after, vm_snapsho
         return error_fmt(err, -EBUSY, "a snapshot is already being taken (into %s)", s->dir);
     if (dir[0] != '/' || strlen(dir) >= sizeof(s->dir) - 32)
         return error_fmt(err, -EINVAL, "snapshot folder '%s': expected an absolute path", dir);
+    if (base && (base[0] != '/' || strlen(base) >= sizeof(s->base)))
+        return error_fmt(err, -EINVAL, "base snapshot folder '%s': expected an absolute path",
+                         base);
     snprintf(s->dir, sizeof(s->dir), "%s", dir);
+    snprintf(s->base, sizeof(s->base), "%s", base ? base : "");
     s->busy = true;
     s->stop_after = stop_after;
     s->done = done;
@@ -337,6 +429,9 @@ int vm_snapshot_writer_start(struct vm *vm, struct error *err)
     s->done_async.data = s->drain_timer.data = s;
     uv_unref((uv_handle_t *)&s->done_async);
     s->handles_open = true;
+    s->dirty = calloc(page_bitmap_words(vm->mem.size / 4096), sizeof(uint64_t));
+    if (!s->dirty)
+        return error_fmt(err, -ENOMEM, "snapshot writer: no memory for the dirty-page bitmap");
     /* The loop's signals are not its business; SIGSYS stays open for --seccomp log. */
     sigset_t mask, old;
     sigemptyset(&mask);
@@ -381,6 +476,7 @@ void vm_snapshot_free(struct vm *vm)
     if (!s)
         return;
     free_sections(s);
+    free(s->dirty);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->wake);
     free(s);

@@ -2,7 +2,8 @@
  * the kit's polling driver: capacity, writes and reads incl. the last sector and a
  * multi-segment request, FLUSH, GET_ID, an out-of-range read, or (blk.expect=readonly) that a
  * read-only disk refuses writes; blk.mode=durable writes, flushes, says so, then waits;
- * blk.mode=reoffer is hostile: it offers one read again and again without waiting for it. */
+ * blk.mode=reoffer is hostile: it offers one read again and again without waiting for it;
+ * blk.mode=reader reads the disk into pages only the device writes, for snapshot tests. */
 #include "runtime/guest.h"
 #include "runtime/virtio.h"
 
@@ -158,6 +159,48 @@ static int reoffer(void)
         __asm__ volatile("pause");
 }
 
+/* blk.mode=reader: at every 1000th step the next sector of the disk is read into the next of
+ * 64 pages that only the device writes; each step folds one word of those pages into a
+ * running checksum, and every `every` steps (default 1000) it prints "reader: step N sum HEX".
+ * The lines depend only on N and the disk, so a restored guest must print the original's:
+ * a snapshot that lost a page the device wrote (a diff missing it) changes the sums. */
+static uint8_t read_pages[64][4096] __attribute__((aligned(4096)));
+
+static uint64_t mix(uint64_t x)
+{
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static int read_into(uint8_t *buf, uint64_t sector)
+{
+    header.type = T_IN;
+    header.sector = sector;
+    status = 0xee;
+    vq.desc[0] = (struct vq_desc){(uint64_t)(uintptr_t)&header, 16, VQ_DESC_NEXT, 1};
+    vq.desc[1] = (struct vq_desc){(uint64_t)(uintptr_t)buf, 512, VQ_DESC_WRITE | VQ_DESC_NEXT, 2};
+    vq.desc[2] = (struct vq_desc){(uint64_t)(uintptr_t)&status, 1, VQ_DESC_WRITE, 0};
+    return virtio_submit_and_wait(&dev, &vq, 0) < 0 ? -1 : status;
+}
+
+static int reader(uint64_t capacity)
+{
+    uint32_t every = 1000;
+    if (cmdline_get("every") && (cmdline_get_u32("every", &every) < 0 || every == 0))
+        return fail("every= must be a number from 1");
+    printf("reader: start, a line every %u steps\n", every);
+    uint64_t sum = 0x9e3779b97f4a7c15ULL;
+    for (uint64_t n = 1;; n++) {
+        if (n % 1000 == 0 && read_into(read_pages[(n / 1000) % 64], (n / 1000) % capacity) != S_OK)
+            return fail("read");
+        const uint64_t *words = (const uint64_t *)read_pages[n % 64];
+        sum = mix(sum ^ words[(n / 64) % 64] ^ n);
+        if (n % every == 0)
+            printf("reader: step %lu sum %016lx\n", (unsigned long)n, (unsigned long)sum);
+    }
+}
+
 int guest_main(void)
 {
     if (virtio_find(2, 0, &dev) < 0)
@@ -174,6 +217,8 @@ int guest_main(void)
         return reoffer();
     if (mode && cmdline_value_is(mode, "durable"))
         return durable();
+    if (mode && cmdline_value_is(mode, "reader"))
+        return capacity ? reader(capacity) : fail("the disk is empty");
     const char *expect = cmdline_get("blk.expect");
     if (expect && cmdline_value_is(expect, "readonly"))
         return readonly_checks() ? GUEST_EXIT_FAIL : GUEST_EXIT_PASS;

@@ -36,7 +36,7 @@ expect_offers() {
     done
 }
 
-expect_offers "subcommands" run validate config test ctl ps restore help version --help --version -- ""
+expect_offers "subcommands" run validate config test ctl ps restore snapshot help version --help --version -- ""
 expect_offers "a subcommand's prefix" run restore -- r
 [ "$(complete_words ru)" = run ] || fail "'kiln ru<TAB>' should offer only run, got: $(complete_words ru)"
 
@@ -78,7 +78,7 @@ expect_offers "--vconsole virtio:file:PATH" vmlinux -- run --vconsole virtio : f
 expect_offers "--console virtio:SINK" file: pty -- run --console virtio : ""
 expect_offers "--logs DIR" logdir -- test --logs log
 [ -z "$(complete_words test --logs vm)" ] || fail "--logs offers files, not only folders: $(complete_words test --logs vm)"
-expect_offers "help's topics" run test ctl ps restore -- help ""
+expect_offers "help's topics" run test ctl ps restore snapshot -- help ""
 
 # kiln ctl and kiln ps: every flag their --help prints, ctl's commands, and VM names from the
 # run folder (NAME.PID.sock) beside socket paths.
@@ -96,6 +96,10 @@ done
 expect_offers "kiln ctl snapshot DIR" logdir -- ctl web1 snapshot log
 [ -z "$(complete_words ctl web1 snapshot vm)" ] ||
     fail "ctl snapshot offers files, not only folders: $(complete_words ctl web1 snapshot vm)"
+expect_offers "kiln ctl snapshot DIR --diff BASE" logdir -- ctl web1 snapshot s1 --diff log
+expect_offers "kiln ctl snapshot --diff BASE DIR" logdir -- ctl web1 snapshot --diff s0 log
+expect_offers "kiln snapshot's commands" merge -- snapshot ""
+expect_offers "kiln snapshot merge DIR" logdir -- snapshot merge log
 
 # kiln restore: every flag its --help prints, --memory-restore's values, the folder.
 "$KILN" restore --help >"$TEST_TMP/restore.help" || fail "kiln restore --help failed"

@@ -73,6 +73,10 @@ run_ctl 125 ctl "$SOCK"
 expect_text "missing command" "$err" "missing COMMAND after SOCKET"
 run_ctl 125 ctl "$SOCK" status --yaml
 expect_text "unknown flag" "$err" "unknown flag --yaml"
+run_ctl 125 ctl "$SOCK" snapshot "$TEST_TMP/s1" --diff
+expect_text "--diff without BASE" "$err" "--diff needs the base snapshot's folder"
+run_ctl 125 ctl "$SOCK" status --diff "$TEST_TMP/s0"
+expect_text "--diff on status" "$err" "--diff goes with snapshot only"
 
 # Unreachable: missing, dead, not HTTP.
 run_ctl 125 ctl "$TEST_TMP/missing.sock" status

@@ -2,6 +2,7 @@
  * hole, every boundary, and lengths/addresses chosen to overflow naive checks. */
 #include <errno.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -75,6 +76,37 @@ static void test_bad_sizes_rejected(void **state)
     assert_string_equal(err.msg, "guest memory: 4097 bytes is not a positive multiple of 4 KiB");
 }
 
+static bool page_set(const uint64_t *bits, uint64_t page)
+{
+    return (bits[page / 64] >> (page % 64)) & 1;
+}
+
+/* What a diff snapshot learns of kiln's own writes: every page a write touches, once. */
+static void test_written_pages_are_marked_and_taken(void **state)
+{
+    struct guest_mem mem;
+    assert_int_equal(guest_mem_init(&mem, 4 * MiB, NULL), 0);
+    uint64_t bits[16] = {0}; /* 1024 pages */
+    guest_mem_take_written(&mem, bits);
+    assert_int_equal(bits[0], 0);
+    uint8_t block[10] = {1};
+    assert_int_equal(guest_mem_write(&mem, 0x3ffc, block, sizeof(block)), 0);    /* pages 3, 4 */
+    guest_mem_mark_written(&mem, (uint8_t *)mem.mapping + 100 * 4096, 3 * 4096); /* 100-102 */
+    guest_mem_mark_written(&mem, (uint8_t *)mem.mapping + 4 * MiB - 1, 4096);    /* clipped: 1023 */
+    guest_mem_mark_written(&mem, (uint8_t *)mem.mapping + 4 * MiB, 4096);        /* outside */
+    guest_mem_take_written(&mem, bits);
+    for (uint64_t page = 0; page < 1024; page++) {
+        bool expected = page == 3 || page == 4 || (page >= 100 && page <= 102) || page == 1023;
+        assert_true(page_set(bits, page) == expected);
+    }
+    /* Taking clears the marks: the next snapshot sees only later writes. */
+    memset(bits, 0, sizeof(bits));
+    guest_mem_take_written(&mem, bits);
+    for (unsigned w = 0; w < 16; w++)
+        assert_int_equal(bits[w], 0);
+    guest_mem_destroy(&mem);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -82,6 +114,7 @@ int main(void)
         cmocka_unit_test(test_large_vm_splits_around_hole),
         cmocka_unit_test(test_read_write_round_trip),
         cmocka_unit_test(test_bad_sizes_rejected),
+        cmocka_unit_test(test_written_pages_are_marked_and_taken),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

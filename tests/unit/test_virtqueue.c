@@ -3,6 +3,7 @@
  * index wrap at 65535 and interrupt suppression as §2.7.7.2 words it. */
 #include <errno.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -72,6 +73,37 @@ static uint16_t *avail_event(void)
 static uint16_t *used_event(void)
 {
     return &fake_avail_ring(&fq)->ring[fq.vq.size];
+}
+
+static bool page_marked(const uint64_t *bits, uint64_t gpa)
+{
+    return (bits[gpa / 4096 / 64] >> (gpa / 4096 % 64)) & 1;
+}
+
+/* A diff snapshot must hold every page a device may have written: a popped chain's writable
+ * buffers (wherever an indirect table puts them) and the used ring, never a readable buffer. */
+static void test_device_writes_are_marked_for_snapshots(void **state)
+{
+    static uint64_t bits[FAKE_RAM / 4096 / 64];
+    memset(bits, 0, sizeof(bits));
+    guest_mem_take_written(&fq.mem, bits); /* what set-up wrote */
+    memset(bits, 0, sizeof(bits));
+    fake_desc_at(&fq, FAKE_INDIRECT, 0, FAKE_BUF + 0x5000, 16, N, 1);
+    fake_desc_at(&fq, FAKE_INDIRECT, 1, FAKE_BUF + 0x8ff0, 0x20, W, 0); /* two pages */
+    fake_desc(&fq, 2, FAKE_BUF, 16, N, 3);
+    fake_desc(&fq, 3, FAKE_INDIRECT, 32, I, 0);
+    fake_avail(&fq, 2);
+    expect_chain(2, 2, 1);
+    virtqueue_push(&fq.vq, 2, 0x20);
+    guest_mem_take_written(&fq.mem, bits);
+    assert_true(page_marked(bits, FAKE_BUF + 0x8000));
+    assert_true(page_marked(bits, FAKE_BUF + 0x9000));
+    assert_true(page_marked(bits, FAKE_USED));
+    assert_false(page_marked(bits, FAKE_BUF));
+    assert_false(page_marked(bits, FAKE_BUF + 0x5000));
+    assert_false(page_marked(bits, FAKE_INDIRECT));
+    assert_false(page_marked(bits, FAKE_DESC));
+    assert_false(page_marked(bits, FAKE_AVAIL));
 }
 
 /* §2.7.5.3.1 forbids chains *longer* than the queue size: one of exactly that length is legal
@@ -642,6 +674,7 @@ int main(void)
         T(test_indirect_table_of_queue_size_entries),
         T(test_buffers_at_the_end_of_ram),
         T(test_total_length_exactly_at_the_cap),
+        T(test_device_writes_are_marked_for_snapshots),
         cmocka_unit_test_setup_teardown(test_more_buffers_than_iovecs, setup_256, teardown),
         T(test_bad_chain_is_given_back),
         T(test_busy_head_offered_again_breaks_the_ring),

@@ -46,6 +46,10 @@ int snap_mem_save_dirty(const char *path, const char *bitmap_path, const uint8_t
  * idempotent: after a crash, merging again finishes the job. */
 int snap_mem_merge(const char *base_path, const char *diff_path, const char *bitmap_path,
                    struct error *err);
+/* Merging a diff into a base that is itself a diff: after snap_mem_merge into the base's
+ * memory.diff, the base's bitmap at into_path gains every page set in from_path (same memory
+ * size, checked), rewritten through PATH.tmp + rename. */
+int snap_mem_merge_bitmaps(const char *into_path, const char *from_path, struct error *err);
 /* Restoring a diff without merging: reads the diff's dirty pages over ram[0..size), which
  * already holds the base's memory. */
 int snap_mem_apply_dirty(const char *diff_path, const char *bitmap_path, uint8_t *ram,

@@ -28,6 +28,9 @@ struct guest_mem {
     void *mapping; /* the single host mapping backing all regions */
     int fd;        /* the memfd it maps (fresh RAM), or -1 (RAM from a snapshot's file) */
     size_t mapping_size;
+    /* Pages kiln itself wrote (guest_mem_mark_written), bit i = page i of the mapping; set
+     * and taken with atomic operations, from any thread. */
+    uint64_t *written;
 };
 
 /* Maps size bytes of RAM (page-aligned) and lays it out below and above the hole. */
@@ -44,6 +47,14 @@ void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
 /* Copy helpers built on guest_mem_ptr(): 0 on success, -EFAULT if out of RAM. */
 int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *src, uint64_t len);
 int guest_mem_read(const struct guest_mem *mem, uint64_t gpa, void *dst, uint64_t len);
+
+/* Records that kiln, not the guest, wrote [hva, hva + len) of the mapping (a device's
+ * buffer, a used ring). KVM's dirty log sees only the guest's own writes; a diff snapshot
+ * needs these too (docs/snapshots.md). Bytes outside the mapping are ignored. Any thread. */
+void guest_mem_mark_written(const struct guest_mem *mem, const void *hva, uint64_t len);
+/* ORs the pages marked since the last call into bitmap (bit i = page i of the mapping, the
+ * layout of a snapshot's memory file) and clears the marks, word by word atomically. */
+void guest_mem_take_written(const struct guest_mem *mem, uint64_t *bitmap);
 
 /* End (exclusive) of RAM below the MMIO hole: where low-memory placement must stop. */
 uint64_t guest_mem_low_end(const struct guest_mem *mem);

@@ -10,12 +10,15 @@
 
 struct vm;
 struct vm_config;
+struct snap_chain;
 
 struct vm_snapshot_result {
     int r; /* 0, or a negative errno with message */
     char message[640];
     uint64_t memory_bytes;      /* guest RAM */
     uint64_t memory_data_bytes; /* of which written to the file (the rest are holes) */
+    bool diff;                  /* a diff against a base: memory.diff and memory.dirty */
+    uint64_t dirty_pages;       /* a diff: the pages written since the base */
     uint64_t paused_ms;         /* how long the vCPUs were held for it */
     uint64_t total_ms;
     bool stopped; /* the VM stops now (stop_after) */
@@ -34,13 +37,20 @@ void vm_snapshot_free(struct vm *vm);
  * holds a snapshot already). The vCPUs are paused, I/O drains, the state is collected and the
  * writer writes the files; then the vCPUs run on (unless the API paused them, or stop_after:
  * the VM then stops with status 0). done runs on the loop thread at the end. -EBUSY while a
- * snapshot is under way. */
-int vm_snapshot_take(struct vm *vm, const char *dir, bool stop_after, vm_snapshot_done_fn *done,
-                     void *opaque, struct error *err);
+ * snapshot is under way. base (an absolute path, or NULL for a full snapshot) makes it a diff
+ * holding only the pages written since base, which must be the last snapshot this VM took:
+ * if not, the result is -ESTALE with a message, and nothing is written. */
+int vm_snapshot_take(struct vm *vm, const char *dir, const char *base, bool stop_after,
+                     vm_snapshot_done_fn *done, void *opaque, struct error *err);
 
 /* The checks that need no VM (the state file, the memory size, this CPU, the disks), so that
- * a refused snapshot builds nothing. */
+ * a refused snapshot builds nothing; for a diff, of each link of its chain of bases (the
+ * bases' disks by path only: the images moved on with the VM). */
 int vm_snapshot_check(const struct vm_config *config, const char *dir, struct error *err);
+/* The same, handing back the chain (snap_chain_walk): dirs[0] is dir, the last the full
+ * snapshot whose memory.kiln the diffs are laid over, newest last. */
+int vm_snapshot_chain(const struct vm_config *config, const char *dir, struct snap_chain *chain,
+                      struct error *err);
 
 /* Loads dir's state into vm, built by vm_build_from with the snapshot's memory and config,
  * before vm_run: VM-wide state (the clock moved on by the time since the snapshot), each
