@@ -128,7 +128,14 @@ static int write_disk_ids(struct vm *vm, struct snap_writer *w, struct error *er
         return error_fmt(err, -ENOMEM, "out of memory");
     int r = 0;
     for (unsigned i = 0; r == 0 && i < cfg->ndisks; i++) {
-        r = snap_disk_id_of(cfg->disks[i].path, cfg->disks[i].readonly, id, err);
+        /* As config.yaml gives it (config_yaml_emit makes paths absolute the same way), so
+         * that a restore of a VM run with a relative --disk finds the same path there. */
+        char *path = config_absolute_path(cfg->disks[i].path);
+        if (!path)
+            r = error_fmt(err, -ENOMEM, "out of memory");
+        else
+            r = snap_disk_id_of(path, cfg->disks[i].readonly, id, err);
+        free(path);
         if (r == 0)
             r = add_section(w, VM_SNAPSHOT_SECTION_DISK, (int32_t)i, id, sizeof(*id), err);
     }

@@ -108,9 +108,11 @@ expect_status 0 "the VM after snapshot --stop"
 [ -s "$TEST_TMP/final/state.kiln" ] || fail "snapshot --stop wrote no state"
 
 # --- a VM with a disk: the snapshot names it, a restore checks it's unchanged ---------------------
+# The disk's path is relative, as a user types it: the restore, run from elsewhere, must still
+# find it the same.
 DSNAP=$TEST_TMP/disk-snap
-"$KILN" run --kernel "$GUEST_DIR/counter.elf" --cmdline every=1000 --disk "$DISK" \
-    --api-socket "$TEST_TMP/d.sock" >"$TEST_TMP/d.txt" 2>"$TEST_TMP/d.err" </dev/null &
+(cd "$TEST_TMP" && exec "$KILN" run --kernel "$GUEST_DIR/counter.elf" --cmdline every=1000 \
+    --disk disk.img --api-socket d.sock >d.txt 2>d.err </dev/null) &
 D=$!
 track_pid "$D"
 wait_for "^counter: step 1000 " "$TEST_TMP/d.txt"
