@@ -15,6 +15,9 @@ cat "$TEST_TMP/out"
 num='[0-9]+\.[0-9]+'
 grep -qE "^ 128 M  kiln +$num +$num +6[45]\.[0-9] +128$" "$TEST_TMP/out" ||
     fail "no kiln snapshot row with a 64 MiB file of 128 MiB: $(cat "$TEST_TMP/out")"
+# The diff 1 s later holds the counter's table, a fraction of RAM: less than 4 MiB.
+grep -qE "^ 128 M  kiln +$num +$num +[0-3]\.[0-9]+ +$num$" "$TEST_TMP/out" ||
+    fail "no kiln diff snapshot row with a memory.diff under 4 MiB: $(cat "$TEST_TMP/out")"
 for row in "kiln restore lazy" "kiln restore copy" "kiln run \(fresh boot\)"; do
     grep -qE "^ 128 M  $row +$num +$num +$num$" "$TEST_TMP/out" ||
         fail "no figures for '$row': $(cat "$TEST_TMP/out")"

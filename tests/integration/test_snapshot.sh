@@ -143,6 +143,21 @@ bad truncated "truncate -s $((size / 2)) state.kiln" "state.kiln"
 bad crc "printf 'X' | dd of=state.kiln bs=1 seek=$((size - 100)) conv=notrunc status=none" "state.kiln"
 bad version "printf '\\x63' | dd of=state.kiln bs=1 seek=8 conv=notrunc status=none" "version"
 bad memory-size "truncate -s 100M memory.kiln" "memory.kiln"
+# Taken on a CPU of the other vendor: the header's vendor (offset 72) swapped and the CRC (the
+# file's last 4 bytes: zlib's crc32 of all before the trailer) made right again, so that only
+# the CPU check can refuse it.
+other_vendor() {
+    python3 - state.kiln <<'PY'
+import struct, sys, zlib
+path = sys.argv[1]
+data = bytearray(open(path, "rb").read())
+vendor = bytes(data[72:84])
+data[72:84] = b"AuthenticAMD" if vendor == b"GenuineIntel" else b"GenuineIntel"
+data[-4:] = struct.pack("<I", zlib.crc32(bytes(data[:-4])) & 0xffffffff)
+open(path, "wb").write(data)
+PY
+}
+bad cpu-vendor other_vendor "snapshot was taken on a"
 bad no-state "rm state.kiln" "not a snapshot folder"
 SNAP=$DSNAP
 bad missing-disk "mv $DISK $DISK.away" "disk 0"
