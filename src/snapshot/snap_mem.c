@@ -1,6 +1,7 @@
 /* The full memory file (kiln/snapshot/snap_mem.h): a sparse RAM image, written with holes for
  * zero pages and read back by data extents, so a mostly idle guest costs little disk and time. */
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -96,31 +97,62 @@ int snap_mem_save(const char *path, const uint8_t *ram, uint64_t size, struct sn
     return snap_mem_save_from(path, ram, size, -1, st, err);
 }
 
-int snap_mem_save_from(const char *path, const uint8_t *ram, uint64_t size, int source_fd,
-                       struct snap_mem_stats *st, struct error *err)
+int snap_mem_write_from(const char *path, const uint8_t *ram, uint64_t size, int source_fd,
+                        struct snap_mem_stats *st, struct snap_mem_pending *pending,
+                        struct error *err)
 {
     struct snap_mem_stats local;
     if (!st)
         st = &local;
     memset(st, 0, sizeof(*st));
+    pending->fd = -1;
     int rc = snap_mem_check_size(path, size, err);
     if (rc < 0)
         return rc;
-    char tmp_path[4096 + 8];
-    int fd = snap_mem_create_tmp(path, tmp_path, sizeof(tmp_path), size, err);
+    if (snprintf(pending->path, sizeof(pending->path), "%s", path) >= (int)sizeof(pending->path))
+        return error_fmt(err, -ENAMETOOLONG, "%s: path too long", path);
+    int fd = snap_mem_create_tmp(path, pending->tmp_path, sizeof(pending->tmp_path), size, err);
     if (fd < 0)
         return fd;
     st->pages = size / SNAP_MEM_PAGE_SIZE;
     if (source_fd >= 0)
-        rc = write_data_extents(fd, tmp_path, ram, size, source_fd, st, err);
+        rc = write_data_extents(fd, pending->tmp_path, ram, size, source_fd, st, err);
     else
-        rc = snap_mem_write_pages(fd, tmp_path, ram, 0, st->pages, st, err);
-    if (rc == 0)
-        rc = snap_commit(fd, tmp_path, path, err);
-    close(fd);
+        rc = snap_mem_write_pages(fd, pending->tmp_path, ram, 0, st->pages, st, err);
+    if (rc < 0) {
+        close(fd);
+        unlink(pending->tmp_path);
+        return rc;
+    }
+    pending->fd = fd;
+    return 0;
+}
+
+int snap_mem_commit(struct snap_mem_pending *pending, struct error *err)
+{
+    int rc = snap_commit(pending->fd, pending->tmp_path, pending->path, err);
+    close(pending->fd);
+    pending->fd = -1;
     if (rc < 0)
-        unlink(tmp_path);
+        unlink(pending->tmp_path);
     return rc;
+}
+
+void snap_mem_pending_abort(struct snap_mem_pending *pending)
+{
+    if (pending->fd < 0)
+        return;
+    close(pending->fd);
+    pending->fd = -1;
+    unlink(pending->tmp_path);
+}
+
+int snap_mem_save_from(const char *path, const uint8_t *ram, uint64_t size, int source_fd,
+                       struct snap_mem_stats *st, struct error *err)
+{
+    struct snap_mem_pending pending;
+    int rc = snap_mem_write_from(path, ram, size, source_fd, st, &pending, err);
+    return rc < 0 ? rc : snap_mem_commit(&pending, err);
 }
 
 int snap_mem_open_sized(const char *path, int flags, uint64_t expected_size, const char *what,

@@ -48,6 +48,8 @@ struct vm_snapshot {
     bool job_ready; /* under lock: the writer has a job */
     bool quit;      /* under lock: the writer ends */
     uv_async_t done_async;
+    uv_async_t captured_async; /* the paused VM is read: it may run while the files are flushed */
+    bool captured;             /* under lock: what the writer needs of the paused VM is read */
     uv_timer_t drain_timer;
     bool handles_open;
 
@@ -67,6 +69,7 @@ struct vm_snapshot {
     char dir[PATH_MAX];
     char base[PATH_MAX]; /* a diff's base folder, "" for a full snapshot */
     bool stop_after, was_paused;
+    bool resumed; /* the loop's: the guest runs again while the writer flushes the files */
     uint64_t started_ns, paused_ns;
     vm_snapshot_done_fn *done;
     void *opaque;
@@ -180,7 +183,8 @@ static int check_base(const struct vm_snapshot *s, struct error *err)
 /* The guest's RAM: for a diff the pages written since the base (memory.diff, memory.dirty and
  * the base's path), else all of it. Logging starts before RAM is read, so every later write
  * is in the next diff; the fold takes all writes up to now into `dirty`. */
-static int write_memory(struct vm_snapshot *s, struct snap_mem_stats *mem, struct error *err)
+static int write_memory(struct vm_snapshot *s, struct snap_mem_stats *mem,
+                        struct snap_mem_pending *pending, struct error *err)
 {
     struct vm *vm = s->vm;
     int r = 0;
@@ -200,7 +204,7 @@ static int write_memory(struct vm_snapshot *s, struct snap_mem_stats *mem, struc
             r = snap_dir_write_base(s->dir, s->base, err);
     } else if (r == 0) {
         snprintf(path, sizeof(path), "%s/%s", s->dir, SNAP_MEMORY_FILE);
-        r = snap_mem_save_from(path, vm->mem.mapping, vm->mem.size, vm->mem.fd, mem, err);
+        r = snap_mem_write_from(path, vm->mem.mapping, vm->mem.size, vm->mem.fd, mem, pending, err);
     }
     return r;
 }
@@ -216,6 +220,20 @@ static void remember_last(struct vm_snapshot *s)
     snprintf(s->last_dir, sizeof(s->last_dir), "%s", s->dir);
 }
 
+/* Everything the paused VM has to give is read (its RAM is in the page cache, its state in
+ * the state file's buffer): the loop may let it run while the files reach the disk. */
+static void let_guest_run(struct vm_snapshot *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->captured = true;
+    pthread_mutex_unlock(&s->lock);
+    uv_async_send(&s->captured_async);
+}
+
+/* The VM is paused until let_guest_run: the config, the state (KVM's, the devices' copied on
+ * the loop, the disks' identities) into the state file's buffer, and the RAM's pages into
+ * memory.kiln.tmp; then the memory file and last the state file are flushed and named, so a
+ * folder with a state.kiln holds a whole snapshot. */
 static int write_files(struct vm_snapshot *s, struct error *err)
 {
     struct vm *vm = s->vm;
@@ -231,13 +249,6 @@ static int write_files(struct vm_snapshot *s, struct error *err)
     snprintf(path, sizeof(path), "%s/%s", s->dir, SNAP_CONFIG_FILE);
     if (r == 0)
         r = write_config(vm, path, err);
-    struct snap_mem_stats mem = {0};
-    if (r == 0)
-        r = write_memory(s, &mem, err);
-    s->result.memory_bytes = vm->mem.size;
-    s->result.memory_data_bytes = mem.bytes_written;
-    s->result.diff = s->base[0] != 0;
-    s->result.dirty_pages = s->result.diff ? mem.pages : 0;
 
     struct snap_info info = {.memory_size = vm->mem.size, .flags = s->base[0] ? SNAP_FLAG_DIFF : 0};
     snprintf(info.kiln_version, sizeof(info.kiln_version), "%s", KILN_VERSION);
@@ -252,6 +263,20 @@ static int write_files(struct vm_snapshot *s, struct error *err)
                         s->sections[i].size, err);
     if (r == 0)
         r = write_disk_ids(vm, &w, err);
+
+    struct snap_mem_stats mem = {0};
+    struct snap_mem_pending pending = {.fd = -1};
+    if (r == 0)
+        r = write_memory(s, &mem, &pending, err);
+    s->result.memory_bytes = vm->mem.size;
+    s->result.memory_data_bytes = mem.bytes_written;
+    s->result.diff = s->base[0] != 0;
+    s->result.dirty_pages = s->result.diff ? mem.pages : 0;
+    if (r == 0)
+        let_guest_run(s);
+    if (r == 0 && pending.fd >= 0)
+        r = snap_mem_commit(&pending, err);
+    snap_mem_pending_abort(&pending);
     if (r == 0)
         r = snap_writer_finish(&w, err);
     else
@@ -295,13 +320,15 @@ static void finish(struct vm_snapshot *s)
     struct vm *vm = s->vm;
     free_sections(s);
     s->result.total_ms = ms_since(s->started_ns);
-    s->result.paused_ms = ms_since(s->paused_ns);
+    if (!s->resumed)
+        s->result.paused_ms = ms_since(s->paused_ns);
     s->result.stopped = s->stop_after && s->result.r == 0;
     if (s->result.stopped)
         vm_request_stop(vm, VM_STOP_SNAPSHOT, 0, "stopped after a snapshot");
-    else if (!s->was_paused)
+    else if (!s->was_paused && !s->resumed)
         vm_resume(vm);
     s->busy = false;
+    s->resumed = false;
     if (s->result.r == 0 && s->result.diff)
         log_info(&vm->log,
                  "diff snapshot: %s (base %s): %llu dirty pages, %llu KiB written, vCPUs held "
@@ -317,6 +344,22 @@ static void finish(struct vm_snapshot *s)
     else
         log_warn(&vm->log, "snapshot: %s: %s", s->dir, s->result.message);
     s->done(s->opaque, &s->result);
+}
+
+/* The writer has read the paused VM: unless it is to stop (or was paused before), it runs on
+ * while its files are flushed. */
+static void on_captured(uv_async_t *handle)
+{
+    struct vm_snapshot *s = handle->data;
+    pthread_mutex_lock(&s->lock);
+    bool captured = s->captured;
+    pthread_mutex_unlock(&s->lock);
+    if (!s->busy || !captured || s->resumed || s->stop_after)
+        return;
+    s->result.paused_ms = ms_since(s->paused_ns);
+    s->resumed = true;
+    if (!s->was_paused)
+        vm_resume(s->vm);
 }
 
 static void on_written(uv_async_t *handle)
@@ -415,6 +458,10 @@ int vm_snapshot_take(struct vm *vm, const char *dir, const char *base, bool stop
     memset(&s->result, 0, sizeof(s->result));
     s->started_ns = uv_hrtime();
     s->was_paused = vm->paused;
+    s->resumed = false;
+    pthread_mutex_lock(&s->lock);
+    s->captured = false;
+    pthread_mutex_unlock(&s->lock);
     if (!vm->paused)
         vm_pause(vm);
     s->paused_ns = uv_hrtime();
@@ -432,6 +479,9 @@ int vm_snapshot_writer_start(struct vm *vm, struct error *err)
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->wake, NULL);
     uv_async_init(&vm->loop, &s->done_async, on_written);
+    uv_async_init(&vm->loop, &s->captured_async, on_captured);
+    s->captured_async.data = s;
+    uv_unref((uv_handle_t *)&s->captured_async);
     uv_timer_init(&vm->loop, &s->drain_timer);
     s->done_async.data = s->drain_timer.data = s;
     uv_unref((uv_handle_t *)&s->done_async);
@@ -472,6 +522,7 @@ void vm_snapshot_writer_stop(struct vm *vm)
     }
     if (s->handles_open) {
         uv_close((uv_handle_t *)&s->done_async, NULL);
+        uv_close((uv_handle_t *)&s->captured_async, NULL);
         uv_close((uv_handle_t *)&s->drain_timer, NULL);
         s->handles_open = false;
     }

@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -88,6 +90,48 @@ static void test_full_save_is_sparse_and_reads_back(void **state)
     assert_memory_equal(copy, ram, RAM_SIZE);
     close(fd);
     ram_unmap(copy);
+    ram_unmap(ram);
+}
+
+/* In two steps (the guest runs again between them): the pages are copied when written, so
+ * RAM changed after the first step is not in the file; the file has its name only after the
+ * commit, and an abort leaves nothing. */
+static void test_write_then_commit(void **state)
+{
+    struct snapshot_tmp *t = *state;
+    char path[4200], tmp[4300];
+    snapshot_tmp_file(t, "memory.kiln", path, sizeof(path));
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    uint8_t *ram = ram_map();
+    fill_sample(ram);
+    uint8_t *saved = malloc(RAM_SIZE);
+    assert_non_null(saved);
+    memcpy(saved, ram, RAM_SIZE);
+    struct snap_mem_stats st;
+    struct snap_mem_pending pending;
+    struct error err = {{0}};
+    struct stat sb;
+
+    assert_int_equal(snap_mem_write_from(path, ram, RAM_SIZE, -1, &st, &pending, &err), 0);
+    assert_int_equal(st.data_pages, 6);
+    assert_int_equal(stat(path, &sb), -1); /* not named yet */
+    assert_int_equal(stat(tmp, &sb), 0);
+    memset(ram, 0x5a, 8 * PAGE); /* the guest runs on */
+    assert_int_equal(snap_mem_commit(&pending, &err), 0);
+    assert_int_equal(stat(tmp, &sb), -1);
+    uint8_t *file = read_file(path, RAM_SIZE);
+    assert_memory_equal(file, saved, RAM_SIZE);
+    free(file);
+
+    char other[4200];
+    snapshot_tmp_file(t, "other.kiln", other, sizeof(other));
+    assert_int_equal(snap_mem_write_from(other, ram, RAM_SIZE, -1, &st, &pending, &err), 0);
+    snap_mem_pending_abort(&pending);
+    snap_mem_pending_abort(&pending); /* twice is harmless */
+    snprintf(tmp, sizeof(tmp), "%s.tmp", other);
+    assert_int_equal(stat(tmp, &sb), -1);
+    assert_int_equal(stat(other, &sb), -1);
+    free(saved);
     ram_unmap(ram);
 }
 
@@ -355,6 +399,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_full_save_is_sparse_and_reads_back, snapshot_tmp_setup,
+                                        snapshot_tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_write_then_commit, snapshot_tmp_setup,
                                         snapshot_tmp_teardown),
         cmocka_unit_test_setup_teardown(test_all_zero_and_all_data, snapshot_tmp_setup,
                                         snapshot_tmp_teardown),

@@ -25,6 +25,20 @@ int snap_mem_save(const char *path, const uint8_t *ram, uint64_t size, struct sn
  * read, so pages the guest never touched are neither read nor allocated. */
 int snap_mem_save_from(const char *path, const uint8_t *ram, uint64_t size, int source_fd,
                        struct snap_mem_stats *st, struct error *err);
+/* snap_mem_save_from in two steps, so that the guest may run again between them: the first
+ * writes the pages to PATH.tmp (into the page cache) and keeps it open in *pending; the
+ * second flushes it and gives it its name. snap_mem_pending_abort removes an uncommitted
+ * PATH.tmp. */
+struct snap_mem_pending {
+    int fd;
+    char path[4096];
+    char tmp_path[4096 + 8];
+};
+int snap_mem_write_from(const char *path, const uint8_t *ram, uint64_t size, int source_fd,
+                        struct snap_mem_stats *st, struct snap_mem_pending *pending,
+                        struct error *err);
+int snap_mem_commit(struct snap_mem_pending *pending, struct error *err);
+void snap_mem_pending_abort(struct snap_mem_pending *pending);
 /* Opens path read-only for a restore: a regular file of exactly expected_size bytes, else one
  * line naming both sizes. The caller owns *fd_out (typically mmaps it MAP_PRIVATE). */
 int snap_mem_open(const char *path, uint64_t expected_size, int *fd_out, struct error *err);
