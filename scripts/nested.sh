@@ -22,7 +22,8 @@
 #         --timeout S   stop L1 after S seconds (default 1200); --l1-memory (default 3G)
 #       Exit status: COMMAND's; 77 after a "SKIP: reason" line when the tier cannot run here
 #       (no QEMU, or L1 has no /dev/kvm); 124 when L1 ran out of time; 86 when L1 locked up
-#       (a CPU stuck 120 s by its own watchdog, or its console silent 240 s: watch_lockup).
+#       (a CPU stuck 120 s by its own watchdog, or its console silent 240 s: watch_lockup)
+#       or its kernel panicked.
 # Environment: KILN_BUILD_DIR (default REPO/build: kiln and tests/guest/kiln-exit),
 #   KILN_CACHE_DIR (default REPO/.cache), KILN_NESTED_L1_PACKAGE (default linux-image-amd64).
 # Runs unattended (CI=true, no stdin) as root on Debian 12.
@@ -379,6 +380,12 @@ run() {
     if [ ! -s "$OUT_DIR/.status" ]; then
         log "L1 ended (QEMU status $status) without reporting its command's status; the end of its console:"
         tail -n 20 "$OUT_DIR/l1-console.log" >&2
+        # L1's own kernel died (seen once: "BUG: TASK stack guard page was hit" in a kiln vCPU
+        # thread inside KVM, under TCG's emulated SVM): the environment, retried like a lockup.
+        if grep -a -q '^\[ *[0-9.]*\] Kernel panic' "$OUT_DIR/l1-console.log"; then
+            log "L1 crashed: $(grep -a -m 1 -o 'Kernel panic.*' "$OUT_DIR/l1-console.log" | tr -d '\r') (the environment: docs/nested.md)"
+            return "$LOCKUP_STATUS"
+        fi
         return 1
     fi
     status=$(cat "$OUT_DIR/.status")

@@ -30,8 +30,9 @@ nested_run() {
         status=$?
     grep -v '^Get:\|^Fetched' "$OUT/nested.stderr" | sed 's/^/  /'
     if [ "$status" -eq 86 ]; then
-        # L1 itself locked up (86: scripts/nested.sh, watch_lockup): the environment. Once more.
-        echo "RETRY: the L1 session locked up; running it once more (the first one's files: $OUT.locked-up)"
+        # L1 itself locked up or its kernel panicked (86: scripts/nested.sh): the environment.
+        # Once more.
+        echo "RETRY: the L1 session locked up or crashed; running it once more (the first one's files: $OUT.locked-up)"
         rm -rf "$OUT.locked-up"
         mv "$OUT" "$OUT.locked-up"
         mkdir -p "$OUT"
@@ -39,7 +40,7 @@ nested_run() {
         bash "$NESTED" run --out "$OUT" "$@" >"$OUT/nested.stdout" 2>"$OUT/nested.stderr" </dev/null ||
             status=$?
         grep -v '^Get:\|^Fetched' "$OUT/nested.stderr" | sed 's/^/  /'
-        [ "$status" -ne 86 ] || fail "the L1 session locked up twice; consoles: $OUT.locked-up/l1-console.log, $OUT/l1-console.log"
+        [ "$status" -ne 86 ] || fail "the L1 session locked up or crashed twice; consoles: $OUT.locked-up/l1-console.log, $OUT/l1-console.log"
     fi
     if [ "$status" -eq 77 ]; then
         skip "$(sed -n 's/^SKIP: //p' "$OUT/nested.stdout" | head -n 1)"
