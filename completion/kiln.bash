@@ -7,9 +7,11 @@ _kiln_run_flags="--kernel --initrd --cmdline --cpus --memory --disk --net --rng
     --device-discovery --vmgenid --console --vconsole --log-level --on-reset --shutdown-grace
     --host-compat --seccomp --name --jail --uid --gid --api-socket --expect --timeout --help"
 _kiln_test_flags="--junit --tap --jobs --logs --filter --help"
-_kiln_ctl_flags="--json --stop --diff --help"
-_kiln_ctl_commands="status pause resume shutdown reboot counters snapshot"
+_kiln_ctl_flags="--json --stop --diff --downtime-ms --timeout-s --bandwidth --psk-file --help"
+_kiln_ctl_commands="status pause resume shutdown reboot counters snapshot migrate migrate-cancel"
 _kiln_restore_flags="--paused --clone --memory-restore --api-socket --net --console --vconsole --name
+    --log-level --seccomp --shutdown-grace --on-reset --help"
+_kiln_receive_flags="--listen --psk-file --timeout-s --api-socket --net --console --vconsole --name
     --log-level --seccomp --shutdown-grace --on-reset --help"
 _kiln_ps_flags="--json --help"
 
@@ -46,7 +48,7 @@ _kiln_words()
 _kiln_value()
 {
     case "$1" in
-    --kernel | --initrd | --disk | --junit | --api-socket) _kiln_files ;;
+    --kernel | --initrd | --disk | --junit | --api-socket | --psk-file) _kiln_files ;;
     --logs | --jail) _kiln_files -d ;;
     --console | --vconsole)
         if [[ $cur == file:* || $cur == socket:* || $cur == virtio:file:* || $cur == virtio:socket:* ]]; then
@@ -65,7 +67,11 @@ _kiln_value()
     --seccomp) _kiln_words "off log kill" ;;
     --memory-restore) _kiln_words "lazy copy" ;;
     --cmdline | --cpus | --memory | --net | --shutdown-grace | --name | --expect | --timeout | \
-        --uid | --gid | --jobs | --filter) COMPREPLY=() ;;
+        --uid | --gid | --jobs | --filter | --downtime-ms | --timeout-s | --bandwidth) COMPREPLY=() ;;
+    --listen)
+        _kiln_words "unix: tcp:"
+        compopt -o nospace 2>/dev/null
+        ;;
     *) return 1 ;;
     esac
     return 0
@@ -88,7 +94,7 @@ _kiln()
     [ "$count" -gt 1 ] && prev=${words[-2]}
     COMPREPLY=()
     if [ "$count" -eq 1 ]; then
-        _kiln_words "run validate config test ctl ps restore snapshot help version --help --version"
+        _kiln_words "run validate config test ctl ps restore receive snapshot help version --help --version"
         return 0
     fi
     _kiln_complete "$count" "${words[0]}" "$prev"
@@ -135,6 +141,12 @@ _kiln_complete()
             _kiln_files -d # the base snapshot's folder
             return 0
         fi
+        case "$prev" in
+        --psk-file | --downtime-ms | --timeout-s | --bandwidth)
+            _kiln_value "$prev"
+            return 0
+            ;;
+        esac
         if [[ $cur == -* ]]; then
             _kiln_words "$_kiln_ctl_flags"
             return 0
@@ -142,7 +154,9 @@ _kiln_complete()
         # Which positional word this is: SOCKET first, then COMMAND.
         local i positional=0 command=""
         for ((i = 1; i < count - 1; i++)); do
-            [ "${words[i - 1]}" = --diff ] && continue # --diff's value
+            case "${words[i - 1]}" in # a flag's value
+            --diff | --psk-file | --downtime-ms | --timeout-s | --bandwidth) continue ;;
+            esac
             [[ ${words[i]} == -* ]] && continue
             positional=$((positional + 1))
             [ "$positional" -eq 2 ] && command=${words[i]}
@@ -157,6 +171,9 @@ _kiln_complete()
             _kiln_words "$_kiln_ctl_commands"
         elif [ "$positional" -eq 2 ] && [ "$command" = snapshot ]; then
             _kiln_files -d # the snapshot's folder
+        elif [ "$positional" -eq 2 ] && [ "$command" = migrate ]; then
+            _kiln_words "unix: tcp:" # the receiver's address
+            compopt -o nospace 2>/dev/null
         fi
         ;;
     restore)
@@ -166,6 +183,10 @@ _kiln_complete()
         else
             _kiln_files -d # the snapshot's folder
         fi
+        ;;
+    receive)
+        _kiln_value "$prev" && return 0
+        [[ $cur == -* ]] && _kiln_words "$_kiln_receive_flags"
         ;;
     ps) [[ $cur == -* ]] && _kiln_words "$_kiln_ps_flags" ;;
     snapshot)
@@ -177,7 +198,7 @@ _kiln_complete()
             _kiln_files -d # the diff's folder
         fi
         ;;
-    help) [ "$count" -eq 2 ] && _kiln_words "run test ctl ps restore snapshot" ;;
+    help) [ "$count" -eq 2 ] && _kiln_words "run test ctl ps restore receive snapshot" ;;
     esac
     return 0
 }

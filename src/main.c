@@ -10,21 +10,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "kiln/api/api_socket.h"
 #include "kiln/config/cli.h"
 #include "kiln/ctl/ctl.h"
 #include "kiln/jail/jail.h"
+#include "kiln/migrate/mig_proto.h"
+#include "kiln/vm/vm_migrate.h"
 #include "kiln/ktest/ktest.h"
 #include "kiln/util/fd_private.h"
 #include "kiln/vm/vm.h"
 #include "kiln/snapshot/snap_dir.h"
 #include "kiln/vm/vm_snapshot.h"
+#include "receive_args.h"
 #include "restore_args.h"
 #include "snapshot_command.h"
 
 #include "kiln_commit.h" /* KILN_COMMIT: generated at build time (cmake/kiln_commit.cmake) */
+
+/* How long a receiver waits for the sender's next record. */
+#define RECEIVE_TIMEOUT_MS 60000
 
 /* How kiln run or kiln restore starts the VM: the API's listening socket, and for a restore
  * the snapshot the first boot comes from (a reboot after it starts the kernel afresh). */
@@ -33,11 +40,12 @@ struct run_plan {
     const char *restore_dir;
     bool copy_memory;
     bool paused;
+    struct mig_link *receive_link; /* kiln receive: the first boot comes from the sender */
 };
 
 /* One boot: build, run, tear down. Returns -1 if the VM could not be built or run. */
-static int boot_once(const struct vm_config *config, unsigned boot_index,
-                     const struct run_plan *plan, struct vm_result *result, struct log *log)
+static int boot_once(const struct vm_config *config, unsigned boot_index, struct run_plan *plan,
+                     struct vm_result *result, struct log *log)
 {
     struct error err = {{0}};
     struct vm *vm = calloc(1, sizeof(*vm));
@@ -46,11 +54,17 @@ static int boot_once(const struct vm_config *config, unsigned boot_index,
         return -1;
     }
     bool restoring = plan->restore_dir && boot_index == 0;
-    int r = restoring ? vm_restore(vm, config, plan->restore_dir, plan->copy_memory, &err)
-                      : vm_create(vm, config, boot_index, &err);
+    bool receiving = plan->receive_link && boot_index == 0, received_paused = false;
+    int r = restoring   ? vm_restore(vm, config, plan->restore_dir, plan->copy_memory, &err)
+            : receiving ? vm_receive(vm, config, plan->receive_link, &received_paused, &err)
+                        : vm_create(vm, config, boot_index, &err);
+    if (receiving) { /* the sender has its answer; this process is the VM's now */
+        mig_link_close(plan->receive_link);
+        plan->receive_link = NULL;
+    }
     if (r == 0) {
         vm->api_fd = plan->api_fd;
-        vm->paused = restoring && plan->paused;
+        vm->paused = (restoring && plan->paused) || received_paused;
         r = vm_run(vm, &err);
         *result = vm->result;
         *log = vm->log;
@@ -116,7 +130,7 @@ static int print_config(struct cli_request *request)
     return EXIT_SUCCESS;
 }
 
-static int run_vm(const struct vm_config *config, const struct run_plan *plan)
+static int run_vm(const struct vm_config *config, struct run_plan *plan)
 {
     struct vm_result result;
     struct log log;
@@ -203,7 +217,7 @@ static void close_api_socket(int fd, const char *path)
 }
 
 /* With --jail, this process waits while a jailed child runs the VM. */
-static int run_jailed_or_not(struct cli_request *request, const struct run_plan *plan,
+static int run_jailed_or_not(struct cli_request *request, struct run_plan *plan,
                              const char *api_path)
 {
     /* The console's own non-blocking description of stdout (host/console_out.c), taken here
@@ -298,6 +312,110 @@ static int restore_command(int argc, char **argv)
     return status;
 }
 
+/* The received config (YAML) as a file kiln run's loader can read: a memfd, named through
+ * /proc so no file is left behind. Its paths are absolute (config_yaml_emit). */
+static int config_file_of(const void *yaml, size_t len, char *path, size_t size, struct error *err)
+{
+    int fd = memfd_create("kiln-received-config", MFD_CLOEXEC);
+    if (fd < 0)
+        return error_fmt(err, -errno, "memfd_create: %s", strerror(errno));
+    if (write(fd, yaml, len) != (ssize_t)len) {
+        close(fd);
+        return error_fmt(err, -EIO, "writing the received config failed");
+    }
+    snprintf(path, size, "/proc/self/fd/%d", fd);
+    return fd;
+}
+
+/* The sender's first record: its config, loaded with the run flags given here over it. */
+static int receive_config(struct receive_args *args, struct mig_link *link,
+                          struct cli_request *request, struct error *err)
+{
+    void *yaml;
+    size_t len;
+    int r = mig_expect(link, MIG_REC_CONFIG, "sender", &yaml, &len, err);
+    if (r < 0)
+        return r;
+    char path[64];
+    int fd = config_file_of(yaml, len, path, sizeof(path), err);
+    free(yaml);
+    if (fd < 0)
+        return fd;
+    free(args->run_argv[2]);
+    args->run_argv[2] = strdup(path);
+    r = args->run_argv[2] ? cli_parse(args->run_argc, args->run_argv, request, err)
+                          : error_fmt(err, -ENOMEM, "out of memory");
+    bool ok = r == 0 && load_config(request, false);
+    close(fd);
+    if (r == 0 && !ok) {
+        cli_request_free(request);
+        return error_fmt(err, -EINVAL, "the received config is not valid here (see above)");
+    }
+    if (r == 0 && !args->api_given) { /* the source's socket is its own */
+        free(request->config.api_socket);
+        request->config.api_socket = NULL;
+    }
+    if (r == 0 && request->config.jail_dir) {
+        cli_request_free(request);
+        r = error_fmt(err, -ENOTSUP,
+                      "kiln receive cannot run a VM jailed yet (its config has "
+                      "jail:)");
+    }
+    return r;
+}
+
+/* Listens, takes one sender, and opens the stream (keyed with --psk-file). */
+static int accept_sender(const struct receive_args *args, struct mig_link **link, struct error *err)
+{
+    struct mig_addr addr;
+    uint8_t key[MIG_PSK_SIZE];
+    int r = mig_addr_resolve(args->listen, &addr, err);
+    if (r == 0 && args->psk_file)
+        r = mig_psk_load(args->psk_file, key, err);
+    int listen_fd = r < 0 ? r : mig_listen(&addr, err);
+    if (listen_fd < 0)
+        return listen_fd;
+    fprintf(stderr, "kiln: waiting for a migration on %s\n", addr.text);
+    int fd = mig_accept(listen_fd, args->timeout_s < 0 ? -1 : args->timeout_s * 1000, err);
+    close(listen_fd);
+    if (addr.kind == MIG_ADDR_UNIX)
+        unlink(addr.path); /* one VM per receive: nobody else may connect */
+    if (fd < 0)
+        return fd;
+    return mig_link_open(link, fd, false, args->psk_file ? key : NULL, RECEIVE_TIMEOUT_MS, err);
+}
+
+/* kiln receive --listen ADDRESS [flags]: one VM from a sender, then run as kiln run runs it. */
+static int receive_command(int argc, char **argv)
+{
+    struct error err = {{0}};
+    struct receive_args args;
+    int status = EXIT_KILN_ERROR;
+    struct mig_link *link = NULL;
+    struct cli_request request;
+    if (receive_args_parse(argc, argv, &args, &err) < 0) {
+        fprintf(stderr, "kiln: error: %s\n", err.msg);
+    } else if (args.help) {
+        fputs(receive_args_usage(), stdout);
+        status = EXIT_SUCCESS;
+    } else if (accept_sender(&args, &link, &err) < 0) {
+        fprintf(stderr, "kiln: error: %s\n", err.msg);
+    } else if (receive_config(&args, link, &request, &err) < 0) {
+        struct error ignored = {{0}};
+        mig_send_error(link, err.msg, &ignored);
+        fprintf(stderr, "kiln: error: %s\n", err.msg);
+    } else {
+        fd_make_private_nonblocking(STDERR_FILENO);
+        struct run_plan plan = {.api_fd = -1, .receive_link = link};
+        status = start_vm(&request, &plan);
+        link = plan.receive_link; /* NULL once the first boot took it */
+        cli_request_free(&request);
+    }
+    mig_link_close(link);
+    receive_args_free(&args);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     if (ktest_child_setup() < 0) /* a kiln test case's VM whose runner is gone */
@@ -323,6 +441,7 @@ int main(int argc, char **argv)
         {"ctl", ctl_main},
         {"ps", ps_main},
         {"restore", restore_command},
+        {"receive", receive_command},
         {"snapshot", snapshot_command},
     };
     for (size_t i = 0; i < sizeof(own_parsers) / sizeof(own_parsers[0]); i++) {

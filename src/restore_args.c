@@ -36,7 +36,7 @@ const char *restore_args_usage(void)
            "--api-socket: the snapshot's socket is not reused unless given again.\n";
 }
 
-static bool is_run_flag(const char *arg)
+bool restore_args_is_run_flag(const char *arg)
 {
     for (size_t i = 0; i < NRUN_FLAGS; i++)
         if (strcmp(arg, run_flags[i]) == 0)
@@ -82,7 +82,7 @@ int restore_args_parse(int argc, char **argv, struct restore_args *out, struct e
             else
                 r = error_fmt(err, -EINVAL, "--memory-restore: '%s' (expected lazy or copy)",
                               mode ? mode : "");
-        } else if (is_run_flag(arg)) {
+        } else if (restore_args_is_run_flag(arg)) {
             if (i + 1 >= argc)
                 return error_fmt(err, -EINVAL, "%s: missing value", arg);
             out->api_given |= strcmp(arg, "--api-socket") == 0;

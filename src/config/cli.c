@@ -277,6 +277,7 @@ void cli_print_help(FILE *out)
         "  kiln ctl SOCKET COMMAND [flags]  control a running VM (see 'kiln ctl --help')\n"
         "  kiln ps [flags]                  list the running VMs and their API sockets\n"
         "  kiln restore DIR [flags]         run a VM from a snapshot (see 'kiln restore --help')\n"
+        "  kiln receive --listen ADDRESS    run a VM another kiln migrates here ('kiln receive -h')\n"
         "  kiln snapshot merge DIR          fold a diff snapshot into its base\n"
         "  kiln help [COMMAND]              this text, or the text of 'kiln run --help'\n"
         "  kiln --help, -h                  this text\n"

@@ -13,11 +13,14 @@
 #include "kiln/ctl/ctl.h"
 #include "kiln/ctl/ctl_find.h"
 #include "kiln/ctl/ctl_print.h"
+#include "kiln/migrate/mig_addr.h"
+#include "kiln/migrate/mig_link.h"
 
-enum ctl_printer { PRINT_STATUS, PRINT_COUNTERS, PRINT_MESSAGE, PRINT_SNAPSHOT };
+enum ctl_printer { PRINT_STATUS, PRINT_COUNTERS, PRINT_MESSAGE, PRINT_SNAPSHOT, PRINT_MIGRATE };
 
-/* What follows COMMAND: nothing, or snapshot's DIR [--stop] [--diff BASE]. */
-enum ctl_args { ARGS_NONE, ARGS_SNAPSHOT };
+/* What follows COMMAND: nothing, snapshot's DIR [--stop] [--diff BASE], or migrate's ADDRESS
+ * [--downtime-ms N] [--timeout-s N] [--bandwidth MIB] [--psk-file FILE]. */
+enum ctl_args { ARGS_NONE, ARGS_SNAPSHOT, ARGS_MIGRATE };
 
 struct ctl_command {
     const char *name;
@@ -33,6 +36,8 @@ struct ctl_command {
 /* A snapshot writes all of guest RAM that is not zero: give it time (it never blocks the VM's
  * loop meanwhile). */
 #define CTL_SNAPSHOT_TIMEOUT_MS (10 * 60 * 1000)
+/* A migration answers when it ends: at most its --timeout-s, plus the switch-over. */
+#define CTL_MIGRATE_SLACK_MS (2 * 60 * 1000)
 
 static const struct ctl_command ctl_commands[] = {
     {"status", "GET", "/vm", "the VM's name, pid, state, uptime, vCPUs and memory", PRINT_STATUS,
@@ -50,6 +55,12 @@ static const struct ctl_command ctl_commands[] = {
     {"snapshot", "PUT", "/vm/snapshot",
      "DIR [--stop] [--diff BASE]: save the VM into DIR; --stop: end it after", PRINT_SNAPSHOT, NULL,
      ARGS_SNAPSHOT, CTL_SNAPSHOT_TIMEOUT_MS},
+    {"migrate", "PUT", "/vm/migrate",
+     "ADDRESS [--downtime-ms N] [--timeout-s N] [--bandwidth MIB] [--psk-file F]: move the VM to "
+     "a kiln receive",
+     PRINT_MIGRATE, NULL, ARGS_MIGRATE, 0 /* --timeout-s + CTL_MIGRATE_SLACK_MS */},
+    {"migrate-cancel", "PUT", "/vm/migrate/cancel", "give up a migration; the VM runs on here",
+     PRINT_MESSAGE, "cancelling", ARGS_NONE, CTL_TIMEOUT_MS},
 };
 #define CTL_COMMAND_COUNT (sizeof(ctl_commands) / sizeof(ctl_commands[0]))
 
@@ -63,7 +74,7 @@ static void print_help(FILE *out)
                  "\n"
                  "commands:\n");
     for (size_t i = 0; i < CTL_COMMAND_COUNT; i++)
-        fprintf(out, "  %-10s %s (%s %s)\n", ctl_commands[i].name, ctl_commands[i].help,
+        fprintf(out, "  %-14s %s (%s %s)\n", ctl_commands[i].name, ctl_commands[i].help,
                 ctl_commands[i].method, ctl_commands[i].path);
     fprintf(out,
             "\n"
@@ -72,6 +83,11 @@ static void print_help(FILE *out)
             "  --stop      snapshot: stop the VM (status 0) once it is saved\n"
             "  --diff BASE snapshot: save only the pages written since BASE, the last\n"
             "              snapshot this VM took (full or diff); restore with kiln restore DIR\n"
+            "  --downtime-ms N  migrate: the longest stop allowed at the switch-over (300)\n"
+            "  --timeout-s N    migrate: give up, and run on here, if not done in N s (600)\n"
+            "  --bandwidth MIB  migrate: at most MIB MiB/s on the wire (default: no limit)\n"
+            "  --psk-file FILE  migrate: encrypt and authenticate with this key (the\n"
+            "                   receiver's --psk-file); ADDRESS is unix:PATH or tcp:HOST:PORT\n"
             "  --help, -h  this text\n"
             "\n"
             "exit status: 0 when the VM did it, 1 when it answered with an error, %d when\n"
@@ -101,6 +117,9 @@ static void print_human(const struct ctl_command *command, const json_t *reply)
         break;
     case PRINT_SNAPSHOT:
         ctl_print_snapshot(stdout, reply);
+        break;
+    case PRINT_MIGRATE:
+        ctl_print_migrate(stdout, reply);
         break;
     }
 }
@@ -146,10 +165,67 @@ static json_t *snapshot_body(const char *dir, const char *base, bool stop)
     return body;
 }
 
+/* migrate's options, as given. */
+struct migrate_options {
+    const char *downtime_ms, *timeout_s, *bandwidth, *psk_file;
+    bool given;
+};
+
+/* One number from min to max for flag, or -1 after a usage line. */
+static long long number_of(const char *flag, const char *text, long long min, long long max)
+{
+    char *end = NULL;
+    long long n = strtoll(text, &end, 10);
+    if (!*text || *end || n < min || n > max) {
+        usage_error("%s: '%s' (expected a number from %lld to %lld)", flag, text, min, max);
+        return -1;
+    }
+    return n;
+}
+
+/* migrate's body: the address (a host name resolved here: the VM resolves none), the limits,
+ * and the key file's key. NULL after printing why. */
+static json_t *migrate_body(const char *address, const struct migrate_options *o, int *timeout_ms)
+{
+    long long downtime =
+        o->downtime_ms ? number_of("--downtime-ms", o->downtime_ms, 1, 60000) : 300;
+    long long timeout = o->timeout_s ? number_of("--timeout-s", o->timeout_s, 1, 86400) : 600;
+    long long bandwidth = o->bandwidth ? number_of("--bandwidth", o->bandwidth, 0, 1000000) : 0;
+    if (downtime < 0 || timeout < 0 || bandwidth < 0)
+        return NULL;
+    struct error err = {{0}};
+    struct mig_addr addr;
+    uint8_t key[MIG_PSK_SIZE];
+    if (mig_addr_resolve(address, &addr, &err) < 0 ||
+        (o->psk_file && mig_psk_load(o->psk_file, key, &err) < 0)) {
+        fprintf(stderr, "kiln ctl: error: %s\n", err.msg);
+        return NULL;
+    }
+    char text[sizeof(addr.text) + 16];
+    if (addr.kind == MIG_ADDR_UNIX)
+        snprintf(text, sizeof(text), "unix:%s", addr.path);
+    else
+        snprintf(text, sizeof(text), strchr(addr.host, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u",
+                 addr.host, addr.port);
+    json_t *body =
+        json_pack("{s:s, s:I, s:I, s:I}", "destination", text, "downtime_ms", (json_int_t)downtime,
+                  "timeout_s", (json_int_t)timeout, "bandwidth_mib", (json_int_t)bandwidth);
+    if (body && o->psk_file) {
+        char hex[2 * MIG_PSK_SIZE + 1];
+        for (unsigned i = 0; i < MIG_PSK_SIZE; i++)
+            snprintf(hex + 2 * i, 3, "%02x", key[i]);
+        json_object_set_new(body, "psk", json_string(hex));
+    }
+    *timeout_ms = (int)(timeout * 1000 + CTL_MIGRATE_SLACK_MS);
+    return body;
+}
+
 int ctl_main(int argc, char **argv)
 {
     bool json = false, stop = false;
     const char *diff_base = NULL;
+    struct migrate_options migrate = {0};
+    const char **migrate_flag = NULL;
     const char *positional[3];
     int npositional = 0;
     for (int i = 2; i < argc; i++) {
@@ -165,6 +241,15 @@ int ctl_main(int argc, char **argv)
             if (i + 1 == argc || argv[i + 1][0] == 0)
                 return usage_error("--diff needs the base snapshot's folder: --diff BASE");
             diff_base = argv[++i];
+        } else if ((migrate_flag = strcmp(argv[i], "--downtime-ms") == 0 ? &migrate.downtime_ms
+                                   : strcmp(argv[i], "--timeout-s") == 0 ? &migrate.timeout_s
+                                   : strcmp(argv[i], "--bandwidth") == 0 ? &migrate.bandwidth
+                                   : strcmp(argv[i], "--psk-file") == 0  ? &migrate.psk_file
+                                                                         : NULL)) {
+            if (i + 1 == argc || argv[i + 1][0] == 0)
+                return usage_error("%s needs a value", argv[i]);
+            *migrate_flag = argv[++i];
+            migrate.given = true;
         } else if (argv[i][0] == '-' && argv[i][1])
             return usage_error("unknown flag %s", argv[i]);
         else if (npositional == 3)
@@ -188,6 +273,12 @@ int ctl_main(int argc, char **argv)
     }
     if (command->args == ARGS_SNAPSHOT && npositional != 3)
         return usage_error("snapshot needs the folder to write: kiln ctl SOCKET snapshot DIR");
+    if (command->args == ARGS_MIGRATE && npositional != 3)
+        return usage_error(
+            "migrate needs where to: kiln ctl SOCKET migrate unix:PATH|tcp:HOST:PORT");
+    if (migrate.given && command->args != ARGS_MIGRATE)
+        return usage_error("--downtime-ms, --timeout-s, --bandwidth and --psk-file go with "
+                           "migrate only");
     if (command->args == ARGS_NONE && npositional == 3)
         return usage_error("%s takes no argument, got '%s'", command->name, positional[2]);
     if (stop && command->args != ARGS_SNAPSHOT)
@@ -201,14 +292,18 @@ int ctl_main(int argc, char **argv)
                 positional[2], strerror(errno));
         return CTL_EXIT_UNREACHABLE;
     }
+    int timeout_ms = command->timeout_ms;
+    if (command->args == ARGS_MIGRATE &&
+        !(body = migrate_body(positional[2], &migrate, &timeout_ms)))
+        return CTL_EXIT_UNREACHABLE;
     struct error err = {{0}};
     char socket_path[API_SOCKET_PATH_MAX * 3];
     int status = 0;
     json_t *reply = NULL;
     int r = ctl_find_socket(positional[0], socket_path, sizeof(socket_path), &err);
     if (r == 0)
-        r = api_client_request(socket_path, command->method, command->path, body,
-                               command->timeout_ms, &status, &reply, &err);
+        r = api_client_request(socket_path, command->method, command->path, body, timeout_ms,
+                               &status, &reply, &err);
     json_decref(body);
     if (r < 0) {
         fprintf(stderr, "kiln ctl: error: %s\n", err.msg);

@@ -31,6 +31,18 @@ void ctl_print_status(FILE *out, const json_t *reply)
     if (has_integer(reply, "memory_mib", &memory_mib))
         fprintf(out, ", %lld MiB", (long long)memory_mib);
     fprintf(out, "\n");
+    const json_t *migration = json_object_get(reply, "migration");
+    if (json_is_object(migration))
+        fprintf(out,
+                "migration: %s, round %lld, %lld pages left, %lld pages dirtied/s, expected "
+                "downtime %lld ms, %.1f MiB sent\n",
+                json_string_value(json_object_get(migration, "state")),
+                (long long)json_integer_value(json_object_get(migration, "round")),
+                (long long)json_integer_value(json_object_get(migration, "pages_left")),
+                (long long)json_integer_value(json_object_get(migration, "dirty_pages_per_s")),
+                (long long)json_integer_value(json_object_get(migration, "expected_downtime_ms")),
+                (double)json_integer_value(json_object_get(migration, "bytes_sent")) /
+                    (1024.0 * 1024.0));
 }
 
 /* "key value, key value" for an object of numbers (others printed as JSON). */
@@ -147,4 +159,15 @@ void ctl_print_snapshot(FILE *out, const json_t *reply)
             "snapshot written: %.1f of %.0f MiB of RAM in the memory file, vCPUs held %lld ms%s\n",
             (double)data / mib, (double)memory / mib, (long long)paused,
             json_is_true(json_object_get(reply, "stopped")) ? "; the VM stops now" : "");
+}
+
+void ctl_print_migrate(FILE *out, const json_t *reply)
+{
+    fprintf(out,
+            "migrated: %lld rounds, %.1f MiB sent, %lld ms in all, vCPUs stopped %.1f ms; the VM "
+            "runs on the destination now\n",
+            (long long)json_integer_value(json_object_get(reply, "rounds")),
+            (double)json_integer_value(json_object_get(reply, "bytes_sent")) / (1024.0 * 1024.0),
+            (long long)json_integer_value(json_object_get(reply, "total_ms")),
+            (double)json_integer_value(json_object_get(reply, "downtime_us")) / 1000.0);
 }

@@ -439,6 +439,15 @@ int virtio_blk_flush_image(struct virtio_blk *blk, struct error *err)
     return 0;
 }
 
+int virtio_blk_hand_over(struct virtio_blk *blk, bool release, struct error *err)
+{
+    if (release) {
+        disk_image_unlock(&blk->image);
+        return 0;
+    }
+    return disk_image_lock(&blk->image, blk->path, err);
+}
+
 unsigned virtio_blk_in_flight(const struct virtio_blk *blk)
 {
     return blk->in_flight;

@@ -13,7 +13,7 @@
 
 #include "kiln/host/disk_image.h"
 
-static int lock_image(struct disk_image *img, char *quoted, struct error *err)
+static int lock_image(struct disk_image *img, const char *quoted, struct error *err)
 {
     struct flock lock = {.l_type = img->readonly ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET};
     if (fcntl(img->fd, F_OFD_SETLK, &lock) == 0)
@@ -78,11 +78,24 @@ int disk_image_open(struct disk_image *img, const struct disk_config *disk, stru
         return error_fmt(err, -e, "--disk: '%s': %s", quoted, strerror(e));
     }
     int r = size_image(img, quoted, err);
-    if (r == 0)
+    if (r == 0 && !disk->lock_later)
         r = lock_image(img, quoted, err);
     if (r < 0)
         disk_image_close(img);
     return r;
+}
+
+int disk_image_lock(struct disk_image *img, const char *path, struct error *err)
+{
+    char quoted[CONFIG_QUOTE_SIZE];
+    config_quote(path, quoted, sizeof(quoted));
+    return lock_image(img, quoted, err);
+}
+
+void disk_image_unlock(struct disk_image *img)
+{
+    struct flock unlock = {.l_type = F_UNLCK, .l_whence = SEEK_SET};
+    fcntl(img->fd, F_OFD_SETLK, &unlock); /* cannot fail on an open image */
 }
 
 void disk_image_close(struct disk_image *img)

@@ -12,6 +12,7 @@ static const char *const thread_names[SANDBOX_THREAD_KINDS] = {
     [SANDBOX_THREAD_LOOP] = "event loop",
     [SANDBOX_THREAD_IO_POOL] = "I/O pool",
     [SANDBOX_THREAD_SNAPSHOT] = "snapshot writer",
+    [SANDBOX_THREAD_MIGRATE] = "migration sender",
 };
 
 const char *sandbox_thread_name(enum sandbox_thread kind)

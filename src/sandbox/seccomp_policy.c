@@ -84,6 +84,10 @@ static const struct sandbox_rule loop_rules[] = {
     ALLOW(epoll_wait, "libuv's loop"),
     ALLOW(epoll_pwait, "libuv's loop"),
     ALLOW(epoll_ctl, "libuv starts and stops polling fds"),
+    IOCTL(KVM_GET_DIRTY_LOG,
+          "a migration's last dirty pages, read with the device state at the stop"),
+    IOCTL(KVM_SET_USER_MEMORY_REGION, "a migration turns dirty-page logging on, vCPUs held"),
+    ALLOW(shutdown, "a migration's cancel unblocks the sender's socket"),
     ALLOW(read, "ioeventfds, libuv's signal pipe and async eventfd, stdin, TAP frames"),
     ALLOW(writev, "a TAP frame from the guest's buffers"),
     ALLOW(close, "teardown: fds of devices, consoles, the loop, KVM"),
@@ -91,7 +95,7 @@ static const struct sandbox_rule loop_rules[] = {
     ALLOW(sendto, "console output on a socket stdout: send(MSG_DONTWAIT) never blocks the loop"),
     ALLOW(accept4, "a socket console's client"),
     ALLOW(getrandom, "virtio-rng's entropy"),
-    ALLOW(fcntl, "libuv sets accepted and polled fds non-blocking"),
+    ALLOW(fcntl, "libuv sets fds non-blocking; a migration hands disk locks over (F_OFD_SETLK)"),
     ALLOW(unlink, "a socket console removes its socket at teardown"),
     ALLOW(rt_sigaction, "teardown: libuv restores signal handlers when its handles close"),
     IOCTL(KVM_IRQ_LINE, "interrupt lines of the platform devices and the power button"),
@@ -148,6 +152,11 @@ static const struct sandbox_rule snapshot_rules[] = {
     ALLOW(access, "a diff's base folder must hold a state.kiln"),
     ALLOW(faccessat, "the same, through the newer call"),
     ALLOW(faccessat2, "the same, through the newest call"),
+};
+
+/* Reading a paused VM's state out of KVM, and its dirty log: the snapshot writer and the
+ * migration sender. */
+static const struct sandbox_rule kvm_state_rules[] = {
     IOCTL(KVM_GET_IRQCHIP, "the PICs and the IOAPIC"),
     IOCTL(KVM_GET_PIT2, "the PIT"),
     IOCTL(KVM_GET_CLOCK, "kvmclock"),
@@ -163,8 +172,33 @@ static const struct sandbox_rule snapshot_rules[] = {
     IOCTL(KVM_GET_DEBUGREGS, "a paused vCPU's debug registers"),
     IOCTL(KVM_GET_MP_STATE, "a paused vCPU's MP state"),
     IOCTL(KVM_GET_TSC_KHZ, "a paused vCPU's TSC rate"),
-    IOCTL(KVM_SET_USER_MEMORY_REGION, "the first snapshot turns on dirty-page logging"),
-    IOCTL(KVM_GET_DIRTY_LOG, "the pages the guest wrote since the last snapshot (diffs)"),
+    IOCTL(KVM_SET_USER_MEMORY_REGION,
+          "the first snapshot or migration turns on dirty-page logging"),
+    IOCTL(KVM_GET_DIRTY_LOG, "the pages the guest wrote since the last snapshot (diffs) or round"),
+};
+
+/* The migration sender (vm_migrate.c): one connection to the receiver, and what the state it
+ * sends needs (the disks' identities and their flush). Started with the control API. */
+static const struct sandbox_rule migrate_rules[] = {
+    ALLOW(socket, "the connection to the receiver"),
+    ALLOW(connect, "the same"),
+    ALLOW(getsockopt, "a connect's result (SO_ERROR) after waiting for it"),
+    ALLOW(setsockopt, "the connection's options (TCP_NODELAY, buffer sizes)"),
+    ALLOW(fcntl, "the socket made non-blocking for a connect with a timeout"),
+    ALLOW(sendto, "the stream to the receiver"),
+    ALLOW(sendmsg, "the same"),
+    ALLOW(recvfrom, "the receiver's answers"),
+    ALLOW(recvmsg, "the same"),
+    ALLOW(read, "the same"),
+    ALLOW(ppoll, "waiting for the socket, with a timeout"),
+    ALLOW(shutdown, "a cancel unblocks the thread"),
+    ALLOW(close, "the connection"),
+    ALLOW(getrandom, "the encrypted stream's keys and nonces (libsodium)"),
+    ALLOW(newfstatat, "the disks' sizes and times in the state"),
+    ALLOW(fstat, "the same"),
+    ALLOW(readlink, "the disks' paths made absolute (realpath)"),
+    ALLOW(getcwd, "the same, for a path given relative to the current folder"),
+    ALLOW(fdatasync, "the disk images are flushed before the switch-over"),
 };
 
 /* --on-reset restart: the loop thread builds the next VM (vm_build, vm_boot, the consoles,
@@ -202,6 +236,8 @@ static const struct sandbox_rule_list pty = LIST("pty", pty_rules);
 static const struct sandbox_rule_list io_pool = LIST("io pool", io_pool_rules);
 static const struct sandbox_rule_list rebuild = LIST("rebuild", rebuild_rules);
 static const struct sandbox_rule_list snapshot = LIST("snapshot", snapshot_rules);
+static const struct sandbox_rule_list kvm_state = LIST("kvm state", kvm_state_rules);
+static const struct sandbox_rule_list migrate = LIST("migrate", migrate_rules);
 
 size_t sandbox_policy(enum sandbox_thread kind, unsigned needs,
                       const struct sandbox_rule_list *lists[SANDBOX_MAX_LISTS])
@@ -229,6 +265,11 @@ size_t sandbox_policy(enum sandbox_thread kind, unsigned needs,
         break;
     case SANDBOX_THREAD_SNAPSHOT:
         lists[n++] = &snapshot;
+        lists[n++] = &kvm_state;
+        break;
+    case SANDBOX_THREAD_MIGRATE:
+        lists[n++] = &migrate;
+        lists[n++] = &kvm_state;
         break;
     case SANDBOX_THREAD_KINDS:
         break;

@@ -42,20 +42,18 @@ static void put_cpu_id(uint8_t *hdr, const struct snap_cpu_id *cpu)
         snap_put_le32(hdr + HDR_CPU_WORDS + 4 * i, words[i]);
 }
 
-int snap_writer_open(struct snap_writer *w, const char *path, const struct snap_info *info,
-                     struct error *err)
+/* The header, in a fresh buffer; path names the state in messages. */
+static int writer_begin(struct snap_writer *w, const char *path, const struct snap_info *info,
+                        struct error *err)
 {
     memset(w, 0, sizeof(*w));
     w->fd = -1;
     if (strlen(path) >= sizeof(w->path))
         return error_fmt(err, -ENAMETOOLONG, "%s: path too long", path);
     strcpy(w->path, path);
-    int rc = snap_tmp_path(path, w->tmp_path, sizeof(w->tmp_path), err);
-    if (rc < 0)
-        return rc;
     if (info->flags & ~SNAP_FLAG_DIFF)
         return error_fmt(err, -EINVAL, "%s: unknown snapshot flags 0x%x", path, info->flags);
-    rc = writer_reserve(w, SNAP_STATE_HEADER_SIZE, err);
+    int rc = writer_reserve(w, SNAP_STATE_HEADER_SIZE, err);
     if (rc < 0)
         return rc;
     uint8_t *hdr = w->buf;
@@ -67,16 +65,34 @@ int snap_writer_open(struct snap_writer *w, const char *path, const struct snap_
     strncpy((char *)hdr + HDR_KILN_VERSION, KILN_VERSION, 31);
     put_cpu_id(hdr, &info->cpu);
     w->len = SNAP_STATE_HEADER_SIZE;
-
-    w->fd = snap_create_tmp(w->tmp_path, err);
-    if (w->fd < 0) {
-        rc = w->fd;
-        w->fd = -1;
-        free(w->buf);
-        w->buf = NULL;
-        return rc;
-    }
+    w->open = true;
     return 0;
+}
+
+int snap_writer_open(struct snap_writer *w, const char *path, const struct snap_info *info,
+                     struct error *err)
+{
+    int rc = writer_begin(w, path, info, err);
+    if (rc == 0)
+        rc = snap_tmp_path(path, w->tmp_path, sizeof(w->tmp_path), err);
+    if (rc == 0) {
+        w->fd = snap_create_tmp(w->tmp_path, err);
+        rc = w->fd < 0 ? w->fd : 0;
+    }
+    if (rc < 0) {
+        w->fd = -1;
+        snap_writer_abort(w);
+    }
+    return rc;
+}
+
+int snap_writer_open_memory(struct snap_writer *w, const char *label, const struct snap_info *info,
+                            struct error *err)
+{
+    int rc = writer_begin(w, label, info, err);
+    if (rc < 0)
+        snap_writer_abort(w);
+    return rc;
 }
 
 static bool writer_has(const struct snap_writer *w, const char *name, int32_t slot)
@@ -95,7 +111,7 @@ static bool writer_has(const struct snap_writer *w, const char *name, int32_t sl
 int snap_writer_add(struct snap_writer *w, const char *name, int32_t slot, const void *data,
                     uint32_t size, struct error *err)
 {
-    if (w->fd < 0)
+    if (!w->open)
         return error_fmt(err, -EINVAL, "%s: section '%s' added to a closed writer", w->path, name);
     size_t name_len = strlen(name);
     if (name_len == 0 || name_len > SNAP_SECTION_NAME_MAX)
@@ -136,20 +152,41 @@ void snap_writer_abort(struct snap_writer *w)
     free(w->buf);
     w->buf = NULL;
     w->len = w->cap = 0;
+    w->open = false;
 }
 
-int snap_writer_finish(struct snap_writer *w, struct error *err)
+/* The header's size and count, and the trailer's CRC: the state is whole. */
+static size_t writer_seal(struct snap_writer *w)
 {
-    if (w->fd < 0) {
-        snap_writer_abort(w);
-        return error_fmt(err, -EINVAL, "%s: finishing a closed writer", w->path);
-    }
     /* writer_reserve always leaves room for the trailer, zeroed. */
     size_t file_size = w->len + SNAP_STATE_TRAILER_SIZE;
     snap_put_le64(w->buf + HDR_FILE_SIZE, file_size);
     snap_put_le32(w->buf + HDR_SECTION_COUNT, w->count);
     uint32_t crc = crc32_update(0, w->buf, file_size - 4);
     snap_put_le32(w->buf + file_size - 4, crc);
+    return file_size;
+}
+
+int snap_writer_take(struct snap_writer *w, uint8_t **bytes, size_t *len, struct error *err)
+{
+    if (!w->open || w->fd >= 0) {
+        snap_writer_abort(w);
+        return error_fmt(err, -EINVAL, "%s: taking the bytes of a closed or file writer", w->path);
+    }
+    *len = writer_seal(w);
+    *bytes = w->buf;
+    w->buf = NULL;
+    snap_writer_abort(w);
+    return 0;
+}
+
+int snap_writer_finish(struct snap_writer *w, struct error *err)
+{
+    if (!w->open || w->fd < 0) {
+        snap_writer_abort(w);
+        return error_fmt(err, -EINVAL, "%s: finishing a closed writer", w->path);
+    }
+    size_t file_size = writer_seal(w);
 
     int rc = snap_pwrite_all(w->fd, w->buf, file_size, 0, w->tmp_path, err);
     if (rc == 0)

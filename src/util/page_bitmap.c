@@ -37,3 +37,11 @@ uint64_t page_bitmap_count(const uint64_t *bits, uint64_t pages)
     }
     return count;
 }
+
+void page_bitmap_set_all(uint64_t *bits, uint64_t pages)
+{
+    for (uint64_t w = 0; w < pages / 64; w++)
+        bits[w] = ~0ull;
+    if (pages % 64)
+        bits[pages / 64] = bits_below(pages % 64);
+}

@@ -21,6 +21,7 @@
 #include "kiln/snapshot/snap_chain.h"
 #include "kiln/snapshot/snap_dir.h"
 #include "kiln/snapshot/snap_mem.h"
+#include "kiln/vm/vm_migrate.h"
 #include "kiln/vm/vm_snapshot.h"
 #include "kiln/vm/vm_sandbox.h"
 
@@ -373,6 +374,11 @@ int vm_restore(struct vm *vm, const struct vm_config *config, const char *dir, b
     return r;
 }
 
+int vm_open_consoles(struct vm *vm, struct error *err)
+{
+    return open_consoles(vm, false, err);
+}
+
 static void on_stop_requested(uv_async_t *handle)
 {
     struct vm *vm = handle->data;
@@ -383,6 +389,7 @@ static void on_stop_requested(uv_async_t *handle)
         vcpu_join(&vm->vcpus[i]);
     vm_devices_detach(vm);
     vm_snapshot_writer_stop(vm);
+    vm_migrate_thread_stop(vm);
     vm_api_stop(vm);
     /* The signal handles stay open (unreferenced) until vm_run has blocked the signals and
      * drained libuv's signal pipe: closing them here could drop a SIGTERM libuv had already
@@ -585,6 +592,8 @@ int vm_run(struct vm *vm, struct error *err)
         r = vcpu_start(&vm->vcpus[i], err);
     if (r == 0 && vm->api_fd >= 0)
         r = vm_snapshot_writer_start(vm, err);
+    if (r == 0 && vm->api_fd >= 0)
+        r = vm_migrate_thread_start(vm, err);
     if (r == 0)
         r = vm_sandbox_loop(vm, err);
     if (r < 0) {
@@ -619,7 +628,9 @@ void vm_destroy(struct vm *vm)
     }
     if (vm->loop_initialized)
         vm_snapshot_writer_stop(vm); /* it may still read the vCPUs' state */
-    vm_devices_destroy(vm);          /* lets block I/O still in flight finish on the loop first */
+    if (vm->loop_initialized)
+        vm_migrate_thread_stop(vm);
+    vm_devices_destroy(vm); /* lets block I/O still in flight finish on the loop first */
     if (vm->loop_initialized) {
         uv_run(&vm->loop, UV_RUN_NOWAIT); /* finish closing handles */
         uv_loop_close(&vm->loop);
@@ -629,6 +640,7 @@ void vm_destroy(struct vm *vm)
     free(vm->api); /* its handles closed with the loop's */
     vm->api = NULL;
     vm_snapshot_free(vm);
+    vm_migrate_free(vm);
     console_close(&vm->console);
     if (vm->config && vm->config->vconsole)
         console_close(&vm->hvc_console);

@@ -13,6 +13,7 @@
 #include "kiln/vm/vm.h"
 #include "kiln/vm/vm_api.h"
 #include "kiln/vm/vm_snapshot.h"
+#include "vm_api_migrate.h"
 
 static const char *state_name(struct vm *vm)
 {
@@ -84,6 +85,9 @@ static void get_vm(void *opaque, struct api_call *call)
                   "kiln_version", KILN_VERSION, "boots", (int)vm->boot_index + 1);
     if (body)
         json_object_set_new(body, "config", config_json(cfg));
+    json_t *migration = body ? vm_api_migration_json(vm) : NULL;
+    if (migration)
+        json_object_set_new(body, "migration", migration);
     if (!body)
         api_call_error(call, 500, "out of memory");
     else
@@ -276,6 +280,8 @@ static const struct api_route routes[] = {
     {"PUT", "/vm/shutdown", put_shutdown},
     {"PUT", "/vm/reboot", put_reboot},
     {"PUT", "/vm/snapshot", put_snapshot},
+    {"PUT", "/vm/migrate", vm_api_put_migrate},
+    {"PUT", "/vm/migrate/cancel", vm_api_put_migrate_cancel},
 };
 
 int vm_api_start(struct vm *vm, struct error *err)

@@ -271,7 +271,9 @@ static const struct vm_device_kind pm_kind = {
 static int blk_create(struct vm *vm, unsigned index, void **out, struct error *err)
 {
     struct virtio_blk *blk;
-    int r = virtio_blk_create(&blk, &vm->config->disks[index], &vm->loop, &vm->mem, &vm->log, err);
+    struct disk_config disk = vm->config->disks[index];
+    disk.lock_later = vm->receiving; /* the source VM holds the lock until the switch-over */
+    int r = virtio_blk_create(&blk, &disk, &vm->loop, &vm->mem, &vm->log, err);
     *out = r == 0 ? blk : NULL;
     return r;
 }
@@ -279,6 +281,11 @@ static int blk_create(struct vm *vm, unsigned index, void **out, struct error *e
 static struct virtio_dev *blk_virtio(void *dev)
 {
     return virtio_blk_dev(dev);
+}
+
+static int blk_hand_over(void *dev, bool release, struct error *err)
+{
+    return virtio_blk_hand_over(dev, release, err);
 }
 
 static unsigned blk_in_flight(void *dev)
@@ -502,6 +509,7 @@ static const struct vm_device_kind blk_kind = {
     .virtio = blk_virtio,
     .in_flight = blk_in_flight,
     .flush = blk_flush,
+    .hand_over = blk_hand_over,
     .destroy = blk_free,
     .state_size = sizeof(struct virtio_blk_state),
     .save = blk_save,

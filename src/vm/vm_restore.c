@@ -210,22 +210,31 @@ int vm_snapshot_check(const struct vm_config *config, const char *dir, struct er
     return r;
 }
 
-int vm_snapshot_restore(struct vm *vm, const char *dir, struct error *err)
+int vm_snapshot_load_state(struct vm *vm, const struct snap_reader *reader, bool new_gen,
+                           struct error *err)
 {
-    struct snap_reader reader;
-    int r = load_checked(&reader, vm->config, dir, false, err);
-    if (r < 0)
-        return r;
-    struct found *found = calloc(1, sizeof(*found));
-    if (!found)
+    int r = check_link(vm->config, reader, false, err);
+    struct found *found = r < 0 ? NULL : calloc(1, sizeof(*found));
+    if (r == 0 && !found)
         r = error_fmt(err, -ENOMEM, "out of memory");
     if (r == 0)
-        r = find_all(vm, &reader, found, err);
+        r = find_all(vm, reader, found, err);
     if (r == 0)
         r = load(vm, found, err);
-    if (r == 0 && vm->config->vmgenid) /* the snapshot's config: its DSDT has the device */
+    if (r == 0 && new_gen && vm->config->vmgenid) /* the snapshot's config: its DSDT has it */
         r = new_generation(vm, err);
     free(found);
+    return r;
+}
+
+int vm_snapshot_restore(struct vm *vm, const char *dir, struct error *err)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", dir, SNAP_STATE_FILE);
+    struct snap_reader reader;
+    int r = snap_reader_load(&reader, path, err);
+    if (r == 0)
+        r = vm_snapshot_load_state(vm, &reader, true, err);
     snap_reader_free(&reader);
     return r;
 }

@@ -13,31 +13,22 @@
 #include <unistd.h>
 
 #include "kiln/config/config_yaml.h"
-#include "kiln/snapshot/snap_disk.h"
 #include "kiln/snapshot/snap_cpu.h"
 #include "kiln/snapshot/snap_dir.h"
 #include "kiln/snapshot/snap_state.h"
 #include "kiln/snapshot/snap_mem.h"
 #include "kiln/util/page_bitmap.h"
-#include "kiln/vcpu/vcpu_state.h"
 #include "kiln/vm/vm.h"
 #include "kiln/vm/vm_dirty.h"
+#include "kiln/vm/vm_migrate.h"
+#include "kiln/vm/vm_sections.h"
 #include "kiln/vm/vm_snapshot.h"
 #include "kiln/vm/vm_snapshot_sections.h"
-#include "kiln/vm/vm_state.h"
 
 /* How long block I/O already on the thread pool may take to finish before a snapshot gives up
  * (the vCPUs are paused meanwhile, so no new requests come). */
 #define DRAIN_TIMEOUT_MS 10000
 #define DRAIN_POLL_MS    1
-
-/* One device's or transport's state, copied on the loop. */
-struct section {
-    char name[VM_SNAPSHOT_NAME_SIZE];
-    int32_t slot;
-    uint32_t size;
-    void *data;
-};
 
 struct vm_snapshot {
     struct vm *vm;
@@ -73,8 +64,7 @@ struct vm_snapshot {
     uint64_t started_ns, paused_ns;
     vm_snapshot_done_fn *done;
     void *opaque;
-    struct section sections[VM_MAX_DEVICES + PLATFORM_VIRTIO_MMIO_MAX];
-    unsigned nsections;
+    struct vm_sections sections;
     struct vm_snapshot_result result;
 };
 
@@ -83,68 +73,7 @@ static uint64_t ms_since(uint64_t start_ns)
     return (uv_hrtime() - start_ns) / 1000000;
 }
 
-static void free_sections(struct vm_snapshot *s)
-{
-    for (unsigned i = 0; i < s->nsections; i++)
-        free(s->sections[i].data);
-    s->nsections = 0;
-}
-
 /* ---- the writer thread ---- */
-
-static int add_section(struct snap_writer *w, const char *name, int32_t slot, const void *data,
-                       size_t size, struct error *err)
-{
-    return snap_writer_add(w, name, slot, data, (uint32_t)size, err);
-}
-
-/* The VM-wide and per-vCPU state KVM holds, read while the vCPUs are parked. */
-static int write_kvm_state(struct vm *vm, struct snap_writer *w, struct error *err)
-{
-    if (!vm->vcpu_caps_ok)
-        return error_fmt(err, -ENOTSUP, "this host's KVM cannot save vCPU state: %s",
-                         vm->vcpu_caps_error);
-    struct vm_state vm_state;
-    int r = vm_state_save(vm->fd, &vm_state, err);
-    if (r == 0)
-        r = add_section(w, VM_SNAPSHOT_SECTION_VM, -1, &vm_state, sizeof(vm_state), err);
-    struct vm_snapshot_clock clock = {.realtime_ns = vm_snapshot_realtime_ns()};
-    if (r == 0)
-        r = add_section(w, VM_SNAPSHOT_SECTION_CLOCK, -1, &clock, sizeof(clock), err);
-    struct vcpu_state *vcpu = malloc(sizeof(*vcpu));
-    if (!vcpu && r == 0)
-        r = error_fmt(err, -ENOMEM, "out of memory");
-    for (unsigned i = 0; r == 0 && i < vm->nvcpus; i++) {
-        r = vcpu_state_save(vm->vcpus[i].fd, &vm->vcpu_caps, vcpu, err);
-        if (r == 0)
-            r = add_section(w, VM_SNAPSHOT_SECTION_VCPU, (int32_t)i, vcpu, sizeof(*vcpu), err);
-    }
-    free(vcpu);
-    return r;
-}
-
-static int write_disk_ids(struct vm *vm, struct snap_writer *w, struct error *err)
-{
-    const struct vm_config *cfg = vm->config;
-    struct snap_disk_id *id = malloc(sizeof(*id));
-    if (!id)
-        return error_fmt(err, -ENOMEM, "out of memory");
-    int r = 0;
-    for (unsigned i = 0; r == 0 && i < cfg->ndisks; i++) {
-        /* As config.yaml gives it (config_yaml_emit makes paths absolute the same way), so
-         * that a restore of a VM run with a relative --disk finds the same path there. */
-        char *path = config_absolute_path(cfg->disks[i].path);
-        if (!path)
-            r = error_fmt(err, -ENOMEM, "out of memory");
-        else
-            r = snap_disk_id_of(path, cfg->disks[i].readonly, id, err);
-        free(path);
-        if (r == 0)
-            r = add_section(w, VM_SNAPSHOT_SECTION_DISK, (int32_t)i, id, sizeof(*id), err);
-    }
-    free(id);
-    return r;
-}
 
 static int write_config(struct vm *vm, const char *path, struct error *err)
 {
@@ -241,11 +170,8 @@ static int write_files(struct vm_snapshot *s, struct error *err)
     int r = s->base[0] ? check_base(s, err) : 0;
     if (r == 0)
         r = snap_dir_prepare(s->dir, err);
-    for (unsigned i = 0; r == 0 && i < vm->ndevices; i++) {
-        const struct vm_device *d = &vm->devices[i];
-        if (d->kind->flush)
-            r = d->kind->flush(d->dev, err);
-    }
+    if (r == 0)
+        r = vm_sections_flush_devices(vm, err);
     snprintf(path, sizeof(path), "%s/%s", s->dir, SNAP_CONFIG_FILE);
     if (r == 0)
         r = write_config(vm, path, err);
@@ -257,12 +183,7 @@ static int write_files(struct vm_snapshot *s, struct error *err)
     snprintf(path, sizeof(path), "%s/%s", s->dir, SNAP_STATE_FILE);
     if (r < 0 || snap_writer_open(&w, path, &info, err) < 0)
         return r < 0 ? r : -EIO;
-    r = write_kvm_state(vm, &w, err);
-    for (unsigned i = 0; r == 0 && i < s->nsections; i++)
-        r = add_section(&w, s->sections[i].name, s->sections[i].slot, s->sections[i].data,
-                        s->sections[i].size, err);
-    if (r == 0)
-        r = write_disk_ids(vm, &w, err);
+    r = vm_sections_write(vm, &s->sections, &w, err);
 
     struct snap_mem_stats mem = {0};
     struct snap_mem_pending pending = {.fd = -1};
@@ -318,7 +239,7 @@ static void *writer_thread(void *arg)
 static void finish(struct vm_snapshot *s)
 {
     struct vm *vm = s->vm;
-    free_sections(s);
+    vm_sections_free(&s->sections);
     s->result.total_ms = ms_since(s->started_ns);
     if (!s->resumed)
         s->result.paused_ms = ms_since(s->paused_ns);
@@ -379,41 +300,6 @@ static void fail(struct vm_snapshot *s, int r, const char *message)
     finish(s);
 }
 
-/* Each device's state and each virtio transport's, once no I/O is in flight: copied here in
- * one loop callback, so nothing can start between the check and the copy. */
-static int collect_devices(struct vm_snapshot *s, struct error *err)
-{
-    struct vm *vm = s->vm;
-    for (unsigned i = 0; i < vm->ndevices; i++) {
-        const struct vm_device *d = &vm->devices[i];
-        if (!d->kind->save)
-            continue;
-        struct section *sec = &s->sections[s->nsections];
-        sec->data = calloc(1, d->kind->state_size);
-        if (!sec->data)
-            return error_fmt(err, -ENOMEM, "out of memory");
-        s->nsections++;
-        snprintf(sec->name, sizeof(sec->name), "%s", d->name);
-        sec->slot = d->slot;
-        sec->size = (uint32_t)d->kind->state_size;
-        int r = d->kind->save(d->dev, sec->data, err);
-        if (r < 0)
-            return r;
-    }
-    for (unsigned i = 0; i < vm->nvirtio; i++) {
-        struct section *sec = &s->sections[s->nsections];
-        sec->data = calloc(1, sizeof(struct virtio_mmio_state));
-        if (!sec->data)
-            return error_fmt(err, -ENOMEM, "out of memory");
-        s->nsections++;
-        snprintf(sec->name, sizeof(sec->name), "%s", VM_SNAPSHOT_SECTION_TRANSPORT);
-        sec->slot = (int32_t)i;
-        sec->size = sizeof(struct virtio_mmio_state);
-        virtio_mmio_save(&vm->virtio[i].transport, sec->data);
-    }
-    return 0;
-}
-
 static void on_drain_tick(uv_timer_t *timer)
 {
     struct vm_snapshot *s = timer->data;
@@ -426,7 +312,7 @@ static void on_drain_tick(uv_timer_t *timer)
     }
     uv_timer_stop(timer);
     struct error err = {{0}};
-    if (collect_devices(s, &err) < 0) {
+    if (vm_sections_collect(s->vm, &s->sections, &err) < 0) {
         fail(s, -EIO, err.msg);
         return;
     }
@@ -444,6 +330,8 @@ int vm_snapshot_take(struct vm *vm, const char *dir, const char *base, bool stop
         return error_fmt(err, -ENOTSUP, "snapshots need the control API's writer thread");
     if (s->busy)
         return error_fmt(err, -EBUSY, "a snapshot is already being taken (into %s)", s->dir);
+    if (vm_migrate_busy(vm))
+        return error_fmt(err, -EBUSY, "the VM is being migrated");
     if (dir[0] != '/' || strlen(dir) >= sizeof(s->dir) - 32)
         return error_fmt(err, -EINVAL, "snapshot folder '%s': expected an absolute path", dir);
     if (base && (base[0] != '/' || strlen(base) >= sizeof(s->base)))
@@ -467,6 +355,20 @@ int vm_snapshot_take(struct vm *vm, const char *dir, const char *base, bool stop
     s->paused_ns = uv_hrtime();
     uv_timer_start(&s->drain_timer, on_drain_tick, 0, DRAIN_POLL_MS);
     return 0;
+}
+
+void vm_snapshot_note_dirty(struct vm *vm, const uint64_t *bitmap)
+{
+    struct vm_snapshot *s = vm->snapshot;
+    if (!s || !s->dirty)
+        return;
+    for (uint64_t w = 0; w < page_bitmap_words(vm->mem.size / 4096); w++)
+        s->dirty[w] |= bitmap[w];
+}
+
+bool vm_snapshot_busy(const struct vm *vm)
+{
+    return vm->snapshot && vm->snapshot->busy;
 }
 
 int vm_snapshot_writer_start(struct vm *vm, struct error *err)
@@ -533,7 +435,7 @@ void vm_snapshot_free(struct vm *vm)
     struct vm_snapshot *s = vm->snapshot;
     if (!s)
         return;
-    free_sections(s);
+    vm_sections_free(&s->sections);
     free(s->dirty);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->wake);

@@ -13,7 +13,7 @@ cleanup() {
     for pid in "${BACKGROUND_PIDS[@]}"; do
         kill -KILL "$pid" 2>/dev/null
     done
-    rm -rf "$TEST_TMP"
+    [ -n "${KEEP_TMP:-}" ] || rm -rf "$TEST_TMP"
 }
 trap cleanup EXIT
 

@@ -36,7 +36,7 @@ expect_offers() {
     done
 }
 
-expect_offers "subcommands" run validate config test ctl ps restore snapshot help version --help --version -- ""
+expect_offers "subcommands" run validate config test ctl ps restore receive snapshot help version --help --version -- ""
 expect_offers "a subcommand's prefix" run restore -- r
 [ "$(complete_words ru)" = run ] || fail "'kiln ru<TAB>' should offer only run, got: $(complete_words ru)"
 
@@ -78,7 +78,7 @@ expect_offers "--vconsole virtio:file:PATH" vmlinux -- run --vconsole virtio : f
 expect_offers "--console virtio:SINK" file: pty -- run --console virtio : ""
 expect_offers "--logs DIR" logdir -- test --logs log
 [ -z "$(complete_words test --logs vm)" ] || fail "--logs offers files, not only folders: $(complete_words test --logs vm)"
-expect_offers "help's topics" run test ctl ps restore snapshot -- help ""
+expect_offers "help's topics" run test ctl ps restore receive snapshot -- help ""
 
 # kiln ctl and kiln ps: every flag their --help prints, ctl's commands, and VM names from the
 # run folder (NAME.PID.sock) beside socket paths.

@@ -59,12 +59,14 @@ seccomp_states() {
 }
 
 seccomp_states kill >"$TEST_TMP/kill.states"
-# The loop, 2 vCPUs, libuv's 4 pool threads and the snapshot writer (the control API's), all
-# filtered.
-[ "$(wc -l <"$TEST_TMP/kill.states")" -eq 8 ] || fail "expected 8 threads: $(tr '\n' ',' <"$TEST_TMP/kill.states")"
+# The loop, 2 vCPUs, libuv's 4 pool threads, the snapshot writer and the migration sender (the
+# control API's), all filtered.
+[ "$(wc -l <"$TEST_TMP/kill.states")" -eq 9 ] || fail "expected 9 threads: $(tr '\n' ',' <"$TEST_TMP/kill.states")"
 grep -q '^kiln-snapshot 2$' "$TEST_TMP/kill.states" ||
     fail "the snapshot writer is not filtered: $(tr '\n' ',' <"$TEST_TMP/kill.states")"
-[ "$(grep -c ' 2$' "$TEST_TMP/kill.states")" -eq 8 ] ||
+grep -q '^kiln-migrate 2$' "$TEST_TMP/kill.states" ||
+    fail "the migration sender is not filtered: $(tr '\n' ',' <"$TEST_TMP/kill.states")"
+[ "$(grep -c ' 2$' "$TEST_TMP/kill.states")" -eq 9 ] ||
     fail "a thread without its filter: $(tr '\n' ',' <"$TEST_TMP/kill.states")"
 [ "$(grep -c '^kiln-vcpu[01] ' "$TEST_TMP/kill.states")" -eq 2 ] ||
     fail "expected 2 vCPU threads: $(tr '\n' ',' <"$TEST_TMP/kill.states")"

@@ -250,7 +250,16 @@ static void test_each_kind_has_its_own_list(void **state)
     expect_allowed(SANDBOX_THREAD_SNAPSHOT, 0, memory_region_ioctl);
     expect_allowed(SANDBOX_THREAD_SNAPSHOT, 0, base_has_state);
     expect_killed(SANDBOX_THREAD_SNAPSHOT, 0, kvm_run_ioctl);
-    expect_killed(SANDBOX_THREAD_LOOP, 0, dirty_log_ioctl);
+    expect_killed(SANDBOX_THREAD_SNAPSHOT, 0, open_socket);
+    /* The migration sender: its one connection and the dirty log, but no files, no KVM_RUN. */
+    expect_allowed(SANDBOX_THREAD_MIGRATE, 0, open_socket);
+    expect_allowed(SANDBOX_THREAD_MIGRATE, 0, dirty_log_ioctl);
+    expect_killed(SANDBOX_THREAD_MIGRATE, 0, open_file);
+    expect_killed(SANDBOX_THREAD_MIGRATE, 0, kvm_run_ioctl);
+    expect_killed(SANDBOX_THREAD_MIGRATE, 0, execute_program);
+    /* The loop reads the dirty log once, at a migration's stop, but never opens a socket. */
+    expect_allowed(SANDBOX_THREAD_LOOP, 0, dirty_log_ioctl);
+    expect_killed(SANDBOX_THREAD_LOOP, 0, open_socket);
 }
 
 static void test_needs_widen_the_loop(void **state)

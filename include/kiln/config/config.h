@@ -41,6 +41,9 @@ struct disk_config {
     char *serial; /* NULL: none; at most VIRTIO_BLK_ID_BYTES (20) bytes */
     enum disk_cache cache;
     unsigned queue_size; /* QueueNumMax offered: a power of 2 from 2 to 256 (default 256) */
+    /* Not a setting: kiln receive opens the image unlocked while the source VM still holds it,
+     * and locks it at the switch-over (disk_image_lock). */
+    bool lock_later;
 };
 
 #define CONFIG_DEFAULT_MEMORY         (256ULL << 20)

@@ -24,6 +24,11 @@ struct disk_image {
  * write one image. Errors are one line naming the disk. */
 int disk_image_open(struct disk_image *img, const struct disk_config *disk, struct error *err);
 void disk_image_close(struct disk_image *img);
+/* A live migration's hand-over of an image between two kiln processes: the source lets go of
+ * its lock once the destination has the VM's state, and the destination takes it (the same
+ * lock and error as disk_image_open; path names the disk). */
+int disk_image_lock(struct disk_image *img, const char *path, struct error *err);
+void disk_image_unlock(struct disk_image *img);
 
 /* Full-length positional I/O (retries short transfers and EINTR). 0 or -errno. */
 int disk_image_readv(const struct disk_image *img, const struct iovec *iov, int iovcnt,

@@ -19,6 +19,7 @@ enum sandbox_thread {
     SANDBOX_THREAD_LOOP,     /* the libuv loop: virtio queues, consoles, TAPs, then teardown */
     SANDBOX_THREAD_IO_POOL,  /* libuv's thread pool: virtio-blk reads, writes and flushes */
     SANDBOX_THREAD_SNAPSHOT, /* the snapshot writer: KVM state out, the snapshot's files */
+    SANDBOX_THREAD_MIGRATE,  /* the migration sender: dirty log, KVM state, one socket */
     SANDBOX_THREAD_KINDS
 };
 

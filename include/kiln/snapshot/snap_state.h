@@ -3,6 +3,7 @@
 #ifndef KILN_SNAPSHOT_SNAP_STATE_H
 #define KILN_SNAPSHOT_SNAP_STATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,7 +32,8 @@ struct snap_info {
 /* Collects the sections in memory and writes PATH.tmp at finish, then fsyncs it, renames it
  * to PATH and fsyncs the folder: a crash never leaves a half-written file under PATH. */
 struct snap_writer {
-    int fd; /* PATH.tmp, -1 once finished or aborted */
+    bool open; /* sections may be added */
+    int fd;    /* PATH.tmp, -1 once finished or aborted, or for a writer in memory */
     char path[4096];
     char tmp_path[4096 + 8];
     uint8_t *buf; /* header + sections so far */
@@ -44,6 +46,10 @@ struct snap_writer {
  * refused. */
 int snap_writer_open(struct snap_writer *w, const char *path, const struct snap_info *info,
                      struct error *err);
+/* The same in memory only, for a state sent over a stream (live migration): label names it in
+ * messages; snap_writer_take hands the finished bytes out. */
+int snap_writer_open_memory(struct snap_writer *w, const char *label, const struct snap_info *info,
+                            struct error *err);
 /* Appends a section: name of 1 to 47 characters, slot (vCPU index, virtio slot, or -1),
  * size bytes at data (data may be NULL if size is 0). -EINVAL for a bad or duplicate
  * name+slot, too many sections or a file over SNAP_STATE_MAX_SIZE. The writer stays usable
@@ -53,6 +59,9 @@ int snap_writer_add(struct snap_writer *w, const char *name, int32_t slot, const
 /* Writes, fsyncs and renames. On failure the .tmp is removed. Either way the writer is
  * released (snap_writer_abort after it does nothing). */
 int snap_writer_finish(struct snap_writer *w, struct error *err);
+/* A writer in memory: the whole state (header, sections, CRC), which the caller frees. The
+ * writer is released either way. */
+int snap_writer_take(struct snap_writer *w, uint8_t **bytes, size_t *len, struct error *err);
 /* Gives up: closes and removes PATH.tmp, frees the buffer. Safe to call twice. */
 void snap_writer_abort(struct snap_writer *w);
 

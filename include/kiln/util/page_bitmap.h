@@ -3,6 +3,7 @@
 #ifndef KILN_UTIL_PAGE_BITMAP_H
 #define KILN_UTIL_PAGE_BITMAP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* How many 64-bit words hold one bit for each of pages pages. */
@@ -18,5 +19,13 @@ void page_bitmap_or_at(uint64_t *dst, uint64_t first, const uint64_t *src, uint6
 
 /* The bits set among the first pages bits. */
 uint64_t page_bitmap_count(const uint64_t *bits, uint64_t pages);
+
+static inline bool page_bitmap_test(const uint64_t *bits, uint64_t page)
+{
+    return (bits[page / 64] >> (page % 64)) & 1;
+}
+
+/* Sets the first pages bits and clears the rest of the last word. */
+void page_bitmap_set_all(uint64_t *bits, uint64_t pages);
 
 #endif

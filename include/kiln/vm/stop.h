@@ -14,6 +14,7 @@ enum vm_stop_reason {
     VM_STOP_CRASH,     /* an exit kiln cannot handle: emulation failure, entry failure, ... */
     VM_STOP_REBOOT,    /* the control API asked for a reboot: main builds the VM again */
     VM_STOP_SNAPSHOT,  /* a snapshot asked to stop the VM once written (status 0) */
+    VM_STOP_MIGRATED,  /* the VM runs on another kiln now (status 0) */
 };
 
 /* kiln's exit statuses (docs/cli.md). Guest test-exit statuses pass through unchanged. */

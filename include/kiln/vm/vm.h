@@ -85,6 +85,8 @@ struct vm {
     bool paused;                  /* by PUT /vm/pause */
     uint64_t run_started_ns;      /* uv_hrtime() when vm_run started: the uptime's origin */
     struct vm_snapshot *snapshot; /* the snapshot writer (vm_snapshot.c), with the API */
+    struct vm_migrate *migrate;   /* the migration sender (vm_migrate.c), with the API */
+    bool receiving; /* built by kiln receive: disks are locked only at the switch-over */
 
     pthread_mutex_t stop_lock;
     int stopping; /* read atomically by vCPU threads */
@@ -118,6 +120,9 @@ int vm_create(struct vm *vm, const struct vm_config *config, unsigned boot_index
  * in), every piece of state loaded, the consoles opened. Instead of vm_create. */
 int vm_restore(struct vm *vm, const struct vm_config *config, const char *dir, bool copy_memory,
                struct error *err);
+/* The console sinks of a VM built by vm_build_from (vm_create and vm_restore do it themselves):
+ * for kiln receive. */
+int vm_open_consoles(struct vm *vm, struct error *err);
 
 /* Runs until the guest or the host stops it; the outcome is in vm->result. */
 int vm_run(struct vm *vm, struct error *err);

@@ -3,6 +3,7 @@
 #ifndef KILN_VM_DEVICE_H
 #define KILN_VM_DEVICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +38,9 @@ struct vm_device_kind {
     /* Its host side's data on stable storage (a disk image's fdatasync), before a snapshot.
      * Called from the snapshot writer's thread while the vCPUs are paused and I/O drained. */
     int (*flush)(void *dev, struct error *err);
+    /* Live migration: lets go of (release) or takes again the host resources the VM's other
+     * copy needs, such as a disk image's lock. Loop thread, vCPUs paused, no I/O in flight. */
+    int (*hand_over)(void *dev, bool release, struct error *err);
     void (*destroy)(void *dev);
     /* Guest-visible state (docs/architecture.md, "State for snapshots"): state_size bytes. */
     size_t state_size;

@@ -11,6 +11,7 @@
 struct vm;
 struct vm_config;
 struct snap_chain;
+struct snap_reader;
 
 struct vm_snapshot_result {
     int r; /* 0, or a negative errno with message */
@@ -43,6 +44,12 @@ void vm_snapshot_free(struct vm *vm);
 int vm_snapshot_take(struct vm *vm, const char *dir, const char *base, bool stop_after,
                      vm_snapshot_done_fn *done, void *opaque, struct error *err);
 
+/* Live migration reads KVM's dirty log too (which clears it): what it read must also reach the
+ * next diff snapshot. Not while a snapshot is being taken. */
+void vm_snapshot_note_dirty(struct vm *vm, const uint64_t *bitmap);
+/* Whether a snapshot is being taken (a migration waits its turn). Loop thread. */
+bool vm_snapshot_busy(const struct vm *vm);
+
 /* The checks that need no VM (the state file, the memory size, this CPU, the disks), so that
  * a refused snapshot builds nothing; for a diff, of each link of its chain of bases (the
  * bases' disks by path only: the images moved on with the VM). */
@@ -58,5 +65,9 @@ int vm_snapshot_chain(const struct vm_config *config, const char *dir, struct sn
  * the config has vmgenid off). Every check (format, CRC, CPU, sizes, disks) comes first, so
  * a refused snapshot leaves nothing half-loaded. */
 int vm_snapshot_restore(struct vm *vm, const char *dir, struct error *err);
+/* The same from a checked state in memory (a live migration's, then new_gen is false: the VM
+ * goes on as the same generation), after the same checks of the memory size, CPU and disks. */
+int vm_snapshot_load_state(struct vm *vm, const struct snap_reader *reader, bool new_gen,
+                           struct error *err);
 
 #endif

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Live migration between two kiln processes on this host (docs/migration.md): the counter guest
+# moves over a Unix socket and its lines go on, none lost or repeated; then each failure (the
+# receiver killed mid-round, a cancel, the connection closed, garbage in the stream, nobody
+# listening) leaves the source running and counting, and the receiver ends in one line, 125.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$SOURCE_DIR/tests/integration/lib.sh"
+require_kvm
+require_guest counter.elf
+
+COUNTER="$GUEST_DIR/counter.elf"
+STEPS=150000
+
+wait_for_line() { # wait_for_line FILE REGEX [TENTHS]
+    for ((i = 0; i < ${3:-600}; i++)); do
+        grep -qE "$2" "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    fail "no '$2' in $1: $(tail -c 1000 "$1" 2>/dev/null)"
+}
+
+end_pid() { # kills a VM or receiver and reaps it quietly
+    kill -KILL "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
+
+wait_for_socket() {
+    for ((i = 0; i < 300; i++)); do
+        [ -S "$1" ] && return 0
+        sleep 0.1
+    done
+    fail "no socket $1"
+}
+
+# start_source NAME CMDLINE: a counter VM with an API socket at $TEST_TMP/NAME.api.
+start_source() {
+    "$KILN" run --kernel "$COUNTER" --memory 128M --cmdline "$2" --api-socket "$TEST_TMP/$1.api" \
+        >"$TEST_TMP/$1.out" 2>"$TEST_TMP/$1.err" </dev/null &
+    SRC=$!
+    track_pid "$SRC"
+    wait_for_line "$TEST_TMP/$1.out" '^counter: step'
+}
+
+# start_receiver NAME [FLAGS]: kiln receive on $TEST_TMP/NAME.mig.
+start_receiver() {
+    local name=$1
+    shift
+    "$KILN" receive --listen "unix:$TEST_TMP/$name.mig" "$@" >"$TEST_TMP/$name.out" \
+        2>"$TEST_TMP/$name.err" </dev/null &
+    DST=$!
+    track_pid "$DST"
+    wait_for_socket "$TEST_TMP/$name.mig"
+}
+
+# The source counts on after a failed migration: a step it had not reached before shows up.
+expect_source_runs() { # expect_source_runs NAME
+    "$KILN" ctl "$TEST_TMP/$1.api" status >"$TEST_TMP/$1.status" 2>&1 ||
+        fail "the source's API does not answer: $(cat "$TEST_TMP/$1.status")"
+    expect_contains "$TEST_TMP/$1.status" ": running"
+    local last
+    last=$(grep -o '^counter: step [0-9]*' "$TEST_TMP/$1.out" | tail -1 | cut -d' ' -f3)
+    wait_for_line "$TEST_TMP/$1.out" "^counter: step $((last + 2000)) " 300
+}
+
+# 1. A migration that works: every line the two processes print together is the undisturbed
+#    run's, in order.
+start_source ok "every=2000 steps=$STEPS touch=32"
+start_receiver okdst --api-socket "$TEST_TMP/okdst.api"
+timeout 120 "$KILN" ctl "$TEST_TMP/ok.api" migrate "unix:$TEST_TMP/okdst.mig" \
+    >"$TEST_TMP/ok.ctl" 2>&1 || fail "kiln ctl migrate: $(cat "$TEST_TMP/ok.ctl")"
+cat "$TEST_TMP/ok.ctl"
+expect_contains "$TEST_TMP/ok.ctl" "migrated:"
+wait "$SRC" || fail "the source did not end with status 0 after the migration: $(cat "$TEST_TMP/ok.err")"
+expect_contains "$TEST_TMP/ok.err" "migrated to unix:$TEST_TMP/okdst.mig"
+"$KILN" ctl "$TEST_TMP/okdst.api" status >"$TEST_TMP/okdst.status" 2>&1 ||
+    fail "the destination's API does not answer: $(cat "$TEST_TMP/okdst.status")"
+wait "$DST" || fail "the destination did not end with the guest's status 0: $(cat "$TEST_TMP/okdst.err")"
+run_kiln "$TEST_TMP/ref.out" "$TEST_TMP/ref.err" run --kernel "$COUNTER" --memory 128M \
+    --cmdline "every=2000 steps=$STEPS" --api-socket none
+expect_status 0 "the undisturbed run: $(cat "$TEST_TMP/ref.err")"
+cat "$TEST_TMP/ok.out" "$TEST_TMP/okdst.out" | grep '^counter: step' >"$TEST_TMP/moved.lines"
+grep '^counter: step' "$TEST_TMP/ref.out" >"$TEST_TMP/ref.lines"
+diff "$TEST_TMP/ref.lines" "$TEST_TMP/moved.lines" >"$TEST_TMP/diff" ||
+    fail "the migrated counter's lines differ from an undisturbed run's: $(head -20 "$TEST_TMP/diff")"
+[ -s "$TEST_TMP/okdst.out" ] && grep -q '^counter: step' "$TEST_TMP/okdst.out" ||
+    fail "the destination printed no counter line"
+echo "migrated: the source printed $(grep -c '^counter: step' "$TEST_TMP/ok.out") lines, the destination $(grep -c '^counter: step' "$TEST_TMP/okdst.out"), all the undisturbed run's"
+
+# 2. The receiver dies mid-round (a slow, rate-limited copy of 96 touched MiB): the source runs on.
+start_source kill "every=2000 touch=96"
+start_receiver killdst
+timeout 120 "$KILN" ctl "$TEST_TMP/kill.api" migrate "unix:$TEST_TMP/killdst.mig" --bandwidth 16 \
+    >"$TEST_TMP/kill.ctl" 2>&1 &
+CTL=$!
+sleep 1.5
+"$KILN" ctl "$TEST_TMP/kill.api" status >"$TEST_TMP/kill.progress" 2>&1
+expect_contains "$TEST_TMP/kill.progress" "migration: copying, round 0"
+end_pid "$DST"
+wait "$CTL" && fail "kiln ctl migrate succeeded though the receiver was killed"
+cat "$TEST_TMP/kill.ctl"
+expect_contains "$TEST_TMP/kill.ctl" "kiln ctl: error: migrate:"
+expect_source_runs kill
+end_pid "$SRC"
+
+# 3. A cancel: the source runs on, the receiver discards what it had and says so.
+start_source cancel "every=2000 touch=96"
+start_receiver canceldst
+timeout 120 "$KILN" ctl "$TEST_TMP/cancel.api" migrate "unix:$TEST_TMP/canceldst.mig" \
+    --bandwidth 16 >"$TEST_TMP/cancel.ctl" 2>&1 &
+CTL=$!
+sleep 1.5
+"$KILN" ctl "$TEST_TMP/cancel.api" migrate-cancel >"$TEST_TMP/cancel.reply" 2>&1 ||
+    fail "migrate-cancel: $(cat "$TEST_TMP/cancel.reply")"
+wait "$CTL" && fail "kiln ctl migrate succeeded though it was cancelled"
+expect_contains "$TEST_TMP/cancel.ctl" "cancelled"
+status=0
+wait "$DST" || status=$?
+expect_status 125 "the receiver of a cancelled migration"
+expect_contains "$TEST_TMP/canceldst.err" "the sender cancelled the migration"
+expect_source_runs cancel
+"$KILN" ctl "$TEST_TMP/cancel.api" migrate-cancel >"$TEST_TMP/cancel.again" 2>&1 &&
+    fail "a second migrate-cancel succeeded"
+expect_contains "$TEST_TMP/cancel.again" "no migration is under way"
+end_pid "$SRC"
+
+# 4. The connection closes, then garbage arrives, part-way through the memory: the receiver
+#    ends in one line (status 125) and runs nothing; the source runs on.
+for mode in close corrupt; do
+    start_source "$mode" "every=2000 touch=32"
+    start_receiver "${mode}dst"
+    python3 "$SOURCE_DIR/tests/integration/mig_proxy.py" "$TEST_TMP/$mode.proxy" \
+        "$TEST_TMP/${mode}dst.mig" "$mode" $((5 * 1024 * 1024 + 123)) >"$TEST_TMP/$mode.proxy.out" 2>&1 &
+    track_pid $!
+    wait_for_socket "$TEST_TMP/$mode.proxy"
+    timeout 120 "$KILN" ctl "$TEST_TMP/$mode.api" migrate "unix:$TEST_TMP/$mode.proxy" \
+        >"$TEST_TMP/$mode.ctl" 2>&1 && fail "kiln ctl migrate through a proxy that ${mode}s succeeded"
+    expect_contains "$TEST_TMP/$mode.ctl" "kiln ctl: error: migrate:"
+    status=0
+    wait "$DST" || status=$?
+    expect_status 125 "the receiver of a stream that was ${mode}d"
+    expect_lines "$TEST_TMP/${mode}dst.err" 2 # its waiting line, then one error
+    expect_not_contains "$TEST_TMP/${mode}dst.out" "counter:"
+    echo "$mode: $(tail -1 "$TEST_TMP/${mode}dst.err")"
+    expect_source_runs "$mode"
+    end_pid "$SRC"
+done
+
+# 5. Nobody listens: one line, the source runs on.
+start_source none "every=2000"
+"$KILN" ctl "$TEST_TMP/none.api" migrate "unix:$TEST_TMP/nobody.mig" >"$TEST_TMP/none.ctl" 2>&1 &&
+    fail "a migration to nobody succeeded"
+expect_contains "$TEST_TMP/none.ctl" "nobody.mig"
+expect_source_runs none
+end_pid "$SRC"
+
+# 6. Bad command lines, each one line and status 125.
+run_kiln "$TEST_TMP/b1.out" "$TEST_TMP/b1.err" receive
+expect_status 125
+expect_contains "$TEST_TMP/b1.err" "no --listen"
+run_kiln "$TEST_TMP/b2.out" "$TEST_TMP/b2.err" receive --listen "ftp:x"
+expect_status 125
+expect_contains "$TEST_TMP/b2.err" "migration address 'ftp:x'"
+run_kiln "$TEST_TMP/b3.out" "$TEST_TMP/b3.err" receive --listen "unix:$TEST_TMP/t.mig" --timeout-s 1
+expect_status 125
+expect_lines "$TEST_TMP/b3.err" 2
+run_kiln "$TEST_TMP/b4.out" "$TEST_TMP/b4.err" receive --listen "unix:$TEST_TMP/t.mig" --memory 1G
+expect_status 125
+expect_contains "$TEST_TMP/b4.err" "--memory cannot be given"
+run_kiln "$TEST_TMP/b5.out" "$TEST_TMP/b5.err" ctl "$TEST_TMP/x.api" migrate "unix:/x" --downtime-ms 0
+expect_status 125
+expect_contains "$TEST_TMP/b5.err" "--downtime-ms: '0'"
+echo "PASS: a migration moves the counter with no line lost; killed, cancelled, closed and corrupt migrations and bad flags leave the source running"
