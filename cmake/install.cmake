@@ -15,7 +15,7 @@ endif()
 
 # Man pages: written in roff (docs/man/), the version filled in, gzipped as Debian wants
 # (-n: no time stamp, so the package is reproducible).
-set(KILN_MAN_PAGES kiln.1 kiln-run.1 kiln-test.1 kiln-ctl.1 kiln-ps.1 kiln-restore.1 kiln-snapshot.1
+set(KILN_MAN_PAGES kiln.1 kiln-run.1 kiln-test.1 kiln-ctl.1 kiln-ps.1 kiln-restore.1 kiln-receive.1 kiln-snapshot.1
   kiln-vm.yaml.5)
 set(man_outputs)
 foreach(page ${KILN_MAN_PAGES})

@@ -16,7 +16,7 @@
 static int check_range(const struct vm *vm, uint64_t first, uint64_t count, struct error *err)
 {
     uint64_t pages = vm->mem.size / MIG_PAGE_SIZE;
-    if (count == 0 || first >= pages || count > pages - first)
+    if (!mig_pages_in_range(first, count, pages))
         return error_fmt(
             err, -EBADMSG, "corrupt migration stream: pages %llu+%llu outside the VM's %llu pages",
             (unsigned long long)first, (unsigned long long)count, (unsigned long long)pages);
