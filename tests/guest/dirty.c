@@ -5,7 +5,8 @@
  * Write number n fills page n mod npages of the span with words derived from n, and first
  * checks that the page still holds all 512 words of write n - npages (the same page's previous
  * generation). Every `tick=` ms it prints "dirty: tick T written N sum HEX gap_us G maxgap_us M";
- * sum is folded from the pages it verified, so it depends only on N. */
+ * sum is folded from the pages it verified, so it depends only on N, and N is the pages the rate
+ * allowed before tick T was due, so runs that print the same T print the same N and sum. */
 #include "runtime/guest.h"
 #include "runtime/pvclock.h"
 #include "runtime/user.h"
@@ -33,8 +34,8 @@ struct pvh_memmap_entry {
 
 /* Why one user_run() came back to ring 0. */
 enum stop_reason {
-    STOP_TICK, /* a tick is due (and maybe the end) */
-    STOP_BAD,  /* a page did not hold what was last written to it */
+    STOP_DUE, /* a tick or the end is due, or the pages before it are written */
+    STOP_BAD, /* a page did not hold what was last written to it */
 };
 
 /* What the ring-0 part prints about a page that failed its check. */
@@ -57,8 +58,9 @@ struct dirty_run {
     uint64_t last_iteration_ns;
     uint64_t gap_ns;     /* longest gap between loop iterations since the last tick line */
     uint64_t max_gap_ns; /* ... since start */
-    uint64_t ticks;      /* ticks printed or passed */
+    uint64_t ticks;      /* the last tick printed (or skipped: one line for many after a stop) */
     uint64_t next_tick_ns;
+    uint64_t catch_up_to_ns; /* for catch_up(): write every page allowed before this time */
     /* outcome of the last run */
     enum stop_reason stop;
     struct bad_page bad;
@@ -144,27 +146,48 @@ static int stop_due(const struct dirty_run *run, uint64_t now)
     return now >= run->next_tick_ns || (run->end_ns && now >= run->end_ns);
 }
 
+/* Checks and writes the next page; -1 (run->stop = STOP_BAD) if it failed its check. */
+static int write_next_page(struct dirty_run *run)
+{
+    if (verify_previous(run, run->written) < 0) {
+        run->stop = STOP_BAD;
+        return -1;
+    }
+    write_page(run->written, run->npages);
+    run->written++;
+    return 0;
+}
+
 /* At CPL3 (user_run), where our hosts run guest code natively: writes pages at the rate until
  * a tick or the end is due, or a page fails its check. Cannot print; ring 0 does that. */
-static void write_until_tick(void *arg)
+static void write_until_due(void *arg)
 {
     struct dirty_run *run = arg;
     for (;;) {
         uint64_t now = iteration_now(run);
         if (stop_due(run, now)) {
-            run->stop = STOP_TICK;
+            run->stop = STOP_DUE;
             return;
         }
         if (run->pages_per_second == 0 || now < allowed_at_ns(run, run->written)) {
             __asm__ volatile("pause");
             continue;
         }
-        if (verify_previous(run, run->written) < 0) {
-            run->stop = STOP_BAD;
+        if (write_next_page(run) < 0)
             return;
-        }
-        write_page(run->written, run->npages);
-        run->written++;
+    }
+}
+
+/* At CPL3: writes every page the rate allowed before run->catch_up_to_ns (already past) that a
+ * stop or a slow host left unwritten, so a tick's or the end's N depends only on its time. */
+static void catch_up(void *arg)
+{
+    struct dirty_run *run = arg;
+    run->stop = STOP_DUE;
+    while (run->pages_per_second && allowed_at_ns(run, run->written) < run->catch_up_to_ns) {
+        iteration_now(run);
+        if (write_next_page(run) < 0)
+            return;
     }
 }
 
@@ -220,6 +243,24 @@ static int read_keys(struct dirty_keys *keys)
     return 0;
 }
 
+static void print_bad(const struct bad_page *bad)
+{
+    printf("dirty: BAD page %lu gen %lu word %lu holds %016lx expected %016lx\n",
+           (unsigned long)bad->page, (unsigned long)bad->generation, (unsigned long)bad->word,
+           (unsigned long)bad->holds, (unsigned long)bad->expected);
+}
+
+/* Catches up to time `due_ns` at CPL3; prints the BAD line and returns -1 if a page failed. */
+static int catch_up_to(struct dirty_run *run, uint64_t due_ns)
+{
+    run->catch_up_to_ns = due_ns;
+    user_run(catch_up, run);
+    if (run->stop != STOP_BAD)
+        return 0;
+    print_bad(&run->bad);
+    return -1;
+}
+
 static void print_tick(const struct dirty_run *run)
 {
     printf("dirty: tick %lu written %lu sum %016lx gap_us %lu maxgap_us %lu\n",
@@ -251,26 +292,30 @@ int guest_main(void)
     if (keys.seconds)
         run.end_ns = run.start_ns + (uint64_t)keys.seconds * NS_PER_SEC;
     for (;;) {
-        user_run(write_until_tick, &run);
+        user_run(write_until_due, &run);
         if (run.stop == STOP_BAD) {
-            printf("dirty: BAD page %lu gen %lu word %lu holds %016lx expected %016lx\n",
-                   (unsigned long)run.bad.page, (unsigned long)run.bad.generation,
-                   (unsigned long)run.bad.word, (unsigned long)run.bad.holds,
-                   (unsigned long)run.bad.expected);
+            print_bad(&run.bad);
             return GUEST_EXIT_FAIL;
         }
-        /* One line however many ticks passed (after a long pause, say): T counts time. */
+        /* The end stops the clock for the lines: nothing is due after it. One line however
+         * many ticks passed (after a long pause, say): T counts time, not lines. */
         uint64_t now = run.last_iteration_ns;
-        if (now >= run.next_tick_ns) {
-            run.ticks = (now - run.start_ns) / run.tick_ns;
-            run.next_tick_ns = run.start_ns + (run.ticks + 1) * run.tick_ns;
+        int ended = run.end_ns && now >= run.end_ns;
+        uint64_t tick = ((ended ? run.end_ns : now) - run.start_ns) / run.tick_ns;
+        if (tick > run.ticks) {
+            if (catch_up_to(&run, run.start_ns + tick * run.tick_ns) < 0)
+                return GUEST_EXIT_FAIL;
+            run.ticks = tick;
             print_tick(&run);
             run.gap_ns = 0;
         }
-        if (run.end_ns && now >= run.end_ns) {
+        if (ended) {
+            if (catch_up_to(&run, run.end_ns) < 0)
+                return GUEST_EXIT_FAIL;
             printf("dirty: done written %lu sum %016lx maxgap_us %lu\n", (unsigned long)run.written,
                    (unsigned long)run.sum, (unsigned long)(run.max_gap_ns / NS_PER_US));
             return GUEST_EXIT_PASS;
         }
+        run.next_tick_ns = run.start_ns + (run.ticks + 1) * run.tick_ns;
     }
 }
