@@ -220,10 +220,15 @@ else
     grep -qE '^dirty: tick [0-9]+ written [0-9]+ sum [0-9a-f]{16} gap_us [0-9]+ maxgap_us [0-9]+$' \
         "$TEST_TMP/qemu.out" || fail "no tick line on QEMU: $(cat "$TEST_TMP/qemu.out")"
     same_sums "$TEST_TMP/qemu.out" "$TEST_TMP/reference.out" "QEMU"
-    # Without kvmclock the guest cannot measure a pause: one line, status 1.
+    # Without kvmclock (or without KVM's CPUID signature) the guest cannot time a stop: one
+    # line, status 1.
     qemu_dirty noclock host,-arch-capabilities,-kvmclock "$KEYS seconds=1"
     expect_status 3 "dirty.elf on QEMU without kvmclock exits 1"
     expect_lines "$TEST_TMP/noclock.out" 1
     expect_contains "$TEST_TMP/noclock.out" "dirty: no kvmclock: CPUID 0x40000001 lacks the clocksource2 feature"
+    qemu_dirty nokvm host,-arch-capabilities,kvm=off "$KEYS seconds=1"
+    expect_status 3 "dirty.elf on QEMU with the KVM signature hidden exits 1"
+    expect_lines "$TEST_TMP/nokvm.out" 1
+    expect_contains "$TEST_TMP/nokvm.out" "dirty: no kvmclock: CPUID 0x40000000 does not name KVM"
 fi
 echo "PASS: rate, ticks and sums; rate=0; a pause and a snapshot's time on disk seen; changed and lost pages named; bad keys refused"
