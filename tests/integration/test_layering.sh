@@ -27,6 +27,7 @@ ALLOWED = {  # part -> parts it may include from ("vm" meaning only the contract
     "jail": {"util", "config"},
     "api": {"util"},
     "ctl": {"util", "api"},
+    "migrate": {"util"},
     "vm": {"util", "config", "boot", "acpi", "virtio", "host", "devices", "hostcompat", "vcpu",
            "sandbox", "snapshot", "api"},
     "main": {"config", "ktest", "jail", "vm", "util", "ctl", "api", "snapshot"},
