@@ -181,10 +181,16 @@ int mig_listen_port(int listen_fd)
     return -EAFNOSUPPORT;
 }
 
-/* A connection whose peer already left without sending anything: another mig_listen's check
- * whether this path is live (unix_path_is_live), not a sender. */
+/* A sender speaks first, at once; another mig_listen checking whether this path is live
+ * (unix_path_is_live) hangs up without a word, within microseconds. So a connection that ends
+ * before its first byte, waited for up to PROBE_WAIT_MS, is such a probe, not a sender. A
+ * connection still silent then is returned: the handshake's own timeout deals with it. */
+#define PROBE_WAIT_MS 1000
+
 static bool closed_without_a_word(int fd)
 {
+    if (wait_for(fd, POLLIN, PROBE_WAIT_MS) != 1)
+        return false;
     char byte;
     return recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }

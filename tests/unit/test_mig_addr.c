@@ -111,10 +111,17 @@ static void test_resolve_names(void **state)
     assert_true(strcmp(a.host, "127.0.0.1") == 0 || strcmp(a.host, "::1") == 0);
     assert_int_equal(a.port, 4000);
     assert_string_equal(a.text, "tcp:localhost:4000");
+    char numeric[64];
+    assert_int_equal(mig_addr_format(&a, numeric, sizeof(numeric)), 0);
+    assert_true(strcmp(numeric, "tcp:127.0.0.1:4000") == 0 ||
+                strcmp(numeric, "tcp:[::1]:4000") == 0);
+    assert_int_equal(mig_addr_format(&a, numeric, 8), -ENAMETOOLONG);
     assert_int_equal(mig_addr_resolve("tcp:10.1.2.3:9", &a, &err), 0);
     assert_string_equal(a.host, "10.1.2.3");
     assert_int_equal(mig_addr_resolve("unix:/tmp/x", &a, &err), 0);
     assert_string_equal(a.path, "/tmp/x");
+    assert_int_equal(mig_addr_format(&a, numeric, sizeof(numeric)), 0);
+    assert_string_equal(numeric, "unix:/tmp/x");
     assert_int_equal(mig_addr_resolve("tcp:no-such-host.invalid:9", &a, &err), -EHOSTUNREACH);
     assert_non_null(strstr(err.msg, "cannot resolve 'no-such-host.invalid'"));
     assert_int_equal(mig_addr_resolve("tcp:localhost:0", &a, &err), -EINVAL);
