@@ -1,6 +1,5 @@
-/* The migration link's handshake: both sides send a hello (magic, version, key flag, random
- * bytes); with a pre-shared key each direction's key comes from the psk over both hellos, and
- * each side proves it holds it with a first encrypted message the other must open. */
+/* The migration link's handshake: both sides' hellos; with a pre-shared key, each direction's
+ * key from the psk over both hellos, and each side's proof that it holds it. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>

@@ -1,6 +1,5 @@
-/* libFuzzer target for the migration link's receiving side: the input (after its first byte,
- * whose bits pick a key and the side) is everything the peer ever sends. The handshake and
- * every recv must end in one error line, never a crash, hang or leak. */
+/* libFuzzer target for the migration link: any bytes as everything a peer sends; the handshake
+ * and every recv must end in one error line, never a crash, hang or leak. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -27,6 +26,7 @@ static void check_line(const struct error *err)
     check(err->msg[0] != '\0' && strchr(err->msg, '\n') == NULL);
 }
 
+/* The input's first byte: bit 0, the link has a key; bit 1, it is the sender. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1 || size > MAX_PEER_BYTES + 1)

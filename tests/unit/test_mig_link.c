@@ -1,6 +1,5 @@
 /* Unit tests for the migration link over a socketpair, a thread as the peer: bytes arrive as
- * sent (plain and keyed), every handshake mismatch gives its line on both sides, and a flipped
- * byte, a peer that leaves, a silent peer, a cancel and a stranger each end in their error. */
+ * sent, handshake mismatches, tampering, hang-ups, timeouts, a cancel and strangers fail. */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
