@@ -50,8 +50,9 @@ endforeach()
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${example_configs})
 
 # The Debian package (`cpack -G DEB`, scripts/deb.sh): Depends come from dpkg-shlibdeps, which
-# reads the libraries bin/kiln links (libuv1, libyaml-0-2, libseccomp2, libjansson4, libc6), so
-# they cannot drift.
+# reads the libraries bin/kiln links (libuv1, libyaml-0-2, libseccomp2, libjansson4, libc6, and
+# libsodium23 as soon as kiln calls the migration link: the linker drops a library nothing uses),
+# so they cannot drift.
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME kiln)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})

@@ -13,7 +13,7 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 
 # Debian packages kiln needs to build and test (qemu-system-x86: the peer our tests compare with;
 # scripts/build-minimal-kernel.sh installs the kernel build's own packages).
-PACKAGES=(build-essential cmake pkg-config libuv1-dev libyaml-dev libcmocka-dev libseccomp-dev libjansson-dev linux-libc-dev
+PACKAGES=(build-essential cmake pkg-config libuv1-dev libyaml-dev libcmocka-dev libseccomp-dev libjansson-dev libsodium-dev linux-libc-dev
           qemu-system-x86 python3 valgrind acpica-tools busybox-static cpio xz-utils zstd lz4
           clang e2fsprogs iproute2 iputils-ping man-db)
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kiln/config/config_yaml.h"
 #include "kiln/migrate/mig_proto.h"
@@ -379,8 +380,10 @@ static int migrate(struct vm_migrate *m, struct error *err)
     struct mig_link *link;
     int r = mig_link_open(&link, fd, true, m->request.has_psk ? m->request.psk : NULL,
                           REPLY_TIMEOUT_MS, err);
-    if (r < 0)
+    if (r < 0) {
+        close(fd); /* a link that failed to open leaves its fd to us */
         return r;
+    }
     pthread_mutex_lock(&m->lock);
     m->link = link;
     bool cancel = m->cancel;
