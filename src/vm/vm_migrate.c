@@ -288,11 +288,19 @@ static int precopy(struct vm_migrate *m, struct error *err)
     }
 }
 
+/* Where the downtime goes (--log-level debug): the time since the vCPUs stopped. */
+static void log_stopped(struct vm_migrate *m, const char *what)
+{
+    log_debug(&m->vm->log, "migration: %s, %.1f ms after the vCPUs stopped", what,
+              (double)(uv_hrtime() - m->paused_ns) / 1e6);
+}
+
 /* The VM is stopped: the last pages (copied by the loop), KVM's and the devices' state, with
  * the disks flushed first, then the receiver's LOADED. */
 static int send_final(struct vm_migrate *m, struct error *err)
 {
     struct vm *vm = m->vm;
+    log_stopped(m, "the last pages and devices copied");
     uint64_t pages = ram_pages(vm), at = 0;
     int r = 0;
     for (uint64_t page = 0; r == 0 && page < pages;) {
@@ -308,8 +316,10 @@ static int send_final(struct vm_migrate *m, struct error *err)
         at += n;
         page += n;
     }
-    if (r == 0)
+    if (r == 0) {
+        log_stopped(m, "the last pages sent");
         r = vm_sections_flush_devices(vm, err);
+    }
     struct snap_info info = {.memory_size = vm->mem.size};
     snap_cpu_id_probe(&info.cpu);
     struct snap_writer w;
@@ -331,8 +341,12 @@ static int send_final(struct vm_migrate *m, struct error *err)
         r = mig_link_flush(m->link, err);
     void *body;
     size_t len;
-    if (r == 0)
+    if (r == 0) {
+        log_stopped(m, "the state sent");
         r = mig_expect(m->link, MIG_REC_LOADED, "receiver", &body, &len, err);
+    }
+    if (r == 0)
+        log_stopped(m, "the receiver loaded the state");
     return r;
 }
 
@@ -344,6 +358,7 @@ static int hand_over(struct vm_migrate *m, struct error *err)
     int r = ask_loop(m, LOOP_RELEASE, err);
     if (r < 0)
         return r;
+    log_stopped(m, "the disks released");
     pthread_mutex_lock(&m->lock);
     bool too_late = !m->cancel;
     m->past_point_of_no_return = too_late;

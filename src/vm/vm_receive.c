@@ -2,6 +2,8 @@
  * config with its disks unlocked, read the memory rounds straight into its RAM and then its
  * state, and take the disks over when the source lets go. Nothing runs until all is in. */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,9 +45,16 @@ static int receive_zero(struct vm *vm, struct mig_link *link, struct error *err)
     uint64_t first = mig_get_u64(body), count = mig_get_u64(body + 8);
     if (r == 0)
         r = check_range(vm, first, count, err);
-    if (r == 0) /* a page once sent with data can be zero by a later round */
-        memset((uint8_t *)vm->mem.mapping + first * MIG_PAGE_SIZE, 0, count * MIG_PAGE_SIZE);
-    return r;
+    if (r < 0)
+        return r;
+    /* A hole in RAM's memfd reads as zero: a page never written stays unallocated (round 0's
+     * zero pages cost nothing), and one a later round finds zero again is given back. */
+    off_t offset = (off_t)(first * MIG_PAGE_SIZE), len = (off_t)(count * MIG_PAGE_SIZE);
+    if (vm->mem.fd >= 0 &&
+        fallocate(vm->mem.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, len) == 0)
+        return 0;
+    memset((uint8_t *)vm->mem.mapping + offset, 0, (size_t)len);
+    return 0;
 }
 
 /* The state, checked as a snapshot's is (format, CRC, CPU, memory size, disks) and loaded. */

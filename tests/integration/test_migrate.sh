@@ -183,6 +183,25 @@ for mode in close corrupt; do
     end_pid "$SRC"
 done
 
+# 4b. The same garbage on a keyed stream is caught as such: the receiver says the stream was
+#     altered, not merely cut.
+(umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$TEST_TMP/key")
+start_source keyed "every=2000 touch=32"
+start_receiver keyeddst --psk-file "$TEST_TMP/key"
+python3 "$SOURCE_DIR/tests/integration/mig_proxy.py" "$TEST_TMP/keyed.proxy" \
+    "$TEST_TMP/keyeddst.mig" corrupt $((5 * 1024 * 1024 + 123)) >"$TEST_TMP/keyed.proxy.out" 2>&1 &
+track_pid $!
+wait_for_socket "$TEST_TMP/keyed.proxy"
+timeout 120 "$KILN" ctl "$TEST_TMP/keyed.api" migrate "unix:$TEST_TMP/keyed.proxy" \
+    --psk-file "$TEST_TMP/key" >"$TEST_TMP/keyed.ctl" 2>&1 && fail "a keyed migration through garbage succeeded"
+status=0
+wait "$DST" || status=$?
+expect_status 125 "the receiver of an altered keyed stream"
+expect_contains "$TEST_TMP/keyeddst.err" "the stream was altered or corrupted"
+expect_not_contains "$TEST_TMP/keyeddst.out" "counter:"
+expect_source_runs keyed
+end_pid "$SRC"
+
 # 5. Nobody listens: one line, the source runs on.
 start_source none "every=2000"
 "$KILN" ctl "$TEST_TMP/none.api" migrate "unix:$TEST_TMP/nobody.mig" >"$TEST_TMP/none.ctl" 2>&1 &&
