@@ -374,6 +374,21 @@ int vm_restore(struct vm *vm, const struct vm_config *config, const char *dir, b
     return r;
 }
 
+int vm_start_worker(pthread_t *thread, void *(*run)(void *), void *arg)
+{
+    /* The loop's signals are not its business; SIGSYS stays open for --seccomp log. */
+    sigset_t mask, old;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGWINCH);
+    sigaddset(&mask, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &mask, &old);
+    int e = pthread_create(thread, NULL, run, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return e;
+}
+
 int vm_open_consoles(struct vm *vm, struct error *err)
 {
     return open_consoles(vm, false, err);

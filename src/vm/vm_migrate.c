@@ -496,17 +496,6 @@ static int capture(struct vm_migrate *m, struct error *err)
     return vm_sections_collect(vm, &m->sections, err);
 }
 
-static int hand_over_devices(struct vm *vm, bool release, struct error *err)
-{
-    for (unsigned i = 0; i < vm->ndevices; i++) {
-        const struct vm_device *d = &vm->devices[i];
-        int r = d->kind->hand_over ? d->kind->hand_over(d->dev, release, err) : 0;
-        if (r < 0)
-            return r;
-    }
-    return 0;
-}
-
 static void on_drained(uv_timer_t *timer)
 {
     struct vm_migrate *m = timer->data;
@@ -519,7 +508,8 @@ static void on_drained(uv_timer_t *timer)
     }
     uv_timer_stop(timer);
     struct error err = {{0}};
-    int r = m->loop_job == LOOP_CAPTURE ? capture(m, &err) : hand_over_devices(m->vm, true, &err);
+    int r =
+        m->loop_job == LOOP_CAPTURE ? capture(m, &err) : vm_devices_hand_over(m->vm, true, &err);
     loop_job_done(m, r, err.msg);
 }
 
@@ -593,7 +583,7 @@ static void on_loop_async(uv_async_t *handle)
         break;
     }
     case LOOP_RETAKE: {
-        int r = hand_over_devices(m->vm, false, &err);
+        int r = vm_devices_hand_over(m->vm, false, &err);
         loop_job_done(m, r, err.msg);
         break;
     }
@@ -610,6 +600,8 @@ int vm_migrate_start(struct vm *vm, const struct vm_migrate_request *request,
         return error_fmt(err, -EBUSY, "a migration to %s is under way", m->request.to.text);
     if (vm_snapshot_busy(vm))
         return error_fmt(err, -EBUSY, "a snapshot is being taken; migrate after it");
+    if (vm->config->jail_dir) /* its sender would run in the jail: no network, no other files */
+        return error_fmt(err, -ENOTSUP, "a VM run with --jail cannot be migrated yet");
     if (request->to.kind == MIG_ADDR_TCP && !request->has_psk)
         log_warn(&vm->log,
                  "migration to %s: no pre-shared key, so the VM's memory crosses the "
@@ -698,15 +690,7 @@ int vm_migrate_thread_start(struct vm *vm, struct error *err)
     m->dirty = calloc(page_bitmap_words(ram_pages(vm)), sizeof(uint64_t));
     if (!m->dirty)
         return error_fmt(err, -ENOMEM, "migration: no memory for the dirty-page bitmap");
-    sigset_t mask, old;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGWINCH);
-    sigaddset(&mask, SIGCHLD);
-    pthread_sigmask(SIG_BLOCK, &mask, &old);
-    int e = pthread_create(&m->thread, NULL, migrate_thread, m);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int e = vm_start_worker(&m->thread, migrate_thread, m);
     if (e != 0)
         return error_fmt(err, -e, "migration: cannot start its thread: %s", strerror(e));
     m->thread_started = true;

@@ -75,18 +75,6 @@ static int receive_state(struct vm *vm, struct mig_link *link, uint64_t length, 
     return r;
 }
 
-/* The disks are this VM's now: their locks, taken as `kiln run` takes them. */
-static int take_disks(struct vm *vm, struct error *err)
-{
-    for (unsigned i = 0; i < vm->ndevices; i++) {
-        const struct vm_device *d = &vm->devices[i];
-        int r = d->kind->hand_over ? d->kind->hand_over(d->dev, false, err) : 0;
-        if (r < 0)
-            return r;
-    }
-    return 0;
-}
-
 /* Records until GO: pages, rounds, the state (answered LOADED). */
 static int receive_all(struct vm *vm, struct mig_link *link, bool *start_paused, struct error *err)
 {
@@ -160,8 +148,8 @@ int vm_receive(struct vm *vm, const struct vm_config *config, struct mig_link *l
         r = mig_link_flush(link, err);
     if (r == 0)
         r = receive_all(vm, link, start_paused, err);
-    if (r == 0)
-        r = take_disks(vm, err);
+    if (r == 0) /* the disks are this VM's now: locked as `kiln run` locks them */
+        r = vm_devices_hand_over(vm, false, err);
     if (r == 0)
         r = mig_send(link, MIG_REC_RUNNING, NULL, 0, NULL, 0, err);
     if (r == 0)

@@ -120,6 +120,10 @@ int vm_create(struct vm *vm, const struct vm_config *config, unsigned boot_index
  * in), every piece of state loaded, the consoles opened. Instead of vm_create. */
 int vm_restore(struct vm *vm, const struct vm_config *config, const char *dir, bool copy_memory,
                struct error *err);
+/* Starts a worker thread of the VM's (the snapshot writer, the migration sender) with the
+ * loop's signals blocked in it. 0 or an errno value, as pthread_create. */
+int vm_start_worker(pthread_t *thread, void *(*run)(void *), void *arg);
+
 /* The console sinks of a VM built by vm_build_from (vm_create and vm_restore do it themselves):
  * for kiln receive. */
 int vm_open_consoles(struct vm *vm, struct error *err);
