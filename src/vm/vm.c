@@ -266,7 +266,14 @@ int vm_build(struct vm *vm, const struct vm_config *config, struct error *err)
 
 int vm_build_from(struct vm *vm, const struct vm_config *config, int memory_fd, struct error *err)
 {
+    return vm_build_as(vm, config, memory_fd, false, err);
+}
+
+int vm_build_as(struct vm *vm, const struct vm_config *config, int memory_fd, bool receiving,
+                struct error *err)
+{
     memset(vm, 0, sizeof(*vm));
+    vm->receiving = receiving;
     vm->fd = -1;
     vm->api_fd = -1;
     vm->kvm.fd = -1;

@@ -137,8 +137,7 @@ static int receive_all(struct vm *vm, struct mig_link *link, bool *start_paused,
 int vm_receive(struct vm *vm, const struct vm_config *config, struct mig_link *link,
                bool *start_paused, struct error *err)
 {
-    vm->receiving = true;
-    int r = vm_build_from(vm, config, -1, err);
+    int r = vm_build_as(vm, config, -1, true, err);
     bool built = r == 0;
     if (r == 0)
         r = vm_open_consoles(vm, err);

@@ -33,13 +33,15 @@ wait_for_socket() {
     fail "no socket $1"
 }
 
-# start_source NAME CMDLINE: a counter VM with an API socket at $TEST_TMP/NAME.api.
+# start_source NAME CMDLINE [FLAGS]: a counter VM with an API socket at $TEST_TMP/NAME.api.
 start_source() {
-    "$KILN" run --kernel "$COUNTER" --memory 128M --cmdline "$2" --api-socket "$TEST_TMP/$1.api" \
-        >"$TEST_TMP/$1.out" 2>"$TEST_TMP/$1.err" </dev/null &
+    local name=$1 cmdline=$2
+    shift 2
+    "$KILN" run --kernel "$COUNTER" --memory 128M --cmdline "$cmdline" \
+        --api-socket "$TEST_TMP/$name.api" "$@" >"$TEST_TMP/$name.out" 2>"$TEST_TMP/$name.err" </dev/null &
     SRC=$!
     track_pid "$SRC"
-    wait_for_line "$TEST_TMP/$1.out" '^counter: step'
+    wait_for_line "$TEST_TMP/$name.out" '^counter: step'
 }
 
 # start_receiver NAME [FLAGS]: kiln receive on $TEST_TMP/NAME.mig.
@@ -64,8 +66,10 @@ expect_source_runs() { # expect_source_runs NAME
 }
 
 # 1. A migration that works: every line the two processes print together is the undisturbed
-#    run's, in order.
-start_source ok "every=2000 steps=$STEPS touch=32"
+#    run's, in order. The VM has a disk: the destination opens it while the source holds its
+#    lock, and holds the lock once it runs.
+truncate -s 1M "$TEST_TMP/disk.img"
+start_source ok "every=2000 steps=$STEPS touch=32" --disk "$TEST_TMP/disk.img"
 start_receiver okdst --api-socket "$TEST_TMP/okdst.api"
 timeout 120 "$KILN" ctl "$TEST_TMP/ok.api" migrate "unix:$TEST_TMP/okdst.mig" \
     >"$TEST_TMP/ok.ctl" 2>&1 || fail "kiln ctl migrate: $(cat "$TEST_TMP/ok.ctl")"
@@ -73,6 +77,10 @@ cat "$TEST_TMP/ok.ctl"
 expect_contains "$TEST_TMP/ok.ctl" "migrated:"
 wait "$SRC" || fail "the source did not end with status 0 after the migration: $(cat "$TEST_TMP/ok.err")"
 expect_contains "$TEST_TMP/ok.err" "migrated to unix:$TEST_TMP/okdst.mig"
+run_kiln "$TEST_TMP/other.out" "$TEST_TMP/other.err" run --kernel "$COUNTER" --cmdline "steps=1" \
+    --disk "$TEST_TMP/disk.img" --api-socket none
+expect_status 125 "a second VM on the migrated VM's disk"
+expect_contains "$TEST_TMP/other.err" "is in use by another VM"
 "$KILN" ctl "$TEST_TMP/okdst.api" status >"$TEST_TMP/okdst.status" 2>&1 ||
     fail "the destination's API does not answer: $(cat "$TEST_TMP/okdst.status")"
 wait "$DST" || fail "the destination did not end with the guest's status 0: $(cat "$TEST_TMP/okdst.err")"

@@ -105,6 +105,10 @@ static inline struct console *vm_hvc_console(struct vm *vm)
 int vm_build(struct vm *vm, const struct vm_config *config, struct error *err);
 /* vm_build with guest RAM mapped from a snapshot's memory file (guest_mem_init_from). */
 int vm_build_from(struct vm *vm, const struct vm_config *config, int memory_fd, struct error *err);
+/* The same for kiln receive when receiving is true: the disk images are opened but not locked
+ * (the source VM holds them until the switch-over; vm_devices_hand_over locks them). */
+int vm_build_as(struct vm *vm, const struct vm_config *config, int memory_fd, bool receiving,
+                struct error *err);
 
 /* Boots the config's kernel on a built VM: firmware tables (ACPI, MP table, reset vector), the
  * kernel and initrd in RAM, the boot vCPU's registers. A restore loads state instead. */

@@ -36,9 +36,12 @@ ip link show tap1 >/dev/null 2>&1 || tunctl -t tap1 >/dev/null || die "tunctl -t
 ip addr flush dev tap1
 ip link set tap1 down
 ip link set tap1 address "$(cat /sys/class/net/tap0/address)" || die "cannot give tap1 tap0's MAC"
-# L1's end of the guest's TCP connection: every line the guest sends.
-nc -l -p 7000 >"$DIR/tcp.log" 2>/dev/null &
+# L1's end of the guest's TCP connection: every line the guest sends. busybox nc ends the
+# connection when its stdin ends, so its stdin is a fifo held open until the case ends.
+mkfifo "$DIR/nc.in"
+nc -l -p 7000 <"$DIR/nc.in" >"$DIR/tcp.log" 2>/dev/null &
 NC_PID=$!
+exec 5>"$DIR/nc.in"
 CMDLINE="console=ttyS0 loglevel=5 panic=-1 nowatchdog kiln.mode=snapshot kiln.count=$COUNT"
 CMDLINE="$CMDLINE kiln.ext4_serial=nested-ext4 kiln.mac=$MAC kiln.ip=10.0.2.2 kiln.tcp=10.0.2.1:7000"
 counter_lines() { sed -n 's/.*kiln-counter: \([0-9]*\) .*/\1/p' "$@" | tr -d '\r'; }
@@ -98,6 +101,7 @@ if [ "$VMM_STATUS" = 0 ]; then
 else
     host_result FAIL destination-exit "kiln receive ended with status $VMM_STATUS, expected 0: $(tail -n 3 "$DIR/dst.stderr" | tr '\n' ' ')"
 fi
+exec 5>&-
 kill "$NC_PID" 2>/dev/null
 got=$(cat "$DIR/source.log" "$DIR/dst.log" | counter_lines | tr '\n' ' ')
 want=$(seq 1 "$COUNT" | tr '\n' ' ')
