@@ -117,9 +117,15 @@ if [ "$tcp" = "$want" ]; then
 else
     host_result FAIL tcp "the guest's TCP connection carried '$tcp', expected '$want'"
 fi
+# A migrated VM is the same VM: no new generation ID, so its kernel does not reseed.
+vmgenid=$(grep -a -m 1 'kiln-check: INFO vmgenid:' "$DIR/dst.log" | tr -d '\r')
+case $vmgenid in
+*"bound 1, reseeds 0") host_result PASS vmgenid "the vmgenid driver saw no new generation (${vmgenid#*vmgenid: })" ;;
+*) host_result FAIL vmgenid "expected the vmgenid driver bound and no reseed, got '${vmgenid#*vmgenid: }'" ;;
+esac
 gzip -c "$DIR/ext4.img" >"$OUT/ext4.img.gz"
 echo "$COUNT" >"$OUT/count"
 cat "$DIR/source.log" "$DIR/dst.log" >"$DIR/ttyS0.log"
 cat "$DIR/source.stderr" "$DIR/dst.stderr" >"$DIR/vmm.stderr"
 cp "$DIR/source.log" "$DIR/dst.log" "$DIR/tcp.log" "$OUT/" 2>/dev/null
-finish_case "migrate source-stop ping destination-exit continues tcp counter kernel-log"
+finish_case "migrate source-stop ping destination-exit continues tcp vmgenid counter kernel-log"
