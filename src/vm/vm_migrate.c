@@ -189,6 +189,11 @@ static int send_round(struct vm_migrate *m, uint64_t *bytes, struct error *err)
             n++;
         if (cancelled(m))
             return error_fmt(err, -ECANCELED, "cancelled");
+        if (ms_since(m->started_ns) / 1000 >= m->request.timeout_s)
+            return error_fmt(err, -ETIMEDOUT,
+                             "did not converge in %u s: round %u still had %llu pages to send; "
+                             "the VM runs on here",
+                             m->request.timeout_s, m->progress.round, (unsigned long long)left);
         int r = send_run(m, (const uint8_t *)vm->mem.mapping + page * MIG_PAGE_SIZE, page, n, err);
         if (r < 0)
             return r;

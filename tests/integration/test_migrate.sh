@@ -168,6 +168,30 @@ expect_source_runs cancel
 expect_contains "$TEST_TMP/cancel.again" "no migration is under way"
 end_pid "$SRC"
 
+# 3b. A guest that dirties memory faster than an 8 MiB/s link carries it never converges: past
+#     --timeout-s the source gives up, says why, and runs on; the receiver is told and ends.
+"$KILN" run --kernel "$GUEST_DIR/dirty.elf" --memory 128M --cmdline "rate=400 span=32 tick=100" \
+    --api-socket "$TEST_TMP/busy.api" >"$TEST_TMP/busy.out" 2>"$TEST_TMP/busy.err" </dev/null &
+SRC=$!
+track_pid "$SRC"
+wait_for_line "$TEST_TMP/busy.out" '^dirty: tick 2 '
+start_receiver busydst
+timeout 120 "$KILN" ctl "$TEST_TMP/busy.api" migrate "unix:$TEST_TMP/busydst.mig" --bandwidth 8 \
+    --timeout-s 4 >"$TEST_TMP/busy.ctl" 2>&1 && fail "a migration that cannot converge succeeded"
+cat "$TEST_TMP/busy.ctl"
+expect_contains "$TEST_TMP/busy.ctl" "did not converge in 4 s"
+status=0
+wait "$DST" || status=$?
+expect_status 125 "the receiver of a migration that did not converge"
+expect_contains "$TEST_TMP/busydst.err" "the sender gave up: did not converge"
+"$KILN" ctl "$TEST_TMP/busy.api" status >"$TEST_TMP/busy.status" 2>&1
+expect_contains "$TEST_TMP/busy.status" ": running"
+expect_contains "$TEST_TMP/busy.status" "migration: failed"
+last=$(grep -c '^dirty: tick' "$TEST_TMP/busy.out")
+wait_for_line "$TEST_TMP/busy.out" "^dirty: tick $((last + 3)) "
+expect_not_contains "$TEST_TMP/busy.out" "BAD"
+end_pid "$SRC"
+
 # 4. The connection closes, then garbage arrives, part-way through the memory: the receiver
 #    ends in one line (status 125) and runs nothing; the source runs on.
 for mode in close corrupt; do
