@@ -141,8 +141,9 @@ static void test_id_and_limits(void **state)
 
 static char *read_file(const char *dir, const char *name)
 {
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    char path[1024];
+    if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+        fail_msg("path too long: %s/%s", dir, name);
     FILE *f = fopen(path, "r");
     if (!f)
         fail_msg("no %s", path);
