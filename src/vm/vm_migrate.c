@@ -383,11 +383,13 @@ static int hand_over(struct vm_migrate *m, struct error *err)
     m->result.downtime_us = (uv_hrtime() - m->paused_ns) / 1000;
     if (r < 0) {
         struct error retake_err = {{0}};
-        if (ask_loop(m, LOOP_RETAKE, &retake_err) < 0)
-            return error_fmt(err, 0,
-                             "the destination took over its disks (%s), so it runs the VM now; "
-                             "the link failed before it said so: %s",
-                             retake_err.msg, err->msg);
+        if (ask_loop(m, LOOP_RETAKE, &retake_err) < 0) {
+            log_warn(&m->vm->log,
+                     "migration: the destination took over the disks (%s), so it runs the VM "
+                     "now; the link failed before it said so: %s",
+                     retake_err.msg, err->msg);
+            return 0;
+        }
     }
     return r;
 }
@@ -522,7 +524,9 @@ static void finish(struct vm_migrate *m)
 {
     struct vm *vm = m->vm;
     m->busy = false;
+    pthread_mutex_lock(&m->lock);
     m->finished = false;
+    pthread_mutex_unlock(&m->lock);
     uv_timer_stop(&m->cancel_timer);
     vm_sections_free(&m->sections);
     free(m->final.pages);
