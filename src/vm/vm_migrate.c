@@ -211,6 +211,34 @@ static int send_round(struct vm_migrate *m, uint64_t *bytes, struct error *err)
     return r;
 }
 
+/* Round 0's pages: those RAM's memfd holds data for (SEEK_DATA), so a page the guest never
+ * wrote is neither read (which would allocate it) nor sent: the receiver's RAM starts zero.
+ * RAM that is no memfd (a lazily restored VM's private mapping of its snapshot) is sent
+ * whole. Returns how many pages were left out. */
+static uint64_t first_round_pages(const struct vm *vm, uint64_t *bitmap)
+{
+    uint64_t pages = ram_pages(vm), size = pages * MIG_PAGE_SIZE;
+    if (vm->mem.fd < 0) {
+        page_bitmap_set_all(bitmap, pages);
+        return 0;
+    }
+    memset(bitmap, 0, page_bitmap_words(pages) * sizeof(uint64_t));
+    off_t at = 0;
+    while ((uint64_t)at < size) {
+        off_t data = lseek(vm->mem.fd, at, SEEK_DATA);
+        if (data < 0)
+            break; /* ENXIO: no data past at */
+        off_t hole = lseek(vm->mem.fd, data, SEEK_HOLE);
+        if (hole < 0 || (uint64_t)hole > size)
+            hole = (off_t)size;
+        for (uint64_t page = (uint64_t)data / MIG_PAGE_SIZE;
+             page < ((uint64_t)hole + MIG_PAGE_SIZE - 1) / MIG_PAGE_SIZE; page++)
+            bitmap[page / 64] |= 1ull << (page % 64);
+        at = hole;
+    }
+    return pages - page_bitmap_count(bitmap, pages);
+}
+
 static int send_config(struct vm_migrate *m, struct error *err)
 {
     char *yaml = NULL;
@@ -242,7 +270,8 @@ static int precopy(struct vm_migrate *m, struct error *err)
     if (r < 0)
         return r;
     vm_snapshot_note_dirty(vm, m->dirty);
-    page_bitmap_set_all(m->dirty, pages);
+    m->result.zero_pages += first_round_pages(vm, m->dirty); /* logging is on: later writes
+                                                                 come in round 1 */
     set_state(m, "copying");
     for (uint32_t round = 0;; round++) {
         uint64_t round_start = uv_hrtime(), bytes = 0;
