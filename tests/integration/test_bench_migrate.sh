@@ -43,6 +43,7 @@ else
     echo "QEMU is not installed: its column is left out"
     expect_contains "$TEST_TMP/out" "no QEMU column"
 fi
+expect_not_contains "$TEST_TMP/out" "the source did not end with status 0"
 left=$(find "$TEST_TMP/work" -mindepth 1)
 [ -z "$left" ] || fail "bench/migrate left files behind: $left"
 pgrep -af -- "$TEST_TMP/work" && fail "bench/migrate left VMs running"
