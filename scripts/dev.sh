@@ -13,7 +13,7 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 
 # Debian packages kiln needs to build and test (qemu-system-x86: the peer our tests compare with;
 # scripts/build-minimal-kernel.sh installs the kernel build's own packages).
-PACKAGES=(build-essential cmake pkg-config libuv1-dev libyaml-dev libcmocka-dev libseccomp-dev libjansson-dev linux-libc-dev
+PACKAGES=(build-essential cmake pkg-config libuv1-dev libyaml-dev libcmocka-dev libseccomp-dev libjansson-dev libsodium-dev linux-libc-dev
           qemu-system-x86 python3 valgrind acpica-tools busybox-static cpio xz-utils zstd lz4
           clang e2fsprogs iproute2 iputils-ping man-db)
 
@@ -67,7 +67,7 @@ build_tsan() {
 # test_guest_console: its serial-on-a-pty case sometimes reads nothing when kiln exits right
 # after the echo (1 run in 6 in a plain build, 2 in 5 under TSan on a busy machine), which is
 # about pty output at exit, not threads; the plain integration tier still runs it.
-TSAN_INTEGRATION='integration\.test_(guest_(blk|hostile|misbehaviour|net|power|rtc|smp|vmgenid)|run_hello|on_reset|stop_signals|kiln_test_|bad_kernel|console_sinks|yaml_run|api|snapshot)'
+TSAN_INTEGRATION='integration\.test_(guest_(blk|hostile|misbehaviour|net|power|rtc|smp|vmgenid)|run_hello|on_reset|stop_signals|kiln_test_|bad_kernel|console_sinks|yaml_run|api|snapshot|migrate)'
 
 # ThreadSanitizer over the unit tests and the guest-kit integration tests: the first data race
 # (or lock-order inversion) ends the process with TSan's report and fails the test. Nothing is
@@ -75,6 +75,7 @@ TSAN_INTEGRATION='integration\.test_(guest_(blk|hostile|misbehaviour|net|power|r
 run_tsan() {
     (cd "$BUILD_TSAN" &&
         TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+            KILN_MIGRATE_TEST_DIRTY="rate=2 span=16 tick=100 seconds=30" \
             ctest -R "^unit\.|$TSAN_INTEGRATION" --output-on-failure -j "$JOBS")
 }
 

@@ -382,7 +382,10 @@ static int accept_sender(const struct receive_args *args, struct mig_link **link
         unlink(addr.path); /* one VM per receive: nobody else may connect */
     if (fd < 0)
         return fd;
-    return mig_link_open(link, fd, false, args->psk_file ? key : NULL, RECEIVE_TIMEOUT_MS, err);
+    r = mig_link_open(link, fd, false, args->psk_file ? key : NULL, RECEIVE_TIMEOUT_MS, err);
+    if (r < 0)
+        close(fd);
+    return r;
 }
 
 /* kiln receive --listen ADDRESS [flags]: one VM from a sender, then run as kiln run runs it. */
@@ -423,6 +426,12 @@ int main(int argc, char **argv)
     /* jansson seeds its hash tables from /dev/urandom on first use; do it now, before any
      * seccomp filter forbids opening files (the control API answers on the event loop). */
     json_object_seed(0);
+    /* So does libsodium (the migration stream's keys), which a migration thread then uses. */
+    struct error sodium_err = {{0}};
+    if (mig_link_prepare(&sodium_err) < 0) {
+        fprintf(stderr, "kiln: error: %s\n", sodium_err.msg);
+        return EXIT_KILN_ERROR;
+    }
     /* A closed console pipe must not kill the VMM; writes report EPIPE instead. */
     signal(SIGPIPE, SIG_IGN);
     /* Held until a VM's loop can handle them (vm_run unblocks them). */

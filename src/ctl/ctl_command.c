@@ -202,11 +202,10 @@ static json_t *migrate_body(const char *address, const struct migrate_options *o
         return NULL;
     }
     char text[sizeof(addr.text) + 16];
-    if (addr.kind == MIG_ADDR_UNIX)
-        snprintf(text, sizeof(text), "unix:%s", addr.path);
-    else
-        snprintf(text, sizeof(text), strchr(addr.host, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u",
-                 addr.host, addr.port);
+    if (mig_addr_format(&addr, text, sizeof(text)) < 0) {
+        fprintf(stderr, "kiln ctl: error: migration address '%s': too long\n", address);
+        return NULL;
+    }
     json_t *body =
         json_pack("{s:s, s:I, s:I, s:I}", "destination", text, "downtime_ms", (json_int_t)downtime,
                   "timeout_s", (json_int_t)timeout, "bandwidth_mib", (json_int_t)bandwidth);

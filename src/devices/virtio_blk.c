@@ -448,6 +448,11 @@ int virtio_blk_hand_over(struct virtio_blk *blk, bool release, struct error *err
     return disk_image_lock(&blk->image, blk->path, err);
 }
 
+int virtio_blk_image_fd(const struct virtio_blk *blk)
+{
+    return blk->image.fd;
+}
+
 unsigned virtio_blk_in_flight(const struct virtio_blk *blk)
 {
     return blk->in_flight;

@@ -49,6 +49,11 @@ uint64_t mig_get_u64(const uint8_t *p)
     return v;
 }
 
+bool mig_pages_in_range(uint64_t first, uint64_t count, uint64_t total)
+{
+    return count > 0 && first < total && count <= total - first;
+}
+
 int mig_send(struct mig_link *link, uint32_t type, const void *head, size_t head_len,
              const void *body, size_t body_len, struct error *err)
 {

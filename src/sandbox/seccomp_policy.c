@@ -199,6 +199,10 @@ static const struct sandbox_rule migrate_rules[] = {
     ALLOW(readlink, "the disks' paths made absolute (realpath)"),
     ALLOW(getcwd, "the same, for a path given relative to the current folder"),
     ALLOW(fdatasync, "the disk images are flushed before the switch-over"),
+    ALLOW(lseek, "a disk image's size (a block device's is its length)"),
+    /* glibc's malloc opens /proc/sys/vm/overcommit_memory the first time a thread's own heap
+     * shrinks; refused, it keeps the heap, and the thread still opens no file. */
+    {SCMP_SYS(openat), SANDBOX_ANY_ARGS, 0, 0, 0, 1, "refused (ENOSYS): glibc's malloc asks once"},
 };
 
 /* --on-reset restart: the loop thread builds the next VM (vm_build, vm_boot, the consoles,

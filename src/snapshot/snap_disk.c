@@ -10,21 +10,11 @@
 #include "kiln/snapshot/snap_disk.h"
 #include "snap_io.h"
 
-/* Size and modification time of path now. A block device's size is its length, not st_size. */
-static int disk_now(const char *path, unsigned index, bool numbered, struct snap_disk_id *out,
-                    struct error *err)
+/* Size and modification time of the file open at fd. A block device's size is its length, not
+ * st_size. */
+static int disk_of_fd(int fd, const char *who, const char *path, struct snap_disk_id *out,
+                      struct error *err)
 {
-    char who[64] = "disk";
-    if (numbered)
-        snprintf(who, sizeof(who), "disk %u", index);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        /* Checking a saved disk: gone is a changed disk like any other. */
-        int e = errno;
-        bool gone = numbered && e == ENOENT;
-        return error_fmt(err, gone ? -ESTALE : -e, "%s (%s): %s%s", who, path,
-                         gone ? "missing since the snapshot: " : "", strerror(e));
-    }
     struct stat st;
     int rc = 0;
     if (fstat(fd, &st) < 0) {
@@ -40,11 +30,31 @@ static int disk_now(const char *path, unsigned index, bool numbered, struct snap
         out->mtime_sec = st.st_mtim.tv_sec;
         out->mtime_nsec = (uint32_t)st.st_mtim.tv_nsec;
     }
+    return rc;
+}
+
+/* Size and modification time of path now. */
+static int disk_now(const char *path, unsigned index, bool numbered, struct snap_disk_id *out,
+                    struct error *err)
+{
+    char who[64] = "disk";
+    if (numbered)
+        snprintf(who, sizeof(who), "disk %u", index);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        /* Checking a saved disk: gone is a changed disk like any other. */
+        int e = errno;
+        bool gone = numbered && e == ENOENT;
+        return error_fmt(err, gone ? -ESTALE : -e, "%s (%s): %s%s", who, path,
+                         gone ? "missing since the snapshot: " : "", strerror(e));
+    }
+    int rc = disk_of_fd(fd, who, path, out, err);
     close(fd);
     return rc;
 }
 
-int snap_disk_id_of(const char *path, bool readonly, struct snap_disk_id *out, struct error *err)
+/* The path's checks and copy into out. */
+static int put_path(const char *path, bool readonly, struct snap_disk_id *out, struct error *err)
 {
     memset(out, 0, sizeof(*out));
     size_t len = strlen(path);
@@ -59,7 +69,20 @@ int snap_disk_id_of(const char *path, bool readonly, struct snap_disk_id *out, s
                          "disk path has a control character (a snapshot keeps text paths only)");
     memcpy(out->path, path, len);
     out->readonly = readonly ? 1 : 0;
-    return disk_now(path, 0, false, out, err);
+    return 0;
+}
+
+int snap_disk_id_of(const char *path, bool readonly, struct snap_disk_id *out, struct error *err)
+{
+    int r = put_path(path, readonly, out, err);
+    return r < 0 ? r : disk_now(path, 0, false, out, err);
+}
+
+int snap_disk_id_of_fd(const char *path, int fd, bool readonly, struct snap_disk_id *out,
+                       struct error *err)
+{
+    int r = put_path(path, readonly, out, err);
+    return r < 0 ? r : disk_of_fd(fd, "disk", path, out, err);
 }
 
 int snap_disk_id_check(const struct snap_disk_id *saved, unsigned index, struct error *err)

@@ -266,7 +266,14 @@ int vm_build(struct vm *vm, const struct vm_config *config, struct error *err)
 
 int vm_build_from(struct vm *vm, const struct vm_config *config, int memory_fd, struct error *err)
 {
+    return vm_build_as(vm, config, memory_fd, false, err);
+}
+
+int vm_build_as(struct vm *vm, const struct vm_config *config, int memory_fd, bool receiving,
+                struct error *err)
+{
     memset(vm, 0, sizeof(*vm));
+    vm->receiving = receiving;
     vm->fd = -1;
     vm->api_fd = -1;
     vm->kvm.fd = -1;
@@ -372,6 +379,21 @@ int vm_restore(struct vm *vm, const struct vm_config *config, const char *dir, b
     if (r < 0)
         vm_destroy(vm);
     return r;
+}
+
+int vm_start_worker(pthread_t *thread, void *(*run)(void *), void *arg)
+{
+    /* The loop's signals are not its business; SIGSYS stays open for --seccomp log. */
+    sigset_t mask, old;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGWINCH);
+    sigaddset(&mask, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &mask, &old);
+    int e = pthread_create(thread, NULL, run, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return e;
 }
 
 int vm_open_consoles(struct vm *vm, struct error *err)

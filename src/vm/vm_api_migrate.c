@@ -76,7 +76,11 @@ void vm_api_put_migrate(void *opaque, struct api_call *call)
     if (r == 0)
         r = vm_migrate_start(vm, &req, migrate_done, call, &err);
     if (r < 0)
-        api_call_error(call, r == -EBUSY ? 409 : r == -EINVAL ? 400 : 500, "migrate: %s", err.msg);
+        api_call_error(call,
+                       r == -EBUSY || r == -ENOTSUP ? 409
+                       : r == -EINVAL               ? 400
+                                                    : 500,
+                       "migrate: %s", err.msg);
 }
 
 void vm_api_put_migrate_cancel(void *opaque, struct api_call *call)

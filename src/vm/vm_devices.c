@@ -699,6 +699,25 @@ void vm_devices_terminal_resized(struct vm *vm, uint16_t cols, uint16_t rows)
             virtio_console_set_size(vm->devices[i].dev, cols, rows);
 }
 
+int vm_devices_disk_fd(const struct vm *vm, unsigned disk)
+{
+    for (unsigned i = 0; i < vm->ndevices; i++)
+        if (vm->devices[i].kind == &blk_kind && disk-- == 0)
+            return virtio_blk_image_fd(vm->devices[i].dev);
+    return -1;
+}
+
+int vm_devices_hand_over(struct vm *vm, bool release, struct error *err)
+{
+    for (unsigned i = 0; i < vm->ndevices; i++) {
+        const struct vm_device *d = &vm->devices[i];
+        int r = d->kind->hand_over ? d->kind->hand_over(d->dev, release, err) : 0;
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 unsigned vm_devices_in_flight(const struct vm *vm)
 {
     unsigned in_flight = 0;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kiln/config/config_yaml.h"
 #include "kiln/migrate/mig_proto.h"
@@ -188,6 +189,11 @@ static int send_round(struct vm_migrate *m, uint64_t *bytes, struct error *err)
             n++;
         if (cancelled(m))
             return error_fmt(err, -ECANCELED, "cancelled");
+        if (ms_since(m->started_ns) / 1000 >= m->request.timeout_s)
+            return error_fmt(err, -ETIMEDOUT,
+                             "did not converge in %u s: round %u still had %llu pages to send; "
+                             "the VM runs on here",
+                             m->request.timeout_s, m->progress.round, (unsigned long long)left);
         int r = send_run(m, (const uint8_t *)vm->mem.mapping + page * MIG_PAGE_SIZE, page, n, err);
         if (r < 0)
             return r;
@@ -287,11 +293,19 @@ static int precopy(struct vm_migrate *m, struct error *err)
     }
 }
 
+/* Where the downtime goes (--log-level debug): the time since the vCPUs stopped. */
+static void log_stopped(struct vm_migrate *m, const char *what)
+{
+    log_debug(&m->vm->log, "migration: %s, %.1f ms after the vCPUs stopped", what,
+              (double)(uv_hrtime() - m->paused_ns) / 1e6);
+}
+
 /* The VM is stopped: the last pages (copied by the loop), KVM's and the devices' state, with
  * the disks flushed first, then the receiver's LOADED. */
 static int send_final(struct vm_migrate *m, struct error *err)
 {
     struct vm *vm = m->vm;
+    log_stopped(m, "the last pages and devices copied");
     uint64_t pages = ram_pages(vm), at = 0;
     int r = 0;
     for (uint64_t page = 0; r == 0 && page < pages;) {
@@ -307,8 +321,10 @@ static int send_final(struct vm_migrate *m, struct error *err)
         at += n;
         page += n;
     }
-    if (r == 0)
+    if (r == 0) {
+        log_stopped(m, "the last pages sent");
         r = vm_sections_flush_devices(vm, err);
+    }
     struct snap_info info = {.memory_size = vm->mem.size};
     snap_cpu_id_probe(&info.cpu);
     struct snap_writer w;
@@ -330,8 +346,12 @@ static int send_final(struct vm_migrate *m, struct error *err)
         r = mig_link_flush(m->link, err);
     void *body;
     size_t len;
-    if (r == 0)
+    if (r == 0) {
+        log_stopped(m, "the state sent");
         r = mig_expect(m->link, MIG_REC_LOADED, "receiver", &body, &len, err);
+    }
+    if (r == 0)
+        log_stopped(m, "the receiver loaded the state");
     return r;
 }
 
@@ -343,6 +363,7 @@ static int hand_over(struct vm_migrate *m, struct error *err)
     int r = ask_loop(m, LOOP_RELEASE, err);
     if (r < 0)
         return r;
+    log_stopped(m, "the disks released");
     pthread_mutex_lock(&m->lock);
     bool too_late = !m->cancel;
     m->past_point_of_no_return = too_late;
@@ -379,8 +400,10 @@ static int migrate(struct vm_migrate *m, struct error *err)
     struct mig_link *link;
     int r = mig_link_open(&link, fd, true, m->request.has_psk ? m->request.psk : NULL,
                           REPLY_TIMEOUT_MS, err);
-    if (r < 0)
+    if (r < 0) {
+        close(fd); /* a link that failed to open leaves its fd to us */
         return r;
+    }
     pthread_mutex_lock(&m->lock);
     m->link = link;
     bool cancel = m->cancel;
@@ -478,17 +501,6 @@ static int capture(struct vm_migrate *m, struct error *err)
     return vm_sections_collect(vm, &m->sections, err);
 }
 
-static int hand_over_devices(struct vm *vm, bool release, struct error *err)
-{
-    for (unsigned i = 0; i < vm->ndevices; i++) {
-        const struct vm_device *d = &vm->devices[i];
-        int r = d->kind->hand_over ? d->kind->hand_over(d->dev, release, err) : 0;
-        if (r < 0)
-            return r;
-    }
-    return 0;
-}
-
 static void on_drained(uv_timer_t *timer)
 {
     struct vm_migrate *m = timer->data;
@@ -501,7 +513,8 @@ static void on_drained(uv_timer_t *timer)
     }
     uv_timer_stop(timer);
     struct error err = {{0}};
-    int r = m->loop_job == LOOP_CAPTURE ? capture(m, &err) : hand_over_devices(m->vm, true, &err);
+    int r =
+        m->loop_job == LOOP_CAPTURE ? capture(m, &err) : vm_devices_hand_over(m->vm, true, &err);
     loop_job_done(m, r, err.msg);
 }
 
@@ -575,7 +588,7 @@ static void on_loop_async(uv_async_t *handle)
         break;
     }
     case LOOP_RETAKE: {
-        int r = hand_over_devices(m->vm, false, &err);
+        int r = vm_devices_hand_over(m->vm, false, &err);
         loop_job_done(m, r, err.msg);
         break;
     }
@@ -592,6 +605,8 @@ int vm_migrate_start(struct vm *vm, const struct vm_migrate_request *request,
         return error_fmt(err, -EBUSY, "a migration to %s is under way", m->request.to.text);
     if (vm_snapshot_busy(vm))
         return error_fmt(err, -EBUSY, "a snapshot is being taken; migrate after it");
+    if (vm->config->jail_dir) /* its sender would run in the jail: no network, no other files */
+        return error_fmt(err, -ENOTSUP, "a VM run with --jail cannot be migrated yet");
     if (request->to.kind == MIG_ADDR_TCP && !request->has_psk)
         log_warn(&vm->log,
                  "migration to %s: no pre-shared key, so the VM's memory crosses the "
@@ -680,15 +695,7 @@ int vm_migrate_thread_start(struct vm *vm, struct error *err)
     m->dirty = calloc(page_bitmap_words(ram_pages(vm)), sizeof(uint64_t));
     if (!m->dirty)
         return error_fmt(err, -ENOMEM, "migration: no memory for the dirty-page bitmap");
-    sigset_t mask, old;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGWINCH);
-    sigaddset(&mask, SIGCHLD);
-    pthread_sigmask(SIG_BLOCK, &mask, &old);
-    int e = pthread_create(&m->thread, NULL, migrate_thread, m);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int e = vm_start_worker(&m->thread, migrate_thread, m);
     if (e != 0)
         return error_fmt(err, -e, "migration: cannot start its thread: %s", strerror(e));
     m->thread_started = true;

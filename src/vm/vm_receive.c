@@ -2,6 +2,8 @@
  * config with its disks unlocked, read the memory rounds straight into its RAM and then its
  * state, and take the disks over when the source lets go. Nothing runs until all is in. */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +18,7 @@
 static int check_range(const struct vm *vm, uint64_t first, uint64_t count, struct error *err)
 {
     uint64_t pages = vm->mem.size / MIG_PAGE_SIZE;
-    if (count == 0 || first >= pages || count > pages - first)
+    if (!mig_pages_in_range(first, count, pages))
         return error_fmt(
             err, -EBADMSG, "corrupt migration stream: pages %llu+%llu outside the VM's %llu pages",
             (unsigned long long)first, (unsigned long long)count, (unsigned long long)pages);
@@ -43,9 +45,16 @@ static int receive_zero(struct vm *vm, struct mig_link *link, struct error *err)
     uint64_t first = mig_get_u64(body), count = mig_get_u64(body + 8);
     if (r == 0)
         r = check_range(vm, first, count, err);
-    if (r == 0) /* a page once sent with data can be zero by a later round */
-        memset((uint8_t *)vm->mem.mapping + first * MIG_PAGE_SIZE, 0, count * MIG_PAGE_SIZE);
-    return r;
+    if (r < 0)
+        return r;
+    /* A hole in RAM's memfd reads as zero: a page never written stays unallocated (round 0's
+     * zero pages cost nothing), and one a later round finds zero again is given back. */
+    off_t offset = (off_t)(first * MIG_PAGE_SIZE), len = (off_t)(count * MIG_PAGE_SIZE);
+    if (vm->mem.fd >= 0 &&
+        fallocate(vm->mem.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, len) == 0)
+        return 0;
+    memset((uint8_t *)vm->mem.mapping + offset, 0, (size_t)len);
+    return 0;
 }
 
 /* The state, checked as a snapshot's is (format, CRC, CPU, memory size, disks) and loaded. */
@@ -64,18 +73,6 @@ static int receive_state(struct vm *vm, struct mig_link *link, uint64_t length, 
         r = vm_snapshot_load_state(vm, &reader, false, err);
     snap_reader_free(&reader);
     return r;
-}
-
-/* The disks are this VM's now: their locks, taken as `kiln run` takes them. */
-static int take_disks(struct vm *vm, struct error *err)
-{
-    for (unsigned i = 0; i < vm->ndevices; i++) {
-        const struct vm_device *d = &vm->devices[i];
-        int r = d->kind->hand_over ? d->kind->hand_over(d->dev, false, err) : 0;
-        if (r < 0)
-            return r;
-    }
-    return 0;
 }
 
 /* Records until GO: pages, rounds, the state (answered LOADED). */
@@ -140,8 +137,7 @@ static int receive_all(struct vm *vm, struct mig_link *link, bool *start_paused,
 int vm_receive(struct vm *vm, const struct vm_config *config, struct mig_link *link,
                bool *start_paused, struct error *err)
 {
-    vm->receiving = true;
-    int r = vm_build_from(vm, config, -1, err);
+    int r = vm_build_as(vm, config, -1, true, err);
     bool built = r == 0;
     if (r == 0)
         r = vm_open_consoles(vm, err);
@@ -151,8 +147,8 @@ int vm_receive(struct vm *vm, const struct vm_config *config, struct mig_link *l
         r = mig_link_flush(link, err);
     if (r == 0)
         r = receive_all(vm, link, start_paused, err);
-    if (r == 0)
-        r = take_disks(vm, err);
+    if (r == 0) /* the disks are this VM's now: locked as `kiln run` locks them */
+        r = vm_devices_hand_over(vm, false, err);
     if (r == 0)
         r = mig_send(link, MIG_REC_RUNNING, NULL, 0, NULL, 0, err);
     if (r == 0)

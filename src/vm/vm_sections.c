@@ -100,8 +100,9 @@ static int write_disk_ids(struct vm *vm, struct snap_writer *w, struct error *er
         char *path = config_absolute_path(cfg->disks[i].path);
         if (!path)
             r = error_fmt(err, -ENOMEM, "out of memory");
-        else
-            r = snap_disk_id_of(path, cfg->disks[i].readonly, id, err);
+        else /* the file the VM has open: the writer's thread need open nothing */
+            r = snap_disk_id_of_fd(path, vm_devices_disk_fd(vm, i), cfg->disks[i].readonly, id,
+                                   err);
         free(path);
         if (r == 0)
             r = add_section(w, VM_SNAPSHOT_SECTION_DISK, (int32_t)i, id, sizeof(*id), err);

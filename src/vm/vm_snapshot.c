@@ -391,16 +391,7 @@ int vm_snapshot_writer_start(struct vm *vm, struct error *err)
     s->dirty = calloc(page_bitmap_words(vm->mem.size / 4096), sizeof(uint64_t));
     if (!s->dirty)
         return error_fmt(err, -ENOMEM, "snapshot writer: no memory for the dirty-page bitmap");
-    /* The loop's signals are not its business; SIGSYS stays open for --seccomp log. */
-    sigset_t mask, old;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGWINCH);
-    sigaddset(&mask, SIGCHLD);
-    pthread_sigmask(SIG_BLOCK, &mask, &old);
-    int e = pthread_create(&s->thread, NULL, writer_thread, s);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int e = vm_start_worker(&s->thread, writer_thread, s);
     if (e != 0)
         return error_fmt(err, -e, "snapshot writer: cannot start its thread: %s", strerror(e));
     s->thread_started = true;

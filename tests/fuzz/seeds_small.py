@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-# Writes the seed corpora of fuzz_hostcompat_decode and fuzz_rng_device, and the hand-made
-# seeds of fuzz_blk_device (tests/fuzz/corpus/<target>/): one input per instruction
-# host-compat emulates, a few valid virtio-rng request sequences, and block requests that
-# reach the thread pool, in the input formats described in those fuzzers.
+# Writes the seed corpora of fuzz_hostcompat_decode, fuzz_rng_device and fuzz_mig_link, and
+# the hand-made seeds of fuzz_blk_device (tests/fuzz/corpus/<target>/): one input per
+# instruction host-compat emulates, a few valid virtio-rng request sequences, block requests
+# that reach the thread pool, and migration hellos and frames, in the input formats described
+# in those fuzzers.
 import os
 import struct
 
@@ -103,7 +104,25 @@ def blk_seeds():
           bytes([0]) + sector_write + avail + doorbell + loop_until_idle)
 
 
+def mig_link_seeds():
+    # fuzz_mig_link: a first byte (bit 0: the link has a key, bit 1: it is the sender), then
+    # the peer's bytes: a hello (magic, version 1, flags, 32 random bytes) and frames (a
+    # 4-byte length, then the data).
+    def hello(flags):
+        return b"KILN-MIG" + struct.pack("<II", 1, flags) + bytes(range(32))
+
+    def frame(data):
+        return struct.pack("<I", len(data)) + data
+
+    write("fuzz_mig_link", "plain_frames", b"\x00" + hello(0) + frame(b"abc") + frame(b"x" * 5000))
+    write("fuzz_mig_link", "plain_sender", b"\x02" + hello(0) + frame(b"ok"))
+    write("fuzz_mig_link", "plain_big_frame", b"\x00" + hello(0) + frame(b"\xaa" * 65536))
+    write("fuzz_mig_link", "keyed_hello", b"\x01" + hello(1) + bytes(24) + frame(bytes(41)))
+    write("fuzz_mig_link", "http", b"\x00GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+
+
 if __name__ == "__main__":
     hostcompat_seeds()
     rng_seeds()
     blk_seeds()
+    mig_link_seeds()

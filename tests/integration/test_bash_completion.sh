@@ -101,6 +101,14 @@ expect_offers "kiln ctl snapshot --diff BASE DIR" logdir -- ctl web1 snapshot --
 expect_offers "kiln snapshot's commands" merge -- snapshot ""
 expect_offers "kiln snapshot merge DIR" logdir -- snapshot merge log
 
+# kiln receive: every flag its --help prints, --listen's schemes.
+"$KILN" receive --help >"$TEST_TMP/receive.help" || fail "kiln receive --help failed"
+for flag in $(flags <"$TEST_TMP/receive.help"); do
+    expect_offers "kiln receive's flags" "$flag" -- receive --
+done
+expect_offers "--listen schemes" unix: tcp: -- receive --listen ""
+expect_offers "kiln ctl migrate ADDRESS" unix: tcp: -- ctl web1 migrate ""
+expect_offers "kiln ctl migrate --psk-file FILE" vmlinux -- ctl web1 migrate unix:x --psk-file vm
 # kiln restore: every flag its --help prints, --memory-restore's values, the folder.
 "$KILN" restore --help >"$TEST_TMP/restore.help" || fail "kiln restore --help failed"
 for flag in $(flags <"$TEST_TMP/restore.help"); do

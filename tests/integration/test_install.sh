@@ -11,7 +11,7 @@ cmake --install "$BUILD_DIR" --prefix "$PREFIX" >"$TEST_TMP/install.log" 2>&1 ||
 
 for file in bin/kiln lib/kiln/kiln-exit lib/kiln/hello.elf \
     share/man/man1/kiln.1.gz share/man/man1/kiln-run.1.gz share/man/man1/kiln-test.1.gz \
-    share/man/man1/kiln-ctl.1.gz share/man/man1/kiln-ps.1.gz share/man/man1/kiln-restore.1.gz \
+    share/man/man1/kiln-ctl.1.gz share/man/man1/kiln-ps.1.gz share/man/man1/kiln-restore.1.gz share/man/man1/kiln-receive.1.gz \
     share/man/man1/kiln-snapshot.1.gz share/man/man5/kiln-vm.yaml.5.gz \
     share/bash-completion/completions/kiln \
     share/kiln/examples/hello.yaml; do
@@ -28,7 +28,7 @@ grep -qE '^kiln [0-9.]+ \(commit [0-9a-z-]+\)$' "$TEST_TMP/out" ||
     fail "installed kiln is not the build's: $(cat "$TEST_TMP/out")"
 
 # Each page renders without a warning, and `man kiln` finds the installed page.
-for page in man1/kiln.1 man1/kiln-run.1 man1/kiln-test.1 man1/kiln-ctl.1 man1/kiln-ps.1 man1/kiln-restore.1 \
+for page in man1/kiln.1 man1/kiln-run.1 man1/kiln-test.1 man1/kiln-ctl.1 man1/kiln-ps.1 man1/kiln-restore.1 man1/kiln-receive.1 \
     man1/kiln-snapshot.1 man5/kiln-vm.yaml.5; do
     text=$(zcat "$PREFIX/share/man/$page.gz" | groff -man -Tutf8 -ww 2>&1 >/dev/null) ||
         fail "groff cannot render $page"

@@ -26,10 +26,11 @@ ALLOWED = {  # part -> parts it may include from ("vm" meaning only the contract
     "ktest": {"util", "vm", "config"},
     "jail": {"util", "config"},
     "api": {"util"},
-    "ctl": {"util", "api"},
+    "ctl": {"util", "api", "migrate"},
+    "migrate": {"util"},
     "vm": {"util", "config", "boot", "acpi", "virtio", "host", "devices", "hostcompat", "vcpu",
-           "sandbox", "snapshot", "api"},
-    "main": {"config", "ktest", "jail", "vm", "util", "ctl", "api", "snapshot"},
+           "sandbox", "snapshot", "api", "migrate"},
+    "main": {"config", "ktest", "jail", "vm", "util", "ctl", "api", "snapshot", "migrate"},
 }
 FULL_VM = {"main"}  # parts that may use all of vm/, not only its contract
 bad = 0

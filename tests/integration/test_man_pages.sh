@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The man pages (docs/man/, written in roff) against the binary and the markdown references:
-# every command `kiln --help` lists, every flag `kiln run|test|ctl|ps|restore|snapshot --help`
+# every command `kiln --help` lists, every flag `kiln run|test|ctl|ps|restore|receive|snapshot --help`
 # print and every key `kiln config` writes is in the man page and in docs/*.md; no man page
 # names a flag the binary does not have; and groff renders each page without a warning.
 . "$SOURCE_DIR/tests/integration/lib.sh"
@@ -19,7 +19,7 @@ complain() {
     problems=$((problems + 1))
 }
 
-for page in kiln.1 kiln-run.1 kiln-test.1 kiln-ctl.1 kiln-ps.1 kiln-restore.1 kiln-snapshot.1 \
+for page in kiln.1 kiln-run.1 kiln-test.1 kiln-ctl.1 kiln-ps.1 kiln-restore.1 kiln-receive.1 kiln-snapshot.1 \
     kiln-vm.yaml.5; do
     [ -f "$MAN/$page" ] || fail "no man page $MAN/$page"
     plain "$MAN/$page" >"$TEST_TMP/$page.txt"
@@ -49,6 +49,8 @@ check_flags "$TEST_TMP/ctl.help" kiln-ctl.1 "$DOCS/cli.md"
 check_flags "$TEST_TMP/ps.help" kiln-ps.1 "$DOCS/cli.md"
 "$KILN" restore --help >"$TEST_TMP/restore.help" || fail "kiln restore --help failed"
 check_flags "$TEST_TMP/restore.help" kiln-restore.1 "$DOCS/cli.md"
+"$KILN" receive --help >"$TEST_TMP/receive.help" || fail "kiln receive --help failed"
+check_flags "$TEST_TMP/receive.help" kiln-receive.1 "$DOCS/cli.md"
 "$KILN" snapshot --help >"$TEST_TMP/snapshot.help" || fail "kiln snapshot --help failed"
 check_flags "$TEST_TMP/snapshot.help" kiln-snapshot.1 "$DOCS/cli.md"
 

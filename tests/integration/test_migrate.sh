@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Live migration between two kiln processes on this host (docs/migration.md): the counter guest
-# moves over a Unix socket and its lines go on, none lost or repeated; then each failure (the
+# moves over a Unix socket and its lines go on, none lost or repeated; the dirty guest moves
+# while writing 50 MiB/s, with no stale page and a stop under the limit; then each failure (the
 # receiver killed mid-round, a cancel, the connection closed, garbage in the stream, nobody
 # listening) leaves the source running and counting, and the receiver ends in one line, 125.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -32,13 +33,15 @@ wait_for_socket() {
     fail "no socket $1"
 }
 
-# start_source NAME CMDLINE: a counter VM with an API socket at $TEST_TMP/NAME.api.
+# start_source NAME CMDLINE [FLAGS]: a counter VM with an API socket at $TEST_TMP/NAME.api.
 start_source() {
-    "$KILN" run --kernel "$COUNTER" --memory 128M --cmdline "$2" --api-socket "$TEST_TMP/$1.api" \
-        >"$TEST_TMP/$1.out" 2>"$TEST_TMP/$1.err" </dev/null &
+    local name=$1 cmdline=$2
+    shift 2
+    "$KILN" run --kernel "$COUNTER" --memory 128M --cmdline "$cmdline" \
+        --api-socket "$TEST_TMP/$name.api" "$@" >"$TEST_TMP/$name.out" 2>"$TEST_TMP/$name.err" </dev/null &
     SRC=$!
     track_pid "$SRC"
-    wait_for_line "$TEST_TMP/$1.out" '^counter: step'
+    wait_for_line "$TEST_TMP/$name.out" '^counter: step'
 }
 
 # start_receiver NAME [FLAGS]: kiln receive on $TEST_TMP/NAME.mig.
@@ -63,8 +66,10 @@ expect_source_runs() { # expect_source_runs NAME
 }
 
 # 1. A migration that works: every line the two processes print together is the undisturbed
-#    run's, in order.
-start_source ok "every=2000 steps=$STEPS touch=32"
+#    run's, in order. The VM has a disk: the destination opens it while the source holds its
+#    lock, and holds the lock once it runs.
+truncate -s 1M "$TEST_TMP/disk.img"
+start_source ok "every=2000 steps=$STEPS touch=32" --disk "$TEST_TMP/disk.img"
 start_receiver okdst --api-socket "$TEST_TMP/okdst.api"
 timeout 120 "$KILN" ctl "$TEST_TMP/ok.api" migrate "unix:$TEST_TMP/okdst.mig" \
     >"$TEST_TMP/ok.ctl" 2>&1 || fail "kiln ctl migrate: $(cat "$TEST_TMP/ok.ctl")"
@@ -72,6 +77,10 @@ cat "$TEST_TMP/ok.ctl"
 expect_contains "$TEST_TMP/ok.ctl" "migrated:"
 wait "$SRC" || fail "the source did not end with status 0 after the migration: $(cat "$TEST_TMP/ok.err")"
 expect_contains "$TEST_TMP/ok.err" "migrated to unix:$TEST_TMP/okdst.mig"
+run_kiln "$TEST_TMP/other.out" "$TEST_TMP/other.err" run --kernel "$COUNTER" --cmdline "steps=1" \
+    --disk "$TEST_TMP/disk.img" --api-socket none
+expect_status 125 "a second VM on the migrated VM's disk"
+expect_contains "$TEST_TMP/other.err" "is in use by another VM"
 "$KILN" ctl "$TEST_TMP/okdst.api" status >"$TEST_TMP/okdst.status" 2>&1 ||
     fail "the destination's API does not answer: $(cat "$TEST_TMP/okdst.status")"
 wait "$DST" || fail "the destination did not end with the guest's status 0: $(cat "$TEST_TMP/okdst.err")"
@@ -82,9 +91,45 @@ cat "$TEST_TMP/ok.out" "$TEST_TMP/okdst.out" | grep '^counter: step' >"$TEST_TMP
 grep '^counter: step' "$TEST_TMP/ref.out" >"$TEST_TMP/ref.lines"
 diff "$TEST_TMP/ref.lines" "$TEST_TMP/moved.lines" >"$TEST_TMP/diff" ||
     fail "the migrated counter's lines differ from an undisturbed run's: $(head -20 "$TEST_TMP/diff")"
-[ -s "$TEST_TMP/okdst.out" ] && grep -q '^counter: step' "$TEST_TMP/okdst.out" ||
-    fail "the destination printed no counter line"
+grep -q '^counter: step' "$TEST_TMP/okdst.out" || fail "the destination printed no counter line"
 echo "migrated: the source printed $(grep -c '^counter: step' "$TEST_TMP/ok.out") lines, the destination $(grep -c '^counter: step' "$TEST_TMP/okdst.out"), all the undisturbed run's"
+
+# 1b. A guest that writes 50 MiB/s over 64 MiB while it moves: every page it rewrites on the
+#     destination still holds what it wrote on the source (else it prints a BAD line and fails),
+#     its sums are an undisturbed run's for the same pages written, and the longest stop it saw
+#     stays under the 300 ms downtime limit.
+#     Under ThreadSanitizer the sender copies at a few MiB/s, so the TSan tier sets a slower
+#     guest in KILN_MIGRATE_TEST_DIRTY (scripts/dev.sh).
+require_guest dirty.elf
+DIRTY_KEYS=${KILN_MIGRATE_TEST_DIRTY:-rate=50 span=64 tick=100 seconds=8}
+"$KILN" run --kernel "$GUEST_DIR/dirty.elf" --memory 256M --cmdline "$DIRTY_KEYS" \
+    --api-socket "$TEST_TMP/dirty.api" >"$TEST_TMP/dirty.out" 2>"$TEST_TMP/dirty.err" </dev/null &
+SRC=$!
+track_pid "$SRC"
+wait_for_line "$TEST_TMP/dirty.out" '^dirty: tick 10 '
+start_receiver dirtydst
+timeout 120 "$KILN" ctl "$TEST_TMP/dirty.api" migrate "unix:$TEST_TMP/dirtydst.mig" \
+    >"$TEST_TMP/dirty.ctl" 2>&1 || fail "kiln ctl migrate (dirty guest): $(cat "$TEST_TMP/dirty.ctl")"
+cat "$TEST_TMP/dirty.ctl"
+wait "$SRC" || fail "the dirty guest's source did not end with status 0: $(cat "$TEST_TMP/dirty.err")"
+status=0
+wait "$DST" || status=$?
+expect_status 0 "the migrated dirty guest: $(tail -3 "$TEST_TMP/dirtydst.out")"
+expect_not_contains "$TEST_TMP/dirtydst.out" "BAD"
+expect_contains "$TEST_TMP/dirtydst.out" "dirty: done"
+run_kiln "$TEST_TMP/dirtyref.out" "$TEST_TMP/dirtyref.err" run --kernel "$GUEST_DIR/dirty.elf" \
+    --memory 256M --cmdline "$DIRTY_KEYS" --api-socket none
+expect_status 0 "the undisturbed dirty guest: $(cat "$TEST_TMP/dirtyref.err")"
+sums() { awk '/^dirty: (tick|done) / { for (i = 1; i < NF; i++) { if ($i == "written") n = $(i + 1); if ($i == "sum") s = $(i + 1) } print n, s }' "$@" | LC_ALL=C sort -u; }
+sums "$TEST_TMP/dirtydst.out" >"$TEST_TMP/dirty.sums"
+sums "$TEST_TMP/dirtyref.out" >"$TEST_TMP/dirtyref.sums"
+common=$(LC_ALL=C join "$TEST_TMP/dirty.sums" "$TEST_TMP/dirtyref.sums" | wc -l)
+mismatched=$(LC_ALL=C join "$TEST_TMP/dirty.sums" "$TEST_TMP/dirtyref.sums" | awk '$2 != $3')
+[ -z "$mismatched" ] || fail "the migrated dirty guest's sums differ from an undisturbed run's: $mismatched"
+[ "$common" -ge 5 ] || fail "only $common written counts in common with an undisturbed run"
+guest_gap_us=$(awk '/^dirty: tick / { for (i = 1; i < NF; i++) if ($i == "gap_us" && $(i + 1) > g) g = $(i + 1) } END { print g + 0 }' "$TEST_TMP/dirtydst.out")
+echo "dirty guest ($DIRTY_KEYS) moved: $common sums as undisturbed, longest stop the guest saw on the destination $((guest_gap_us / 1000)) ms"
+[ "$guest_gap_us" -lt 300000 ] || fail "the guest saw a stop of $guest_gap_us us, over the 300 ms downtime limit"
 
 # 2. The receiver dies mid-round (a slow, rate-limited copy of 96 touched MiB): the source runs on.
 start_source kill "every=2000 touch=96"
@@ -123,6 +168,30 @@ expect_source_runs cancel
 expect_contains "$TEST_TMP/cancel.again" "no migration is under way"
 end_pid "$SRC"
 
+# 3b. A guest that dirties memory faster than an 8 MiB/s link carries it never converges: past
+#     --timeout-s the source gives up, says why, and runs on; the receiver is told and ends.
+"$KILN" run --kernel "$GUEST_DIR/dirty.elf" --memory 128M --cmdline "rate=400 span=32 tick=100" \
+    --api-socket "$TEST_TMP/busy.api" >"$TEST_TMP/busy.out" 2>"$TEST_TMP/busy.err" </dev/null &
+SRC=$!
+track_pid "$SRC"
+wait_for_line "$TEST_TMP/busy.out" '^dirty: tick 2 '
+start_receiver busydst
+timeout 120 "$KILN" ctl "$TEST_TMP/busy.api" migrate "unix:$TEST_TMP/busydst.mig" --bandwidth 8 \
+    --timeout-s 4 >"$TEST_TMP/busy.ctl" 2>&1 && fail "a migration that cannot converge succeeded"
+cat "$TEST_TMP/busy.ctl"
+expect_contains "$TEST_TMP/busy.ctl" "did not converge in 4 s"
+status=0
+wait "$DST" || status=$?
+expect_status 125 "the receiver of a migration that did not converge"
+expect_contains "$TEST_TMP/busydst.err" "the sender gave up: did not converge"
+"$KILN" ctl "$TEST_TMP/busy.api" status >"$TEST_TMP/busy.status" 2>&1
+expect_contains "$TEST_TMP/busy.status" ": running"
+expect_contains "$TEST_TMP/busy.status" "migration: failed"
+last=$(grep -c '^dirty: tick' "$TEST_TMP/busy.out")
+wait_for_line "$TEST_TMP/busy.out" "^dirty: tick $((last + 3)) "
+expect_not_contains "$TEST_TMP/busy.out" "BAD"
+end_pid "$SRC"
+
 # 4. The connection closes, then garbage arrives, part-way through the memory: the receiver
 #    ends in one line (status 125) and runs nothing; the source runs on.
 for mode in close corrupt; do
@@ -144,6 +213,25 @@ for mode in close corrupt; do
     expect_source_runs "$mode"
     end_pid "$SRC"
 done
+
+# 4b. The same garbage on a keyed stream is caught as such: the receiver says the stream was
+#     altered, not merely cut.
+(umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$TEST_TMP/key")
+start_source keyed "every=2000 touch=32"
+start_receiver keyeddst --psk-file "$TEST_TMP/key"
+python3 "$SOURCE_DIR/tests/integration/mig_proxy.py" "$TEST_TMP/keyed.proxy" \
+    "$TEST_TMP/keyeddst.mig" corrupt $((5 * 1024 * 1024 + 123)) >"$TEST_TMP/keyed.proxy.out" 2>&1 &
+track_pid $!
+wait_for_socket "$TEST_TMP/keyed.proxy"
+timeout 120 "$KILN" ctl "$TEST_TMP/keyed.api" migrate "unix:$TEST_TMP/keyed.proxy" \
+    --psk-file "$TEST_TMP/key" >"$TEST_TMP/keyed.ctl" 2>&1 && fail "a keyed migration through garbage succeeded"
+status=0
+wait "$DST" || status=$?
+expect_status 125 "the receiver of an altered keyed stream"
+expect_contains "$TEST_TMP/keyeddst.err" "the stream was altered or corrupted"
+expect_not_contains "$TEST_TMP/keyeddst.out" "counter:"
+expect_source_runs keyed
+end_pid "$SRC"
 
 # 5. Nobody listens: one line, the source runs on.
 start_source none "every=2000"

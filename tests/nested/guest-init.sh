@@ -13,7 +13,8 @@
 #                                  counter to kiln.count, one line a second, kept on the ext4
 #                                  disk kiln.ext4_serial, with the network up (kiln.mac,
 #                                  kiln.ip), then unmount, report the vmgenid driver's CRNG
-#                                  reseeds and power off
+#                                  reseeds and power off; with kiln.tcp=IP:PORT each line also
+#                                  goes to IP:PORT over one TCP connection, kept open throughout
 #   kiln.checks=a,b,...            cpus memory blk blk-ro ext4 rng net hvc0 (see each check_*)
 #   kiln.end=poweroff|exit:N       how the checks end the VM: power off, or kiln-exit N
 #   kiln.cpus=N kiln.memory_mib=M  what cpus/memory expect
@@ -324,15 +325,30 @@ snapshot_mode() {
         poweroff -f
     }
     up=$(net_up) || echo "kiln-check: FAIL net-up: $up"
-    i=0
+    # One TCP connection for the whole count (a migration test checks it survives the move):
+    # nc reads a fifo the loop writes to; if the connection dies, the writes fail and say so.
+    if [ -n "${K_tcp:-}" ]; then
+        mkfifo /tmp/tcp.fifo
+        nc "${K_tcp%:*}" "${K_tcp##*:}" </tmp/tcp.fifo >/dev/null 2>&1 &
+        exec 4>/tmp/tcp.fifo
+        trap '' PIPE
+    fi
+    i=0 tcp_failed=0
     while [ "$i" -lt "${K_count:-30}" ]; do
         i=$((i + 1))
         echo "$i" >>/mnt/rw/counter.txt
         sync
         rng=$(dd if=/dev/hwrng bs=16 count=1 2>/dev/null | od -An -tx1 | tr -d ' \n')
         echo "kiln-counter: $i time $(wall_time) rng $rng"
+        if [ -n "${K_tcp:-}" ]; then
+            echo "kiln-counter-tcp: $i" >&4 2>/dev/null || tcp_failed=$((tcp_failed + 1))
+        fi
         sleep 1
     done
+    if [ -n "${K_tcp:-}" ]; then
+        exec 4>&-
+        echo "kiln-check: INFO tcp: $i lines written to ${K_tcp}, $tcp_failed failed"
+    fi
     umount /mnt/rw && echo "kiln-check: PASS counter: counted to $i, /dev/$dev unmounted"
     # Linux's vmgenid driver (CONFIG_VMGENID) reseeds the CRNG when the VM generation ID changes.
     echo "kiln-check: INFO vmgenid: bound $(ls /sys/bus/acpi/drivers/vmgenid 2>/dev/null | grep -c ':'), reseeds $(dmesg | grep -c 'crng reseeded due to virtual machine fork')"

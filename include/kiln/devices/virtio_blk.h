@@ -55,6 +55,8 @@ void virtio_blk_counters(const struct virtio_blk *blk, struct virtio_blk_counter
 /* A live migration: release lets go of the image's lock (the source, at the switch-over),
  * else takes it (the destination, or the source again if the switch-over failed). */
 int virtio_blk_hand_over(struct virtio_blk *blk, bool release, struct error *err);
+/* The image's open fd (its identity for snapshots and migration). */
+int virtio_blk_image_fd(const struct virtio_blk *blk);
 unsigned virtio_blk_in_flight(const struct virtio_blk *blk);
 /* fdatasync of the image, so a snapshot's disks hold every write the guest completed. Any
  * thread, with no request in flight. */

@@ -3,6 +3,7 @@
 #ifndef KILN_MIG_PROTO_H
 #define KILN_MIG_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,10 @@ int mig_expect(struct mig_link *link, uint32_t type, const char *peer, void **bo
 /* An ERROR record's text after its header: read, made printable, NUL-terminated. */
 int mig_recv_error_text(struct mig_link *link, uint64_t length, char *text, size_t size,
                         struct error *err);
+
+/* Whether pages [first, first + count) lie inside a RAM of total pages, with count >= 1 (a
+ * PAGES or ZERO record's range, from the stream: no sum may overflow). */
+bool mig_pages_in_range(uint64_t first, uint64_t count, uint64_t total);
 
 /* Little-endian helpers for the records' fixed fields. */
 void mig_put_u32(uint8_t *p, uint32_t v);

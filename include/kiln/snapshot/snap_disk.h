@@ -21,6 +21,10 @@ _Static_assert(sizeof(struct snap_disk_id) == 4120, "snap_disk_id is stored as i
 
 /* Records path (a regular file or a block device) as it is now. */
 int snap_disk_id_of(const char *path, bool readonly, struct snap_disk_id *out, struct error *err);
+/* The same from the image the VM has open at fd (path is only recorded): what a snapshot or a
+ * migration records of a running VM's disk, with no file opened. */
+int snap_disk_id_of_fd(const char *path, int fd, bool readonly, struct snap_disk_id *out,
+                       struct error *err);
 /* 0 if the disk saved as number index is still the same; else -ESTALE (or -EINVAL for a
  * malformed saved id) and one line: "disk 1 (/img/data.raw): changed since the snapshot (size
  * 8388608 -> 9437184)", the same for its modification time, or that it is missing. */

@@ -105,6 +105,10 @@ static inline struct console *vm_hvc_console(struct vm *vm)
 int vm_build(struct vm *vm, const struct vm_config *config, struct error *err);
 /* vm_build with guest RAM mapped from a snapshot's memory file (guest_mem_init_from). */
 int vm_build_from(struct vm *vm, const struct vm_config *config, int memory_fd, struct error *err);
+/* The same for kiln receive when receiving is true: the disk images are opened but not locked
+ * (the source VM holds them until the switch-over; vm_devices_hand_over locks them). */
+int vm_build_as(struct vm *vm, const struct vm_config *config, int memory_fd, bool receiving,
+                struct error *err);
 
 /* Boots the config's kernel on a built VM: firmware tables (ACPI, MP table, reset vector), the
  * kernel and initrd in RAM, the boot vCPU's registers. A restore loads state instead. */
@@ -120,6 +124,10 @@ int vm_create(struct vm *vm, const struct vm_config *config, unsigned boot_index
  * in), every piece of state loaded, the consoles opened. Instead of vm_create. */
 int vm_restore(struct vm *vm, const struct vm_config *config, const char *dir, bool copy_memory,
                struct error *err);
+/* Starts a worker thread of the VM's (the snapshot writer, the migration sender) with the
+ * loop's signals blocked in it. 0 or an errno value, as pthread_create. */
+int vm_start_worker(pthread_t *thread, void *(*run)(void *), void *arg);
+
 /* The console sinks of a VM built by vm_build_from (vm_create and vm_restore do it themselves):
  * for kiln receive. */
 int vm_open_consoles(struct vm *vm, struct error *err);

@@ -77,6 +77,12 @@ void vm_devices_detach(struct vm *vm);
 void vm_devices_log_stats(const struct vm *vm);
 /* Requests still on the thread pool, over every device (snapshots wait for 0). */
 unsigned vm_devices_in_flight(const struct vm *vm);
+/* The open image fd of --disk number disk (devices are made in the config's disk order), -1 if
+ * there is none. */
+int vm_devices_disk_fd(const struct vm *vm, unsigned disk);
+/* A live migration's hand-over: every device lets go of (release) or takes its host claims
+ * (kind->hand_over: the disks' locks). Loop thread, vCPUs stopped, no I/O in flight. */
+int vm_devices_hand_over(struct vm *vm, bool release, struct error *err);
 void vm_devices_destroy(struct vm *vm);
 
 #endif
