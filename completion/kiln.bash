@@ -7,7 +7,7 @@ _kiln_run_flags="--kernel --initrd --cmdline --cpus --memory --disk --net --rng
     --device-discovery --vmgenid --console --vconsole --log-level --on-reset --shutdown-grace
     --host-compat --seccomp --name --jail --uid --gid --api-socket --expect --timeout --help"
 _kiln_test_flags="--junit --tap --jobs --logs --filter --help"
-_kiln_ctl_flags="--json --stop --diff --downtime-ms --timeout-s --bandwidth --psk-file --help"
+_kiln_ctl_flags="--json --stop --diff --downtime-ms --timeout-s --bandwidth --psk-file --auto-converge --help"
 _kiln_ctl_commands="status pause resume shutdown reboot counters snapshot migrate migrate-cancel"
 _kiln_restore_flags="--paused --clone --memory-restore --api-socket --net --console --vconsole --name
     --log-level --seccomp --shutdown-grace --on-reset --help"

@@ -75,7 +75,7 @@ TSAN_INTEGRATION='integration\.test_(guest_(blk|hostile|misbehaviour|net|power|r
 run_tsan() {
     (cd "$BUILD_TSAN" &&
         TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-            KILN_MIGRATE_TEST_DIRTY="rate=2 span=16 tick=100 seconds=30" \
+            KILN_MIGRATE_TEST_DIRTY="rate=2 span=16 tick=100 seconds=30" KILN_MIGRATE_TEST_SLOW=1 \
             ctest -R "^unit\.|$TSAN_INTEGRATION" --output-on-failure -j "$JOBS")
 }
 

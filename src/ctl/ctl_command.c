@@ -56,8 +56,8 @@ static const struct ctl_command ctl_commands[] = {
      "DIR [--stop] [--diff BASE]: save the VM into DIR; --stop: end it after", PRINT_SNAPSHOT, NULL,
      ARGS_SNAPSHOT, CTL_SNAPSHOT_TIMEOUT_MS},
     {"migrate", "PUT", "/vm/migrate",
-     "ADDRESS [--downtime-ms N] [--timeout-s N] [--bandwidth MIB] [--psk-file F]: move the VM to "
-     "a kiln receive",
+     "ADDRESS [--downtime-ms N] [--timeout-s N] [--bandwidth MIB] [--psk-file F] "
+     "[--auto-converge]: move the VM to a kiln receive",
      PRINT_MIGRATE, NULL, ARGS_MIGRATE, 0 /* --timeout-s + CTL_MIGRATE_SLACK_MS */},
     {"migrate-cancel", "PUT", "/vm/migrate/cancel", "give up a migration; the VM runs on here",
      PRINT_MESSAGE, "cancelling", ARGS_NONE, CTL_TIMEOUT_MS},
@@ -88,6 +88,8 @@ static void print_help(FILE *out)
             "  --bandwidth MIB  migrate: at most MIB MiB/s on the wire (default: no limit)\n"
             "  --psk-file FILE  migrate: encrypt and authenticate with this key (the\n"
             "                   receiver's --psk-file); ADDRESS is unix:PATH or tcp:HOST:PORT\n"
+            "  --auto-converge  migrate: hold the vCPUs for a growing share of the time while\n"
+            "                   the copy does not converge (20%%, then 10%% more a round, to 99%%)\n"
             "  --help, -h  this text\n"
             "\n"
             "exit status: 0 when the VM did it, 1 when it answered with an error, %d when\n"
@@ -168,6 +170,7 @@ static json_t *snapshot_body(const char *dir, const char *base, bool stop)
 /* migrate's options, as given. */
 struct migrate_options {
     const char *downtime_ms, *timeout_s, *bandwidth, *psk_file;
+    bool auto_converge;
     bool given;
 };
 
@@ -207,8 +210,9 @@ static json_t *migrate_body(const char *address, const struct migrate_options *o
         return NULL;
     }
     json_t *body =
-        json_pack("{s:s, s:I, s:I, s:I}", "destination", text, "downtime_ms", (json_int_t)downtime,
-                  "timeout_s", (json_int_t)timeout, "bandwidth_mib", (json_int_t)bandwidth);
+        json_pack("{s:s, s:I, s:I, s:I, s:b}", "destination", text, "downtime_ms",
+                  (json_int_t)downtime, "timeout_s", (json_int_t)timeout, "bandwidth_mib",
+                  (json_int_t)bandwidth, "auto_converge", o->auto_converge);
     if (body && o->psk_file) {
         char hex[2 * MIG_PSK_SIZE + 1];
         for (unsigned i = 0; i < MIG_PSK_SIZE; i++)
@@ -236,6 +240,8 @@ int ctl_main(int argc, char **argv)
             json = true;
         else if (strcmp(argv[i], "--stop") == 0)
             stop = true;
+        else if (strcmp(argv[i], "--auto-converge") == 0)
+            migrate.auto_converge = migrate.given = true;
         else if (strcmp(argv[i], "--diff") == 0) {
             if (i + 1 == argc || argv[i + 1][0] == 0)
                 return usage_error("--diff needs the base snapshot's folder: --diff BASE");
@@ -276,8 +282,8 @@ int ctl_main(int argc, char **argv)
         return usage_error(
             "migrate needs where to: kiln ctl SOCKET migrate unix:PATH|tcp:HOST:PORT");
     if (migrate.given && command->args != ARGS_MIGRATE)
-        return usage_error("--downtime-ms, --timeout-s, --bandwidth and --psk-file go with "
-                           "migrate only");
+        return usage_error("--downtime-ms, --timeout-s, --bandwidth, --psk-file and "
+                           "--auto-converge go with migrate only");
     if (command->args == ARGS_NONE && npositional == 3)
         return usage_error("%s takes no argument, got '%s'", command->name, positional[2]);
     if (stop && command->args != ARGS_SNAPSHOT)

@@ -35,14 +35,15 @@ void ctl_print_status(FILE *out, const json_t *reply)
     if (json_is_object(migration))
         fprintf(out,
                 "migration: %s, round %lld, %lld pages left, %lld pages dirtied/s, expected "
-                "downtime %lld ms, %.1f MiB sent\n",
+                "downtime %lld ms, %.1f MiB sent, vCPUs throttled %lld%%\n",
                 json_string_value(json_object_get(migration, "state")),
                 (long long)json_integer_value(json_object_get(migration, "round")),
                 (long long)json_integer_value(json_object_get(migration, "pages_left")),
                 (long long)json_integer_value(json_object_get(migration, "dirty_pages_per_s")),
                 (long long)json_integer_value(json_object_get(migration, "expected_downtime_ms")),
                 (double)json_integer_value(json_object_get(migration, "bytes_sent")) /
-                    (1024.0 * 1024.0));
+                    (1024.0 * 1024.0),
+                (long long)json_integer_value(json_object_get(migration, "throttle_percent")));
 }
 
 /* "key value, key value" for an object of numbers (others printed as JSON). */

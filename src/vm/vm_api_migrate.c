@@ -28,7 +28,8 @@ static void migrate_done(void *opaque, const struct vm_migrate_result *result)
 
 #define MIGRATE_BODY                                                                               \
     "{\"destination\": \"unix:PATH\" or \"tcp:IP:PORT\", \"downtime_ms\": 300, \"timeout_s\": "    \
-    "600, \"bandwidth_mib\": 0, \"psk\": \"64 hex digits\"} (all but destination optional)"
+    "600, \"bandwidth_mib\": 0, \"psk\": \"64 hex digits\", \"auto_converge\": false} (all but "   \
+    "destination optional)"
 
 /* The body's fields into a request, or one line of what is wrong. */
 static int parse_request(json_t *body, struct vm_migrate_request *req, struct error *err)
@@ -36,10 +37,12 @@ static int parse_request(json_t *body, struct vm_migrate_request *req, struct er
     const char *to = NULL, *psk = NULL;
     json_int_t downtime = VM_MIGRATE_DEFAULT_DOWNTIME_MS, timeout = VM_MIGRATE_DEFAULT_TIMEOUT_S;
     json_int_t bandwidth = 0;
+    int auto_converge = 0;
     json_error_t jerr;
-    if (!body || json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?I, s?I, s?I, s?s}",
-                                "destination", &to, "downtime_ms", &downtime, "timeout_s", &timeout,
-                                "bandwidth_mib", &bandwidth, "psk", &psk) < 0)
+    if (!body ||
+        json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?I, s?I, s?I, s?s, s?b}", "destination",
+                       &to, "downtime_ms", &downtime, "timeout_s", &timeout, "bandwidth_mib",
+                       &bandwidth, "psk", &psk, "auto_converge", &auto_converge) < 0)
         return error_fmt(err, -EINVAL, "the body must be " MIGRATE_BODY "%s%s",
                          body ? ": " : " (no body)", body ? jerr.text : "");
     memset(req, 0, sizeof(*req));
@@ -54,6 +57,7 @@ static int parse_request(json_t *body, struct vm_migrate_request *req, struct er
     req->downtime_ms = (uint32_t)downtime;
     req->timeout_s = (uint32_t)timeout;
     req->bandwidth_mib = (uint32_t)bandwidth;
+    req->auto_converge = auto_converge != 0;
     if (psk) {
         int r = mig_psk_parse(psk, req->psk, err);
         if (r < 0)
@@ -101,9 +105,10 @@ json_t *vm_api_migration_json(struct vm *vm)
     struct vm_migrate_progress p;
     if (!vm_migrate_progress(vm, &p))
         return NULL;
-    return json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I}", "state", p.state, "round", (int)p.round,
-                     "pages_left", (json_int_t)p.pages_left, "dirty_pages_per_s",
+    return json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:i}", "state", p.state, "round",
+                     (int)p.round, "pages_left", (json_int_t)p.pages_left, "dirty_pages_per_s",
                      (json_int_t)p.dirty_pages_per_s, "expected_downtime_ms",
                      (json_int_t)p.expected_downtime_ms, "bytes_sent", (json_int_t)p.bytes_sent,
-                     "mib_per_s", (json_int_t)p.mib_per_s);
+                     "mib_per_s", (json_int_t)p.mib_per_s, "throttle_percent",
+                     (int)p.throttle_percent);
 }

@@ -27,6 +27,13 @@
 #define DRAIN_POLL_MS      1
 #define DRAIN_TIMEOUT_MS   10000
 #define CANCEL_GRACE_MS    2000
+/* Auto-converge: the vCPUs are held for throttle % of every THROTTLE_PERIOD_MS, starting at
+ * THROTTLE_FIRST % and THROTTLE_STEP % more after each round that did not shrink what is left
+ * by a fifth, up to THROTTLE_MAX % (QEMU's steps and ceiling). */
+#define THROTTLE_PERIOD_MS 100
+#define THROTTLE_FIRST     20
+#define THROTTLE_STEP      10
+#define THROTTLE_MAX       99
 #define MIN_ROUND_MS       50 /* a round this short measures no useful rate: count it longer */
 
 /* What the thread asks of the loop, which owns the devices (one at a time). */
@@ -36,6 +43,7 @@ enum loop_job {
     LOOP_CAPTURE,   /* stop the vCPUs, drain I/O, copy the last dirty pages and device state */
     LOOP_RELEASE,   /* I/O drained again, then the disks' locks let go */
     LOOP_RETAKE,    /* the hand-over failed: take the disks' locks back */
+    LOOP_THROTTLE,  /* start auto-converge's cycle (progress.throttle_percent) */
 };
 
 /* The last pages, copied on the loop with the vCPUs stopped. */
@@ -53,7 +61,9 @@ struct vm_migrate {
     pthread_cond_t wake;
     uv_async_t loop_async; /* the thread asks the loop for a job, or reports the end */
     uv_timer_t drain_timer;
-    uv_timer_t cancel_timer; /* a cancel the thread has not seen in time cuts the link */
+    uv_timer_t cancel_timer;   /* a cancel the thread has not seen in time cuts the link */
+    uv_timer_t throttle_timer; /* auto-converge's hold/run cycle */
+    bool throttle_holding;     /* loop's: the throttle has the vCPUs held now */
     bool handles_open;
 
     /* Under lock. */
@@ -260,6 +270,23 @@ static int send_config(struct vm_migrate *m, struct error *err)
     return r;
 }
 
+/* Auto-converge: hold the vCPUs for a larger share of each period (the loop runs the cycle). */
+static int throttle_harder(struct vm_migrate *m, struct error *err)
+{
+    pthread_mutex_lock(&m->lock);
+    uint32_t now = m->progress.throttle_percent;
+    uint32_t next = now == 0 ? THROTTLE_FIRST : now + THROTTLE_STEP;
+    if (next > THROTTLE_MAX)
+        next = THROTTLE_MAX;
+    m->progress.throttle_percent = next;
+    pthread_mutex_unlock(&m->lock);
+    if (now == THROTTLE_MAX)
+        return 0;
+    log_debug(&m->vm->log, "migration: not converging: the vCPUs are held %u%% of the time now",
+              next);
+    return ask_loop(m, LOOP_THROTTLE, err);
+}
+
 /* Pre-copy: round 0 sends every page, each later round those written during the one before,
  * until the last round's dirty pages would go in downtime_ms at the rate measured. */
 static int precopy(struct vm_migrate *m, struct error *err)
@@ -273,6 +300,7 @@ static int precopy(struct vm_migrate *m, struct error *err)
     m->result.zero_pages += first_round_pages(vm, m->dirty); /* logging is on: later writes
                                                                  come in round 1 */
     set_state(m, "copying");
+    uint64_t last_dirty = pages;
     for (uint32_t round = 0;; round++) {
         uint64_t round_start = uv_hrtime(), bytes = 0;
         pthread_mutex_lock(&m->lock);
@@ -312,6 +340,12 @@ static int precopy(struct vm_migrate *m, struct error *err)
                   (unsigned long long)dirty, (unsigned long long)expected_ms);
         if (expected_ms <= m->request.downtime_ms)
             return 0;
+        if (m->request.auto_converge && round >= 1 && dirty * 5 > last_dirty * 4) {
+            r = throttle_harder(m, err);
+            if (r < 0)
+                return r;
+        }
+        last_dirty = dirty;
         if (ms_since(m->started_ns) / 1000 >= m->request.timeout_s)
             return error_fmt(err, -ETIMEDOUT,
                              "did not converge in %u s: %llu pages are dirtied per round, whose "
@@ -549,14 +583,48 @@ static void on_drained(uv_timer_t *timer)
     loop_job_done(m, r, err.msg);
 }
 
+/* One step of auto-converge's cycle: hold the vCPUs for throttle % of the period, then let
+ * them run for the rest. Never while the API has the VM paused, and never once the
+ * switch-over has stopped them (the cycle is stopped then). */
+static void on_throttle(uv_timer_t *timer)
+{
+    struct vm_migrate *m = timer->data;
+    pthread_mutex_lock(&m->lock);
+    uint32_t percent = m->progress.throttle_percent;
+    pthread_mutex_unlock(&m->lock);
+    if (m->throttle_holding) {
+        m->throttle_holding = false;
+        if (!m->vm->paused)
+            vm_resume(m->vm);
+        uv_timer_start(timer, on_throttle, THROTTLE_PERIOD_MS * (100 - percent) / 100, 0);
+        return;
+    }
+    if (percent == 0 || !m->busy || m->vm->paused)
+        return;
+    vm_pause(m->vm);
+    m->throttle_holding = true;
+    uv_timer_start(timer, on_throttle, THROTTLE_PERIOD_MS * percent / 100, 0);
+}
+
+/* Ends the cycle; with resume, vCPUs it holds run again (not at the switch-over). */
+static void stop_throttle(struct vm_migrate *m, bool resume)
+{
+    uv_timer_stop(&m->throttle_timer);
+    if (m->throttle_holding && resume && !m->vm->paused)
+        vm_resume(m->vm);
+    m->throttle_holding = false;
+}
+
 static void finish(struct vm_migrate *m)
 {
     struct vm *vm = m->vm;
     m->busy = false;
     pthread_mutex_lock(&m->lock);
     m->finished = false;
+    m->progress.throttle_percent = 0;
     pthread_mutex_unlock(&m->lock);
     uv_timer_stop(&m->cancel_timer);
+    stop_throttle(m, m->paused_ns == 0); /* after the capture the vCPUs are the capture's */
     vm_sections_free(&m->sections);
     free(m->final.pages);
     m->final.pages = NULL;
@@ -597,6 +665,7 @@ static void on_loop_async(uv_async_t *handle)
     case LOOP_IDLE:
         break;
     case LOOP_CAPTURE:
+        stop_throttle(m, false); /* held or not, the vCPUs stop now */
         if (!m->was_paused)
             vm_pause(m->vm);
         m->paused_ns = uv_hrtime();
@@ -625,6 +694,11 @@ static void on_loop_async(uv_async_t *handle)
         loop_job_done(m, r, err.msg);
         break;
     }
+    case LOOP_THROTTLE:
+        if (!uv_is_active((uv_handle_t *)&m->throttle_timer))
+            uv_timer_start(&m->throttle_timer, on_throttle, 0, 0);
+        loop_job_done(m, 0, NULL);
+        break;
     }
 }
 
@@ -723,7 +797,8 @@ int vm_migrate_thread_start(struct vm *vm, struct error *err)
     uv_unref((uv_handle_t *)&m->loop_async);
     uv_timer_init(&vm->loop, &m->drain_timer);
     uv_timer_init(&vm->loop, &m->cancel_timer);
-    m->loop_async.data = m->drain_timer.data = m->cancel_timer.data = m;
+    uv_timer_init(&vm->loop, &m->throttle_timer);
+    m->loop_async.data = m->drain_timer.data = m->cancel_timer.data = m->throttle_timer.data = m;
     m->handles_open = true;
     m->dirty = calloc(page_bitmap_words(ram_pages(vm)), sizeof(uint64_t));
     if (!m->dirty)
@@ -755,6 +830,7 @@ void vm_migrate_thread_stop(struct vm *vm)
         uv_close((uv_handle_t *)&m->loop_async, NULL);
         uv_close((uv_handle_t *)&m->drain_timer, NULL);
         uv_close((uv_handle_t *)&m->cancel_timer, NULL);
+        uv_close((uv_handle_t *)&m->throttle_timer, NULL);
         m->handles_open = false;
     }
 }

@@ -23,6 +23,7 @@ struct vm_migrate_request {
     uint32_t downtime_ms;   /* the longest stop allowed at the switch-over (1 to 60000) */
     uint32_t timeout_s;     /* give up (and run on here) if not converged by then */
     uint32_t bandwidth_mib; /* MiB/s on the wire, 0: as fast as it goes */
+    bool auto_converge;     /* throttle the vCPUs while the copy does not converge */
 };
 
 /* What GET /vm shows while (and after) a migration runs; any thread. */
@@ -34,7 +35,8 @@ struct vm_migrate_progress {
     uint64_t dirty_pages_per_s; /* measured in the last round */
     uint64_t expected_downtime_ms;
     uint64_t bytes_sent;
-    uint64_t mib_per_s; /* the stream's rate in the last round */
+    uint64_t mib_per_s;        /* the stream's rate in the last round */
+    uint32_t throttle_percent; /* auto-converge: how much of each 100 ms the vCPUs are held */
 };
 
 struct vm_migrate_result {
