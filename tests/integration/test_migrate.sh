@@ -277,6 +277,46 @@ expect_not_contains "$TEST_TMP/keyeddst.out" "counter:"
 expect_source_runs keyed
 end_pid "$SRC"
 
+# 4c. The link fails at the hand-over, after the source let go of its disk: the disk's lock
+#     decides who runs the VM. drop-go: the receiver never hears GO, so it ends (125) without
+#     taking the disk; the source takes its lock back and runs on. drop-running: the receiver
+#     took the disk and runs, but the source never hears RUNNING; it cannot take the lock back,
+#     so it knows the destination runs the VM and ends with status 0, as after a migration.
+for mode in drop-go drop-running; do
+    truncate -s 1M "$TEST_TMP/$mode.img"
+    start_source "$mode" "every=2000 steps=$STEPS touch=32" --disk "$TEST_TMP/$mode.img"
+    start_receiver "${mode}dst"
+    python3 "$SOURCE_DIR/tests/integration/mig_proxy.py" "$TEST_TMP/$mode.proxy" \
+        "$TEST_TMP/${mode}dst.mig" "$mode" >"$TEST_TMP/$mode.proxy.out" 2>&1 &
+    track_pid $!
+    wait_for_socket "$TEST_TMP/$mode.proxy"
+    ctl_status=0
+    timeout 120 "$KILN" ctl "$TEST_TMP/$mode.api" migrate "unix:$TEST_TMP/$mode.proxy" \
+        >"$TEST_TMP/$mode.ctl" 2>&1 || ctl_status=$?
+    expect_contains "$TEST_TMP/$mode.proxy.out" "dropped it"
+    if [ "$mode" = drop-go ]; then
+        [ "$ctl_status" -eq 1 ] || fail "drop-go: kiln ctl migrate exited $ctl_status: $(cat "$TEST_TMP/$mode.ctl")"
+        status=0
+        wait "$DST" || status=$?
+        expect_status 125 "drop-go: the receiver that never heard GO"
+        expect_source_runs "$mode"
+        run_kiln "$TEST_TMP/third.out" "$TEST_TMP/third.err" run --kernel "$COUNTER" \
+            --cmdline "steps=1" --disk "$TEST_TMP/$mode.img" --api-socket none
+        expect_status 125 "drop-go: a second VM on the disk the source took back"
+        expect_contains "$TEST_TMP/third.err" "is in use by another VM"
+        end_pid "$SRC"
+    else
+        [ "$ctl_status" -eq 0 ] || fail "drop-running: kiln ctl migrate exited $ctl_status: $(cat "$TEST_TMP/$mode.ctl")"
+        wait "$SRC" || fail "drop-running: the source did not end with status 0: $(cat "$TEST_TMP/$mode.err")"
+        expect_contains "$TEST_TMP/$mode.err" "the destination took over the disks"
+        wait "$DST" || fail "drop-running: the destination did not end with the guest's status 0: $(cat "$TEST_TMP/${mode}dst.err")"
+        cat "$TEST_TMP/$mode.out" "$TEST_TMP/${mode}dst.out" | grep '^counter: step' >"$TEST_TMP/$mode.lines"
+        diff "$TEST_TMP/ref.lines" "$TEST_TMP/$mode.lines" >"$TEST_TMP/$mode.diff" ||
+            fail "drop-running: the counter's lines differ from an undisturbed run's: $(head "$TEST_TMP/$mode.diff")"
+    fi
+    echo "$mode: $(tail -1 "$TEST_TMP/$mode.ctl")"
+done
+
 # 5. Nobody listens: one line, the source runs on.
 start_source none "every=2000"
 "$KILN" ctl "$TEST_TMP/none.api" migrate "unix:$TEST_TMP/nobody.mig" >"$TEST_TMP/none.ctl" 2>&1 &&
