@@ -76,25 +76,26 @@ static void print_help(FILE *out)
     for (size_t i = 0; i < CTL_COMMAND_COUNT; i++)
         fprintf(out, "  %-14s %s (%s %s)\n", ctl_commands[i].name, ctl_commands[i].help,
                 ctl_commands[i].method, ctl_commands[i].path);
-    fprintf(out,
-            "\n"
-            "flags:\n"
-            "  --json      print the reply's JSON body, pretty-printed\n"
-            "  --stop      snapshot: stop the VM (status 0) once it is saved\n"
-            "  --diff BASE snapshot: save only the pages written since BASE, the last\n"
-            "              snapshot this VM took (full or diff); restore with kiln restore DIR\n"
-            "  --downtime-ms N  migrate: the longest stop allowed at the switch-over (300)\n"
-            "  --timeout-s N    migrate: give up, and run on here, if not done in N s (600)\n"
-            "  --bandwidth MIB  migrate: at most MIB MiB/s on the wire (default: no limit)\n"
-            "  --psk-file FILE  migrate: encrypt and authenticate with this key (the\n"
-            "                   receiver's --psk-file); ADDRESS is unix:PATH or tcp:HOST:PORT\n"
-            "  --auto-converge  migrate: hold the vCPUs for a growing share of the time while\n"
-            "                   the copy does not converge (20%%, then 10%% more a round, to 99%%)\n"
-            "  --help, -h  this text\n"
-            "\n"
-            "exit status: 0 when the VM did it, 1 when it answered with an error, %d when\n"
-            "it could not be reached or its answer was not HTTP with JSON.\n",
-            CTL_EXIT_UNREACHABLE);
+    fprintf(
+        out,
+        "\n"
+        "flags:\n"
+        "  --json      print the reply's JSON body, pretty-printed\n"
+        "  --stop      snapshot: stop the VM (status 0) once it is saved\n"
+        "  --diff BASE snapshot: save only the pages written since BASE, the last\n"
+        "              snapshot this VM took (full or diff); restore with kiln restore DIR\n"
+        "  --downtime-ms N  migrate: the longest stop allowed at the switch-over (300)\n"
+        "  --timeout-s N    migrate: give up, and run on here, if not done in N s (600)\n"
+        "  --bandwidth MIB  migrate: at most MIB MiB/s on the wire (default: no limit)\n"
+        "  --psk-file FILE  migrate: encrypt and authenticate with this key (the\n"
+        "                   receiver's --psk-file); ADDRESS is unix:PATH or tcp:HOST:PORT\n"
+        "  --auto-converge  migrate: hold the vCPUs for a growing share of the time while\n"
+        "                   the copy does not converge (20%%, then 10%% more a round, to 99%%)\n"
+        "  --help, -h  this text\n"
+        "\n"
+        "exit status: 0 when the VM did it, 1 when it answered with an error, %d when\n"
+        "it could not be reached or its answer was not HTTP with JSON.\n",
+        CTL_EXIT_UNREACHABLE);
 }
 
 static const struct ctl_command *find_command(const char *name)
