@@ -7,24 +7,14 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "kiln/util/bytes.h"
 #include "kiln/config/config_settings.h"
-
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* "52:54:00:12:34:56": six pairs of hex digits separated by colons. */
 static bool parse_mac(const char *text, uint8_t mac[6])
 {
     for (int i = 0; i < 6; i++) {
-        int hi = hex_digit(text[0]), lo = hi < 0 ? -1 : hex_digit(text[1]);
+        int hi = bytes_hex_digit(text[0]), lo = hi < 0 ? -1 : bytes_hex_digit(text[1]);
         if (lo < 0 || text[2] != (i == 5 ? '\0' : ':'))
             return false;
         mac[i] = (uint8_t)(hi << 4 | lo);

@@ -8,20 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kiln/util/bytes.h"
 #include "kiln/migrate/mig_link.h"
 
 #define HEX_DIGITS (2 * MIG_PSK_SIZE)
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* len characters of text into key; `what` names the source in the error line. */
 static int parse_hex(const char *text, size_t len, const char *what, uint8_t key[MIG_PSK_SIZE],
@@ -31,14 +21,14 @@ static int parse_hex(const char *text, size_t len, const char *what, uint8_t key
         return error_fmt(err, -EINVAL, "%s: %zu characters, expected %d hex digits (a %d-byte key)",
                          what, len, HEX_DIGITS, MIG_PSK_SIZE);
     for (size_t i = 0; i < len; i++) {
-        if (hex_value(text[i]) < 0) {
+        if (bytes_hex_digit(text[i]) < 0) {
             sodium_memzero(key, MIG_PSK_SIZE);
             return error_fmt(err, -EINVAL,
                              "%s: character %zu is not a hex digit (expected %d hex digits)", what,
                              i + 1, HEX_DIGITS);
         }
         if (i % 2)
-            key[i / 2] = (uint8_t)(hex_value(text[i - 1]) << 4 | hex_value(text[i]));
+            key[i / 2] = (uint8_t)(bytes_hex_digit(text[i - 1]) << 4 | bytes_hex_digit(text[i]));
     }
     return 0;
 }

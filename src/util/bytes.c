@@ -1,5 +1,5 @@
-/* Byte-level checks (kiln/util/bytes.h): one copy of the zero scan that every state restore
- * uses on padding and unused array tails. */
+/* Byte-level helpers (kiln/util/bytes.h): one copy of the zero scan that every state restore
+ * uses on padding and unused array tails, and of a hex digit's value. */
 #include <stdint.h>
 
 #include "kiln/util/bytes.h"
@@ -11,4 +11,15 @@ bool bytes_all_zero(const void *p, size_t len)
         if (b[i])
             return false;
     return true;
+}
+
+int bytes_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
 }
