@@ -16,16 +16,7 @@ static uint64_t table[TABLE_PAGES][PAGE_WORDS];
 /* Where touch= starts writing: above the kit's image (1-2 MiB) and the VMM's boot data. */
 #define TOUCH_BASE 0x1000000ULL
 #define MIB        0x100000ULL
-#define E820_RAM   1
 #define LOW_MAPPED 0x100000000ULL /* the kit's page tables map only the low 4 GiB */
-
-/* One entry of the PVH start info's memory map (Xen's hvm_memmap_table_entry). */
-struct pvh_memmap_entry {
-    uint64_t addr;
-    uint64_t size;
-    uint32_t type;
-    uint32_t reserved;
-};
 
 struct touch_range {
     uint64_t start;
@@ -38,18 +29,6 @@ static uint64_t mix(uint64_t x)
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
     return x ^ (x >> 31);
-}
-
-/* Whether [start, end) lies inside one RAM entry of the memory map the VMM passed. */
-static int range_is_ram(uint64_t start, uint64_t end)
-{
-    const struct hvm_start_info *info = guest_start_info();
-    const struct pvh_memmap_entry *map =
-        (const struct pvh_memmap_entry *)(uintptr_t)info->memmap_paddr;
-    for (uint32_t i = 0; info->memmap_paddr && i < info->memmap_entries; i++)
-        if (map[i].type == E820_RAM && map[i].addr <= start && end <= map[i].addr + map[i].size)
-            return 1;
-    return 0;
 }
 
 /* Runs at CPL3: a loop over hundreds of MiB in KVM's ring-0 emulator would take minutes on
@@ -79,7 +58,7 @@ int guest_main(void)
     }
     if (touch_mib) {
         struct touch_range range = {TOUCH_BASE, TOUCH_BASE + touch_mib * MIB};
-        if (range.end > LOW_MAPPED || !range_is_ram(range.start, range.end)) {
+        if (range.end > LOW_MAPPED || !guest_range_is_ram(range.start, range.end)) {
             printf("counter: touch=%u MiB does not fit: RAM from 16 MiB to 16 MiB + %u MiB is "
                    "not all in one RAM range of the memory map below 4 GiB\n",
                    touch_mib, touch_mib);

@@ -16,21 +16,12 @@
 #define PAGE_SIZE      4096ULL
 #define PAGE_WORDS     512
 #define PAGES_PER_MIB  (MIB / PAGE_SIZE)
-#define E820_RAM       1
 #define LOW_MAPPED     0x100000000ULL /* the kit's page tables map only the low 4 GiB */
 #define NS_PER_SEC     1000000000ULL
 #define NS_PER_MS      1000000ULL
 #define NS_PER_US      1000ULL
 #define MAX_RATE_MIB_S 1048576U /* 1 TiB/s: keeps the pacing arithmetic inside 64 bits */
 #define SUM_SEED       0x9e3779b97f4a7c15ULL
-
-/* One entry of the PVH start info's memory map (Xen's hvm_memmap_table_entry). */
-struct pvh_memmap_entry {
-    uint64_t addr;
-    uint64_t size;
-    uint32_t type;
-    uint32_t reserved;
-};
 
 /* Why one user_run() came back to ring 0. */
 enum stop_reason {
@@ -191,18 +182,6 @@ static void catch_up(void *arg)
     }
 }
 
-/* Whether [start, end) lies inside one RAM entry of the memory map the VMM passed. */
-static int range_is_ram(uint64_t start, uint64_t end)
-{
-    const struct hvm_start_info *info = guest_start_info();
-    const struct pvh_memmap_entry *map =
-        (const struct pvh_memmap_entry *)(uintptr_t)info->memmap_paddr;
-    for (uint32_t i = 0; info->memmap_paddr && i < info->memmap_entries; i++)
-        if (map[i].type == E820_RAM && map[i].addr <= start && end <= map[i].addr + map[i].size)
-            return 1;
-    return 0;
-}
-
 struct dirty_keys {
     uint32_t rate_mib_s, span_mib, tick_ms, seconds;
 };
@@ -223,7 +202,7 @@ static int read_keys(struct dirty_keys *keys)
         return -1;
     }
     uint64_t end = SPAN_BASE + (uint64_t)keys->span_mib * MIB;
-    if (end > LOW_MAPPED || !range_is_ram(SPAN_BASE, end)) {
+    if (end > LOW_MAPPED || !guest_range_is_ram(SPAN_BASE, end)) {
         printf("dirty: span=%u MiB does not fit: RAM from 16 MiB to 16 MiB + %u MiB is not all "
                "in one RAM range of the memory map below 4 GiB\n",
                keys->span_mib, keys->span_mib);

@@ -38,6 +38,8 @@ int guest_main(void);
  * NULL: "" when the VMM gave none). */
 const struct hvm_start_info *guest_start_info(void);
 const char *cmdline_all(void);
+/* Whether [start, end) lies inside one RAM entry of the memory map the VMM passed. */
+int guest_range_is_ram(uint64_t start, uint64_t end);
 
 /* Value of the first key=value word on the command line, up to (not including) the next
  * space; NULL when absent. The result is not NUL-terminated at the word's end: use

@@ -28,6 +28,26 @@ const struct hvm_start_info *guest_start_info(void)
     return start_info;
 }
 
+/* One entry of the PVH start info's memory map (Xen's hvm_memmap_table_entry). */
+struct pvh_memmap_entry {
+    uint64_t addr;
+    uint64_t size;
+    uint32_t type;
+    uint32_t reserved;
+};
+
+#define E820_RAM 1
+
+int guest_range_is_ram(uint64_t start, uint64_t end)
+{
+    const struct pvh_memmap_entry *map =
+        (const struct pvh_memmap_entry *)(uintptr_t)start_info->memmap_paddr;
+    for (uint32_t i = 0; start_info->memmap_paddr && i < start_info->memmap_entries; i++)
+        if (map[i].type == E820_RAM && map[i].addr <= start && end <= map[i].addr + map[i].size)
+            return 1;
+    return 0;
+}
+
 const char *cmdline_all(void)
 {
     return cmdline;
