@@ -426,12 +426,6 @@ int main(int argc, char **argv)
     /* jansson seeds its hash tables from /dev/urandom on first use; do it now, before any
      * seccomp filter forbids opening files (the control API answers on the event loop). */
     json_object_seed(0);
-    /* So does libsodium (the migration stream's keys), which a migration thread then uses. */
-    struct error sodium_err = {{0}};
-    if (mig_link_prepare(&sodium_err) < 0) {
-        fprintf(stderr, "kiln: error: %s\n", sodium_err.msg);
-        return EXIT_KILN_ERROR;
-    }
     /* A closed console pipe must not kill the VMM; writes report EPIPE instead. */
     signal(SIGPIPE, SIG_IGN);
     /* Held until a VM's loop can handle them (vm_run unblocks them). */

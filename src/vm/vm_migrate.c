@@ -786,6 +786,11 @@ bool vm_migrate_busy(const struct vm *vm)
 
 int vm_migrate_thread_start(struct vm *vm, struct error *err)
 {
+    /* libsodium's set-up, here on the unfiltered main thread: the sender's filter could not
+     * let it open what it may need. Only VMs that can migrate pay for it. */
+    int r = mig_link_prepare(err);
+    if (r < 0)
+        return r;
     struct vm_migrate *m = calloc(1, sizeof(*m));
     if (!m)
         return error_fmt(err, -ENOMEM, "migration: out of memory");

@@ -13,8 +13,8 @@
 
 struct mig_link; /* opaque */
 
-/* libsodium's one-time set-up, which may open /dev/urandom: kiln's main calls it before any
- * seccomp filter forbids opening files (the migration sender's thread cannot). mig_link_open
+/* libsodium's one-time set-up, which may open /dev/urandom: kiln calls it before the migration
+ * sender's thread starts under a seccomp filter that forbids opening files. mig_link_open
  * calls it too (it is idempotent), for programs without filters. */
 int mig_link_prepare(struct error *err);
 
