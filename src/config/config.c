@@ -45,6 +45,7 @@ void config_free(struct vm_config *cfg)
     free(cfg->name);
     free(cfg->jail_dir);
     free(cfg->api_socket);
+    free(cfg->cpu_template);
     for (unsigned i = 0; i < cfg->ndisks; i++)
         config_free_disk(&cfg->disks[i]);
     free(cfg->disks);

@@ -1,0 +1,185 @@
+/* CPU templates applied to KVM's supported CPUID table, and the checks that this host's KVM can
+ * give every feature bit a template sets or a saved VM had (kiln/vcpu/cpu_template.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kiln/vcpu/cpu_template.h"
+
+/* KVM's signature ("KVMKVMKVM"): the guest's kernel finds KVM's paravirtual features by it. */
+#define CPUID_LEAF_KVM_SIGNATURE 0x40000000u
+
+void cpu_template_init(struct cpu_template *t, const char *name)
+{
+    memset(t, 0, sizeof(*t));
+    snprintf(t->name, sizeof(t->name), "%s", name);
+}
+
+void cpu_template_free(struct cpu_template *t)
+{
+    free(t->changes);
+    t->changes = NULL;
+    t->count = t->cap = 0;
+}
+
+int cpu_template_add(struct cpu_template *t, const struct cpu_template_change *change,
+                     struct error *err)
+{
+    if (t->count == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        struct cpu_template_change *grown = realloc(t->changes, cap * sizeof(*grown));
+        if (!grown)
+            return error_fmt(err, -ENOMEM, "%s: out of memory", t->name);
+        t->changes = grown;
+        t->cap = cap;
+    }
+    t->changes[t->count++] = *change;
+    return 0;
+}
+
+int cpu_template_load(struct cpu_template *t, const char *what, struct error *err)
+{
+    if (strcmp(what, "host") == 0) {
+        cpu_template_init(t, "host");
+        return 0;
+    }
+    if (strcmp(what, "minimal") == 0)
+        return cpu_template_minimal(t, err);
+    return cpu_template_load_file(t, what, err);
+}
+
+struct kvm_cpuid_entry2 *cpuid_find(const struct kvm_cpuid2 *cpuid, uint32_t leaf, uint32_t subleaf)
+{
+    for (unsigned i = 0; i < cpuid->nent; i++) {
+        struct kvm_cpuid_entry2 *e = (struct kvm_cpuid_entry2 *)&cpuid->entries[i];
+        if (e->function != leaf)
+            continue;
+        if (!(e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) || e->index == subleaf)
+            return e;
+    }
+    return NULL;
+}
+
+uint32_t *cpuid_reg_of(struct kvm_cpuid_entry2 *entry, enum cpuid_reg reg)
+{
+    switch (reg) {
+    case CPUID_EAX:
+        return &entry->eax;
+    case CPUID_EBX:
+        return &entry->ebx;
+    case CPUID_ECX:
+        return &entry->ecx;
+    case CPUID_EDX:
+        break;
+    }
+    return &entry->edx;
+}
+
+static unsigned lowest_bit(uint32_t bits)
+{
+    return (unsigned)__builtin_ctz(bits);
+}
+
+static unsigned bit_count(uint32_t bits)
+{
+    return (unsigned)__builtin_popcount(bits);
+}
+
+/* "CPUID leaf 0x7 subleaf 0 EBX bit 5 (avx2)" into buf. */
+static const char *describe_bit(uint32_t leaf, uint32_t subleaf, enum cpuid_reg reg, unsigned bit,
+                                char *buf, size_t size)
+{
+    const struct cpuid_feature_word *word = cpuid_feature_word_of(leaf, subleaf, reg);
+    const char *name = word ? word->names[bit] : NULL;
+    snprintf(buf, size, "CPUID leaf 0x%x subleaf %u %s bit %u%s%s%s", leaf, subleaf,
+             cpuid_reg_name(reg), bit, name ? " (" : "", name ? name : "", name ? ")" : "");
+    return buf;
+}
+
+/* "TEMPLATE" or "TEMPLATE:LINE": where a change comes from. */
+static const char *where(const struct cpu_template *t, const struct cpu_template_change *c,
+                         char *buf, size_t size)
+{
+    if (c->line)
+        snprintf(buf, size, "%s:%u", t->name, c->line);
+    else
+        snprintf(buf, size, "cpu template %s", t->name);
+    return buf;
+}
+
+static int apply_change(const struct cpu_template *t, const struct cpu_template_change *c,
+                        struct kvm_cpuid2 *cpuid, struct error *err)
+{
+    char at[300], bit[128];
+    if (c->leaf == CPUID_LEAF_KVM_SIGNATURE)
+        return error_fmt(err, -EINVAL,
+                         "%s: CPUID leaf 0x40000000 is KVM's signature, which kiln keeps "
+                         "(expected another leaf)",
+                         where(t, c, at, sizeof(at)));
+    struct kvm_cpuid_entry2 *entry = cpuid_find(cpuid, c->leaf, c->subleaf);
+    if (!entry) {
+        if (c->set == 0) /* nothing to clear in a leaf the guest does not see */
+            return 0;
+        return error_fmt(err, -ENODEV,
+                         "%s: sets bits of CPUID leaf 0x%x subleaf %u, which this host's KVM "
+                         "does not offer",
+                         where(t, c, at, sizeof(at)), c->leaf, c->subleaf);
+    }
+    uint32_t *reg = cpuid_reg_of(entry, c->reg);
+    if (cpuid_feature_word_of(c->leaf, c->subleaf, c->reg)) {
+        uint32_t lacking = c->set & ~*reg;
+        if (lacking) {
+            char more[48] = "";
+            if (bit_count(lacking) > 1)
+                snprintf(more, sizeof(more), " (and %u more)", bit_count(lacking) - 1);
+            return error_fmt(
+                err, -ENODEV, "%s: needs %s, which this host's KVM does not offer%s",
+                where(t, c, at, sizeof(at)),
+                describe_bit(c->leaf, c->subleaf, c->reg, lowest_bit(lacking), bit, sizeof(bit)),
+                more);
+        }
+    }
+    *reg = (*reg & c->keep) | c->set;
+    return 0;
+}
+
+int cpu_template_apply(const struct cpu_template *t, struct kvm_cpuid2 *cpuid, struct error *err)
+{
+    for (size_t i = 0; i < t->count; i++) {
+        int r = apply_change(t, &t->changes[i], cpuid, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static uint32_t word_value(const struct kvm_cpuid2 *cpuid, const struct cpuid_feature_word *w)
+{
+    struct kvm_cpuid_entry2 *entry = cpuid_find(cpuid, w->leaf, w->subleaf);
+    return entry ? *cpuid_reg_of(entry, w->reg) : 0;
+}
+
+int cpuid_check_offered(const struct kvm_cpuid2 *wanted, const struct kvm_cpuid2 *supported,
+                        const char *label, struct error *err)
+{
+    const struct cpuid_feature_word *first = NULL;
+    unsigned first_bit = 0, missing = 0;
+    for (size_t i = 0; i < cpuid_feature_word_count; i++) {
+        const struct cpuid_feature_word *w = &cpuid_feature_words[i];
+        uint32_t lacking = word_value(wanted, w) & ~word_value(supported, w);
+        if (lacking && !first) {
+            first = w;
+            first_bit = lowest_bit(lacking);
+        }
+        missing += bit_count(lacking);
+    }
+    if (!first)
+        return 0;
+    char bit[128], more[48] = "";
+    if (missing > 1)
+        snprintf(more, sizeof(more), " (and %u more)", missing - 1);
+    return error_fmt(
+        err, -ENODEV, "%s: needs %s, which this host's KVM does not offer%s", label,
+        describe_bit(first->leaf, first->subleaf, first->reg, first_bit, bit, sizeof(bit)), more);
+}
