@@ -108,8 +108,11 @@ static const char *where(const struct cpu_template *t, const struct cpu_template
     return buf;
 }
 
+/* offered is KVM's table as it was before any change: a bit an earlier change cleared may be
+ * set again by a later one (base: minimal, then features: set:). */
 static int apply_change(const struct cpu_template *t, const struct cpu_template_change *c,
-                        struct kvm_cpuid2 *cpuid, struct error *err)
+                        const struct kvm_cpuid2 *offered, struct kvm_cpuid2 *cpuid,
+                        struct error *err)
 {
     char at[300], bit[128];
     if (c->leaf == CPUID_LEAF_KVM_SIGNATURE)
@@ -128,7 +131,8 @@ static int apply_change(const struct cpu_template *t, const struct cpu_template_
     }
     uint32_t *reg = cpuid_reg_of(entry, c->reg);
     if (cpuid_feature_word_of(c->leaf, c->subleaf, c->reg)) {
-        uint32_t lacking = c->set & ~*reg;
+        uint32_t lacking =
+            c->set & ~*cpuid_reg_of(cpuid_find(offered, c->leaf, c->subleaf), c->reg);
         if (lacking) {
             char more[48] = "";
             if (bit_count(lacking) > 1)
@@ -146,12 +150,16 @@ static int apply_change(const struct cpu_template *t, const struct cpu_template_
 
 int cpu_template_apply(const struct cpu_template *t, struct kvm_cpuid2 *cpuid, struct error *err)
 {
-    for (size_t i = 0; i < t->count; i++) {
-        int r = apply_change(t, &t->changes[i], cpuid, err);
-        if (r < 0)
-            return r;
-    }
-    return 0;
+    size_t size = sizeof(*cpuid) + cpuid->nent * sizeof(cpuid->entries[0]);
+    struct kvm_cpuid2 *offered = malloc(size);
+    if (!offered)
+        return error_fmt(err, -ENOMEM, "cpu template %s: out of memory", t->name);
+    memcpy(offered, cpuid, size);
+    int r = 0;
+    for (size_t i = 0; r == 0 && i < t->count; i++)
+        r = apply_change(t, &t->changes[i], offered, cpuid, err);
+    free(offered);
+    return r;
 }
 
 static uint32_t word_value(const struct kvm_cpuid2 *cpuid, const struct cpuid_feature_word *w)
