@@ -24,3 +24,9 @@ const char *config_cpu_template(const struct vm_config *cfg)
 {
     return cfg->cpu_template ? cfg->cpu_template : "host";
 }
+
+bool config_cpu_template_is_file(const struct vm_config *cfg)
+{
+    return cfg->cpu_template && strcmp(cfg->cpu_template, "host") != 0 &&
+           strcmp(cfg->cpu_template, "minimal") != 0;
+}

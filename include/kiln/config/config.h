@@ -181,6 +181,8 @@ int config_set_cpu_template(struct vm_config *cfg, const char *label, const char
                             struct error *err);
 /* The template cfg asks for: "host" when none is given. */
 const char *config_cpu_template(const struct vm_config *cfg);
+/* Whether that is a file (not host or minimal): the jail binds it in. */
+bool config_cpu_template_is_file(const struct vm_config *cfg);
 /* One --disk SPEC or --net SPEC: parsed and added after the devices cfg has. */
 int config_set_disk(struct vm_config *cfg, const char *label, const char *text, struct error *err);
 int config_set_net(struct vm_config *cfg, const char *label, const char *text, struct error *err);
