@@ -2,8 +2,9 @@
 # CPU templates as a guest sees them: the cpuid guest prints its CPUID feature words under
 # --cpu-template host, minimal and a template file; the file's cleared bits read 0 and
 # minimal's words are its documented baseline. A snapshot of a minimal VM restores with the
-# same words even when its config.yaml is changed to host (the state carries the CPUID), and
-# bad values, bad files and a bit this host's KVM lacks each end in one error line.
+# same words even when its config.yaml is changed to host (the state carries the CPUID), one of
+# a file template's VM with the file gone; bad values, bad files and a bit this host's KVM lacks
+# each end in one error line.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$SOURCE_DIR/tests/integration/lib.sh"
 require_kvm
@@ -72,44 +73,61 @@ run_kiln "$TEST_TMP/yaml.out" "$TEST_TMP/yaml.err" run "$TEST_TMP/vm.yaml"
 expect_status 0 "cpu-template in a VM file: $(cat "$TEST_TMP/yaml.err")"
 [ "$(words "$TEST_TMP/yaml.out" boot)" = "$FILE_WORDS" ] || fail "cpu-template: clear.yaml gave other words"
 
-# --- a snapshot of a minimal VM restores with minimal's words ------------------------------------
-SNAP=$TEST_TMP/snap
-"$KILN" run --kernel "$GUEST" --cmdline wait --cpu-template minimal --api-socket "$TEST_TMP/orig.sock" \
-    >"$TEST_TMP/orig.out" 2>"$TEST_TMP/orig.err" </dev/null &
-ORIG=$!
-track_pid "$ORIG"
-for ((i = 0; i < 300; i++)); do
-    grep -q "waiting for the power button" "$TEST_TMP/orig.out" && break
-    sleep 0.1
-done
-expect_contains "$TEST_TMP/orig.out" "cpuid: waiting for the power button"
-timeout 60 "$KILN" ctl "$TEST_TMP/orig.sock" snapshot "$SNAP" >"$TEST_TMP/snap.txt" 2>&1 ||
-    fail "kiln ctl snapshot: $(cat "$TEST_TMP/snap.txt")"
-kill -TERM "$ORIG"
-status=0
-wait "$ORIG" || status=$?
-expect_status 0 "the original after the power button: $(cat "$TEST_TMP/orig.err")"
-BEFORE=$(words "$TEST_TMP/orig.out" after)
-[ "$BEFORE" = "$MIN" ] || fail "the waiting minimal guest saw '$BEFORE', not minimal's '$MIN'"
+# --- snapshots: a restored VM gets its saved CPUID, not what its config would give ----------------
+# saved NAME TEMPLATE: a waiting guest run with --cpu-template TEMPLATE, snapshotted into
+# $TEST_TMP/NAME and then stopped; the words it saw are in $SAVED.
+saved() {
+    local name=$1
+    "$KILN" run --kernel "$GUEST" --cmdline wait --cpu-template "$2" --api-socket "$TEST_TMP/$name.sock" \
+        >"$TEST_TMP/$name.out" 2>"$TEST_TMP/$name.err" </dev/null &
+    local pid=$!
+    track_pid "$pid"
+    for ((i = 0; i < 300; i++)); do
+        grep -q "waiting for the power button" "$TEST_TMP/$name.out" && break
+        sleep 0.1
+    done
+    expect_contains "$TEST_TMP/$name.out" "cpuid: waiting for the power button"
+    timeout 60 "$KILN" ctl "$TEST_TMP/$name.sock" snapshot "$TEST_TMP/$name" >"$TEST_TMP/$name.snap" 2>&1 ||
+        fail "kiln ctl snapshot: $(cat "$TEST_TMP/$name.snap")"
+    kill -TERM "$pid"
+    status=0
+    wait "$pid" || status=$?
+    expect_status 0 "$name after the power button: $(cat "$TEST_TMP/$name.err")"
+    SAVED=$(words "$TEST_TMP/$name.out" after)
+}
+# restored NAME: restores $TEST_TMP/NAME, presses its power button; the words it saw in $W.
+restored() {
+    local name=$1
+    "$KILN" restore "$TEST_TMP/$name" --api-socket "$TEST_TMP/$name-r.sock" >"$TEST_TMP/$name-r.out" \
+        2>"$TEST_TMP/$name-r.err" </dev/null &
+    local pid=$!
+    track_pid "$pid"
+    for ((i = 0; i < 300; i++)); do # the API answers once the restored VM runs
+        timeout 10 "$KILN" ctl "$TEST_TMP/$name-r.sock" status >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    timeout 60 "$KILN" ctl "$TEST_TMP/$name-r.sock" shutdown >"$TEST_TMP/$name-r.ctl" 2>&1 ||
+        fail "kiln ctl shutdown: $(cat "$TEST_TMP/$name-r.ctl") $(cat "$TEST_TMP/$name-r.err")"
+    status=0
+    wait "$pid" || status=$?
+    expect_status 0 "$name restored, after the power button: $(cat "$TEST_TMP/$name-r.err")"
+    W=$(words "$TEST_TMP/$name-r.out" after)
+}
+saved snap-minimal minimal
+[ "$SAVED" = "$MIN" ] || fail "the waiting minimal guest saw '$SAVED', not minimal's '$MIN'"
 # The restore takes the CPUID from the state, not from the config's template.
-sed -i 's/^cpu-template: minimal$/cpu-template: host/' "$SNAP/config.yaml"
-expect_contains "$SNAP/config.yaml" "cpu-template: host"
-"$KILN" restore "$SNAP" --api-socket "$TEST_TMP/restored.sock" >"$TEST_TMP/restored.out" \
-    2>"$TEST_TMP/restored.err" </dev/null &
-RESTORED=$!
-track_pid "$RESTORED"
-for ((i = 0; i < 300; i++)); do # the API answers once the restored VM runs
-    timeout 10 "$KILN" ctl "$TEST_TMP/restored.sock" status >/dev/null 2>&1 && break
-    sleep 0.1
-done
-timeout 60 "$KILN" ctl "$TEST_TMP/restored.sock" shutdown >"$TEST_TMP/shutdown.txt" 2>&1 ||
-    fail "kiln ctl shutdown: $(cat "$TEST_TMP/shutdown.txt") $(cat "$TEST_TMP/restored.err")"
-status=0
-wait "$RESTORED" || status=$?
-expect_status 0 "the restored VM after the power button: $(cat "$TEST_TMP/restored.err")"
-AFTER=$(words "$TEST_TMP/restored.out" after)
-[ "$AFTER" = "$MIN" ] || fail "the restored minimal VM sees '$AFTER', not '$MIN'"
-echo "restored: $AFTER"
+sed -i 's/^cpu-template: minimal$/cpu-template: host/' "$TEST_TMP/snap-minimal/config.yaml"
+expect_contains "$TEST_TMP/snap-minimal/config.yaml" "cpu-template: host"
+restored snap-minimal
+[ "$W" = "$MIN" ] || fail "the restored minimal VM sees '$W', not '$MIN'"
+echo "restored minimal: $W"
+# A file template's VM restores without its file: the state has all it needs.
+cp "$TEST_TMP/clear.yaml" "$TEST_TMP/gone.yaml"
+saved snap-file "$TEST_TMP/gone.yaml"
+[ "$SAVED" = "$FILE_WORDS" ] || fail "the waiting guest saw '$SAVED', not the file's '$FILE_WORDS'"
+rm "$TEST_TMP/gone.yaml"
+restored snap-file
+[ "$W" = "$FILE_WORDS" ] || fail "the restored VM sees '$W', not the file's '$FILE_WORDS'"
 
 # --- bad values, bad files, a bit the host lacks: one line each, nothing run --------------------
 bad() { # bad NAME EXPECTED-TEXT ARGS...: kiln refuses with one line holding the text
@@ -122,7 +140,7 @@ bad() { # bad NAME EXPECTED-TEXT ARGS...: kiln refuses with one line holding the
 bad empty "--cpu-template: empty value (expected host, minimal or a CPU template file's path)" \
     run --kernel "$GUEST" --cpu-template ""
 bad missing "--cpu-template: missing value" run --kernel "$GUEST" --cpu-template
-bad nofile "$TEST_TMP/none.yaml: cannot read the CPU template" \
+bad nofile "--cpu-template: '$TEST_TMP/none.yaml': No such file or directory (expected host, minimal or a CPU template file)" \
     run --kernel "$GUEST" --cpu-template "$TEST_TMP/none.yaml"
 printf 'cpuid:\n  - leaf: 7\n    register: ebx\n    bits: 0b0101\n' >"$TEST_TMP/short.yaml"
 bad short "short.yaml:4: bits: '0b0101' has fewer than 32 bits" \
