@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "kiln/vcpu/cpu_template.h"
 
@@ -21,6 +22,44 @@ void cpu_template_free(struct cpu_template *t)
     free(t->changes);
     t->changes = NULL;
     t->count = t->cap = 0;
+    free(t->msrs);
+    t->msrs = NULL;
+    t->nmsrs = t->msrs_cap = 0;
+}
+
+int cpu_template_add_msr(struct cpu_template *t, const struct cpu_template_msr *msr,
+                         struct error *err)
+{
+    if (t->nmsrs == t->msrs_cap) {
+        size_t cap = t->msrs_cap ? t->msrs_cap * 2 : 8;
+        struct cpu_template_msr *grown = realloc(t->msrs, cap * sizeof(*grown));
+        if (!grown)
+            return error_fmt(err, -ENOMEM, "%s: out of memory", t->name);
+        t->msrs = grown;
+        t->msrs_cap = cap;
+    }
+    t->msrs[t->nmsrs++] = *msr;
+    return 0;
+}
+
+int cpu_template_set_msrs(const struct cpu_template *t, int vcpu_fd, unsigned index,
+                          struct error *err)
+{
+    for (size_t i = 0; i < t->nmsrs; i++) {
+        const struct cpu_template_msr *m = &t->msrs[i];
+        struct {
+            struct kvm_msrs head;
+            struct kvm_msr_entry entry;
+        } one = {.head = {.nmsrs = 1}, .entry = {.index = m->index, .data = m->value}};
+        /* KVM_SET_MSRS returns how many it set: 0 when it refuses the one. */
+        int set = ioctl(vcpu_fd, KVM_SET_MSRS, &one);
+        if (set != 1)
+            return error_fmt(err, set < 0 ? -errno : -EINVAL,
+                             "%s:%u: KVM refused MSR 0x%x = 0x%llx on vCPU %u (expected an MSR "
+                             "this host's KVM lets a guest have, and a value it takes)",
+                             t->name, m->line, m->index, (unsigned long long)m->value, index);
+    }
+    return 0;
 }
 
 int cpu_template_add(struct cpu_template *t, const struct cpu_template_change *change,

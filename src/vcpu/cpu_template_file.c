@@ -1,5 +1,6 @@
 /* Reading a CPU template file (YAML, docs/cpu-templates.md): `cpuid:` entries that set, clear
  * or keep each bit of one register, and `features:` that set or clear features by name. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -38,9 +39,9 @@ static const char *scalar(const yaml_node_t *node)
     return node->type == YAML_SCALAR_NODE ? (const char *)node->data.scalar.value : NULL;
 }
 
-/* A leaf or subleaf: decimal, or hexadecimal after 0x. */
-static int parse_u32(struct template_reader *rd, const yaml_node_t *node, const char *key,
-                     uint32_t *out)
+/* A number up to max: decimal, or hexadecimal after 0x. */
+static int parse_number(struct template_reader *rd, const yaml_node_t *node, const char *key,
+                        uint64_t max, const char *range, uint64_t *out)
 {
     const char *text = scalar(node);
     int base = 10;
@@ -51,14 +52,25 @@ static int parse_u32(struct template_reader *rd, const yaml_node_t *node, const 
     }
     char *end = NULL;
     errno = 0;
+    /* strtoull would take a sign or spaces: only digits may start it */
     unsigned long long value =
-        digits && *digits && *digits != '-' && *digits != '+' ? strtoull(digits, &end, base) : 0;
-    if (!end || *end || errno || value > UINT32_MAX)
-        return problem(rd, node,
-                       "%s: '%s' is not a number (expected 0 to 0xffffffff, decimal or 0x hex)",
-                       key, text ? text : "(not a scalar)");
-    *out = (uint32_t)value;
+        digits && (base == 16 ? isxdigit((unsigned char)*digits) : isdigit((unsigned char)*digits))
+            ? strtoull(digits, &end, base)
+            : 0;
+    if (!end || *end || errno || value > max)
+        return problem(rd, node, "%s: '%s' is not a number (expected %s, decimal or 0x hex)", key,
+                       text ? text : "(not a scalar)", range);
+    *out = value;
     return 0;
+}
+
+static int parse_u32(struct template_reader *rd, const yaml_node_t *node, const char *key,
+                     uint32_t *out)
+{
+    uint64_t value;
+    int r = parse_number(rd, node, key, UINT32_MAX, "0 to 0xffffffff", &value);
+    *out = (uint32_t)value;
+    return r;
 }
 
 static int parse_register(struct template_reader *rd, const yaml_node_t *node, enum cpuid_reg *out)
@@ -174,6 +186,57 @@ static int parse_cpuid(struct template_reader *rd, const yaml_node_t *node)
     return 0;
 }
 
+#define MSR_ENTRY_EXPECTED "index and value"
+
+/* One msrs: entry: index and value, both required. */
+static int parse_msr(struct template_reader *rd, const yaml_node_t *node)
+{
+    if (node->type != YAML_MAPPING_NODE)
+        return problem(rd, node,
+                       "an msrs entry is not a mapping (expected " MSR_ENTRY_EXPECTED ")");
+    struct cpu_template_msr msr = {.line = (unsigned)node->start_mark.line + 1};
+    bool have_index = false, have_value = false;
+    for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
+         pair < node->data.mapping.pairs.top; pair++) {
+        const yaml_node_t *key_node = yaml_document_get_node(rd->doc, pair->key);
+        const yaml_node_t *value = yaml_document_get_node(rd->doc, pair->value);
+        const char *key = scalar(key_node);
+        bool *have = key && strcmp(key, "index") == 0   ? &have_index
+                     : key && strcmp(key, "value") == 0 ? &have_value
+                                                        : NULL;
+        if (!have)
+            return problem(rd, key_node,
+                           "unknown key '%s' in an msrs entry (expected " MSR_ENTRY_EXPECTED ")",
+                           key ? key : "(not a scalar)");
+        if (*have)
+            return problem(rd, key_node, "%s given twice in one msrs entry", key);
+        *have = true;
+        int r = have == &have_index ? parse_u32(rd, value, key, &msr.index)
+                                    : parse_number(rd, value, key, UINT64_MAX,
+                                                   "0 to 0xffffffffffffffff", &msr.value);
+        if (r < 0)
+            return r;
+    }
+    if (!have_index || !have_value)
+        return problem(rd, node, "msrs entry without %s (expected " MSR_ENTRY_EXPECTED ")",
+                       have_index ? "value" : "index");
+    return cpu_template_add_msr(rd->t, &msr, rd->err);
+}
+
+static int parse_msrs(struct template_reader *rd, const yaml_node_t *node)
+{
+    if (node->type != YAML_SEQUENCE_NODE)
+        return problem(rd, node,
+                       "msrs: not a list (expected a list of entries with " MSR_ENTRY_EXPECTED ")");
+    for (yaml_node_item_t *item = node->data.sequence.items.start;
+         item < node->data.sequence.items.top; item++) {
+        int r = parse_msr(rd, yaml_document_get_node(rd->doc, *item));
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 /* features: set: [...] / clear: [...]: each name one change of its word's bit. */
 static int parse_feature_list(struct template_reader *rd, const yaml_node_t *node, bool set)
 {
@@ -253,8 +316,8 @@ static int parse_root(struct template_reader *rd, const yaml_node_t *root)
 {
     if (root->type != YAML_MAPPING_NODE)
         return problem(rd, root,
-                       "not a mapping (expected a CPU template with base:, cpuid: "
-                       "and/or features:)");
+                       "not a mapping (expected a CPU template with base:, cpuid:, features: "
+                       "or msrs:)");
     yaml_node_pair_t *pairs = root->data.mapping.pairs.start, *end = root->data.mapping.pairs.top;
     const yaml_node_t *base = NULL;
     for (yaml_node_pair_t *pair = pairs; pair < end; pair++) {
@@ -277,8 +340,10 @@ static int parse_root(struct template_reader *rd, const yaml_node_t *root)
             r = parse_cpuid(rd, value);
         else if (key && strcmp(key, "features") == 0)
             r = parse_features(rd, value);
+        else if (key && strcmp(key, "msrs") == 0)
+            r = parse_msrs(rd, value);
         else
-            r = problem(rd, key_node, "unknown key '%s' (expected base, cpuid or features)",
+            r = problem(rd, key_node, "unknown key '%s' (expected base, cpuid, features or msrs)",
                         key ? key : "(not a scalar)");
     }
     return r;
@@ -307,9 +372,9 @@ int cpu_template_load_file(struct cpu_template *t, const char *path, struct erro
         struct template_reader rd = {.t = t, .doc = &doc, .err = err};
         yaml_node_t *root = yaml_document_get_root_node(&doc);
         if (!root)
-            r = error_fmt(err, -EINVAL,
-                          "%s: empty (expected a CPU template with base:, cpuid: and/or features:)",
-                          path);
+            r = error_fmt(
+                err, -EINVAL,
+                "%s: empty (expected a CPU template with base:, cpuid:, features: or msrs:)", path);
         else
             r = parse_root(&rd, root);
         yaml_document_delete(&doc);

@@ -59,6 +59,8 @@ int vcpu_create(struct vcpu *vcpu, const struct vcpu_env *env, unsigned index, s
     if (r < 0)
         return r;
     r = vcpu_set_boot_msrs(vcpu->fd, err);
+    if (r == 0 && env->cpu_template)
+        r = cpu_template_set_msrs(env->cpu_template, vcpu->fd, index, err);
     if (r < 0)
         return r;
     return boot_state_vcpu_defaults(vcpu->fd, err);

@@ -232,6 +232,7 @@ static int create_vcpus(struct vm *vm, struct error *err)
         .mem = &vm->mem,
         .log = &vm->log,
         .cpuid = vm->guest_cpuid,
+        .cpu_template = &vm->cpu_template,
         .hostcompat = &vm->hostcompat,
         .stop = {.request = vm_request_stop, .requested = vm_stop_requested, .opaque = vm},
         .sandbox_mode = vm->config->seccomp,
@@ -686,6 +687,7 @@ void vm_destroy(struct vm *vm)
     vm->supported_cpuid = NULL;
     free(vm->guest_cpuid);
     vm->guest_cpuid = NULL;
+    cpu_template_free(&vm->cpu_template);
     bus_destroy(&vm->pio_bus);
     bus_destroy(&vm->mmio_bus);
     guest_mem_destroy(&vm->mem);

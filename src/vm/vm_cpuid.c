@@ -32,14 +32,14 @@ int vm_cpuid_build(struct vm *vm, struct error *err)
     vm->guest_cpuid = table_copy(vm->supported_cpuid);
     if (!vm->guest_cpuid)
         return error_fmt(err, -ENOMEM, "CPUID: out of memory");
-    if (vm->state_follows)
+    if (vm->state_follows) {
+        cpu_template_init(&vm->cpu_template, "host");
         return 0;
-    struct cpu_template template;
+    }
     const char *name = config_cpu_template(vm->config);
-    r = cpu_template_load(&template, name, err);
+    r = cpu_template_load(&vm->cpu_template, name, err);
     if (r == 0)
-        r = cpu_template_apply(&template, vm->guest_cpuid, err);
-    cpu_template_free(&template);
+        r = cpu_template_apply(&vm->cpu_template, vm->guest_cpuid, err);
     if (r == 0)
         log_info(&vm->log, "CPU template: %s", name);
     return r;

@@ -1,6 +1,7 @@
 /* cpuid.elf: prints the CPUID feature words a CPU template chooses (leaves 1, 7, 0xD and
- * 0x80000001) on one line. With `wait` on its command line it then waits for the power
- * button, reads them again (a restored VM's vCPUs answer then), prints them and exits 0. */
+ * 0x80000001) on one line, and with `msr=INDEX` that MSR's value. With `wait` on its command
+ * line it then waits for the power button, reads the words again (a restored VM's vCPUs
+ * answer then), prints them and exits 0. */
 #include "runtime/acpi.h"
 #include "runtime/apic.h"
 #include "runtime/guest.h"
@@ -60,9 +61,19 @@ static int wait_for_power_button(void)
     return GUEST_EXIT_PASS;
 }
 
+static uint64_t read_msr(uint32_t index)
+{
+    uint32_t low, high;
+    __asm__ volatile("rdmsr" : "=a"(low), "=d"(high) : "c"(index));
+    return ((uint64_t)high << 32) | low;
+}
+
 int guest_main(void)
 {
     print_words("boot");
+    uint32_t msr;
+    if (cmdline_get_u32("msr", &msr) == 0)
+        printf("cpuid: msr 0x%x = 0x%lx\n", msr, read_msr(msr));
     if (cmdline_get("wait"))
         return wait_for_power_button();
     return GUEST_EXIT_PASS;

@@ -3,7 +3,7 @@
 # --cpu-template host, minimal and a template file; the file's cleared bits read 0 and
 # minimal's words are its documented baseline. A snapshot of a minimal VM restores with the
 # same words even when its config.yaml is changed to host (the state carries the CPUID), one of
-# a file template's VM with the file gone; bad values, bad files and a bit this host's KVM lacks
+# a file template's VM with the file gone; a template's MSR reaches the guest; bad values, bad files and a bit this host's KVM lacks
 # each end in one error line.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$SOURCE_DIR/tests/integration/lib.sh"
@@ -72,6 +72,14 @@ FILE_WORDS=$W
 run_kiln "$TEST_TMP/yaml.out" "$TEST_TMP/yaml.err" run "$TEST_TMP/vm.yaml"
 expect_status 0 "cpu-template in a VM file: $(cat "$TEST_TMP/yaml.err")"
 [ "$(words "$TEST_TMP/yaml.out" boot)" = "$FILE_WORDS" ] || fail "cpu-template: clear.yaml gave other words"
+
+# --- a template's MSRs: every vCPU starts with them ---------------------------------------------
+# KERNEL_GS_BASE holds any canonical address and nothing in the kit touches it.
+printf 'msrs:\n  - index: 0xc0000102\n    value: 0x123456789a\n' >"$TEST_TMP/msr.yaml"
+run_guest msr --cpu-template "$TEST_TMP/msr.yaml" --cmdline msr=0xc0000102
+expect_contains "$TEST_TMP/msr.out" "cpuid: msr 0xc0000102 = 0x123456789a"
+run_guest no-msr --cmdline msr=0xc0000102
+expect_contains "$TEST_TMP/no-msr.out" "cpuid: msr 0xc0000102 = 0x0"
 
 # --- snapshots: a restored VM gets its saved CPUID, not what its config would give ----------------
 # saved NAME TEMPLATE: a waiting guest run with --cpu-template TEMPLATE, snapshotted into
@@ -152,6 +160,9 @@ bad name "name.yaml:2: features: clear: unknown CPU feature 'avx3'" \
 printf 'features:\n  set: [pn]\n' >"$TEST_TMP/pn.yaml"
 bad lacking "pn.yaml:2: needs CPUID leaf 0x1 subleaf 0 EDX bit 18 (pn), which this host's KVM does not offer" \
     run --kernel "$GUEST" --cpu-template "$TEST_TMP/pn.yaml"
+printf 'msrs:\n  - index: 0x12345678\n    value: 1\n' >"$TEST_TMP/no-such-msr.yaml"
+bad msr "no-such-msr.yaml:2: KVM refused MSR 0x12345678 = 0x1 on vCPU 0" \
+    run --kernel "$GUEST" --cpu-template "$TEST_TMP/no-such-msr.yaml"
 printf 'kernel:\n  path: %s\ncpu-template: ""\n' "$GUEST" >"$TEST_TMP/bad-vm.yaml"
 bad yaml "bad-vm.yaml:3:15: cpu-template: empty value" run "$TEST_TMP/bad-vm.yaml"
 echo "PASS"

@@ -240,9 +240,9 @@ static const struct {
     const char *text, *message;
 } bad_files[] = {
     {"cpuid: [\n", ":2: did not find expected node content (expected a YAML CPU template)"},
-    {"", ": empty (expected a CPU template with base:, cpuid: and/or features:)"},
-    {"- 1\n", ":1: not a mapping (expected a CPU template with base:, cpuid: and/or features:)"},
-    {"cpus: 2\n", ":1: unknown key 'cpus' (expected base, cpuid or features)"},
+    {"", ": empty (expected a CPU template with base:, cpuid:, features: or msrs:)"},
+    {"- 1\n", ":1: not a mapping (expected a CPU template with base:, cpuid:, features: or msrs:)"},
+    {"cpus: 2\n", ":1: unknown key 'cpus' (expected base, cpuid, features or msrs)"},
     {"cpuid: 7\n", ":1: cpuid: not a list (expected a list of entries with leaf, subleaf, "
                    "register and bits)"},
     {"cpuid:\n  - 7\n", ":2: a cpuid entry is not a mapping (expected leaf, subleaf, register "
@@ -283,6 +283,18 @@ static const struct {
     {"features:\n  clear: [avx, avx3]\n", ":2: features: clear: unknown CPU feature 'avx3' "
                                           "(expected a name from docs/cpu-templates.md such as "
                                           "avx2)"},
+    {"msrs: {}\n", ":1: msrs: not a list (expected a list of entries with index and value)"},
+    {"msrs:\n  - 1\n", ":2: an msrs entry is not a mapping (expected index and value)"},
+    {"msrs:\n  - index: 0x10\n", ":2: msrs entry without value (expected index and value)"},
+    {"msrs:\n  - value: 0\n", ":2: msrs entry without index (expected index and value)"},
+    {"msrs:\n  - index: 0x10\n    data: 0\n", ":3: unknown key 'data' in an msrs entry "
+                                              "(expected index and value)"},
+    {"msrs:\n  - index: 0x10\n    index: 0x11\n", ":3: index given twice in one msrs entry"},
+    {"msrs:\n  - index: 0x10\n    value: 0x10000000000000000\n",
+     ":3: value: '0x10000000000000000' is not a number (expected 0 to 0xffffffffffffffff, "
+     "decimal or 0x hex)"},
+    {"msrs:\n  - index: 0x 10\n", ":2: index: '0x 10' is not a number (expected 0 to "
+                                  "0xffffffff, decimal or 0x hex)"},
     {"base: haswell\n", ":1: base: 'haswell' is not a built-in template (expected host or "
                         "minimal)"},
     {"base: host\nbase: minimal\n", ":2: base given twice"},
@@ -309,6 +321,28 @@ static void test_bad_files(void **state)
             fail_msg("file %zu:\n%s\n got %d: '%s'\nwant: '%s'", i, bad_files[i].text, r, err.msg,
                      bad_files[i].message);
     }
+}
+
+static void test_file_msrs(void **state)
+{
+    (void)state;
+    char path[64];
+    write_template("msrs:\n"
+                   "  - index: 0xc0000102\n"
+                   "    value: 0x123456789a\n"
+                   "  - {index: 16, value: 18446744073709551615}\n",
+                   path, sizeof(path));
+    struct cpu_template t;
+    struct error err = {{0}};
+    assert_int_equal(cpu_template_load(&t, path, &err), 0);
+    assert_int_equal(t.nmsrs, 2);
+    assert_int_equal(t.msrs[0].index, 0xc0000102);
+    assert_int_equal(t.msrs[0].value, 0x123456789aULL);
+    assert_int_equal(t.msrs[0].line, 2);
+    assert_int_equal(t.msrs[1].index, 16);
+    assert_int_equal(t.msrs[1].value, UINT64_MAX);
+    cpu_template_free(&t);
+    unlink(path);
 }
 
 static void test_unreadable_file(void **state)
@@ -369,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_file_features_by_name),
         cmocka_unit_test(test_file_on_minimal),
         cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_file_msrs),
         cmocka_unit_test(test_unreadable_file),
         cmocka_unit_test(test_check_offered),
         cmocka_unit_test(test_feature_names_are_unique),

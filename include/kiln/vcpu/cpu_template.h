@@ -23,11 +23,21 @@ struct cpu_template_change {
     unsigned line; /* where a template file says it, for messages; 0 for a built-in one */
 };
 
-/* A template: its changes, applied in order, so a later one refines an earlier one. */
+/* An MSR every vCPU of a booting VM starts with (after kiln's own boot values). */
+struct cpu_template_msr {
+    uint32_t index;
+    uint64_t value;
+    unsigned line; /* in the template file */
+};
+
+/* A template: its changes, applied in order, so a later one refines an earlier one; and its
+ * MSRs. */
 struct cpu_template {
     char name[256]; /* "minimal", or the file's path: the start of every message about it */
     struct cpu_template_change *changes;
     size_t count, cap;
+    struct cpu_template_msr *msrs;
+    size_t nmsrs, msrs_cap;
 };
 
 void cpu_template_init(struct cpu_template *t, const char *name);
@@ -35,6 +45,14 @@ void cpu_template_free(struct cpu_template *t);
 /* Appends a change; -ENOMEM and one line if memory is short. */
 int cpu_template_add(struct cpu_template *t, const struct cpu_template_change *change,
                      struct error *err);
+
+/* Appends an MSR; -ENOMEM and one line if memory is short. */
+int cpu_template_add_msr(struct cpu_template *t, const struct cpu_template_msr *msr,
+                         struct error *err);
+/* Gives vCPU vcpu_fd (number index) the template's MSRs; the first one KVM refuses is one line
+ * "PATH:LINE: KVM refused MSR 0x... = 0x... on vCPU N". */
+int cpu_template_set_msrs(const struct cpu_template *t, int vcpu_fd, unsigned index,
+                          struct error *err);
 
 /* The built-in `minimal` template: an x86-64-v2 baseline (docs/cpu-templates.md). */
 int cpu_template_minimal(struct cpu_template *t, struct error *err);

@@ -44,9 +44,11 @@ struct vm {
     int fd;
     struct guest_mem mem;
     struct kvm_cpuid2 *supported_cpuid;
-    struct kvm_cpuid2 *guest_cpuid; /* what the guest sees: the supported table with the CPU
-                                     * template applied, or a restored VM's saved table */
-    struct hostcompat hostcompat;   /* decided before the kernel loads; see hostcompat.h */
+    struct kvm_cpuid2 *guest_cpuid;   /* what the guest sees: the supported table with the CPU
+                                       * template applied, or a restored VM's saved table */
+    struct cpu_template cpu_template; /* --cpu-template as read (its MSRs go to each vCPU); for
+                                       * a restore, empty */
+    struct hostcompat hostcompat;     /* decided before the kernel loads; see hostcompat.h */
     struct boot_entry entry;
     uint64_t rsdp_gpa; /* ACPI tables, built before the kernel is loaded */
 
