@@ -345,6 +345,24 @@ static void test_file_msrs(void **state)
     unlink(path);
 }
 
+/* The example in configs/: x86-64-v2 on a host that has it. */
+static void test_example_template(void **state)
+{
+    (void)state;
+    struct cpu_template t;
+    struct error err = {{0}};
+    assert_int_equal(
+        cpu_template_load(&t, TEST_SOURCE_DIR "/configs/cpu-templates/x86-64-v2.yaml", &err), 0);
+    struct kvm_cpuid2 *cpuid = host_table();
+    assert_int_equal(cpu_template_apply(&t, cpuid, &err), 0);
+    assert_int_equal(reg(cpuid, 1, 0, CPUID_ECX), BIT(0) | BIT(9) | BIT(13) | BIT(19) | BIT(20) |
+                                                      BIT(21) | BIT(23) | BIT(24) | BIT(31));
+    assert_int_equal(reg(cpuid, 0x80000001, 0, CPUID_ECX), 1);
+    assert_int_equal(reg(cpuid, 7, 0, CPUID_EBX), 0);
+    free(cpuid);
+    cpu_template_free(&t);
+}
+
 static void test_unreadable_file(void **state)
 {
     (void)state;
@@ -404,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_file_on_minimal),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_file_msrs),
+        cmocka_unit_test(test_example_template),
         cmocka_unit_test(test_unreadable_file),
         cmocka_unit_test(test_check_offered),
         cmocka_unit_test(test_feature_names_are_unique),
