@@ -111,7 +111,7 @@ const struct config_setting config_settings[] = {
      config_set_cpus, get_cpus, CONFIG_FIELD_CPUS, 0},
     {"--cpu-template", CONFIG_PLACE_TOP, "cpu-template", "T", CONFIG_CPU_TEMPLATE_EXPECTED,
      "the CPU features the guest sees: host (all KVM offers)," HELP_INDENT
-     "minimal (an x86-64-v2 baseline) or a template FILE (default: host)",
+     "minimal (the x86-64 baseline) or a template FILE (default: host)",
      config_set_cpu_template, get_cpu_template, CONFIG_FIELD_CPU_TEMPLATE,
      CONFIG_SETTING_PATH | CONFIG_SETTING_CPU_NAMES},
     {"--memory", CONFIG_PLACE_TOP, "memory", "SIZE", "a size such as 512M",
