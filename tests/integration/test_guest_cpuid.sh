@@ -3,7 +3,7 @@
 # --cpu-template host, minimal and a template file; the file's cleared bits read 0 and
 # minimal's words are its documented baseline. A snapshot of a minimal VM restores with the
 # same words even when its config.yaml is changed to host (the state carries the CPUID), one of
-# a file template's VM with the file gone; a template's MSR reaches the guest; bad values, bad files and a bit this host's KVM lacks
+# a file template's VM with the file gone, a live migration keeps them; a template's MSR reaches the guest; bad values, bad files and a bit this host's KVM lacks
 # each end in one error line.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$SOURCE_DIR/tests/integration/lib.sh"
@@ -84,17 +84,37 @@ expect_contains "$TEST_TMP/no-msr.out" "cpuid: msr 0xc0000102 = 0x0"
 # --- snapshots: a restored VM gets its saved CPUID, not what its config would give ----------------
 # saved NAME TEMPLATE: a waiting guest run with --cpu-template TEMPLATE, snapshotted into
 # $TEST_TMP/NAME and then stopped; the words it saw are in $SAVED.
-saved() {
-    local name=$1
-    "$KILN" run --kernel "$GUEST" --cmdline wait --cpu-template "$2" --api-socket "$TEST_TMP/$name.sock" \
-        >"$TEST_TMP/$name.out" 2>"$TEST_TMP/$name.err" </dev/null &
-    local pid=$!
-    track_pid "$pid"
+# start_waiting NAME TEMPLATE: the guest waiting for its power button, API on NAME.sock, pid
+# in $PID.
+start_waiting() {
+    "$KILN" run --kernel "$GUEST" --cmdline wait --cpu-template "$2" --api-socket "$TEST_TMP/$1.sock" \
+        >"$TEST_TMP/$1.out" 2>"$TEST_TMP/$1.err" </dev/null &
+    PID=$!
+    track_pid "$PID"
     for ((i = 0; i < 300; i++)); do
-        grep -q "waiting for the power button" "$TEST_TMP/$name.out" && break
+        grep -q "waiting for the power button" "$TEST_TMP/$1.out" && break
         sleep 0.1
     done
-    expect_contains "$TEST_TMP/$name.out" "cpuid: waiting for the power button"
+    expect_contains "$TEST_TMP/$1.out" "cpuid: waiting for the power button"
+}
+# press NAME PID: the power button through NAME.sock once the API answers; the VM must end 0
+# after printing its words again, which are then in $W.
+press() {
+    for ((i = 0; i < 300; i++)); do # the API answers once a restored or received VM runs
+        timeout 10 "$KILN" ctl "$TEST_TMP/$1.sock" status >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    timeout 60 "$KILN" ctl "$TEST_TMP/$1.sock" shutdown >"$TEST_TMP/$1.ctl" 2>&1 ||
+        fail "kiln ctl shutdown: $(cat "$TEST_TMP/$1.ctl") $(cat "$TEST_TMP/$1.err")"
+    status=0
+    wait "$2" || status=$?
+    expect_status 0 "$1 after the power button: $(cat "$TEST_TMP/$1.err")"
+    W=$(words "$TEST_TMP/$1.out" after)
+}
+saved() {
+    local name=$1
+    start_waiting "$name" "$2"
+    local pid=$PID
     timeout 60 "$KILN" ctl "$TEST_TMP/$name.sock" snapshot "$TEST_TMP/$name" >"$TEST_TMP/$name.snap" 2>&1 ||
         fail "kiln ctl snapshot: $(cat "$TEST_TMP/$name.snap")"
     kill -TERM "$pid"
@@ -105,21 +125,11 @@ saved() {
 }
 # restored NAME: restores $TEST_TMP/NAME, presses its power button; the words it saw in $W.
 restored() {
-    local name=$1
-    "$KILN" restore "$TEST_TMP/$name" --api-socket "$TEST_TMP/$name-r.sock" >"$TEST_TMP/$name-r.out" \
-        2>"$TEST_TMP/$name-r.err" </dev/null &
+    "$KILN" restore "$TEST_TMP/$1" --api-socket "$TEST_TMP/$1-r.sock" >"$TEST_TMP/$1-r.out" \
+        2>"$TEST_TMP/$1-r.err" </dev/null &
     local pid=$!
     track_pid "$pid"
-    for ((i = 0; i < 300; i++)); do # the API answers once the restored VM runs
-        timeout 10 "$KILN" ctl "$TEST_TMP/$name-r.sock" status >/dev/null 2>&1 && break
-        sleep 0.1
-    done
-    timeout 60 "$KILN" ctl "$TEST_TMP/$name-r.sock" shutdown >"$TEST_TMP/$name-r.ctl" 2>&1 ||
-        fail "kiln ctl shutdown: $(cat "$TEST_TMP/$name-r.ctl") $(cat "$TEST_TMP/$name-r.err")"
-    status=0
-    wait "$pid" || status=$?
-    expect_status 0 "$name restored, after the power button: $(cat "$TEST_TMP/$name-r.err")"
-    W=$(words "$TEST_TMP/$name-r.out" after)
+    press "$1-r" "$pid"
 }
 saved snap-minimal minimal
 [ "$SAVED" = "$MIN" ] || fail "the waiting minimal guest saw '$SAVED', not minimal's '$MIN'"
@@ -136,6 +146,23 @@ saved snap-file "$TEST_TMP/gone.yaml"
 rm "$TEST_TMP/gone.yaml"
 restored snap-file
 [ "$W" = "$FILE_WORDS" ] || fail "the restored VM sees '$W', not the file's '$FILE_WORDS'"
+
+# --- live migration: the received VM goes on with minimal's words -------------------------------
+start_waiting mig-src minimal
+SRC=$PID
+"$KILN" receive --listen "unix:$TEST_TMP/mig.sock" --api-socket "$TEST_TMP/mig-dst.sock" \
+    >"$TEST_TMP/mig-dst.out" 2>"$TEST_TMP/mig-dst.err" </dev/null &
+DST=$!
+track_pid "$DST"
+for ((i = 0; i < 300; i++)); do
+    [ -S "$TEST_TMP/mig.sock" ] && break
+    sleep 0.1
+done
+timeout 120 "$KILN" ctl "$TEST_TMP/mig-src.sock" migrate "unix:$TEST_TMP/mig.sock" >"$TEST_TMP/mig.ctl" 2>&1 ||
+    fail "kiln ctl migrate: $(cat "$TEST_TMP/mig.ctl") $(cat "$TEST_TMP/mig-dst.err")"
+wait "$SRC" || fail "the source did not end 0 after the migration: $(cat "$TEST_TMP/mig-src.err")"
+press mig-dst "$DST"
+[ "$W" = "$MIN" ] || fail "the migrated minimal VM sees '$W', not '$MIN'"
 
 # --- bad values, bad files, a bit the host lacks: one line each, nothing run --------------------
 bad() { # bad NAME EXPECTED-TEXT ARGS...: kiln refuses with one line holding the text
