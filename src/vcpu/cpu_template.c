@@ -201,6 +201,20 @@ int cpu_template_apply(const struct cpu_template *t, struct kvm_cpuid2 *cpuid, s
     return r;
 }
 
+int cpuid_table_check(const void *bytes, uint32_t size, const char *label, struct error *err)
+{
+    struct kvm_cpuid2 head;
+    if (size >= sizeof(head))
+        memcpy(&head, bytes, sizeof(head));
+    if (size < sizeof(head) || head.nent == 0 || head.nent > CPUID_TABLE_MAX_ENTRIES ||
+        size != sizeof(head) + (size_t)head.nent * sizeof(struct kvm_cpuid_entry2))
+        return error_fmt(err, -EINVAL,
+                         "%s: a CPUID table of %u bytes (expected 8 + 40 per entry, 1 to %u "
+                         "entries)",
+                         label, size, CPUID_TABLE_MAX_ENTRIES);
+    return 0;
+}
+
 static uint32_t word_value(const struct kvm_cpuid2 *cpuid, const struct cpuid_feature_word *w)
 {
     struct kvm_cpuid_entry2 *entry = cpuid_find(cpuid, w->leaf, w->subleaf);

@@ -8,9 +8,6 @@
 #include "kiln/vcpu/vcpu.h"
 #include "kiln/vm/vm_cpuid.h"
 
-/* KVM takes at most 256 entries (KVM_MAX_CPUID_ENTRIES); more in a file is not a kiln state. */
-#define SAVED_CPUID_MAX_ENTRIES 256u
-
 static size_t table_size(uint32_t nent)
 {
     return sizeof(struct kvm_cpuid2) + (size_t)nent * sizeof(struct kvm_cpuid_entry2);
@@ -70,16 +67,14 @@ int vm_cpuid_load(struct vm *vm, const struct snap_reader *reader, struct error 
     struct snap_section section;
     if (!find_section(reader, &section))
         return 0;
-    const struct kvm_cpuid2 *saved = section.data;
-    if (section.size < sizeof(struct kvm_cpuid2) || saved->nent == 0 ||
-        saved->nent > SAVED_CPUID_MAX_ENTRIES || section.size != table_size(saved->nent))
-        return error_fmt(err, -EINVAL,
-                         "%s: section 'cpuid' is %u bytes (expected 8 + 40 per entry, 1 to %u "
-                         "entries)",
-                         reader->label, section.size, SAVED_CPUID_MAX_ENTRIES);
     char label[sizeof(reader->label) + 32];
+    snprintf(label, sizeof(label), "%s: section 'cpuid'", reader->label);
+    int r = cpuid_table_check(section.data, section.size, label, err);
+    if (r < 0)
+        return r;
+    const struct kvm_cpuid2 *saved = section.data; /* 8-byte aligned (snap_reader_section) */
     snprintf(label, sizeof(label), "%s: the saved VM", reader->label);
-    int r = cpuid_check_offered(saved, vm->supported_cpuid, label, err);
+    r = cpuid_check_offered(saved, vm->supported_cpuid, label, err);
     if (r < 0)
         return r;
     struct kvm_cpuid2 *copy = table_copy(saved);

@@ -393,6 +393,25 @@ static void test_check_offered(void **state)
     free(here);
 }
 
+/* A state file's cpuid section: its size must match its count. */
+static void test_saved_table_sizes(void **state)
+{
+    (void)state;
+    struct error err = {{0}};
+    struct kvm_cpuid2 *t = host_table();
+    uint32_t size = (uint32_t)(sizeof(*t) + t->nent * sizeof(t->entries[0]));
+    assert_int_equal(cpuid_table_check(t, size, "S", &err), 0);
+    assert_int_equal(cpuid_table_check(t, size - 1, "S", &err), -EINVAL);
+    assert_string_equal(err.msg, "S: a CPUID table of 407 bytes (expected 8 + 40 per entry, 1 to "
+                                 "256 entries)");
+    assert_int_equal(cpuid_table_check(t, 4, "S", &err), -EINVAL);
+    t->nent = 0;
+    assert_int_equal(cpuid_table_check(t, sizeof(*t), "S", &err), -EINVAL);
+    t->nent = 0xffffffffu; /* a count whose size would wrap 32 bits */
+    assert_int_equal(cpuid_table_check(t, size, "S", &err), -EINVAL);
+    free(t);
+}
+
 /* A name picks one bit: no two feature words may share one. */
 static void test_feature_names_are_unique(void **state)
 {
@@ -425,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_example_template),
         cmocka_unit_test(test_unreadable_file),
         cmocka_unit_test(test_check_offered),
+        cmocka_unit_test(test_saved_table_sizes),
         cmocka_unit_test(test_feature_names_are_unique),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -77,6 +77,12 @@ int cpu_template_apply(const struct cpu_template *t, struct kvm_cpuid2 *cpuid, s
 int cpuid_check_offered(const struct kvm_cpuid2 *wanted, const struct kvm_cpuid2 *supported,
                         const char *label, struct error *err);
 
+/* A CPUID table as a state file stores it (a struct kvm_cpuid2: count, padding, entries):
+ * size must be 8 + 40 bytes per entry, 1 to 256 entries (KVM's most). 0, or -EINVAL and one
+ * line starting with label. */
+#define CPUID_TABLE_MAX_ENTRIES 256u
+int cpuid_table_check(const void *bytes, uint32_t size, const char *label, struct error *err);
+
 /* The entry for leaf/subleaf in cpuid (subleaf ignored where the leaf has none), or NULL. */
 struct kvm_cpuid_entry2 *cpuid_find(const struct kvm_cpuid2 *cpuid, uint32_t leaf,
                                     uint32_t subleaf);
