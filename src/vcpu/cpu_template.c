@@ -11,10 +11,18 @@
 /* KVM's signature ("KVMKVMKVM"): the guest's kernel finds KVM's paravirtual features by it. */
 #define CPUID_LEAF_KVM_SIGNATURE 0x40000000u
 
+void cpu_template_make_one_line(char *text)
+{
+    for (unsigned char *p = (unsigned char *)text; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            *p = '?';
+}
+
 void cpu_template_init(struct cpu_template *t, const char *name)
 {
     memset(t, 0, sizeof(*t));
     snprintf(t->name, sizeof(t->name), "%s", name);
+    cpu_template_make_one_line(t->name); /* it starts every message */
 }
 
 void cpu_template_free(struct cpu_template *t)

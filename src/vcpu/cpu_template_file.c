@@ -349,6 +349,25 @@ static int parse_root(struct template_reader *rd, const yaml_node_t *root)
     return r;
 }
 
+/* The template from a parser whose input is set; name is the file's in messages. */
+static int load(struct cpu_template *t, yaml_parser_t *parser, const char *name, struct error *err)
+{
+    yaml_document_t doc;
+    if (!yaml_parser_load(parser, &doc))
+        return error_fmt(err, -EINVAL, "%s:%lu: %s (expected a YAML CPU template)", name,
+                         (unsigned long)parser->problem_mark.line + 1,
+                         parser->problem ? parser->problem : "not YAML");
+    struct template_reader rd = {.t = t, .doc = &doc, .err = err};
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    int r = root ? parse_root(&rd, root)
+                 : error_fmt(err, -EINVAL,
+                             "%s: empty (expected a CPU template with base:, cpuid:, features: or "
+                             "msrs:)",
+                             name);
+    yaml_document_delete(&doc);
+    return r;
+}
+
 int cpu_template_load_file(struct cpu_template *t, const char *path, struct error *err)
 {
     cpu_template_init(t, path);
@@ -357,31 +376,36 @@ int cpu_template_load_file(struct cpu_template *t, const char *path, struct erro
         return error_fmt(err, -errno, "%s: cannot read the CPU template: %s", path,
                          strerror(errno));
     yaml_parser_t parser;
-    yaml_document_t doc;
-    int r = 0;
-    if (!yaml_parser_initialize(&parser)) {
-        fclose(f);
-        return error_fmt(err, -ENOMEM, "%s: out of memory", path);
+    int r =
+        yaml_parser_initialize(&parser) ? 0 : error_fmt(err, -ENOMEM, "%s: out of memory", path);
+    if (r == 0) {
+        yaml_parser_set_input_file(&parser, f);
+        r = load(t, &parser, path, err);
+        yaml_parser_delete(&parser);
     }
-    yaml_parser_set_input_file(&parser, f);
-    if (!yaml_parser_load(&parser, &doc)) {
-        r = error_fmt(err, -EINVAL, "%s:%lu: %s (expected a YAML CPU template)", path,
-                      (unsigned long)parser.problem_mark.line + 1,
-                      parser.problem ? parser.problem : "not YAML");
-    } else {
-        struct template_reader rd = {.t = t, .doc = &doc, .err = err};
-        yaml_node_t *root = yaml_document_get_root_node(&doc);
-        if (!root)
-            r = error_fmt(
-                err, -EINVAL,
-                "%s: empty (expected a CPU template with base:, cpuid:, features: or msrs:)", path);
-        else
-            r = parse_root(&rd, root);
-        yaml_document_delete(&doc);
-    }
-    yaml_parser_delete(&parser);
     fclose(f);
-    if (r < 0)
+    if (r < 0) {
+        cpu_template_make_one_line(err->msg);
         cpu_template_free(t);
+    }
+    return r;
+}
+
+int cpu_template_load_buffer(struct cpu_template *t, const char *name, const void *bytes,
+                             size_t size, struct error *err)
+{
+    cpu_template_init(t, name);
+    yaml_parser_t parser;
+    int r =
+        yaml_parser_initialize(&parser) ? 0 : error_fmt(err, -ENOMEM, "%s: out of memory", name);
+    if (r == 0) {
+        yaml_parser_set_input_string(&parser, bytes, size);
+        r = load(t, &parser, name, err);
+        yaml_parser_delete(&parser);
+    }
+    if (r < 0) {
+        cpu_template_make_one_line(err->msg);
+        cpu_template_free(t);
+    }
     return r;
 }

@@ -295,6 +295,8 @@ static const struct {
      "decimal or 0x hex)"},
     {"msrs:\n  - index: 0x 10\n", ":2: index: '0x 10' is not a number (expected 0 to "
                                   "0xffffffff, decimal or 0x hex)"},
+    {"features:\n  set: [a\n\n\n  b]\n", ":2: features: set: unknown CPU feature 'a??b' (expected "
+                                         "a name from docs/cpu-templates.md such as avx2)"},
     {"base: haswell\n", ":1: base: 'haswell' is not a built-in template (expected host or "
                         "minimal)"},
     {"base: host\nbase: minimal\n", ":2: base given twice"},

@@ -41,6 +41,9 @@ struct cpu_template {
 };
 
 void cpu_template_init(struct cpu_template *t, const char *name);
+/* Control characters in text (a YAML scalar may hold newlines) become '?', so a message that
+ * quotes a file's text stays one line. */
+void cpu_template_make_one_line(char *text);
 void cpu_template_free(struct cpu_template *t);
 /* Appends a change; -ENOMEM and one line if memory is short. */
 int cpu_template_add(struct cpu_template *t, const struct cpu_template_change *change,
@@ -60,6 +63,9 @@ int cpu_template_minimal(struct cpu_template *t, struct error *err);
 /* Reads a template file (YAML, docs/cpu-templates.md). Every problem is one line "PATH:LINE:
  * what is wrong (expected what)", -EINVAL (-ENOENT/-EACCES if it cannot be read). */
 int cpu_template_load_file(struct cpu_template *t, const char *path, struct error *err);
+/* The same from size bytes in memory (the fuzz target's entry); name stands for the path. */
+int cpu_template_load_buffer(struct cpu_template *t, const char *name, const void *bytes,
+                             size_t size, struct error *err);
 
 /* host, minimal or a file's path: t gets the template (host: no changes). */
 int cpu_template_load(struct cpu_template *t, const char *what, struct error *err);
