@@ -177,9 +177,10 @@ static int apply_change(const struct cpu_template *t, const struct cpu_template_
                          where(t, c, at, sizeof(at)), c->leaf, c->subleaf);
     }
     uint32_t *reg = cpuid_reg_of(entry, c->reg);
-    if (cpuid_feature_word_of(c->leaf, c->subleaf, c->reg)) {
-        uint32_t lacking =
-            c->set & ~*cpuid_reg_of(cpuid_find(offered, c->leaf, c->subleaf), c->reg);
+    /* A leaf without subleaves answers any: its feature word is subleaf 0's. */
+    uint32_t subleaf = entry->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX ? c->subleaf : 0;
+    if (cpuid_feature_word_of(c->leaf, subleaf, c->reg)) {
+        uint32_t lacking = c->set & ~*cpuid_reg_of(cpuid_find(offered, c->leaf, subleaf), c->reg);
         if (lacking) {
             char more[48] = "";
             if (bit_count(lacking) > 1)
@@ -187,7 +188,7 @@ static int apply_change(const struct cpu_template *t, const struct cpu_template_
             return error_fmt(
                 err, -ENODEV, "%s: needs %s, which this host's KVM does not offer%s",
                 where(t, c, at, sizeof(at)),
-                describe_bit(c->leaf, c->subleaf, c->reg, lowest_bit(lacking), bit, sizeof(bit)),
+                describe_bit(c->leaf, subleaf, c->reg, lowest_bit(lacking), bit, sizeof(bit)),
                 more);
         }
     }

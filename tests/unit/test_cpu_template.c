@@ -308,6 +308,11 @@ static const struct {
      ":2: sets bits of CPUID leaf 0x14 subleaf 0, which this host's KVM does not offer"},
     {"features:\n  set: [avx512f, pn]\n",
      ":2: needs CPUID leaf 0x1 subleaf 0 EDX bit 18 (pn), which this host's KVM does not offer"},
+    /* leaf 0x80000001 has no subleaves: any subleaf is subleaf 0, checked as such */
+    {"cpuid:\n  - leaf: 0x80000001\n    subleaf: 5\n    register: edx\n"
+     "    bits: 0b1xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
+     ":2: needs CPUID leaf 0x80000001 subleaf 0 EDX bit 31 (3dnow), which this host's KVM does "
+     "not offer"},
     {"cpuid:\n  - leaf: 7\n    register: ebx\n    bits: 0bxxxx1xxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
      ":2: needs CPUID leaf 0x7 subleaf 0 EBX bit 27 (avx512er), which this host's KVM does not "
      "offer"},
