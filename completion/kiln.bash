@@ -3,7 +3,7 @@
 # share/bash-completion/completions/kiln; tests/integration/test_bash_completion.sh checks that
 # every flag `kiln run --help` and `kiln test --help` print is offered here.
 
-_kiln_run_flags="--kernel --initrd --cmdline --cpus --memory --disk --net --rng
+_kiln_run_flags="--kernel --initrd --cmdline --cpus --cpu-template --memory --disk --net --rng
     --device-discovery --vmgenid --console --vconsole --log-level --on-reset --shutdown-grace
     --host-compat --seccomp --name --jail --uid --gid --api-socket --expect --timeout --help"
 _kiln_test_flags="--junit --tap --jobs --logs --filter --help"
@@ -50,6 +50,10 @@ _kiln_value()
     case "$1" in
     --kernel | --initrd | --disk | --junit | --api-socket | --psk-file) _kiln_files ;;
     --logs | --jail) _kiln_files -d ;;
+    --cpu-template)
+        _kiln_files
+        mapfile -t -O "${#COMPREPLY[@]}" COMPREPLY < <(compgen -W "host minimal" -- "$cur")
+        ;;
     --console | --vconsole)
         if [[ $cur == file:* || $cur == socket:* || $cur == virtio:file:* || $cur == virtio:socket:* ]]; then
             local cur=${cur##*:}

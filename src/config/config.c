@@ -45,6 +45,7 @@ void config_free(struct vm_config *cfg)
     free(cfg->name);
     free(cfg->jail_dir);
     free(cfg->api_socket);
+    free(cfg->cpu_template);
     for (unsigned i = 0; i < cfg->ndisks; i++)
         config_free_disk(&cfg->disks[i]);
     free(cfg->disks);
@@ -348,6 +349,12 @@ static void check_files(struct checker *c, const struct vm_config *cfg)
             &err);
     if (cfg->initrd_path && label(c, CONFIG_FIELD_INITRD, 0))
         add(c, check_input_file(c->label, cfg->initrd_path, "an initrd file", true, &err), &err);
+    /* Only that it can be read: what it says is read when the VM is built (cpu_template.h). */
+    if (config_cpu_template_is_file(cfg) && label(c, CONFIG_FIELD_CPU_TEMPLATE, 0))
+        add(c,
+            check_input_file(c->label, cfg->cpu_template, "host, minimal or a CPU template file",
+                             true, &err),
+            &err);
     for (unsigned i = 0; i < cfg->ndisks; i++) {
         if (cfg->disks[i].path && label(c, CONFIG_FIELD_DISK, i))
             add(c,

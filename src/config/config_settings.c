@@ -32,6 +32,11 @@ static int get_cpus(const struct vm_config *cfg, char **text)
     return config_text_unsigned(cfg->cpus, text);
 }
 
+static int get_cpu_template(const struct vm_config *cfg, char **text)
+{
+    return config_text(config_cpu_template(cfg), text);
+}
+
 static int get_memory(const struct vm_config *cfg, char **text)
 {
     char size[24];
@@ -104,6 +109,11 @@ const struct config_setting config_settings[] = {
     {"--cpus", CONFIG_PLACE_TOP, "cpus", "N", "a vCPU count from 1 to " S(CONFIG_MAX_CPUS),
      "number of vCPUs, 1-" S(CONFIG_MAX_CPUS) " (default: " S(CONFIG_DEFAULT_CPUS) ")",
      config_set_cpus, get_cpus, CONFIG_FIELD_CPUS, 0},
+    {"--cpu-template", CONFIG_PLACE_TOP, "cpu-template", "T", CONFIG_CPU_TEMPLATE_EXPECTED,
+     "the CPU features the guest sees: host (all KVM offers)," HELP_INDENT
+     "minimal (the x86-64 baseline) or a template FILE (default: host)",
+     config_set_cpu_template, get_cpu_template, CONFIG_FIELD_CPU_TEMPLATE,
+     CONFIG_SETTING_PATH | CONFIG_SETTING_CPU_NAMES},
     {"--memory", CONFIG_PLACE_TOP, "memory", "SIZE", "a size such as 512M",
      "guest RAM, e.g. 512M or 2G (default: 256M)", config_set_memory, get_memory,
      CONFIG_FIELD_MEMORY, 0},
@@ -183,7 +193,10 @@ bool config_setting_is_path(unsigned options, const char *text)
 {
     if (!(options & CONFIG_SETTING_PATH))
         return false;
-    return !((options & CONFIG_SETTING_NONE) && strcmp(text, "none") == 0);
+    if ((options & CONFIG_SETTING_NONE) && strcmp(text, "none") == 0)
+        return false;
+    return !((options & CONFIG_SETTING_CPU_NAMES) &&
+             (strcmp(text, "host") == 0 || strcmp(text, "minimal") == 0));
 }
 
 const struct config_setting *config_setting_by_flag(const char *flag, size_t len)

@@ -203,6 +203,7 @@ static const struct {
 } samples[] = {
     {"--name", "web-1"},
     {"--cpus", "3"},
+    {"--cpu-template", "/t/cpu.yaml"},
     {"--memory", "512M"},
     {"--kernel", "/k.elf"},
     {"--initrd", "/i.img"},

@@ -425,6 +425,7 @@ static void test_emit_absolute_paths(void **state)
     char expected[8192];
     snprintf(expected, sizeof(expected),
              "cpus: 1\n"
+             "cpu-template: host\n"
              "memory: 256M\n"
              "kernel:\n"
              "  path: \"%s/k.elf\"\n"

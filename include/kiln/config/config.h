@@ -91,14 +91,16 @@ struct vm_config {
     unsigned ndisks;
     struct net_config *nets; /* in --net order, after the disks in slot order */
     unsigned nnets;
-    bool rng;         /* --rng: a virtio-rng device backed by getrandom() */
-    bool vmgenid;     /* --vmgenid: the ACPI VM generation ID device (default on) */
-    char *name;       /* --name, YAML name: NULL: none */
-    char *jail_dir;   /* --jail DIR: run the VM jailed (docs/security.md); NULL: not jailed */
-    int64_t jail_uid; /* --uid: the user the jailed VM runs as; -1: not given */
-    int64_t jail_gid; /* --gid: its group; -1: not given */
-    char *api_socket; /* --api-socket: the control API's socket, "none", or NULL: the default
-                       * in the run folder (docs/api.md) */
+    bool rng;           /* --rng: a virtio-rng device backed by getrandom() */
+    bool vmgenid;       /* --vmgenid: the ACPI VM generation ID device (default on) */
+    char *name;         /* --name, YAML name: NULL: none */
+    char *jail_dir;     /* --jail DIR: run the VM jailed (docs/security.md); NULL: not jailed */
+    int64_t jail_uid;   /* --uid: the user the jailed VM runs as; -1: not given */
+    int64_t jail_gid;   /* --gid: its group; -1: not given */
+    char *api_socket;   /* --api-socket: the control API's socket, "none", or NULL: the default
+                         * in the run folder (docs/api.md) */
+    char *cpu_template; /* --cpu-template: "host", "minimal" or a template file's path; NULL:
+                         * host (docs/cpu-templates.md) */
 };
 
 void config_init(struct vm_config *cfg);
@@ -172,6 +174,15 @@ int config_set_jail_gid(struct vm_config *cfg, const char *label, const char *te
 int config_set_api(struct vm_config *cfg, const char *label, const char *text, struct error *err);
 /* --api-socket none: the VM serves no control API. */
 bool config_api_disabled(const struct vm_config *cfg);
+/* --cpu-template host|minimal|FILE; config_cpu_template.c. The file is read when the VM is
+ * built (kiln/vcpu/cpu_template.h), so a restore needs none of it. */
+#define CONFIG_CPU_TEMPLATE_EXPECTED "host, minimal or a CPU template file's path"
+int config_set_cpu_template(struct vm_config *cfg, const char *label, const char *text,
+                            struct error *err);
+/* The template cfg asks for: "host" when none is given. */
+const char *config_cpu_template(const struct vm_config *cfg);
+/* Whether that is a file (not host or minimal): the jail binds it in. */
+bool config_cpu_template_is_file(const struct vm_config *cfg);
 /* One --disk SPEC or --net SPEC: parsed and added after the devices cfg has. */
 int config_set_disk(struct vm_config *cfg, const char *label, const char *text, struct error *err);
 int config_set_net(struct vm_config *cfg, const char *label, const char *text, struct error *err);
@@ -201,6 +212,7 @@ enum config_field {
     CONFIG_FIELD_INITRD,
     CONFIG_FIELD_CMDLINE,
     CONFIG_FIELD_CPUS,
+    CONFIG_FIELD_CPU_TEMPLATE,
     CONFIG_FIELD_MEMORY,
     CONFIG_FIELD_CONSOLE,
     CONFIG_FIELD_VCONSOLE,

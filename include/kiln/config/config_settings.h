@@ -28,6 +28,8 @@ enum {
     CONFIG_SETTING_SINK = 1u << 3,   /* a console sink, whose file:PATH or socket:PATH is a path */
     CONFIG_SETTING_TEXT = 1u << 4,   /* free-form text, which `kiln config` double-quotes */
     CONFIG_SETTING_NONE = 1u << 5,   /* with PATH: the word "none" is not a path (--api-socket) */
+    CONFIG_SETTING_CPU_NAMES = 1u << 6, /* with PATH: host and minimal are built-in CPU templates,
+                                           not paths (--cpu-template) */
 };
 
 /* Whether a PATH setting's TEXT is to be resolved as a path (not "none" where that is a word). */
@@ -52,7 +54,7 @@ struct config_setting {
 
 /* In YAML order (the order `kiln config` writes and `kiln run --help` lists). */
 extern const struct config_setting config_settings[];
-#define CONFIG_SETTING_COUNT 22
+#define CONFIG_SETTING_COUNT 23
 
 /* The setting of flag (its first len bytes: "--cpus=2" with len 6), or NULL. */
 const struct config_setting *config_setting_by_flag(const char *flag, size_t len);
