@@ -283,6 +283,16 @@ static struct virtio_dev *blk_virtio(void *dev)
     return virtio_blk_dev(dev);
 }
 
+static int blk_attach(struct vm *vm, void *dev, struct error *err)
+{
+    return virtio_blk_attach(dev, err);
+}
+
+static void blk_detach(struct vm *vm, void *dev)
+{
+    virtio_blk_detach(dev);
+}
+
 static int blk_hand_over(void *dev, bool release, struct error *err)
 {
     return virtio_blk_hand_over(dev, release, err);
@@ -320,6 +330,23 @@ static void put_virtio_errors(struct counter_list *list, const struct virtio_dev
     put_counter(list, "malformed", virtio_dev_error_count(vdev));
 }
 
+/* A rate limit's counters, named "throttled", "rx_throttled"...: requests that waited, the
+ * milliseconds they waited, and the tokens left (gauges: they go down as well as up). */
+static void put_limit_counters(struct counter_list *list, const struct io_throttle_counters *c,
+                               const char *const names[4])
+{
+    put_counter(list, names[0], c->throttled);
+    put_counter(list, names[1], c->throttled_ms);
+    put_counter(list, names[2], c->bytes_tokens);
+    put_counter(list, names[3], c->ops_tokens);
+}
+
+static const char *const limit_names[4] = {"throttled", "throttled_ms", "bw_tokens", "ops_tokens"};
+static const char *const rx_limit_names[4] = {"rx_throttled", "rx_throttled_ms", "rx_bw_tokens",
+                                              "rx_ops_tokens"};
+static const char *const tx_limit_names[4] = {"tx_throttled", "tx_throttled_ms", "tx_bw_tokens",
+                                              "tx_ops_tokens"};
+
 static size_t blk_counter_list(void *dev, struct vm_counter *out, size_t max)
 {
     struct virtio_blk_counters c;
@@ -334,6 +361,9 @@ static size_t blk_counter_list(void *dev, struct vm_counter *out, size_t max)
     put_counter(&list, "discard_ops", c.discard_ops);
     put_counter(&list, "write_zeroes_ops", c.write_zeroes_ops);
     put_counter(&list, "errors", c.errors);
+    struct io_throttle_counters limit;
+    virtio_blk_limit_counters(dev, &limit);
+    put_limit_counters(&list, &limit, limit_names);
     return list.n;
 }
 
@@ -347,11 +377,13 @@ static int net_create(struct vm *vm, unsigned index, void **out, struct error *e
         return fd;
     struct virtio_net *net;
     int r = virtio_net_create(&net, fd, mac, &vm->loop, &vm->mem, &vm->log, err);
-    if (r == 0 && vm->config->nets[index].mac_given) /* a restore must not undo mac= */
+    if (r < 0)
+        return r;
+    *out = net;
+    const struct net_config *cfg = &vm->config->nets[index];
+    if (cfg->mac_given) /* a restore must not undo mac= */
         virtio_net_keep_mac(net);
-    if (r == 0)
-        *out = net;
-    return r;
+    return virtio_net_set_limits(net, &cfg->rx_limit, &cfg->tx_limit, err);
 }
 
 static struct virtio_dev *net_virtio(void *dev)
@@ -397,6 +429,10 @@ static size_t net_counter_list(void *dev, struct vm_counter *out, size_t max)
     put_counter(&list, "tx_bytes", st.tx_bytes);
     put_counter(&list, "rx_dropped", st.rx_dropped);
     put_counter(&list, "tx_dropped", st.tx_dropped);
+    struct io_throttle_counters rx, tx;
+    virtio_net_limit_counters(dev, &rx, &tx);
+    put_limit_counters(&list, &rx, rx_limit_names);
+    put_limit_counters(&list, &tx, tx_limit_names);
     return list.n;
 }
 
@@ -411,7 +447,17 @@ static int rng_create(struct vm *vm, unsigned index, void **out, struct error *e
         return r;
     }
     *out = rng;
-    return 0;
+    return virtio_rng_set_limit(rng, &vm->config->rng_limit, err);
+}
+
+static int rng_attach(struct vm *vm, void *dev, struct error *err)
+{
+    return virtio_rng_attach(dev, &vm->loop, err);
+}
+
+static void rng_detach(struct vm *vm, void *dev)
+{
+    virtio_rng_detach(dev);
 }
 
 static struct virtio_dev *rng_virtio(void *dev)
@@ -441,6 +487,9 @@ static size_t rng_counter_list(void *dev, struct vm_counter *out, size_t max)
     struct counter_list list = {.out = out, .max = max};
     put_virtio_errors(&list, rng_virtio(dev));
     put_counter(&list, "bytes", virtio_rng_bytes_served(dev));
+    struct io_throttle_counters limit;
+    io_throttle_read_counters(&((struct virtio_rng *)dev)->throttle, &limit);
+    put_limit_counters(&list, &limit, limit_names);
     return list.n;
 }
 
@@ -507,6 +556,8 @@ static const struct vm_device_kind blk_kind = {
     .name = "virtio-blk",
     .create = blk_create,
     .virtio = blk_virtio,
+    .attach = blk_attach,
+    .detach = blk_detach,
     .in_flight = blk_in_flight,
     .flush = blk_flush,
     .hand_over = blk_hand_over,
@@ -532,6 +583,8 @@ static const struct vm_device_kind rng_kind = {
     .name = "virtio-rng",
     .create = rng_create,
     .virtio = rng_virtio,
+    .attach = rng_attach,
+    .detach = rng_detach,
     .destroy = rng_free,
     .state_size = sizeof(struct virtio_rng_state),
     .save = rng_save,
