@@ -218,6 +218,7 @@ enum config_field {
     CONFIG_FIELD_DISK, /* one disk's path; index: which disk */
     CONFIG_FIELD_NET,  /* one net device; index: which */
     CONFIG_FIELD_RNG,
+    CONFIG_FIELD_RNG_LIMIT,
     CONFIG_FIELD_VMGENID,
     CONFIG_FIELD_JAIL,
     CONFIG_FIELD_UID,
@@ -267,7 +268,8 @@ const char *config_closest(const char *word, size_t len, const char *const *cand
  * config_free_disk); the options are config_disk_keys (config_settings.h). Returns 0 or -EINVAL
  * with a message naming the bad part. */
 #define CONFIG_DISK_SPEC                                                                           \
-    "PATH[,readonly][,serial=ID][,cache=writeback|writethrough|unsafe][,queue-size=N]"
+    "PATH[,readonly][,serial=ID][,cache=writeback|writethrough|unsafe][,queue-size=N]"             \
+    "[,bw=RATE][,bw-burst=SIZE][,iops=RATE][,iops-burst=N]"
 int config_parse_disk(const char *spec, struct disk_config *disk, struct error *err);
 void config_free_disk(struct disk_config *disk);
 /* A disk with the defaults and no path. */
@@ -280,7 +282,9 @@ unsigned config_virtio_device_count(const struct vm_config *cfg);
 
 /* Parses one --net value, CONFIG_NET_SPEC, into *net (free with config_free_net); the options
  * are config_net_keys. */
-#define CONFIG_NET_SPEC "tap=NAME[,mac=MAC]"
+#define CONFIG_NET_SPEC                                                                            \
+    "tap=NAME[,mac=MAC][,rx-bw=RATE][,rx-bw-burst=SIZE][,rx-pps=RATE][,rx-pps-burst=N][,tx-bw=RATE]" \
+    "[,tx-bw-burst=SIZE][,tx-pps=RATE][,tx-pps-burst=N]"
 int config_parse_net(const char *spec, struct net_config *net, struct error *err);
 void config_free_net(struct net_config *net);
 int config_add_net(struct vm_config *cfg, const struct net_config *net, struct error *err);
