@@ -429,6 +429,13 @@ int virtio_blk_set_limit(struct virtio_blk *blk, const struct rate_limit_config 
     return r;
 }
 
+void virtio_blk_get_limit(struct virtio_blk *blk, struct rate_limit_config *limit)
+{
+    virtio_dev_lock(&blk->vdev);
+    *limit = blk->throttle.config;
+    virtio_dev_unlock(&blk->vdev);
+}
+
 void virtio_blk_limit_counters(const struct virtio_blk *blk, struct io_throttle_counters *out)
 {
     io_throttle_read_counters(&blk->throttle, out);

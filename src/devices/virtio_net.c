@@ -383,6 +383,15 @@ int virtio_net_set_limits(struct virtio_net *net, const struct rate_limit_config
     return r;
 }
 
+void virtio_net_get_limits(struct virtio_net *net, struct rate_limit_config *rx,
+                           struct rate_limit_config *tx)
+{
+    virtio_dev_lock(&net->vdev);
+    *rx = net->rx_throttle.config;
+    *tx = net->tx_throttle.config;
+    virtio_dev_unlock(&net->vdev);
+}
+
 void virtio_net_limit_counters(const struct virtio_net *net, struct io_throttle_counters *rx,
                                struct io_throttle_counters *tx)
 {

@@ -109,6 +109,13 @@ int virtio_rng_set_limit(struct virtio_rng *rng, const struct rate_limit_config 
     return r;
 }
 
+void virtio_rng_get_limit(struct virtio_rng *rng, struct rate_limit_config *limit)
+{
+    virtio_dev_lock(&rng->vdev);
+    *limit = rng->throttle.config;
+    virtio_dev_unlock(&rng->vdev);
+}
+
 int virtio_rng_attach(struct virtio_rng *rng, uv_loop_t *loop, struct error *err)
 {
     return io_throttle_attach(&rng->throttle, loop, err);

@@ -367,6 +367,17 @@ static size_t blk_counter_list(void *dev, struct vm_counter *out, size_t max)
     return list.n;
 }
 
+static unsigned blk_get_limits(void *dev, struct rate_limit_config *limits)
+{
+    virtio_blk_get_limit(dev, &limits[0]);
+    return 1;
+}
+
+static int blk_set_limits(void *dev, const struct rate_limit_config *limits, struct error *err)
+{
+    return virtio_blk_set_limit(dev, &limits[0], err);
+}
+
 static int net_create(struct vm *vm, unsigned index, void **out, struct error *err)
 {
     uint8_t mac[6];
@@ -436,6 +447,17 @@ static size_t net_counter_list(void *dev, struct vm_counter *out, size_t max)
     return list.n;
 }
 
+static unsigned net_get_limits(void *dev, struct rate_limit_config *limits)
+{
+    virtio_net_get_limits(dev, &limits[0], &limits[1]);
+    return 2;
+}
+
+static int net_set_limits(void *dev, const struct rate_limit_config *limits, struct error *err)
+{
+    return virtio_net_set_limits(dev, &limits[0], &limits[1], err);
+}
+
 static int rng_create(struct vm *vm, unsigned index, void **out, struct error *err)
 {
     struct virtio_rng *rng = zalloc(sizeof(*rng), "virtio-rng", err);
@@ -491,6 +513,17 @@ static size_t rng_counter_list(void *dev, struct vm_counter *out, size_t max)
     io_throttle_read_counters(&((struct virtio_rng *)dev)->throttle, &limit);
     put_limit_counters(&list, &limit, limit_names);
     return list.n;
+}
+
+static unsigned rng_get_limits(void *dev, struct rate_limit_config *limits)
+{
+    virtio_rng_get_limit(dev, &limits[0]);
+    return 1;
+}
+
+static int rng_set_limits(void *dev, const struct rate_limit_config *limits, struct error *err)
+{
+    return virtio_rng_set_limit(dev, &limits[0], err);
 }
 
 static int vconsole_create(struct vm *vm, unsigned index, void **out, struct error *err)
@@ -566,6 +599,8 @@ static const struct vm_device_kind blk_kind = {
     .save = blk_save,
     .restore = blk_restore,
     .counters = blk_counter_list,
+    .get_limits = blk_get_limits,
+    .set_limits = blk_set_limits,
 };
 static const struct vm_device_kind net_kind = {
     .name = "virtio-net",
@@ -578,6 +613,8 @@ static const struct vm_device_kind net_kind = {
     .save = net_save,
     .restore = net_restore,
     .counters = net_counter_list,
+    .get_limits = net_get_limits,
+    .set_limits = net_set_limits,
 };
 static const struct vm_device_kind rng_kind = {
     .name = "virtio-rng",
@@ -590,6 +627,8 @@ static const struct vm_device_kind rng_kind = {
     .save = rng_save,
     .restore = rng_restore,
     .counters = rng_counter_list,
+    .get_limits = rng_get_limits,
+    .set_limits = rng_set_limits,
 };
 static const struct vm_device_kind vconsole_kind = {
     .name = "virtio-console",
@@ -687,6 +726,14 @@ void vm_devices_detach(struct vm *vm)
         if (d->kind->detach)
             d->kind->detach(vm, d->dev);
     }
+}
+
+struct vm_device *vm_devices_find(struct vm *vm, const char *kind_name, unsigned index)
+{
+    for (unsigned i = 0; i < vm->ndevices; i++)
+        if (strcmp(vm->devices[i].kind->name, kind_name) == 0 && index-- == 0)
+            return &vm->devices[i];
+    return NULL;
 }
 
 size_t vm_device_counters(const struct vm_device *d, struct vm_counter *out, size_t max)

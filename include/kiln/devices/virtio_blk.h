@@ -25,6 +25,8 @@ int virtio_blk_create(struct virtio_blk **out, const struct disk_config *disk, u
  * and the queue with it, until the tokens are back. -EINVAL for a bad limit. */
 int virtio_blk_set_limit(struct virtio_blk *blk, const struct rate_limit_config *limit,
                          struct error *err);
+/* The limit as it is now (any thread: takes the device's lock). */
+void virtio_blk_get_limit(struct virtio_blk *blk, struct rate_limit_config *limit);
 void virtio_blk_limit_counters(const struct virtio_blk *blk, struct io_throttle_counters *out);
 /* The rate limit's timer on the VM's loop / closed. */
 int virtio_blk_attach(struct virtio_blk *blk, struct error *err);

@@ -33,6 +33,9 @@ struct virtio_dev *virtio_net_dev(struct virtio_net *net);
  * it). -EINVAL for a bad limit. Before the device runs or on the loop thread. */
 int virtio_net_set_limits(struct virtio_net *net, const struct rate_limit_config *rx,
                           const struct rate_limit_config *tx, struct error *err);
+/* The limits as they are now (any thread: takes the device's lock). */
+void virtio_net_get_limits(struct virtio_net *net, struct rate_limit_config *rx,
+                           struct rate_limit_config *tx);
 void virtio_net_limit_counters(const struct virtio_net *net, struct io_throttle_counters *rx,
                                struct io_throttle_counters *tx);
 

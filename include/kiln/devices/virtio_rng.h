@@ -32,6 +32,8 @@ int virtio_rng_init(struct virtio_rng *rng, const struct guest_mem *mem, const s
 /* The rate limit (--rng-limit, or the API's): a request over budget waits, never fails. */
 int virtio_rng_set_limit(struct virtio_rng *rng, const struct rate_limit_config *limit,
                          struct error *err);
+/* The limit as it is now (any thread: takes the device's lock). */
+void virtio_rng_get_limit(struct virtio_rng *rng, struct rate_limit_config *limit);
 /* The limit's timer on the VM's loop / closed. */
 int virtio_rng_attach(struct virtio_rng *rng, uv_loop_t *loop, struct error *err);
 void virtio_rng_detach(struct virtio_rng *rng);
