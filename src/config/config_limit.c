@@ -187,7 +187,9 @@ int config_set_rng_limit(struct vm_config *cfg, const char *label, const char *t
 {
     struct rate_limit_config limit;
     memset(&limit, 0, sizeof(limit));
-    int r = config_parse_device_spec(&config_rng_limit_keys, text, &limit, err);
+    struct config_device_keys kind = config_rng_limit_keys;
+    kind.flag = label; /* "--rng-limit", or "vm.yaml:3:12: rng-limit" */
+    int r = config_parse_device_spec(&kind, text, &limit, err);
     if (r == 0)
         cfg->rng_limit = limit;
     return r;

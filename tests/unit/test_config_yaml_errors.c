@@ -133,6 +133,16 @@ static void test_bad_values(void **state)
 {
     EXPECT(KERNEL "cpus: 0\n",
            "vm.yaml:2:7: cpus: '0' is not a valid vCPU count (expected 1 to 254)");
+    EXPECT(KERNEL "disks: [{path: a.img, bw: fast}]\n",
+           "vm.yaml:2:27: disks[0].bw: 'fast' is not valid (expected bytes a second such as 50M, "
+           "or SIZE/TIME such as 5M/100ms; 0 for no limit; a time from 1ms to 3600000ms)");
+    EXPECT(KERNEL "nets: [{tap: kt0, tx-pps: 10/1h}]\n",
+           "vm.yaml:2:27: nets[0].tx-pps: '10/1h' is not valid (expected a count a second such as "
+           "1000, or COUNT/TIME such as 100/100ms; 0 for no limit; a time from 1ms to 3600000ms)");
+    EXPECT(KERNEL "rng: true\nrng-limit: bw=1M,speed=2\n",
+           "vm.yaml:3:12: rng-limit: unknown option 'speed=2' in 'bw=1M,speed=2' (expected "
+           "bw=RATE, "
+           "bw-burst=SIZE, ops=RATE or ops-burst=N)");
     EXPECT(KERNEL "cpus: 2.0\n",
            "vm.yaml:2:7: cpus: '2.0' is not a valid vCPU count (expected 1 to 254)");
     EXPECT(KERNEL "memory: 1M\n",
