@@ -39,14 +39,19 @@ static const struct short_key net_keys[] = {
 /* What a device's body may hold: its short keys, and the long form's keys. */
 struct body_kind {
     const char *what; /* "disk", for messages */
+    const char *ids;  /* what an ID is, for a 404 */
     const struct short_key *keys;
     size_t nkeys;
     bool directions; /* long form under "rx" and "tx" (a net device), else at the top */
 };
 
-static const struct body_kind disk_body = {"disk", disk_keys, 4, false};
-static const struct body_kind rng_body = {"rng", rng_keys, 4, false};
-static const struct body_kind net_body = {"net", net_keys, 8, true};
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+static const struct body_kind disk_body = {"disk", "a disk's serial or its index in --disk order",
+                                           disk_keys, COUNT(disk_keys), false};
+static const struct body_kind net_body = {
+    "net", "a net device's TAP name or its index in --net order", net_keys, COUNT(net_keys), true};
+static const struct body_kind rng_body = {"virtio-rng", "a VM with --rng", rng_keys,
+                                          COUNT(rng_keys), false};
 
 /* {"size": N, "refill_time_ms": N, "one_time_burst": N} (null or 0: no limit) into bucket. */
 static int long_bucket(json_t *value, const char *where, struct token_bucket_config *bucket,
@@ -212,10 +217,10 @@ static void patch_device(struct vm *vm, struct api_call *call, const struct body
                          struct vm_device *d, const char *id)
 {
     if (!d) {
-        api_call_error(call, 404, "no %s '%.64s' (expected %s)", kind->what, id,
-                       kind == &disk_body  ? "a disk's serial or its index in --disk order"
-                       : kind == &net_body ? "a net device's TAP name or its index in --net order"
-                                           : "a VM with --rng");
+        if (*id)
+            api_call_error(call, 404, "no %s '%.64s' (expected %s)", kind->what, id, kind->ids);
+        else
+            api_call_error(call, 404, "no %s (expected %s)", kind->what, kind->ids);
         return;
     }
     struct rate_limit_config limits[VM_DEVICE_MAX_LIMITS];
@@ -289,5 +294,5 @@ void vm_api_patch_net(void *opaque, struct api_call *call)
 void vm_api_patch_rng(void *opaque, struct api_call *call)
 {
     struct vm *vm = opaque;
-    patch_device(vm, call, &rng_body, vm_devices_find(vm, "virtio-rng", 0), "rng");
+    patch_device(vm, call, &rng_body, vm_devices_find(vm, "virtio-rng", 0), "");
 }

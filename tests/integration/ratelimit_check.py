@@ -107,7 +107,7 @@ bad = [
     ("/vm/disks/0", {"bw": 0, "bw-burst": "1M"}, 400, "a burst without its rate"),
     ("/vm/disks/0", [], 400, "expected a JSON object"),
     ("/vm/disks/0", {}, 400, "expected a JSON object"),
-    ("/vm/rng", {"bw": "1M"}, 404, "no rng"),
+    ("/vm/rng", {"bw": "1M"}, 404, "no virtio-rng (expected a VM with --rng)"),
 ]
 
 
