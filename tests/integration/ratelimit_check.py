@@ -74,20 +74,20 @@ def near(what, measured, limit):
         fail(f"{what}: measured {measured:.1f}, expected {limit} +-25%")
 
 
-MIB, IOS = 16, 1000
+MIB, IOS = 16, 600
 # No limit: the baseline the limited runs must be well below.
 free = boot("", MIB, IOS)
 free_write, free_iops = MIB / free["seqwrite"], IOS / free["randread"]
 print(f"no limit: seqwrite {free_write:.1f} MiB/s, randread {free_iops:.0f} IOPS")
-if free_write < 3 * 8 or free_iops < 3 * 500:
+if free_write < 3 * 8 or free_iops < 3 * 250:
     fail("the unlimited disk is too slow here to tell a limit from the machine's own speed")
 
-# 8 MiB/s in a 1 MiB bucket, 500 IOPS in a 50-op bucket: the bucket's first tokens are free,
+# 8 MiB/s in a 1 MiB bucket, 250 IOPS in a 25-op bucket: the bucket's first tokens are free,
 # so the rate is what came after them.
-t = boot(",bw=1M/125ms,iops=50/100ms", MIB, IOS)
+t = boot(",bw=1M/125ms,iops=25/100ms", MIB, IOS)
 near("bw=1M/125ms seqwrite MiB/s", (MIB - 1) / t["seqwrite"], 8)
 near("bw=1M/125ms seqread MiB/s", MIB / t["seqread"], 8)
-near("iops=50/100ms randread IOPS", (IOS - 50) / t["randread"], 500)
+near("iops=25/100ms randread IOPS", (IOS - 25) / t["randread"], 250)
 
 # The API: bad requests first (the limit stays), then new limits at each phase's start.
 sock = os.path.join(TMP, "api.sock")
@@ -126,7 +126,7 @@ def at_read():
     # The long form, by serial: 4 MiB/s in a 1 MiB bucket.
     got, reply = api(sock, "PATCH", "/vm/disks/d0",
                      {"bandwidth": {"size": 1 << 20, "refill_time_ms": 250}})
-    if got != 200 or reply != {"bw": "1M/250ms", "iops": "50/100ms"}:
+    if got != 200 or reply != {"bw": "1M/250ms", "iops": "25/100ms"}:
         fail(f"PATCH bandwidth: {got} {reply}")
 
 
@@ -134,7 +134,7 @@ def at_randread():
     _, counters = api(sock, "GET", "/vm/counters")
     blk = next(d for d in counters["devices"] if d["name"] == "virtio-blk 0")["counters"]
     print(f"counters before randread: {json.dumps(blk)}")
-    if blk["throttled"] < 10 or blk["throttled_ms"] < 1000 or blk["ops_tokens"] > 50:
+    if blk["throttled"] < 10 or blk["throttled_ms"] < 1000 or blk["ops_tokens"] > 25:
         fail(f"limit counters after two throttled phases: {blk}")
     got, reply = api(sock, "PATCH", "/vm/disks/0", {"bw": None, "iops": 0})
     if got != 200 or reply != {}:
@@ -152,7 +152,7 @@ def at_randread():
         fail(f"the snapshot's config does not hold the limits the API set:\n{config}")
 
 
-t = boot(",serial=d0,bw=1M/125ms,iops=50/100ms", MIB, IOS, sock,
+t = boot(",serial=d0,bw=1M/125ms,iops=25/100ms", MIB, IOS, sock,
          {"seqwrite": at_write, "seqread": at_read, "randread": at_randread})
 near("after the bad PATCHes, seqwrite MiB/s", (MIB - 1) / t["seqwrite"], 8)
 near("after PATCH to 1M/250ms, seqread MiB/s", (MIB - 1) / t["seqread"], 4)
