@@ -86,7 +86,7 @@ bool io_throttle_admit(struct io_throttle *t, uint64_t bytes, uint64_t ops)
          * timer may still come a little early (whole milliseconds): the device then asks
          * again and waits for the rest. */
         uv_update_time(t->loop);
-        uint64_t ms = (wait_ns + 999999) / 1000000;
+        uint64_t ms = wait_ns / 1000000 + (wait_ns % 1000000 != 0); /* rounded up, no wrap */
         uv_timer_start(&t->timer, on_timer, ms, 0);
     }
     return false;
