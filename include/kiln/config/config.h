@@ -283,8 +283,8 @@ unsigned config_virtio_device_count(const struct vm_config *cfg);
 /* Parses one --net value, CONFIG_NET_SPEC, into *net (free with config_free_net); the options
  * are config_net_keys. */
 #define CONFIG_NET_SPEC                                                                            \
-    "tap=NAME[,mac=MAC][,rx-bw=RATE][,rx-bw-burst=SIZE][,rx-pps=RATE][,rx-pps-burst=N][,tx-bw=RATE]" \
-    "[,tx-bw-burst=SIZE][,tx-pps=RATE][,tx-pps-burst=N]"
+    "tap=NAME[,mac=MAC][,rx-bw=RATE][,rx-bw-burst=SIZE][,rx-pps=RATE][,rx-pps-burst=N]"            \
+    "[,tx-bw=RATE][,tx-bw-burst=SIZE][,tx-pps=RATE][,tx-pps-burst=N]"
 int config_parse_net(const char *spec, struct net_config *net, struct error *err);
 void config_free_net(struct net_config *net);
 int config_add_net(struct vm_config *cfg, const struct net_config *net, struct error *err);
