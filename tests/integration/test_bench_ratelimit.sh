@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/ratelimit still runs end to end in its --quick form (2 s a row; the disk rows, and the
+# bench/ratelimit still runs end to end in its --quick form (1 s a row; the disk rows, and the
 # net rows as root): the figures are printed, not judged; each row must be there.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$SOURCE_DIR/tests/integration/lib.sh"
