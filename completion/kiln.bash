@@ -3,7 +3,7 @@
 # share/bash-completion/completions/kiln; tests/integration/test_bash_completion.sh checks that
 # every flag `kiln run --help` and `kiln test --help` print is offered here.
 
-_kiln_run_flags="--kernel --initrd --cmdline --cpus --cpu-template --memory --disk --net --rng
+_kiln_run_flags="--kernel --initrd --cmdline --cpus --cpu-template --memory --disk --net --rng --rng-limit
     --device-discovery --vmgenid --console --vconsole --log-level --on-reset --shutdown-grace
     --host-compat --seccomp --name --jail --uid --gid --api-socket --expect --timeout --help"
 _kiln_test_flags="--junit --tap --jobs --logs --filter --help"

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kiln/config/config_limit.h"
 #include "kiln/config/config_settings.h"
 #include "kiln/boot/layout.h"
 
@@ -450,6 +451,42 @@ static void check_jail(struct checker *c, const struct vm_config *cfg, bool look
     }
 }
 
+/* A burst without its rate would do nothing: say so instead of ignoring it. */
+static void check_limit(struct checker *c, enum config_field field, unsigned index,
+                        const struct rate_limit_config *limit, const char *const names[4])
+{
+    struct error err;
+    const char *key = config_limit_incomplete(limit, names);
+    if (key && label(c, field, index))
+        add(c,
+            error_fmt(&err, -EINVAL, "%s: %s without %s (expected the rate the burst goes with)",
+                      c->label, key, names[key == names[CONFIG_LIMIT_BW_BURST] ? 0 : 2]),
+            &err);
+}
+
+static void check_limits(struct checker *c, const struct vm_config *cfg)
+{
+    static const char *const disk[4] = {"bw", "bw-burst", "iops", "iops-burst"};
+    static const char *const rx[4] = {"rx-bw", "rx-bw-burst", "rx-pps", "rx-pps-burst"};
+    static const char *const tx[4] = {"tx-bw", "tx-bw-burst", "tx-pps", "tx-pps-burst"};
+    static const char *const rng[4] = {"bw", "bw-burst", "ops", "ops-burst"};
+    for (unsigned i = 0; i < cfg->ndisks; i++)
+        check_limit(c, CONFIG_FIELD_DISK, i, &cfg->disks[i].limit, disk);
+    for (unsigned i = 0; i < cfg->nnets; i++) {
+        check_limit(c, CONFIG_FIELD_NET, i, &cfg->nets[i].rx_limit, rx);
+        check_limit(c, CONFIG_FIELD_NET, i, &cfg->nets[i].tx_limit, tx);
+    }
+    check_limit(c, CONFIG_FIELD_RNG_LIMIT, 0, &cfg->rng_limit, rng);
+    struct error err;
+    bool rng_limited = cfg->rng_limit.bytes.size || cfg->rng_limit.ops.size ||
+                       cfg->rng_limit.bytes.one_time_burst || cfg->rng_limit.ops.one_time_burst;
+    if (rng_limited && !cfg->rng && label(c, CONFIG_FIELD_RNG_LIMIT, 0))
+        add(c,
+            error_fmt(&err, -EINVAL, "%s: there is no virtio-rng to limit (expected --rng too)",
+                      c->label),
+            &err);
+}
+
 unsigned config_check_all(const struct vm_config *cfg, const struct config_namer *namer,
                           bool look_at_files, struct config_problems *problems)
 {
@@ -472,6 +509,7 @@ unsigned config_check_all(const struct vm_config *cfg, const struct config_namer
     if (look_at_files)
         check_same_images(&c, cfg);
     check_jail(&c, cfg, look_at_files);
+    check_limits(&c, cfg);
     return c.found;
 }
 

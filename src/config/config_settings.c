@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kiln/config/config_limit.h"
 #include "kiln/config/config_settings.h"
 
 #define S(x) CONFIG_STRINGIFY(x)
@@ -140,14 +141,20 @@ const struct config_setting config_settings[] = {
     /* The spec is too long to start under the text: it gets a line of its own. */
     {"--disk", CONFIG_PLACE_TOP, "disks", "SPEC", CONFIG_DISK_SPEC,
      "virtio-blk disk (raw image or block device), repeatable, first is vda:\n"
-     "        " CONFIG_DISK_SPEC,
+     "        PATH[,readonly][,serial=ID][,cache=writeback|writethrough|unsafe][,queue-size=N]\n"
+     "        [,bw=RATE][,iops=RATE][,bw-burst=SIZE][,iops-burst=N] (RATE: 50M, 1000, 5M/100ms)",
      config_set_disk, NULL, CONFIG_FIELD_DISK, CONFIG_SETTING_LIST},
     {"--net", CONFIG_PLACE_TOP, "nets", "SPEC", CONFIG_NET_SPEC,
-     "virtio-net on a TAP (opened or created), repeatable: " CONFIG_NET_SPEC, config_set_net, NULL,
-     CONFIG_FIELD_NET, CONFIG_SETTING_LIST},
+     "virtio-net on a TAP (opened or created), repeatable:\n"
+     "        tap=NAME[,mac=MAC][,rx-bw=RATE][,rx-pps=RATE][,tx-bw=RATE][,tx-pps=RATE]\n"
+     "        [,rx-bw-burst=SIZE][,rx-pps-burst=N][,tx-bw-burst=SIZE][,tx-pps-burst=N]",
+     config_set_net, NULL, CONFIG_FIELD_NET, CONFIG_SETTING_LIST},
     {"--rng", CONFIG_PLACE_TOP, "rng", "", "true or false",
      "add a virtio-rng device (entropy from the host's getrandom)", config_set_rng, get_rng,
      CONFIG_FIELD_RNG, CONFIG_SETTING_SWITCH},
+    {"--rng-limit", CONFIG_PLACE_TOP, "rng-limit", "SPEC", CONFIG_RNG_LIMIT_SPEC,
+     "the virtio-rng's rate limit (with --rng):" HELP_INDENT CONFIG_RNG_LIMIT_SPEC,
+     config_set_rng_limit, config_get_rng_limit, CONFIG_FIELD_RNG_LIMIT, 0},
     {"--device-discovery", CONFIG_PLACE_TOP, "device-discovery", "HOW", "acpi or cmdline",
      "where the guest finds virtio devices: acpi or cmdline (default: acpi)",
      config_set_device_discovery, get_device_discovery, CONFIG_FIELD_DEVICE_DISCOVERY, 0},
@@ -247,7 +254,7 @@ const char *config_device_entry_expected(const struct config_device_keys *kind, 
     size_t n = 0;
     for (size_t i = 1; i < kind->count && n < CONFIG_DEVICE_MAX_KEYS; i++)
         names[n++] = kind->keys[i].key;
-    char optional[256];
+    char optional[384];
     snprintf(buf, size, "a mapping with %s%s%s", kind->keys[0].key, n ? " and optionally " : "",
              config_join_words(names, n, ", ", optional, sizeof(optional)));
     return buf;
@@ -277,7 +284,7 @@ static const struct config_device_key *find_option(const struct config_device_ke
 static int unknown_option(const struct config_device_keys *kind, const char *option,
                           const char *spec_quoted, struct error *err)
 {
-    char words[CONFIG_DEVICE_MAX_KEYS][32], list[256], quoted[CONFIG_QUOTE_SIZE];
+    char words[CONFIG_DEVICE_MAX_KEYS][32], list[512], quoted[CONFIG_QUOTE_SIZE];
     const char *names[CONFIG_DEVICE_MAX_KEYS] = {NULL};
     size_t n = 0;
     for (size_t i = kind->positional ? 1 : 0; i < kind->count && n < CONFIG_DEVICE_MAX_KEYS;
@@ -335,7 +342,7 @@ int config_parse_device_spec(const struct config_device_keys *kind, const char *
         first_given = first_given || key == first;
     }
     free(copy);
-    if (r == 0 && !first_given)
+    if (r == 0 && !first_given && !kind->all_optional)
         r = error_fmt(err, -EINVAL, "%s: '%s' has no %s=%s (expected %s)", kind->flag, spec_quoted,
                       first->key, first->metavar, kind->spec);
     return r;

@@ -283,6 +283,16 @@ static struct virtio_dev *blk_virtio(void *dev)
     return virtio_blk_dev(dev);
 }
 
+static int blk_attach(struct vm *vm, void *dev, struct error *err)
+{
+    return virtio_blk_attach(dev, err);
+}
+
+static void blk_detach(struct vm *vm, void *dev)
+{
+    virtio_blk_detach(dev);
+}
+
 static int blk_hand_over(void *dev, bool release, struct error *err)
 {
     return virtio_blk_hand_over(dev, release, err);
@@ -320,6 +330,23 @@ static void put_virtio_errors(struct counter_list *list, const struct virtio_dev
     put_counter(list, "malformed", virtio_dev_error_count(vdev));
 }
 
+/* A rate limit's counters, named "throttled", "rx_throttled"...: requests that waited, the
+ * milliseconds they waited, and the tokens left (gauges: they go down as well as up). */
+static void put_limit_counters(struct counter_list *list, const struct io_throttle_counters *c,
+                               const char *const names[4])
+{
+    put_counter(list, names[0], c->throttled);
+    put_counter(list, names[1], c->throttled_ms);
+    put_counter(list, names[2], c->bytes_tokens);
+    put_counter(list, names[3], c->ops_tokens);
+}
+
+static const char *const limit_names[4] = {"throttled", "throttled_ms", "bw_tokens", "ops_tokens"};
+static const char *const rx_limit_names[4] = {"rx_throttled", "rx_throttled_ms", "rx_bw_tokens",
+                                              "rx_ops_tokens"};
+static const char *const tx_limit_names[4] = {"tx_throttled", "tx_throttled_ms", "tx_bw_tokens",
+                                              "tx_ops_tokens"};
+
 static size_t blk_counter_list(void *dev, struct vm_counter *out, size_t max)
 {
     struct virtio_blk_counters c;
@@ -334,7 +361,21 @@ static size_t blk_counter_list(void *dev, struct vm_counter *out, size_t max)
     put_counter(&list, "discard_ops", c.discard_ops);
     put_counter(&list, "write_zeroes_ops", c.write_zeroes_ops);
     put_counter(&list, "errors", c.errors);
+    struct io_throttle_counters limit;
+    virtio_blk_limit_counters(dev, &limit);
+    put_limit_counters(&list, &limit, limit_names);
     return list.n;
+}
+
+static unsigned blk_get_limits(void *dev, struct rate_limit_config *limits)
+{
+    virtio_blk_get_limit(dev, &limits[0]);
+    return 1;
+}
+
+static int blk_set_limits(void *dev, const struct rate_limit_config *limits, struct error *err)
+{
+    return virtio_blk_set_limit(dev, &limits[0], err);
 }
 
 static int net_create(struct vm *vm, unsigned index, void **out, struct error *err)
@@ -347,11 +388,13 @@ static int net_create(struct vm *vm, unsigned index, void **out, struct error *e
         return fd;
     struct virtio_net *net;
     int r = virtio_net_create(&net, fd, mac, &vm->loop, &vm->mem, &vm->log, err);
-    if (r == 0 && vm->config->nets[index].mac_given) /* a restore must not undo mac= */
+    if (r < 0)
+        return r;
+    *out = net;
+    const struct net_config *cfg = &vm->config->nets[index];
+    if (cfg->mac_given) /* a restore must not undo mac= */
         virtio_net_keep_mac(net);
-    if (r == 0)
-        *out = net;
-    return r;
+    return virtio_net_set_limits(net, &cfg->rx_limit, &cfg->tx_limit, err);
 }
 
 static struct virtio_dev *net_virtio(void *dev)
@@ -397,7 +440,22 @@ static size_t net_counter_list(void *dev, struct vm_counter *out, size_t max)
     put_counter(&list, "tx_bytes", st.tx_bytes);
     put_counter(&list, "rx_dropped", st.rx_dropped);
     put_counter(&list, "tx_dropped", st.tx_dropped);
+    struct io_throttle_counters rx, tx;
+    virtio_net_limit_counters(dev, &rx, &tx);
+    put_limit_counters(&list, &rx, rx_limit_names);
+    put_limit_counters(&list, &tx, tx_limit_names);
     return list.n;
+}
+
+static unsigned net_get_limits(void *dev, struct rate_limit_config *limits)
+{
+    virtio_net_get_limits(dev, &limits[0], &limits[1]);
+    return 2;
+}
+
+static int net_set_limits(void *dev, const struct rate_limit_config *limits, struct error *err)
+{
+    return virtio_net_set_limits(dev, &limits[0], &limits[1], err);
 }
 
 static int rng_create(struct vm *vm, unsigned index, void **out, struct error *err)
@@ -411,7 +469,17 @@ static int rng_create(struct vm *vm, unsigned index, void **out, struct error *e
         return r;
     }
     *out = rng;
-    return 0;
+    return virtio_rng_set_limit(rng, &vm->config->rng_limit, err);
+}
+
+static int rng_attach(struct vm *vm, void *dev, struct error *err)
+{
+    return virtio_rng_attach(dev, &vm->loop, err);
+}
+
+static void rng_detach(struct vm *vm, void *dev)
+{
+    virtio_rng_detach(dev);
 }
 
 static struct virtio_dev *rng_virtio(void *dev)
@@ -441,7 +509,21 @@ static size_t rng_counter_list(void *dev, struct vm_counter *out, size_t max)
     struct counter_list list = {.out = out, .max = max};
     put_virtio_errors(&list, rng_virtio(dev));
     put_counter(&list, "bytes", virtio_rng_bytes_served(dev));
+    struct io_throttle_counters limit;
+    io_throttle_read_counters(&((struct virtio_rng *)dev)->throttle, &limit);
+    put_limit_counters(&list, &limit, limit_names);
     return list.n;
+}
+
+static unsigned rng_get_limits(void *dev, struct rate_limit_config *limits)
+{
+    virtio_rng_get_limit(dev, &limits[0]);
+    return 1;
+}
+
+static int rng_set_limits(void *dev, const struct rate_limit_config *limits, struct error *err)
+{
+    return virtio_rng_set_limit(dev, &limits[0], err);
 }
 
 static int vconsole_create(struct vm *vm, unsigned index, void **out, struct error *err)
@@ -507,6 +589,8 @@ static const struct vm_device_kind blk_kind = {
     .name = "virtio-blk",
     .create = blk_create,
     .virtio = blk_virtio,
+    .attach = blk_attach,
+    .detach = blk_detach,
     .in_flight = blk_in_flight,
     .flush = blk_flush,
     .hand_over = blk_hand_over,
@@ -515,6 +599,8 @@ static const struct vm_device_kind blk_kind = {
     .save = blk_save,
     .restore = blk_restore,
     .counters = blk_counter_list,
+    .get_limits = blk_get_limits,
+    .set_limits = blk_set_limits,
 };
 static const struct vm_device_kind net_kind = {
     .name = "virtio-net",
@@ -527,16 +613,22 @@ static const struct vm_device_kind net_kind = {
     .save = net_save,
     .restore = net_restore,
     .counters = net_counter_list,
+    .get_limits = net_get_limits,
+    .set_limits = net_set_limits,
 };
 static const struct vm_device_kind rng_kind = {
     .name = "virtio-rng",
     .create = rng_create,
     .virtio = rng_virtio,
+    .attach = rng_attach,
+    .detach = rng_detach,
     .destroy = rng_free,
     .state_size = sizeof(struct virtio_rng_state),
     .save = rng_save,
     .restore = rng_restore,
     .counters = rng_counter_list,
+    .get_limits = rng_get_limits,
+    .set_limits = rng_set_limits,
 };
 static const struct vm_device_kind vconsole_kind = {
     .name = "virtio-console",
@@ -634,6 +726,14 @@ void vm_devices_detach(struct vm *vm)
         if (d->kind->detach)
             d->kind->detach(vm, d->dev);
     }
+}
+
+struct vm_device *vm_devices_find(struct vm *vm, const char *kind_name, unsigned index)
+{
+    for (unsigned i = 0; i < vm->ndevices; i++)
+        if (strcmp(vm->devices[i].kind->name, kind_name) == 0 && index-- == 0)
+            return &vm->devices[i];
+    return NULL;
 }
 
 size_t vm_device_counters(const struct vm_device *d, struct vm_counter *out, size_t max)

@@ -10,6 +10,7 @@
 
 #include "kiln/util/error.h"
 #include "kiln/util/log.h"
+#include "kiln/util/token_bucket.h"
 #include "kiln/sandbox/sandbox.h"
 
 /* Where a console's bytes go: stdin/stdout, a file (output only), nowhere, a Unix socket kiln
@@ -30,9 +31,11 @@ enum disk_cache { DISK_CACHE_WRITEBACK, DISK_CACHE_WRITETHROUGH, DISK_CACHE_UNSA
 
 /* --net tap=NAME[,mac=MAC]: a virtio-net device on a TAP interface. */
 struct net_config {
-    char *tap;      /* interface name, at most IFNAMSIZ - 1 bytes */
-    uint8_t mac[6]; /* the guest's MAC */
-    bool mac_given; /* else derived from the TAP name and the device's index */
+    char *tap;                         /* interface name, at most IFNAMSIZ - 1 bytes */
+    uint8_t mac[6];                    /* the guest's MAC */
+    bool mac_given;                    /* else derived from the TAP name and the device's index */
+    struct rate_limit_config rx_limit; /* rx-bw=, rx-pps=: host to guest (size 0: none) */
+    struct rate_limit_config tx_limit; /* tx-bw=, tx-pps=: guest to host */
 };
 
 struct disk_config {
@@ -41,6 +44,7 @@ struct disk_config {
     char *serial; /* NULL: none; at most VIRTIO_BLK_ID_BYTES (20) bytes */
     enum disk_cache cache;
     unsigned queue_size; /* QueueNumMax offered: a power of 2 from 2 to 256 (default 256) */
+    struct rate_limit_config limit; /* bw=, iops= (size 0: no limit) */
     /* Not a setting: kiln receive opens the image unlocked while the source VM still holds it,
      * and locks it at the switch-over (disk_image_lock). */
     bool lock_later;
@@ -91,7 +95,8 @@ struct vm_config {
     unsigned ndisks;
     struct net_config *nets; /* in --net order, after the disks in slot order */
     unsigned nnets;
-    bool rng;           /* --rng: a virtio-rng device backed by getrandom() */
+    bool rng;                           /* --rng: a virtio-rng device backed by getrandom() */
+    struct rate_limit_config rng_limit; /* --rng-limit: its rate limit (size 0: none) */
     bool vmgenid;       /* --vmgenid: the ACPI VM generation ID device (default on) */
     char *name;         /* --name, YAML name: NULL: none */
     char *jail_dir;     /* --jail DIR: run the VM jailed (docs/security.md); NULL: not jailed */
@@ -225,6 +230,7 @@ enum config_field {
     CONFIG_FIELD_DISK, /* one disk's path; index: which disk */
     CONFIG_FIELD_NET,  /* one net device; index: which */
     CONFIG_FIELD_RNG,
+    CONFIG_FIELD_RNG_LIMIT,
     CONFIG_FIELD_VMGENID,
     CONFIG_FIELD_JAIL,
     CONFIG_FIELD_UID,
@@ -274,7 +280,8 @@ const char *config_closest(const char *word, size_t len, const char *const *cand
  * config_free_disk); the options are config_disk_keys (config_settings.h). Returns 0 or -EINVAL
  * with a message naming the bad part. */
 #define CONFIG_DISK_SPEC                                                                           \
-    "PATH[,readonly][,serial=ID][,cache=writeback|writethrough|unsafe][,queue-size=N]"
+    "PATH[,readonly][,serial=ID][,cache=writeback|writethrough|unsafe][,queue-size=N]"             \
+    "[,bw=RATE][,bw-burst=SIZE][,iops=RATE][,iops-burst=N]"
 int config_parse_disk(const char *spec, struct disk_config *disk, struct error *err);
 void config_free_disk(struct disk_config *disk);
 /* A disk with the defaults and no path. */
@@ -287,7 +294,9 @@ unsigned config_virtio_device_count(const struct vm_config *cfg);
 
 /* Parses one --net value, CONFIG_NET_SPEC, into *net (free with config_free_net); the options
  * are config_net_keys. */
-#define CONFIG_NET_SPEC "tap=NAME[,mac=MAC]"
+#define CONFIG_NET_SPEC                                                                            \
+    "tap=NAME[,mac=MAC][,rx-bw=RATE][,rx-bw-burst=SIZE][,rx-pps=RATE][,rx-pps-burst=N]"            \
+    "[,tx-bw=RATE][,tx-bw-burst=SIZE][,tx-pps=RATE][,tx-pps-burst=N]"
 int config_parse_net(const char *spec, struct net_config *net, struct error *err);
 void config_free_net(struct net_config *net);
 int config_add_net(struct vm_config *cfg, const struct net_config *net, struct error *err);

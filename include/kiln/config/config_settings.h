@@ -54,7 +54,7 @@ struct config_setting {
 
 /* In YAML order (the order `kiln config` writes and `kiln run --help` lists). */
 extern const struct config_setting config_settings[];
-#define CONFIG_SETTING_COUNT 23
+#define CONFIG_SETTING_COUNT 24
 
 /* The setting of flag (its first len bytes: "--cpus=2" with len 6), or NULL. */
 const struct config_setting *config_setting_by_flag(const char *flag, size_t len);
@@ -78,7 +78,7 @@ struct config_device_key {
     unsigned options; /* CONFIG_SETTING_SWITCH, _PATH, _TEXT */
 };
 
-#define CONFIG_DEVICE_MAX_KEYS 8 /* keys of one device entry, at most */
+#define CONFIG_DEVICE_MAX_KEYS 16 /* keys of one device entry, at most */
 
 /* The keys of one kind of device entry. keys[0] is the one every entry needs (disks: path,
  * nets: tap); with positional, a flag's value gives it first and bare ("a.img,readonly"). */
@@ -90,6 +90,7 @@ struct config_device_keys {
     const struct config_device_key *keys;
     size_t count; /* at most CONFIG_DEVICE_MAX_KEYS */
     bool positional;
+    bool all_optional; /* not even keys[0] is needed (--rng-limit's options) */
 };
 extern const struct config_device_keys config_disk_keys; /* config_disk.c */
 extern const struct config_device_keys config_net_keys;  /* config_net.c */

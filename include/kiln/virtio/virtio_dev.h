@@ -169,8 +169,10 @@ void virtio_dev_quiet(struct virtio_dev *d, unsigned q);
 bool virtio_dev_wake(struct virtio_dev *d, unsigned q);
 
 /* Takes one well-formed chain of queue q (virtio_dev_drain's caller owns it until it pushes
- * chain->head, now or later). */
-typedef void virtio_chain_handler(struct virtio_dev *d, unsigned q, struct virtq_chain *chain);
+ * chain->head, now or later) and returns true; or returns false when the device cannot take it
+ * yet (a rate limit): it put the chain back with virtio_dev_unpop and will come back to the
+ * queue itself (virtio_dev_kick), so the drain stops and leaves the queue quiet. */
+typedef bool virtio_chain_handler(struct virtio_dev *d, unsigned q, struct virtq_chain *chain);
 
 /* A device's request loop with a budget: takes up to `budget` chains of queue q through
  * virtio_dev_pop (malformed: as there) and hands each to take, with doorbells suppressed
@@ -180,6 +182,11 @@ typedef void virtio_chain_handler(struct virtio_dev *d, unsigned q, struct virtq
  * Returns true if it stopped at the budget. */
 bool virtio_dev_drain(struct virtio_dev *d, unsigned q, struct virtq_chain *chain, unsigned budget,
                       uint64_t *malformed, virtio_chain_handler *take);
+/* Puts back the chain just popped from queue q, to be popped again later (counted again in
+ * the queue's chains then). */
+void virtio_dev_unpop(struct virtio_dev *d, unsigned q);
+/* Has the loop look at queue q soon, as if its doorbell rang (any thread, lock held or not). */
+void virtio_dev_kick(struct virtio_dev *d, unsigned q);
 
 /* The device config changed: bumps the config generation and interrupts the driver. */
 void virtio_dev_config_changed(struct virtio_dev *d);
