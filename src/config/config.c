@@ -241,7 +241,7 @@ void config_problems_free(struct config_problems *problems)
 const char *config_field_flag(enum config_field field)
 {
     if (field == CONFIG_FIELD_DEVICES)
-        return "--disk/--net/--rng";
+        return "--disk/--net/--rng/--balloon";
     const struct config_setting *setting = config_setting_by_field(field);
     return setting ? setting->flag : "?";
 }
@@ -392,6 +392,22 @@ static void check_same_images(struct checker *c, const struct vm_config *cfg)
     }
 }
 
+/* A balloon can hold at most all of the guest's RAM. */
+static void check_balloon(struct checker *c, const struct vm_config *cfg)
+{
+    struct error err;
+    char size[24], memory[24];
+    if (cfg->balloon.enabled && cfg->balloon.target_bytes > cfg->memory_bytes &&
+        label(c, CONFIG_FIELD_BALLOON, 0))
+        add(c,
+            error_fmt(&err, -EINVAL,
+                      "%s: a balloon of %s is more than the VM's %s of memory (expected at "
+                      "most %s)",
+                      c->label, config_size_text(cfg->balloon.target_bytes, size, sizeof(size)),
+                      config_size_text(cfg->memory_bytes, memory, sizeof(memory)), memory),
+            &err);
+}
+
 /* A jail needs its uid and gid; they mean nothing without it. Its root holds files only, so a
  * console socket or pty (which need a host path or /dev/pts) cannot be used in it. */
 static void check_jail(struct checker *c, const struct vm_config *cfg, bool look_at_files)
@@ -508,6 +524,7 @@ unsigned config_check_all(const struct vm_config *cfg, const struct config_namer
             &err);
     if (look_at_files)
         check_same_images(&c, cfg);
+    check_balloon(&c, cfg);
     check_jail(&c, cfg, look_at_files);
     check_limits(&c, cfg);
     return c.found;

@@ -213,6 +213,6 @@ int config_add_disk(struct vm_config *cfg, const struct disk_config *disk, struc
 
 unsigned config_virtio_device_count(const struct vm_config *cfg)
 {
-    return cfg->ndisks + cfg->nnets + (cfg->rng ? 1 : 0) +
+    return cfg->ndisks + cfg->nnets + (cfg->rng ? 1 : 0) + (cfg->balloon.enabled ? 1 : 0) +
            (cfg->console_device == CONSOLE_ON_VIRTIO || cfg->vconsole ? 1 : 0);
 }

@@ -155,6 +155,10 @@ const struct config_setting config_settings[] = {
     {"--rng-limit", CONFIG_PLACE_TOP, "rng-limit", "SPEC", CONFIG_RNG_LIMIT_SPEC,
      "the virtio-rng's rate limit (with --rng):" HELP_INDENT CONFIG_RNG_LIMIT_SPEC,
      config_set_rng_limit, config_get_rng_limit, CONFIG_FIELD_RNG_LIMIT, 0},
+    {"--balloon", CONFIG_PLACE_TOP, "balloon", "SPEC", CONFIG_BALLOON_SPEC,
+     "virtio-balloon, SIZE its first target (kiln ctl balloon changes it):" HELP_INDENT
+     "SIZE[,deflate-on-oom=on][,stats=SECONDS][,free-page-reporting=on]",
+     config_set_balloon, config_get_balloon, CONFIG_FIELD_BALLOON, 0},
     {"--device-discovery", CONFIG_PLACE_TOP, "device-discovery", "HOW", "acpi or cmdline",
      "where the guest finds virtio devices: acpi or cmdline (default: acpi)",
      config_set_device_discovery, get_device_discovery, CONFIG_FIELD_DEVICE_DISCOVERY, 0},

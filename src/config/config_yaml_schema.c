@@ -476,7 +476,8 @@ static void top_pair(struct yaml_walk *w, void *target, size_t key, yaml_node_t 
         bool device =
             (spec->field == CONFIG_FIELD_CONSOLE && cfg->console_device == CONSOLE_ON_VIRTIO) ||
             (spec->field == CONFIG_FIELD_VCONSOLE && cfg->vconsole) ||
-            (spec->field == CONFIG_FIELD_RNG && cfg->rng);
+            (spec->field == CONFIG_FIELD_RNG && cfg->rng) ||
+            (spec->field == CONFIG_FIELD_BALLOON && cfg->balloon.enabled);
         if (device && cfg == w->cfg)
             device_key(w, value, spec->key);
     }

@@ -14,6 +14,7 @@
 #include "kiln/vm/vm.h"
 #include "kiln/vm/vm_api.h"
 #include "kiln/vm/vm_snapshot.h"
+#include "vm_api_balloon.h"
 #include "vm_api_limits.h"
 #include "vm_api_migrate.h"
 
@@ -90,6 +91,9 @@ static void get_vm(void *opaque, struct api_call *call)
     json_t *migration = body ? vm_api_migration_json(vm) : NULL;
     if (migration)
         json_object_set_new(body, "migration", migration);
+    json_t *balloon = body ? vm_api_balloon_summary(vm) : NULL;
+    if (balloon)
+        json_object_set_new(body, "balloon", balloon);
     if (!body)
         api_call_error(call, 500, "out of memory");
     else
@@ -287,6 +291,8 @@ static const struct api_route routes[] = {
     {"PATCH", "/vm/disks/*", vm_api_patch_disk},
     {"PATCH", "/vm/nets/*", vm_api_patch_net},
     {"PATCH", "/vm/rng", vm_api_patch_rng},
+    {"GET", "/vm/balloon", vm_api_get_balloon},
+    {"PUT", "/vm/balloon", vm_api_put_balloon},
 };
 
 int vm_api_start(struct vm *vm, struct error *err)

@@ -12,6 +12,7 @@
 #include "kiln/devices/serial.h"
 #include "kiln/host/tap.h"
 #include "kiln/devices/test_exit.h"
+#include "kiln/devices/virtio_balloon.h"
 #include "kiln/devices/virtio_blk.h"
 #include "kiln/devices/virtio_console.h"
 #include "kiln/devices/virtio_net.h"
@@ -585,6 +586,76 @@ static size_t vconsole_counter_list(void *dev, struct vm_counter *out, size_t ma
     return list.n;
 }
 
+static int balloon_create(struct vm *vm, unsigned index, void **out, struct error *err)
+{
+    const struct balloon_config *cfg = &vm->config->balloon;
+    struct virtio_balloon *b = zalloc(sizeof(*b), "virtio-balloon", err);
+    if (!b)
+        return -ENOMEM;
+    struct virtio_balloon_options options = {
+        .target_pages = (uint32_t)(cfg->target_bytes >> VIRTIO_BALLOON_PAGE_SHIFT),
+        .deflate_on_oom = cfg->deflate_on_oom,
+        .stats_seconds = cfg->stats_seconds,
+        .free_page_reporting = cfg->free_page_reporting,
+    };
+    int r = virtio_balloon_init(b, &options, &vm->mem, &vm->log, err);
+    if (r < 0) {
+        free(b);
+        return r;
+    }
+    *out = b;
+    return 0;
+}
+
+static struct virtio_dev *balloon_virtio(void *dev)
+{
+    return &((struct virtio_balloon *)dev)->vdev;
+}
+
+static int balloon_attach(struct vm *vm, void *dev, struct error *err)
+{
+    return virtio_balloon_attach(dev, &vm->loop, err);
+}
+
+static void balloon_detach(struct vm *vm, void *dev)
+{
+    virtio_balloon_detach(dev);
+}
+
+static void balloon_free(void *dev)
+{
+    virtio_balloon_destroy(dev);
+    free(dev);
+}
+
+static int balloon_save(void *dev, void *state, struct error *err)
+{
+    virtio_balloon_save(dev, state);
+    return 0;
+}
+
+static int balloon_restore(void *dev, const void *state, struct error *err)
+{
+    return virtio_balloon_restore(dev, state, err);
+}
+
+static size_t balloon_counter_list(void *dev, struct vm_counter *out, size_t max)
+{
+    struct virtio_balloon_counters c;
+    virtio_balloon_read_counters(dev, &c);
+    struct counter_list list = {.out = out, .max = max};
+    put_virtio_errors(&list, balloon_virtio(dev));
+    put_counter(&list, "inflated_pages", c.inflated_pages);
+    put_counter(&list, "deflated_pages", c.deflated_pages);
+    put_counter(&list, "discarded_pages", c.discarded_pages);
+    put_counter(&list, "reported_pages", c.reported_pages);
+    put_counter(&list, "bad_pfns", c.bad_pfns);
+    put_counter(&list, "repeated_pfns", c.repeated_pfns);
+    put_counter(&list, "excess_pfns", c.excess_pfns);
+    put_counter(&list, "discard_errors", c.discard_errors);
+    return list.n;
+}
+
 static const struct vm_device_kind blk_kind = {
     .name = "virtio-blk",
     .create = blk_create,
@@ -630,6 +701,18 @@ static const struct vm_device_kind rng_kind = {
     .get_limits = rng_get_limits,
     .set_limits = rng_set_limits,
 };
+static const struct vm_device_kind balloon_kind = {
+    .name = "virtio-balloon",
+    .create = balloon_create,
+    .virtio = balloon_virtio,
+    .attach = balloon_attach,
+    .detach = balloon_detach,
+    .destroy = balloon_free,
+    .state_size = sizeof(struct virtio_balloon_state),
+    .save = balloon_save,
+    .restore = balloon_restore,
+    .counters = balloon_counter_list,
+};
 static const struct vm_device_kind vconsole_kind = {
     .name = "virtio-console",
     .create = vconsole_create,
@@ -670,7 +753,7 @@ static int add_device(struct vm *vm, const struct vm_device_kind *kind, unsigned
 }
 
 /* The order is the guest's ABI: platform devices, then virtio slots for disks in --disk order,
- * nets in --net order, the rng and the virtio console. */
+ * nets in --net order, the rng, the virtio console and the balloon. */
 int vm_devices_create(struct vm *vm, struct error *err)
 {
     const struct vm_config *cfg = vm->config;
@@ -688,6 +771,8 @@ int vm_devices_create(struct vm *vm, struct error *err)
         r = add_device(vm, &rng_kind, 0, err);
     if (r == 0 && (cfg->console_device == CONSOLE_ON_VIRTIO || cfg->vconsole))
         r = add_device(vm, &vconsole_kind, 0, err);
+    if (r == 0 && cfg->balloon.enabled)
+        r = add_device(vm, &balloon_kind, 0, err);
     return r;
 }
 
@@ -790,6 +875,14 @@ void vm_devices_log_stats(const struct vm *vm)
             log_counters(&vm->log, what, counters, n);
         }
     }
+}
+
+struct virtio_balloon *vm_devices_balloon(const struct vm *vm)
+{
+    for (unsigned i = 0; i < vm->ndevices; i++)
+        if (vm->devices[i].kind == &balloon_kind)
+            return vm->devices[i].dev;
+    return NULL;
 }
 
 void vm_devices_terminal_resized(struct vm *vm, uint16_t cols, uint16_t rows)

@@ -217,6 +217,7 @@ static const struct {
               "rx-pps-burst=10,tx-bw=1G/2000ms,tx-bw-burst=1K,tx-pps=10/1ms,tx-pps-burst=1"},
     {"--rng", "true"},
     {"--rng-limit", "bw=1M,bw-burst=2M,ops=100/500ms,ops-burst=7"},
+    {"--balloon", "64M,deflate-on-oom=on,stats=5,free-page-reporting=on"},
     {"--device-discovery", "cmdline"},
     {"--vmgenid", "off"},
     {"--on-reset", "restart"},

@@ -56,7 +56,8 @@ static void test_unknown_keys(void **state)
     EXPECT(KERNEL "mem: 1G\n", "vm.yaml:2:1: mem: unknown key (did you mean 'memory'?)");
     EXPECT(KERNEL "turbo: on\n",
            "vm.yaml:2:1: turbo: unknown key (expected name, cpus, cpu-template, memory, kernel, "
-           "console, vconsole, log-level, disks, nets, rng, rng-limit, device-discovery, vmgenid, "
+           "console, vconsole, log-level, disks, nets, rng, rng-limit, balloon, device-discovery, "
+           "vmgenid, "
            "on-reset, "
            "shutdown-grace, host-compat, seccomp, jail, uid, gid or api)");
     EXPECT("kernel:\n  path: /k\n  cmdlin: quiet\n",

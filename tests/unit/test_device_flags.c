@@ -128,6 +128,61 @@ static void test_switch_and_keyword_errors(void **state)
                  "unknown flag '--disc' for 'kiln run' (did you mean '--disk'?)");
 }
 
+static void test_balloon_flag(void **state)
+{
+    struct cli_request req;
+    struct error err;
+    assert_int_equal(PARSE(&req, &err, "run", "--kernel", "k", "--balloon", "0"), 0);
+    assert_true(req.config.balloon.enabled);
+    assert_int_equal(req.config.balloon.target_bytes, 0);
+    assert_false(req.config.balloon.deflate_on_oom);
+    assert_int_equal(req.config.balloon.stats_seconds, 0);
+    assert_false(req.config.balloon.free_page_reporting);
+    cli_request_free(&req);
+    assert_int_equal(PARSE(&req, &err, "run", "--kernel", "k", "--memory", "128M", "--balloon",
+                           "64M,deflate-on-oom=on,stats=5,free-page-reporting=on"),
+                     0);
+    assert_int_equal(req.config.balloon.target_bytes, 64ULL << 20);
+    assert_true(req.config.balloon.deflate_on_oom);
+    assert_int_equal(req.config.balloon.stats_seconds, 5);
+    assert_true(req.config.balloon.free_page_reporting);
+    struct config_problems problems = {.count = 0};
+    assert_int_equal(config_check_all(&req.config, NULL, false, &problems), 0);
+    cli_request_free(&req);
+
+    /* Each bad value: one line naming the option, the whole value and what was expected. */
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--balloon", "lots"), &err,
+                 "--balloon: size 'lots' in 'lots' is not a balloon size (expected a whole number "
+                 "of MiB such as 0 or 128M, at most the VM's memory)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--balloon", "4097K"), &err,
+                 "--balloon: size '4097K' in '4097K' is not a balloon size (expected a whole "
+                 "number of MiB such as 0 or 128M, at most the VM's memory)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--balloon", "0,stats=-1"), &err,
+                 "--balloon: stats '-1' in '0,stats=-1' is not valid (expected a number of "
+                 "seconds from 0 (no statistics) to 3600)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--balloon", "0,stats=3601"), &err,
+                 "--balloon: stats '3601' in '0,stats=3601' is not valid (expected a number of "
+                 "seconds from 0 (no statistics) to 3600)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--balloon", "0,deflate-on-oom=yes"),
+                 &err,
+                 "--balloon: deflate-on-oom 'yes' in '0,deflate-on-oom=yes' is not valid "
+                 "(expected on or off)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--balloon", "0,hint=on"), &err,
+                 "--balloon: unknown option 'hint=on' in '0,hint=on' (expected "
+                 "deflate-on-oom=on|off, stats=SECONDS or free-page-reporting=on|off)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--balloon", ",stats=1"), &err,
+                 "--balloon: empty size (expected "
+                 "SIZE[,deflate-on-oom=on|off][,stats=SECONDS][,free-page-reporting=on|off])");
+    /* The target can never be more than the RAM. */
+    assert_int_equal(
+        PARSE(&req, &err, "run", "--kernel", "k", "--memory", "64M", "--balloon", "65M"), 0);
+    assert_int_equal(config_check_all(&req.config, NULL, false, &problems), 1);
+    assert_string_equal(problems.lines[0], "--balloon: a balloon of 65M is more than the VM's 64M "
+                                           "of memory (expected at most 64M)");
+    config_problems_free(&problems);
+    cli_request_free(&req);
+}
+
 static void test_net_flag(void **state)
 {
     struct cli_request req;
@@ -360,8 +415,8 @@ static void test_checks_across_disks(void **state)
     }
     assert_int_equal(cli_parse(argc, argv, &req, &err), 0);
     assert_int_equal(config_validate(&req.config, &err), -EINVAL);
-    assert_string_equal(err.msg,
-                        "--disk/--net/--rng: 9 virtio devices (expected at most 8 in total)");
+    assert_string_equal(
+        err.msg, "--disk/--net/--rng/--balloon: 9 virtio devices (expected at most 8 in total)");
     cli_request_free(&req);
 
     unlink(link_path);
@@ -409,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_net_flag),
         cmocka_unit_test(test_rate_limits),
         cmocka_unit_test(test_rate_limit_checks),
+        cmocka_unit_test(test_balloon_flag),
         cmocka_unit_test(test_default_mac),
         cmocka_unit_test(test_mac_of_each_device),
         cmocka_unit_test(test_clone_macs),

@@ -166,6 +166,13 @@ static int flush_no_fd(void)
     return fdatasync(-1) < 0 && errno == EBADF ? 0 : 1;
 }
 
+static int punch_no_fd(void)
+{
+    return fallocate(-1, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096) < 0 && errno == EBADF
+               ? 0
+               : 1;
+}
+
 static int open_file(void)
 {
     int fd = open("/dev/null", O_RDONLY);
@@ -279,6 +286,9 @@ static void test_needs_widen_the_loop(void **state)
     /* ...but only threads: no new process, no other program. */
     expect_killed(SANDBOX_THREAD_LOOP, SANDBOX_NEED_REBUILD, fork_process);
     expect_killed(SANDBOX_THREAD_LOOP, SANDBOX_NEED_REBUILD, execute_program);
+    /* A balloon's loop punches pages out of guest RAM; a VM without one cannot. */
+    expect_allowed(SANDBOX_THREAD_LOOP, SANDBOX_NEED_BALLOON, punch_no_fd);
+    expect_killed(SANDBOX_THREAD_LOOP, 0, punch_no_fd);
 }
 
 /* The filter is the thread's: the thread that created it is not filtered. */

@@ -50,6 +50,16 @@ struct disk_config {
     bool lock_later;
 };
 
+/* --balloon SIZE[,deflate-on-oom=on][,stats=SECONDS][,free-page-reporting=on]: a
+ * virtio-balloon device (docs/balloon.md). */
+struct balloon_config {
+    bool enabled;
+    uint64_t target_bytes;    /* the balloon's first size: a whole number of MiB <= the RAM */
+    bool deflate_on_oom;      /* VIRTIO_BALLOON_F_DEFLATE_ON_OOM offered */
+    unsigned stats_seconds;   /* 0: no statistics queue; else how often the guest reports */
+    bool free_page_reporting; /* VIRTIO_BALLOON_F_REPORTING offered */
+};
+
 #define CONFIG_DEFAULT_MEMORY         (256ULL << 20)
 #define CONFIG_MIN_MEMORY             (4ULL << 20)
 #define CONFIG_MAX_MEMORY             (1ULL << 40)
@@ -64,6 +74,7 @@ struct disk_config {
 #define CONFIG_DEFAULT_QUEUE_SIZE     256 /* VIRTQ_MAX_SIZE */
 #define CONFIG_MIN_QUEUE_SIZE         2
 #define CONFIG_MAX_NAME               64
+#define CONFIG_MAX_BALLOON_STATS      3600 /* seconds between two balloon statistics */
 
 /* A constant's digits in a string literal: "expected 1 to " CONFIG_STRINGIFY(CONFIG_MAX_CPUS), so
  * the texts that state a range follow the constant. */
@@ -97,6 +108,7 @@ struct vm_config {
     unsigned nnets;
     bool rng;                           /* --rng: a virtio-rng device backed by getrandom() */
     struct rate_limit_config rng_limit; /* --rng-limit: its rate limit (size 0: none) */
+    struct balloon_config balloon;      /* --balloon */
     bool vmgenid;       /* --vmgenid: the ACPI VM generation ID device (default on) */
     char *name;         /* --name, YAML name: NULL: none */
     char *jail_dir;     /* --jail DIR: run the VM jailed (docs/security.md); NULL: not jailed */
@@ -191,6 +203,11 @@ bool config_cpu_template_is_file(const struct vm_config *cfg);
 /* One --disk SPEC or --net SPEC: parsed and added after the devices cfg has. */
 int config_set_disk(struct vm_config *cfg, const char *label, const char *text, struct error *err);
 int config_set_net(struct vm_config *cfg, const char *label, const char *text, struct error *err);
+/* --balloon CONFIG_BALLOON_SPEC (config_balloon.c): the options are config_balloon_keys. */
+#define CONFIG_BALLOON_SPEC                                                                        \
+    "SIZE[,deflate-on-oom=on|off][,stats=SECONDS][,free-page-reporting=on|off]"
+int config_set_balloon(struct vm_config *cfg, const char *label, const char *text,
+                       struct error *err);
 
 /* A YAML boolean's spellings: 1 for true, True, TRUE; 0 for false, False, FALSE; else -EINVAL. */
 int config_parse_bool(const char *text);
@@ -231,6 +248,7 @@ enum config_field {
     CONFIG_FIELD_NET,  /* one net device; index: which */
     CONFIG_FIELD_RNG,
     CONFIG_FIELD_RNG_LIMIT,
+    CONFIG_FIELD_BALLOON,
     CONFIG_FIELD_VMGENID,
     CONFIG_FIELD_JAIL,
     CONFIG_FIELD_UID,

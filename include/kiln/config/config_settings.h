@@ -54,7 +54,7 @@ struct config_setting {
 
 /* In YAML order (the order `kiln config` writes and `kiln run --help` lists). */
 extern const struct config_setting config_settings[];
-#define CONFIG_SETTING_COUNT 24
+#define CONFIG_SETTING_COUNT 25
 
 /* The setting of flag (its first len bytes: "--cpus=2" with len 6), or NULL. */
 const struct config_setting *config_setting_by_flag(const char *flag, size_t len);
@@ -94,6 +94,8 @@ struct config_device_keys {
 };
 extern const struct config_device_keys config_disk_keys; /* config_disk.c */
 extern const struct config_device_keys config_net_keys;  /* config_net.c */
+/* The options of a --balloon value (config_balloon.c); in YAML the same string. */
+extern const struct config_device_keys config_balloon_keys;
 
 /* Parses one flag value of kind ("a.img,readonly,serial=d1") into device, which the caller has
  * initialised. Returns 0, or -EINVAL naming the flag, the option and the whole value. */
@@ -114,6 +116,9 @@ int config_text_unsigned(unsigned value, char **text);
 int config_get_jail(const struct vm_config *cfg, char **text);
 int config_get_jail_uid(const struct vm_config *cfg, char **text);
 int config_get_jail_gid(const struct vm_config *cfg, char **text);
+
+/* The balloon row's getter (config_balloon.c): NULL without a balloon. */
+int config_get_balloon(const struct vm_config *cfg, char **text);
 
 /* The API row's getter (config_api.c). */
 int config_get_api(const struct vm_config *cfg, char **text);

@@ -13,6 +13,7 @@
 
 struct vm;
 struct virtio_dev;
+struct virtio_balloon;
 
 /* One statistic of a device: its name ("read_bytes", static) and its value so far. */
 struct vm_counter {
@@ -80,6 +81,8 @@ size_t vm_device_queue_counters(const struct vm_device *d, unsigned q, struct vm
 
 /* The index-th device of the kind named kind_name ("virtio-blk", in config order), or NULL. */
 struct vm_device *vm_devices_find(struct vm *vm, const char *kind_name, unsigned index);
+/* The VM's balloon, or NULL without one. */
+struct virtio_balloon *vm_devices_balloon(const struct vm *vm);
 
 /* vm_devices.c, in the VM's life order. */
 int vm_devices_create(struct vm *vm, struct error *err);
