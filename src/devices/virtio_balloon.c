@@ -1,6 +1,8 @@
 /* virtio-balloon: inflate and deflate PFN lists, free page reports and statistics, served on
  * the event-loop thread; every PFN and range is checked against RAM before anything is touched. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <linux/virtio_ids.h>
 #include <stdlib.h>
@@ -55,13 +57,20 @@ static int stats_queue(const struct virtio_dev *d)
 }
 
 /* One warning per kind of ignored input, so a hostile guest cannot flood the log. */
-static void warn_once(struct virtio_balloon *b, bool *logged, const char *what, uint64_t value)
+static void warn_once(struct virtio_balloon *b, bool *logged, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void warn_once(struct virtio_balloon *b, bool *logged, const char *fmt, ...)
 {
     if (*logged)
         return;
     *logged = true;
-    log_warn(b->vdev.log, "%s: %s 0x%llx ignored (logged once)", b->vdev.label, what,
-             (unsigned long long)value);
+    char what[160];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(what, sizeof(what), fmt, args);
+    va_end(args);
+    log_warn(b->vdev.log, "%s: %s (further ones are counted, not logged)", b->vdev.label, what);
 }
 
 /* Consecutive pages given back with one call. */
@@ -76,7 +85,8 @@ static void discard_flush(struct virtio_balloon *b, struct discard_run *run)
     int r = guest_mem_discard(b->vdev.mem, run->gpa, run->pages * PAGE_SIZE);
     if (r < 0) {
         counter_add(&b->counters.discard_errors, 1);
-        warn_once(b, &b->logged_discard, "the host refused to take back pages at", run->gpa);
+        warn_once(b, &b->logged_discard, "the host refused to take back %llu pages at 0x%llx: %s",
+                  (unsigned long long)run->pages, (unsigned long long)run->gpa, strerror(-r));
     } else {
         counter_add(&b->counters.discarded_pages, run->pages);
     }
@@ -100,7 +110,8 @@ static bool pfn_page(struct virtio_balloon *b, uint32_t pfn, uint64_t *page)
     const uint8_t *hva = guest_mem_ptr(b->vdev.mem, gpa, PAGE_SIZE);
     if (!hva) {
         counter_add(&b->counters.bad_pfns, 1);
-        warn_once(b, &b->logged_bad, "a PFN outside RAM (the MMIO hole or past RAM), PFN", pfn);
+        warn_once(b, &b->logged_bad, "ignored PFN 0x%x: not RAM (the MMIO hole or past the end)",
+                  pfn);
         return false;
     }
     *page = (uint64_t)(hva - (const uint8_t *)b->vdev.mem->mapping) / PAGE_SIZE;
@@ -114,7 +125,7 @@ static void inflate_pfn(struct virtio_balloon *b, uint32_t pfn, struct discard_r
         return;
     if (page_bitmap_test(b->in_balloon, page)) {
         counter_add(&b->counters.repeated_pfns, 1);
-        warn_once(b, &b->logged_repeated, "a PFN already in the balloon, PFN", pfn);
+        warn_once(b, &b->logged_repeated, "ignored PFN 0x%x: already in the balloon", pfn);
         return;
     }
     b->in_balloon[page / 64] |= 1ULL << (page % 64);
@@ -131,7 +142,7 @@ static void deflate_pfn(struct virtio_balloon *b, uint32_t pfn)
         return;
     if (!page_bitmap_test(b->in_balloon, page)) {
         counter_add(&b->counters.repeated_pfns, 1);
-        warn_once(b, &b->logged_repeated, "a PFN deflated but not in the balloon, PFN", pfn);
+        warn_once(b, &b->logged_repeated, "ignored PFN 0x%x: deflated but not in the balloon", pfn);
         return;
     }
     b->in_balloon[page / 64] &= ~(1ULL << (page % 64));
@@ -166,7 +177,10 @@ static void take_pfns(struct virtio_balloon *b, const struct virtq_chain *chain,
     discard_flush(b, &run);
     if (taken > b->ram_pages) {
         counter_add(&b->counters.excess_pfns, taken - b->ram_pages);
-        warn_once(b, &b->logged_excess, "a buffer of more PFNs than the VM has pages, PFNs", taken);
+        warn_once(b, &b->logged_excess,
+                  "ignored %llu PFNs of a buffer of %llu: more than the VM's %llu pages",
+                  (unsigned long long)(taken - b->ram_pages), (unsigned long long)taken,
+                  (unsigned long long)b->ram_pages);
     }
     if (have != 0)
         virtio_dev_log_once(&b->vdev, "a PFN list of %llu bytes (expected whole 4-byte PFNs)",
@@ -195,9 +209,12 @@ static void take_report(struct virtio_balloon *b, const struct virtq_chain *chai
             continue;
         counter_add(&b->counters.reported_pages, len / PAGE_SIZE);
         uint64_t gpa = gpa_of(b->vdev.mem, hva);
-        if (guest_mem_discard(b->vdev.mem, gpa, len) < 0) {
+        int r = guest_mem_discard(b->vdev.mem, gpa, len);
+        if (r < 0) {
             counter_add(&b->counters.discard_errors, 1);
-            warn_once(b, &b->logged_discard, "the host refused to take back pages at", gpa);
+            warn_once(b, &b->logged_discard,
+                      "the host refused to take back %llu bytes at 0x%llx: %s",
+                      (unsigned long long)len, (unsigned long long)gpa, strerror(-r));
         } else {
             counter_add(&b->counters.discarded_pages, len / PAGE_SIZE);
         }
