@@ -406,10 +406,17 @@ void virtio_balloon_destroy(struct virtio_balloon *b)
 
 int virtio_balloon_set_target(struct virtio_balloon *b, uint64_t pages, struct error *err)
 {
-    if (pages > b->ram_pages)
+    if (pages > b->ram_pages) {
+        const uint64_t per_mib = 1ULL << (20 - VIRTIO_BALLOON_PAGE_SHIFT);
+        if (pages % per_mib == 0)
+            return error_fmt(err, -EINVAL,
+                             "a balloon of %llu MiB is more than the VM's %llu MiB of memory",
+                             (unsigned long long)(pages / per_mib),
+                             (unsigned long long)(b->ram_pages / per_mib));
         return error_fmt(err, -EINVAL,
-                         "a balloon of %llu MiB is more than the VM's %llu MiB of memory",
-                         (unsigned long long)(pages >> 8), (unsigned long long)(b->ram_pages >> 8));
+                         "a balloon of %llu pages is more than the VM's %llu pages of memory",
+                         (unsigned long long)pages, (unsigned long long)b->ram_pages);
+    }
     virtio_dev_lock(&b->vdev);
     if (b->config.num_pages != pages) {
         b->config.num_pages = (uint32_t)pages;
