@@ -3,12 +3,12 @@
 # share/bash-completion/completions/kiln; tests/integration/test_bash_completion.sh checks that
 # every flag `kiln run --help` and `kiln test --help` print is offered here.
 
-_kiln_run_flags="--kernel --initrd --cmdline --cpus --cpu-template --memory --disk --net --rng --rng-limit
+_kiln_run_flags="--kernel --initrd --cmdline --cpus --cpu-template --memory --disk --net --rng --rng-limit --balloon
     --device-discovery --vmgenid --console --vconsole --log-level --on-reset --shutdown-grace
     --host-compat --seccomp --name --jail --uid --gid --api-socket --expect --timeout --help"
 _kiln_test_flags="--junit --tap --jobs --logs --filter --help"
 _kiln_ctl_flags="--json --stop --diff --downtime-ms --timeout-s --bandwidth --psk-file --auto-converge --help"
-_kiln_ctl_commands="status pause resume shutdown reboot counters snapshot migrate migrate-cancel"
+_kiln_ctl_commands="status pause resume shutdown reboot counters snapshot migrate migrate-cancel balloon"
 _kiln_restore_flags="--paused --clone --memory-restore --api-socket --net --console --vconsole --name
     --log-level --seccomp --shutdown-grace --on-reset --help"
 _kiln_receive_flags="--listen --psk-file --timeout-s --api-socket --net --console --vconsole --name
@@ -72,6 +72,16 @@ _kiln_value()
     --memory-restore) _kiln_words "lazy copy" ;;
     --cmdline | --cpus | --memory | --net | --shutdown-grace | --name | --expect | --timeout | \
         --uid | --gid | --jobs | --filter | --downtime-ms | --timeout-s | --bandwidth) COMPREPLY=() ;;
+    --balloon)
+        # SIZE first, then its options.
+        if [[ $cur == *,* ]]; then
+            local size=${cur%,*}
+            mapfile -t COMPREPLY < <(compgen -P "$size," -W "deflate-on-oom=on stats= free-page-reporting=on" -- "${cur##*,}")
+            compopt -o nospace 2>/dev/null
+        else
+            COMPREPLY=()
+        fi
+        ;;
     --listen)
         _kiln_words "unix: tcp:"
         compopt -o nospace 2>/dev/null
