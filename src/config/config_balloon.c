@@ -101,7 +101,10 @@ int config_set_balloon(struct vm_config *cfg, const char *label, const char *tex
                        struct error *err)
 {
     struct balloon_config balloon = {.enabled = true};
-    int r = config_parse_device_spec(&config_balloon_keys, text, &balloon, err);
+    /* Messages begin with the setting as the user wrote it: the flag, or the file's key. */
+    struct config_device_keys kind = config_balloon_keys;
+    kind.flag = label;
+    int r = config_parse_device_spec(&kind, text, &balloon, err);
     if (r == 0)
         cfg->balloon = balloon;
     return r;

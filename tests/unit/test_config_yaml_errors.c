@@ -175,6 +175,13 @@ static void test_bad_values(void **state)
     EXPECT(KERNEL "device-discovery: dt\n",
            "vm.yaml:2:19: device-discovery: 'dt' is not valid (expected acpi or cmdline)");
     EXPECT(KERNEL "rng: yes\n", "vm.yaml:2:6: rng: 'yes' is not valid (expected true or false)");
+    EXPECT(
+        KERNEL "balloon: 0,stats=often\n",
+        "vm.yaml:2:10: balloon: stats 'often' in '0,stats=often' is not valid (expected a number "
+        "of seconds from 0 (no statistics) to 3600)");
+    EXPECT(KERNEL "memory: 64M\nballoon: 1G\n",
+           "vm.yaml:3:10: balloon: a balloon of 1G is more than the VM's 64M of memory (expected "
+           "at most 64M)");
     EXPECT(KERNEL "vmgenid: false\n",
            "vm.yaml:2:10: vmgenid: 'false' is not valid (expected on or off)");
     EXPECT(KERNEL "name: my vm\n",
