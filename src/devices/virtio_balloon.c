@@ -150,39 +150,41 @@ static void deflate_pfn(struct virtio_balloon *b, uint32_t pfn)
     counter_add(&b->counters.deflated_pages, 1);
 }
 
-/* Each little-endian 32-bit PFN of the chain's readable buffers, at most the VM's page count
- * (more cannot mean anything: the rest is counted and ignored). A PFN may straddle buffers. */
+/* Each little-endian 32-bit PFN of the chain's readable buffers, at most the VM's page count:
+ * more cannot mean anything, so the rest is counted and not even read (a 64 MiB chain would
+ * otherwise hold the loop for a while). A PFN may straddle two buffers. */
 static void take_pfns(struct virtio_balloon *b, const struct virtq_chain *chain, bool inflate)
 {
+    uint64_t total = chain->readable_len / 4;
+    uint64_t limit = total < b->ram_pages ? total : b->ram_pages;
     struct discard_run run = {0};
     uint64_t taken = 0;
     uint32_t word = 0;
     unsigned have = 0;
-    for (unsigned i = 0; i < chain->nreadable; i++) {
+    for (unsigned i = 0; i < chain->nreadable && taken < limit; i++) {
         const uint8_t *p = chain->iov[i].iov_base;
-        for (size_t k = 0; k < chain->iov[i].iov_len; k++) {
+        for (size_t k = 0; k < chain->iov[i].iov_len && taken < limit; k++) {
             word |= (uint32_t)p[k] << (8 * have);
             if (++have < 4)
                 continue;
-            if (taken++ < b->ram_pages) {
-                if (inflate)
-                    inflate_pfn(b, word, &run);
-                else
-                    deflate_pfn(b, word);
-            }
+            if (inflate)
+                inflate_pfn(b, word, &run);
+            else
+                deflate_pfn(b, word);
+            taken++;
             word = 0;
             have = 0;
         }
     }
     discard_flush(b, &run);
-    if (taken > b->ram_pages) {
-        counter_add(&b->counters.excess_pfns, taken - b->ram_pages);
+    if (total > limit) {
+        counter_add(&b->counters.excess_pfns, total - limit);
         warn_once(b, &b->logged_excess,
                   "ignored %llu PFNs of a buffer of %llu: more than the VM's %llu pages",
-                  (unsigned long long)(taken - b->ram_pages), (unsigned long long)taken,
+                  (unsigned long long)(total - limit), (unsigned long long)total,
                   (unsigned long long)b->ram_pages);
     }
-    if (have != 0)
+    if (chain->readable_len % 4 != 0)
         virtio_dev_log_once(&b->vdev, "a PFN list of %llu bytes (expected whole 4-byte PFNs)",
                             (unsigned long long)chain->readable_len);
 }
