@@ -20,8 +20,11 @@ static void reset_state(struct virtio_dev *d)
     d->driver_features_beyond_64 = false;
     d->status = 0;
     d->generation++;
-    for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+    for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
         virtqueue_reset(&d->queues[q], d->mem, q < d->info.num_queues ? d->info.queue_max_size : 0);
+        if (d->info.max_chain_bytes)
+            d->queues[q].max_chain_bytes = d->info.max_chain_bytes;
+    }
 }
 
 static void no_interrupt(void *opaque, enum virtio_interrupt why)

@@ -65,13 +65,15 @@ static struct vring_used *used(unsigned q)
     return gpa(q_used(q));
 }
 
-/* Brings the device up as a driver would, with the features given (low 32 bits). */
-static void start(const struct virtio_balloon_options *options, uint32_t features)
+/* Brings the device up as a driver would on ram bytes of RAM, with the features given (low
+ * 32 bits). */
+static void start_with_ram(const struct virtio_balloon_options *options, uint32_t features,
+                           uint64_t ram)
 {
     memset(&fx, 0, sizeof(fx));
     fx.log.level = LOG_ERROR;
     fx.log.out = fopen("/dev/null", "w");
-    assert_int_equal(guest_mem_init(&fx.mem, FAKE_RAM, NULL), 0);
+    assert_int_equal(guest_mem_init(&fx.mem, ram, NULL), 0);
     /* The rings and buffers are allocated now, so the memfd's blocks change only by what the
      * device gives back. */
     memset(gpa(0), 0, 2 << 20);
@@ -82,6 +84,11 @@ static void start(const struct virtio_balloon_options *options, uint32_t feature
     for (unsigned q = 0; q < fx.b.vdev.info.num_queues; q++)
         fake_mmio_queue(&fx.t, q, q_desc(q), q_avail(q), q_used(q));
     fake_mmio_write(&fx.t, VIRTIO_MMIO_STATUS, s | VIRTIO_CONFIG_S_DRIVER_OK);
+}
+
+static void start(const struct virtio_balloon_options *options, uint32_t features)
+{
+    start_with_ram(options, features, FAKE_RAM);
 }
 
 static const struct virtio_balloon_options all_options = {
@@ -287,6 +294,33 @@ static void test_free_page_reports(void **state)
     assert_int_equal(virtio_dev_error_count(&fx.b.vdev), 2);
 }
 
+/* Linux reports up to 32 blocks of 4 MiB in one chain: 128 MiB, more than the 64 MiB other
+ * devices take in a chain. Here 8 buffers of 16 MiB (the fixture's queues have 16 entries). */
+static void test_a_128_mib_report(void **state)
+{
+    start_with_ram(&all_options, ALL_FEATURES, 256ULL << 20);
+    struct vring_desc d[8];
+    for (unsigned i = 0; i < 8; i++) {
+        uint64_t at = (64ULL << 20) + i * (16ULL << 20);
+        memset(gpa(at), 0x5a, PAGE); /* one page of each block in use, then reported free */
+        d[i] = (struct vring_desc){.addr = at,
+                                   .len = 16 << 20,
+                                   .flags = VRING_DESC_F_WRITE | (i < 7 ? VRING_DESC_F_NEXT : 0),
+                                   .next = (uint16_t)(i + 1)};
+    }
+    memcpy(gpa(q_desc(3)), d, sizeof(d));
+    struct vring_avail *avail = gpa(q_avail(3));
+    avail->ring[0] = 0;
+    avail->idx = 1;
+    uint64_t before = memfd_blocks();
+    virtio_dev_handle_notify(&fx.b.vdev, 3);
+    assert_int_equal(used(3)->idx, 1);
+    assert_int_equal(virtio_dev_error_count(&fx.b.vdev), 0);
+    assert_int_equal(counters().reported_pages, 32768);
+    assert_int_equal(before - memfd_blocks(), 8 * 8);
+    assert_int_equal(*(uint8_t *)gpa(64ULL << 20), 0);
+}
+
 /* Without the statistics queue the reporting queue is queue 2, as Linux numbers them. */
 static void test_reporting_without_statistics(void **state)
 {
@@ -398,6 +432,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_statistics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_page_reports, setup, teardown),
         cmocka_unit_test_teardown(test_reporting_without_statistics, teardown),
+        cmocka_unit_test_teardown(test_a_128_mib_report, teardown),
         cmocka_unit_test_setup_teardown(test_config_space, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_empties_the_balloon, setup, teardown),

@@ -57,12 +57,13 @@ struct virtio_dev_ops {
 
 /* The static description of a device model. */
 struct virtio_device_info {
-    const char *name;        /* "virtio-blk", for messages */
-    uint32_t device_id;      /* VIRTIO_ID_* */
-    uint64_t features;       /* device-specific bits offered; the core adds its own */
-    unsigned num_queues;     /* 1..VIRTIO_MAX_QUEUES */
-    uint16_t queue_max_size; /* power of 2, <= VIRTQ_MAX_SIZE */
-    uint32_t config_size;    /* bytes of device config space, <= VIRTIO_MAX_CONFIG */
+    const char *name;         /* "virtio-blk", for messages */
+    uint32_t device_id;       /* VIRTIO_ID_* */
+    uint64_t features;        /* device-specific bits offered; the core adds its own */
+    unsigned num_queues;      /* 1..VIRTIO_MAX_QUEUES */
+    uint16_t queue_max_size;  /* power of 2, <= VIRTQ_MAX_SIZE */
+    uint32_t config_size;     /* bytes of device config space, <= VIRTIO_MAX_CONFIG */
+    uint64_t max_chain_bytes; /* the longest chain its queues take; 0: VIRTQ_MAX_CHAIN_BYTES */
     const struct virtio_dev_ops *ops;
 };
 
