@@ -379,11 +379,16 @@ void virtio_balloon_request_stats(struct virtio_balloon *b)
 
 static void stats_timer_fired(uv_timer_t *timer)
 {
-    virtio_balloon_request_stats(timer->data);
+    struct virtio_balloon *b = timer->data;
+    if (b->guest_runs(b->guest_runs_opaque))
+        virtio_balloon_request_stats(b);
 }
 
-int virtio_balloon_attach(struct virtio_balloon *b, uv_loop_t *loop, struct error *err)
+int virtio_balloon_attach(struct virtio_balloon *b, uv_loop_t *loop,
+                          bool (*guest_runs)(void *opaque), void *opaque, struct error *err)
 {
+    b->guest_runs = guest_runs;
+    b->guest_runs_opaque = opaque;
     if (b->options.stats_seconds == 0)
         return 0;
     int r = uv_timer_init(loop, &b->stats_timer);

@@ -612,9 +612,19 @@ static struct virtio_dev *balloon_virtio(void *dev)
     return &((struct virtio_balloon *)dev)->vdev;
 }
 
+/* Every vCPU runs: none is held by a pause, a snapshot's capture or a migration's. */
+static bool vcpus_run(void *opaque)
+{
+    struct vm *vm = opaque;
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        if (vcpu_is_paused(&vm->vcpus[i]))
+            return false;
+    return true;
+}
+
 static int balloon_attach(struct vm *vm, void *dev, struct error *err)
 {
-    return virtio_balloon_attach(dev, &vm->loop, err);
+    return virtio_balloon_attach(dev, &vm->loop, vcpus_run, vm, err);
 }
 
 static void balloon_detach(struct vm *vm, void *dev)

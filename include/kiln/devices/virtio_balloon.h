@@ -73,6 +73,8 @@ struct virtio_balloon {
     uint64_t stats_updates;
     uv_timer_t stats_timer;
     bool timer_started;
+    bool (*guest_runs)(void *opaque); /* may the timer write guest RAM now? (attach) */
+    void *guest_runs_opaque;
     bool logged_bad, logged_repeated, logged_excess, logged_discard; /* one line per kind */
     struct virtio_balloon_counters counters;                         /* kiln/util/counter.h */
     struct virtq_chain chain;                                        /* scratch for popping */
@@ -92,8 +94,12 @@ _Static_assert(sizeof(struct virtio_balloon_state) == sizeof(struct virtio_dev_s
 
 int virtio_balloon_init(struct virtio_balloon *b, const struct virtio_balloon_options *options,
                         const struct guest_mem *mem, const struct log *log, struct error *err);
-/* Starts (loop thread) / stops the statistics timer; nothing without statistics. */
-int virtio_balloon_attach(struct virtio_balloon *b, uv_loop_t *loop, struct error *err);
+/* Starts (loop thread) / stops the statistics timer; nothing without statistics. Asking for
+ * statistics writes the used ring in guest RAM, so a tick is skipped while guest_runs(opaque)
+ * says the vCPUs are held: a snapshot's writer may be copying RAM then (and a held guest could
+ * not answer anyway). */
+int virtio_balloon_attach(struct virtio_balloon *b, uv_loop_t *loop,
+                          bool (*guest_runs)(void *opaque), void *opaque, struct error *err);
 void virtio_balloon_detach(struct virtio_balloon *b);
 void virtio_balloon_destroy(struct virtio_balloon *b);
 
