@@ -53,8 +53,14 @@ echo "kiln's guest RAM: $before KiB before the 64 MiB inflate, $after KiB after"
 [ $((before - after)) -ge $((64 * 1024 * 9 / 10)) ] ||
     fail "inflating 64 MiB gave back only $((before - after)) KiB (expected at least 90%)"
 
-sleep 2.5 # two statistics periods
-ctl "$SOCK" balloon --json >"$TEST_TMP/get.json" || fail "kiln ctl balloon --json"
+# The guest's statistics come every second: wait (at most 30 s) for a set sent after the
+# inflate, which reports its pool less the balloon as free: 112 - 64 MiB.
+for ((i = 0; i < 60; i++)); do
+    ctl "$SOCK" balloon --json >"$TEST_TMP/get.json" || fail "kiln ctl balloon --json"
+    python3 -c 'import json,sys; s=json.load(open(sys.argv[1])).get("stats", {}); sys.exit(s.get("free_memory") != 48 << 20)' \
+        "$TEST_TMP/get.json" && break
+    sleep 0.5
+done
 python3 - "$TEST_TMP/get.json" <<'EOF' || fail "GET /vm/balloon: $(cat "$TEST_TMP/get.json")"
 import json, sys
 b = json.load(open(sys.argv[1]))
@@ -63,7 +69,6 @@ assert b["pages_in_balloon"] == 16384 and b["discarded_pages"] >= 16384, b
 assert b["bad_pfns"] == 0 and b["repeated_pfns"] == 0, b
 s = b["stats"]
 assert s["total_memory"] > 120 << 20 and s["updates"] >= 2, s
-# The guest reports its pool less the balloon as free: 112 - 64 MiB.
 assert s["free_memory"] == 48 << 20, s
 EOF
 ctl "$SOCK" balloon >"$TEST_TMP/get.txt" || fail "kiln ctl balloon"
@@ -130,8 +135,14 @@ after=$(written_kib "$RVM")
 echo "restored VM's written copies: $before KiB before the 32 MiB inflate, $after KiB after"
 [ $((before - after)) -ge $((32 * 1024 * 9 / 10)) ] ||
     fail "inflating 32 MiB of a restored VM gave back only $((before - after)) KiB"
-sleep 2.5 # the statistics buffer held at the snapshot was taken again: they keep coming
-ctl "$RSOCK" balloon --json >"$TEST_TMP/rget.json" || fail "kiln ctl balloon --json (restored)"
+# The statistics buffer held at the snapshot was taken again: they keep coming, now with the
+# pool less 32 MiB free.
+for ((i = 0; i < 60; i++)); do
+    ctl "$RSOCK" balloon --json >"$TEST_TMP/rget.json" || fail "kiln ctl balloon --json (restored)"
+    python3 -c 'import json,sys; s=json.load(open(sys.argv[1])).get("stats", {}); sys.exit(s.get("free_memory") != 80 << 20)' \
+        "$TEST_TMP/rget.json" && break
+    sleep 0.5
+done
 python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["stats"]; assert s["updates"] >= 1 and s["free_memory"] == 80 << 20, s' \
     "$TEST_TMP/rget.json" || fail "no statistics after the restore: $(cat "$TEST_TMP/rget.json")"
 kill -TERM "$RVM"
