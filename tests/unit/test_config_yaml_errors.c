@@ -55,7 +55,8 @@ static void test_unknown_keys(void **state)
     EXPECT(KERNEL "memroy: 1G\n", "vm.yaml:2:1: memroy: unknown key (did you mean 'memory'?)");
     EXPECT(KERNEL "mem: 1G\n", "vm.yaml:2:1: mem: unknown key (did you mean 'memory'?)");
     EXPECT(KERNEL "turbo: on\n",
-           "vm.yaml:2:1: turbo: unknown key (expected name, cpus, memory, kernel, console, "
+           "vm.yaml:2:1: turbo: unknown key (expected name, cpus, memory, cpu-quota, cpu-weight, "
+           "nice, kernel, console, "
            "vconsole, log-level, disks, nets, rng, device-discovery, vmgenid, on-reset, "
            "shutdown-grace, host-compat, seccomp, jail, uid, gid or api)");
     EXPECT("kernel:\n  path: /k\n  cmdlin: quiet\n",
