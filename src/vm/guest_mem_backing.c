@@ -16,6 +16,7 @@
 
 #define FREE_HUGE_PAGES_FILE "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
 #define NR_HUGE_PAGES_FILE   "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+#define RESV_HUGE_PAGES_FILE "/sys/kernel/mm/hugepages/hugepages-2048kB/resv_hugepages"
 
 const char *guest_mem_backing_name(enum guest_mem_backing backing)
 {
@@ -46,11 +47,12 @@ static long read_number(const char *path)
     return n;
 }
 
-/* One line with what to do: the pool's size that would leave enough pages free. */
+/* One line with what to do: the pool's size that would leave enough pages free. Pages other
+ * mappings reserved but have not touched yet still count as free in free_hugepages. */
 static int hugetlb_shortage(uint64_t size, struct error *err)
 {
     long needed = (long)(size / GUEST_MEM_HUGE_PAGE);
-    long free_pages = read_number(FREE_HUGE_PAGES_FILE);
+    long free_pages = read_number(FREE_HUGE_PAGES_FILE) - read_number(RESV_HUGE_PAGES_FILE);
     long total = read_number(NR_HUGE_PAGES_FILE);
     if (free_pages < 0 || total < 0)
         return error_fmt(err, -ENOMEM,
