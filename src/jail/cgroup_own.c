@@ -1,6 +1,7 @@
 /* A cgroup of its own for a VM run without --jail: --cpu-quota's cpu.max and --cpu-weight's
  * cpu.weight on HOME/kiln/ID below the cgroup kiln started in, removed again at exit. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -64,12 +65,35 @@ static int write_limits(const char *dir, const struct vm_config *cfg, struct err
     return r;
 }
 
+/* The fds leaving takes (struct cgroup_own): 0, or -errno. */
+static int open_for_leaving(struct cgroup_own *cg, const char *kiln)
+{
+    char procs[PATH_MAX + 16];
+    snprintf(procs, sizeof(procs), "%s/cgroup.procs", cg->home);
+    cg->home_fd = open(cg->home, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    cg->kiln_fd = open(kiln, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    cg->procs_fd = open(procs, O_WRONLY | O_CLOEXEC);
+    return cg->home_fd < 0 || cg->kiln_fd < 0 || cg->procs_fd < 0 ? -errno : 0;
+}
+
+static void close_fds(struct cgroup_own *cg)
+{
+    int *fds[] = {&cg->home_fd, &cg->kiln_fd, &cg->procs_fd};
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+        if (*fds[i] >= 0)
+            close(*fds[i]);
+        *fds[i] = -1;
+    }
+}
+
 int cgroup_own_enter_at(const char *home, const char *id, const struct vm_config *cfg, pid_t pid,
                         struct cgroup_own *cg, struct error *err)
 {
     char controllers[256], kiln[PATH_MAX + 8];
     snprintf(cg->home, sizeof(cg->home), "%s", home);
+    snprintf(cg->id, sizeof(cg->id), "%s", id);
     cg->dir[0] = '\0';
+    cg->home_fd = cg->kiln_fd = cg->procs_fd = -1;
     if (!offers_cpu(home, controllers, sizeof(controllers)))
         return error_fmt(err, -EOPNOTSUPP,
                          "%s: the cgroup v2 folder %s offers no cpu controller (its "
@@ -84,6 +108,8 @@ int cgroup_own_enter_at(const char *home, const char *id, const struct vm_config
     if ((mkdir(kiln, 0755) != 0 && errno != EEXIST) || mkdir(cg->dir, 0755) != 0)
         r = error_fmt(&cause, -errno, "cannot make %s: %s", cg->dir, strerror(errno));
     bool made = r == 0;
+    if (r == 0 && (r = open_for_leaving(cg, kiln)) < 0)
+        r = error_fmt(&cause, r, "cannot open %s: %s", home, strerror(-r));
     /* In first, so HOME may be left without processes: only then can it give its children
      * the cpu controller. */
     if (r == 0)
@@ -108,6 +134,7 @@ int cgroup_own_enter_at(const char *home, const char *id, const struct vm_config
     if (made)
         rmdir(cg->dir);
     rmdir(kiln); /* fails while other VMs use it, as it should */
+    close_fds(cg);
     cg->dir[0] = '\0';
     return error_fmt(err, r, "%s: %s", asked_by(cfg), cause.msg);
 }
@@ -116,17 +143,18 @@ int cgroup_own_leave(struct cgroup_own *cg, pid_t pid, struct error *err)
 {
     if (!cg->dir[0])
         return 0;
-    struct error cause = {{0}};
-    int r = move_to(cg->home, pid, &cause);
-    if (r == 0 && rmdir(cg->dir) != 0)
-        r = error_fmt(&cause, -errno, "cannot remove it: %s", strerror(errno));
-    if (r < 0)
-        return error_fmt(err, r, "cgroup %s stays behind: %s", cg->dir, cause.msg);
-    char kiln[PATH_MAX + 8];
-    snprintf(kiln, sizeof(kiln), "%s/kiln", cg->home);
-    rmdir(kiln); /* only once no other VM uses it */
+    char text[24];
+    int len = snprintf(text, sizeof(text), "%ld", (long)pid), r = 0;
+    if (write(cg->procs_fd, text, (size_t)len) != len)
+        r = error_fmt(err, -errno, "cgroup %s stays behind: moving back to %s: %s", cg->dir,
+                      cg->home, strerror(errno));
+    else if (unlinkat(cg->kiln_fd, cg->id, AT_REMOVEDIR) != 0)
+        r = error_fmt(err, -errno, "cgroup %s stays behind: %s", cg->dir, strerror(errno));
+    else
+        unlinkat(cg->home_fd, "kiln", AT_REMOVEDIR); /* only once no other VM uses it */
+    close_fds(cg);
     cg->dir[0] = '\0';
-    return 0;
+    return r;
 }
 
 /* The cgroup2 file system's mount point, from mountinfo's lines ("... MOUNT ... - cgroup2

@@ -233,7 +233,14 @@ static const struct sandbox_rule rebuild_rules[] = {
      "new vCPU threads (threads only: no new process)"},
 };
 
+/* The VM's own cgroup (jail/cgroup_own.c): the process is moved back through cgroup.procs,
+ * opened beforehand (write is in every list), and the folder removed through its parent's fd. */
+static const struct sandbox_rule cgroup_rules[] = {
+    ALLOW(unlinkat, "kiln's own cgroup folder removed at exit (AT_REMOVEDIR)"),
+};
+
 static const struct sandbox_rule_list runtime = LIST("runtime", runtime_rules);
+static const struct sandbox_rule_list cgroup = LIST("cgroup", cgroup_rules);
 static const struct sandbox_rule_list vcpu = LIST("vcpu", vcpu_rules);
 static const struct sandbox_rule_list loop = LIST("loop", loop_rules);
 static const struct sandbox_rule_list pty = LIST("pty", pty_rules);
@@ -256,6 +263,8 @@ size_t sandbox_policy(enum sandbox_thread kind, unsigned needs,
         lists[n++] = &loop;
         if (needs & SANDBOX_NEED_PTY)
             lists[n++] = &pty;
+        if (needs & SANDBOX_NEED_CGROUP)
+            lists[n++] = &cgroup;
         if (needs & SANDBOX_NEED_REBUILD) {
             /* The vCPU threads it starts inherit its filter under their own: both must
              * allow a vCPU's calls. */

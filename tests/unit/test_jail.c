@@ -207,6 +207,7 @@ static void test_own_cgroup(void **state)
     char home[] = "/tmp/kiln-own-cgroup-XXXXXX";
     assert_non_null(mkdtemp(home));
     write_file(home, "cgroup.controllers", "cpuset cpu io memory pids\n");
+    write_file(home, "cgroup.procs", "");
     struct vm_config cfg;
     config_init(&cfg);
     set(&cfg, config_set_cpu_quota, "150%");

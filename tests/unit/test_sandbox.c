@@ -172,6 +172,14 @@ static int open_file(void)
     return fd >= 0 ? 0 : 1;
 }
 
+/* Removing a folder through its parent's fd, as leaving kiln's own cgroup does (the folder
+ * need not exist: the call being allowed is what counts). */
+static int remove_folder_at(void)
+{
+    return unlinkat(AT_FDCWD, "/nonexistent-kiln-cgroup", AT_REMOVEDIR) < 0 && errno == ENOENT ? 0
+                                                                                               : 1;
+}
+
 /* The migration sender's one refused call: open fails (ENOSYS) and the thread lives on. */
 static int open_fails_with_enosys(void)
 {
@@ -279,6 +287,10 @@ static void test_needs_widen_the_loop(void **state)
     /* ...but only threads: no new process, no other program. */
     expect_killed(SANDBOX_THREAD_LOOP, SANDBOX_NEED_REBUILD, fork_process);
     expect_killed(SANDBOX_THREAD_LOOP, SANDBOX_NEED_REBUILD, execute_program);
+    /* Its own cgroup: the loop removes the folder at exit, and opens nothing for it. */
+    expect_allowed(SANDBOX_THREAD_LOOP, SANDBOX_NEED_CGROUP, remove_folder_at);
+    expect_killed(SANDBOX_THREAD_LOOP, 0, remove_folder_at);
+    expect_killed(SANDBOX_THREAD_LOOP, SANDBOX_NEED_CGROUP, open_file);
 }
 
 /* The filter is the thread's: the thread that created it is not filtered. */

@@ -10,9 +10,15 @@
 #include "kiln/config/config.h"
 #include "kiln/util/error.h"
 
+/* Leaving happens after the VM, under the loop thread's seccomp filter (SANDBOX_NEED_CGROUP),
+ * so what it takes is opened on the way in: no path is opened on the way out. */
 struct cgroup_own {
     char home[PATH_MAX]; /* the cgroup v2 folder the process came from */
-    char dir[PATH_MAX];  /* HOME/kiln/ID while the process is in it, else "" */
+    char dir[PATH_MAX];  /* HOME/kiln/ID while the process is in it, else "" (fds unset) */
+    char id[96];
+    int home_fd;  /* HOME */
+    int kiln_fd;  /* HOME/kiln */
+    int procs_fd; /* HOME/cgroup.procs, open for writing */
 };
 
 /* Whether cfg asks for anything only a cgroup gives. */
@@ -29,8 +35,8 @@ int cgroup_own_enter(const struct vm_config *cfg, struct cgroup_own *cg, struct 
 int cgroup_own_enter_at(const char *home, const char *id, const struct vm_config *cfg, pid_t pid,
                         struct cgroup_own *cg, struct error *err);
 
-/* Moves pid back to HOME and removes HOME/kiln/ID (and HOME/kiln once empty). Returns 0, or
- * one line naming the folder that stays behind. */
+/* Moves pid back to HOME and removes HOME/kiln/ID (and HOME/kiln once empty), through the
+ * fds opened on the way in. Returns 0, or one line naming the folder that stays behind. */
 int cgroup_own_leave(struct cgroup_own *cg, pid_t pid, struct error *err);
 
 #endif
