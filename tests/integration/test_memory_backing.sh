@@ -56,7 +56,7 @@ restore_huge_pages() {
     cleanup
 }
 trap restore_huge_pages EXIT
-BACKINGS=(memfd anon anon,shared)
+BACKINGS=(memfd anon "anon,shared")
 if [ "$(id -u)" -eq 0 ] && [ -w /proc/sys/vm/nr_hugepages ]; then
     HUGE_OLD=$(cat /proc/sys/vm/nr_hugepages)
     free=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages)
