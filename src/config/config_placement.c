@@ -266,12 +266,12 @@ static int set_number(const char *label, const char *text, long min, long max, b
         len--;
     bool negative = min < 0 && text[0] == '-';
     long n = parse_small_number(text + negative, len - negative);
-    if (n >= 0 && negative)
-        n = -n;
-    if (n < 0 && !negative)
+    if (n < 0)
         return error_fmt(err, -EINVAL, "%s: '%s' is not a number (expected %s)", label,
                          config_quote(text, quoted, sizeof(quoted)), expected);
-    if (n < min || n > max || (negative && len == 1))
+    if (negative)
+        n = -n;
+    if (n < min || n > max)
         return error_fmt(err, -EINVAL, "%s: '%s' is out of range (expected %s)", label,
                          config_quote(text, quoted, sizeof(quoted)), expected);
     *value = n;
