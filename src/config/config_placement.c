@@ -281,7 +281,7 @@ static int set_number(const char *label, const char *text, long min, long max, b
 int config_set_cpu_quota(struct vm_config *cfg, const char *label, const char *text,
                          struct error *err)
 {
-    long n;
+    long n = 0;
     int r =
         set_number(label, text, 1, CONFIG_MAX_CPU_QUOTA, true, CONFIG_CPU_QUOTA_EXPECTED, &n, err);
     if (r == 0)
@@ -292,7 +292,7 @@ int config_set_cpu_quota(struct vm_config *cfg, const char *label, const char *t
 int config_set_cpu_weight(struct vm_config *cfg, const char *label, const char *text,
                           struct error *err)
 {
-    long n;
+    long n = 0;
     int r = set_number(label, text, 1, CONFIG_MAX_CPU_WEIGHT, false, CONFIG_CPU_WEIGHT_EXPECTED, &n,
                        err);
     if (r == 0)
@@ -302,7 +302,7 @@ int config_set_cpu_weight(struct vm_config *cfg, const char *label, const char *
 
 int config_set_nice(struct vm_config *cfg, const char *label, const char *text, struct error *err)
 {
-    long n;
+    long n = 0;
     int r = set_number(label, text, CONFIG_MIN_NICE, CONFIG_MAX_NICE, false, CONFIG_NICE_EXPECTED,
                        &n, err);
     if (r == 0) {
