@@ -227,6 +227,9 @@ static const struct sandbox_rule rebuild_rules[] = {
     ALLOW(rseq, "a new vCPU thread's start"),
     ALLOW(prctl, "a vCPU thread's name and its no-new-privileges bit before its filter"),
     ALLOW(seccomp, "a new vCPU thread installs its own filter (it can only narrow it)"),
+    ALLOW(sched_getaffinity, "--cpus pin=: the list checked again against the process's CPUs"),
+    ALLOW(sched_setaffinity, "--cpus pin=: a new vCPU thread pins itself to its CPU"),
+    ALLOW(setpriority, "--nice: set again as the VM is rebuilt (the value it already has)"),
     /* clone3's flags are in memory a filter cannot read: make glibc fall back to clone. */
     {SCMP_SYS(clone3), SANDBOX_ANY_ARGS, 0, 0, 0, 1, "glibc then starts threads with clone"},
     {SCMP_SYS(clone), SANDBOX_ARG_MASKED, 0, CLONE_THREAD, CLONE_THREAD, 0,

@@ -79,6 +79,27 @@ threads=$(find /proc/"$VM"/task -mindepth 1 -maxdepth 1 | wc -l)
 stop_counter
 echo "--nice $want_nice: the process and its $threads threads"
 
+# --- --on-reset restart: each rebuilt VM pins its new vCPU threads and sets the nice value
+#     again, under the loop's seccomp filter (a forbidden call would end kiln with 159).
+require_guest misbehave.elf
+"$KILN" run --kernel "$GUEST_DIR/misbehave.elf" --cmdline mode=i8042-reset --on-reset restart \
+    --shutdown-grace 0 --console "file:$TEST_TMP/reset.log" --cpus "2,pin=$last" \
+    --nice "$want_nice" --api-socket none </dev/null >"$TEST_TMP/reset.out" 2>"$TEST_TMP/reset.err" &
+VM=$!
+track_pid "$VM"
+for _ in $(seq 1 300); do
+    [ "$(grep -c 'resetting through the i8042' "$TEST_TMP/reset.log" 2>/dev/null)" -ge 3 ] && break
+    kill -0 "$VM" 2>/dev/null || break
+    sleep 0.1
+done
+kill -TERM "$VM" 2>/dev/null
+status=0
+wait "$VM" || status=$?
+expect_status 143 "the restarting VM with pin= and --nice: $(tail -n 3 "$TEST_TMP/reset.err")"
+boots=$(grep -c 'resetting through the i8042' "$TEST_TMP/reset.log")
+[ "$boots" -ge 3 ] || fail "expected at least 3 boots with pin= and --nice, got $boots"
+echo "--on-reset restart with pin= and --nice: $boots boots, ended by SIGTERM"
+
 # --- cgroup: cpu.max and cpu.weight while it runs, gone afterwards ------------------------------
 cgroup_dir() { # the cgroup v2 folder of PID
     local mount
