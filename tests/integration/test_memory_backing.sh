@@ -60,7 +60,7 @@ BACKINGS=(memfd anon "anon,shared")
 if [ "$(id -u)" -eq 0 ] && [ -w /proc/sys/vm/nr_hugepages ]; then
     HUGE_OLD=$(cat /proc/sys/vm/nr_hugepages)
     free=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages)
-    echo $((HUGE_OLD + 32 - free)) >/proc/sys/vm/nr_hugepages 2>/dev/null
+    [ "$free" -ge 32 ] || echo $((HUGE_OLD + 32 - free)) >/proc/sys/vm/nr_hugepages 2>/dev/null
     if [ "$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages)" -ge 32 ]; then
         BACKINGS+=(hugetlb)
     else
