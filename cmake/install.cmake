@@ -48,6 +48,9 @@ foreach(example ${example_configs})
   install(FILES ${CMAKE_BINARY_DIR}/examples/${name} DESTINATION ${KILN_EXAMPLES_INSTALL_DIR})
 endforeach()
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${example_configs})
+# CPU templates (docs/cpu-templates.md) name no build output: installed as they are.
+file(GLOB example_cpu_templates ${CMAKE_SOURCE_DIR}/configs/cpu-templates/*.yaml)
+install(FILES ${example_cpu_templates} DESTINATION ${KILN_EXAMPLES_INSTALL_DIR}/cpu-templates)
 
 # The Debian package (`cpack -G DEB`, scripts/deb.sh): Depends come from dpkg-shlibdeps, which
 # reads the libraries bin/kiln links (libuv1, libyaml-0-2, libseccomp2, libjansson4, libc6, and

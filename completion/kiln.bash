@@ -3,12 +3,13 @@
 # share/bash-completion/completions/kiln; tests/integration/test_bash_completion.sh checks that
 # every flag `kiln run --help` and `kiln test --help` print is offered here.
 
-_kiln_run_flags="--kernel --initrd --cmdline --cpus --memory --cpu-quota --cpu-weight --nice
-    --disk --net --rng --device-discovery --vmgenid --console --vconsole --log-level --on-reset --shutdown-grace
+_kiln_run_flags="--kernel --initrd --cmdline --cpus --cpu-template --memory --cpu-quota --cpu-weight
+    --nice --disk --net --rng --rng-limit --balloon
+    --device-discovery --vmgenid --console --vconsole --log-level --on-reset --shutdown-grace
     --host-compat --seccomp --name --jail --uid --gid --api-socket --expect --timeout --help"
 _kiln_test_flags="--junit --tap --jobs --logs --filter --help"
 _kiln_ctl_flags="--json --stop --diff --downtime-ms --timeout-s --bandwidth --psk-file --auto-converge --help"
-_kiln_ctl_commands="status pause resume shutdown reboot counters snapshot migrate migrate-cancel"
+_kiln_ctl_commands="status pause resume shutdown reboot counters snapshot migrate migrate-cancel balloon"
 _kiln_restore_flags="--paused --clone --memory-restore --api-socket --net --console --vconsole --name
     --log-level --seccomp --shutdown-grace --on-reset --help"
 _kiln_receive_flags="--listen --psk-file --timeout-s --api-socket --net --console --vconsole --name
@@ -50,6 +51,10 @@ _kiln_value()
     case "$1" in
     --kernel | --initrd | --disk | --junit | --api-socket | --psk-file) _kiln_files ;;
     --logs | --jail) _kiln_files -d ;;
+    --cpu-template)
+        _kiln_files
+        mapfile -t -O "${#COMPREPLY[@]}" COMPREPLY < <(compgen -W "host minimal" -- "$cur")
+        ;;
     --console | --vconsole)
         if [[ $cur == file:* || $cur == socket:* || $cur == virtio:file:* || $cur == virtio:socket:* ]]; then
             local cur=${cur##*:}
@@ -68,6 +73,16 @@ _kiln_value()
     --memory-restore) _kiln_words "lazy copy" ;;
     --cmdline | --cpus | --memory | --cpu-quota | --cpu-weight | --nice | --net | --shutdown-grace | \
         --name | --expect | --timeout | --uid | --gid | --jobs | --filter | --downtime-ms | --timeout-s | --bandwidth) COMPREPLY=() ;;
+    --balloon)
+        # SIZE first, then its options.
+        if [[ $cur == *,* ]]; then
+            local size=${cur%,*}
+            mapfile -t COMPREPLY < <(compgen -P "$size," -W "deflate-on-oom=on stats= free-page-reporting=on" -- "${cur##*,}")
+            compopt -o nospace 2>/dev/null
+        else
+            COMPREPLY=()
+        fi
+        ;;
     --listen)
         _kiln_words "unix: tcp:"
         compopt -o nospace 2>/dev/null

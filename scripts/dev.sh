@@ -67,7 +67,7 @@ build_tsan() {
 # test_guest_console: its serial-on-a-pty case sometimes reads nothing when kiln exits right
 # after the echo (1 run in 6 in a plain build, 2 in 5 under TSan on a busy machine), which is
 # about pty output at exit, not threads; the plain integration tier still runs it.
-TSAN_INTEGRATION='integration\.test_(guest_(blk|hostile|misbehaviour|net|power|rtc|smp|vmgenid)|run_hello|on_reset|stop_signals|kiln_test_|bad_kernel|console_sinks|yaml_run|api|snapshot|migrate)'
+TSAN_INTEGRATION='integration\.test_(guest_(balloon|blk|cpuid|hostile|misbehaviour|net|power|ratelimit|rtc|smp|vmgenid)|run_hello|on_reset|stop_signals|kiln_test_|bad_kernel|console_sinks|yaml_run|api|snapshot|migrate)'
 
 # ThreadSanitizer over the unit tests and the guest-kit integration tests: the first data race
 # (or lock-order inversion) ends the process with TSan's report and fails the test. Nothing is

@@ -39,7 +39,7 @@ L1_PACKAGE=${KILN_NESTED_L1_PACKAGE:-linux-image-amd64}
 # kvm-amd pulls in kvm, irqbypass and ccp; tun makes the TAPs the network tests use.
 L1_MODULES="kvm_amd tun"
 # The cloud kernel has virtio as modules (ext4 is built in).
-L2_MODULES="virtio_mmio virtio_blk virtio_net virtio_console virtio_rng"
+L2_MODULES="virtio_mmio virtio_blk virtio_net virtio_console virtio_rng virtio_balloon"
 QEMU_FIRMWARE="qboot.rom bios-microvm.bin pvh.bin linuxboot_dma.bin"
 
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C

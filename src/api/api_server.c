@@ -236,13 +236,25 @@ static void update_reading(struct api_connection *c)
     }
 }
 
+/* A route's path is matched exactly, except that a last segment that is a star ("*") stands
+ * for any one non-empty segment: the disks' route matches "/vm/disks/data", not "/vm/disks/"
+ * nor anything deeper. */
+static bool path_matches(const char *pattern, const char *path)
+{
+    size_t len = strlen(pattern);
+    if (len < 2 || strcmp(pattern + len - 2, "/*") != 0)
+        return strcmp(pattern, path) == 0;
+    const char *segment = path + len - 1;
+    return strncmp(pattern, path, len - 1) == 0 && *segment && !strchr(segment, '/');
+}
+
 /* The methods a path has, for 405's Allow header; false if no route has the path. */
 static bool allowed_methods(const struct api_server *s, const char *path, char *out, size_t len)
 {
     size_t used = (size_t)snprintf(out, len, "Allow: ");
     bool found = false;
     for (size_t i = 0; i < s->nroutes; i++) {
-        if (strcmp(s->routes[i].path, path) != 0)
+        if (!path_matches(s->routes[i].path, path))
             continue;
         int n = snprintf(out + used, len - used, "%s%s", found ? ", " : "", s->routes[i].method);
         if (n > 0 && (size_t)n < len - used)
@@ -262,7 +274,7 @@ static void dispatch(struct api_connection *c)
 
     const struct api_route *route = NULL;
     for (size_t i = 0; i < s->nroutes && !route; i++)
-        if (strcmp(s->routes[i].path, r->path) == 0 && strcmp(s->routes[i].method, r->method) == 0)
+        if (path_matches(s->routes[i].path, r->path) && strcmp(s->routes[i].method, r->method) == 0)
             route = &s->routes[i];
     char message[HTTP_MAX_HEAD_BYTES + 64];
     if (!route) {

@@ -230,7 +230,7 @@ static void forget_file_value(struct cli_request *req, enum config_field field)
     if (field == CONFIG_FIELD_NET)
         memset(origin->net, 0, sizeof(origin->net));
     if (field == CONFIG_FIELD_DISK || field == CONFIG_FIELD_NET || field == CONFIG_FIELD_RNG ||
-        field == CONFIG_FIELD_CONSOLE)
+        field == CONFIG_FIELD_BALLOON || field == CONFIG_FIELD_CONSOLE)
         memset(&origin->field[CONFIG_FIELD_DEVICES], 0, sizeof(origin->field[0]));
 }
 

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kiln/config/config_limit.h"
 #include "kiln/config/config_settings.h"
 #include "kiln/boot/layout.h"
 
@@ -47,6 +48,7 @@ void config_free(struct vm_config *cfg)
     free(cfg->jail_dir);
     free(cfg->api_socket);
     free(cfg->cpu_pin);
+    free(cfg->cpu_template);
     for (unsigned i = 0; i < cfg->ndisks; i++)
         config_free_disk(&cfg->disks[i]);
     free(cfg->disks);
@@ -241,7 +243,7 @@ void config_problems_free(struct config_problems *problems)
 const char *config_field_flag(enum config_field field)
 {
     if (field == CONFIG_FIELD_DEVICES)
-        return "--disk/--net/--rng";
+        return "--disk/--net/--rng/--balloon";
     const struct config_setting *setting = config_setting_by_field(field);
     return setting ? setting->flag : "?";
 }
@@ -350,6 +352,12 @@ static void check_files(struct checker *c, const struct vm_config *cfg)
             &err);
     if (cfg->initrd_path && label(c, CONFIG_FIELD_INITRD, 0))
         add(c, check_input_file(c->label, cfg->initrd_path, "an initrd file", true, &err), &err);
+    /* Only that it can be read: what it says is read when the VM is built (cpu_template.h). */
+    if (config_cpu_template_is_file(cfg) && label(c, CONFIG_FIELD_CPU_TEMPLATE, 0))
+        add(c,
+            check_input_file(c->label, cfg->cpu_template, "host, minimal or a CPU template file",
+                             true, &err),
+            &err);
     for (unsigned i = 0; i < cfg->ndisks; i++) {
         if (cfg->disks[i].path && label(c, CONFIG_FIELD_DISK, i))
             add(c,
@@ -384,6 +392,22 @@ static void check_same_images(struct checker *c, const struct vm_config *cfg)
             break;
         }
     }
+}
+
+/* A balloon can hold at most all of the guest's RAM. */
+static void check_balloon(struct checker *c, const struct vm_config *cfg)
+{
+    struct error err;
+    char size[24], memory[24];
+    if (cfg->balloon.enabled && cfg->balloon.target_bytes > cfg->memory_bytes &&
+        label(c, CONFIG_FIELD_BALLOON, 0))
+        add(c,
+            error_fmt(&err, -EINVAL,
+                      "%s: a balloon of %s is more than the VM's %s of memory (expected at "
+                      "most %s)",
+                      c->label, config_size_text(cfg->balloon.target_bytes, size, sizeof(size)),
+                      config_size_text(cfg->memory_bytes, memory, sizeof(memory)), memory),
+            &err);
 }
 
 /* A jail needs its uid and gid; they mean nothing without it. Its root holds files only, so a
@@ -445,6 +469,42 @@ static void check_jail(struct checker *c, const struct vm_config *cfg, bool look
     }
 }
 
+/* A burst without its rate would do nothing: say so instead of ignoring it. */
+static void check_limit(struct checker *c, enum config_field field, unsigned index,
+                        const struct rate_limit_config *limit, const char *const names[4])
+{
+    struct error err;
+    const char *key = config_limit_incomplete(limit, names);
+    if (key && label(c, field, index))
+        add(c,
+            error_fmt(&err, -EINVAL, "%s: %s without %s (expected the rate the burst goes with)",
+                      c->label, key, names[key == names[CONFIG_LIMIT_BW_BURST] ? 0 : 2]),
+            &err);
+}
+
+static void check_limits(struct checker *c, const struct vm_config *cfg)
+{
+    static const char *const disk[4] = {"bw", "bw-burst", "iops", "iops-burst"};
+    static const char *const rx[4] = {"rx-bw", "rx-bw-burst", "rx-pps", "rx-pps-burst"};
+    static const char *const tx[4] = {"tx-bw", "tx-bw-burst", "tx-pps", "tx-pps-burst"};
+    static const char *const rng[4] = {"bw", "bw-burst", "ops", "ops-burst"};
+    for (unsigned i = 0; i < cfg->ndisks; i++)
+        check_limit(c, CONFIG_FIELD_DISK, i, &cfg->disks[i].limit, disk);
+    for (unsigned i = 0; i < cfg->nnets; i++) {
+        check_limit(c, CONFIG_FIELD_NET, i, &cfg->nets[i].rx_limit, rx);
+        check_limit(c, CONFIG_FIELD_NET, i, &cfg->nets[i].tx_limit, tx);
+    }
+    check_limit(c, CONFIG_FIELD_RNG_LIMIT, 0, &cfg->rng_limit, rng);
+    struct error err;
+    bool rng_limited = cfg->rng_limit.bytes.size || cfg->rng_limit.ops.size ||
+                       cfg->rng_limit.bytes.one_time_burst || cfg->rng_limit.ops.one_time_burst;
+    if (rng_limited && !cfg->rng && label(c, CONFIG_FIELD_RNG_LIMIT, 0))
+        add(c,
+            error_fmt(&err, -EINVAL, "%s: there is no virtio-rng to limit (expected --rng too)",
+                      c->label),
+            &err);
+}
+
 unsigned config_check_all(const struct vm_config *cfg, const struct config_namer *namer,
                           bool look_at_files, struct config_problems *problems)
 {
@@ -466,7 +526,9 @@ unsigned config_check_all(const struct vm_config *cfg, const struct config_namer
             &err);
     if (look_at_files)
         check_same_images(&c, cfg);
+    check_balloon(&c, cfg);
     check_jail(&c, cfg, look_at_files);
+    check_limits(&c, cfg);
     return c.found;
 }
 

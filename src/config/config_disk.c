@@ -1,10 +1,12 @@
 /* The keys of a disk (the YAML disks: entry and the --disk PATH[,readonly][,serial=ID]
- * [,cache=MODE][,queue-size=N] options alike) and their checks, and the count of virtio devices. */
+ * [,cache=MODE][,queue-size=N][,bw=RATE]... options alike) and their checks, and the count of
+ * virtio devices. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kiln/config/config_limit.h"
 #include "kiln/config/config_settings.h"
 
 void config_init_disk(struct disk_config *disk)
@@ -105,12 +107,63 @@ static int get_queue_size(const void *device, char **text)
     return config_text_unsigned(((const struct disk_config *)device)->queue_size, text);
 }
 
+/* bw=, bw-burst=, iops=, iops-burst=: the disk's rate limit (config_limit.c). */
+static int set_bw(void *device, const char *subject, const char *text, struct error *err)
+{
+    return config_limit_set(&((struct disk_config *)device)->limit, CONFIG_LIMIT_BW, subject, text,
+                            err);
+}
+
+static int get_bw(const void *device, char **text)
+{
+    return config_limit_get(&((const struct disk_config *)device)->limit, CONFIG_LIMIT_BW, text);
+}
+
+static int set_bw_burst(void *device, const char *subject, const char *text, struct error *err)
+{
+    return config_limit_set(&((struct disk_config *)device)->limit, CONFIG_LIMIT_BW_BURST, subject,
+                            text, err);
+}
+
+static int get_bw_burst(const void *device, char **text)
+{
+    return config_limit_get(&((const struct disk_config *)device)->limit, CONFIG_LIMIT_BW_BURST,
+                            text);
+}
+
+static int set_ops(void *device, const char *subject, const char *text, struct error *err)
+{
+    return config_limit_set(&((struct disk_config *)device)->limit, CONFIG_LIMIT_OPS, subject, text,
+                            err);
+}
+
+static int get_ops(const void *device, char **text)
+{
+    return config_limit_get(&((const struct disk_config *)device)->limit, CONFIG_LIMIT_OPS, text);
+}
+
+static int set_ops_burst(void *device, const char *subject, const char *text, struct error *err)
+{
+    return config_limit_set(&((struct disk_config *)device)->limit, CONFIG_LIMIT_OPS_BURST, subject,
+                            text, err);
+}
+
+static int get_ops_burst(const void *device, char **text)
+{
+    return config_limit_get(&((const struct disk_config *)device)->limit, CONFIG_LIMIT_OPS_BURST,
+                            text);
+}
+
 static const struct config_device_key disk_keys[] = {
     {"path", NULL, "PATH", PATH_EXPECTED, set_path, get_path, CONFIG_SETTING_PATH},
     {"readonly", "ro", "", "true or false", set_readonly, get_readonly, CONFIG_SETTING_SWITCH},
     {"serial", NULL, "ID", SERIAL_EXPECTED, set_serial, get_serial, CONFIG_SETTING_TEXT},
     {"cache", NULL, "MODE", CACHE_EXPECTED, set_cache, get_cache, 0},
     {"queue-size", NULL, "N", QUEUE_SIZE_EXPECTED, set_queue_size, get_queue_size, 0},
+    {"bw", NULL, "RATE", CONFIG_LIMIT_BW_EXPECTED, set_bw, get_bw, 0},
+    {"bw-burst", NULL, "SIZE", CONFIG_LIMIT_BW_BURST_EXPECTED, set_bw_burst, get_bw_burst, 0},
+    {"iops", NULL, "RATE", CONFIG_LIMIT_OPS_EXPECTED, set_ops, get_ops, 0},
+    {"iops-burst", NULL, "N", CONFIG_LIMIT_OPS_BURST_EXPECTED, set_ops_burst, get_ops_burst, 0},
 };
 
 const struct config_device_keys config_disk_keys = {
@@ -160,6 +213,6 @@ int config_add_disk(struct vm_config *cfg, const struct disk_config *disk, struc
 
 unsigned config_virtio_device_count(const struct vm_config *cfg)
 {
-    return cfg->ndisks + cfg->nnets + (cfg->rng ? 1 : 0) +
+    return cfg->ndisks + cfg->nnets + (cfg->rng ? 1 : 0) + (cfg->balloon.enabled ? 1 : 0) +
            (cfg->console_device == CONSOLE_ON_VIRTIO || cfg->vconsole ? 1 : 0);
 }

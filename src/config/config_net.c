@@ -8,6 +8,7 @@
 #include <sys/random.h>
 
 #include "kiln/util/bytes.h"
+#include "kiln/config/config_limit.h"
 #include "kiln/config/config_settings.h"
 
 /* "52:54:00:12:34:56": six pairs of hex digits separated by colons. */
@@ -77,9 +78,114 @@ static int get_mac(const void *device, char **text)
     return config_text(mac, text);
 }
 
+/* rx-bw=, rx-pps=... (host to guest) and tx-... (guest to host): config_limit.c. */
+static int set_rx_bw(void *device, const char *subject, const char *text, struct error *err)
+{
+    return config_limit_set(&((struct net_config *)device)->rx_limit, CONFIG_LIMIT_BW, subject,
+                            text, err);
+}
+
+static int get_rx_bw(const void *device, char **text)
+{
+    return config_limit_get(&((const struct net_config *)device)->rx_limit, CONFIG_LIMIT_BW, text);
+}
+
+static int set_rx_bw_burst(void *device, const char *subject, const char *text, struct error *err)
+{
+    return config_limit_set(&((struct net_config *)device)->rx_limit, CONFIG_LIMIT_BW_BURST,
+                            subject, text, err);
+}
+
+static int get_rx_bw_burst(const void *device, char **text)
+{
+    return config_limit_get(&((const struct net_config *)device)->rx_limit, CONFIG_LIMIT_BW_BURST,
+                            text);
+}
+
+static int set_rx_ops(void *device, const char *subject, const char *text, struct error *err)
+{
+    return config_limit_set(&((struct net_config *)device)->rx_limit, CONFIG_LIMIT_OPS, subject,
+                            text, err);
+}
+
+static int get_rx_ops(const void *device, char **text)
+{
+    return config_limit_get(&((const struct net_config *)device)->rx_limit, CONFIG_LIMIT_OPS, text);
+}
+
+static int set_rx_ops_burst(void *device, const char *subject, const char *text, struct error *err)
+{
+    return config_limit_set(&((struct net_config *)device)->rx_limit, CONFIG_LIMIT_OPS_BURST,
+                            subject, text, err);
+}
+
+static int get_rx_ops_burst(const void *device, char **text)
+{
+    return config_limit_get(&((const struct net_config *)device)->rx_limit, CONFIG_LIMIT_OPS_BURST,
+                            text);
+}
+
+static int set_tx_bw(void *device, const char *subject, const char *text, struct error *err)
+{
+    return config_limit_set(&((struct net_config *)device)->tx_limit, CONFIG_LIMIT_BW, subject,
+                            text, err);
+}
+
+static int get_tx_bw(const void *device, char **text)
+{
+    return config_limit_get(&((const struct net_config *)device)->tx_limit, CONFIG_LIMIT_BW, text);
+}
+
+static int set_tx_bw_burst(void *device, const char *subject, const char *text, struct error *err)
+{
+    return config_limit_set(&((struct net_config *)device)->tx_limit, CONFIG_LIMIT_BW_BURST,
+                            subject, text, err);
+}
+
+static int get_tx_bw_burst(const void *device, char **text)
+{
+    return config_limit_get(&((const struct net_config *)device)->tx_limit, CONFIG_LIMIT_BW_BURST,
+                            text);
+}
+
+static int set_tx_ops(void *device, const char *subject, const char *text, struct error *err)
+{
+    return config_limit_set(&((struct net_config *)device)->tx_limit, CONFIG_LIMIT_OPS, subject,
+                            text, err);
+}
+
+static int get_tx_ops(const void *device, char **text)
+{
+    return config_limit_get(&((const struct net_config *)device)->tx_limit, CONFIG_LIMIT_OPS, text);
+}
+
+static int set_tx_ops_burst(void *device, const char *subject, const char *text, struct error *err)
+{
+    return config_limit_set(&((struct net_config *)device)->tx_limit, CONFIG_LIMIT_OPS_BURST,
+                            subject, text, err);
+}
+
+static int get_tx_ops_burst(const void *device, char **text)
+{
+    return config_limit_get(&((const struct net_config *)device)->tx_limit, CONFIG_LIMIT_OPS_BURST,
+                            text);
+}
+
 static const struct config_device_key net_keys[] = {
     {"tap", NULL, "NAME", TAP_EXPECTED, set_tap, get_tap, CONFIG_SETTING_TEXT},
     {"mac", NULL, "MAC", MAC_EXPECTED, set_mac, get_mac, CONFIG_SETTING_TEXT},
+    {"rx-bw", NULL, "RATE", CONFIG_LIMIT_BW_EXPECTED, set_rx_bw, get_rx_bw, 0},
+    {"rx-bw-burst", NULL, "SIZE", CONFIG_LIMIT_BW_BURST_EXPECTED, set_rx_bw_burst, get_rx_bw_burst,
+     0},
+    {"rx-pps", NULL, "RATE", CONFIG_LIMIT_OPS_EXPECTED, set_rx_ops, get_rx_ops, 0},
+    {"rx-pps-burst", NULL, "N", CONFIG_LIMIT_OPS_BURST_EXPECTED, set_rx_ops_burst, get_rx_ops_burst,
+     0},
+    {"tx-bw", NULL, "RATE", CONFIG_LIMIT_BW_EXPECTED, set_tx_bw, get_tx_bw, 0},
+    {"tx-bw-burst", NULL, "SIZE", CONFIG_LIMIT_BW_BURST_EXPECTED, set_tx_bw_burst, get_tx_bw_burst,
+     0},
+    {"tx-pps", NULL, "RATE", CONFIG_LIMIT_OPS_EXPECTED, set_tx_ops, get_tx_ops, 0},
+    {"tx-pps-burst", NULL, "N", CONFIG_LIMIT_OPS_BURST_EXPECTED, set_tx_ops_burst, get_tx_ops_burst,
+     0},
 };
 
 const struct config_device_keys config_net_keys = {

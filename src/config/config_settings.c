@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kiln/config/config_limit.h"
 #include "kiln/config/config_settings.h"
 
 #define S(x) CONFIG_STRINGIFY(x)
@@ -25,6 +26,11 @@ int config_text_unsigned(unsigned value, char **text)
 static int get_name(const struct vm_config *cfg, char **text)
 {
     return config_text(cfg->name, text);
+}
+
+static int get_cpu_template(const struct vm_config *cfg, char **text)
+{
+    return config_text(config_cpu_template(cfg), text);
 }
 
 static int get_kernel(const struct vm_config *cfg, char **text)
@@ -96,6 +102,11 @@ const struct config_setting config_settings[] = {
          CONFIG_DEFAULT_CPUS) "); pin=LIST pins vCPU i" HELP_INDENT
                               "to the i-th host CPU of LIST (0-3 or 0,2,4-5; last option)",
      config_set_cpus, config_cpus_text, CONFIG_FIELD_CPUS, 0},
+    {"--cpu-template", CONFIG_PLACE_TOP, "cpu-template", "T", CONFIG_CPU_TEMPLATE_EXPECTED,
+     "the CPU features the guest sees: host (all KVM offers)," HELP_INDENT
+     "minimal (the x86-64 baseline) or a template FILE (default: host)",
+     config_set_cpu_template, get_cpu_template, CONFIG_FIELD_CPU_TEMPLATE,
+     CONFIG_SETTING_PATH | CONFIG_SETTING_CPU_NAMES},
     {"--memory", CONFIG_PLACE_TOP, "memory", "SIZE[,OPTIONS]", "a size such as 512M",
      "guest RAM, e.g. 512M or 2G (default: 256M), then options:" HELP_INDENT
      "backing=memfd|anon|hugetlb, prealloc, shared, merge=, thp=",
@@ -133,14 +144,24 @@ const struct config_setting config_settings[] = {
     /* The spec is too long to start under the text: it gets a line of its own. */
     {"--disk", CONFIG_PLACE_TOP, "disks", "SPEC", CONFIG_DISK_SPEC,
      "virtio-blk disk (raw image or block device), repeatable, first is vda:\n"
-     "        " CONFIG_DISK_SPEC,
+     "        PATH[,readonly][,serial=ID][,cache=writeback|writethrough|unsafe][,queue-size=N]\n"
+     "        [,bw=RATE][,iops=RATE][,bw-burst=SIZE][,iops-burst=N] (RATE: 50M, 1000, 5M/100ms)",
      config_set_disk, NULL, CONFIG_FIELD_DISK, CONFIG_SETTING_LIST},
     {"--net", CONFIG_PLACE_TOP, "nets", "SPEC", CONFIG_NET_SPEC,
-     "virtio-net on a TAP (opened or created), repeatable: " CONFIG_NET_SPEC, config_set_net, NULL,
-     CONFIG_FIELD_NET, CONFIG_SETTING_LIST},
+     "virtio-net on a TAP (opened or created), repeatable:\n"
+     "        tap=NAME[,mac=MAC][,rx-bw=RATE][,rx-pps=RATE][,tx-bw=RATE][,tx-pps=RATE]\n"
+     "        [,rx-bw-burst=SIZE][,rx-pps-burst=N][,tx-bw-burst=SIZE][,tx-pps-burst=N]",
+     config_set_net, NULL, CONFIG_FIELD_NET, CONFIG_SETTING_LIST},
     {"--rng", CONFIG_PLACE_TOP, "rng", "", "true or false",
      "add a virtio-rng device (entropy from the host's getrandom)", config_set_rng, get_rng,
      CONFIG_FIELD_RNG, CONFIG_SETTING_SWITCH},
+    {"--rng-limit", CONFIG_PLACE_TOP, "rng-limit", "SPEC", CONFIG_RNG_LIMIT_SPEC,
+     "the virtio-rng's rate limit (with --rng):" HELP_INDENT CONFIG_RNG_LIMIT_SPEC,
+     config_set_rng_limit, config_get_rng_limit, CONFIG_FIELD_RNG_LIMIT, 0},
+    {"--balloon", CONFIG_PLACE_TOP, "balloon", "SPEC", CONFIG_BALLOON_SPEC,
+     "virtio-balloon, SIZE its first target (kiln ctl balloon changes it):" HELP_INDENT
+     "SIZE[,deflate-on-oom=on][,stats=SECONDS][,free-page-reporting=on]",
+     config_set_balloon, config_get_balloon, CONFIG_FIELD_BALLOON, 0},
     {"--device-discovery", CONFIG_PLACE_TOP, "device-discovery", "HOW", "acpi or cmdline",
      "where the guest finds virtio devices: acpi or cmdline (default: acpi)",
      config_set_device_discovery, get_device_discovery, CONFIG_FIELD_DEVICE_DISCOVERY, 0},
@@ -186,7 +207,10 @@ bool config_setting_is_path(unsigned options, const char *text)
 {
     if (!(options & CONFIG_SETTING_PATH))
         return false;
-    return !((options & CONFIG_SETTING_NONE) && strcmp(text, "none") == 0);
+    if ((options & CONFIG_SETTING_NONE) && strcmp(text, "none") == 0)
+        return false;
+    return !((options & CONFIG_SETTING_CPU_NAMES) &&
+             (strcmp(text, "host") == 0 || strcmp(text, "minimal") == 0));
 }
 
 const struct config_setting *config_setting_by_flag(const char *flag, size_t len)
@@ -237,7 +261,7 @@ const char *config_device_entry_expected(const struct config_device_keys *kind, 
     size_t n = 0;
     for (size_t i = 1; i < kind->count && n < CONFIG_DEVICE_MAX_KEYS; i++)
         names[n++] = kind->keys[i].key;
-    char optional[256];
+    char optional[384];
     snprintf(buf, size, "a mapping with %s%s%s", kind->keys[0].key, n ? " and optionally " : "",
              config_join_words(names, n, ", ", optional, sizeof(optional)));
     return buf;
@@ -267,7 +291,7 @@ static const struct config_device_key *find_option(const struct config_device_ke
 static int unknown_option(const struct config_device_keys *kind, const char *option,
                           const char *spec_quoted, struct error *err)
 {
-    char words[CONFIG_DEVICE_MAX_KEYS][32], list[256], quoted[CONFIG_QUOTE_SIZE];
+    char words[CONFIG_DEVICE_MAX_KEYS][32], list[512], quoted[CONFIG_QUOTE_SIZE];
     const char *names[CONFIG_DEVICE_MAX_KEYS] = {NULL};
     size_t n = 0;
     for (size_t i = kind->positional ? 1 : 0; i < kind->count && n < CONFIG_DEVICE_MAX_KEYS;
@@ -325,7 +349,7 @@ int config_parse_device_spec(const struct config_device_keys *kind, const char *
         first_given = first_given || key == first;
     }
     free(copy);
-    if (r == 0 && !first_given)
+    if (r == 0 && !first_given && !kind->all_optional)
         r = error_fmt(err, -EINVAL, "%s: '%s' has no %s=%s (expected %s)", kind->flag, spec_quoted,
                       first->key, first->metavar, kind->spec);
     return r;

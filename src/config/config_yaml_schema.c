@@ -339,7 +339,7 @@ static unsigned device_count(const yaml_node_t *list)
 /* "a list of disks, each a mapping with path and optionally readonly, ...". */
 static const char *list_expected(const struct config_device_keys *kind, char *buf, size_t size)
 {
-    char entry[256];
+    char entry[384];
     snprintf(buf, size, "a list of %s, each %s", kind->what,
              config_device_entry_expected(kind, entry, sizeof(entry)));
     return buf;
@@ -476,7 +476,8 @@ static void top_pair(struct yaml_walk *w, void *target, size_t key, yaml_node_t 
         bool device =
             (spec->field == CONFIG_FIELD_CONSOLE && cfg->console_device == CONSOLE_ON_VIRTIO) ||
             (spec->field == CONFIG_FIELD_VCONSOLE && cfg->vconsole) ||
-            (spec->field == CONFIG_FIELD_RNG && cfg->rng);
+            (spec->field == CONFIG_FIELD_RNG && cfg->rng) ||
+            (spec->field == CONFIG_FIELD_BALLOON && cfg->balloon.enabled);
         if (device && cfg == w->cfg)
             device_key(w, value, spec->key);
     }

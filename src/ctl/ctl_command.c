@@ -16,11 +16,19 @@
 #include "kiln/migrate/mig_addr.h"
 #include "kiln/migrate/mig_link.h"
 
-enum ctl_printer { PRINT_STATUS, PRINT_COUNTERS, PRINT_MESSAGE, PRINT_SNAPSHOT, PRINT_MIGRATE };
+enum ctl_printer {
+    PRINT_STATUS,
+    PRINT_COUNTERS,
+    PRINT_MESSAGE,
+    PRINT_SNAPSHOT,
+    PRINT_MIGRATE,
+    PRINT_BALLOON
+};
 
-/* What follows COMMAND: nothing, snapshot's DIR [--stop] [--diff BASE], or migrate's ADDRESS
- * [--downtime-ms N] [--timeout-s N] [--bandwidth MIB] [--psk-file FILE]. */
-enum ctl_args { ARGS_NONE, ARGS_SNAPSHOT, ARGS_MIGRATE };
+/* What follows COMMAND: nothing, snapshot's DIR [--stop] [--diff BASE], migrate's ADDRESS
+ * [--downtime-ms N] [--timeout-s N] [--bandwidth MIB] [--psk-file FILE], or balloon's
+ * optional SIZE (given: PUT the new target; else GET). */
+enum ctl_args { ARGS_NONE, ARGS_SNAPSHOT, ARGS_MIGRATE, ARGS_BALLOON };
 
 struct ctl_command {
     const char *name;
@@ -61,6 +69,8 @@ static const struct ctl_command ctl_commands[] = {
      PRINT_MIGRATE, NULL, ARGS_MIGRATE, 0 /* --timeout-s + CTL_MIGRATE_SLACK_MS */},
     {"migrate-cancel", "PUT", "/vm/migrate/cancel", "give up a migration; the VM runs on here",
      PRINT_MESSAGE, "cancelling", ARGS_NONE, CTL_TIMEOUT_MS},
+    {"balloon", "GET", "/vm/balloon", "[SIZE]: show the balloon, or set its target (512M, 2G)",
+     PRINT_BALLOON, NULL, ARGS_BALLOON, CTL_TIMEOUT_MS},
 };
 #define CTL_COMMAND_COUNT (sizeof(ctl_commands) / sizeof(ctl_commands[0]))
 
@@ -123,6 +133,9 @@ static void print_human(const struct ctl_command *command, const json_t *reply)
         break;
     case PRINT_MIGRATE:
         ctl_print_migrate(stdout, reply);
+        break;
+    case PRINT_BALLOON:
+        ctl_print_balloon(stdout, reply);
         break;
     }
 }
@@ -224,6 +237,25 @@ static json_t *migrate_body(const char *address, const struct migrate_options *o
     return body;
 }
 
+/* balloon's SIZE: "128M", "1G", or a bare number of MiB; -1 after a usage line. */
+static long long balloon_mib(const char *text)
+{
+    char *end = NULL;
+    long long n = strtoll(text, &end, 10);
+    long long scale = 1;
+    if (end && (*end == 'G' || *end == 'g'))
+        scale = 1024;
+    if (end && (*end == 'M' || *end == 'm' || scale == 1024))
+        end++;
+    if (end && (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0))
+        end += strlen(end);
+    if (!*text || !end || *end || text[0] == '-' || n < 0 || n > (1LL << 24) / scale) {
+        usage_error("balloon: '%s' is not a size (expected MiB such as 512, 512M or 2G)", text);
+        return -1;
+    }
+    return n * scale;
+}
+
 int ctl_main(int argc, char **argv)
 {
     bool json = false, stop = false;
@@ -293,6 +325,14 @@ int ctl_main(int argc, char **argv)
         return usage_error("--diff goes with snapshot only");
 
     json_t *body = NULL;
+    const char *method = command->method;
+    if (command->args == ARGS_BALLOON && npositional == 3) {
+        long long mib = balloon_mib(positional[2]);
+        if (mib < 0)
+            return CTL_EXIT_UNREACHABLE;
+        body = json_pack("{s:I}", "target_mib", (json_int_t)mib);
+        method = "PUT";
+    }
     if (command->args == ARGS_SNAPSHOT && !(body = snapshot_body(positional[2], diff_base, stop))) {
         fprintf(stderr, "kiln ctl: error: snapshot folder '%s': cannot make it absolute: %s\n",
                 positional[2], strerror(errno));
@@ -308,10 +348,10 @@ int ctl_main(int argc, char **argv)
     json_t *reply = NULL;
     int r = ctl_find_socket(positional[0], socket_path, sizeof(socket_path), &err);
     if (r == 0)
-        r = api_client_request(socket_path, command->method, command->path, body, timeout_ms,
-                               &status, &reply, &err);
-    json_decref(body);
+        r = api_client_request(socket_path, method, command->path, body, timeout_ms, &status,
+                               &reply, &err);
     if (r < 0) {
+        json_decref(body);
         fprintf(stderr, "kiln ctl: error: %s\n", err.msg);
         return CTL_EXIT_UNREACHABLE;
     }
@@ -321,18 +361,22 @@ int ctl_main(int argc, char **argv)
         if (message)
             fprintf(stderr, "kiln ctl: error: %s\n", message);
         else
-            fprintf(stderr, "kiln ctl: error: %s %s: HTTP status %d\n", command->method,
-                    command->path, status);
+            fprintf(stderr, "kiln ctl: error: %s %s: HTTP status %d\n", method, command->path,
+                    status);
         exit_status = CTL_EXIT_API_ERROR;
     } else if (json) {
         json_t *empty = reply ? NULL : json_object(); /* 204: still one object */
         json_dumpf(reply ? reply : empty, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY);
         fputc('\n', stdout);
         json_decref(empty);
+    } else if (command->args == ARGS_BALLOON && body) {
+        printf("balloon target set to %lld MiB\n",
+               (long long)json_integer_value(json_object_get(body, "target_mib")));
     } else {
         print_human(command, reply);
     }
     json_decref(reply);
+    json_decref(body);
     if (fflush(stdout) != 0) {
         fprintf(stderr, "kiln ctl: error: writing to stdout: %s\n", strerror(errno));
         return CTL_EXIT_UNREACHABLE;

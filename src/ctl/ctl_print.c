@@ -14,6 +14,8 @@ static bool has_integer(const json_t *object, const char *key, json_int_t *value
     return true;
 }
 
+static void print_fields(FILE *out, const json_t *object, const char *separator);
+
 void ctl_print_status(FILE *out, const json_t *reply)
 {
     const char *name = json_string_value(json_object_get(reply, "name"));
@@ -44,6 +46,40 @@ void ctl_print_status(FILE *out, const json_t *reply)
                 (double)json_integer_value(json_object_get(migration, "bytes_sent")) /
                     (1024.0 * 1024.0),
                 (long long)json_integer_value(json_object_get(migration, "throttle_percent")));
+    const json_t *balloon = json_object_get(reply, "balloon");
+    if (json_is_object(balloon))
+        fprintf(out, "balloon: target %lld MiB, the guest gave %lld MiB\n",
+                (long long)json_integer_value(json_object_get(balloon, "target_mib")),
+                (long long)json_integer_value(json_object_get(balloon, "actual_mib")));
+}
+
+void ctl_print_balloon(FILE *out, const json_t *reply)
+{
+    fprintf(out, "balloon: target %lld MiB, the guest gave %lld MiB (%lld pages)\n",
+            (long long)json_integer_value(json_object_get(reply, "target_mib")),
+            (long long)json_integer_value(json_object_get(reply, "actual_mib")),
+            (long long)json_integer_value(json_object_get(reply, "actual_pages")));
+    fprintf(out,
+            "pages: %lld in the balloon, %lld inflated, %lld deflated, %lld reported free, %lld "
+            "given back to the host\n",
+            (long long)json_integer_value(json_object_get(reply, "pages_in_balloon")),
+            (long long)json_integer_value(json_object_get(reply, "inflated_pages")),
+            (long long)json_integer_value(json_object_get(reply, "deflated_pages")),
+            (long long)json_integer_value(json_object_get(reply, "reported_pages")),
+            (long long)json_integer_value(json_object_get(reply, "discarded_pages")));
+    fprintf(out,
+            "ignored: %lld PFNs outside RAM, %lld repeated, %lld past the VM's size; %lld "
+            "discard errors\n",
+            (long long)json_integer_value(json_object_get(reply, "bad_pfns")),
+            (long long)json_integer_value(json_object_get(reply, "repeated_pfns")),
+            (long long)json_integer_value(json_object_get(reply, "excess_pfns")),
+            (long long)json_integer_value(json_object_get(reply, "discard_errors")));
+    const json_t *stats = json_object_get(reply, "stats");
+    if (json_is_object(stats)) {
+        fprintf(out, "guest statistics: ");
+        print_fields(out, stats, ", ");
+        fprintf(out, "\n");
+    }
 }
 
 /* "key value, key value" for an object of numbers (others printed as JSON). */

@@ -9,6 +9,7 @@
 #include "kiln/util/container_of.h"
 #include "kiln/util/counter.h"
 #include "kiln/host/disk_image.h"
+#include "kiln/devices/io_throttle.h"
 #include "kiln/devices/virtio_blk.h"
 #include "kiln/devices/virtio_blk_request.h"
 #include "kiln/util/iov.h"
@@ -35,6 +36,7 @@ struct virtio_blk {
     unsigned in_flight;       /* requests handed to the thread pool, not yet completed */
     struct work_gate io_gate; /* closed by a reset: no earlier request touches memory after it */
     struct virtio_blk_counters counters; /* kiln/util/counter.h: read from any thread */
+    struct io_throttle throttle;         /* bw= and iops=: each request's bytes and 1 op */
     struct virtq_chain chain;            /* scratch for popping on the loop thread */
     struct blk_request request;
 };
@@ -234,8 +236,9 @@ static uint32_t write_serial(struct virtio_blk *blk, const struct blk_request *r
     return (uint32_t)iov_from_buf(req->data, (unsigned)req->ndata, 0, id, sizeof(id));
 }
 
-/* Answers a request at once, or hands it to the thread pool. */
-static void handle_request(struct virtio_dev *d, struct virtio_blk *blk, unsigned q, uint16_t head)
+/* Answers a request at once, or hands it to the thread pool; false when the rate limit holds
+ * it back (the chain is put back, and the throttle's timer kicks the queue). */
+static bool handle_request(struct virtio_dev *d, struct virtio_blk *blk, unsigned q, uint16_t head)
 {
     struct blk_request *req = &blk->request;
     struct blk_geometry geo = {.capacity = blk->image.size / DISK_SECTOR_SIZE,
@@ -244,7 +247,15 @@ static void handle_request(struct virtio_dev *d, struct virtio_blk *blk, unsigne
     enum blk_parse_result r = blk_request_parse(&blk->chain, &geo, req);
     if (r == BLK_REQUEST_UNANSWERABLE) {
         virtio_dev_reject(d, q, head, req->why);
-        return;
+        return true;
+    }
+    /* Only requests that reach the disk are limited: bytes for reads and writes, one op for
+     * each (flushes, discards and write-zeroes included). */
+    bool data = req->type == VIRTIO_BLK_T_IN || req->type == VIRTIO_BLK_T_OUT;
+    if (r == BLK_REQUEST_OK && req->type != VIRTIO_BLK_T_GET_ID &&
+        !io_throttle_admit(&blk->throttle, data ? req->data_len : 0, 1)) {
+        virtio_dev_unpop(d, q);
+        return false;
     }
     if (req->why)
         virtio_dev_log_once(d, "bad request: %s", req->why);
@@ -259,18 +270,27 @@ static void handle_request(struct virtio_dev *d, struct virtio_blk *blk, unsigne
         count_answer(blk, req->type, req->data_len, VIRTIO_BLK_S_IOERR);
         virtio_dev_log_once(d, "cannot queue a request: out of memory");
     }
+    return true;
 }
 
-static void take_request(struct virtio_dev *d, unsigned q, struct virtq_chain *chain)
+static bool take_request(struct virtio_dev *d, unsigned q, struct virtq_chain *chain)
 {
-    handle_request(d, blk_of(d), q, chain->head);
+    return handle_request(d, blk_of(d), q, chain->head);
 }
 
 static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 {
     struct virtio_blk *blk = blk_of(d);
+    if (io_throttle_blocked(&blk->throttle))
+        return; /* the throttle's timer kicks the queue when the tokens are back */
     virtio_dev_drain(d, q, &blk->chain, BLK_CHAINS_PER_CALL, NULL, take_request);
     virtio_dev_notify_used(d, q);
+}
+
+/* The rate limit's tokens are back: the loop takes up the queue as if its doorbell rang. */
+static void resume_queue(struct io_throttle *t, void *opaque)
+{
+    virtio_dev_kick(opaque, 0);
 }
 
 static void blk_config_read(struct virtio_dev *d, uint32_t offset, uint8_t *data, unsigned size)
@@ -375,6 +395,7 @@ int virtio_blk_create(struct virtio_blk **out, const struct disk_config *disk, u
     if (disk->serial)
         snprintf(blk->serial, sizeof(blk->serial), "%s", disk->serial);
     work_gate_init(&blk->io_gate);
+    io_throttle_init(&blk->throttle, resume_queue, &blk->vdev);
     blk->cache = disk->cache;
     blk->queue_size = disk->queue_size;
     blk->loop = loop;
@@ -390,8 +411,44 @@ int virtio_blk_create(struct virtio_blk **out, const struct disk_config *disk, u
         free(blk);
         return r;
     }
+    r = io_throttle_set(&blk->throttle, &disk->limit, "--disk", err);
+    if (r < 0) {
+        virtio_blk_destroy(blk);
+        return r;
+    }
     *out = blk;
     return 0;
+}
+
+int virtio_blk_set_limit(struct virtio_blk *blk, const struct rate_limit_config *limit,
+                         struct error *err)
+{
+    virtio_dev_lock(&blk->vdev);
+    int r = io_throttle_set(&blk->throttle, limit, blk->vdev.label, err);
+    virtio_dev_unlock(&blk->vdev);
+    return r;
+}
+
+void virtio_blk_get_limit(struct virtio_blk *blk, struct rate_limit_config *limit)
+{
+    virtio_dev_lock(&blk->vdev);
+    *limit = blk->throttle.config;
+    virtio_dev_unlock(&blk->vdev);
+}
+
+void virtio_blk_limit_counters(const struct virtio_blk *blk, struct io_throttle_counters *out)
+{
+    io_throttle_read_counters(&blk->throttle, out);
+}
+
+int virtio_blk_attach(struct virtio_blk *blk, struct error *err)
+{
+    return io_throttle_attach(&blk->throttle, blk->loop, err);
+}
+
+void virtio_blk_detach(struct virtio_blk *blk)
+{
+    io_throttle_detach(&blk->throttle);
 }
 
 struct virtio_dev *virtio_blk_dev(struct virtio_blk *blk)

@@ -12,6 +12,7 @@
 
 #include "kiln/util/container_of.h"
 #include "kiln/util/counter.h"
+#include "kiln/devices/io_throttle.h"
 #include "kiln/devices/virtio_net.h"
 #include "kiln/util/iov.h"
 
@@ -34,8 +35,10 @@ struct virtio_net {
     bool poll_initialised;
     bool rx_polling;
     struct virtio_net_config config;
-    bool keep_mac;       /* a restore keeps config.mac: the VM's config names it */
-    bool packet_pending; /* packet[] holds a frame no receive buffer has taken yet */
+    bool keep_mac;        /* a restore keeps config.mac: the VM's config names it */
+    bool packet_pending;  /* packet[] holds a frame no receive buffer has taken yet */
+    bool packet_admitted; /* and the receive rate limit has taken its tokens */
+    struct io_throttle rx_throttle, tx_throttle; /* rx-bw=, tx-bw=...: bytes and frames */
     size_t packet_len;
     struct virtio_net_stats stats; /* kiln/util/counter.h: read from any thread */
     struct virtq_chain chain;
@@ -152,6 +155,10 @@ static int deliver_packet(struct virtio_dev *d, struct virtio_net *net)
 static void receive(struct virtio_dev *d, struct virtio_net *net)
 {
     bool delivered = false;
+    if (io_throttle_blocked(&net->rx_throttle)) {
+        set_rx_polling(net, false); /* frames wait in the TAP until the throttle's timer */
+        return;
+    }
     for (;;) {
         if (!virtio_dev_queue_live(d, VIRTIO_NET_QUEUE_RX)) {
             set_rx_polling(net, false); /* resumes when the driver kicks the RX queue */
@@ -173,26 +180,38 @@ static void receive(struct virtio_dev *d, struct virtio_net *net)
             net->packet_len = (size_t)n;
             net->packet_pending = true;
         }
+        if (!net->packet_admitted) {
+            if (!io_throttle_admit(&net->rx_throttle, net->packet_len - NET_HDR_SIZE, 1)) {
+                set_rx_polling(net, false); /* resumed by the throttle's timer */
+                break;
+            }
+            net->packet_admitted = true;
+        }
         int r = deliver_packet(d, net);
         if (r <= 0) {
             set_rx_polling(net, false);
             break;
         }
         net->packet_pending = false;
+        net->packet_admitted = false;
         delivered = true;
     }
     if (delivered)
         virtio_dev_notify_used(d, VIRTIO_NET_QUEUE_RX);
 }
 
-static void transmit_chain(struct virtio_dev *d, unsigned q, struct virtq_chain *chain)
+static bool transmit_chain(struct virtio_dev *d, unsigned q, struct virtq_chain *chain)
 {
     struct virtio_net *net = net_of(d);
     if (chain->nwritable || chain->readable_len <= NET_HDR_SIZE) {
         virtio_dev_reject(d, q, chain->head,
                           "transmit chain device-writable or without a frame after the header");
         counter_add(&net->stats.tx_dropped, 1);
-        return;
+        return true;
+    }
+    if (!io_throttle_admit(&net->tx_throttle, chain->readable_len - NET_HDR_SIZE, 1)) {
+        virtio_dev_unpop(d, q); /* the frame waits in the ring, and the ring with it */
+        return false;
     }
     if (writev(net->fd, chain->iov, chain->nreadable) < 0) {
         /* A full TAP queue drops the frame, as a NIC would; TCP retransmits. */
@@ -204,10 +223,13 @@ static void transmit_chain(struct virtio_dev *d, unsigned q, struct virtq_chain 
         counter_add(&net->stats.tx_bytes, chain->readable_len - NET_HDR_SIZE);
     }
     virtio_dev_push(d, q, chain->head, 0);
+    return true;
 }
 
 static void transmit(struct virtio_dev *d, struct virtio_net *net)
 {
+    if (io_throttle_blocked(&net->tx_throttle))
+        return; /* the throttle's timer kicks the queue when the tokens are back */
     /* No doorbells while we drain: a guest sending fast adds frames without an exit each. */
     virtio_dev_drain(d, VIRTIO_NET_QUEUE_TX, &net->chain, NET_TX_FRAMES_PER_CALL,
                      &net->stats.tx_dropped, transmit_chain);
@@ -221,6 +243,20 @@ static void net_queue_notify(struct virtio_dev *d, unsigned q)
         transmit(d, net);
     else
         receive(d, net); /* new buffers: deliver what waits, and watch the TAP again */
+}
+
+static void resume_transmit(struct io_throttle *t, void *opaque)
+{
+    struct virtio_net *net = opaque;
+    virtio_dev_kick(&net->vdev, VIRTIO_NET_QUEUE_TX);
+}
+
+static void resume_receive(struct io_throttle *t, void *opaque)
+{
+    struct virtio_net *net = opaque;
+    virtio_dev_lock(&net->vdev);
+    receive(&net->vdev, net);
+    virtio_dev_unlock(&net->vdev);
 }
 
 static void on_fd_event(uv_poll_t *handle, int status, int events)
@@ -313,6 +349,8 @@ int virtio_net_create(struct virtio_net **out, int fd, const uint8_t mac[6], uv_
         free(net);
         return r;
     }
+    io_throttle_init(&net->rx_throttle, resume_receive, net);
+    io_throttle_init(&net->tx_throttle, resume_transmit, net);
     net->fd = fd;
     net->loop = loop;
     net->log = log;
@@ -334,9 +372,41 @@ struct virtio_dev *virtio_net_dev(struct virtio_net *net)
     return &net->vdev;
 }
 
+int virtio_net_set_limits(struct virtio_net *net, const struct rate_limit_config *rx,
+                          const struct rate_limit_config *tx, struct error *err)
+{
+    virtio_dev_lock(&net->vdev);
+    int r = io_throttle_set(&net->rx_throttle, rx, "receive", err);
+    if (r == 0)
+        r = io_throttle_set(&net->tx_throttle, tx, "transmit", err);
+    virtio_dev_unlock(&net->vdev);
+    return r;
+}
+
+void virtio_net_get_limits(struct virtio_net *net, struct rate_limit_config *rx,
+                           struct rate_limit_config *tx)
+{
+    virtio_dev_lock(&net->vdev);
+    *rx = net->rx_throttle.config;
+    *tx = net->tx_throttle.config;
+    virtio_dev_unlock(&net->vdev);
+}
+
+void virtio_net_limit_counters(const struct virtio_net *net, struct io_throttle_counters *rx,
+                               struct io_throttle_counters *tx)
+{
+    io_throttle_read_counters(&net->rx_throttle, rx);
+    io_throttle_read_counters(&net->tx_throttle, tx);
+}
+
 int virtio_net_attach(struct virtio_net *net, struct error *err)
 {
-    int r = uv_poll_init(net->loop, &net->poll, net->fd);
+    int r = io_throttle_attach(&net->rx_throttle, net->loop, err);
+    if (r == 0)
+        r = io_throttle_attach(&net->tx_throttle, net->loop, err);
+    if (r < 0)
+        return r;
+    r = uv_poll_init(net->loop, &net->poll, net->fd);
     if (r < 0)
         return error_fmt(err, r, "--net: cannot watch the TAP: %s", uv_strerror(r));
     net->poll.data = net;
@@ -347,6 +417,8 @@ int virtio_net_attach(struct virtio_net *net, struct error *err)
 
 void virtio_net_detach(struct virtio_net *net)
 {
+    io_throttle_detach(&net->rx_throttle);
+    io_throttle_detach(&net->tx_throttle);
     if (net->poll_initialised)
         uv_close((uv_handle_t *)&net->poll, NULL);
     net->poll_initialised = false;
@@ -401,6 +473,7 @@ int virtio_net_restore(struct virtio_net *net, const struct virtio_net_state *in
         net->config.status = in->status;
         net->config.mtu = in->mtu;
         net->packet_pending = false;
+        net->packet_admitted = false;
         if (virtio_dev_live(&net->vdev))
             set_tap_offloads(&net->vdev, net);
     }

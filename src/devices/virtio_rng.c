@@ -40,23 +40,38 @@ static uint32_t fill_random(const struct virtq_chain *chain)
     return filled;
 }
 
-static void serve_request(struct virtio_dev *d, unsigned q, struct virtq_chain *chain)
+/* A request takes the bytes it will get and one op from the rate limit, or waits. */
+static bool serve_request(struct virtio_dev *d, unsigned q, struct virtq_chain *chain)
 {
     struct virtio_rng *rng = container_of(d, struct virtio_rng, vdev);
     if (chain->nwritable == 0) {
         virtio_dev_reject(d, q, chain->head, "no device-writable buffer");
-        return;
+        return true;
+    }
+    uint64_t want =
+        chain->writable_len < VIRTIO_RNG_MAX_REQUEST ? chain->writable_len : VIRTIO_RNG_MAX_REQUEST;
+    if (!io_throttle_admit(&rng->throttle, want, 1)) {
+        virtio_dev_unpop(d, q);
+        return false;
     }
     uint32_t len = fill_random(chain);
     counter_add(&rng->bytes_served, len);
     virtio_dev_push(d, q, chain->head, len);
+    return true;
 }
 
 static void rng_queue_notify(struct virtio_dev *d, unsigned q)
 {
     struct virtio_rng *rng = container_of(d, struct virtio_rng, vdev);
+    if (io_throttle_blocked(&rng->throttle))
+        return; /* the throttle's timer kicks the queue when the tokens are back */
     virtio_dev_drain(d, q, &rng->chain, VIRTIO_RNG_CHAINS_PER_CALL, NULL, serve_request);
     virtio_dev_notify_used(d, q);
+}
+
+static void resume_queue(struct io_throttle *t, void *opaque)
+{
+    virtio_dev_kick(opaque, 0);
 }
 
 static void rng_config_read(struct virtio_dev *d, uint32_t offset, uint8_t *data, unsigned size)
@@ -73,6 +88,7 @@ int virtio_rng_init(struct virtio_rng *rng, const struct guest_mem *mem, const s
                     struct error *err)
 {
     rng->bytes_served = 0;
+    io_throttle_init(&rng->throttle, resume_queue, &rng->vdev);
     struct virtio_device_info info = {
         .name = "virtio-rng",
         .device_id = VIRTIO_ID_RNG,
@@ -82,6 +98,32 @@ int virtio_rng_init(struct virtio_rng *rng, const struct guest_mem *mem, const s
         .ops = &virtio_rng_ops,
     };
     return virtio_dev_init(&rng->vdev, &info, mem, log, err);
+}
+
+int virtio_rng_set_limit(struct virtio_rng *rng, const struct rate_limit_config *limit,
+                         struct error *err)
+{
+    virtio_dev_lock(&rng->vdev);
+    int r = io_throttle_set(&rng->throttle, limit, "virtio-rng", err);
+    virtio_dev_unlock(&rng->vdev);
+    return r;
+}
+
+void virtio_rng_get_limit(struct virtio_rng *rng, struct rate_limit_config *limit)
+{
+    virtio_dev_lock(&rng->vdev);
+    *limit = rng->throttle.config;
+    virtio_dev_unlock(&rng->vdev);
+}
+
+int virtio_rng_attach(struct virtio_rng *rng, uv_loop_t *loop, struct error *err)
+{
+    return io_throttle_attach(&rng->throttle, loop, err);
+}
+
+void virtio_rng_detach(struct virtio_rng *rng)
+{
+    io_throttle_detach(&rng->throttle);
 }
 
 uint64_t virtio_rng_bytes_served(const struct virtio_rng *rng)

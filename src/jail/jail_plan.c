@@ -25,6 +25,9 @@ void jail_plan_make(const struct vm_config *cfg, struct jail_plan *plan)
     if (cfg->initrd_path)
         snprintf(add(plan, JAIL_FILE_BIND, cfg->initrd_path, "the initrd", true)->inside,
                  JAIL_INSIDE_MAX, "/initrd");
+    if (config_cpu_template_is_file(cfg))
+        snprintf(add(plan, JAIL_FILE_BIND, cfg->cpu_template, "the CPU template", true)->inside,
+                 JAIL_INSIDE_MAX, "/cpu-template.yaml");
     for (unsigned i = 0; i < cfg->ndisks && i < CONFIG_MAX_VIRTIO_DEVICES; i++)
         snprintf(
             add(plan, JAIL_FILE_BIND, cfg->disks[i].path, disk_names[i], cfg->disks[i].readonly)
@@ -75,6 +78,8 @@ int jail_plan_rewrite(struct vm_config *cfg, const struct jail_plan *plan, struc
     int r = rewrite(&cfg->kernel_path, plan, err);
     if (r == 0)
         r = rewrite(&cfg->initrd_path, plan, err);
+    if (r == 0)
+        r = rewrite(&cfg->cpu_template, plan, err);
     for (unsigned i = 0; r == 0 && i < cfg->ndisks; i++)
         r = rewrite(&cfg->disks[i].path, plan, err);
     if (r == 0 && cfg->console == CONSOLE_FILE)

@@ -117,6 +117,11 @@ static const struct sandbox_rule pty_rules[] = {
     IOCTL(TIOCINQ, "a pty console: how many bytes its reader has not read"),
 };
 
+/* virtio-balloon (guest_mem_discard): the loop punches a balloon's pages out of guest RAM. */
+static const struct sandbox_rule balloon_rules[] = {
+    ALLOW(fallocate, "virtio-balloon: inflated and reported pages go back to the host"),
+};
+
 /* libuv's thread pool: virtio-blk requests (disk_image.c). */
 static const struct sandbox_rule io_pool_rules[] = {
     ALLOW(preadv, "virtio-blk reads"),
@@ -247,6 +252,7 @@ static const struct sandbox_rule_list cgroup = LIST("cgroup", cgroup_rules);
 static const struct sandbox_rule_list vcpu = LIST("vcpu", vcpu_rules);
 static const struct sandbox_rule_list loop = LIST("loop", loop_rules);
 static const struct sandbox_rule_list pty = LIST("pty", pty_rules);
+static const struct sandbox_rule_list balloon = LIST("balloon", balloon_rules);
 static const struct sandbox_rule_list io_pool = LIST("io pool", io_pool_rules);
 static const struct sandbox_rule_list rebuild = LIST("rebuild", rebuild_rules);
 static const struct sandbox_rule_list snapshot = LIST("snapshot", snapshot_rules);
@@ -268,6 +274,8 @@ size_t sandbox_policy(enum sandbox_thread kind, unsigned needs,
             lists[n++] = &pty;
         if (needs & SANDBOX_NEED_CGROUP)
             lists[n++] = &cgroup;
+        if (needs & SANDBOX_NEED_BALLOON)
+            lists[n++] = &balloon;
         if (needs & SANDBOX_NEED_REBUILD) {
             /* The vCPU threads it starts inherit its filter under their own: both must
              * allow a vCPU's calls. */

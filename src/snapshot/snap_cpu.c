@@ -95,8 +95,8 @@ static const char *feature_name(unsigned word, unsigned bit)
     return NULL;
 }
 
-int snap_cpu_id_check(const struct snap_cpu_id *saved, const struct snap_cpu_id *host,
-                      const char *label, struct error *err)
+int snap_cpu_vendor_check(const struct snap_cpu_id *saved, const struct snap_cpu_id *host,
+                          const char *label, struct error *err)
 {
     int rc =
         snap_check_text_field(saved->vendor, sizeof(saved->vendor), label, "the CPU vendor", err);
@@ -107,7 +107,15 @@ int snap_cpu_id_check(const struct snap_cpu_id *saved, const struct snap_cpu_id 
     if (strncmp(saved->vendor, host->vendor, sizeof(saved->vendor)) != 0)
         return error_fmt(err, -ENODEV, "%s: snapshot was taken on a %.16s CPU, this host is %.16s",
                          label, saved->vendor, host->vendor);
+    return 0;
+}
 
+int snap_cpu_id_check(const struct snap_cpu_id *saved, const struct snap_cpu_id *host,
+                      const char *label, struct error *err)
+{
+    int rc = snap_cpu_vendor_check(saved, host, label, err);
+    if (rc < 0)
+        return rc;
     const char *first_where = NULL, *first_name = NULL;
     unsigned first_bit = 0, missing = 0;
     for (unsigned w = 0; w < sizeof(feature_words) / sizeof(feature_words[0]); w++) {

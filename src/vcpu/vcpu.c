@@ -56,25 +56,33 @@ int vcpu_create(struct vcpu *vcpu, const struct vcpu_env *env, unsigned index, s
         return error_fmt(err, -errno, "vCPU %u: cannot map kvm_run: %s", index, strerror(errno));
     }
 
-    size_t cpuid_size =
-        sizeof(struct kvm_cpuid2) + env->cpuid->nent * sizeof(struct kvm_cpuid_entry2);
+    int r = vcpu_set_cpuid(vcpu, env->cpuid, err);
+    if (r < 0)
+        return r;
+    r = vcpu_set_boot_msrs(vcpu->fd, err);
+    if (r == 0 && env->cpu_template)
+        r = cpu_template_set_msrs(env->cpu_template, vcpu->fd, index, err);
+    if (r < 0)
+        return r;
+    return boot_state_vcpu_defaults(vcpu->fd, err);
+}
+
+int vcpu_set_cpuid(struct vcpu *vcpu, const struct kvm_cpuid2 *table, struct error *err)
+{
+    size_t cpuid_size = sizeof(struct kvm_cpuid2) + table->nent * sizeof(struct kvm_cpuid_entry2);
     struct kvm_cpuid2 *cpuid = malloc(cpuid_size);
     if (!cpuid)
-        return error_fmt(err, -ENOMEM, "vCPU %u: out of memory", index);
-    memcpy(cpuid, env->cpuid, cpuid_size);
-    cpuid_normalise(cpuid, index, env->ncpus);
-    if (env->hostcompat)
-        hostcompat_adjust_cpuid(env->hostcompat, cpuid);
+        return error_fmt(err, -ENOMEM, "vCPU %u: out of memory", vcpu->index);
+    memcpy(cpuid, table, cpuid_size);
+    cpuid_normalise(cpuid, vcpu->index, vcpu->env->ncpus);
+    if (vcpu->env->hostcompat)
+        hostcompat_adjust_cpuid(vcpu->env->hostcompat, cpuid);
     int r = ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid);
     int e = errno;
     free(cpuid);
     if (r < 0)
-        return error_fmt(err, -e, "vCPU %u: KVM_SET_CPUID2 failed: %s", index, strerror(e));
-
-    r = vcpu_set_boot_msrs(vcpu->fd, err);
-    if (r < 0)
-        return r;
-    return boot_state_vcpu_defaults(vcpu->fd, err);
+        return error_fmt(err, -e, "vCPU %u: KVM_SET_CPUID2 failed: %s", vcpu->index, strerror(e));
+    return 0;
 }
 
 void vcpu_destroy(struct vcpu *vcpu)

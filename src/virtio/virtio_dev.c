@@ -20,8 +20,11 @@ static void reset_state(struct virtio_dev *d)
     d->driver_features_beyond_64 = false;
     d->status = 0;
     d->generation++;
-    for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+    for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
         virtqueue_reset(&d->queues[q], d->mem, q < d->info.num_queues ? d->info.queue_max_size : 0);
+        if (d->info.max_chain_bytes)
+            d->queues[q].max_chain_bytes = d->info.max_chain_bytes;
+    }
 }
 
 static void no_interrupt(void *opaque, enum virtio_interrupt why)
@@ -320,7 +323,8 @@ bool virtio_dev_drain(struct virtio_dev *d, unsigned q, struct virtq_chain *chai
     do {
         virtio_dev_quiet(d, q);
         while (taken < budget && virtio_dev_pop(d, q, chain, malformed)) {
-            take(d, q, chain);
+            if (!take(d, q, chain))
+                return false; /* the device waits (a rate limit) and kicks the queue itself */
             taken++;
         }
         if (taken == budget && virtio_dev_live(d) && virtqueue_has_available(&d->queues[q])) {
@@ -330,6 +334,16 @@ bool virtio_dev_drain(struct virtio_dev *d, unsigned q, struct virtq_chain *chai
         }
     } while (virtio_dev_wake(d, q));
     return false;
+}
+
+void virtio_dev_unpop(struct virtio_dev *d, unsigned q)
+{
+    virtqueue_unpop(&d->queues[q], 1);
+}
+
+void virtio_dev_kick(struct virtio_dev *d, unsigned q)
+{
+    d->transport.kick(d->transport.opaque, q);
 }
 
 void virtio_dev_config_changed(struct virtio_dev *d)

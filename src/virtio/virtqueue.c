@@ -59,6 +59,7 @@ void virtqueue_reset(struct virtqueue *vq, const struct guest_mem *mem, uint16_t
     vq->mem = mem;
     vq->max_size = max_size;
     vq->size = max_size;
+    vq->max_chain_bytes = VIRTQ_MAX_CHAIN_BYTES;
 }
 
 static bool is_power_of_two(uint32_t n)
@@ -194,8 +195,10 @@ static enum virtq_pop_result add_buffer(struct virtqueue *vq, struct virtq_chain
     if (n == VIRTQ_MAX_SIZE)
         return bad(why, "chain has more buffers than the largest queue size");
     uint64_t total = chain->readable_len + chain->writable_len + d->len;
-    if (total > VIRTQ_MAX_CHAIN_BYTES)
-        return bad(why, "chain is longer than 64 MiB");
+    if (total > vq->max_chain_bytes)
+        return bad(why, vq->max_chain_bytes == VIRTQ_MAX_CHAIN_BYTES
+                            ? "chain is longer than 64 MiB"
+                            : "chain is longer than the device takes");
     if (d->flags & VRING_DESC_F_WRITE) {
         chain->nwritable++;
         chain->writable_len += d->len;
@@ -388,7 +391,9 @@ void virtqueue_save(const struct virtqueue *vq, struct virtqueue_state *out)
 
 int virtqueue_restore(struct virtqueue *vq, const struct virtqueue_state *in, const char **why)
 {
+    uint64_t max_chain_bytes = vq->max_chain_bytes;
     virtqueue_reset(vq, vq->mem, vq->max_size);
+    vq->max_chain_bytes = max_chain_bytes;
     vq->size = in->size;
     vq->desc_gpa = in->desc_gpa;
     vq->avail_gpa = in->avail_gpa;
@@ -399,6 +404,7 @@ int virtqueue_restore(struct virtqueue *vq, const struct virtqueue_state *in, co
      * path already treats a bad distance to avail->idx as a broken ring. */
     if (map_rings(vq, why) < 0) {
         virtqueue_reset(vq, vq->mem, vq->max_size);
+        vq->max_chain_bytes = max_chain_bytes;
         return -EINVAL;
     }
     vq->last_avail = in->last_avail;

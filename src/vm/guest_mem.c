@@ -1,6 +1,7 @@
 /* Guest RAM allocation and the single bounds-checked GPA -> host pointer translation.
  * RAM above GUEST_MMIO_HOLE_START moves to 4 GiB so the hole stays free for devices. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -154,6 +155,44 @@ void guest_mem_take_written(const struct guest_mem *mem, uint64_t *bitmap)
     uint64_t words = (mem->size / 4096 + 63) / 64;
     for (uint64_t w = 0; w < words; w++)
         bitmap[w] |= __atomic_exchange_n(&mem->written[w], 0, __ATOMIC_RELAXED);
+}
+
+int guest_mem_discard(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+    uint8_t *hva = guest_mem_ptr(mem, gpa, len);
+    if (!hva || len == 0)
+        return -EFAULT;
+    uint64_t offset = (uint64_t)(hva - (uint8_t *)mem->mapping);
+    uint64_t start = (offset + 4095) / 4096 * 4096, end = (offset + len) / 4096 * 4096;
+    if (start >= end)
+        return 0;
+    int r = 0;
+    switch (mem->backing) {
+    case GUEST_MEM_MEMFD: /* a hole reads as zero */
+        r = fallocate(mem->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)start,
+                      (off_t)(end - start));
+        break;
+    case GUEST_MEM_HUGETLB:
+        /* Only whole 2 MiB pages can be given back; a hole in part of one frees nothing. */
+        start = (start + GUEST_MEM_HUGE_PAGE - 1) / GUEST_MEM_HUGE_PAGE * GUEST_MEM_HUGE_PAGE;
+        end = end / GUEST_MEM_HUGE_PAGE * GUEST_MEM_HUGE_PAGE;
+        if (start >= end)
+            return 0;
+        r = fallocate(mem->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)start,
+                      (off_t)(end - start));
+        break;
+    case GUEST_MEM_ANON_SHARED: /* shmem without an fd: the same hole, through the mapping */
+        r = madvise((uint8_t *)mem->mapping + start, end - start, MADV_REMOVE);
+        break;
+    case GUEST_MEM_ANON_PRIVATE: /* reads as zero again */
+    case GUEST_MEM_FILE_PRIVATE: /* a snapshot's file: drop our copies of its pages */
+        r = madvise((uint8_t *)mem->mapping + start, end - start, MADV_DONTNEED);
+        break;
+    }
+    if (r < 0)
+        return -errno;
+    guest_mem_mark_written(mem, (uint8_t *)mem->mapping + start, end - start);
+    return 0;
 }
 
 uint64_t guest_mem_low_end(const struct guest_mem *mem)

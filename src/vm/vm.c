@@ -18,6 +18,7 @@
 #include "kiln/virtio/virtio_cmdline.h"
 #include "kiln/vm/vm.h"
 #include "kiln/vm/vm_api.h"
+#include "kiln/vm/vm_cpuid.h"
 #include "kiln/snapshot/snap_chain.h"
 #include "kiln/snapshot/snap_dir.h"
 #include "kiln/snapshot/snap_mem.h"
@@ -217,7 +218,7 @@ static int create_vcpus(struct vm *vm, struct error *err)
     if (vm->config->cpus > (unsigned)vm->kvm.max_vcpus)
         return error_fmt(err, -EINVAL, "--cpus: %u is more than this host's KVM allows (%d)",
                          vm->config->cpus, vm->kvm.max_vcpus);
-    int r = cpuid_get_supported(vm->kvm.fd, &vm->supported_cpuid, err);
+    int r = vm_cpuid_build(vm, err);
     if (r < 0)
         return r;
     vm->vcpus = calloc(vm->config->cpus, sizeof(*vm->vcpus));
@@ -234,7 +235,8 @@ static int create_vcpus(struct vm *vm, struct error *err)
         .mmio_bus = &vm->mmio_bus,
         .mem = &vm->mem,
         .log = &vm->log,
-        .cpuid = vm->supported_cpuid,
+        .cpuid = vm->guest_cpuid,
+        .cpu_template = &vm->cpu_template,
         .hostcompat = &vm->hostcompat,
         .stop = {.request = vm_request_stop, .requested = vm_stop_requested, .opaque = vm},
         .sandbox_mode = vm->config->seccomp,
@@ -267,19 +269,29 @@ static int init_loop(struct vm *vm, struct error *err)
 
 int vm_build(struct vm *vm, const struct vm_config *config, struct error *err)
 {
-    return vm_build_from(vm, config, -1, err);
+    return vm_build_as(vm, config, -1, false, err);
 }
+
+static int build(struct vm *vm, const struct vm_config *config, int memory_fd, bool receiving,
+                 bool state_follows, struct error *err);
 
 int vm_build_from(struct vm *vm, const struct vm_config *config, int memory_fd, struct error *err)
 {
-    return vm_build_as(vm, config, memory_fd, false, err);
+    return build(vm, config, memory_fd, false, true, err);
 }
 
 int vm_build_as(struct vm *vm, const struct vm_config *config, int memory_fd, bool receiving,
                 struct error *err)
 {
+    return build(vm, config, memory_fd, receiving, receiving, err);
+}
+
+static int build(struct vm *vm, const struct vm_config *config, int memory_fd, bool receiving,
+                 bool state_follows, struct error *err)
+{
     memset(vm, 0, sizeof(*vm));
     vm->receiving = receiving;
+    vm->state_follows = state_follows;
     vm->fd = -1;
     vm->api_fd = -1;
     vm->kvm.fd = -1;
@@ -685,6 +697,9 @@ void vm_destroy(struct vm *vm)
     vm->nvcpus = 0;
     free(vm->supported_cpuid);
     vm->supported_cpuid = NULL;
+    free(vm->guest_cpuid);
+    vm->guest_cpuid = NULL;
+    cpu_template_free(&vm->cpu_template);
     bus_destroy(&vm->pio_bus);
     bus_destroy(&vm->mmio_bus);
     guest_mem_destroy(&vm->mem);

@@ -1,5 +1,6 @@
 /* The control API's endpoints for one VM (docs/api.md), each run on the VM's loop thread:
- * GET /vm, pause, resume, shutdown, reboot and counters; the HTTP side is api_server.c. */
+ * GET /vm, pause, resume, shutdown, reboot and counters (rate limits: vm_api_limits.c); the
+ * HTTP side is api_server.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -13,6 +14,8 @@
 #include "kiln/vm/vm.h"
 #include "kiln/vm/vm_api.h"
 #include "kiln/vm/vm_snapshot.h"
+#include "vm_api_balloon.h"
+#include "vm_api_limits.h"
 #include "vm_api_migrate.h"
 
 static const char *state_name(struct vm *vm)
@@ -88,6 +91,9 @@ static void get_vm(void *opaque, struct api_call *call)
     json_t *migration = body ? vm_api_migration_json(vm) : NULL;
     if (migration)
         json_object_set_new(body, "migration", migration);
+    json_t *balloon = body ? vm_api_balloon_summary(vm) : NULL;
+    if (balloon)
+        json_object_set_new(body, "balloon", balloon);
     if (!body)
         api_call_error(call, 500, "out of memory");
     else
@@ -282,6 +288,11 @@ static const struct api_route routes[] = {
     {"PUT", "/vm/snapshot", put_snapshot},
     {"PUT", "/vm/migrate", vm_api_put_migrate},
     {"PUT", "/vm/migrate/cancel", vm_api_put_migrate_cancel},
+    {"PATCH", "/vm/disks/*", vm_api_patch_disk},
+    {"PATCH", "/vm/nets/*", vm_api_patch_net},
+    {"PATCH", "/vm/rng", vm_api_patch_rng},
+    {"GET", "/vm/balloon", vm_api_get_balloon},
+    {"PUT", "/vm/balloon", vm_api_put_balloon},
 };
 
 int vm_api_start(struct vm *vm, struct error *err)

@@ -12,6 +12,7 @@
 #include "kiln/devices/serial.h"
 #include "kiln/host/tap.h"
 #include "kiln/devices/test_exit.h"
+#include "kiln/devices/virtio_balloon.h"
 #include "kiln/devices/virtio_blk.h"
 #include "kiln/devices/virtio_console.h"
 #include "kiln/devices/virtio_net.h"
@@ -283,6 +284,16 @@ static struct virtio_dev *blk_virtio(void *dev)
     return virtio_blk_dev(dev);
 }
 
+static int blk_attach(struct vm *vm, void *dev, struct error *err)
+{
+    return virtio_blk_attach(dev, err);
+}
+
+static void blk_detach(struct vm *vm, void *dev)
+{
+    virtio_blk_detach(dev);
+}
+
 static int blk_hand_over(void *dev, bool release, struct error *err)
 {
     return virtio_blk_hand_over(dev, release, err);
@@ -320,6 +331,23 @@ static void put_virtio_errors(struct counter_list *list, const struct virtio_dev
     put_counter(list, "malformed", virtio_dev_error_count(vdev));
 }
 
+/* A rate limit's counters, named "throttled", "rx_throttled"...: requests that waited, the
+ * milliseconds they waited, and the tokens left (gauges: they go down as well as up). */
+static void put_limit_counters(struct counter_list *list, const struct io_throttle_counters *c,
+                               const char *const names[4])
+{
+    put_counter(list, names[0], c->throttled);
+    put_counter(list, names[1], c->throttled_ms);
+    put_counter(list, names[2], c->bytes_tokens);
+    put_counter(list, names[3], c->ops_tokens);
+}
+
+static const char *const limit_names[4] = {"throttled", "throttled_ms", "bw_tokens", "ops_tokens"};
+static const char *const rx_limit_names[4] = {"rx_throttled", "rx_throttled_ms", "rx_bw_tokens",
+                                              "rx_ops_tokens"};
+static const char *const tx_limit_names[4] = {"tx_throttled", "tx_throttled_ms", "tx_bw_tokens",
+                                              "tx_ops_tokens"};
+
 static size_t blk_counter_list(void *dev, struct vm_counter *out, size_t max)
 {
     struct virtio_blk_counters c;
@@ -334,7 +362,21 @@ static size_t blk_counter_list(void *dev, struct vm_counter *out, size_t max)
     put_counter(&list, "discard_ops", c.discard_ops);
     put_counter(&list, "write_zeroes_ops", c.write_zeroes_ops);
     put_counter(&list, "errors", c.errors);
+    struct io_throttle_counters limit;
+    virtio_blk_limit_counters(dev, &limit);
+    put_limit_counters(&list, &limit, limit_names);
     return list.n;
+}
+
+static unsigned blk_get_limits(void *dev, struct rate_limit_config *limits)
+{
+    virtio_blk_get_limit(dev, &limits[0]);
+    return 1;
+}
+
+static int blk_set_limits(void *dev, const struct rate_limit_config *limits, struct error *err)
+{
+    return virtio_blk_set_limit(dev, &limits[0], err);
 }
 
 static int net_create(struct vm *vm, unsigned index, void **out, struct error *err)
@@ -347,11 +389,13 @@ static int net_create(struct vm *vm, unsigned index, void **out, struct error *e
         return fd;
     struct virtio_net *net;
     int r = virtio_net_create(&net, fd, mac, &vm->loop, &vm->mem, &vm->log, err);
-    if (r == 0 && vm->config->nets[index].mac_given) /* a restore must not undo mac= */
+    if (r < 0)
+        return r;
+    *out = net;
+    const struct net_config *cfg = &vm->config->nets[index];
+    if (cfg->mac_given) /* a restore must not undo mac= */
         virtio_net_keep_mac(net);
-    if (r == 0)
-        *out = net;
-    return r;
+    return virtio_net_set_limits(net, &cfg->rx_limit, &cfg->tx_limit, err);
 }
 
 static struct virtio_dev *net_virtio(void *dev)
@@ -397,7 +441,22 @@ static size_t net_counter_list(void *dev, struct vm_counter *out, size_t max)
     put_counter(&list, "tx_bytes", st.tx_bytes);
     put_counter(&list, "rx_dropped", st.rx_dropped);
     put_counter(&list, "tx_dropped", st.tx_dropped);
+    struct io_throttle_counters rx, tx;
+    virtio_net_limit_counters(dev, &rx, &tx);
+    put_limit_counters(&list, &rx, rx_limit_names);
+    put_limit_counters(&list, &tx, tx_limit_names);
     return list.n;
+}
+
+static unsigned net_get_limits(void *dev, struct rate_limit_config *limits)
+{
+    virtio_net_get_limits(dev, &limits[0], &limits[1]);
+    return 2;
+}
+
+static int net_set_limits(void *dev, const struct rate_limit_config *limits, struct error *err)
+{
+    return virtio_net_set_limits(dev, &limits[0], &limits[1], err);
 }
 
 static int rng_create(struct vm *vm, unsigned index, void **out, struct error *err)
@@ -411,7 +470,17 @@ static int rng_create(struct vm *vm, unsigned index, void **out, struct error *e
         return r;
     }
     *out = rng;
-    return 0;
+    return virtio_rng_set_limit(rng, &vm->config->rng_limit, err);
+}
+
+static int rng_attach(struct vm *vm, void *dev, struct error *err)
+{
+    return virtio_rng_attach(dev, &vm->loop, err);
+}
+
+static void rng_detach(struct vm *vm, void *dev)
+{
+    virtio_rng_detach(dev);
 }
 
 static struct virtio_dev *rng_virtio(void *dev)
@@ -441,7 +510,21 @@ static size_t rng_counter_list(void *dev, struct vm_counter *out, size_t max)
     struct counter_list list = {.out = out, .max = max};
     put_virtio_errors(&list, rng_virtio(dev));
     put_counter(&list, "bytes", virtio_rng_bytes_served(dev));
+    struct io_throttle_counters limit;
+    io_throttle_read_counters(&((struct virtio_rng *)dev)->throttle, &limit);
+    put_limit_counters(&list, &limit, limit_names);
     return list.n;
+}
+
+static unsigned rng_get_limits(void *dev, struct rate_limit_config *limits)
+{
+    virtio_rng_get_limit(dev, &limits[0]);
+    return 1;
+}
+
+static int rng_set_limits(void *dev, const struct rate_limit_config *limits, struct error *err)
+{
+    return virtio_rng_set_limit(dev, &limits[0], err);
 }
 
 static int vconsole_create(struct vm *vm, unsigned index, void **out, struct error *err)
@@ -503,10 +586,92 @@ static size_t vconsole_counter_list(void *dev, struct vm_counter *out, size_t ma
     return list.n;
 }
 
+static int balloon_create(struct vm *vm, unsigned index, void **out, struct error *err)
+{
+    const struct balloon_config *cfg = &vm->config->balloon;
+    struct virtio_balloon *b = zalloc(sizeof(*b), "virtio-balloon", err);
+    if (!b)
+        return -ENOMEM;
+    struct virtio_balloon_options options = {
+        .target_pages = (uint32_t)(cfg->target_bytes >> VIRTIO_BALLOON_PAGE_SHIFT),
+        .deflate_on_oom = cfg->deflate_on_oom,
+        .stats_seconds = cfg->stats_seconds,
+        .free_page_reporting = cfg->free_page_reporting,
+    };
+    int r = virtio_balloon_init(b, &options, &vm->mem, &vm->log, err);
+    if (r < 0) {
+        free(b);
+        return r;
+    }
+    *out = b;
+    return 0;
+}
+
+static struct virtio_dev *balloon_virtio(void *dev)
+{
+    return &((struct virtio_balloon *)dev)->vdev;
+}
+
+/* Every vCPU runs: none is held by a pause, a snapshot's capture or a migration's. */
+static bool vcpus_run(void *opaque)
+{
+    struct vm *vm = opaque;
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        if (vcpu_is_paused(&vm->vcpus[i]))
+            return false;
+    return true;
+}
+
+static int balloon_attach(struct vm *vm, void *dev, struct error *err)
+{
+    return virtio_balloon_attach(dev, &vm->loop, vcpus_run, vm, err);
+}
+
+static void balloon_detach(struct vm *vm, void *dev)
+{
+    virtio_balloon_detach(dev);
+}
+
+static void balloon_free(void *dev)
+{
+    virtio_balloon_destroy(dev);
+    free(dev);
+}
+
+static int balloon_save(void *dev, void *state, struct error *err)
+{
+    virtio_balloon_save(dev, state);
+    return 0;
+}
+
+static int balloon_restore(void *dev, const void *state, struct error *err)
+{
+    return virtio_balloon_restore(dev, state, err);
+}
+
+static size_t balloon_counter_list(void *dev, struct vm_counter *out, size_t max)
+{
+    struct virtio_balloon_counters c;
+    virtio_balloon_read_counters(dev, &c);
+    struct counter_list list = {.out = out, .max = max};
+    put_virtio_errors(&list, balloon_virtio(dev));
+    put_counter(&list, "inflated_pages", c.inflated_pages);
+    put_counter(&list, "deflated_pages", c.deflated_pages);
+    put_counter(&list, "discarded_pages", c.discarded_pages);
+    put_counter(&list, "reported_pages", c.reported_pages);
+    put_counter(&list, "bad_pfns", c.bad_pfns);
+    put_counter(&list, "repeated_pfns", c.repeated_pfns);
+    put_counter(&list, "excess_pfns", c.excess_pfns);
+    put_counter(&list, "discard_errors", c.discard_errors);
+    return list.n;
+}
+
 static const struct vm_device_kind blk_kind = {
     .name = "virtio-blk",
     .create = blk_create,
     .virtio = blk_virtio,
+    .attach = blk_attach,
+    .detach = blk_detach,
     .in_flight = blk_in_flight,
     .flush = blk_flush,
     .hand_over = blk_hand_over,
@@ -515,6 +680,8 @@ static const struct vm_device_kind blk_kind = {
     .save = blk_save,
     .restore = blk_restore,
     .counters = blk_counter_list,
+    .get_limits = blk_get_limits,
+    .set_limits = blk_set_limits,
 };
 static const struct vm_device_kind net_kind = {
     .name = "virtio-net",
@@ -527,16 +694,34 @@ static const struct vm_device_kind net_kind = {
     .save = net_save,
     .restore = net_restore,
     .counters = net_counter_list,
+    .get_limits = net_get_limits,
+    .set_limits = net_set_limits,
 };
 static const struct vm_device_kind rng_kind = {
     .name = "virtio-rng",
     .create = rng_create,
     .virtio = rng_virtio,
+    .attach = rng_attach,
+    .detach = rng_detach,
     .destroy = rng_free,
     .state_size = sizeof(struct virtio_rng_state),
     .save = rng_save,
     .restore = rng_restore,
     .counters = rng_counter_list,
+    .get_limits = rng_get_limits,
+    .set_limits = rng_set_limits,
+};
+static const struct vm_device_kind balloon_kind = {
+    .name = "virtio-balloon",
+    .create = balloon_create,
+    .virtio = balloon_virtio,
+    .attach = balloon_attach,
+    .detach = balloon_detach,
+    .destroy = balloon_free,
+    .state_size = sizeof(struct virtio_balloon_state),
+    .save = balloon_save,
+    .restore = balloon_restore,
+    .counters = balloon_counter_list,
 };
 static const struct vm_device_kind vconsole_kind = {
     .name = "virtio-console",
@@ -578,7 +763,7 @@ static int add_device(struct vm *vm, const struct vm_device_kind *kind, unsigned
 }
 
 /* The order is the guest's ABI: platform devices, then virtio slots for disks in --disk order,
- * nets in --net order, the rng and the virtio console. */
+ * nets in --net order, the rng, the virtio console and the balloon. */
 int vm_devices_create(struct vm *vm, struct error *err)
 {
     const struct vm_config *cfg = vm->config;
@@ -596,6 +781,8 @@ int vm_devices_create(struct vm *vm, struct error *err)
         r = add_device(vm, &rng_kind, 0, err);
     if (r == 0 && (cfg->console_device == CONSOLE_ON_VIRTIO || cfg->vconsole))
         r = add_device(vm, &vconsole_kind, 0, err);
+    if (r == 0 && cfg->balloon.enabled)
+        r = add_device(vm, &balloon_kind, 0, err);
     return r;
 }
 
@@ -634,6 +821,14 @@ void vm_devices_detach(struct vm *vm)
         if (d->kind->detach)
             d->kind->detach(vm, d->dev);
     }
+}
+
+struct vm_device *vm_devices_find(struct vm *vm, const char *kind_name, unsigned index)
+{
+    for (unsigned i = 0; i < vm->ndevices; i++)
+        if (strcmp(vm->devices[i].kind->name, kind_name) == 0 && index-- == 0)
+            return &vm->devices[i];
+    return NULL;
 }
 
 size_t vm_device_counters(const struct vm_device *d, struct vm_counter *out, size_t max)
@@ -690,6 +885,14 @@ void vm_devices_log_stats(const struct vm *vm)
             log_counters(&vm->log, what, counters, n);
         }
     }
+}
+
+struct virtio_balloon *vm_devices_balloon(const struct vm *vm)
+{
+    for (unsigned i = 0; i < vm->ndevices; i++)
+        if (vm->devices[i].kind == &balloon_kind)
+            return vm->devices[i].dev;
+    return NULL;
 }
 
 void vm_devices_terminal_resized(struct vm *vm, uint16_t cols, uint16_t rows)

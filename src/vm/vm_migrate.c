@@ -18,6 +18,7 @@
 #include "kiln/util/page_bitmap.h"
 #include "kiln/vm/vm.h"
 #include "kiln/vm/vm_dirty.h"
+#include "kiln/vm/vm_limits.h"
 #include "kiln/vm/vm_migrate.h"
 #include "kiln/vm/vm_sections.h"
 #include "kiln/vm/vm_snapshot.h"
@@ -256,7 +257,7 @@ static int send_config(struct vm_migrate *m, struct error *err)
     FILE *f = open_memstream(&yaml, &len);
     if (!f)
         return error_fmt(err, -ENOMEM, "out of memory");
-    int r = config_yaml_emit(m->vm->config, f, err);
+    int r = vm_running_config_emit(m->vm, f, err); /* the limits the API set included */
     fclose(f);
     if (r == 0)
         r = mig_send(m->link, MIG_REC_CONFIG, yaml, len, NULL, 0, err);

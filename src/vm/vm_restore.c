@@ -14,6 +14,7 @@
 #include "kiln/snapshot/snap_state.h"
 #include "kiln/vcpu/vcpu_state.h"
 #include "kiln/vm/vm.h"
+#include "kiln/vm/vm_cpuid.h"
 #include "kiln/vm/vm_snapshot.h"
 #include "kiln/vm/vm_snapshot_sections.h"
 #include "kiln/vm/vm_state.h"
@@ -167,7 +168,10 @@ static int check_link(const struct vm_config *config, const struct snap_reader *
                          (unsigned long long)(config->memory_bytes >> 20));
     struct snap_cpu_id host;
     snap_cpu_id_probe(&host);
-    int r = snap_cpu_id_check(&info->cpu, &host, reader->label, err);
+    /* A state with its VM's CPUID needs only what that CPUID has (vm_cpuid_load checks it
+     * against this host's KVM); an older one, every feature of the CPU it was saved on. */
+    int r = vm_cpuid_saved(reader) ? snap_cpu_vendor_check(&info->cpu, &host, reader->label, err)
+                                   : snap_cpu_id_check(&info->cpu, &host, reader->label, err);
     if (r == 0)
         r = is_base ? check_base_disks(config, reader, err) : check_disks(config, reader, err);
     return r;
@@ -219,6 +223,8 @@ int vm_snapshot_load_state(struct vm *vm, const struct snap_reader *reader, bool
         r = error_fmt(err, -ENOMEM, "out of memory");
     if (r == 0)
         r = find_all(vm, reader, found, err);
+    if (r == 0)
+        r = vm_cpuid_load(vm, reader, err);
     if (r == 0)
         r = load(vm, found, err);
     if (r == 0 && new_gen && vm->config->vmgenid) /* the snapshot's config: its DSDT has it */

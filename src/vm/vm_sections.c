@@ -8,6 +8,7 @@
 #include "kiln/config/config_yaml.h"
 #include "kiln/snapshot/snap_disk.h"
 #include "kiln/vcpu/vcpu_state.h"
+#include "kiln/vm/vm_cpuid.h"
 #include "kiln/vm/vm_sections.h"
 #include "kiln/vm/vm_state.h"
 
@@ -70,6 +71,8 @@ static int write_kvm_state(struct vm *vm, struct snap_writer *w, struct error *e
                          vm->vcpu_caps_error);
     struct vm_state vm_state;
     int r = vm_state_save(vm->fd, &vm_state, err);
+    if (r == 0)
+        r = vm_cpuid_save(vm, w, err);
     if (r == 0)
         r = add_section(w, VM_SNAPSHOT_SECTION_VM, -1, &vm_state, sizeof(vm_state), err);
     struct vm_snapshot_clock clock = {.realtime_ns = vm_snapshot_realtime_ns()};

@@ -22,6 +22,7 @@
 #include "kiln/vm/vm_dirty.h"
 #include "kiln/vm/vm_migrate.h"
 #include "kiln/vm/vm_sections.h"
+#include "kiln/vm/vm_limits.h"
 #include "kiln/vm/vm_snapshot.h"
 #include "kiln/vm/vm_snapshot_sections.h"
 
@@ -80,7 +81,7 @@ static int write_config(struct vm *vm, const char *path, struct error *err)
     FILE *f = fopen(path, "w");
     if (!f)
         return error_fmt(err, -errno, "%s: %s", path, strerror(errno));
-    int r = config_yaml_emit(vm->config, f, err);
+    int r = vm_running_config_emit(vm, f, err); /* the limits the API set included */
     if (fflush(f) != 0 || fsync(fileno(f)) != 0)
         r = r < 0 ? r : error_fmt(err, -errno, "%s: %s", path, strerror(errno));
     if (fclose(f) != 0 && r == 0)

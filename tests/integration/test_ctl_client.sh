@@ -68,7 +68,7 @@ run_ctl 1 ctl "$SOCK" resume
 
 # Bad uses: one line each, 125.
 run_ctl 125 ctl "$SOCK" frobnicate
-expect_text "unknown command" "$err" "unknown command 'frobnicate' (expected one of: status, pause, resume, shutdown, reboot, counters, snapshot, migrate, migrate-cancel)"
+expect_text "unknown command" "$err" "unknown command 'frobnicate' (expected one of: status, pause, resume, shutdown, reboot, counters, snapshot, migrate, migrate-cancel, balloon)"
 run_ctl 125 ctl "$SOCK"
 expect_text "missing command" "$err" "missing COMMAND after SOCKET"
 run_ctl 125 ctl "$SOCK" status --yaml

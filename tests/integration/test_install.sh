@@ -14,7 +14,7 @@ for file in bin/kiln lib/kiln/kiln-exit lib/kiln/hello.elf \
     share/man/man1/kiln-ctl.1.gz share/man/man1/kiln-ps.1.gz share/man/man1/kiln-restore.1.gz share/man/man1/kiln-receive.1.gz \
     share/man/man1/kiln-snapshot.1.gz share/man/man5/kiln-vm.yaml.5.gz \
     share/bash-completion/completions/kiln \
-    share/kiln/examples/hello.yaml; do
+    share/kiln/examples/hello.yaml share/kiln/examples/cpu-templates/x86-64-v2.yaml; do
     [ -s "$PREFIX/$file" ] || fail "cmake --install did not install $file: $(cat "$TEST_TMP/install.log")"
 done
 [ -x "$PREFIX/bin/kiln" ] || fail "installed bin/kiln is not executable"

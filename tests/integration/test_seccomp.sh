@@ -7,6 +7,7 @@
 require_kvm
 require_guest serial-echo.elf
 require_guest blk.elf
+require_guest balloon.elf
 
 # Bad values: one line each, before anything starts.
 run_kiln "$TEST_TMP/out" "$TEST_TMP/err" run --kernel "$GUEST_DIR/serial-echo.elf" --seccomp bogus
@@ -82,5 +83,12 @@ run_kiln "$TEST_TMP/out" "$TEST_TMP/err" run --kernel "$GUEST_DIR/blk.elf" --dev
     --disk "$TEST_TMP/blk.img,serial=kiln-disk-1" --cmdline "blk.serial=kiln-disk-1" --seccomp log
 expect_status 0 "$(cat "$TEST_TMP/out" "$TEST_TMP/err")"
 expect_contains "$TEST_TMP/out" "blk: all checks passed"
+expect_not_contains "$TEST_TMP/err" "seccomp"
+# ... nor does a balloon's: pages punched out of RAM by inflates and free page reports.
+run_kiln "$TEST_TMP/out" "$TEST_TMP/err" run --kernel "$GUEST_DIR/balloon.elf" --memory 64M \
+    --device-discovery cmdline --cmdline "balloon.mode=hostile" \
+    --balloon 0,free-page-reporting=on --seccomp log --api-socket none
+expect_status 0 "$(cat "$TEST_TMP/out" "$TEST_TMP/err")"
+expect_contains "$TEST_TMP/out" "balloon: hostile: PASS"
 expect_not_contains "$TEST_TMP/err" "seccomp"
 echo "PASS"

@@ -15,6 +15,12 @@
 #                                  kiln.ip), then unmount, report the vmgenid driver's CRNG
 #                                  reseeds and power off; with kiln.tcp=IP:PORT each line also
 #                                  goes to IP:PORT over one TCP connection, kept open throughout
+#   kiln.mode=idle                 print "kiln-idle: ready MemTotal N kB", then idle; every change
+#                                  of MemTotal is printed ("kiln-idle: MemTotal N kB"), so a
+#                                  balloon is seen; with kiln.fill_mib=M the guest first writes
+#                                  M MiB into a tmpfs file and deletes it ("kiln-idle: freed M
+#                                  MiB"), pages that free page reporting can hand back; with
+#                                  kiln.idle_s=S it powers off after S seconds
 #   kiln.checks=a,b,...            cpus memory blk blk-ro ext4 rng net hvc0 (see each check_*)
 #   kiln.end=poweroff|exit:N       how the checks end the VM: power off, or kiln-exit N
 #   kiln.cpus=N kiln.memory_mib=M  what cpus/memory expect
@@ -355,8 +361,32 @@ snapshot_mode() {
     poweroff -f
 }
 
+memtotal_kb() { awk '/^MemTotal:/ { print $2 }' /proc/meminfo; }
+idle_mode() {
+    if [ -n "${K_fill_mib:-}" ]; then
+        mkdir -p /tmp/fill
+        mount -t tmpfs -o size=$((K_fill_mib + 16))m tmpfs /tmp/fill
+        dd if=/dev/zero of=/tmp/fill/blob bs=1M count="$K_fill_mib" 2>/dev/null
+        rm -f /tmp/fill/blob
+        umount /tmp/fill
+        echo "kiln-idle: freed $K_fill_mib MiB"
+    fi
+    last=$(memtotal_kb)
+    echo "kiln-idle: ready MemTotal $last kB"
+    waited=0
+    while [ -z "${K_idle_s:-}" ] || [ "$waited" -lt "$K_idle_s" ]; do
+        sleep 1
+        waited=$((waited + 1))
+        now=$(memtotal_kb)
+        [ "$now" = "$last" ] || echo "kiln-idle: MemTotal $now kB"
+        last=$now
+    done
+    poweroff -f
+}
+
 load_modules
 case $K_mode in
+idle) idle_mode ;;
 reboot) reboot_mode ;;
 snapshot) snapshot_mode ;;
 shell) shell_mode ;;

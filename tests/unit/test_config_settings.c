@@ -203,6 +203,7 @@ static const struct {
 } samples[] = {
     {"--name", "web-1"},
     {"--cpus", "3,pin=0,2,5"},
+    {"--cpu-template", "/t/cpu.yaml"},
     {"--memory", "512M,backing=anon,prealloc,merge=on,thp=off"},
     {"--cpu-quota", "150"},
     {"--cpu-weight", "200"},
@@ -213,9 +214,13 @@ static const struct {
     {"--console", "file:/c.log"},
     {"--vconsole", "file:/v.log"}, /* not pty: the sample has a jail */
     {"--log-level", "debug"},
-    {"--disk", "/d.img,readonly,serial=d1,cache=unsafe,queue-size=64"},
-    {"--net", "tap=kt0,mac=02:00:00:00:00:0a"},
+    {"--disk", "/d.img,readonly,serial=d1,cache=unsafe,queue-size=64,bw=50M,bw-burst=1G,"
+               "iops=100/10ms,iops-burst=5000"},
+    {"--net", "tap=kt0,mac=02:00:00:00:00:0a,rx-bw=10M,rx-bw-burst=20M,rx-pps=1000,"
+              "rx-pps-burst=10,tx-bw=1G/2000ms,tx-bw-burst=1K,tx-pps=10/1ms,tx-pps-burst=1"},
     {"--rng", "true"},
+    {"--rng-limit", "bw=1M,bw-burst=2M,ops=100/500ms,ops-burst=7"},
+    {"--balloon", "64M,deflate-on-oom=on,stats=5,free-page-reporting=on"},
     {"--device-discovery", "cmdline"},
     {"--vmgenid", "off"},
     {"--on-reset", "restart"},
@@ -278,10 +283,15 @@ static void test_getters_give_back_what_setters_took(void **state)
     const struct {
         const struct config_device_keys *kind;
         const void *device;
-        const char *values[5];
+        const char *values[CONFIG_DEVICE_MAX_KEYS];
     } devices[] = {
-        {&config_disk_keys, &cfg.disks[0], {"/d.img", "true", "d1", "unsafe", "64"}},
-        {&config_net_keys, &cfg.nets[0], {"kt0", "02:00:00:00:00:0a"}},
+        {&config_disk_keys,
+         &cfg.disks[0],
+         {"/d.img", "true", "d1", "unsafe", "64", "50M", "1G", "100/10ms", "5000"}},
+        {&config_net_keys,
+         &cfg.nets[0],
+         {"kt0", "02:00:00:00:00:0a", "10M", "20M", "1000", "10", "1G/2000ms", "1K", "10/1ms",
+          "1"}},
     };
     for (size_t d = 0; d < 2; d++) {
         for (size_t k = 0; k < devices[d].kind->count; k++) {

@@ -182,6 +182,19 @@ static void test_value_spellings(void **state)
     config_free(&cfg);
     load_ok("kernel: {path: k}\nrng: False\n", &cfg);
     assert_false(cfg.rng);
+    assert_false(cfg.balloon.enabled);
+    config_free(&cfg);
+    /* The balloon: the flag's string; a bare 0 is a YAML integer, taken as its text. */
+    load_ok("kernel: {path: k}\nballoon: 128M,deflate-on-oom=on,stats=10\n", &cfg);
+    assert_true(cfg.balloon.enabled);
+    assert_int_equal(cfg.balloon.target_bytes, 128ULL << 20);
+    assert_true(cfg.balloon.deflate_on_oom);
+    assert_int_equal(cfg.balloon.stats_seconds, 10);
+    assert_false(cfg.balloon.free_page_reporting);
+    config_free(&cfg);
+    load_ok("kernel: {path: k}\nballoon: 0\n", &cfg);
+    assert_true(cfg.balloon.enabled);
+    assert_int_equal(cfg.balloon.target_bytes, 0);
     config_free(&cfg);
 }
 
@@ -425,6 +438,7 @@ static void test_emit_absolute_paths(void **state)
     char expected[8192];
     snprintf(expected, sizeof(expected),
              "cpus: 1\n"
+             "cpu-template: host\n"
              "memory: 256M\n"
              "kernel:\n"
              "  path: \"%s/k.elf\"\n"

@@ -55,16 +55,17 @@ static void test_unknown_keys(void **state)
     EXPECT(KERNEL "memroy: 1G\n", "vm.yaml:2:1: memroy: unknown key (did you mean 'memory'?)");
     EXPECT(KERNEL "mem: 1G\n", "vm.yaml:2:1: mem: unknown key (did you mean 'memory'?)");
     EXPECT(KERNEL "turbo: on\n",
-           "vm.yaml:2:1: turbo: unknown key (expected name, cpus, memory, cpu-quota, cpu-weight, "
-           "nice, kernel, console, "
-           "vconsole, log-level, disks, nets, rng, device-discovery, vmgenid, on-reset, "
+           "vm.yaml:2:1: turbo: unknown key (expected name, cpus, cpu-template, memory, "
+           "cpu-quota, cpu-weight, nice, kernel, console, vconsole, log-level, disks, nets, rng, "
+           "rng-limit, balloon, device-discovery, vmgenid, on-reset, "
            "shutdown-grace, host-compat, seccomp, jail, uid, gid or api)");
     EXPECT("kernel:\n  path: /k\n  cmdlin: quiet\n",
            "vm.yaml:3:3: kernel.cmdlin: unknown key (did you mean 'cmdline'?)");
     EXPECT(KERNEL "disks:\n  - path: /a\n    chache: unsafe\n",
            "vm.yaml:4:5: disks[0].chache: unknown key (did you mean 'cache'?)");
     EXPECT(KERNEL "nets: [{tap: kt0, vhost: on}]\n",
-           "vm.yaml:2:19: nets[0].vhost: unknown key (expected tap or mac)");
+           "vm.yaml:2:19: nets[0].vhost: unknown key (expected tap, mac, rx-bw, rx-bw-burst, "
+           "rx-pps, rx-pps-burst, tx-bw, tx-bw-burst, tx-pps or tx-pps-burst)");
     /* A key must be a name, not a list or mapping. */
     EXPECT(KERNEL "[a]: 1\n", "vm.yaml:2:1: a list is not a key (expected a name such as name)");
 }
@@ -105,15 +106,18 @@ static void test_wrong_types(void **state)
     EXPECT("kernel: /boot/vmlinux\n",
            "vm.yaml:1:9: kernel: '/boot/vmlinux' is not valid here (expected a mapping with "
            "path, initrd and cmdline)");
-    EXPECT(KERNEL "disks: a.img\n",
-           "vm.yaml:2:8: disks: 'a.img' is not valid here (expected a list of disks, each a "
-           "mapping with path and optionally readonly, serial, cache, queue-size)");
+    EXPECT(
+        KERNEL "disks: a.img\n",
+        "vm.yaml:2:8: disks: 'a.img' is not valid here (expected a list of disks, each a "
+        "mapping with path and optionally readonly, serial, cache, queue-size, bw, bw-burst, iops, "
+        "iops-burst)");
     EXPECT(KERNEL "disks: [a.img]\n",
            "vm.yaml:2:9: disks[0]: 'a.img' is not valid here (expected a mapping with path and "
-           "optionally readonly, serial, cache, queue-size)");
+           "optionally readonly, serial, cache, queue-size, bw, bw-burst, iops, iops-burst)");
     EXPECT(KERNEL "nets: {tap: kt0}\n",
            "vm.yaml:2:7: nets: a mapping is not valid here (expected a list of network devices, "
-           "each a mapping with tap and optionally mac)");
+           "each a mapping with tap and optionally mac, rx-bw, rx-bw-burst, rx-pps, rx-pps-burst, "
+           "tx-bw, tx-bw-burst, tx-pps, tx-pps-burst)");
     EXPECT(KERNEL "rng: [true]\n",
            "vm.yaml:2:6: rng: a list is not valid here (expected true or false)");
     EXPECT(KERNEL "cpus:\n", "vm.yaml:2:6: cpus: no value (expected a vCPU count from 1 to 254)");
@@ -130,6 +134,16 @@ static void test_bad_values(void **state)
 {
     EXPECT(KERNEL "cpus: 0\n",
            "vm.yaml:2:7: cpus: '0' is not a valid vCPU count (expected 1 to 254)");
+    EXPECT(KERNEL "disks: [{path: a.img, bw: fast}]\n",
+           "vm.yaml:2:27: disks[0].bw: 'fast' is not valid (expected bytes a second such as 50M, "
+           "or SIZE/TIME such as 5M/100ms; 0 for no limit; a time from 1ms to 3600000ms)");
+    EXPECT(KERNEL "nets: [{tap: kt0, tx-pps: 10/1h}]\n",
+           "vm.yaml:2:27: nets[0].tx-pps: '10/1h' is not valid (expected a count a second such as "
+           "1000, or COUNT/TIME such as 100/100ms; 0 for no limit; a time from 1ms to 3600000ms)");
+    EXPECT(KERNEL "rng: true\nrng-limit: bw=1M,speed=2\n",
+           "vm.yaml:3:12: rng-limit: unknown option 'speed=2' in 'bw=1M,speed=2' (expected "
+           "bw=RATE, "
+           "bw-burst=SIZE, ops=RATE or ops-burst=N)");
     EXPECT(KERNEL "cpus: 2.0\n",
            "vm.yaml:2:7: cpus: '2.0' is not a valid vCPU count (expected 1 to 254)");
     EXPECT(KERNEL "memory: 1M\n",
@@ -160,6 +174,13 @@ static void test_bad_values(void **state)
     EXPECT(KERNEL "device-discovery: dt\n",
            "vm.yaml:2:19: device-discovery: 'dt' is not valid (expected acpi or cmdline)");
     EXPECT(KERNEL "rng: yes\n", "vm.yaml:2:6: rng: 'yes' is not valid (expected true or false)");
+    EXPECT(
+        KERNEL "balloon: 0,stats=often\n",
+        "vm.yaml:2:10: balloon: stats 'often' in '0,stats=often' is not valid (expected a number "
+        "of seconds from 0 (no statistics) to 3600)");
+    EXPECT(KERNEL "memory: 64M\nballoon: 1G\n",
+           "vm.yaml:3:10: balloon: a balloon of 1G is more than the VM's 64M of memory (expected "
+           "at most 64M)");
     EXPECT(KERNEL "vmgenid: false\n",
            "vm.yaml:2:10: vmgenid: 'false' is not valid (expected on or off)");
     EXPECT(KERNEL "name: my vm\n",

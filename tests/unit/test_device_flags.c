@@ -75,13 +75,11 @@ static void test_disk_errors(void **state)
 {
     struct cli_request req;
     struct error err;
-    expect_error(
-        PARSE(&req, &err, "run", "--kernel", "k", "--disk", ",readonly"), &err,
-        "--disk: empty path (expected "
-        "PATH[,readonly][,serial=ID][,cache=writeback|writethrough|unsafe][,queue-size=N])");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", ",readonly"), &err,
+                 "--disk: empty path (expected " CONFIG_DISK_SPEC ")");
     expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,rw"), &err,
                  "--disk: unknown option 'rw' in 'a.img,rw' (expected readonly, serial=ID, "
-                 "cache=MODE or queue-size=N)");
+                 "cache=MODE, queue-size=N, bw=RATE, bw-burst=SIZE, iops=RATE or iops-burst=N)");
     expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,cache=none"), &err,
                  "--disk: cache 'none' in 'a.img,cache=none' is not a cache mode (expected "
                  "writeback, writethrough or unsafe)");
@@ -92,16 +90,14 @@ static void test_disk_errors(void **state)
         "bytes (expected 1 to 20 bytes)");
     expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,serial="), &err,
                  "--disk: serial '' in 'a.img,serial=' is 0 bytes (expected 1 to 20 bytes)");
-    expect_error(
-        PARSE(&req, &err, "run", "--kernel", "k", "--disk"), &err,
-        "--disk: missing value (expected "
-        "PATH[,readonly][,serial=ID][,cache=writeback|writethrough|unsafe][,queue-size=N])");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk"), &err,
+                 "--disk: missing value (expected " CONFIG_DISK_SPEC ")");
     /* A later bad --disk must not leak the earlier good ones (ASan checks). */
     expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,serial=x", "--disk",
                        "b.img,bogus"),
                  &err,
                  "--disk: unknown option 'bogus' in 'b.img,bogus' (expected readonly, serial=ID, "
-                 "cache=MODE or queue-size=N)");
+                 "cache=MODE, queue-size=N, bw=RATE, bw-burst=SIZE, iops=RATE or iops-burst=N)");
     expect_error(
         PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,queue-size=100"), &err,
         "--disk: queue-size '100' in 'a.img,queue-size=100' is not valid (expected a power of "
@@ -132,6 +128,61 @@ static void test_switch_and_keyword_errors(void **state)
                  "unknown flag '--disc' for 'kiln run' (did you mean '--disk'?)");
 }
 
+static void test_balloon_flag(void **state)
+{
+    struct cli_request req;
+    struct error err;
+    assert_int_equal(PARSE(&req, &err, "run", "--kernel", "k", "--balloon", "0"), 0);
+    assert_true(req.config.balloon.enabled);
+    assert_int_equal(req.config.balloon.target_bytes, 0);
+    assert_false(req.config.balloon.deflate_on_oom);
+    assert_int_equal(req.config.balloon.stats_seconds, 0);
+    assert_false(req.config.balloon.free_page_reporting);
+    cli_request_free(&req);
+    assert_int_equal(PARSE(&req, &err, "run", "--kernel", "k", "--memory", "128M", "--balloon",
+                           "64M,deflate-on-oom=on,stats=5,free-page-reporting=on"),
+                     0);
+    assert_int_equal(req.config.balloon.target_bytes, 64ULL << 20);
+    assert_true(req.config.balloon.deflate_on_oom);
+    assert_int_equal(req.config.balloon.stats_seconds, 5);
+    assert_true(req.config.balloon.free_page_reporting);
+    struct config_problems problems = {.count = 0};
+    assert_int_equal(config_check_all(&req.config, NULL, false, &problems), 0);
+    cli_request_free(&req);
+
+    /* Each bad value: one line naming the option, the whole value and what was expected. */
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--balloon", "lots"), &err,
+                 "--balloon: size 'lots' in 'lots' is not a balloon size (expected a whole number "
+                 "of MiB such as 0 or 128M, at most the VM's memory)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--balloon", "4097K"), &err,
+                 "--balloon: size '4097K' in '4097K' is not a balloon size (expected a whole "
+                 "number of MiB such as 0 or 128M, at most the VM's memory)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--balloon", "0,stats=-1"), &err,
+                 "--balloon: stats '-1' in '0,stats=-1' is not valid (expected a number of "
+                 "seconds from 0 (no statistics) to 3600)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--balloon", "0,stats=3601"), &err,
+                 "--balloon: stats '3601' in '0,stats=3601' is not valid (expected a number of "
+                 "seconds from 0 (no statistics) to 3600)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--balloon", "0,deflate-on-oom=yes"),
+                 &err,
+                 "--balloon: deflate-on-oom 'yes' in '0,deflate-on-oom=yes' is not valid "
+                 "(expected on or off)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--balloon", "0,hint=on"), &err,
+                 "--balloon: unknown option 'hint=on' in '0,hint=on' (expected "
+                 "deflate-on-oom=on|off, stats=SECONDS or free-page-reporting=on|off)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--balloon", ",stats=1"), &err,
+                 "--balloon: empty size (expected "
+                 "SIZE[,deflate-on-oom=on|off][,stats=SECONDS][,free-page-reporting=on|off])");
+    /* The target can never be more than the RAM. */
+    assert_int_equal(
+        PARSE(&req, &err, "run", "--kernel", "k", "--memory", "64M", "--balloon", "65M"), 0);
+    assert_int_equal(config_check_all(&req.config, NULL, false, &problems), 1);
+    assert_string_equal(problems.lines[0], "--balloon: a balloon of 65M is more than the VM's 64M "
+                                           "of memory (expected at most 64M)");
+    config_problems_free(&problems);
+    cli_request_free(&req);
+}
+
 static void test_net_flag(void **state)
 {
     struct cli_request req;
@@ -148,7 +199,7 @@ static void test_net_flag(void **state)
     cli_request_free(&req);
 
     expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--net", "mac=02:00:00:00:00:01"), &err,
-                 "--net: 'mac=02:00:00:00:00:01' has no tap=NAME (expected tap=NAME[,mac=MAC])");
+                 "--net: 'mac=02:00:00:00:00:01' has no tap=NAME (expected " CONFIG_NET_SPEC ")");
     expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--net", "tap=kt0,mac=02:00:00:00:00"),
                  &err,
                  "--net: mac '02:00:00:00:00' in 'tap=kt0,mac=02:00:00:00:00' is not a MAC "
@@ -162,8 +213,83 @@ static void test_net_flag(void **state)
                  "--net: tap 'a-very-long-tap-name' in 'tap=a-very-long-tap-name' is not an "
                  "interface name (expected 1 to 15 bytes, no '/')");
     expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--net", "tap=kt0,vhost=on"), &err,
-                 "--net: unknown option 'vhost=on' in 'tap=kt0,vhost=on' (expected tap=NAME or "
-                 "mac=MAC)");
+                 "--net: unknown option 'vhost=on' in 'tap=kt0,vhost=on' (expected tap=NAME, "
+                 "mac=MAC, rx-bw=RATE, rx-bw-burst=SIZE, rx-pps=RATE, rx-pps-burst=N, tx-bw=RATE, "
+                 "tx-bw-burst=SIZE, tx-pps=RATE or tx-pps-burst=N)");
+}
+
+#define BW_ERROR                                                                                   \
+    "is not valid (expected bytes a second such as 50M, or SIZE/TIME such as 5M/100ms; 0 for no "  \
+    "limit; a time from 1ms to 3600000ms)"
+#define OPS_ERROR                                                                                  \
+    "is not valid (expected a count a second such as 1000, or COUNT/TIME such as 100/100ms; 0 "    \
+    "for no limit; a time from 1ms to 3600000ms)"
+
+/* Rate limits: the short form, a refill time, bursts, and each bad value in one line. */
+static void test_rate_limits(void **state)
+{
+    struct cli_request req;
+    struct error err;
+    assert_int_equal(PARSE(&req, &err, "run", "--kernel", "k", "--disk",
+                           "a.img,bw=50M,iops=2000/100ms,bw-burst=1G", "--net",
+                           "tap=kt0,rx-bw=1M,tx-pps=10,tx-pps-burst=5", "--rng", "--rng-limit",
+                           "ops=4"),
+                     0);
+    const struct rate_limit_config *disk = &req.config.disks[0].limit;
+    assert_int_equal(disk->bytes.size, 50 << 20);
+    assert_int_equal(disk->bytes.refill_time_ms, 1000);
+    assert_int_equal(disk->bytes.one_time_burst, 1ULL << 30);
+    assert_int_equal(disk->ops.size, 2000);
+    assert_int_equal(disk->ops.refill_time_ms, 100);
+    assert_int_equal(req.config.nets[0].rx_limit.bytes.size, 1 << 20);
+    assert_int_equal(req.config.nets[0].rx_limit.ops.size, 0);
+    assert_int_equal(req.config.nets[0].tx_limit.ops.size, 10);
+    assert_int_equal(req.config.nets[0].tx_limit.ops.one_time_burst, 5);
+    assert_int_equal(req.config.rng_limit.ops.size, 4);
+    assert_int_equal(req.config.rng_limit.bytes.size, 0);
+    cli_request_free(&req);
+
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,bw=fast"), &err,
+                 "--disk: bw 'fast' in 'a.img,bw=fast' " BW_ERROR);
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,bw=5M/0ms"), &err,
+                 "--disk: bw '5M/0ms' in 'a.img,bw=5M/0ms' " BW_ERROR);
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,bw=5M/2h"), &err,
+                 "--disk: bw '5M/2h' in 'a.img,bw=5M/2h' " BW_ERROR);
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,bw=5M/3600001ms"), &err,
+                 "--disk: bw '5M/3600001ms' in 'a.img,bw=5M/3600001ms' " BW_ERROR);
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,iops=10K"), &err,
+                 "--disk: iops '10K' in 'a.img,iops=10K' " OPS_ERROR);
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,iops=-1"), &err,
+                 "--disk: iops '-1' in 'a.img,iops=-1' " OPS_ERROR);
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--disk", "a.img,bw-burst=1M/10ms"),
+                 &err,
+                 "--disk: bw-burst '1M/10ms' in 'a.img,bw-burst=1M/10ms' is not valid (expected a "
+                 "size such as 100M, spent once before the rate; a time from 1ms to 3600000ms)");
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--net", "tap=kt0,rx-pps="), &err,
+                 "--net: rx-pps '' in 'tap=kt0,rx-pps=' " OPS_ERROR);
+    expect_error(PARSE(&req, &err, "run", "--kernel", "k", "--rng", "--rng-limit", "bw=1M,iops=3"),
+                 &err,
+                 "--rng-limit: unknown option 'iops=3' in 'bw=1M,iops=3' (expected bw=RATE, "
+                 "bw-burst=SIZE, ops=RATE or ops-burst=N)");
+}
+
+/* What only the validation pass sees: a burst without its rate, a limit without a device. */
+static void test_rate_limit_checks(void **state)
+{
+    struct cli_request req;
+    struct error err;
+    assert_int_equal(PARSE(&req, &err, "run", "--kernel", "/dev/null", "--disk",
+                           "/dev/null,readonly,iops-burst=5", "--rng-limit", "bw=1M"),
+                     0);
+    struct config_problems problems = {.count = 0};
+    config_check_all(&req.config, NULL, false, &problems);
+    assert_int_equal(problems.count, 2);
+    assert_string_equal(problems.lines[0],
+                        "--disk: iops-burst without iops (expected the rate the burst goes with)");
+    assert_string_equal(problems.lines[1],
+                        "--rng-limit: there is no virtio-rng to limit (expected --rng too)");
+    config_problems_free(&problems);
+    cli_request_free(&req);
 }
 
 static void test_default_mac(void **state)
@@ -289,8 +415,8 @@ static void test_checks_across_disks(void **state)
     }
     assert_int_equal(cli_parse(argc, argv, &req, &err), 0);
     assert_int_equal(config_validate(&req.config, &err), -EINVAL);
-    assert_string_equal(err.msg,
-                        "--disk/--net/--rng: 9 virtio devices (expected at most 8 in total)");
+    assert_string_equal(
+        err.msg, "--disk/--net/--rng/--balloon: 9 virtio devices (expected at most 8 in total)");
     cli_request_free(&req);
 
     unlink(link_path);
@@ -336,6 +462,9 @@ int main(void)
         cmocka_unit_test(test_checks_across_disks),
         cmocka_unit_test(test_cmdline_renderer),
         cmocka_unit_test(test_net_flag),
+        cmocka_unit_test(test_rate_limits),
+        cmocka_unit_test(test_rate_limit_checks),
+        cmocka_unit_test(test_balloon_flag),
         cmocka_unit_test(test_default_mac),
         cmocka_unit_test(test_mac_of_each_device),
         cmocka_unit_test(test_clone_macs),

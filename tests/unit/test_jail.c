@@ -23,13 +23,14 @@ static void set(struct vm_config *cfg, config_setter setter, const char *value)
         fail_msg("%s", err.msg);
 }
 
-/* A VM with every kind of file: kernel, initrd, two disks (one read-only), two console files
- * and a TAP. */
+/* A VM with every kind of file: kernel, initrd, CPU template, two disks (one read-only), two
+ * console files and a TAP. */
 static void full_config(struct vm_config *cfg)
 {
     config_init(cfg);
     set(cfg, config_set_kernel, "/images/vmlinux");
     set(cfg, config_set_initrd, "/images/initrd.img");
+    set(cfg, config_set_cpu_template, "/templates/fleet.yaml");
     set(cfg, config_set_disk, "/disks/root.img");
     set(cfg, config_set_disk, "/disks/data.img,readonly");
     set(cfg, config_set_console, "file:/logs/ttyS0.log");
@@ -53,6 +54,7 @@ static void test_plan_lists_every_file(void **state)
     } want[] = {
         {"/images/vmlinux", "/kernel", true, false, JAIL_FILE_BIND},
         {"/images/initrd.img", "/initrd", true, false, JAIL_FILE_BIND},
+        {"/templates/fleet.yaml", "/cpu-template.yaml", true, false, JAIL_FILE_BIND},
         {"/disks/root.img", "/disk0", false, false, JAIL_FILE_BIND},
         {"/disks/data.img", "/disk1", true, false, JAIL_FILE_BIND},
         {"/logs/ttyS0.log", "/console.log", false, true, JAIL_FILE_BIND},
@@ -71,7 +73,8 @@ static void test_plan_lists_every_file(void **state)
     config_free(&cfg);
 }
 
-/* The least a VM needs: its kernel and /dev/kvm; no TAP device without a TAP. */
+/* The least a VM needs: its kernel and /dev/kvm; no TAP device without a TAP, no file for a
+ * built-in CPU template. */
 static void test_plan_minimal(void **state)
 {
     (void)state;
@@ -79,6 +82,7 @@ static void test_plan_minimal(void **state)
     config_init(&cfg);
     set(&cfg, config_set_kernel, "/k.elf");
     set(&cfg, config_set_console, "stdio");
+    set(&cfg, config_set_cpu_template, "minimal"); /* built in: no file */
     struct jail_plan plan;
     jail_plan_make(&cfg, &plan);
     assert_int_equal(plan.count, 2);
@@ -102,7 +106,7 @@ static void test_plan_at_its_largest(void **state)
     struct jail_plan plan;
     jail_plan_make(&cfg, &plan);
     assert_int_equal(plan.count, JAIL_MAX_FILES);
-    assert_string_equal(plan.files[2 + CONFIG_MAX_VIRTIO_DEVICES - 1].inside, "/disk7");
+    assert_string_equal(plan.files[3 + CONFIG_MAX_VIRTIO_DEVICES - 1].inside, "/disk7");
     config_free(&cfg);
 }
 
@@ -117,6 +121,7 @@ static void test_rewrite_points_inside(void **state)
     assert_int_equal(jail_plan_rewrite(&cfg, &plan, &err), 0);
     assert_string_equal(cfg.kernel_path, "/kernel");
     assert_string_equal(cfg.initrd_path, "/initrd");
+    assert_string_equal(cfg.cpu_template, "/cpu-template.yaml");
     assert_string_equal(cfg.disks[0].path, "/disk0");
     assert_string_equal(cfg.disks[1].path, "/disk1");
     assert_true(cfg.disks[1].readonly);

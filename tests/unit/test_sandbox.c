@@ -167,6 +167,13 @@ static int flush_no_fd(void)
     return fdatasync(-1) < 0 && errno == EBADF ? 0 : 1;
 }
 
+static int punch_no_fd(void)
+{
+    return fallocate(-1, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096) < 0 && errno == EBADF
+               ? 0
+               : 1;
+}
+
 static int open_file(void)
 {
     int fd = open("/dev/null", O_RDONLY);
@@ -305,6 +312,9 @@ static void test_needs_widen_the_loop(void **state)
     expect_allowed(SANDBOX_THREAD_LOOP, SANDBOX_NEED_CGROUP, remove_folder_at);
     expect_killed(SANDBOX_THREAD_LOOP, 0, remove_folder_at);
     expect_killed(SANDBOX_THREAD_LOOP, SANDBOX_NEED_CGROUP, open_file);
+    /* A balloon's loop punches pages out of guest RAM; a VM without one cannot. */
+    expect_allowed(SANDBOX_THREAD_LOOP, SANDBOX_NEED_BALLOON, punch_no_fd);
+    expect_killed(SANDBOX_THREAD_LOOP, 0, punch_no_fd);
 }
 
 /* The filter is the thread's: the thread that created it is not filtered. */

@@ -527,6 +527,24 @@ static void test_cpu_id_mismatches(void **state)
                         "snapshot S: the CPU vendor has byte 0x1b at offset 3 (expected text)");
 }
 
+/* A state holding its VM's CPUID: only the vendor must match; features are checked against the
+ * restoring host's KVM instead. */
+static void test_cpu_vendor_check(void **state)
+{
+    struct error err = {{0}};
+    struct snap_cpu_id saved = intel_like(), host = intel_like();
+    host.leaf7_ebx = 0;
+    host.leaf1_ecx = 0;
+    assert_int_equal(snap_cpu_vendor_check(&saved, &host, "snapshot S", &err), 0);
+    strcpy(host.vendor, "AuthenticAMD");
+    assert_int_equal(snap_cpu_vendor_check(&saved, &host, "snapshot S", &err), -ENODEV);
+    assert_string_equal(err.msg,
+                        "snapshot S: snapshot was taken on a GenuineIntel CPU, this host is "
+                        "AuthenticAMD");
+    saved.pad = 1;
+    assert_int_equal(snap_cpu_vendor_check(&saved, &host, "snapshot S", &err), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -551,6 +569,7 @@ int main(void)
                                         snapshot_tmp_teardown),
         cmocka_unit_test(test_cpu_id_probe_and_self_check),
         cmocka_unit_test(test_cpu_id_mismatches),
+        cmocka_unit_test(test_cpu_vendor_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

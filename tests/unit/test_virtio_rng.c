@@ -1,5 +1,6 @@
 /* Unit tests for virtio-rng on a real transport without KVM: requests are answered with random
- * bytes, a budget of them per doorbell, so one full queue cannot hold the event loop. */
+ * bytes, a budget of them per doorbell, so one full queue cannot hold the event loop; a rate
+ * limit holds requests in the ring until a loop timer says their tokens are there. */
 #include <linux/virtio_config.h>
 #include <linux/virtio_mmio.h>
 #include <setjmp.h>
@@ -8,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <uv.h>
 
 #include <cmocka.h>
 
@@ -90,10 +92,66 @@ static void test_one_doorbell_serves_a_budget_of_requests(void **state)
     assert_int_equal(fx.kicks, 1);
 }
 
+/* 20 requests a second in a bucket of 2: two are served at once, the rest wait in the ring
+ * (doorbells do nothing, and ask for none) until the throttle's timer kicks the queue, one
+ * every 50 ms; removing the limit frees the rest at the loop's next turn. */
+static void test_rate_limit_holds_requests_in_the_ring(void **state)
+{
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    struct error err;
+    assert_int_equal(virtio_rng_attach(&fx.rng, &loop, &err), 0);
+    struct rate_limit_config limit = {.ops = {.size = 2, .refill_time_ms = 100}};
+    assert_int_equal(virtio_rng_set_limit(&fx.rng, &limit, &err), 0);
+    const unsigned requests = 8;
+    struct vring_avail *avail = gpa(Q_AVAIL);
+    for (unsigned i = 0; i < requests; i++) {
+        struct vring_desc d = {.addr = BUF + i * 0x100, .len = 32, .flags = VRING_DESC_F_WRITE};
+        memcpy((uint8_t *)gpa(Q_DESC) + i * sizeof(d), &d, sizeof(d));
+        avail->ring[i] = (uint16_t)i;
+    }
+    avail->idx = (uint16_t)requests;
+    struct vring_used *used = gpa(Q_USED);
+    uint64_t start = uv_hrtime();
+    virtio_dev_handle_notify(&fx.rng.vdev, 0);
+    assert_int_equal(used->idx, 2);
+    assert_int_equal(used->flags, VRING_USED_F_NO_NOTIFY); /* no doorbells while it waits */
+    virtio_dev_handle_notify(&fx.rng.vdev, 0);
+    assert_int_equal(used->idx, 2);
+    assert_int_equal(fx.kicks, 0);
+    /* The loop's timer kicks the queue; the test's transport only counts kicks, so it rings. */
+    while (used->idx < 5) {
+        unsigned kicks = fx.kicks;
+        uv_run(&loop, UV_RUN_ONCE);
+        assert_int_equal(fx.kicks, kicks + 1);
+        virtio_dev_handle_notify(&fx.rng.vdev, 0);
+    }
+    uint64_t ms = (uv_hrtime() - start) / 1000000;
+    assert_in_range(ms, 145, 1000); /* three more tokens: 150 ms, less the clock's rounding */
+    struct io_throttle_counters c;
+    io_throttle_read_counters(&fx.rng.throttle, &c);
+    assert_in_range(c.throttled, 4, 10); /* 4: the first wait, then one a kick (more if early) */
+    assert_in_range(c.throttled_ms, 140, 1000);
+
+    struct rate_limit_config none = {.bytes = {0}, .ops = {0}};
+    assert_int_equal(virtio_rng_set_limit(&fx.rng, &none, &err), 0);
+    uv_run(&loop, UV_RUN_ONCE);
+    virtio_dev_handle_notify(&fx.rng.vdev, 0);
+    assert_int_equal(used->idx, requests);
+    assert_int_equal(virtio_rng_bytes_served(&fx.rng), 32 * requests);
+    assert_int_equal(used->flags, 0);
+
+    virtio_rng_detach(&fx.rng);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_one_doorbell_serves_a_budget_of_requests, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_rate_limit_holds_requests_in_the_ring, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

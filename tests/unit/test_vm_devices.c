@@ -38,6 +38,8 @@ static void make_config(struct vm_config *cfg)
     snprintf(vconsole, sizeof(vconsole), "file:%s", console_path);
     assert_int_equal(config_set_vconsole(cfg, "--vconsole", vconsole, &err), 0);
     assert_int_equal(config_set_memory(cfg, "--memory", "64M", &err), 0);
+    assert_int_equal(
+        config_set_balloon(cfg, "--balloon", "16M,stats=1,free-page-reporting=on", &err), 0);
     cfg->log_level = LOG_ERROR;
 }
 
@@ -93,11 +95,12 @@ static void test_build_makes_the_devices_in_slot_order(void **state)
     }
     assert_non_null(bus_find(&vm->pio_bus, PLATFORM_COM1_PORT));
     assert_non_null(bus_find(&vm->pio_bus, PLATFORM_RTC_PORT));
-    /* virtio: the disk, then the rng, then the console, in slots 0, 1, 2. */
+    /* virtio: the disk, then the rng, the console and the balloon, in slots 0, 1, 2, 3. */
     assert_int_equal(find(vm, "virtio-blk 0")->slot, 0);
     assert_int_equal(find(vm, "virtio-rng 0")->slot, 1);
     assert_int_equal(find(vm, "virtio-console 0")->slot, 2);
-    assert_int_equal(vm->nvirtio, 3);
+    assert_int_equal(find(vm, "virtio-balloon 0")->slot, 3);
+    assert_int_equal(vm->nvirtio, 4);
     assert_non_null(bus_find(&vm->mmio_bus, PLATFORM_VIRTIO_MMIO_BASE + 2 * 0x1000));
     assert_int_equal(vm->nvcpus, 1);
     release(vm, &cfg);
@@ -130,7 +133,7 @@ static void test_every_state_round_trips(void **state)
         free(b);
         with_state++;
     }
-    assert_int_equal(with_state, 5); /* serial, rtc, blk, rng, console */
+    assert_int_equal(with_state, 6); /* serial, rtc, blk, rng, console, balloon */
     release(vm, &cfg);
 }
 
@@ -160,10 +163,17 @@ static void test_every_device_reports_its_counters(void **state)
         {"pm 0", {NULL}, 0},
         {"virtio-blk 0",
          {"malformed", "read_ops", "read_bytes", "write_ops", "write_bytes", "flush_ops",
-          "discard_ops", "write_zeroes_ops", "errors"},
+          "discard_ops", "write_zeroes_ops", "errors", "throttled", "throttled_ms", "bw_tokens",
+          "ops_tokens"},
          1},
-        {"virtio-rng 0", {"malformed", "bytes"}, 1},
+        {"virtio-rng 0",
+         {"malformed", "bytes", "throttled", "throttled_ms", "bw_tokens", "ops_tokens"},
+         1},
         {"virtio-console 0", {"malformed", "rx_bytes", "tx_bytes"}, 2},
+        {"virtio-balloon 0",
+         {"malformed", "inflated_pages", "deflated_pages", "discarded_pages", "reported_pages",
+          "bad_pfns", "repeated_pfns", "excess_pfns", "discard_errors"},
+         4},
     };
     static const char *const queue_names[] = {"notifications", "chains", "used", "interrupts",
                                               "bad_chains"};

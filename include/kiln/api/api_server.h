@@ -26,7 +26,8 @@ struct api_call; /* one request, owned by the server until replied to */
 
 struct api_route {
     const char *method; /* "GET", "PUT", "PATCH" */
-    const char *path;   /* exact match, e.g. "/vm/pause" */
+    const char *path;   /* exact match, e.g. "/vm/pause"; a last segment that is a star
+                           ("*") matches any one segment: api_call_path gives the whole path */
     void (*handle)(void *opaque, struct api_call *call);
 };
 

@@ -10,6 +10,7 @@
 
 #include "kiln/util/error.h"
 #include "kiln/util/log.h"
+#include "kiln/util/token_bucket.h"
 #include "kiln/sandbox/sandbox.h"
 
 /* Where a console's bytes go: stdin/stdout, a file (output only), nowhere, a Unix socket kiln
@@ -30,9 +31,11 @@ enum disk_cache { DISK_CACHE_WRITEBACK, DISK_CACHE_WRITETHROUGH, DISK_CACHE_UNSA
 
 /* --net tap=NAME[,mac=MAC]: a virtio-net device on a TAP interface. */
 struct net_config {
-    char *tap;      /* interface name, at most IFNAMSIZ - 1 bytes */
-    uint8_t mac[6]; /* the guest's MAC */
-    bool mac_given; /* else derived from the TAP name and the device's index */
+    char *tap;                         /* interface name, at most IFNAMSIZ - 1 bytes */
+    uint8_t mac[6];                    /* the guest's MAC */
+    bool mac_given;                    /* else derived from the TAP name and the device's index */
+    struct rate_limit_config rx_limit; /* rx-bw=, rx-pps=: host to guest (size 0: none) */
+    struct rate_limit_config tx_limit; /* tx-bw=, tx-pps=: guest to host */
 };
 
 struct disk_config {
@@ -41,6 +44,7 @@ struct disk_config {
     char *serial; /* NULL: none; at most VIRTIO_BLK_ID_BYTES (20) bytes */
     enum disk_cache cache;
     unsigned queue_size; /* QueueNumMax offered: a power of 2 from 2 to 256 (default 256) */
+    struct rate_limit_config limit; /* bw=, iops= (size 0: no limit) */
     /* Not a setting: kiln receive opens the image unlocked while the source VM still holds it,
      * and locks it at the switch-over (disk_image_lock). */
     bool lock_later;
@@ -48,6 +52,15 @@ struct disk_config {
 
 /* --memory SIZE,backing=: how guest RAM is made (docs/placement.md). */
 enum memory_backing { MEMORY_BACKING_MEMFD, MEMORY_BACKING_ANON, MEMORY_BACKING_HUGETLB };
+/* --balloon SIZE[,deflate-on-oom=on][,stats=SECONDS][,free-page-reporting=on]: a
+ * virtio-balloon device (docs/balloon.md). */
+struct balloon_config {
+    bool enabled;
+    uint64_t target_bytes;    /* the balloon's first size: a whole number of MiB <= the RAM */
+    bool deflate_on_oom;      /* VIRTIO_BALLOON_F_DEFLATE_ON_OOM offered */
+    unsigned stats_seconds;   /* 0: no statistics queue; else how often the guest reports */
+    bool free_page_reporting; /* VIRTIO_BALLOON_F_REPORTING offered */
+};
 
 #define CONFIG_DEFAULT_MEMORY         (256ULL << 20)
 #define CONFIG_MIN_MEMORY             (4ULL << 20)
@@ -70,6 +83,7 @@ enum memory_backing { MEMORY_BACKING_MEMFD, MEMORY_BACKING_ANON, MEMORY_BACKING_
 #define CONFIG_MAX_CPU_WEIGHT         10000        /* cgroup v2 cpu.weight's range is 1 to this */
 #define CONFIG_MIN_NICE               -20
 #define CONFIG_MAX_NICE               19
+#define CONFIG_MAX_BALLOON_STATS      3600 /* seconds between two balloon statistics */
 
 /* A constant's digits in a string literal: "expected 1 to " CONFIG_STRINGIFY(CONFIG_MAX_CPUS), so
  * the texts that state a range follow the constant. */
@@ -113,14 +127,18 @@ struct vm_config {
     unsigned ndisks;
     struct net_config *nets; /* in --net order, after the disks in slot order */
     unsigned nnets;
-    bool rng;         /* --rng: a virtio-rng device backed by getrandom() */
-    bool vmgenid;     /* --vmgenid: the ACPI VM generation ID device (default on) */
-    char *name;       /* --name, YAML name: NULL: none */
-    char *jail_dir;   /* --jail DIR: run the VM jailed (docs/security.md); NULL: not jailed */
-    int64_t jail_uid; /* --uid: the user the jailed VM runs as; -1: not given */
-    int64_t jail_gid; /* --gid: its group; -1: not given */
-    char *api_socket; /* --api-socket: the control API's socket, "none", or NULL: the default
-                       * in the run folder (docs/api.md) */
+    bool rng;                           /* --rng: a virtio-rng device backed by getrandom() */
+    struct rate_limit_config rng_limit; /* --rng-limit: its rate limit (size 0: none) */
+    struct balloon_config balloon;      /* --balloon */
+    bool vmgenid;       /* --vmgenid: the ACPI VM generation ID device (default on) */
+    char *name;         /* --name, YAML name: NULL: none */
+    char *jail_dir;     /* --jail DIR: run the VM jailed (docs/security.md); NULL: not jailed */
+    int64_t jail_uid;   /* --uid: the user the jailed VM runs as; -1: not given */
+    int64_t jail_gid;   /* --gid: its group; -1: not given */
+    char *api_socket;   /* --api-socket: the control API's socket, "none", or NULL: the default
+                         * in the run folder (docs/api.md) */
+    char *cpu_template; /* --cpu-template: "host", "minimal" or a template file's path; NULL:
+                         * host (docs/cpu-templates.md) */
 };
 
 void config_init(struct vm_config *cfg);
@@ -218,9 +236,23 @@ int config_set_jail_gid(struct vm_config *cfg, const char *label, const char *te
 int config_set_api(struct vm_config *cfg, const char *label, const char *text, struct error *err);
 /* --api-socket none: the VM serves no control API. */
 bool config_api_disabled(const struct vm_config *cfg);
+/* --cpu-template host|minimal|FILE; config_cpu_template.c. The file is read when the VM is
+ * built (kiln/vcpu/cpu_template.h), so a restore needs none of it. */
+#define CONFIG_CPU_TEMPLATE_EXPECTED "host, minimal or a CPU template file's path"
+int config_set_cpu_template(struct vm_config *cfg, const char *label, const char *text,
+                            struct error *err);
+/* The template cfg asks for: "host" when none is given. */
+const char *config_cpu_template(const struct vm_config *cfg);
+/* Whether that is a file (not host or minimal): the jail binds it in. */
+bool config_cpu_template_is_file(const struct vm_config *cfg);
 /* One --disk SPEC or --net SPEC: parsed and added after the devices cfg has. */
 int config_set_disk(struct vm_config *cfg, const char *label, const char *text, struct error *err);
 int config_set_net(struct vm_config *cfg, const char *label, const char *text, struct error *err);
+/* --balloon CONFIG_BALLOON_SPEC (config_balloon.c): the options are config_balloon_keys. */
+#define CONFIG_BALLOON_SPEC                                                                        \
+    "SIZE[,deflate-on-oom=on|off][,stats=SECONDS][,free-page-reporting=on|off]"
+int config_set_balloon(struct vm_config *cfg, const char *label, const char *text,
+                       struct error *err);
 
 /* A YAML boolean's spellings: 1 for true, True, TRUE; 0 for false, False, FALSE; else -EINVAL. */
 int config_parse_bool(const char *text);
@@ -247,6 +279,7 @@ enum config_field {
     CONFIG_FIELD_INITRD,
     CONFIG_FIELD_CMDLINE,
     CONFIG_FIELD_CPUS,
+    CONFIG_FIELD_CPU_TEMPLATE,
     CONFIG_FIELD_MEMORY,
     CONFIG_FIELD_CONSOLE,
     CONFIG_FIELD_VCONSOLE,
@@ -259,6 +292,8 @@ enum config_field {
     CONFIG_FIELD_DISK, /* one disk's path; index: which disk */
     CONFIG_FIELD_NET,  /* one net device; index: which */
     CONFIG_FIELD_RNG,
+    CONFIG_FIELD_RNG_LIMIT,
+    CONFIG_FIELD_BALLOON,
     CONFIG_FIELD_VMGENID,
     CONFIG_FIELD_JAIL,
     CONFIG_FIELD_UID,
@@ -311,7 +346,8 @@ const char *config_closest(const char *word, size_t len, const char *const *cand
  * config_free_disk); the options are config_disk_keys (config_settings.h). Returns 0 or -EINVAL
  * with a message naming the bad part. */
 #define CONFIG_DISK_SPEC                                                                           \
-    "PATH[,readonly][,serial=ID][,cache=writeback|writethrough|unsafe][,queue-size=N]"
+    "PATH[,readonly][,serial=ID][,cache=writeback|writethrough|unsafe][,queue-size=N]"             \
+    "[,bw=RATE][,bw-burst=SIZE][,iops=RATE][,iops-burst=N]"
 int config_parse_disk(const char *spec, struct disk_config *disk, struct error *err);
 void config_free_disk(struct disk_config *disk);
 /* A disk with the defaults and no path. */
@@ -324,7 +360,9 @@ unsigned config_virtio_device_count(const struct vm_config *cfg);
 
 /* Parses one --net value, CONFIG_NET_SPEC, into *net (free with config_free_net); the options
  * are config_net_keys. */
-#define CONFIG_NET_SPEC "tap=NAME[,mac=MAC]"
+#define CONFIG_NET_SPEC                                                                            \
+    "tap=NAME[,mac=MAC][,rx-bw=RATE][,rx-bw-burst=SIZE][,rx-pps=RATE][,rx-pps-burst=N]"            \
+    "[,tx-bw=RATE][,tx-bw-burst=SIZE][,tx-pps=RATE][,tx-pps-burst=N]"
 int config_parse_net(const char *spec, struct net_config *net, struct error *err);
 void config_free_net(struct net_config *net);
 int config_add_net(struct vm_config *cfg, const struct net_config *net, struct error *err);

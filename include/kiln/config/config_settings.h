@@ -28,6 +28,8 @@ enum {
     CONFIG_SETTING_SINK = 1u << 3,   /* a console sink, whose file:PATH or socket:PATH is a path */
     CONFIG_SETTING_TEXT = 1u << 4,   /* free-form text, which `kiln config` double-quotes */
     CONFIG_SETTING_NONE = 1u << 5,   /* with PATH: the word "none" is not a path (--api-socket) */
+    CONFIG_SETTING_CPU_NAMES = 1u << 6, /* with PATH: host and minimal are built-in CPU templates,
+                                           not paths (--cpu-template) */
 };
 
 /* Whether a PATH setting's TEXT is to be resolved as a path (not "none" where that is a word). */
@@ -52,7 +54,7 @@ struct config_setting {
 
 /* In YAML order (the order `kiln config` writes and `kiln run --help` lists). */
 extern const struct config_setting config_settings[];
-#define CONFIG_SETTING_COUNT 25
+#define CONFIG_SETTING_COUNT 28
 
 /* The setting of flag (its first len bytes: "--cpus=2" with len 6), or NULL. */
 const struct config_setting *config_setting_by_flag(const char *flag, size_t len);
@@ -76,7 +78,7 @@ struct config_device_key {
     unsigned options; /* CONFIG_SETTING_SWITCH, _PATH, _TEXT */
 };
 
-#define CONFIG_DEVICE_MAX_KEYS 8 /* keys of one device entry, at most */
+#define CONFIG_DEVICE_MAX_KEYS 16 /* keys of one device entry, at most */
 
 /* The keys of one kind of device entry. keys[0] is the one every entry needs (disks: path,
  * nets: tap); with positional, a flag's value gives it first and bare ("a.img,readonly"). */
@@ -88,9 +90,12 @@ struct config_device_keys {
     const struct config_device_key *keys;
     size_t count; /* at most CONFIG_DEVICE_MAX_KEYS */
     bool positional;
+    bool all_optional; /* not even keys[0] is needed (--rng-limit's options) */
 };
 extern const struct config_device_keys config_disk_keys; /* config_disk.c */
 extern const struct config_device_keys config_net_keys;  /* config_net.c */
+/* The options of a --balloon value (config_balloon.c); in YAML the same string. */
+extern const struct config_device_keys config_balloon_keys;
 
 /* Parses one flag value of kind ("a.img,readonly,serial=d1") into device, which the caller has
  * initialised. Returns 0, or -EINVAL naming the flag, the option and the whole value. */
@@ -111,6 +116,9 @@ int config_text_unsigned(unsigned value, char **text);
 int config_get_jail(const struct vm_config *cfg, char **text);
 int config_get_jail_uid(const struct vm_config *cfg, char **text);
 int config_get_jail_gid(const struct vm_config *cfg, char **text);
+
+/* The balloon row's getter (config_balloon.c): NULL without a balloon. */
+int config_get_balloon(const struct vm_config *cfg, char **text);
 
 /* The API row's getter (config_api.c). */
 int config_get_api(const struct vm_config *cfg, char **text);

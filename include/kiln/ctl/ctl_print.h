@@ -15,6 +15,9 @@ void ctl_print_message(FILE *out, const json_t *reply, const char *fallback);
 /* PUT /vm/snapshot's reply: how much RAM went into the memory file, how long the VM paused. */
 void ctl_print_snapshot(FILE *out, const json_t *reply);
 
+/* GET /vm/balloon: the target, what the guest gave, the pages, what was ignored, statistics. */
+void ctl_print_balloon(FILE *out, const json_t *reply);
+
 /* PUT /vm/migrate's reply: rounds, bytes, total time and downtime. */
 void ctl_print_migrate(FILE *out, const json_t *reply);
 

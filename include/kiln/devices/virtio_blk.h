@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include "kiln/config/config.h"
+#include "kiln/devices/io_throttle.h"
 #include "kiln/util/error.h"
 #include "kiln/util/log.h"
 #include "kiln/virtio/virtio_dev.h"
@@ -18,6 +19,18 @@ struct virtio_blk;
  * loop is the VM's event loop, where I/O completions are delivered. */
 int virtio_blk_create(struct virtio_blk **out, const struct disk_config *disk, uv_loop_t *loop,
                       const struct guest_mem *mem, const struct log *log, struct error *err);
+
+/* The disk's rate limit (disk->limit at creation; the API changes it while the VM runs):
+ * each request that reaches the disk takes its data bytes and one op; one over budget waits,
+ * and the queue with it, until the tokens are back. -EINVAL for a bad limit. */
+int virtio_blk_set_limit(struct virtio_blk *blk, const struct rate_limit_config *limit,
+                         struct error *err);
+/* The limit as it is now (any thread: takes the device's lock). */
+void virtio_blk_get_limit(struct virtio_blk *blk, struct rate_limit_config *limit);
+void virtio_blk_limit_counters(const struct virtio_blk *blk, struct io_throttle_counters *out);
+/* The rate limit's timer on the VM's loop / closed. */
+int virtio_blk_attach(struct virtio_blk *blk, struct error *err);
+void virtio_blk_detach(struct virtio_blk *blk);
 
 /* The device's virtio core, to plug into a transport (virtio_slot_create, or a test's). */
 struct virtio_dev *virtio_blk_dev(struct virtio_blk *blk);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "kiln/devices/io_throttle.h"
 #include "kiln/util/error.h"
 #include "kiln/util/log.h"
 #include "kiln/virtio/virtio_mmio.h"
@@ -25,6 +26,18 @@ int virtio_net_create(struct virtio_net **out, int fd, const uint8_t mac[6], uv_
 void virtio_net_keep_mac(struct virtio_net *net);
 /* The device's virtio core, to plug into a transport. */
 struct virtio_dev *virtio_net_dev(struct virtio_net *net);
+
+/* The receive (host to guest) and transmit limits, each a frame's bytes (without the
+ * virtio-net header) and one op per frame. A frame over budget waits: a transmit chain stays
+ * in the ring, a received frame in kiln, and the TAP is not read meanwhile (frames queue in
+ * it). -EINVAL for a bad limit. Before the device runs or on the loop thread. */
+int virtio_net_set_limits(struct virtio_net *net, const struct rate_limit_config *rx,
+                          const struct rate_limit_config *tx, struct error *err);
+/* The limits as they are now (any thread: takes the device's lock). */
+void virtio_net_get_limits(struct virtio_net *net, struct rate_limit_config *rx,
+                           struct rate_limit_config *tx);
+void virtio_net_limit_counters(const struct virtio_net *net, struct io_throttle_counters *rx,
+                               struct io_throttle_counters *tx);
 
 /* Starts watching the fd on the loop / stops (closes the poll handle). */
 int virtio_net_attach(struct virtio_net *net, struct error *err);

@@ -11,8 +11,9 @@
 #include "kiln/config/config.h"
 #include "kiln/util/error.h"
 
-/* The kernel, initrd, two console files, /dev/kvm and /dev/net/tun, and the disks. */
-#define JAIL_MAX_FILES  (6 + CONFIG_MAX_VIRTIO_DEVICES)
+/* The kernel, initrd, CPU template, two console files, /dev/kvm and /dev/net/tun, and the
+ * disks. */
+#define JAIL_MAX_FILES  (7 + CONFIG_MAX_VIRTIO_DEVICES)
 #define JAIL_INSIDE_MAX 32
 /* memory.max is the guest's RAM plus this much for kiln itself (its heap, vCPU stacks, libuv,
  * the console buffers). */

@@ -34,6 +34,9 @@ enum sandbox_need {
     /* --cpu-quota or --cpu-weight without --jail: at exit, after the VM, the process leaves
      * its own cgroup and removes the folder (unlinkat on a folder opened beforehand). */
     SANDBOX_NEED_CGROUP = 1u << 2,
+    /* A balloon: the loop gives the guest's inflated and reported pages back to the host by
+     * punching them out of the RAM's memfd (fallocate; madvise is everyone's already). */
+    SANDBOX_NEED_BALLOON = 1u << 3,
 };
 
 /* "vcpu", "event loop", ...: how messages name a kind. */

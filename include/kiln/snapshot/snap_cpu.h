@@ -24,6 +24,12 @@ _Static_assert(sizeof(struct snap_cpu_id) == 48, "snap_cpu_id is stored as is");
 /* This host's identity, read with the cpuid instruction. */
 void snap_cpu_id_probe(struct snap_cpu_id *out);
 
+/* The first half of snap_cpu_id_check: saved well-formed and its vendor this host's. A state
+ * that holds its VM's own CPUID needs no more: the guest kernel picked its vendor's code paths,
+ * and each feature it may use is checked against this host's KVM instead (vm_cpuid.h). */
+int snap_cpu_vendor_check(const struct snap_cpu_id *saved, const struct snap_cpu_id *host,
+                          const char *label, struct error *err);
+
 /* Can a guest saved on `saved` run on `host`? 0 if the vendors are equal and the host has
  * every feature bit the saved CPU had (leaf 1 ECX's OSXSAVE and hypervisor bits are not
  * compared: they say how the CPU is run, not what it can do). Otherwise -ENODEV and one line

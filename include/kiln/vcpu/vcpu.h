@@ -16,6 +16,7 @@
 #include "kiln/util/log.h"
 #include "kiln/sandbox/sandbox.h"
 #include "kiln/vm/stop.h"
+#include "kiln/vcpu/cpu_template.h"
 
 /* Everything a vCPU needs from the machine around it, and no more: where its port I/O and
  * MMIO go, guest RAM (for diagnostics), the CPUID table it starts from, the host-compat
@@ -28,7 +29,9 @@ struct vcpu_env {
     struct bus *mmio_bus;
     const struct guest_mem *mem;
     const struct log *log;
-    const struct kvm_cpuid2 *cpuid; /* KVM's supported table; normalised per vCPU */
+    const struct cpu_template *cpu_template; /* its MSRs for a booting VM's vCPUs; NULL: none */
+    const struct kvm_cpuid2 *cpuid;          /* the VM's table (KVM's, its CPU template applied);
+                                              * normalised per vCPU */
     struct hostcompat *hostcompat;
     struct stop_notifier stop;
     enum sandbox_mode sandbox_mode; /* each vCPU thread's filter (--seccomp); 0 is off */
@@ -115,6 +118,10 @@ int vcpu_install_kick_handler(struct error *err);
 /* CPUID: what KVM supports, then per-vCPU normalisation (APIC IDs, topology, hypervisor). */
 int cpuid_get_supported(int kvm_fd, struct kvm_cpuid2 **cpuid, struct error *err);
 void cpuid_normalise(struct kvm_cpuid2 *cpuid, unsigned apic_id, unsigned ncpus);
+
+/* Gives the vCPU table (a VM's CPUID) with this vCPU's APIC ID and topology written in. Also
+ * before a restored vCPU first runs, to give it the saved VM's CPUID. */
+int vcpu_set_cpuid(struct vcpu *vcpu, const struct kvm_cpuid2 *table, struct error *err);
 
 int vcpu_set_boot_msrs(int vcpu_fd, struct error *err);
 

@@ -57,12 +57,13 @@ struct virtio_dev_ops {
 
 /* The static description of a device model. */
 struct virtio_device_info {
-    const char *name;        /* "virtio-blk", for messages */
-    uint32_t device_id;      /* VIRTIO_ID_* */
-    uint64_t features;       /* device-specific bits offered; the core adds its own */
-    unsigned num_queues;     /* 1..VIRTIO_MAX_QUEUES */
-    uint16_t queue_max_size; /* power of 2, <= VIRTQ_MAX_SIZE */
-    uint32_t config_size;    /* bytes of device config space, <= VIRTIO_MAX_CONFIG */
+    const char *name;         /* "virtio-blk", for messages */
+    uint32_t device_id;       /* VIRTIO_ID_* */
+    uint64_t features;        /* device-specific bits offered; the core adds its own */
+    unsigned num_queues;      /* 1..VIRTIO_MAX_QUEUES */
+    uint16_t queue_max_size;  /* power of 2, <= VIRTQ_MAX_SIZE */
+    uint32_t config_size;     /* bytes of device config space, <= VIRTIO_MAX_CONFIG */
+    uint64_t max_chain_bytes; /* the longest chain its queues take; 0: VIRTQ_MAX_CHAIN_BYTES */
     const struct virtio_dev_ops *ops;
 };
 
@@ -169,8 +170,10 @@ void virtio_dev_quiet(struct virtio_dev *d, unsigned q);
 bool virtio_dev_wake(struct virtio_dev *d, unsigned q);
 
 /* Takes one well-formed chain of queue q (virtio_dev_drain's caller owns it until it pushes
- * chain->head, now or later). */
-typedef void virtio_chain_handler(struct virtio_dev *d, unsigned q, struct virtq_chain *chain);
+ * chain->head, now or later) and returns true; or returns false when the device cannot take it
+ * yet (a rate limit): it put the chain back with virtio_dev_unpop and will come back to the
+ * queue itself (virtio_dev_kick), so the drain stops and leaves the queue quiet. */
+typedef bool virtio_chain_handler(struct virtio_dev *d, unsigned q, struct virtq_chain *chain);
 
 /* A device's request loop with a budget: takes up to `budget` chains of queue q through
  * virtio_dev_pop (malformed: as there) and hands each to take, with doorbells suppressed
@@ -180,6 +183,11 @@ typedef void virtio_chain_handler(struct virtio_dev *d, unsigned q, struct virtq
  * Returns true if it stopped at the budget. */
 bool virtio_dev_drain(struct virtio_dev *d, unsigned q, struct virtq_chain *chain, unsigned budget,
                       uint64_t *malformed, virtio_chain_handler *take);
+/* Puts back the chain just popped from queue q, to be popped again later (counted again in
+ * the queue's chains then). */
+void virtio_dev_unpop(struct virtio_dev *d, unsigned q);
+/* Has the loop look at queue q soon, as if its doorbell rang (any thread, lock held or not). */
+void virtio_dev_kick(struct virtio_dev *d, unsigned q);
 
 /* The device config changed: bumps the config generation and interrupts the driver. */
 void virtio_dev_config_changed(struct virtio_dev *d);

@@ -32,6 +32,10 @@ struct virtqueue {
     uint16_t signalled;   /* used_idx when the guest was last interrupted (EVENT_IDX) */
     bool signalled_valid; /* false until the first interrupt after ready/reset */
     bool quiet;           /* doorbells suppressed while the device drains (virtqueue_quiet) */
+    /* The longest chain taken, in bytes: VIRTQ_MAX_CHAIN_BYTES after virtqueue_reset, more
+     * for a device whose buffers are not data it reads or writes (a balloon's free page
+     * reports); virtqueue_restore keeps it. */
+    uint64_t max_chain_bytes;
 
     /* Heads popped and not yet pushed: a driver that offers one of them again, before the
      * device gave it back, is refused (a broken ring), so at most `size` requests are ever in

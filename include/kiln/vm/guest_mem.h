@@ -88,6 +88,16 @@ void guest_mem_mark_written(const struct guest_mem *mem, const void *hva, uint64
  * layout of a snapshot's memory file) and clears the marks, word by word atomically. */
 void guest_mem_take_written(const struct guest_mem *mem, uint64_t *bitmap);
 
+/* Gives the host memory behind the whole 4 KiB pages of [gpa, gpa + len) back (a balloon's
+ * pages, free pages the guest reported), as the backing allows: the memfd's pages are punched
+ * out and anonymous pages dropped (they read as zero after), hugetlb's only where whole 2 MiB
+ * pages lie in the range, a snapshot file's private copies are dropped (they read as the file
+ * again). The
+ * range is marked written, since KVM's dirty log does not see a discard and a diff snapshot or
+ * a migration must send those pages again. The range must be RAM within one region (else
+ * -EFAULT, nothing touched); a partial page at either end is left alone. 0 or -errno. */
+int guest_mem_discard(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
+
 /* End (exclusive) of RAM below the MMIO hole: where low-memory placement must stop. */
 uint64_t guest_mem_low_end(const struct guest_mem *mem);
 

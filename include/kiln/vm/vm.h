@@ -44,7 +44,11 @@ struct vm {
     int fd;
     struct guest_mem mem;
     struct kvm_cpuid2 *supported_cpuid;
-    struct hostcompat hostcompat; /* decided before the kernel loads; see hostcompat.h */
+    struct kvm_cpuid2 *guest_cpuid;   /* what the guest sees: the supported table with the CPU
+                                       * template applied, or a restored VM's saved table */
+    struct cpu_template cpu_template; /* --cpu-template as read (its MSRs go to each vCPU); for
+                                       * a restore, empty */
+    struct hostcompat hostcompat;     /* decided before the kernel loads; see hostcompat.h */
     struct boot_entry entry;
     uint64_t rsdp_gpa; /* ACPI tables, built before the kernel is loaded */
 
@@ -86,7 +90,9 @@ struct vm {
     uint64_t run_started_ns;      /* uv_hrtime() when vm_run started: the uptime's origin */
     struct vm_snapshot *snapshot; /* the snapshot writer (vm_snapshot.c), with the API */
     struct vm_migrate *migrate;   /* the migration sender (vm_migrate.c), with the API */
-    bool receiving; /* built by kiln receive: disks are locked only at the switch-over */
+    bool receiving;     /* built by kiln receive: disks are locked only at the switch-over */
+    bool state_follows; /* built for a restore or kiln receive: the saved state (its CPUID too)
+                         * replaces what the config would boot */
 
     pthread_mutex_t stop_lock;
     int stopping; /* read atomically by vCPU threads */
@@ -103,7 +109,8 @@ static inline struct console *vm_hvc_console(struct vm *vm)
 /* Builds the machine from a validated config: KVM, RAM, interrupt controllers, devices and
  * vCPUs, but no kernel. On failure everything built so far is released (vm_destroy). */
 int vm_build(struct vm *vm, const struct vm_config *config, struct error *err);
-/* vm_build with guest RAM mapped from a snapshot's memory file (guest_mem_init_from). */
+/* vm_build with guest RAM mapped from a snapshot's memory file (guest_mem_init_from), for a
+ * restore: the CPU template is not read, the snapshot's CPUID replaces it (vm_cpuid.h). */
 int vm_build_from(struct vm *vm, const struct vm_config *config, int memory_fd, struct error *err);
 /* The same for kiln receive when receiving is true: the disk images are opened but not locked
  * (the source VM holds them until the switch-over; vm_devices_hand_over locks them). */

@@ -9,9 +9,11 @@
 
 #include "kiln/util/error.h"
 #include "kiln/util/log.h"
+#include "kiln/util/token_bucket.h"
 
 struct vm;
 struct virtio_dev;
+struct virtio_balloon;
 
 /* One statistic of a device: its name ("read_bytes", static) and its value so far. */
 struct vm_counter {
@@ -20,6 +22,8 @@ struct vm_counter {
 };
 /* The most counters one device (or one of its virtio queues) reports. */
 #define VM_DEVICE_MAX_COUNTERS 16
+/* The most rate limits one device has (virtio-net: receive and transmit). */
+#define VM_DEVICE_MAX_LIMITS 2
 
 /* What kiln knows how to do with one kind of device. Ops that a kind does not need are NULL. */
 struct vm_device_kind {
@@ -50,6 +54,12 @@ struct vm_device_kind {
      * fills up to max, returns how many. Safe on the loop thread while the VM runs. NULL:
      * none. */
     size_t (*counters)(void *dev, struct vm_counter *out, size_t max);
+    /* Its rate limits as they are now (docs/resources.md): fills limits[0..n) (virtio-net:
+     * receive, transmit) and returns n; set_limits takes as many, on the loop thread, and
+     * fails with -EINVAL (err set) for a bad one. get_limits takes the device's lock, so any
+     * thread may call it. NULL: the device has none. */
+    unsigned (*get_limits)(void *dev, struct rate_limit_config *limits);
+    int (*set_limits)(void *dev, const struct rate_limit_config *limits, struct error *err);
 };
 
 /* One device of the VM. */
@@ -68,6 +78,11 @@ size_t vm_device_counters(const struct vm_device *d, struct vm_counter *out, siz
 unsigned vm_device_queue_count(const struct vm_device *d);
 size_t vm_device_queue_counters(const struct vm_device *d, unsigned q, struct vm_counter *out,
                                 size_t max);
+
+/* The index-th device of the kind named kind_name ("virtio-blk", in config order), or NULL. */
+struct vm_device *vm_devices_find(struct vm *vm, const char *kind_name, unsigned index);
+/* The VM's balloon, or NULL without one. */
+struct virtio_balloon *vm_devices_balloon(const struct vm *vm);
 
 /* vm_devices.c, in the VM's life order. */
 int vm_devices_create(struct vm *vm, struct error *err);

@@ -142,6 +142,12 @@ finish_case() {
     done
     cp "$DIR/ttyS0.log" "$DIR/hvc0.log" "$DIR/vmm.stderr" "$DIR/vmm.command" "$OUT/" 2>/dev/null
     sed "s/^/l1: $CASE: /" "$RESULTS"
+    # A failed case shows why where CI prints it: the guest's last console lines (a kernel
+    # panic, a reset) and the VMM's last log lines (why it stopped).
+    if [ "$HUNG" = 1 ] || grep -q '^kiln-check: FAIL' "$RESULTS"; then
+        tr -d '\r' <"$DIR/ttyS0.log" | grep -a -v '^$' | tail -n 25 | sed "s/^/l1: $CASE: console: /"
+        tail -n 8 "$DIR/vmm.stderr" 2>/dev/null | sed "s/^/l1: $CASE: vmm: /"
+    fi
     if [ "$HUNG" = 1 ]; then
         echo "l1: case $CASE: HUNG"
         exit "$HUNG_STATUS"

@@ -41,6 +41,9 @@ ip link set tap1 address "$(cat /sys/class/net/tap0/address)" || die "cannot giv
 mkfifo "$DIR/nc.in"
 nc -l -p 7000 <"$DIR/nc.in" >"$DIR/tcp.log" 2>/dev/null &
 NC_PID=$!
+# However the case ends (finish_case exits): a listener left behind would hold port 7000, and
+# a retried case's guest would connect to it, not to the retry's own listener.
+trap 'kill "$NC_PID" 2>/dev/null' EXIT
 exec 5>"$DIR/nc.in"
 CMDLINE="console=ttyS0 loglevel=5 panic=-1 nowatchdog kiln.mode=snapshot kiln.count=$COUNT"
 CMDLINE="$CMDLINE kiln.ext4_serial=nested-ext4 kiln.mac=$MAC kiln.ip=10.0.2.2 kiln.tcp=10.0.2.1:7000"
