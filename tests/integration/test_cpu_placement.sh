@@ -28,15 +28,30 @@ thread_of() { # thread_of PID NAME
     return 1
 }
 start_counter() { # start_counter FLAGS...: VM is the pid, once the guest prints
-    "$KILN" run --kernel "$COUNTER" --cmdline every=100000 --api-socket none "$@" \
+    "$KILN" run --kernel "$COUNTER" --cmdline every=100000 --api-socket none --shutdown-grace 0 "$@" \
         >"$TEST_TMP/vm.out" 2>"$TEST_TMP/vm.err" </dev/null &
     VM=$!
     track_pid "$VM"
     wait_for "^counter: start" "$TEST_TMP/vm.out"
 }
+# SIGTERM, then at most 30 s for kiln to end (status in $status); a kiln that does not is a
+# failure, never a hung test.
+stop_vm() { # stop_vm PID
+    kill -TERM "$1" 2>/dev/null
+    local i
+    for ((i = 0; i < 300; i++)); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$1" 2>/dev/null; then
+        kill -KILL "$1"
+        fail "kiln (pid $1) did not end within 30 s of SIGTERM"
+    fi
+    status=0
+    wait "$1" || status=$?
+}
 stop_counter() {
-    kill "$VM"
-    wait "$VM" 2>/dev/null
+    stop_vm "$VM"
 }
 
 # --- pinning: vCPU i on the i-th CPU of the list, round-robin ----------------------------------
@@ -88,13 +103,12 @@ require_guest misbehave.elf
 VM=$!
 track_pid "$VM"
 for _ in $(seq 1 300); do
-    [ "$(grep -c 'resetting through the i8042' "$TEST_TMP/reset.log" 2>/dev/null)" -ge 3 ] && break
+    n=$(grep -c 'resetting through the i8042' "$TEST_TMP/reset.log" 2>/dev/null)
+    [ "${n:-0}" -ge 3 ] && break
     kill -0 "$VM" 2>/dev/null || break
     sleep 0.1
 done
-kill -TERM "$VM" 2>/dev/null
-status=0
-wait "$VM" || status=$?
+stop_vm "$VM"
 expect_status 143 "the restarting VM with pin= and --nice: $(tail -n 3 "$TEST_TMP/reset.err")"
 boots=$(grep -c 'resetting through the i8042' "$TEST_TMP/reset.log")
 [ "$boots" -ge 3 ] || fail "expected at least 3 boots with pin= and --nice, got $boots"
@@ -114,8 +128,7 @@ if grep -qw cpu "$home/cgroup.controllers" 2>/dev/null && [ -w "$home/cgroup.sub
     [ "$dir" = "$home/kiln/quota-$VM" ] || fail "the VM is in $dir, expected $home/kiln/quota-$VM"
     [ "$(cat "$dir/cpu.max")" = "150000 100000" ] || fail "cpu.max is '$(cat "$dir/cpu.max")'"
     [ "$(cat "$dir/cpu.weight")" = 250 ] || fail "cpu.weight is '$(cat "$dir/cpu.weight")'"
-    kill "$VM"
-    wait "$VM" 2>/dev/null
+    stop_vm "$VM"
     [ ! -e "$dir" ] || fail "$dir is still there after the VM ended"
     grep -q "stays behind" "$TEST_TMP/vm.err" && fail "kiln could not remove its cgroup: $(cat "$TEST_TMP/vm.err")"
     echo "--cpu-quota 150 --cpu-weight 250: cpu.max and cpu.weight in $dir, gone afterwards"

@@ -23,6 +23,21 @@ wait_for_socket() {
     for ((i = 0; i < 300; i++)); do [ -S "$1" ] && return 0; sleep 0.1; done
     fail "no socket $1"
 }
+# SIGTERM, then at most 30 s for kiln to end; a kiln that does not is a failure, never a hung
+# test.
+stop_vm() { # stop_vm PID
+    kill -TERM "$1" 2>/dev/null
+    local i
+    for ((i = 0; i < 300; i++)); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$1" 2>/dev/null; then
+        kill -KILL "$1"
+        fail "kiln (pid $1) did not end within 30 s of SIGTERM"
+    fi
+    wait "$1" 2>/dev/null
+}
 last_step() { sed -n 's/^counter: step \([0-9]*\) .*/\1/p' "$1" | tail -n 1; }
 # The guest RAM's mapping in PID's smaps (the one of exactly SIZE_KIB kB): its VmFlags line.
 ram_flags() { # ram_flags PID SIZE_KIB
@@ -141,8 +156,7 @@ for opts in "" ",prealloc"; do
     track_pid "$VM"
     wait_for "^counter: start" "$TEST_TMP/pre.out"
     rss=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$VM/status")
-    kill "$VM"
-    wait "$VM" 2>/dev/null
+    stop_vm "$VM"
     if [ -n "$opts" ]; then
         [ "$rss" -ge $((128 * 1024)) ] || fail "prealloc: RSS is $rss KiB at start, below the 128 MiB of RAM"
     else
@@ -159,8 +173,7 @@ check_flags() { # check_flags MEMORY WANT_FLAG NOT_FLAG
     track_pid "$VM"
     wait_for "^counter: start" "$TEST_TMP/flags.out"
     flags=" $(ram_flags "$VM" 65536 | cut -d'|' -f2) "
-    kill "$VM"
-    wait "$VM" 2>/dev/null
+    stop_vm "$VM"
     [ -z "$2" ] || [[ $flags == *" $2 "* ]] || fail "--memory $1: no '$2' in the RAM's VmFlags:$flags"
     [ -z "$3" ] || [[ $flags != *" $3 "* ]] || fail "--memory $1: '$3' in the RAM's VmFlags:$flags"
     echo "--memory $1: VmFlags$flags"
