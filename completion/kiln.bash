@@ -3,7 +3,8 @@
 # share/bash-completion/completions/kiln; tests/integration/test_bash_completion.sh checks that
 # every flag `kiln run --help` and `kiln test --help` print is offered here.
 
-_kiln_run_flags="--kernel --initrd --cmdline --cpus --cpu-template --memory --disk --net --rng --rng-limit --balloon
+_kiln_run_flags="--kernel --initrd --cmdline --cpus --cpu-template --memory --cpu-quota --cpu-weight
+    --nice --disk --net --rng --rng-limit --balloon
     --device-discovery --vmgenid --console --vconsole --log-level --on-reset --shutdown-grace
     --host-compat --seccomp --name --jail --uid --gid --api-socket --expect --timeout --help"
 _kiln_test_flags="--junit --tap --jobs --logs --filter --help"
@@ -70,8 +71,8 @@ _kiln_value()
     --host-compat) _kiln_words "auto on off" ;;
     --seccomp) _kiln_words "off log kill" ;;
     --memory-restore) _kiln_words "lazy copy" ;;
-    --cmdline | --cpus | --memory | --net | --shutdown-grace | --name | --expect | --timeout | \
-        --uid | --gid | --jobs | --filter | --downtime-ms | --timeout-s | --bandwidth) COMPREPLY=() ;;
+    --cmdline | --cpus | --memory | --cpu-quota | --cpu-weight | --nice | --net | --shutdown-grace | \
+        --name | --expect | --timeout | --uid | --gid | --jobs | --filter | --downtime-ms | --timeout-s | --bandwidth) COMPREPLY=() ;;
     --balloon)
         # SIZE first, then its options.
         if [[ $cur == *,* ]]; then

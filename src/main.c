@@ -16,6 +16,7 @@
 #include "kiln/api/api_socket.h"
 #include "kiln/config/cli.h"
 #include "kiln/ctl/ctl.h"
+#include "kiln/jail/cgroup_own.h"
 #include "kiln/jail/jail.h"
 #include "kiln/migrate/mig_proto.h"
 #include "kiln/vm/vm_migrate.h"
@@ -216,6 +217,22 @@ static void close_api_socket(int fd, const char *path)
     unlink(path);
 }
 
+/* --cpu-quota and --cpu-weight without --jail: the process runs the VM in a cgroup of its own
+ * (jail/cgroup_own.c), which it leaves and removes at the end. */
+static int run_in_own_cgroup(const struct vm_config *config, struct run_plan *plan)
+{
+    struct error err = {{0}};
+    struct cgroup_own cgroup = {.dir = ""};
+    if (cgroup_own_wanted(config) && cgroup_own_enter(config, &cgroup, &err) < 0) {
+        fprintf(stderr, "kiln: error: %s\n", err.msg);
+        return EXIT_KILN_ERROR;
+    }
+    int status = run_vm(config, plan);
+    if (cgroup_own_leave(&cgroup, getpid(), &err) < 0)
+        fprintf(stderr, "kiln: warn: %s\n", err.msg);
+    return status;
+}
+
 /* With --jail, this process waits while a jailed child runs the VM. */
 static int run_jailed_or_not(struct cli_request *request, struct run_plan *plan,
                              const char *api_path)
@@ -237,7 +254,7 @@ static int run_jailed_or_not(struct cli_request *request, struct run_plan *plan,
             return end_like(&outcome);
         }
     }
-    return run_vm(&request->config, plan);
+    return run_in_own_cgroup(&request->config, plan);
 }
 
 /* kiln run, and kiln restore once its config is loaded. */

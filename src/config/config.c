@@ -25,6 +25,7 @@ void config_init(struct vm_config *cfg)
     cfg->cmdline = strdup("");
     cfg->cpus = CONFIG_DEFAULT_CPUS;
     cfg->memory_bytes = CONFIG_DEFAULT_MEMORY;
+    cfg->memory_thp = true;
     cfg->console = CONSOLE_STDIO;
     cfg->log_level = LOG_WARN;
     cfg->on_reset = RESET_EXIT;
@@ -46,6 +47,7 @@ void config_free(struct vm_config *cfg)
     free(cfg->name);
     free(cfg->jail_dir);
     free(cfg->api_socket);
+    free(cfg->cpu_pin);
     free(cfg->cpu_template);
     for (unsigned i = 0; i < cfg->ndisks; i++)
         config_free_disk(&cfg->disks[i]);

@@ -65,40 +65,6 @@ int config_set_cmdline(struct vm_config *cfg, const char *label, const char *tex
 
 /* Digits only: strtoul would also take " 7", "+7" and "-1" (as a huge number). Saturates just
  * above CONFIG_MAX_CPUS so long digit strings cannot overflow. 0 means "not a count". */
-static unsigned long parse_cpu_count(const char *text)
-{
-    if (!*text || strspn(text, "0123456789") != strlen(text))
-        return 0;
-    unsigned long n = 0;
-    for (const char *p = text; *p && n <= CONFIG_MAX_CPUS; p++)
-        n = n * 10 + (unsigned long)(*p - '0');
-    return n;
-}
-
-int config_set_cpus(struct vm_config *cfg, const char *label, const char *text, struct error *err)
-{
-    unsigned long n = parse_cpu_count(text);
-    int r = config_check_cpus(label, text, n, err);
-    if (r == 0)
-        cfg->cpus = (unsigned)n;
-    return r;
-}
-
-int config_set_memory(struct vm_config *cfg, const char *label, const char *text, struct error *err)
-{
-    uint64_t bytes = 0;
-    int r = config_parse_size(text, &bytes);
-    if (r == -EINVAL)
-        return bad_value(label, text, "is not a size",
-                         "a number with an optional K, M or G suffix, e.g. 512M", err);
-    if (r == -ERANGE)
-        bytes = UINT64_MAX; /* too big for 64 bits is simply out of range */
-    r = config_check_memory(label, text, bytes, err);
-    if (r == 0)
-        cfg->memory_bytes = bytes;
-    return r;
-}
-
 /* One console sink, SINK in CONFIG_CONSOLE_SINKS, into *kind and *path (owned). */
 static int set_console_sink(enum console_kind *kind, char **path, const char *label,
                             const char *sink, const char *expected, struct error *err)

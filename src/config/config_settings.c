@@ -28,20 +28,9 @@ static int get_name(const struct vm_config *cfg, char **text)
     return config_text(cfg->name, text);
 }
 
-static int get_cpus(const struct vm_config *cfg, char **text)
-{
-    return config_text_unsigned(cfg->cpus, text);
-}
-
 static int get_cpu_template(const struct vm_config *cfg, char **text)
 {
     return config_text(config_cpu_template(cfg), text);
-}
-
-static int get_memory(const struct vm_config *cfg, char **text)
-{
-    char size[24];
-    return config_text(config_size_text(cfg->memory_bytes, size, sizeof(size)), text);
 }
 
 static int get_kernel(const struct vm_config *cfg, char **text)
@@ -107,17 +96,31 @@ const struct config_setting config_settings[] = {
      "a name of 1 to " S(CONFIG_MAX_NAME) " letters, digits, '.', '_' or '-'",
      "the VM's name, in the effective configuration (default: none)", config_set_name, get_name,
      CONFIG_FIELD_NAME, CONFIG_SETTING_TEXT},
-    {"--cpus", CONFIG_PLACE_TOP, "cpus", "N", "a vCPU count from 1 to " S(CONFIG_MAX_CPUS),
-     "number of vCPUs, 1-" S(CONFIG_MAX_CPUS) " (default: " S(CONFIG_DEFAULT_CPUS) ")",
-     config_set_cpus, get_cpus, CONFIG_FIELD_CPUS, 0},
+    {"--cpus", CONFIG_PLACE_TOP, "cpus", CONFIG_CPUS_SPEC,
+     "a vCPU count from 1 to " S(CONFIG_MAX_CPUS),
+     "number of vCPUs, 1-" S(CONFIG_MAX_CPUS) " (default: " S(
+         CONFIG_DEFAULT_CPUS) "); pin=LIST pins vCPU i" HELP_INDENT
+                              "to the i-th host CPU of LIST (0-3 or 0,2,4-5; last option)",
+     config_set_cpus, config_cpus_text, CONFIG_FIELD_CPUS, 0},
     {"--cpu-template", CONFIG_PLACE_TOP, "cpu-template", "T", CONFIG_CPU_TEMPLATE_EXPECTED,
      "the CPU features the guest sees: host (all KVM offers)," HELP_INDENT
      "minimal (the x86-64 baseline) or a template FILE (default: host)",
      config_set_cpu_template, get_cpu_template, CONFIG_FIELD_CPU_TEMPLATE,
      CONFIG_SETTING_PATH | CONFIG_SETTING_CPU_NAMES},
-    {"--memory", CONFIG_PLACE_TOP, "memory", "SIZE", "a size such as 512M",
-     "guest RAM, e.g. 512M or 2G (default: 256M)", config_set_memory, get_memory,
-     CONFIG_FIELD_MEMORY, 0},
+    {"--memory", CONFIG_PLACE_TOP, "memory", "SIZE[,OPTIONS]", "a size such as 512M",
+     "guest RAM, e.g. 512M or 2G (default: 256M), then options:" HELP_INDENT
+     "backing=memfd|anon|hugetlb, prealloc, shared, merge=, thp=",
+     config_set_memory, config_memory_text, CONFIG_FIELD_MEMORY, 0},
+    /* CPU placement (docs/placement.md): the cgroup's cpu.max and cpu.weight, the nice value. */
+    {"--cpu-quota", CONFIG_PLACE_TOP, "cpu-quota", "PERCENT", CONFIG_CPU_QUOTA_EXPECTED,
+     "CPU time limit in % of one host CPU (150: 1.5 CPUs), cgroup v2", config_set_cpu_quota,
+     config_cpu_quota_text, CONFIG_FIELD_CPU_QUOTA, 0},
+    {"--cpu-weight", CONFIG_PLACE_TOP, "cpu-weight", "W", CONFIG_CPU_WEIGHT_EXPECTED,
+     "CPU share against other cgroups, 1-10000 (cgroup default 100)", config_set_cpu_weight,
+     config_cpu_weight_text, CONFIG_FIELD_CPU_WEIGHT, 0},
+    {"--nice", CONFIG_PLACE_TOP, "nice", "N", CONFIG_NICE_EXPECTED,
+     "the VM process's nice value, -20 to 19 (below 0 needs root)", config_set_nice,
+     config_nice_text, CONFIG_FIELD_NICE, 0},
     {"--kernel", CONFIG_PLACE_KERNEL, "path", "PATH", CONFIG_KERNEL_EXPECTED,
      "kernel image: bzImage, ELF vmlinux or PVH ELF (required)", config_set_kernel, get_kernel,
      CONFIG_FIELD_KERNEL, CONFIG_SETTING_PATH},

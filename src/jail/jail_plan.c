@@ -101,7 +101,9 @@ uint64_t jail_memory_max(const struct vm_config *cfg)
 
 uint64_t jail_cpu_quota_us(const struct vm_config *cfg)
 {
-    /* One whole host CPU per vCPU: the vCPU threads are what use CPU; the loop's share is
-     * small next to them. */
+    /* --cpu-quota's percent of one CPU; without it one whole host CPU per vCPU: the vCPU
+     * threads are what use CPU; the loop's share is small next to them. */
+    if (cfg->cpu_quota)
+        return (uint64_t)cfg->cpu_quota * JAIL_CPU_PERIOD_US / 100;
     return (uint64_t)cfg->cpus * JAIL_CPU_PERIOD_US;
 }

@@ -232,13 +232,23 @@ static const struct sandbox_rule rebuild_rules[] = {
     ALLOW(rseq, "a new vCPU thread's start"),
     ALLOW(prctl, "a vCPU thread's name and its no-new-privileges bit before its filter"),
     ALLOW(seccomp, "a new vCPU thread installs its own filter (it can only narrow it)"),
+    ALLOW(sched_getaffinity, "--cpus pin=: the list checked again against the process's CPUs"),
+    ALLOW(sched_setaffinity, "--cpus pin=: a new vCPU thread pins itself to its CPU"),
+    ALLOW(setpriority, "--nice: set again as the VM is rebuilt (the value it already has)"),
     /* clone3's flags are in memory a filter cannot read: make glibc fall back to clone. */
     {SCMP_SYS(clone3), SANDBOX_ANY_ARGS, 0, 0, 0, 1, "glibc then starts threads with clone"},
     {SCMP_SYS(clone), SANDBOX_ARG_MASKED, 0, CLONE_THREAD, CLONE_THREAD, 0,
      "new vCPU threads (threads only: no new process)"},
 };
 
+/* The VM's own cgroup (jail/cgroup_own.c): the process is moved back through cgroup.procs,
+ * opened beforehand (write is in every list), and the folder removed through its parent's fd. */
+static const struct sandbox_rule cgroup_rules[] = {
+    ALLOW(unlinkat, "kiln's own cgroup folder removed at exit (AT_REMOVEDIR)"),
+};
+
 static const struct sandbox_rule_list runtime = LIST("runtime", runtime_rules);
+static const struct sandbox_rule_list cgroup = LIST("cgroup", cgroup_rules);
 static const struct sandbox_rule_list vcpu = LIST("vcpu", vcpu_rules);
 static const struct sandbox_rule_list loop = LIST("loop", loop_rules);
 static const struct sandbox_rule_list pty = LIST("pty", pty_rules);
@@ -262,6 +272,8 @@ size_t sandbox_policy(enum sandbox_thread kind, unsigned needs,
         lists[n++] = &loop;
         if (needs & SANDBOX_NEED_PTY)
             lists[n++] = &pty;
+        if (needs & SANDBOX_NEED_CGROUP)
+            lists[n++] = &cgroup;
         if (needs & SANDBOX_NEED_BALLOON)
             lists[n++] = &balloon;
         if (needs & SANDBOX_NEED_REBUILD) {

@@ -9,55 +9,30 @@
 
 #include "kiln/vm/guest_mem.h"
 
-int guest_mem_init(struct guest_mem *mem, uint64_t size, struct error *err)
-{
-    return guest_mem_init_from(mem, size, -1, err);
-}
+#include "guest_mem_backing.h"
 
-int guest_mem_init_from(struct guest_mem *mem, uint64_t size, int fd, struct error *err)
+static int check_size(uint64_t size, struct error *err)
 {
-    memset(mem, 0, sizeof(*mem));
     if (size == 0 || size % 4096 != 0)
         return error_fmt(err, -EINVAL,
                          "guest memory: %llu bytes is not a positive multiple of 4 KiB",
                          (unsigned long long)size);
-    /* NORESERVE: the guest touches what it uses; the host only pays for that. A snapshot's
-     * memory file is mapped private: pages are read in as the guest touches them, and its
-     * writes never reach the file, so one snapshot can start many clones. */
-    mem->fd = -1;
-    int flags = MAP_PRIVATE | MAP_NORESERVE;
-    if (fd < 0) {
-        /* Fresh RAM is a memfd: a snapshot then finds the pages the guest ever wrote with
-         * SEEK_DATA, without touching (and so allocating) the others. */
-        mem->fd = memfd_create("kiln-guest-ram", MFD_CLOEXEC);
-        if (mem->fd < 0 || ftruncate(mem->fd, (off_t)size) < 0) {
-            int e = errno;
-            if (mem->fd >= 0)
-                close(mem->fd);
-            mem->fd = -1;
-            return error_fmt(err, -e, "guest memory: cannot make a %llu MiB memfd: %s",
-                             (unsigned long long)(size >> 20), strerror(e));
-        }
-        fd = mem->fd;
-        flags = MAP_SHARED | MAP_NORESERVE;
-    }
-    void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, fd, 0);
-    if (map == MAP_FAILED) {
-        int e = errno;
-        if (mem->fd >= 0)
-            close(mem->fd);
-        mem->fd = -1;
-        return error_fmt(err, -e, "guest memory: cannot map %llu MiB: %s",
-                         (unsigned long long)(size >> 20), strerror(e));
-    }
+    return 0;
+}
+
+/* Lays out map (size bytes, fd behind it or -1) below and above the hole. */
+static int adopt_mapping(struct guest_mem *mem, uint64_t size, void *map, int fd,
+                         enum guest_mem_backing backing, struct error *err)
+{
     mem->written = calloc((size / 4096 + 63) / 64, sizeof(uint64_t));
     if (!mem->written) {
         munmap(map, size);
-        if (mem->fd >= 0)
-            close(mem->fd);
-        mem->fd = -1;
+        if (fd >= 0)
+            close(fd);
         return error_fmt(err, -ENOMEM, "guest memory: no memory for its page bitmap");
     }
+    mem->fd = fd;
+    mem->backing = backing;
     mem->mapping = map;
     mem->mapping_size = size;
     mem->size = size;
@@ -71,6 +46,43 @@ int guest_mem_init_from(struct guest_mem *mem, uint64_t size, int fd, struct err
         mem->nregions = 2;
     }
     return 0;
+}
+
+int guest_mem_init(struct guest_mem *mem, uint64_t size, struct error *err)
+{
+    struct guest_mem_options plain = {.backing = GUEST_MEM_MEMFD};
+    return guest_mem_init_with(mem, size, &plain, err);
+}
+
+int guest_mem_init_with(struct guest_mem *mem, uint64_t size, const struct guest_mem_options *opts,
+                        struct error *err)
+{
+    memset(mem, 0, sizeof(*mem));
+    mem->fd = -1;
+    void *map;
+    int fd;
+    int r = check_size(size, err);
+    if (r == 0)
+        r = guest_mem_map_fresh(size, opts, &map, &fd, err);
+    return r < 0 ? r : adopt_mapping(mem, size, map, fd, opts->backing, err);
+}
+
+int guest_mem_init_from(struct guest_mem *mem, uint64_t size, int fd, struct error *err)
+{
+    if (fd < 0)
+        return guest_mem_init(mem, size, err);
+    memset(mem, 0, sizeof(*mem));
+    mem->fd = -1;
+    int r = check_size(size, err);
+    if (r < 0)
+        return r;
+    /* A snapshot's memory file is mapped private: pages are read in as the guest touches them,
+     * and its writes never reach the file, so one snapshot can start many clones. */
+    void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+    if (map == MAP_FAILED)
+        return error_fmt(err, -errno, "guest memory: cannot map %llu MiB: %s",
+                         (unsigned long long)(size >> 20), strerror(errno));
+    return adopt_mapping(mem, size, map, -1, GUEST_MEM_FILE_PRIVATE, err);
 }
 
 void guest_mem_destroy(struct guest_mem *mem)
@@ -154,12 +166,29 @@ int guest_mem_discard(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
     uint64_t start = (offset + 4095) / 4096 * 4096, end = (offset + len) / 4096 * 4096;
     if (start >= end)
         return 0;
-    int r;
-    if (mem->fd >= 0) /* fresh RAM, a shared memfd mapping */
+    int r = 0;
+    switch (mem->backing) {
+    case GUEST_MEM_MEMFD: /* a hole reads as zero */
         r = fallocate(mem->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)start,
                       (off_t)(end - start));
-    else /* a snapshot's file mapped private: drop our copies of its pages */
+        break;
+    case GUEST_MEM_HUGETLB:
+        /* Only whole 2 MiB pages can be given back; a hole in part of one frees nothing. */
+        start = (start + GUEST_MEM_HUGE_PAGE - 1) / GUEST_MEM_HUGE_PAGE * GUEST_MEM_HUGE_PAGE;
+        end = end / GUEST_MEM_HUGE_PAGE * GUEST_MEM_HUGE_PAGE;
+        if (start >= end)
+            return 0;
+        r = fallocate(mem->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)start,
+                      (off_t)(end - start));
+        break;
+    case GUEST_MEM_ANON_SHARED: /* shmem without an fd: the same hole, through the mapping */
+        r = madvise((uint8_t *)mem->mapping + start, end - start, MADV_REMOVE);
+        break;
+    case GUEST_MEM_ANON_PRIVATE: /* reads as zero again */
+    case GUEST_MEM_FILE_PRIVATE: /* a snapshot's file: drop our copies of its pages */
         r = madvise((uint8_t *)mem->mapping + start, end - start, MADV_DONTNEED);
+        break;
+    }
     if (r < 0)
         return -errno;
     guest_mem_mark_written(mem, (uint8_t *)mem->mapping + start, end - start);

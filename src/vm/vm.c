@@ -23,6 +23,7 @@
 #include "kiln/snapshot/snap_dir.h"
 #include "kiln/snapshot/snap_mem.h"
 #include "kiln/vm/vm_migrate.h"
+#include "kiln/vm/vm_placement.h"
 #include "kiln/vm/vm_snapshot.h"
 #include "kiln/vm/vm_sandbox.h"
 
@@ -60,9 +61,12 @@ static int vm_ioctl(struct vm *vm, unsigned long request, void *arg, const char 
     return 0;
 }
 
+/* Fresh RAM is made as --memory says; a lazy restore maps its snapshot's file instead. */
 static int map_guest_ram(struct vm *vm, int memory_fd, struct error *err)
 {
-    int r = guest_mem_init_from(&vm->mem, vm->config->memory_bytes, memory_fd, err);
+    struct guest_mem_options opts = vm_placement_memory(vm->config);
+    int r = memory_fd >= 0 ? guest_mem_init_from(&vm->mem, vm->config->memory_bytes, memory_fd, err)
+                           : guest_mem_init_with(&vm->mem, vm->config->memory_bytes, &opts, err);
     if (r < 0)
         return r;
     for (int i = 0; i < vm->mem.nregions; i++) {
@@ -236,6 +240,8 @@ static int create_vcpus(struct vm *vm, struct error *err)
         .hostcompat = &vm->hostcompat,
         .stop = {.request = vm_request_stop, .requested = vm_stop_requested, .opaque = vm},
         .sandbox_mode = vm->config->seccomp,
+        .pin_cpus = vm->config->cpu_pin,
+        .npin_cpus = vm->config->ncpu_pin,
     };
     for (unsigned i = 0; i < vm->nvcpus; i++) {
         r = vcpu_create(&vm->vcpus[i], &vm->vcpu_env, i, err);
@@ -294,7 +300,13 @@ static int build(struct vm *vm, const struct vm_config *config, int memory_fd, b
     pthread_mutex_init(&vm->stop_lock, NULL);
     bus_init(&vm->pio_bus, "port I/O", &vm->log);
     bus_init(&vm->mmio_bus, "MMIO", &vm->log);
-    int r = kvm_host_open(&vm->kvm, NULL, err);
+    /* Placement first: a pin list the process cannot use, or a nice value it may not take,
+     * fails before anything is made, and every thread the VM starts inherits the nice value. */
+    int r = vm_placement_check_pins(config, err);
+    if (r == 0)
+        r = vm_placement_set_nice(config, err);
+    if (r == 0)
+        r = kvm_host_open(&vm->kvm, NULL, err);
     if (r == 0)
         r = hostcompat_init(&vm->hostcompat, config->host_compat, vm->kvm.fd, &vm->log, err);
     if (r == 0)

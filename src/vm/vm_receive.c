@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "kiln/migrate/mig_proto.h"
 #include "kiln/snapshot/snap_state.h"
@@ -48,12 +49,19 @@ static int receive_zero(struct vm *vm, struct mig_link *link, struct error *err)
     if (r < 0)
         return r;
     /* A hole in RAM's memfd reads as zero: a page never written stays unallocated (round 0's
-     * zero pages cost nothing), and one a later round finds zero again is given back. */
+     * zero pages cost nothing), and one a later round finds zero again is given back. Private
+     * anonymous pages given back read as zero too. A hugetlb page is 2 MiB: a hole punched in
+     * part of one is not given back, so those (reserved anyway) are zeroed in place. */
     off_t offset = (off_t)(first * MIG_PAGE_SIZE), len = (off_t)(count * MIG_PAGE_SIZE);
-    if (vm->mem.fd >= 0 &&
+    uint8_t *at = (uint8_t *)vm->mem.mapping + offset;
+    if (vm->mem.backing == GUEST_MEM_MEMFD &&
         fallocate(vm->mem.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, len) == 0)
         return 0;
-    memset((uint8_t *)vm->mem.mapping + offset, 0, (size_t)len);
+    if (vm->mem.backing == GUEST_MEM_ANON_PRIVATE && madvise(at, (size_t)len, MADV_DONTNEED) == 0)
+        return 0;
+    if (vm->mem.backing == GUEST_MEM_ANON_SHARED && madvise(at, (size_t)len, MADV_REMOVE) == 0)
+        return 0;
+    memset(at, 0, (size_t)len);
     return 0;
 }
 

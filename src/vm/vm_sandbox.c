@@ -118,6 +118,8 @@ int vm_sandbox_loop(struct vm *vm, struct error *err)
         needs |= SANDBOX_NEED_PTY;
     if (config->on_reset == RESET_RESTART)
         needs |= SANDBOX_NEED_REBUILD;
+    if ((config->cpu_quota || config->cpu_weight) && !config->jail_dir)
+        needs |= SANDBOX_NEED_CGROUP;
     if (config->balloon.enabled)
         needs |= SANDBOX_NEED_BALLOON;
     return sandbox_enter(SANDBOX_THREAD_LOOP, needs, config->seccomp, err);

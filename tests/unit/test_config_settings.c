@@ -202,9 +202,12 @@ static const struct {
     const char *flag, *value;
 } samples[] = {
     {"--name", "web-1"},
-    {"--cpus", "3"},
+    {"--cpus", "3,pin=0,2,5"},
     {"--cpu-template", "/t/cpu.yaml"},
-    {"--memory", "512M"},
+    {"--memory", "512M,backing=anon,prealloc,merge=on,thp=off"},
+    {"--cpu-quota", "150"},
+    {"--cpu-weight", "200"},
+    {"--nice", "5"},
     {"--kernel", "/k.elf"},
     {"--initrd", "/i.img"},
     {"--cmdline", "console=ttyS0 quiet"},

@@ -55,10 +55,9 @@ static void test_unknown_keys(void **state)
     EXPECT(KERNEL "memroy: 1G\n", "vm.yaml:2:1: memroy: unknown key (did you mean 'memory'?)");
     EXPECT(KERNEL "mem: 1G\n", "vm.yaml:2:1: mem: unknown key (did you mean 'memory'?)");
     EXPECT(KERNEL "turbo: on\n",
-           "vm.yaml:2:1: turbo: unknown key (expected name, cpus, cpu-template, memory, kernel, "
-           "console, vconsole, log-level, disks, nets, rng, rng-limit, balloon, device-discovery, "
-           "vmgenid, "
-           "on-reset, "
+           "vm.yaml:2:1: turbo: unknown key (expected name, cpus, cpu-template, memory, "
+           "cpu-quota, cpu-weight, nice, kernel, console, vconsole, log-level, disks, nets, rng, "
+           "rng-limit, balloon, device-discovery, vmgenid, on-reset, "
            "shutdown-grace, host-compat, seccomp, jail, uid, gid or api)");
     EXPECT("kernel:\n  path: /k\n  cmdlin: quiet\n",
            "vm.yaml:3:3: kernel.cmdlin: unknown key (did you mean 'cmdline'?)");

@@ -1,5 +1,7 @@
 /* The jail's pure parts: the files a jail holds and their names, the config pointed at them,
  * the VM's folder name, and the cgroup files (written into a folder standing in for cgroupfs). */
+#include <errno.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "kiln/jail/cgroup_own.h"
 #include "kiln/jail/jail.h"
 
 static void set(struct vm_config *cfg, config_setter setter, const char *value)
@@ -141,6 +144,8 @@ static void test_id_and_limits(void **state)
     assert_string_equal(id, "web-1-7");
     assert_int_equal(jail_memory_max(&cfg), (512ULL << 20) + JAIL_MEMORY_OVERHEAD);
     assert_int_equal(jail_cpu_quota_us(&cfg), 3 * JAIL_CPU_PERIOD_US);
+    set(&cfg, config_set_cpu_quota, "250"); /* --cpu-quota wins over one CPU per vCPU */
+    assert_int_equal(jail_cpu_quota_us(&cfg), 250000);
     config_free(&cfg);
 }
 
@@ -188,12 +193,88 @@ static void test_cgroup_files(void **state)
     assert_int_equal(system(command), 0);
 }
 
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Without --jail: HOME/kiln/ID below the cgroup kiln started in, the process moved in, the cpu
+ * controller enabled on the way down, only the limits asked for written; and out again. A
+ * folder stands in for the cgroup file system (whose files appear by themselves there). */
+static void test_own_cgroup(void **state)
+{
+    (void)state;
+    char home[] = "/tmp/kiln-own-cgroup-XXXXXX";
+    assert_non_null(mkdtemp(home));
+    write_file(home, "cgroup.controllers", "cpuset cpu io memory pids\n");
+    write_file(home, "cgroup.procs", "");
+    struct vm_config cfg;
+    config_init(&cfg);
+    set(&cfg, config_set_cpu_quota, "150%");
+    struct cgroup_own cg;
+    struct error err;
+    assert_true(cgroup_own_wanted(&cfg));
+    assert_int_equal(cgroup_own_enter_at(home, "web-7", &cfg, 4321, &cg, &err), 0);
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof(want), "%s/kiln/web-7", home);
+    assert_string_equal(cg.dir, want);
+    assert_string_equal(read_file(cg.dir, "cgroup.procs"), "4321");
+    assert_string_equal(read_file(home, "cgroup.subtree_control"), "+cpu");
+    assert_string_equal(read_file(want, "cpu.max"), "150000 100000");
+    assert_int_equal(access(strcat(want, "/cpu.weight"), F_OK), -1); /* not asked for */
+    /* Out again: back in HOME; the folder (emptied as cgroupfs does) and kiln/ are gone. */
+    snprintf(want, sizeof(want), "%s/kiln/web-7", home);
+    char command[1400];
+    snprintf(command, sizeof(command), "rm -f '%s'/* '%s'/kiln/cgroup.subtree_control", want, home);
+    assert_int_equal(system(command), 0);
+    assert_int_equal(cgroup_own_leave(&cg, 4321, &err), 0);
+    assert_string_equal(read_file(home, "cgroup.procs"), "4321");
+    snprintf(want, sizeof(want), "%s/kiln", home);
+    assert_int_equal(access(want, F_OK), -1);
+
+    /* --cpu-weight alone: cpu.weight, and cpu.max left at the cgroup's "max". */
+    config_free(&cfg);
+    config_init(&cfg);
+    assert_false(cgroup_own_wanted(&cfg));
+    set(&cfg, config_set_cpu_weight, "50");
+    assert_int_equal(cgroup_own_enter_at(home, "vm-8", &cfg, 99, &cg, &err), 0);
+    assert_string_equal(read_file(cg.dir, "cpu.weight"), "50");
+    snprintf(want, sizeof(want), "%s/cpu.max", cg.dir);
+    assert_int_equal(access(want, F_OK), -1);
+
+    /* A cgroup v2 without the cpu controller (a hybrid host's): one line, nothing made. */
+    char bare[] = "/tmp/kiln-bare-cgroup-XXXXXX";
+    assert_non_null(mkdtemp(bare));
+    write_file(bare, "cgroup.controllers", "hugetlb\n");
+    assert_int_equal(cgroup_own_enter_at(bare, "vm-9", &cfg, 1, &cg, &err), -EOPNOTSUPP);
+    snprintf(want, sizeof(want),
+             "--cpu-weight: the cgroup v2 folder %s offers no cpu controller (its "
+             "cgroup.controllers: 'hugetlb'): a CPU quota or weight needs cgroup v2's cpu "
+             "controller",
+             bare);
+    assert_string_equal(err.msg, want);
+    snprintf(want, sizeof(want), "%s/kiln", bare);
+    assert_int_equal(access(want, F_OK), -1);
+    config_free(&cfg);
+    snprintf(command, sizeof(command), "rm -rf '%s' '%s'", home, bare);
+    assert_int_equal(system(command), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plan_lists_every_file), cmocka_unit_test(test_plan_minimal),
-        cmocka_unit_test(test_plan_at_its_largest),   cmocka_unit_test(test_rewrite_points_inside),
-        cmocka_unit_test(test_id_and_limits),         cmocka_unit_test(test_cgroup_files),
+        cmocka_unit_test(test_plan_lists_every_file),
+        cmocka_unit_test(test_plan_minimal),
+        cmocka_unit_test(test_plan_at_its_largest),
+        cmocka_unit_test(test_rewrite_points_inside),
+        cmocka_unit_test(test_id_and_limits),
+        cmocka_unit_test(test_cgroup_files),
+        cmocka_unit_test(test_own_cgroup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

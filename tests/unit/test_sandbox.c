@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -179,6 +180,24 @@ static int open_file(void)
     return fd >= 0 ? 0 : 1;
 }
 
+/* Pinning the calling thread to a CPU it already may use, as a vCPU thread does at its start. */
+static int pin_to_a_cpu(void)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0)
+        return 1;
+    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0 ? 0 : 1;
+}
+
+/* Removing a folder through its parent's fd, as leaving kiln's own cgroup does (the folder
+ * need not exist: the call being allowed is what counts). */
+static int remove_folder_at(void)
+{
+    return unlinkat(AT_FDCWD, "/nonexistent-kiln-cgroup", AT_REMOVEDIR) < 0 && errno == ENOENT ? 0
+                                                                                               : 1;
+}
+
 /* The migration sender's one refused call: open fails (ENOSYS) and the thread lives on. */
 static int open_fails_with_enosys(void)
 {
@@ -286,6 +305,13 @@ static void test_needs_widen_the_loop(void **state)
     /* ...but only threads: no new process, no other program. */
     expect_killed(SANDBOX_THREAD_LOOP, SANDBOX_NEED_REBUILD, fork_process);
     expect_killed(SANDBOX_THREAD_LOOP, SANDBOX_NEED_REBUILD, execute_program);
+    /* Rebuilding starts vCPU threads that pin themselves (--cpus pin=) under its filter. */
+    expect_allowed(SANDBOX_THREAD_LOOP, SANDBOX_NEED_REBUILD, pin_to_a_cpu);
+    expect_killed(SANDBOX_THREAD_LOOP, 0, pin_to_a_cpu);
+    /* Its own cgroup: the loop removes the folder at exit, and opens nothing for it. */
+    expect_allowed(SANDBOX_THREAD_LOOP, SANDBOX_NEED_CGROUP, remove_folder_at);
+    expect_killed(SANDBOX_THREAD_LOOP, 0, remove_folder_at);
+    expect_killed(SANDBOX_THREAD_LOOP, SANDBOX_NEED_CGROUP, open_file);
     /* A balloon's loop punches pages out of guest RAM; a VM without one cannot. */
     expect_allowed(SANDBOX_THREAD_LOOP, SANDBOX_NEED_BALLOON, punch_no_fd);
     expect_killed(SANDBOX_THREAD_LOOP, 0, punch_no_fd);

@@ -50,6 +50,8 @@ struct disk_config {
     bool lock_later;
 };
 
+/* --memory SIZE,backing=: how guest RAM is made (docs/placement.md). */
+enum memory_backing { MEMORY_BACKING_MEMFD, MEMORY_BACKING_ANON, MEMORY_BACKING_HUGETLB };
 /* --balloon SIZE[,deflate-on-oom=on][,stats=SECONDS][,free-page-reporting=on]: a
  * virtio-balloon device (docs/balloon.md). */
 struct balloon_config {
@@ -74,6 +76,13 @@ struct balloon_config {
 #define CONFIG_DEFAULT_QUEUE_SIZE     256 /* VIRTQ_MAX_SIZE */
 #define CONFIG_MIN_QUEUE_SIZE         2
 #define CONFIG_MAX_NAME               64
+#define CONFIG_HUGE_PAGE              (2ULL << 20) /* backing=hugetlb's page size */
+#define CONFIG_MAX_HOST_CPU           1023         /* CPU_SETSIZE - 1: the last CPU pin= can name */
+#define CONFIG_MAX_PIN_CPUS           1024         /* entries of one pin= list */
+#define CONFIG_MAX_CPU_QUOTA          100000       /* --cpu-quota: percent of one CPU (1000 CPUs) */
+#define CONFIG_MAX_CPU_WEIGHT         10000        /* cgroup v2 cpu.weight's range is 1 to this */
+#define CONFIG_MIN_NICE               -20
+#define CONFIG_MAX_NICE               19
 #define CONFIG_MAX_BALLOON_STATS      3600 /* seconds between two balloon statistics */
 
 /* A constant's digits in a string literal: "expected 1 to " CONFIG_STRINGIFY(CONFIG_MAX_CPUS), so
@@ -89,7 +98,19 @@ struct vm_config {
     char *initrd_path; /* NULL: no initrd */
     char *cmdline;     /* never NULL after config_init: "" by default */
     unsigned cpus;
+    unsigned *cpu_pin; /* --cpus N,pin=LIST: host CPUs in list order (vCPU i on the i-th,
+                        * round-robin); NULL: not pinned */
+    unsigned ncpu_pin;
+    unsigned cpu_quota;  /* --cpu-quota: percent of one host CPU (cgroup cpu.max); 0: none */
+    unsigned cpu_weight; /* --cpu-weight: cgroup cpu.weight, 1 to 10000; 0: none */
+    int nice;            /* --nice: the process's nice value, if nice_given */
+    bool nice_given;
     uint64_t memory_bytes;
+    enum memory_backing memory_backing; /* --memory SIZE,backing= (default memfd) */
+    bool memory_shared;                 /* ,shared: backing=anon mapped MAP_SHARED */
+    bool memory_prealloc;               /* ,prealloc: every page allocated at start */
+    bool memory_merge;                  /* ,merge=on: KSM (backing=anon only) */
+    bool memory_thp;                    /* ,thp=on (default): transparent huge pages advised */
     enum console_kind console;
     char *console_path;                      /* for CONSOLE_FILE and CONSOLE_SOCKET */
     enum console_device_kind console_device; /* --console virtio[:SINK] */
@@ -154,6 +175,30 @@ int config_set_cmdline(struct vm_config *cfg, const char *label, const char *tex
 int config_set_cpus(struct vm_config *cfg, const char *label, const char *text, struct error *err);
 int config_set_memory(struct vm_config *cfg, const char *label, const char *text,
                       struct error *err);
+/* The placement settings (config_placement.c, docs/placement.md): --cpu-quota PERCENT (1 to
+ * CONFIG_MAX_CPU_QUOTA, optionally with '%'), --cpu-weight 1-10000, --nice -20 to 19. */
+#define CONFIG_MEMORY_SPEC                                                                         \
+    "SIZE[,backing=memfd|anon|hugetlb][,prealloc][,shared][,merge=on|off][,thp=on|off]"
+#define CONFIG_CPUS_SPEC "N[,pin=LIST]"
+#define CONFIG_CPU_QUOTA_EXPECTED                                                                  \
+    "a percentage of one host CPU from 1 to " CONFIG_STRINGIFY(CONFIG_MAX_CPU_QUOTA) ", e.g. 150"
+#define CONFIG_CPU_WEIGHT_EXPECTED                                                                 \
+    "a cgroup cpu.weight from 1 to " CONFIG_STRINGIFY(CONFIG_MAX_CPU_WEIGHT)
+#define CONFIG_NICE_EXPECTED "a nice value from -20 to 19"
+int config_set_cpu_quota(struct vm_config *cfg, const char *label, const char *text,
+                         struct error *err);
+int config_set_cpu_weight(struct vm_config *cfg, const char *label, const char *text,
+                          struct error *err);
+int config_set_nice(struct vm_config *cfg, const char *label, const char *text, struct error *err);
+/* The values as their setters take them, in *text (free it); NULL for the ones not given. */
+int config_cpus_text(const struct vm_config *cfg, char **text);
+int config_memory_text(const struct vm_config *cfg, char **text);
+int config_cpu_quota_text(const struct vm_config *cfg, char **text);
+int config_cpu_weight_text(const struct vm_config *cfg, char **text);
+int config_nice_text(const struct vm_config *cfg, char **text);
+/* Parses a CPU list ("0-3", "0,2,4-5") into cpus (at most max entries, in the list's order,
+ * ranges expanded): the count, or -EINVAL with what is wrong in err (no label). */
+int config_parse_cpu_list(const char *text, unsigned *cpus, unsigned max, struct error *err);
 /* [virtio:]SINK, or virtio alone; SINK is CONFIG_CONSOLE_SINKS. */
 #define CONFIG_CONSOLE_SINKS "stdio, file:PATH, socket:PATH, pty or none"
 int config_set_console(struct vm_config *cfg, const char *label, const char *text,
@@ -254,6 +299,9 @@ enum config_field {
     CONFIG_FIELD_UID,
     CONFIG_FIELD_GID,
     CONFIG_FIELD_API,
+    CONFIG_FIELD_CPU_QUOTA,
+    CONFIG_FIELD_CPU_WEIGHT,
+    CONFIG_FIELD_NICE,
     CONFIG_FIELD_DEVICES, /* the virtio devices together (their count) */
     CONFIG_FIELD_COUNT
 };

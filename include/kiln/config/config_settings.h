@@ -54,7 +54,7 @@ struct config_setting {
 
 /* In YAML order (the order `kiln config` writes and `kiln run --help` lists). */
 extern const struct config_setting config_settings[];
-#define CONFIG_SETTING_COUNT 25
+#define CONFIG_SETTING_COUNT 28
 
 /* The setting of flag (its first len bytes: "--cpus=2" with len 6), or NULL. */
 const struct config_setting *config_setting_by_flag(const char *flag, size_t len);

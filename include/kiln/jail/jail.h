@@ -49,12 +49,17 @@ int jail_plan_rewrite(struct vm_config *cfg, const struct jail_plan *plan, struc
 /* The VM's folder under the jail's DIR: its name, else "vm", then "-" and pid ("web-4242"). */
 void jail_id(const struct vm_config *cfg, pid_t pid, char *buf, size_t size);
 
-/* The cgroup v2 limits for cfg: memory.max in bytes and cpu.max's quota per 100 ms period. */
+/* The cgroup v2 limits for cfg: memory.max in bytes and cpu.max's quota per 100 ms period
+ * (--cpu-quota, else one CPU per vCPU). */
 uint64_t jail_memory_max(const struct vm_config *cfg);
 uint64_t jail_cpu_quota_us(const struct vm_config *cfg);
 #define JAIL_CPU_PERIOD_US 100000
 
-/* Makes dir (a cgroup v2 folder: ROOT/kiln/ID) with memory.max and cpu.max for cfg and moves
+/* Writes text into dir/name (a cgroup file); 0, or one line naming the file. */
+int jail_cgroup_write(const char *dir, const char *name, const char *text, struct error *err);
+
+/* Makes dir (a cgroup v2 folder: ROOT/kiln/ID) with memory.max, cpu.max (and cpu.weight if
+ * --cpu-weight gave one) for cfg and moves
  * pid into it, enabling the cpu and memory controllers on the way down from root. 0, or a
  * negative errno naming the file. */
 int jail_cgroup_create(const char *root, const char *id, const struct vm_config *cfg, pid_t pid,

@@ -31,9 +31,12 @@ enum sandbox_need {
     /* --on-reset restart: the loop thread builds the VM again after a guest reset, so it
      * keeps what building takes (opening files, KVM set-up, starting vCPU threads). */
     SANDBOX_NEED_REBUILD = 1u << 1,
+    /* --cpu-quota or --cpu-weight without --jail: at exit, after the VM, the process leaves
+     * its own cgroup and removes the folder (unlinkat on a folder opened beforehand). */
+    SANDBOX_NEED_CGROUP = 1u << 2,
     /* A balloon: the loop gives the guest's inflated and reported pages back to the host by
      * punching them out of the RAM's memfd (fallocate; madvise is everyone's already). */
-    SANDBOX_NEED_BALLOON = 1u << 2,
+    SANDBOX_NEED_BALLOON = 1u << 3,
 };
 
 /* "vcpu", "event loop", ...: how messages name a kind. */
