@@ -230,7 +230,9 @@ static void test_own_cgroup(void **state)
     /* Out again: back in HOME; the folder (emptied as cgroupfs does) and kiln/ are gone. */
     snprintf(want, sizeof(want), "%s/kiln/web-7", home);
     char command[1400];
-    snprintf(command, sizeof(command), "rm -f '%s'/* '%s'/kiln/cgroup.subtree_control", want, home);
+    int n = snprintf(command, sizeof(command), "rm -f '%s'/* '%s'/kiln/cgroup.subtree_control",
+                     want, home);
+    assert_true(n > 0 && (size_t)n < sizeof(command));
     assert_int_equal(system(command), 0);
     assert_int_equal(cgroup_own_leave(&cg, 4321, &err), 0);
     assert_string_equal(read_file(home, "cgroup.procs"), "4321");
