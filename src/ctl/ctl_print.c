@@ -14,6 +14,12 @@ static bool has_integer(const json_t *object, const char *key, json_int_t *value
     return true;
 }
 
+/* An integer member of a reply as printf's %lld takes it (0 when missing). */
+static long long int_of(const json_t *object, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(object, key));
+}
+
 static void print_fields(FILE *out, const json_t *object, const char *separator);
 
 void ctl_print_status(FILE *out, const json_t *reply)
@@ -38,42 +44,34 @@ void ctl_print_status(FILE *out, const json_t *reply)
         fprintf(out,
                 "migration: %s, round %lld, %lld pages left, %lld pages dirtied/s, expected "
                 "downtime %lld ms, %.1f MiB sent, vCPUs throttled %lld%%\n",
-                json_string_value(json_object_get(migration, "state")),
-                (long long)json_integer_value(json_object_get(migration, "round")),
-                (long long)json_integer_value(json_object_get(migration, "pages_left")),
-                (long long)json_integer_value(json_object_get(migration, "dirty_pages_per_s")),
-                (long long)json_integer_value(json_object_get(migration, "expected_downtime_ms")),
+                json_string_value(json_object_get(migration, "state")), int_of(migration, "round"),
+                int_of(migration, "pages_left"), int_of(migration, "dirty_pages_per_s"),
+                int_of(migration, "expected_downtime_ms"),
                 (double)json_integer_value(json_object_get(migration, "bytes_sent")) /
                     (1024.0 * 1024.0),
-                (long long)json_integer_value(json_object_get(migration, "throttle_percent")));
+                int_of(migration, "throttle_percent"));
     const json_t *balloon = json_object_get(reply, "balloon");
     if (json_is_object(balloon))
         fprintf(out, "balloon: target %lld MiB, the guest gave %lld MiB\n",
-                (long long)json_integer_value(json_object_get(balloon, "target_mib")),
-                (long long)json_integer_value(json_object_get(balloon, "actual_mib")));
+                int_of(balloon, "target_mib"), int_of(balloon, "actual_mib"));
 }
 
 void ctl_print_balloon(FILE *out, const json_t *reply)
 {
     fprintf(out, "balloon: target %lld MiB, the guest gave %lld MiB (%lld pages)\n",
-            (long long)json_integer_value(json_object_get(reply, "target_mib")),
-            (long long)json_integer_value(json_object_get(reply, "actual_mib")),
-            (long long)json_integer_value(json_object_get(reply, "actual_pages")));
+            int_of(reply, "target_mib"), int_of(reply, "actual_mib"),
+            int_of(reply, "actual_pages"));
     fprintf(out,
             "pages: %lld in the balloon, %lld inflated, %lld deflated, %lld reported free, %lld "
             "given back to the host\n",
-            (long long)json_integer_value(json_object_get(reply, "pages_in_balloon")),
-            (long long)json_integer_value(json_object_get(reply, "inflated_pages")),
-            (long long)json_integer_value(json_object_get(reply, "deflated_pages")),
-            (long long)json_integer_value(json_object_get(reply, "reported_pages")),
-            (long long)json_integer_value(json_object_get(reply, "discarded_pages")));
+            int_of(reply, "pages_in_balloon"), int_of(reply, "inflated_pages"),
+            int_of(reply, "deflated_pages"), int_of(reply, "reported_pages"),
+            int_of(reply, "discarded_pages"));
     fprintf(out,
             "ignored: %lld PFNs outside RAM, %lld repeated, %lld past the VM's size; %lld "
             "discard errors\n",
-            (long long)json_integer_value(json_object_get(reply, "bad_pfns")),
-            (long long)json_integer_value(json_object_get(reply, "repeated_pfns")),
-            (long long)json_integer_value(json_object_get(reply, "excess_pfns")),
-            (long long)json_integer_value(json_object_get(reply, "discard_errors")));
+            int_of(reply, "bad_pfns"), int_of(reply, "repeated_pfns"), int_of(reply, "excess_pfns"),
+            int_of(reply, "discard_errors"));
     const json_t *stats = json_object_get(reply, "stats");
     if (json_is_object(stats)) {
         fprintf(out, "guest statistics: ");
@@ -203,8 +201,8 @@ void ctl_print_migrate(FILE *out, const json_t *reply)
     fprintf(out,
             "migrated: %lld rounds, %.1f MiB sent, %lld ms in all, vCPUs stopped %.1f ms; the VM "
             "runs on the destination now\n",
-            (long long)json_integer_value(json_object_get(reply, "rounds")),
+            int_of(reply, "rounds"),
             (double)json_integer_value(json_object_get(reply, "bytes_sent")) / (1024.0 * 1024.0),
-            (long long)json_integer_value(json_object_get(reply, "total_ms")),
+            int_of(reply, "total_ms"),
             (double)json_integer_value(json_object_get(reply, "downtime_us")) / 1000.0);
 }
