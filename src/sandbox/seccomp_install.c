@@ -1,9 +1,17 @@
 /* Turns a kind of thread's allow-lists into a libseccomp filter and loads it on the calling
  * thread: forbidden calls kill the process (kill) or are reported and fail (log). */
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <malloc.h>
 #include <seccomp.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kiln/sandbox/seccomp_policy.h"
 
@@ -65,16 +73,47 @@ void sandbox_prepare(void)
     tzset();
 }
 
-int sandbox_enter(enum sandbox_thread kind, unsigned needs, enum sandbox_mode mode,
-                  struct error *err)
+/* The filter as BPF, through libseccomp's only exporter in this version (to a file). */
+static int export_bpf(scmp_filter_ctx ctx, struct sandbox_filter *f, struct error *err)
 {
+    const char *name = sandbox_thread_name(f->kind);
+    int fd = memfd_create("kiln-seccomp-bpf", MFD_CLOEXEC);
+    if (fd < 0)
+        return error_fmt(err, -errno, "seccomp: the %s filter: memfd_create: %s", name,
+                         strerror(errno));
+    /* The kernel takes at most BPF_MAXINSNS instructions; one more tells a bigger export. */
+    size_t capacity = (BPF_MAXINSNS + 1) * sizeof(struct sock_filter);
+    struct sock_filter *insns = malloc(capacity);
+    int r = insns ? seccomp_export_bpf(ctx, fd) : -ENOMEM;
+    ssize_t n = r == 0 ? pread(fd, insns, capacity, 0) : -1;
+    close(fd);
+    if (r < 0 || n < 0) {
+        free(insns);
+        return error_fmt(err, r < 0 ? r : -errno, "seccomp: cannot export the %s filter: %s", name,
+                         strerror(r < 0 ? -r : errno));
+    }
+    if (n == 0 || n % sizeof(struct sock_filter) != 0 || (size_t)n == capacity) {
+        free(insns);
+        return error_fmt(err, -E2BIG,
+                         "seccomp: the %s filter exported %zd bytes (expected whole BPF "
+                         "instructions, at most %d)",
+                         name, n, BPF_MAXINSNS);
+    }
+    f->count = (unsigned short)(n / sizeof(struct sock_filter));
+    f->insns = realloc(insns, (size_t)n);
+    if (!f->insns)
+        f->insns = insns;
+    return 0;
+}
+
+int sandbox_filter_build(struct sandbox_filter *f, enum sandbox_thread kind, unsigned needs,
+                         enum sandbox_mode mode, struct error *err)
+{
+    memset(f, 0, sizeof(*f));
+    f->kind = kind;
+    f->mode = mode;
     if (mode == SANDBOX_OFF)
         return 0;
-    if (mode == SANDBOX_LOG) {
-        int r = sandbox_reporter_install(sandbox_thread_name(kind), err);
-        if (r < 0)
-            return r;
-    }
     /* KILL_PROCESS, not KILL_THREAD: a VM with one thread gone would hang half-alive. */
     uint32_t forbidden = mode == SANDBOX_KILL ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_TRAP;
     scmp_filter_ctx ctx = seccomp_init(forbidden);
@@ -89,15 +128,51 @@ int sandbox_enter(enum sandbox_thread kind, unsigned needs, enum sandbox_mode mo
     if (r < 0)
         error_fmt(err, r, "seccomp: the %s filter's answer to 32-bit calls: %s",
                   sandbox_thread_name(kind), strerror(-r));
-    /* Without TSYNC (the default) the filter is this thread's, and its future children's. */
     if (r == 0)
         r = add_lists(ctx, kind, needs, err);
-    if (r == 0) {
-        r = seccomp_load(ctx);
-        if (r < 0)
-            error_fmt(err, r, "seccomp: cannot load the %s filter: %s", sandbox_thread_name(kind),
-                      strerror(-r));
-    }
+    if (r == 0)
+        r = export_bpf(ctx, f, err);
     seccomp_release(ctx);
+    return r;
+}
+
+int sandbox_filter_load(const struct sandbox_filter *f, struct error *err)
+{
+    if (f->mode == SANDBOX_OFF)
+        return 0;
+    const char *name = sandbox_thread_name(f->kind);
+    if (f->mode == SANDBOX_LOG) {
+        int r = sandbox_reporter_install(name, err);
+        if (r < 0)
+            return r;
+    }
+    /* What seccomp_load does with libseccomp's default attributes: no new privileges, then
+     * the filter on this thread alone (no TSYNC), which threads it creates later inherit. */
+    struct sock_fprog prog = {.len = f->count, .filter = f->insns};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+        syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+        return error_fmt(err, -errno, "seccomp: cannot load the %s filter: %s", name,
+                         strerror(errno));
+    return 0;
+}
+
+void sandbox_filter_free(struct sandbox_filter *f)
+{
+    free(f->insns);
+    f->insns = NULL;
+    f->count = 0;
+}
+
+int sandbox_enter(enum sandbox_thread kind, unsigned needs, enum sandbox_mode mode,
+                  struct error *err)
+{
+    struct sandbox_filter filter;
+    int r = sandbox_filter_build(&filter, kind, needs, mode, err);
+    if (r == 0)
+        r = sandbox_filter_load(&filter, err);
+    sandbox_filter_free(&filter);
+    /* Building a filter leaves libseccomp's freed blocks all over the heap; without a trim
+     * every idle VM keeps those pages resident. */
+    malloc_trim(0);
     return r;
 }

@@ -348,7 +348,7 @@ static bool run_once(struct vcpu *vcpu)
 static bool enter_sandbox(struct vcpu *vcpu)
 {
     struct error err = {{0}};
-    if (sandbox_enter(SANDBOX_THREAD_VCPU, 0, vcpu->env->sandbox_mode, &err) == 0)
+    if (!vcpu->env->sandbox_filter || sandbox_filter_load(vcpu->env->sandbox_filter, &err) == 0)
         return true;
     char message[600];
     snprintf(message, sizeof(message), "vCPU %u: %s", vcpu->index, err.msg);

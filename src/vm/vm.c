@@ -239,7 +239,7 @@ static int create_vcpus(struct vm *vm, struct error *err)
         .cpu_template = &vm->cpu_template,
         .hostcompat = &vm->hostcompat,
         .stop = {.request = vm_request_stop, .requested = vm_stop_requested, .opaque = vm},
-        .sandbox_mode = vm->config->seccomp,
+        .sandbox_filter = &vm->thread_filters[SANDBOX_THREAD_VCPU],
         .pin_cpus = vm->config->cpu_pin,
         .npin_cpus = vm->config->ncpu_pin,
     };
@@ -631,6 +631,8 @@ int vm_run(struct vm *vm, struct error *err)
     if (r == 0 && vm->config->seccomp != SANDBOX_OFF)
         sandbox_prepare();
     if (r == 0)
+        r = vm_sandbox_build(vm, err);
+    if (r == 0)
         r = vm_sandbox_io_pool(vm, err);
     for (unsigned i = 0; r == 0 && vm->paused && i < vm->nvcpus; i++)
         vcpu_pause_request(&vm->vcpus[i]); /* kiln restore --paused: parked from the start */
@@ -695,6 +697,7 @@ void vm_destroy(struct vm *vm)
     free(vm->vcpus);
     vm->vcpus = NULL;
     vm->nvcpus = 0;
+    vm_sandbox_free(vm);
     free(vm->supported_cpuid);
     vm->supported_cpuid = NULL;
     free(vm->guest_cpuid);

@@ -507,7 +507,7 @@ static void *migrate_thread(void *arg)
     struct vm_migrate *m = arg;
     pthread_setname_np(pthread_self(), "kiln-migrate");
     struct error filter_err = {{0}};
-    int filtered = sandbox_enter(SANDBOX_THREAD_MIGRATE, 0, m->vm->config->seccomp, &filter_err);
+    int filtered = sandbox_filter_load(&m->vm->thread_filters[SANDBOX_THREAD_MIGRATE], &filter_err);
     pthread_mutex_lock(&m->lock);
     for (;;) {
         while (!m->job_ready && !m->quit)

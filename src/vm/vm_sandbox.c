@@ -2,6 +2,7 @@
  * process's, made once on first use, so its threads are started here and each is handed
  * one work item that installs its filter; a reset's rebuilt VM finds them filtered. */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,13 +22,19 @@ static unsigned pool_size(void)
     return n > 1024 ? 1024 : n;
 }
 
+/* The pool would start only where it has work (disks), and only once per process. */
+static bool pool_needed(const struct vm *vm)
+{
+    return vm->config->seccomp != SANDBOX_OFF && vm->config->ndisks > 0 && vm->boot_index == 0;
+}
+
 /* The work items share this: each waits until every item has a thread (so no thread takes
  * two), then filters its own. */
 struct pool_filtering {
     pthread_mutex_t lock;
     pthread_cond_t changed;
     unsigned expected, arrived, done;
-    enum sandbox_mode mode;
+    const struct sandbox_filter *filter;
     int result;
     struct error err;
 };
@@ -56,7 +63,7 @@ static void filter_pool_thread(uv_work_t *work)
             break;
     pthread_mutex_unlock(&f->lock);
     struct error err = {{0}};
-    int r = sandbox_enter(SANDBOX_THREAD_IO_POOL, 0, f->mode, &err);
+    int r = sandbox_filter_load(f->filter, &err);
     pthread_mutex_lock(&f->lock);
     if (r < 0 && f->result == 0) {
         f->result = r;
@@ -75,9 +82,10 @@ int vm_sandbox_io_pool(struct vm *vm, struct error *err)
 {
     /* Without disks nothing uses the pool, so it is never started: the loop's filter has
      * no clone, which is what would start it. A rebuilt VM finds it filtered already. */
-    if (vm->config->seccomp == SANDBOX_OFF || vm->config->ndisks == 0 || vm->boot_index > 0)
+    if (!pool_needed(vm))
         return 0;
-    struct pool_filtering f = {.expected = pool_size(), .mode = vm->config->seccomp};
+    struct pool_filtering f = {.expected = pool_size(),
+                               .filter = &vm->thread_filters[SANDBOX_THREAD_IO_POOL]};
     struct pool_item *items = calloc(f.expected, sizeof(*items));
     if (!items)
         return error_fmt(err, -ENOMEM, "seccomp: out of memory");
@@ -107,11 +115,9 @@ int vm_sandbox_io_pool(struct vm *vm, struct error *err)
     return r;
 }
 
-int vm_sandbox_loop(struct vm *vm, struct error *err)
+/* What the loop's filter adds for this VM's configuration. */
+static unsigned loop_needs(const struct vm_config *config)
 {
-    if (vm->boot_index > 0)
-        return 0; /* filtered on the first boot, with what rebuilding takes */
-    const struct vm_config *config = vm->config;
     unsigned needs = 0;
     if (config->console == CONSOLE_PTY ||
         (config->vconsole && config->vconsole_kind == CONSOLE_PTY))
@@ -122,5 +128,68 @@ int vm_sandbox_loop(struct vm *vm, struct error *err)
         needs |= SANDBOX_NEED_CGROUP;
     if (config->balloon.enabled)
         needs |= SANDBOX_NEED_BALLOON;
-    return sandbox_enter(SANDBOX_THREAD_LOOP, needs, config->seccomp, err);
+    return needs;
+}
+
+struct filter_builder {
+    struct vm *vm;
+    bool wanted[SANDBOX_THREAD_KINDS];
+    int result;
+    struct error err;
+};
+
+static void *build_filters(void *arg)
+{
+    struct filter_builder *b = arg;
+    struct vm *vm = b->vm;
+    for (unsigned kind = 0; b->result == 0 && kind < SANDBOX_THREAD_KINDS; kind++) {
+        unsigned needs = kind == SANDBOX_THREAD_LOOP ? loop_needs(vm->config) : 0;
+        if (b->wanted[kind])
+            b->result = sandbox_filter_build(&vm->thread_filters[kind], kind, needs,
+                                             vm->config->seccomp, &b->err);
+    }
+    return NULL;
+}
+
+int vm_sandbox_build(struct vm *vm, struct error *err)
+{
+    if (vm->config->seccomp == SANDBOX_OFF)
+        return 0;
+    struct filter_builder b = {
+        .vm = vm,
+        .wanted =
+            {
+                [SANDBOX_THREAD_VCPU] = true,
+                /* Filtered on the first boot, with what rebuilding takes. */
+                [SANDBOX_THREAD_LOOP] = vm->boot_index == 0,
+                [SANDBOX_THREAD_IO_POOL] = pool_needed(vm),
+                [SANDBOX_THREAD_SNAPSHOT] = vm->api_fd >= 0,
+                [SANDBOX_THREAD_MIGRATE] = vm->api_fd >= 0,
+            },
+    };
+    /* On a thread of its own: when it ends, glibc hands the blocks its per-thread cache kept
+     * back to the heap, and the trim below returns libseccomp's garbage to the kernel. Built
+     * on this thread, that cache would pin the pages for the life of the VM. */
+    pthread_t builder;
+    if (vm_start_worker(&builder, build_filters, &b) == 0)
+        pthread_join(builder, NULL);
+    else
+        build_filters(&b);
+    malloc_trim(0);
+    if (b.result < 0)
+        *err = b.err;
+    return b.result;
+}
+
+void vm_sandbox_free(struct vm *vm)
+{
+    for (unsigned kind = 0; kind < SANDBOX_THREAD_KINDS; kind++)
+        sandbox_filter_free(&vm->thread_filters[kind]);
+}
+
+int vm_sandbox_loop(struct vm *vm, struct error *err)
+{
+    if (vm->boot_index > 0)
+        return 0; /* filtered on the first boot, with what rebuilding takes */
+    return sandbox_filter_load(&vm->thread_filters[SANDBOX_THREAD_LOOP], err);
 }

@@ -213,7 +213,8 @@ static void *writer_thread(void *arg)
     struct vm_snapshot *s = arg;
     pthread_setname_np(pthread_self(), "kiln-snapshot");
     struct error filter_err = {{0}};
-    int filtered = sandbox_enter(SANDBOX_THREAD_SNAPSHOT, 0, s->vm->config->seccomp, &filter_err);
+    int filtered =
+        sandbox_filter_load(&s->vm->thread_filters[SANDBOX_THREAD_SNAPSHOT], &filter_err);
     pthread_mutex_lock(&s->lock);
     for (;;) {
         while (!s->job_ready && !s->quit)

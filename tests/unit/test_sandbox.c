@@ -345,6 +345,58 @@ static void test_other_threads_are_not_filtered(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* A filter built once (as a VM builds its threads' on the main thread) is loaded by each
+ * thread of that kind; building it filters nobody. */
+static void *load_and_call(void *arg)
+{
+    const struct sandbox_filter *filter = arg;
+    struct error err = {{0}};
+    if (sandbox_filter_load(filter, &err) < 0)
+        return (void *)(intptr_t)95;
+    return (void *)(intptr_t)runtime_calls();
+}
+
+static void *load_and_open_socket(void *arg)
+{
+    struct error err = {{0}};
+    if (sandbox_filter_load(arg, &err) < 0)
+        _exit(95);
+    _exit(open_socket() == 0 ? 96 : 97); /* not reached: socket kills the process */
+}
+
+static void test_one_built_filter_serves_many_threads(void **state)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(10);
+        struct sandbox_filter filter;
+        struct error err = {{0}};
+        if (sandbox_filter_build(&filter, SANDBOX_THREAD_VCPU, 0, SANDBOX_KILL, &err) < 0 ||
+            filter.count == 0)
+            _exit(90);
+        pthread_t thread;
+        void *result = NULL;
+        if (pthread_create(&thread, NULL, load_and_call, &filter) != 0)
+            _exit(91);
+        pthread_join(thread, &result);
+        if (result != NULL)
+            _exit(92); /* the first thread's allowed calls failed */
+        if (open_socket() != 0)
+            _exit(93); /* the builder is not filtered */
+        if (pthread_create(&thread, NULL, load_and_open_socket, &filter) != 0)
+            _exit(91);
+        pthread_join(thread, NULL);
+        _exit(94);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSYS)
+        fail_msg("expected the second thread's socket() to kill the process, got %s %d",
+                 WIFSIGNALED(status) ? "signal" : "exit status",
+                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+}
+
 /* --seccomp log: the call fails with ENOSYS, kiln goes on, and stderr names the call. */
 static int socket_fails_with_enosys(void)
 {
@@ -395,6 +447,7 @@ int main(void)
         cmocka_unit_test(test_each_kind_has_its_own_list),
         cmocka_unit_test(test_needs_widen_the_loop),
         cmocka_unit_test(test_other_threads_are_not_filtered),
+        cmocka_unit_test(test_one_built_filter_serves_many_threads),
         cmocka_unit_test(test_log_mode_names_the_call),
         cmocka_unit_test(test_off_mode_filters_nothing),
     };

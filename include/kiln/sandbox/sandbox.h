@@ -48,6 +48,26 @@ const char *sandbox_thread_name(enum sandbox_thread kind);
  * ThreadSanitizer reports it, since glibc's own lock is invisible to it). */
 void sandbox_prepare(void);
 
+/* A kind's filter made once, as BPF, and loaded by each thread of that kind: a VM builds its
+ * threads' filters on the main thread before it starts them (vm_sandbox_build), so that
+ * libseccomp's many small blocks come and go in one place instead of in every thread. */
+struct sock_filter;
+struct sandbox_filter {
+    enum sandbox_thread kind;
+    enum sandbox_mode mode;    /* SANDBOX_OFF: loading does nothing */
+    struct sock_filter *insns; /* the BPF program; NULL when off */
+    unsigned short count;
+};
+
+/* Builds kind's filter with the needs (a set of enum sandbox_need); nothing to build when
+ * off. Free with sandbox_filter_free. */
+int sandbox_filter_build(struct sandbox_filter *f, enum sandbox_thread kind, unsigned needs,
+                         enum sandbox_mode mode, struct error *err);
+/* Installs a built filter on the calling thread (and the threads it creates later); in
+ * SANDBOX_LOG mode also the SIGSYS reporter. */
+int sandbox_filter_load(const struct sandbox_filter *f, struct error *err);
+void sandbox_filter_free(struct sandbox_filter *f);
+
 /* Installs kind's filter (with the needs, a set of enum sandbox_need) on the calling thread;
  * threads it creates later inherit it. Nothing with SANDBOX_OFF. In SANDBOX_LOG mode it also
  * installs the SIGSYS reporter. */

@@ -34,9 +34,10 @@ struct vcpu_env {
                                               * normalised per vCPU */
     struct hostcompat *hostcompat;
     struct stop_notifier stop;
-    enum sandbox_mode sandbox_mode; /* each vCPU thread's filter (--seccomp); 0 is off */
-    const unsigned *pin_cpus;       /* vCPU i runs only on host CPU pin_cpus[i % npin_cpus] */
-    unsigned npin_cpus;             /* 0: not pinned */
+    const struct sandbox_filter *sandbox_filter; /* each vCPU thread loads it (--seccomp);
+                                                  * NULL or off: none */
+    const unsigned *pin_cpus; /* vCPU i runs only on host CPU pin_cpus[i % npin_cpus] */
+    unsigned npin_cpus;       /* 0: not pinned */
 };
 
 /* Why KVM_RUN returned, counted per vCPU (vcpu_read_exit_counters). `intr` is a KVM_RUN cut

@@ -70,6 +70,9 @@ struct vm {
     char vcpu_caps_error[sizeof(((struct error *)0)->msg)]; /* why not, when !vcpu_caps_ok */
     struct vcpu *vcpus;
     unsigned nvcpus;
+    /* The filters vm_run builds for the threads it starts, by kind (vm_sandbox.c); the
+     * loop's is built when the loop enters it. */
+    struct sandbox_filter thread_filters[SANDBOX_THREAD_KINDS];
 
     uv_loop_t loop;
     bool loop_initialized; /* from vm_create on: devices deliver I/O completions to it */

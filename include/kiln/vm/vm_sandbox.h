@@ -7,6 +7,12 @@
 
 struct vm;
 
+/* Builds the filters of the threads vm_run starts (vCPUs; the I/O pool with disks; the
+ * snapshot writer and migration sender with an API), on the calling thread, before any of
+ * them starts: each thread then only loads its kind's. Freed by vm_sandbox_free. */
+int vm_sandbox_build(struct vm *vm, struct error *err);
+void vm_sandbox_free(struct vm *vm);
+
 /* Starts libuv's thread pool if the VM has disks and filters each of its threads. Before
  * vm_sandbox_loop: a pool started under the loop's filter would inherit it. */
 int vm_sandbox_io_pool(struct vm *vm, struct error *err);
