@@ -156,7 +156,9 @@ int disk_image_flush(const struct disk_image *img)
 
 static int write_zeroes(const struct disk_image *img, uint64_t offset, uint64_t len)
 {
-    static const char zeroes[64 * 1024];
+    /* Not const: in .bss its pages are the kernel's zero page, shared by every VM; in .rodata
+     * they would be 64 KiB of the binary that fault-around maps into each VMM. */
+    static char zeroes[64 * 1024];
     while (len > 0) {
         size_t chunk = len < sizeof(zeroes) ? (size_t)len : sizeof(zeroes);
         struct iovec iov = {.iov_base = (void *)zeroes, .iov_len = chunk};
