@@ -12,6 +12,11 @@ for tool in dpkg dpkg-deb apt-get chroot cpack; do
 done
 
 deb=${KILN_DEB:-}
+if [ -z "$deb" ] && ! ldd "$KILN" 2>/dev/null | grep -q '=>'; then
+    # The package's kiln links Debian's shared libraries (scripts/deb.sh, KILN_STATIC=OFF), and
+    # what this test checks are the Depends those give; this build's kiln is static.
+    skip "this build's kiln is static; test scripts/deb.sh's package: KILN_DEB=\$(scripts/deb.sh | tail -n 1)"
+fi
 if [ -z "$deb" ]; then
     cpack -G DEB --config "$BUILD_DIR/CPackConfig.cmake" -B "$TEST_TMP/package" \
         >"$TEST_TMP/cpack.log" 2>&1 || fail "cpack -G DEB failed: $(tail -n 20 "$TEST_TMP/cpack.log")"
