@@ -8,9 +8,12 @@
 # and every thread of kiln, and over SECONDS its cpu.stat shows throttling and at most about
 # 20% of one CPU used. Then, beside it, a reference VM with --cpu-weight 50 only (its own cgroup
 # too, cpu.max "max 100000", so its cpu.stat measures the same way): unthrottled, it uses about
-# a whole CPU, which shows the first one's limit is the quota's doing. Each folder is gone after
-# its VM, and HOME/kiln stays while the other VM still uses it and goes with the last.
-# Results in /out/NAME/results.txt.
+# a whole CPU, which shows the first one's limit is the quota's doing. A third VM of weight 150
+# on the reference's CPU gets about 3 times its time. Each folder is gone after its VM, and
+# HOME/kiln stays while another VM still uses it and goes with the last. Then below the root:
+# kiln started alone in a delegated folder (as systemd-run --scope -p Delegate=yes would) runs
+# in DELEG/kiln/NAME-PID and leaves nothing behind, and beside another process there it
+# refuses in one line. Results in /out/NAME/results.txt.
 #
 # Usage: cpu-quota.sh --name NAME --kernel PATH [--seconds S]
 # shellcheck shell=sh
