@@ -6,6 +6,9 @@ export HOME=/root KILN_CACHE_DIR=/nested/cache
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+# cgroup v2 where a systemd host has it, with every controller (cpu among them): nothing in L1
+# binds one to cgroup v1, unlike our hybrid hosts. kiln's --cpu-quota needs it (docs/placement.md).
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mkdir -p /dev/pts /dev/shm /tmp /run /out /root
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm

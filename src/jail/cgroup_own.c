@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,11 +24,12 @@ static const char *asked_by(const struct vm_config *cfg)
                                              : "--cpu-weight";
 }
 
-/* Whether HOME offers the cpu controller to its children (its cgroup.controllers). */
-static bool offers_cpu(const char *home, char *controllers, size_t size)
+/* Whether HOME's FILE (cgroup.controllers, cgroup.subtree_control) names the cpu controller;
+ * controllers gets the file's line. */
+static bool offers_cpu_in(const char *home, const char *file, char *controllers, size_t size)
 {
     char path[PATH_MAX + 32];
-    snprintf(path, sizeof(path), "%s/cgroup.controllers", home);
+    snprintf(path, sizeof(path), "%s/%s", home, file);
     FILE *f = fopen(path, "re");
     controllers[0] = '\0';
     if (f && !fgets(controllers, (int)size, f))
@@ -38,6 +40,12 @@ static bool offers_cpu(const char *home, char *controllers, size_t size)
     char padded[300];
     snprintf(padded, sizeof(padded), " %s ", controllers);
     return strstr(padded, " cpu ") != NULL;
+}
+
+/* Whether HOME offers the cpu controller to its children (its cgroup.controllers). */
+static bool offers_cpu(const char *home, char *controllers, size_t size)
+{
+    return offers_cpu_in(home, "cgroup.controllers", controllers, size);
 }
 
 static int move_to(const char *dir, pid_t pid, struct error *err)
@@ -76,9 +84,30 @@ static int open_for_leaving(struct cgroup_own *cg, const char *kiln)
     return cg->home_fd < 0 || cg->kiln_fd < 0 || cg->procs_fd < 0 ? -errno : 0;
 }
 
+/* Whether HOME already gives its children the cpu controller (its cgroup.subtree_control). */
+static bool gives_cpu(const char *home)
+{
+    char controllers[256];
+    return offers_cpu_in(home, "cgroup.subtree_control", controllers, sizeof(controllers));
+}
+
+/* The fds that giving the cpu controller back takes (cgroup_own_leave); best effort: one that
+ * cannot be opened only means kiln cannot give it back. */
+static void open_for_giving_back(struct cgroup_own *cg, const char *kiln)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/cgroup.subtree_control", cg->home);
+    cg->home_ctl_fd = open(path, O_WRONLY | O_CLOEXEC);
+    snprintf(path, sizeof(path), "%s/cgroup.subtree_control", kiln);
+    cg->kiln_ctl_fd = open(path, O_WRONLY | O_CLOEXEC);
+    snprintf(path, sizeof(path), "%s/cgroup.stat", kiln);
+    cg->kiln_stat_fd = open(path, O_RDONLY | O_CLOEXEC);
+}
+
 static void close_fds(struct cgroup_own *cg)
 {
-    int *fds[] = {&cg->home_fd, &cg->kiln_fd, &cg->procs_fd};
+    int *fds[] = {&cg->home_fd,     &cg->kiln_fd,     &cg->procs_fd,
+                  &cg->home_ctl_fd, &cg->kiln_ctl_fd, &cg->kiln_stat_fd};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
         if (*fds[i] >= 0)
             close(*fds[i]);
@@ -94,6 +123,8 @@ int cgroup_own_enter_at(const char *home, const char *id, const struct vm_config
     snprintf(cg->id, sizeof(cg->id), "%s", id);
     cg->dir[0] = '\0';
     cg->home_fd = cg->kiln_fd = cg->procs_fd = -1;
+    cg->home_ctl_fd = cg->kiln_ctl_fd = cg->kiln_stat_fd = -1;
+    cg->home_cpu_ours = false;
     if (!offers_cpu(home, controllers, sizeof(controllers)))
         return error_fmt(err, -EOPNOTSUPP,
                          "%s: the cgroup v2 folder %s offers no cpu controller (its "
@@ -115,6 +146,7 @@ int cgroup_own_enter_at(const char *home, const char *id, const struct vm_config
     if (r == 0)
         r = move_to(cg->dir, pid, &cause);
     bool moved = r == 0;
+    cg->home_cpu_ours = !gives_cpu(home);
     if (r == 0)
         r = jail_cgroup_write(home, "cgroup.subtree_control", "+cpu", &cause);
     if (r == -EBUSY)
@@ -127,8 +159,10 @@ int cgroup_own_enter_at(const char *home, const char *id, const struct vm_config
         r = jail_cgroup_write(kiln, "cgroup.subtree_control", "+cpu", &cause);
     if (r == 0)
         r = write_limits(cg->dir, cfg, &cause);
-    if (r == 0)
+    if (r == 0) {
+        open_for_giving_back(cg, kiln);
         return 0;
+    }
     if (moved)
         move_to(home, pid, &(struct error){{0}});
     if (made)
@@ -139,15 +173,43 @@ int cgroup_own_enter_at(const char *home, const char *id, const struct vm_config
     return error_fmt(err, r, "%s: %s", asked_by(cfg), cause.msg);
 }
 
+/* HOME, unless it is the root, takes no process while it gives its children a controller
+ * (EBUSY): turns the cpu controller off again where kiln turned it on and no other VM's folder
+ * is in HOME/kiln (whose limits it would take away). 0, or -errno. */
+static int give_cpu_back(struct cgroup_own *cg)
+{
+    char stat[512];
+    ssize_t n = cg->kiln_stat_fd < 0 ? -1 : read(cg->kiln_stat_fd, stat, sizeof(stat) - 1);
+    if (!cg->home_cpu_ours || n <= 0 || cg->home_ctl_fd < 0 || cg->kiln_ctl_fd < 0)
+        return -EBUSY;
+    stat[n] = '\0';
+    const char *count = strstr(stat, "nr_descendants ");
+    if (!count || strtol(count + strlen("nr_descendants "), NULL, 10) != 1)
+        return -EBUSY; /* other VMs' folders (or folders someone else made) */
+    /* The child's first: a folder cannot lose a controller one of its children gives on. */
+    if (write(cg->kiln_ctl_fd, "-cpu", 4) != 4 || write(cg->home_ctl_fd, "-cpu", 4) != 4)
+        return -errno;
+    return 0;
+}
+
 int cgroup_own_leave(struct cgroup_own *cg, pid_t pid, struct error *err)
 {
     if (!cg->dir[0])
         return 0;
     char text[24];
     int len = snprintf(text, sizeof(text), "%ld", (long)pid), r = 0;
-    if (write(cg->procs_fd, text, (size_t)len) != len)
-        r = error_fmt(err, -errno, "cgroup %s stays behind: moving back to %s: %s", cg->dir,
-                      cg->home, strerror(errno));
+    bool back = write(cg->procs_fd, text, (size_t)len) == len;
+    int e = back ? 0 : errno;
+    if (e == EBUSY && give_cpu_back(cg) == 0) {
+        back = write(cg->procs_fd, text, (size_t)len) == len;
+        e = back ? 0 : errno;
+    }
+    if (!back)
+        r = error_fmt(err, -e, "cgroup %s stays behind: moving back to %s: %s%s", cg->dir, cg->home,
+                      strerror(e),
+                      e == EBUSY ? " (it gives its children the cpu controller, which kiln did "
+                                   "not turn on or other VMs' folders there still use)"
+                                 : "");
     else if (unlinkat(cg->kiln_fd, cg->id, AT_REMOVEDIR) != 0)
         r = error_fmt(err, -errno, "cgroup %s stays behind: %s", cg->dir, strerror(errno));
     else

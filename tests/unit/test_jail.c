@@ -225,6 +225,7 @@ static void test_own_cgroup(void **state)
     assert_string_equal(cg.dir, want);
     assert_string_equal(read_file(cg.dir, "cgroup.procs"), "4321");
     assert_string_equal(read_file(home, "cgroup.subtree_control"), "+cpu");
+    assert_true(cg.home_cpu_ours); /* so leaving may turn it off again (cgroup_own_leave) */
     assert_string_equal(read_file(want, "cpu.max"), "150000 100000");
     assert_int_equal(access(strcat(want, "/cpu.weight"), F_OK), -1); /* not asked for */
     /* Out again: back in HOME; the folder (emptied as cgroupfs does) and kiln/ are gone. */
@@ -244,7 +245,9 @@ static void test_own_cgroup(void **state)
     config_init(&cfg);
     assert_false(cgroup_own_wanted(&cfg));
     set(&cfg, config_set_cpu_weight, "50");
+    write_file(home, "cgroup.subtree_control", "cpu memory\n"); /* someone else's: kept */
     assert_int_equal(cgroup_own_enter_at(home, "vm-8", &cfg, 99, &cg, &err), 0);
+    assert_false(cg.home_cpu_ours);
     assert_string_equal(read_file(cg.dir, "cpu.weight"), "50");
     snprintf(want, sizeof(want), "%s/cpu.max", cg.dir);
     assert_int_equal(access(want, F_OK), -1);

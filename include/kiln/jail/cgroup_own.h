@@ -19,6 +19,12 @@ struct cgroup_own {
     int home_fd;  /* HOME */
     int kiln_fd;  /* HOME/kiln */
     int procs_fd; /* HOME/cgroup.procs, open for writing */
+    /* Giving the cpu controller back on the way out, where HOME is not the root (cgroup v2
+     * then lets HOME hold kiln again only without it): each -1 where it could not be opened. */
+    int home_ctl_fd;    /* HOME/cgroup.subtree_control, for writing */
+    int kiln_ctl_fd;    /* HOME/kiln/cgroup.subtree_control, for writing */
+    int kiln_stat_fd;   /* HOME/kiln/cgroup.stat: whether other VMs' folders are there */
+    bool home_cpu_ours; /* HOME gave no cpu controller before kiln turned it on */
 };
 
 /* Whether cfg asks for anything only a cgroup gives. */
@@ -36,7 +42,10 @@ int cgroup_own_enter_at(const char *home, const char *id, const struct vm_config
                         struct cgroup_own *cg, struct error *err);
 
 /* Moves pid back to HOME and removes HOME/kiln/ID (and HOME/kiln once empty), through the
- * fds opened on the way in. Returns 0, or one line naming the folder that stays behind. */
+ * fds opened on the way in. Where HOME is not the root, HOME refuses processes while it gives
+ * its children a controller: if kiln turned the cpu controller on and no other VM's folder is
+ * in HOME/kiln, it turns it off again (HOME/kiln's, then HOME's) and moves back then. Returns
+ * 0, or one line naming the folder that stays behind. */
 int cgroup_own_leave(struct cgroup_own *cg, pid_t pid, struct error *err);
 
 #endif

@@ -123,6 +123,10 @@ kernel_log_result() {
     fi
 }
 
+# The console line that says the guest's own code runs (a boot that ends before it is the
+# environment's early end): the Linux test guest's init; a guest-kit guest's case sets its own.
+GUEST_UP_LINE='kiln-linux-guest: init running'
+
 # finish_case REQUIRED_NAMES: adds the guest's results, the kernel log's and the timings,
 # checks that every required check passed, keeps the logs in OUT, prints the results and
 # exits 0 (all passed) or 1.
@@ -130,7 +134,7 @@ finish_case() {
     grep -a 'kiln-check: ' "$DIR/ttyS0.log" | sed 's/^.*kiln-check: /kiln-check: /' | tr -d '\r' |
         grep -v -E 'kiln-check: (WAIT|done)' >>"$RESULTS"
     kernel_log_result
-    init_at=$(grep -a -m 1 'kiln-linux-guest: init running' "$DIR/ttyS0.log" >/dev/null && echo yes || echo no)
+    init_at=$(grep -a -m 1 -F -- "$GUEST_UP_LINE" "$DIR/ttyS0.log" >/dev/null && echo yes || echo no)
     echo "kiln-check: INFO timing: VMM ran ${VMM_SECONDS:-?} s; init reached: $init_at" >>"$RESULTS"
     if [ "$init_at" = no ] && [ "$HUNG" = 0 ]; then
         HUNG=1
