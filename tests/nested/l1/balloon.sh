@@ -13,16 +13,7 @@
 NAME='' KERNEL='' TIMEOUT=300
 INITRD=/nested/cache/nested-guest/initrd.cpio
 FILL_MIB=128 INFLATE_MIB=160
-while [ $# -gt 0 ]; do
-    case $1 in
-    --name) NAME=$2 ;;
-    --kernel) KERNEL=$2 ;;
-    --timeout) TIMEOUT=$2 ;;
-    *) die "unknown argument '$1'" ;;
-    esac
-    shift 2
-done
-[ -n "$NAME" ] && [ -f "$KERNEL" ] || die "usage: balloon.sh --name NAME --kernel PATH"
+case_args "name kernel timeout" "balloon.sh --name NAME --kernel PATH" "$@"
 
 start_case "$NAME"
 API=$DIR/api.sock

@@ -15,11 +15,11 @@
 # in DELEG/kiln/NAME-PID and leaves nothing behind, and beside another process there it
 # refuses in one line. Results in /out/NAME/results.txt.
 #
-# Usage: cpu-quota.sh --name NAME --kernel PATH [--seconds S]
+# Usage: cpu-quota.sh --name NAME --kernel PATH [--run-seconds S]
 # shellcheck shell=sh
 . /nested/repo/tests/nested/l1/lib.sh
 
-NAME='' KERNEL='' SECONDS_RUN=10
+NAME='' KERNEL='' RUN_SECONDS=10
 QUOTA=20 WEIGHT=50
 # The quota's share of one CPU may come out above QUOTA% by this factor, 1.5 (30% for 20), and
 # no more. CFS bandwidth control notices a spent quota only at a tick or when a 5 ms slice
@@ -29,16 +29,7 @@ QUOTA=20 WEIGHT=50
 MAX_RATIO_X100=$((QUOTA * 150 / 100))
 # The reference must use at least this much of a CPU (x100) for the comparison to mean anything.
 MIN_FREE_X100=70
-while [ $# -gt 0 ]; do
-    case $1 in
-    --name) NAME=$2 ;;
-    --kernel) KERNEL=$2 ;;
-    --seconds) SECONDS_RUN=$2 ;;
-    *) die "unknown argument '$1'" ;;
-    esac
-    shift 2
-done
-[ -n "$NAME" ] && [ -f "$KERNEL" ] || die "usage: cpu-quota.sh --name NAME --kernel PATH"
+case_args "name kernel run-seconds" "cpu-quota.sh --name NAME --kernel PATH" "$@"
 
 start_case "$NAME"
 # shellcheck disable=SC2034 # read by lib.sh's finish_case
@@ -59,11 +50,11 @@ vcpu_ticks() {
         [ "$(cat "$task/comm")" = kiln-vcpu0 ] && awk '{ print $14 + $15 }' "$task/stat"
     done
 }
-# measure DIR PID: CPU time and throttling in DIR over SECONDS_RUN; sets USAGE, THROTTLED
+# measure DIR PID: CPU time and throttling in DIR over RUN_SECONDS; sets USAGE, THROTTLED
 # (deltas), WALL, RATIO (x100) and VCPU_RATIO (x100: kiln PID's vCPU thread alone).
 measure() {
     u0=$(stat_of "$1" usage_usec) n0=$(stat_of "$1" nr_throttled) v0=$(vcpu_ticks "$2") t0=$(uptime_s)
-    sleep "$SECONDS_RUN"
+    sleep "$RUN_SECONDS"
     u1=$(stat_of "$1" usage_usec) n1=$(stat_of "$1" nr_throttled) v1=$(vcpu_ticks "$2")
     WALL=$(seconds_since "$t0")
     USAGE=$((u1 - u0)) THROTTLED=$((n1 - n0))
@@ -184,10 +175,10 @@ HEAVY_PID=$EXTRA_PID
 HDIR=$HOME_CG/kiln/heavy-$HEAVY_PID
 if started heavy "$HEAVY_PID"; then
     f0=$(vcpu_ticks "$FREE_PID") h0=$(vcpu_ticks "$HEAVY_PID")
-    sleep "$SECONDS_RUN"
+    sleep "$RUN_SECONDS"
     f1=$(vcpu_ticks "$FREE_PID") h1=$(vcpu_ticks "$HEAVY_PID")
     free_t=$((f1 - f0)) heavy_t=$((h1 - h0))
-    detail="on one CPU for $SECONDS_RUN s, the vCPU of cpu.weight '$(cat "$HDIR/cpu.weight" 2>&1)' ran $heavy_t ticks, the one of cpu.weight '$(cat "$FDIR/cpu.weight" 2>&1)' $free_t"
+    detail="on one CPU for $RUN_SECONDS s, the vCPU of cpu.weight '$(cat "$HDIR/cpu.weight" 2>&1)' ran $heavy_t ticks, the one of cpu.weight '$(cat "$FDIR/cpu.weight" 2>&1)' $free_t"
     # 3:1 expected; 2:1 at least, as L1's own threads and kiln's loops share that CPU too.
     if [ "$heavy_t" -ge $((free_t * 2)) ] && [ "$free_t" -gt 0 ]; then
         host_result PASS weight "$detail"

@@ -11,6 +11,27 @@ uptime_s() { cut -d' ' -f1 /proc/uptime; }
 # seconds_since T0: L1's seconds since T0 (an uptime_s value), two decimals.
 seconds_since() { awk -v a="$1" -v b="$(uptime_s)" 'BEGIN { printf "%.2f", b - a }'; }
 
+# case_args "OPTION..." USAGE ARG...: a case script's arguments, each --OPTION VALUE with
+# OPTION one of the listed ones, into the variable of its name in capitals (--kernel PATH sets
+# KERNEL, --run-seconds S sets RUN_SECONDS); then NAME must be set and KERNEL a file. The
+# caller sets the defaults first.
+case_args() {
+    allowed=" $1 " usage=$2
+    shift 2
+    while [ $# -gt 0 ]; do
+        option=${1#--}
+        case $allowed in
+        *" $option "*) ;;
+        *) die "unknown argument '$1' (usage: $usage)" ;;
+        esac
+        [ $# -ge 2 ] || die "$1 needs a value (usage: $usage)"
+        # The name is one of the caller's listed words, so eval sees only a plain assignment.
+        eval "$(echo "$option" | tr 'a-z-' 'A-Z_')=\$2"
+        shift 2
+    done
+    [ -n "$NAME" ] && [ -f "$KERNEL" ] || die "usage: $usage"
+}
+
 # start_case NAME: DIR is the case's scratch folder, OUT its folder in /out (copied to the
 # host), RESULTS its results file.
 start_case() {

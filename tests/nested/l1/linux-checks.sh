@@ -14,21 +14,7 @@
 
 NAME='' VMM=kiln KERNEL='' INITRD=/nested/cache/nested-guest/initrd.cpio DISCOVERY=acpi
 END=poweroff EXT4=/nested/fixtures/ext4.img TIMEOUT=300
-while [ $# -gt 0 ]; do
-    case $1 in
-    --name) NAME=$2 ;;
-    --vmm) VMM=$2 ;;
-    --kernel) KERNEL=$2 ;;
-    --initrd) INITRD=$2 ;;
-    --discovery) DISCOVERY=$2 ;;
-    --end) END=$2 ;;
-    --ext4) EXT4=$2 ;;
-    --timeout) TIMEOUT=$2 ;;
-    *) die "unknown argument '$1'" ;;
-    esac
-    shift 2
-done
-[ -n "$NAME" ] && [ -f "$KERNEL" ] || die "usage: linux-checks.sh --name NAME --vmm kiln|qemu --kernel PATH ..."
+case_args "name vmm kernel initrd discovery end ext4 timeout" "linux-checks.sh --name NAME --vmm kiln|qemu --kernel PATH ..." "$@"
 [ -f "$EXT4" ] || die "no ext4 image '$EXT4'"
 case $END in poweroff) WANT_STATUS=0 ;; exit:*) WANT_STATUS=${END#exit:} ;; *) die "bad --end '$END'" ;; esac
 # QEMU's isa-debug-exit reports a guest's status S as (S << 1) | 1.

@@ -11,17 +11,7 @@
 
 NAME='' VMM=kiln KERNEL='' TIMEOUT=300
 INITRD=/nested/cache/nested-guest/initrd.cpio
-while [ $# -gt 0 ]; do
-    case $1 in
-    --name) NAME=$2 ;;
-    --vmm) VMM=$2 ;;
-    --kernel) KERNEL=$2 ;;
-    --timeout) TIMEOUT=$2 ;;
-    *) die "unknown argument '$1'" ;;
-    esac
-    shift 2
-done
-[ -n "$NAME" ] && [ -f "$KERNEL" ] || die "usage: reboot.sh --name NAME --vmm kiln|qemu --kernel PATH"
+case_args "name vmm kernel timeout" "reboot.sh --name NAME --vmm kiln|qemu --kernel PATH" "$@"
 
 start_case "$NAME"
 TOKEN=tok$$$(date +%s)

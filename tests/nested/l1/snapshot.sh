@@ -17,16 +17,7 @@
 NAME='' KERNEL='' TIMEOUT=300 EXT4=/nested/fixtures/ext4.img
 INITRD=/nested/cache/nested-guest/initrd.cpio
 COUNT=25 SNAP_AT=6
-while [ $# -gt 0 ]; do
-    case $1 in
-    --name) NAME=$2 ;;
-    --kernel) KERNEL=$2 ;;
-    --timeout) TIMEOUT=$2 ;;
-    *) die "unknown argument '$1'" ;;
-    esac
-    shift 2
-done
-[ -n "$NAME" ] && [ -f "$KERNEL" ] || die "usage: snapshot.sh --name NAME --kernel PATH"
+case_args "name kernel timeout" "snapshot.sh --name NAME --kernel PATH" "$@"
 [ -f "$EXT4" ] || die "no ext4 image '$EXT4'"
 
 start_case "$NAME"
