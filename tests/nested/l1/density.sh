@@ -23,9 +23,13 @@ SAMPLES=$OUT/samples.txt
 : >"$SAMPLES"
 
 field() { awk -v f="$1:" '$1 == f { print $2 }' "$2" 2>/dev/null; }
-# guest_kib PID VMM: resident guest RAM (kiln: a shared memfd; QEMU: anonymous memory).
+# guest_kib PID: resident guest RAM, the same way for both VMMs: the Rss of the mappings of
+# 128 MiB or more (the guest's RAM; nothing else either VMM maps is that big). Not RssShmem or
+# RssAnon: in L1 every binary lives in the initramfs, so kiln's own code counts as shmem there,
+# and QEMU's heap as anonymous memory.
 guest_kib() {
-    if [ "$2" = kiln ]; then field RssShmem "/proc/$1/status"; else field RssAnon "/proc/$1/status"; fi
+    awk '$1 == "Size:" { size = $2 } $1 == "Rss:" && size >= 131072 { sum += $2 } END { print sum + 0 }' \
+        "/proc/$1/smaps" 2>/dev/null
 }
 
 boot() { # boot VMM I: starts guest I and waits for its ready line
@@ -52,7 +56,7 @@ boot() { # boot VMM I: starts guest I and waits for its ready line
     done
     seconds=$(seconds_since "$t0")
     sleep 2 # the guest's last writes settle
-    echo "start $1 $2 seconds=$seconds rss_kib=$(field Rss "/proc/$pid/smaps_rollup") pss_kib=$(field Pss "/proc/$pid/smaps_rollup") guest_kib=$(guest_kib "$pid" "$1")" |
+    echo "start $1 $2 seconds=$seconds rss_kib=$(field Rss "/proc/$pid/smaps_rollup") pss_kib=$(field Pss "/proc/$pid/smaps_rollup") guest_kib=$(guest_kib "$pid")" |
         tee -a "$SAMPLES"
 }
 
@@ -76,7 +80,7 @@ for vmm in kiln qemu; do
         i=1
         while [ "$i" -le "$COUNT" ] && [ -S "$DIR/kiln.$i.sock" ]; do
             pid=$(sed -n "${i}p" "$DIR/kiln.pids")
-            before=$(guest_kib "$pid" kiln)
+            before=$(guest_kib "$pid")
             kiln ctl "$DIR/kiln.$i.sock" balloon "${BALLOON}M" >/dev/null 2>&1
             n=0
             until kiln ctl "$DIR/kiln.$i.sock" balloon --json 2>/dev/null | tr -d ' \n' |
@@ -85,7 +89,7 @@ for vmm in kiln qemu; do
                 n=$((n + 1))
             done
             sleep 1
-            echo "balloon $i before_kib=$before after_kib=$(guest_kib "$pid" kiln) target_mib=$BALLOON" | tee -a "$SAMPLES"
+            echo "balloon $i before_kib=$before after_kib=$(guest_kib "$pid") target_mib=$BALLOON" | tee -a "$SAMPLES"
             i=$((i + 1))
         done
     fi
