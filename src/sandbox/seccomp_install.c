@@ -86,11 +86,12 @@ static int export_bpf(scmp_filter_ctx ctx, struct sandbox_filter *f, struct erro
     struct sock_filter *insns = malloc(capacity);
     int r = insns ? seccomp_export_bpf(ctx, fd) : -ENOMEM;
     ssize_t n = r == 0 ? pread(fd, insns, capacity, 0) : -1;
+    if (r == 0 && n < 0)
+        r = -errno;
     close(fd);
-    if (r < 0 || n < 0) {
+    if (r < 0) {
         free(insns);
-        return error_fmt(err, r < 0 ? r : -errno, "seccomp: cannot export the %s filter: %s", name,
-                         strerror(r < 0 ? -r : errno));
+        return error_fmt(err, r, "seccomp: cannot export the %s filter: %s", name, strerror(-r));
     }
     if (n == 0 || n % sizeof(struct sock_filter) != 0 || (size_t)n == capacity) {
         free(insns);
@@ -99,10 +100,14 @@ static int export_bpf(scmp_filter_ctx ctx, struct sandbox_filter *f, struct erro
                          "instructions, at most %d)",
                          name, n, BPF_MAXINSNS);
     }
-    f->count = (unsigned short)(n / sizeof(struct sock_filter));
-    f->insns = realloc(insns, (size_t)n);
+    /* A block of the program's size, not the 32 KiB one it was read into. */
+    f->insns = malloc((size_t)n);
+    if (f->insns)
+        memcpy(f->insns, insns, (size_t)n);
+    free(insns);
     if (!f->insns)
-        f->insns = insns;
+        return error_fmt(err, -ENOMEM, "seccomp: the %s filter: out of memory", name);
+    f->count = (unsigned short)(n / sizeof(struct sock_filter));
     return 0;
 }
 
