@@ -295,8 +295,10 @@ watch_lockup() {
         else
             quiet=$((quiet + 5))
         fi
-        # Only once L1 has started its heartbeat: booting L1 itself prints nothing for a while.
-        if [ "$quiet" -ge "$SILENT_SECONDS" ] && grep -a -q 'kiln-nested-alive' "$1" 2>/dev/null; then
+        # Only once L1's init has started its heartbeat (right after its "/dev/kvm ready" line):
+        # booting L1 itself prints nothing for a while. Not from the first heartbeat: an L1
+        # that froze within 30 s of that line never prints one.
+        if [ "$quiet" -ge "$SILENT_SECONDS" ] && grep -a -q 'kiln-nested: /dev/kvm ready' "$1" 2>/dev/null; then
             echo "its console was silent for ${quiet} s, heartbeat included" >"$3"
             kill -TERM "$2" 2>/dev/null
             return
