@@ -600,6 +600,11 @@ static void finish_signals(struct vm *vm)
     set_stop_signals_blocked(true);
     if (!vm->loop_ready)
         return;
+    /* uv_run returns at once, without polling, from a loop with nothing referenced; the signal
+     * handles are unreferenced, so without this a SIGTERM libuv had caught but not yet
+     * dispatched was lost, and --on-reset restart booted the guest again (1 stop in ~50). */
+    uv_ref((uv_handle_t *)&vm->sigint);
+    uv_ref((uv_handle_t *)&vm->sigterm);
     uv_run(&vm->loop, UV_RUN_NOWAIT);
     uv_close((uv_handle_t *)&vm->sigint, NULL);
     uv_close((uv_handle_t *)&vm->sigterm, NULL);
