@@ -55,7 +55,15 @@ def boot(disk_options, mib, ios, sock="none", hooks=None):
         for phase in PHASES:
             if line == f"bench: {phase} start":
                 if hooks and phase in hooks:
-                    hooks[phase]()
+                    try:
+                        hooks[phase]()
+                    except (OSError, http.client.HTTPException) as e:
+                        # kiln went away under the API call: what it said is the story.
+                        proc.kill()
+                        proc.wait()
+                        fail(f"API call at {phase} with {disk_options}: {e!r}; kiln ended "
+                             f"{proc.returncode}: " +
+                             proc.stderr.read().decode(errors="replace")[-3000:])
                 marks[phase] = [time.monotonic(), None]
             elif line.startswith(f"bench: {phase} done") and phase in marks:
                 marks[phase][1] = time.monotonic()
