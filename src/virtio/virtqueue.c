@@ -300,6 +300,43 @@ enum virtq_pop_result virtqueue_pop(struct virtqueue *vq, struct virtq_chain *ch
     return r;
 }
 
+/* Marks the writable buffers of the chain at head again, now that the device has written
+ * them. The mark made at the pop is not enough for a migration: its thread takes the marks
+ * while the devices run, so a mark taken (and the page sent) between the pop and the device's
+ * write would leave the destination with the old bytes. The guest may have changed the
+ * descriptors since the pop; then other pages are marked, which costs a resend and no more.
+ * The walk has walk_chain's bounds, so a bad chain ends it without marking further. */
+static void mark_chain_written(struct virtqueue *vq, uint16_t head)
+{
+    struct chain_walk w = {.table = (const uint8_t *)vq->desc, .table_size = vq->size};
+    uint32_t index = head;
+    while (index < w.table_size && ++w.visited <= w.table_size) {
+        struct vring_desc d;
+        read_desc(w.table, index, &d);
+        if (d.flags & VRING_DESC_F_INDIRECT) {
+            if (w.in_indirect || !vq->indirect || d.len % sizeof(struct vring_desc) ||
+                d.len / sizeof(struct vring_desc) > vq->size)
+                return;
+            w.table = guest_mem_ptr(vq->mem, d.addr, d.len);
+            if (!w.table)
+                return;
+            w.table_size = d.len / sizeof(struct vring_desc);
+            w.visited = 0;
+            w.in_indirect = true;
+            index = 0;
+            continue;
+        }
+        if (d.flags & VRING_DESC_F_WRITE) {
+            void *host = guest_mem_ptr(vq->mem, d.addr, d.len);
+            if (host)
+                guest_mem_mark_written(vq->mem, host, d.len);
+        }
+        if (!(d.flags & VRING_DESC_F_NEXT))
+            return;
+        index = d.next;
+    }
+}
+
 /* avail_event stays where the pops left it: a device puts chains back because it needs more
  * than there are (virtio-net waiting for receive buffers), so the doorbell it wants is for the
  * next new chain, not for the ones it already saw (which the driver will not ring for again). */
@@ -317,6 +354,8 @@ void virtqueue_push(struct virtqueue *vq, uint16_t head, uint32_t len)
      * a completion that arrives late is dropped. */
     if (!vq->ready)
         return;
+    if (head < vq->size && head_busy(vq, head))
+        mark_chain_written(vq, head);
     release(vq, head);
     struct vring_used_elem *elem = &vq->used->ring[vq->used_idx % vq->size];
     __atomic_store_n(&elem->id, head, __ATOMIC_RELAXED);

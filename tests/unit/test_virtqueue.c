@@ -106,6 +106,41 @@ static void test_device_writes_are_marked_for_snapshots(void **state)
     assert_false(page_marked(bits, FAKE_AVAIL));
 }
 
+/* A migration takes the marks while the device works: marks taken between the pop and the
+ * device's write must come back at the push, or the page's new bytes would never be sent. A
+ * chain whose descriptors the guest broke meanwhile marks what lies in RAM and stops. */
+static void test_device_writes_are_marked_again_at_the_push(void **state)
+{
+    static uint64_t bits[FAKE_RAM / 4096 / 64];
+    fake_desc_at(&fq, FAKE_INDIRECT, 0, FAKE_BUF + 0x5000, 16, N, 1);
+    fake_desc_at(&fq, FAKE_INDIRECT, 1, FAKE_BUF + 0x8ff0, 0x20, W, 0);
+    fake_desc(&fq, 2, FAKE_BUF, 16, N, 3);
+    fake_desc(&fq, 3, FAKE_INDIRECT, 32, I, 0);
+    fake_desc(&fq, 4, FAKE_BUF + 0xc000, 16, W | N, 5);
+    fake_desc(&fq, 5, FAKE_BUF + 0xd000, 16, W, 0);
+    fake_avail(&fq, 2);
+    fake_avail(&fq, 4);
+    expect_chain(2, 2, 1);
+    expect_chain(4, 0, 2);
+    fake_desc(&fq, 5, FAKE_BUF + 0xd000, 16, W | N, 4); /* the guest makes a loop of it */
+    guest_mem_take_written(&fq.mem, bits); /* the migration's collect, before the writes */
+    memset(bits, 0, sizeof(bits));
+    virtqueue_push(&fq.vq, 2, 0x20);
+    virtqueue_push(&fq.vq, 4, 32);
+    guest_mem_take_written(&fq.mem, bits);
+    assert_true(page_marked(bits, FAKE_BUF + 0x8000));
+    assert_true(page_marked(bits, FAKE_BUF + 0x9000));
+    assert_true(page_marked(bits, FAKE_BUF + 0xc000));
+    assert_true(page_marked(bits, FAKE_BUF + 0xd000));
+    assert_false(page_marked(bits, FAKE_BUF + 0x5000));
+    assert_false(page_marked(bits, FAKE_BUF));
+    /* A head the device no longer holds marks nothing. */
+    memset(bits, 0, sizeof(bits));
+    virtqueue_push(&fq.vq, 2, 0x20);
+    guest_mem_take_written(&fq.mem, bits);
+    assert_false(page_marked(bits, FAKE_BUF + 0x8000));
+}
+
 /* §2.7.5.3.1 forbids chains *longer* than the queue size: one of exactly that length is legal
  * and must not be mistaken for a loop. */
 static void test_chain_of_exactly_queue_size(void **state)
@@ -675,6 +710,7 @@ int main(void)
         T(test_buffers_at_the_end_of_ram),
         T(test_total_length_exactly_at_the_cap),
         T(test_device_writes_are_marked_for_snapshots),
+        T(test_device_writes_are_marked_again_at_the_push),
         cmocka_unit_test_setup_teardown(test_more_buffers_than_iovecs, setup_256, teardown),
         T(test_bad_chain_is_given_back),
         T(test_busy_head_offered_again_breaks_the_ring),
