@@ -405,16 +405,22 @@ int vm_restore(struct vm *vm, const struct vm_config *config, const char *dir, b
     return r;
 }
 
-int vm_start_worker(pthread_t *thread, void *(*run)(void *), void *arg)
+void vm_block_loop_signals(sigset_t *old)
 {
-    /* The loop's signals are not its business; SIGSYS stays open for --seccomp log. */
-    sigset_t mask, old;
+    /* The loop's signals are not a worker's business; SIGSYS stays open for --seccomp log. */
+    sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGWINCH);
     sigaddset(&mask, SIGCHLD);
-    pthread_sigmask(SIG_BLOCK, &mask, &old);
+    pthread_sigmask(SIG_BLOCK, &mask, old);
+}
+
+int vm_start_worker(pthread_t *thread, void *(*run)(void *), void *arg)
+{
+    sigset_t old;
+    vm_block_loop_signals(&old);
     int e = pthread_create(thread, NULL, run, arg);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return e;

@@ -1,9 +1,10 @@
 /* The seccomp filters of the loop thread and of libuv's thread pool. The pool is the
- * process's, made once on first use, so its threads are started here and each is handed
- * one work item that installs its filter; a reset's rebuilt VM finds them filtered. */
+ * process's, made once on first use, so its threads are started here (signals blocked) and
+ * each is handed one work item that installs its filter; a rebuilt VM finds them ready. */
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,7 +26,7 @@ static unsigned pool_size(void)
 /* The pool would start only where it has work (disks), and only once per process. */
 static bool pool_needed(const struct vm *vm)
 {
-    return vm->config->seccomp != SANDBOX_OFF && vm->config->ndisks > 0 && vm->boot_index == 0;
+    return vm->config->ndisks > 0 && vm->boot_index == 0;
 }
 
 /* The work items share this: each waits until every item has a thread (so no thread takes
@@ -84,6 +85,11 @@ int vm_sandbox_io_pool(struct vm *vm, struct error *err)
      * no clone, which is what would start it. A rebuilt VM finds it filtered already. */
     if (!pool_needed(vm))
         return 0;
+    /* The threads inherit this thread's signal mask: with the stop signals blocked, a SIGTERM
+     * always goes to the loop's thread, never to a pool thread, where it would be lost once
+     * the loop's handles close between two boots, or end kiln before the disks are flushed. */
+    sigset_t old_mask;
+    vm_block_loop_signals(&old_mask);
     struct pool_filtering f = {.expected = pool_size(),
                                .filter = &vm->thread_filters[SANDBOX_THREAD_IO_POOL]};
     struct pool_item *items = calloc(f.expected, sizeof(*items));
@@ -102,6 +108,7 @@ int vm_sandbox_io_pool(struct vm *vm, struct error *err)
             break;
         }
     }
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     /* The completions come back through the loop; nothing else on it runs yet (no vCPU). */
     while (f.done < queued)
         uv_run(&vm->loop, UV_RUN_ONCE);

@@ -67,6 +67,19 @@ expect_lines() {
     [ "$n" -eq "$2" ] || fail "expected $2 line(s) in $1, got $n: $(head -c 2000 "$1")"
 }
 
+# wait_for_text FILE TEXT [PID]: waits up to 60 s for TEXT in FILE (a guest's console); fails
+# the test, with the file's end, if it never comes or if kiln (PID, when given) ends first.
+wait_for_text() {
+    local _i
+    for _i in $(seq 1 600); do
+        grep -qsF -- "$2" "$1" && return 0
+        [ -z "${3:-}" ] || kill -0 "$3" 2>/dev/null ||
+            fail "kiln ended before '$2' appeared in $1: $(tail -c 1000 "$1")"
+        sleep 0.1
+    done
+    fail "no '$2' in $1 within 60 s: $(tail -c 1000 "$1")"
+}
+
 # minimal_kernel: sets VMLINUX to the project's minimal kernel (scripts/build-minimal-kernel.sh:
 # builds it the first time, else prints the cached path), falling back to the last cached one;
 # skips when there is none and no root to build one.

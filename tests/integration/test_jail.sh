@@ -31,11 +31,7 @@ echo secret >"$TEST_TMP/secret"
     <"$TEST_TMP/in" >"$TEST_TMP/out" 2>"$TEST_TMP/err" 7<"$TEST_TMP/secret" &
 parent=$!
 track_pid "$parent"
-for _ in $(seq 1 600); do
-    grep -qs "serial-echo: ready" "$TEST_TMP/out" && break
-    sleep 0.1
-done
-expect_contains "$TEST_TMP/out" "serial-echo: ready"
+wait_for_text "$TEST_TMP/out" "serial-echo: ready" "$parent"
 child=$(tr -d ' ' <"/proc/$parent/task/$parent/children")
 [ -n "$child" ] || fail "the jailed kiln ($parent) has no child"
 # A field of the child's /proc status, its values separated by one space.

@@ -39,10 +39,7 @@ track_pid "$holder"
     <"$TEST_TMP/in" >"$TEST_TMP/out" 2>"$TEST_TMP/err" &
 pid=$!
 track_pid "$pid"
-for _ in $(seq 1 600); do
-    grep -q "serial-echo: ready" "$TEST_TMP/out" && break
-    sleep 0.1
-done
+wait_for_text "$TEST_TMP/out" "serial-echo: ready" "$pid"
 kill -TERM "$pid"
 status=0
 wait "$pid" || status=$?

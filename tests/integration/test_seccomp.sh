@@ -42,11 +42,7 @@ seccomp_states() {
         --seccomp "$mode" --shutdown-grace 0 <"$TEST_TMP/in" >"$TEST_TMP/$mode.out" 2>"$TEST_TMP/$mode.err" &
     local pid=$!
     track_pid "$pid"
-    for _ in $(seq 1 600); do
-        grep -q "serial-echo: ready" "$TEST_TMP/$mode.out" && break
-        sleep 0.1
-    done
-    expect_contains "$TEST_TMP/$mode.out" "serial-echo: ready"
+    wait_for_text "$TEST_TMP/$mode.out" "serial-echo: ready" "$pid"
     # KVM's own kernel workers (kvm-nx-lpage-recovery) show up among the tasks: not kiln's.
     for task in /proc/"$pid"/task/*; do
         echo "$(cat "$task/comm") $(awk '$1 == "Seccomp:" { print $2 }' "$task/status")"

@@ -5,6 +5,7 @@
 
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <uv.h>
 
@@ -137,6 +138,9 @@ int vm_restore(struct vm *vm, const struct vm_config *config, const char *dir, b
 /* Starts a worker thread of the VM's (the snapshot writer, the migration sender) with the
  * loop's signals blocked in it. 0 or an errno value, as pthread_create. */
 int vm_start_worker(pthread_t *thread, void *(*run)(void *), void *arg);
+/* Blocks the loop's signals on the calling thread, the old mask in *old: threads started
+ * meanwhile (libuv's pool) inherit the block. */
+void vm_block_loop_signals(sigset_t *old);
 
 /* The console sinks of a VM built by vm_build_from (vm_create and vm_restore do it themselves):
  * for kiln receive. */

@@ -13,8 +13,9 @@ struct vm;
 int vm_sandbox_build(struct vm *vm, struct error *err);
 void vm_sandbox_free(struct vm *vm);
 
-/* Starts libuv's thread pool if the VM has disks and filters each of its threads. Before
- * vm_sandbox_loop: a pool started under the loop's filter would inherit it. */
+/* Starts libuv's thread pool if the VM has disks, with the stop signals blocked in its
+ * threads, and filters each of them (with seccomp on). Before vm_sandbox_loop: a pool
+ * started under the loop's filter would inherit it. */
 int vm_sandbox_io_pool(struct vm *vm, struct error *err);
 
 /* Filters the calling (loop) thread. After the vCPU threads have started (they would
