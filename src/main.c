@@ -297,7 +297,7 @@ static int restore_command(int argc, char **argv)
         if (access(state, F_OK) != 0) {
             fprintf(stderr, "kiln: error: %s: not a snapshot folder (no %s: %s)\n", args.dir,
                     SNAP_STATE_FILE, strerror(errno));
-        } else if (cli_parse(args.run_argc, args.run_argv, &request, &err) < 0) {
+        } else if (cli_parse(args.run.argc, args.run.argv, &request, &err) < 0) {
             fprintf(stderr, "kiln: error: %s\n", err.msg);
         } else {
             /* The kernel need not exist any more: the snapshot's RAM holds it. */
@@ -359,10 +359,9 @@ static int receive_config(struct receive_args *args, struct mig_link *link,
     free(yaml);
     if (fd < 0)
         return fd;
-    free(args->run_argv[2]);
-    args->run_argv[2] = strdup(path);
-    r = args->run_argv[2] ? cli_parse(args->run_argc, args->run_argv, request, err)
-                          : error_fmt(err, -ENOMEM, "out of memory");
+    r = run_argv_set_config(&args->run, path, err);
+    if (r == 0)
+        r = cli_parse(args->run.argc, args->run.argv, request, err);
     bool ok = r == 0 && load_config(request, false);
     close(fd);
     if (r == 0 && !ok) {

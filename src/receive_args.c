@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "receive_args.h"
-#include "restore_args.h"
 
 const char *receive_args_usage(void)
 {
@@ -25,16 +24,6 @@ const char *receive_args_usage(void)
            "  --help, -h        this text\n"
            "The other flags are kiln run's; the rest of the VM is the source's.\n"
            "--api-socket: the source's socket is not reused unless given again.\n";
-}
-
-static int push(struct receive_args *a, const char *arg, struct error *err)
-{
-    char *copy = strdup(arg);
-    if (!copy)
-        return error_fmt(err, -ENOMEM, "out of memory");
-    a->run_argv[a->run_argc++] = copy;
-    a->run_argv[a->run_argc] = NULL;
-    return 0;
 }
 
 /* The value after a flag, or one line saying it is missing. */
@@ -59,14 +48,7 @@ int receive_args_parse(int argc, char **argv, struct receive_args *out, struct e
 {
     memset(out, 0, sizeof(*out));
     out->timeout_s = -1;
-    out->run_argv = calloc((size_t)argc + 3, sizeof(char *));
-    if (!out->run_argv)
-        return error_fmt(err, -ENOMEM, "out of memory");
-    int r = push(out, argv[0], err);
-    if (r == 0)
-        r = push(out, "run", err);
-    if (r == 0)
-        r = push(out, "", err); /* the received config's path */
+    int r = run_argv_start(&out->run, argv[0], argc, err); /* the config: once received */
     for (int i = 2; r == 0 && i < argc; i++) {
         const char *arg = argv[i], *value = NULL;
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -87,12 +69,9 @@ int receive_args_parse(int argc, char **argv, struct receive_args *out, struct e
                               value);
             else
                 out->timeout_s = (int)n;
-        } else if (restore_args_is_run_flag(arg)) {
-            value = value_of(argc, argv, &i, err);
+        } else if (run_argv_is_passed_flag(arg)) {
             out->api_given |= strcmp(arg, "--api-socket") == 0;
-            r = value ? push(out, arg, err) : -EINVAL;
-            if (r == 0)
-                r = push(out, value, err);
+            r = run_argv_pass(&out->run, argc, argv, &i, err);
         } else {
             r = error_fmt(err, -EINVAL,
                           "kiln receive: %s cannot be given: the VM is the source's (a receive "
@@ -110,9 +89,7 @@ int receive_args_parse(int argc, char **argv, struct receive_args *out, struct e
 
 void receive_args_free(struct receive_args *args)
 {
-    for (int i = 0; args->run_argv && i < args->run_argc; i++)
-        free(args->run_argv[i]);
-    free(args->run_argv);
+    run_argv_free(&args->run);
     free(args->listen);
     free(args->psk_file);
     memset(args, 0, sizeof(*args));

@@ -6,15 +6,15 @@
 #include <stdbool.h>
 
 #include "kiln/util/error.h"
+#include "run_argv.h"
 
 struct receive_args {
-    char *listen;   /* --listen unix:PATH|tcp:HOST:PORT */
-    char *psk_file; /* --psk-file: the sender must use the same key */
-    int timeout_s;  /* --timeout-s: how long to wait for a sender (-1: forever) */
-    bool help;      /* --help */
-    bool api_given; /* --api-socket given: else the source's own is not reused */
-    int run_argc;   /* kiln run "" [the run flags given]: argv[2] is set to the config file */
-    char **run_argv;
+    char *listen;        /* --listen unix:PATH|tcp:HOST:PORT */
+    char *psk_file;      /* --psk-file: the sender must use the same key */
+    int timeout_s;       /* --timeout-s: how long to wait for a sender (-1: forever) */
+    bool help;           /* --help */
+    bool api_given;      /* --api-socket given: else the source's own is not reused */
+    struct run_argv run; /* kiln run CONFIG [the run flags given] */
 };
 
 /* argv: "kiln", "receive", ... Every problem is one line in err. */

@@ -9,13 +9,6 @@
 #include "kiln/snapshot/snap_dir.h"
 #include "kiln/vm/vm_snapshot.h"
 
-/* What may differ from the snapshot: where the VM meets the host (TAPs, consoles, its API
- * socket, its name) and how kiln runs it, never the machine the guest saw. */
-static const char *const run_flags[] = {"--api-socket", "--net",  "--console", "--vconsole",
-                                        "--log-level",  "--name", "--seccomp", "--shutdown-grace",
-                                        "--on-reset"};
-#define NRUN_FLAGS (sizeof(run_flags) / sizeof(run_flags[0]))
-
 const char *restore_args_usage(void)
 {
     return "usage: kiln restore DIR [--paused] [--clone] [--memory-restore lazy|copy]\n"
@@ -36,35 +29,10 @@ const char *restore_args_usage(void)
            "--api-socket: the snapshot's socket is not reused unless given again.\n";
 }
 
-bool restore_args_is_run_flag(const char *arg)
-{
-    for (size_t i = 0; i < NRUN_FLAGS; i++)
-        if (strcmp(arg, run_flags[i]) == 0)
-            return true;
-    return false;
-}
-
-static int push(struct restore_args *a, const char *arg, struct error *err)
-{
-    char *copy = strdup(arg);
-    if (!copy)
-        return error_fmt(err, -ENOMEM, "out of memory");
-    a->run_argv[a->run_argc++] = copy;
-    a->run_argv[a->run_argc] = NULL;
-    return 0;
-}
-
 int restore_args_parse(int argc, char **argv, struct restore_args *out, struct error *err)
 {
     memset(out, 0, sizeof(*out));
-    out->run_argv = calloc((size_t)argc + 3, sizeof(char *));
-    if (!out->run_argv)
-        return error_fmt(err, -ENOMEM, "out of memory");
-    int r = push(out, argv[0], err);
-    if (r == 0)
-        r = push(out, "run", err);
-    if (r == 0)
-        r = push(out, "", err); /* the config's path, once DIR is known */
+    int r = run_argv_start(&out->run, argv[0], argc, err); /* the config: once DIR is known */
     for (int i = 2; r == 0 && i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -82,15 +50,11 @@ int restore_args_parse(int argc, char **argv, struct restore_args *out, struct e
             else
                 r = error_fmt(err, -EINVAL, "--memory-restore: '%s' (expected lazy or copy)",
                               mode ? mode : "");
-        } else if (restore_args_is_run_flag(arg)) {
-            if (i + 1 >= argc)
-                return error_fmt(err, -EINVAL, "%s: missing value", arg);
+        } else if (run_argv_is_passed_flag(arg)) {
             out->api_given |= strcmp(arg, "--api-socket") == 0;
             out->net_given |= strcmp(arg, "--net") == 0;
             out->name_given |= strcmp(arg, "--name") == 0;
-            r = push(out, arg, err);
-            if (r == 0)
-                r = push(out, argv[++i], err);
+            r = run_argv_pass(&out->run, argc, argv, &i, err);
         } else if (arg[0] == '-') {
             r = error_fmt(err, -EINVAL,
                           "kiln restore: %s cannot be given: the VM is the snapshot's (a restore "
@@ -112,20 +76,18 @@ int restore_args_parse(int argc, char **argv, struct restore_args *out, struct e
         r = error_fmt(err, -EINVAL,
                       "kiln restore: no snapshot folder (usage: kiln restore DIR ...)");
     if (r == 0 && out->dir) {
-        free(out->run_argv[2]);
-        if (asprintf(&out->run_argv[2], "%s/%s", out->dir, SNAP_CONFIG_FILE) < 0) {
-            out->run_argv[2] = NULL;
-            r = error_fmt(err, -ENOMEM, "out of memory");
-        }
+        char *config = NULL;
+        r = asprintf(&config, "%s/%s", out->dir, SNAP_CONFIG_FILE) < 0
+                ? error_fmt(err, -ENOMEM, "out of memory")
+                : run_argv_set_config(&out->run, config, err);
+        free(config);
     }
     return r;
 }
 
 void restore_args_free(struct restore_args *args)
 {
-    for (int i = 0; args->run_argv && i < args->run_argc; i++)
-        free(args->run_argv[i]);
-    free(args->run_argv);
+    run_argv_free(&args->run);
     free(args->dir);
     memset(args, 0, sizeof(*args));
 }

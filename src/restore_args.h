@@ -6,18 +6,18 @@
 #include <stdbool.h>
 
 #include "kiln/util/error.h"
+#include "run_argv.h"
 
 struct restore_args {
-    char *dir;        /* the snapshot folder, as given */
-    bool help;        /* --help: print restore_args_usage and exit 0 */
-    bool paused;      /* --paused: the vCPUs wait for `kiln ctl SOCKET resume` */
-    bool copy_memory; /* --memory-restore copy (default lazy: mapped from the file) */
-    bool clone;       /* --clone: new MACs (config_net_clone_macs) */
-    bool api_given;   /* --api-socket was given: else the snapshot's own is not reused */
-    bool net_given;   /* --net was given: the NICs are these, not the snapshot's */
-    bool name_given;  /* --name was given */
-    int run_argc;     /* kiln run DIR/config.yaml [the run flags given] */
-    char **run_argv;
+    char *dir;           /* the snapshot folder, as given */
+    bool help;           /* --help: print restore_args_usage and exit 0 */
+    bool paused;         /* --paused: the vCPUs wait for `kiln ctl SOCKET resume` */
+    bool copy_memory;    /* --memory-restore copy (default lazy: mapped from the file) */
+    bool clone;          /* --clone: new MACs (config_net_clone_macs) */
+    bool api_given;      /* --api-socket was given: else the snapshot's own is not reused */
+    bool net_given;      /* --net was given: the NICs are these, not the snapshot's */
+    bool name_given;     /* --name was given */
+    struct run_argv run; /* kiln run CONFIG [the run flags given] */
 };
 
 /* argv: "kiln", "restore", ... Every problem is one line in err. */
@@ -26,6 +26,5 @@ void restore_args_free(struct restore_args *args);
 const char *restore_args_usage(void);
 /* Whether arg is one of the `kiln run` flags a restored (or received) VM may change: where it
  * meets the host and how kiln runs it, never the machine the guest saw. */
-bool restore_args_is_run_flag(const char *arg);
 
 #endif
