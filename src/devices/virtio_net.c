@@ -25,6 +25,13 @@
  * writev each, at most 4 MiB copied into the TAP, so receive and the other devices are not
  * starved by a guest that keeps its transmit queue full. */
 #define NET_TX_FRAMES_PER_CALL 64
+/* After a restore or a migration the NIC announces its MAC from its new TAP, so that switches
+ * learn where it is now before the guest speaks: RARP broadcasts (what QEMU sends, with its
+ * default timing), the first at once, then 50, 150, 250 and 350 ms apart. */
+#define NET_ANNOUNCE_FRAMES       5
+#define NET_ANNOUNCE_FIRST_GAP_MS 50
+#define NET_ANNOUNCE_GAP_STEP_MS  100
+#define NET_MIN_FRAME             60 /* Ethernet's minimum, without the FCS */
 
 struct virtio_net {
     struct virtio_dev vdev;
@@ -39,6 +46,10 @@ struct virtio_net {
     bool packet_pending;  /* packet[] holds a frame no receive buffer has taken yet */
     bool packet_admitted; /* and the receive rate limit has taken its tokens */
     struct io_throttle rx_throttle, tx_throttle; /* rx-bw=, tx-bw=...: bytes and frames */
+    bool announce_due;                           /* restored: announce the MAC once attached */
+    unsigned announce_sent;                      /* frames of this announcement so far */
+    uv_timer_t announce_timer;
+    bool announce_timer_initialised;
     size_t packet_len;
     struct virtio_net_stats stats; /* kiln/util/counter.h: read from any thread */
     struct virtq_chain chain;
@@ -194,6 +205,7 @@ static void receive(struct virtio_dev *d, struct virtio_net *net)
         }
         net->packet_pending = false;
         net->packet_admitted = false;
+        net->announce_due = true; /* the NIC may be on another network segment now */
         delivered = true;
     }
     if (delivered)
@@ -265,6 +277,41 @@ static void on_fd_event(uv_poll_t *handle, int status, int events)
     virtio_dev_lock(&net->vdev);
     receive(&net->vdev, net);
     virtio_dev_unlock(&net->vdev);
+}
+
+/* One RARP request (RFC 903) from the NIC's MAC to everyone, behind a virtio-net header that
+ * asks the TAP for nothing. */
+static void send_announcement(struct virtio_net *net)
+{
+    uint8_t frame[NET_HDR_SIZE + NET_MIN_FRAME] = {0};
+    uint8_t *eth = frame + NET_HDR_SIZE, *rarp = eth + 14;
+    memset(eth, 0xff, 6);
+    memcpy(eth + 6, net->config.mac, 6);
+    eth[12] = 0x80; /* ETH_P_RARP */
+    eth[13] = 0x35;
+    rarp[1] = 1;    /* hardware: Ethernet */
+    rarp[2] = 0x08; /* protocol: IPv4 */
+    rarp[4] = 6;
+    rarp[5] = 4;
+    rarp[7] = 3; /* reverse request; both protocol addresses stay 0 */
+    memcpy(rarp + 8, net->config.mac, 6);
+    memcpy(rarp + 18, net->config.mac, 6);
+    if (write(net->fd, frame, sizeof(frame)) == (ssize_t)sizeof(frame))
+        counter_add(&net->stats.announcements, 1);
+    else
+        virtio_dev_log_once(&net->vdev, "announcing the MAC on the TAP failed: %s",
+                            strerror(errno));
+}
+
+static void on_announce_timer(uv_timer_t *timer)
+{
+    struct virtio_net *net = timer->data;
+    send_announcement(net);
+    if (++net->announce_sent < NET_ANNOUNCE_FRAMES)
+        uv_timer_start(timer, on_announce_timer,
+                       NET_ANNOUNCE_FIRST_GAP_MS +
+                           NET_ANNOUNCE_GAP_STEP_MS * (uint64_t)(net->announce_sent - 1),
+                       0);
 }
 
 static void net_config_read(struct virtio_dev *d, uint32_t offset, uint8_t *data, unsigned size)
@@ -411,6 +458,14 @@ int virtio_net_attach(struct virtio_net *net, struct error *err)
         return error_fmt(err, r, "--net: cannot watch the TAP: %s", uv_strerror(r));
     net->poll.data = net;
     net->poll_initialised = true;
+    uv_timer_init(net->loop, &net->announce_timer);
+    net->announce_timer.data = net;
+    net->announce_timer_initialised = true;
+    if (net->announce_due) {
+        net->announce_due = false;
+        net->announce_sent = 0;
+        uv_timer_start(&net->announce_timer, on_announce_timer, 0, 0);
+    }
     /* Nothing is read until the driver has receive buffers: its RX kick starts polling. */
     return 0;
 }
@@ -422,6 +477,9 @@ void virtio_net_detach(struct virtio_net *net)
     if (net->poll_initialised)
         uv_close((uv_handle_t *)&net->poll, NULL);
     net->poll_initialised = false;
+    if (net->announce_timer_initialised)
+        uv_close((uv_handle_t *)&net->announce_timer, NULL);
+    net->announce_timer_initialised = false;
     net->rx_polling = false;
 }
 
@@ -474,6 +532,7 @@ int virtio_net_restore(struct virtio_net *net, const struct virtio_net_state *in
         net->config.mtu = in->mtu;
         net->packet_pending = false;
         net->packet_admitted = false;
+        net->announce_due = true; /* the NIC may be on another network segment now */
         if (virtio_dev_live(&net->vdev))
             set_tap_offloads(&net->vdev, net);
     }
@@ -490,4 +549,5 @@ void virtio_net_stats(const struct virtio_net *net, struct virtio_net_stats *sta
     stats->tx_bytes = counter_read(&c->tx_bytes);
     stats->rx_dropped = counter_read(&c->rx_dropped);
     stats->tx_dropped = counter_read(&c->tx_dropped);
+    stats->announcements = counter_read(&c->announcements);
 }

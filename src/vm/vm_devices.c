@@ -441,6 +441,7 @@ static size_t net_counter_list(void *dev, struct vm_counter *out, size_t max)
     put_counter(&list, "tx_bytes", st.tx_bytes);
     put_counter(&list, "rx_dropped", st.rx_dropped);
     put_counter(&list, "tx_dropped", st.tx_dropped);
+    put_counter(&list, "announcements", st.announcements);
     struct io_throttle_counters rx, tx;
     virtio_net_limit_counters(dev, &rx, &tx);
     put_limit_counters(&list, &rx, rx_limit_names);

@@ -2,7 +2,8 @@
 # Live migration over TCP between two network namespaces this test makes (as root), with a
 # pre-shared key: the counter guest moves and its lines go on, none lost or repeated; a receiver
 # with another key, a sender without one, and a receiver without one each end the migration at
-# the handshake in one line, and the source runs on. docs/migration.md.
+# the handshake in one line, and the source runs on; a migrated NIC's MAC is announced on the
+# destination's TAP. docs/migration.md.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$SOURCE_DIR/tests/integration/lib.sh"
 require_kvm
@@ -49,12 +50,15 @@ end_pid() {
     wait "$1" 2>/dev/null
 }
 
-start_source() { # start_source NAME CMDLINE: in namespace A, API at $TEST_TMP/NAME.api
+start_source() { # start_source NAME CMDLINE [FLAGS]: in namespace A, API at $TEST_TMP/NAME.api
+    local name=$1 cmdline=$2
+    shift 2
     ip netns exec "$NS_A" "$KILN" run --kernel "$GUEST_DIR/counter.elf" --memory 128M \
-        --cmdline "$2" --api-socket "$TEST_TMP/$1.api" >"$TEST_TMP/$1.out" 2>"$TEST_TMP/$1.err" </dev/null &
+        --cmdline "$cmdline" --api-socket "$TEST_TMP/$name.api" "$@" \
+        >"$TEST_TMP/$name.out" 2>"$TEST_TMP/$name.err" </dev/null &
     SRC=$!
     track_pid "$SRC"
-    wait_for_line "$TEST_TMP/$1.out" '^counter: step'
+    wait_for_line "$TEST_TMP/$name.out" '^counter: step'
 }
 
 start_receiver() { # start_receiver NAME PORT [FLAGS]: in namespace B
@@ -105,12 +109,42 @@ refused() { # refused NAME PORT "SENDER FLAGS" "RECEIVER FLAGS" EXPECTED-SENDER-
 refused wrongkey 47002 "--psk-file $TEST_TMP/key" "--psk-file $TEST_TMP/other.key" "wrong pre-shared key"
 refused nokey 47003 "" "--psk-file $TEST_TMP/key" "pre-shared key"
 refused plainrecv 47004 "--psk-file $TEST_TMP/key" "" "pre-shared key"
-# An unkeyed TCP migration is refused by nothing, but the source warns.
-start_source clear "every=2000"
-start_receiver cleardst 47005
+# An unkeyed TCP migration is refused by nothing, but the source warns. Its VM has a NIC, on a
+# TAP in each namespace: the destination announces the NIC's MAC on its TAP (five RARP
+# broadcasts), so that a switch there would learn where the VM is now.
+MAC=02:00:00:7a:00:05
+for ns in "$NS_A" "$NS_B"; do
+    ip -n "$ns" tuntap add dev ktm mode tap && ip -n "$ns" link set ktm up ||
+        fail "cannot make a TAP in $ns"
+done
+ip netns exec "$NS_B" python3 - ktm "$MAC" >"$TEST_TMP/rarp.count" 2>&1 <<'PY' &
+import socket, sys, time
+iface, mac = sys.argv[1], bytes.fromhex(sys.argv[2].replace(":", ""))
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x8035))
+s.bind((iface, 0))
+s.settimeout(0.2)
+seen, end = 0, time.time() + 60
+while seen < 5 and time.time() < end:
+    try:
+        frame = s.recv(2048)
+    except socket.timeout:
+        continue
+    # Broadcast from the NIC's MAC, RARP "reverse request" (3) naming that MAC.
+    if frame[0:6] == b"\xff" * 6 and frame[6:12] == mac and frame[20:22] == b"\x00\x03" \
+            and frame[22:28] == mac:
+        seen += 1
+print(seen)
+PY
+capture=$!
+track_pid "$capture"
+start_source clear "every=2000" --net "tap=ktm,mac=$MAC"
+start_receiver cleardst 47005 --net "tap=ktm,mac=$MAC"
 timeout 120 "$KILN" ctl "$TEST_TMP/clear.api" migrate "tcp:$ADDR_B:47005" >"$TEST_TMP/clear.ctl" 2>&1 ||
     fail "an unkeyed TCP migration failed: $(cat "$TEST_TMP/clear.ctl")"
 wait "$SRC" || fail "the unkeyed source did not end with status 0"
 expect_contains "$TEST_TMP/clear.err" "in the clear"
+wait "$capture" || fail "the RARP capture failed: $(cat "$TEST_TMP/rarp.count")"
+[ "$(cat "$TEST_TMP/rarp.count")" = 5 ] ||
+    fail "the destination's TAP saw $(cat "$TEST_TMP/rarp.count") RARP announcements of $MAC, expected 5; the destination said: $(cat "$TEST_TMP/cleardst.err")"
 end_pid "$DST"
-echo "PASS: a keyed TCP migration between namespaces moves the counter intact; wrong, missing and unexpected keys are refused at the handshake; an unkeyed one warns"
+echo "PASS: a keyed TCP migration between namespaces moves the counter intact; wrong, missing and unexpected keys are refused at the handshake; an unkeyed one warns; the destination announced the NIC's MAC 5 times"

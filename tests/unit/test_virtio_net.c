@@ -627,6 +627,54 @@ static void test_offload_translation(void **state)
                      0);
 }
 
+/* A restored (or migrated) NIC may sit on another segment now: once attached, kiln announces
+ * its MAC with five RARP broadcasts, as QEMU does, and counts them; a NIC that was not
+ * restored sends nothing of its own (the other tests read only the guest's frames). */
+static void test_restore_announces_the_mac(void **state)
+{
+    struct virtio_net_state saved;
+    struct error err = {{0}};
+    virtio_net_save(fx.net, &saved);
+    virtio_net_detach(fx.net);
+    uv_run(&fx.loop, UV_RUN_NOWAIT);
+    assert_int_equal(virtio_net_restore(fx.net, &saved, &err), 0);
+    assert_int_equal(virtio_net_attach(fx.net, &err), 0);
+    uint64_t start = uv_hrtime();
+    unsigned frames = 0;
+    while (frames < 5 && uv_hrtime() - start < 3000000000ull) {
+        uv_run(&fx.loop, UV_RUN_NOWAIT);
+        uint8_t got[200];
+        ssize_t n = recv(fx.host, got, sizeof(got), 0);
+        if (n < 0) {
+            usleep(1000);
+            continue;
+        }
+        frames++;
+        assert_int_equal(n, HDR + 60);
+        static const uint8_t zero[HDR];
+        assert_memory_equal(got, zero, HDR);
+        const uint8_t *eth = got + HDR, *rarp = eth + 14;
+        static const uint8_t broadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+        static const uint8_t mac[6] = {2, 0, 0, 0, 0, 9};
+        static const uint8_t rarp_head[8] = {0, 1, 8, 0, 6, 4, 0, 3};
+        assert_memory_equal(eth, broadcast, 6);
+        assert_memory_equal(eth + 6, mac, 6);
+        assert_int_equal(eth[12] << 8 | eth[13], 0x8035);
+        assert_memory_equal(rarp, rarp_head, sizeof(rarp_head));
+        assert_memory_equal(rarp + 8, mac, 6);
+        assert_memory_equal(rarp + 18, mac, 6);
+    }
+    assert_int_equal(frames, 5);
+    usleep(100000); /* and no sixth: the timer has stopped */
+    uv_run(&fx.loop, UV_RUN_NOWAIT);
+    uint8_t more[200];
+    assert_int_equal(recv(fx.host, more, sizeof(more), 0), -1);
+    struct virtio_net_stats stats;
+    virtio_net_stats(fx.net, &stats);
+    assert_int_equal(stats.announcements, 5);
+    assert_int_equal(stats.tx_frames, 0); /* the guest's frames are counted apart */
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -651,6 +699,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_header_without_merging, setup_plain, teardown),
         T(test_header_split_across_descriptors),
         cmocka_unit_test(test_offload_translation),
+        T(test_restore_announces_the_mac),
         T(test_broken_transmit_ring_ends_the_drain),
         T(test_waiting_for_more_buffers_asks_for_the_next),
         cmocka_unit_test_setup_teardown(test_waiting_for_more_buffers_with_event_idx,

@@ -46,11 +46,13 @@ void virtio_net_destroy(struct virtio_net *net);
 
 /* Frames and their bytes (without the virtio-net header) in each direction, and frames lost:
  * kiln's statistics, not state. Dropped counts a frame no receive buffer could take, or a
- * transmit chain that was malformed or that the TAP refused. */
+ * transmit chain that was malformed or that the TAP refused. Announcements: the RARP frames
+ * kiln itself sent for the guest's MAC after a restore or a migration. */
 struct virtio_net_stats {
     uint64_t rx_frames, rx_bytes;
     uint64_t tx_frames, tx_bytes;
     uint64_t rx_dropped, tx_dropped;
+    uint64_t announcements;
 };
 /* The TAP offload flags (TUN_F_*) for the features the driver accepted: its GUEST_* features,
  * which say what the guest can take (TSO only together with checksum offload). */
@@ -70,10 +72,11 @@ _Static_assert(sizeof(struct virtio_net_state) == sizeof(struct virtio_dev_state
                "virtio_net_state has no padding");
 
 void virtio_net_save(struct virtio_net *net, struct virtio_net_state *out);
-/* Also tells the TAP which offloads the restored driver accepted. The MAC is the saved one,
- * unless virtio_net_keep_mac() was called: then the device keeps the MAC it was made with, and
- * if that differs from the saved one, the config generation moves on and the change is
- * logged at info level. */
+/* Also tells the TAP which offloads the restored driver accepted, and has the NIC announce
+ * its MAC on the TAP once attached (RARP, 5 frames in 800 ms), as it may be elsewhere now. The MAC
+ * is the saved one, unless virtio_net_keep_mac() was called: then the device keeps the MAC it was
+ * made with, and if that differs from the saved one, the config generation moves on and the change
+ * is logged at info level. */
 int virtio_net_restore(struct virtio_net *net, const struct virtio_net_state *in,
                        struct error *err);
 
