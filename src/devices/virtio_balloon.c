@@ -369,7 +369,9 @@ void virtio_balloon_request_stats(struct virtio_balloon *b)
 {
     virtio_dev_lock(&b->vdev);
     int q = stats_queue(&b->vdev);
-    if (b->stats_held && q >= 0 && virtio_dev_queue_live(&b->vdev, (unsigned)q)) {
+    /* Not while a snapshot holds the device: the next tick asks. */
+    if (b->stats_held && q >= 0 && virtio_dev_queue_live(&b->vdev, (unsigned)q) &&
+        !virtio_dev_held(&b->vdev)) {
         b->stats_held = false;
         virtio_dev_push(&b->vdev, (unsigned)q, b->stats_head, 0);
         virtio_dev_notify_used(&b->vdev, (unsigned)q);

@@ -271,7 +271,7 @@ bool virtio_dev_pop(struct virtio_dev *d, unsigned q, struct virtq_chain *chain,
 {
     struct virtqueue *vq = &d->queues[q];
     const char *why = NULL;
-    if (!virtio_dev_queue_live(d, q))
+    if (!virtio_dev_queue_live(d, q) || virtio_dev_held(d))
         return false;
     for (;;) {
         enum virtq_pop_result r = virtqueue_pop(vq, chain, &why);
@@ -305,15 +305,44 @@ void virtio_dev_notify_used(struct virtio_dev *d, unsigned q)
     }
 }
 
+/* Both write the used ring's flags or avail_event: not while held. */
 void virtio_dev_quiet(struct virtio_dev *d, unsigned q)
 {
-    virtqueue_quiet(&d->queues[q]);
+    if (!virtio_dev_held(d))
+        virtqueue_quiet(&d->queues[q]);
 }
 
 bool virtio_dev_wake(struct virtio_dev *d, unsigned q)
 {
+    if (virtio_dev_held(d))
+        return false; /* virtio_dev_release kicks the queue */
     bool more = virtqueue_wake(&d->queues[q]);
     return more && virtio_dev_live(d);
+}
+
+bool virtio_dev_held(const struct virtio_dev *d)
+{
+    return __atomic_load_n(&d->held, __ATOMIC_ACQUIRE);
+}
+
+void virtio_dev_hold(struct virtio_dev *d)
+{
+    virtio_dev_lock(d);
+    __atomic_store_n(&d->held, true, __ATOMIC_RELEASE);
+    virtio_dev_unlock(d);
+}
+
+void virtio_dev_release(struct virtio_dev *d)
+{
+    virtio_dev_lock(d);
+    bool was_held = d->held;
+    __atomic_store_n(&d->held, false, __ATOMIC_RELEASE);
+    /* Doorbells, frames and timers that came while held found nothing to take: look again. */
+    if (was_held && virtio_dev_live(d))
+        for (unsigned q = 0; q < d->info.num_queues; q++)
+            if (d->queues[q].ready)
+                d->transport.kick(d->transport.opaque, q);
+    virtio_dev_unlock(d);
 }
 
 bool virtio_dev_drain(struct virtio_dev *d, unsigned q, struct virtq_chain *chain, unsigned budget,

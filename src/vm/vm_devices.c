@@ -933,6 +933,20 @@ unsigned vm_devices_in_flight(const struct vm *vm)
     return in_flight;
 }
 
+void vm_devices_hold(struct vm *vm, bool hold)
+{
+    for (unsigned i = 0; i < vm->ndevices; i++) {
+        const struct vm_device *d = &vm->devices[i];
+        if (!d->kind->virtio)
+            continue;
+        struct virtio_dev *v = d->kind->virtio(d->dev);
+        if (hold)
+            virtio_dev_hold(v);
+        else
+            virtio_dev_release(v);
+    }
+}
+
 /* Work on the thread pool holds pointers into the devices: let it finish on the loop. */
 static void drain_in_flight(struct vm *vm)
 {

@@ -61,7 +61,8 @@ struct vm_snapshot {
     char dir[PATH_MAX];
     char base[PATH_MAX]; /* a diff's base folder, "" for a full snapshot */
     bool stop_after, was_paused;
-    bool resumed; /* the loop's: the guest runs again while the writer flushes the files */
+    bool resumed;      /* the loop's: the guest runs again while the writer flushes the files */
+    bool devices_held; /* the loop's: vm_devices_hold from the state's reading to RAM's */
     uint64_t started_ns, paused_ns;
     vm_snapshot_done_fn *done;
     void *opaque;
@@ -238,9 +239,17 @@ static void *writer_thread(void *arg)
 
 /* ---- the loop's side ---- */
 
+static void release_devices(struct vm_snapshot *s)
+{
+    if (s->devices_held)
+        vm_devices_hold(s->vm, false);
+    s->devices_held = false;
+}
+
 static void finish(struct vm_snapshot *s)
 {
     struct vm *vm = s->vm;
+    release_devices(s);
     vm_sections_free(&s->sections);
     s->result.total_ms = ms_since(s->started_ns);
     if (!s->resumed)
@@ -277,6 +286,8 @@ static void on_captured(uv_async_t *handle)
     pthread_mutex_lock(&s->lock);
     bool captured = s->captured;
     pthread_mutex_unlock(&s->lock);
+    if (s->busy && captured)
+        release_devices(s);
     if (!s->busy || !captured || s->resumed || s->stop_after)
         return;
     s->result.paused_ms = ms_since(s->paused_ns);
@@ -313,6 +324,10 @@ static void on_drain_tick(uv_timer_t *timer)
         return;
     }
     uv_timer_stop(timer);
+    /* From here until the writer has read guest RAM, no device may write there: the RAM must
+     * be what the state read now says (a frame from the TAP, a rate limit's timer). */
+    vm_devices_hold(s->vm, true);
+    s->devices_held = true;
     struct error err = {{0}};
     if (vm_sections_collect(s->vm, &s->sections, &err) < 0) {
         fail(s, -EIO, err.msg);

@@ -627,6 +627,42 @@ static void test_offload_translation(void **state)
                      0);
 }
 
+/* While a snapshot holds the device (its state read, guest RAM not yet), nothing it does may
+ * change guest RAM: a frame from the TAP, a doorbell and a transmit chain all wait, the rings
+ * stay byte for byte as they were; release looks at every ready queue again and the frame
+ * and the transmit go through. */
+static void test_held_device_leaves_guest_ram_alone(void **state)
+{
+    rx_buffer(0, 2048);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_RX); /* polling the TAP now */
+    uint8_t *hdr = gpa(BUF + 0x8000);
+    memset(hdr, 0, HDR + 60);
+    desc_at(TX_DESC, 0, BUF + 0x8000, HDR + 60, 0, 0);
+    make_available(TX_AVAIL, &fx.tx_avail, 0);
+    static uint8_t before[0x24000];
+    memcpy(before, gpa(0), sizeof(before)); /* both rings and the receive buffer */
+    static uint8_t buffer_before[2048];
+    memcpy(buffer_before, gpa(BUF), sizeof(buffer_before));
+    virtio_dev_hold(fx.t.dev);
+    host_send(100, 1);
+    uv_run(&fx.loop, UV_RUN_NOWAIT); /* the TAP is readable */
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_RX);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_TX);
+    uv_run(&fx.loop, UV_RUN_NOWAIT);
+    assert_memory_equal(gpa(0), before, sizeof(before));
+    assert_memory_equal(gpa(BUF), buffer_before, sizeof(buffer_before));
+    uint8_t got[200];
+    assert_int_equal(recv(fx.host, got, sizeof(got), 0), -1); /* nothing transmitted */
+    unsigned kicks = fx.kicks;
+    virtio_dev_release(fx.t.dev);
+    assert_int_equal(fx.kicks, kicks + 2); /* both ready queues */
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_RX);
+    virtio_dev_handle_notify(fx.t.dev, VIRTIO_NET_QUEUE_TX);
+    assert_int_equal(rx_used()->idx, 1);
+    assert_int_equal(rx_used()->ring[0].len, HDR + 100);
+    assert_int_equal(recv(fx.host, got, sizeof(got), 0), HDR + 60);
+}
+
 /* A restored (or migrated) NIC may sit on another segment now: once attached, kiln announces
  * its MAC with five RARP broadcasts, as QEMU does, and counts them; a NIC that was not
  * restored sends nothing of its own (the other tests read only the guest's frames). */
@@ -700,6 +736,7 @@ int main(void)
         T(test_header_split_across_descriptors),
         cmocka_unit_test(test_offload_translation),
         T(test_restore_announces_the_mac),
+        T(test_held_device_leaves_guest_ram_alone),
         T(test_broken_transmit_ring_ends_the_drain),
         T(test_waiting_for_more_buffers_asks_for_the_next),
         cmocka_unit_test_setup_teardown(test_waiting_for_more_buffers_with_event_idx,

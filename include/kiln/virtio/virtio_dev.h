@@ -92,6 +92,9 @@ struct virtio_dev {
     uint32_t generation; /* bumped on every reset and QueueReady=0: drops stale completions */
     struct virtqueue queues[VIRTIO_MAX_QUEUES];
 
+    /* A snapshot is reading guest RAM (virtio_dev_hold): the device takes no chain, so it
+     * writes nothing there. Set and read with atomics. */
+    bool held;
     bool error_logged;      /* the first malformed request is logged (virtio_dev_log_once) */
     uint64_t device_errors; /* every malformed request, logged or not (kiln/util/counter.h) */
     /* Bumped under the lock, read without it from any thread (kiln/util/counter.h). */
@@ -151,7 +154,7 @@ static inline uint32_t virtio_dev_generation(const struct virtio_dev *d)
  *    (and *malformed if not NULL); the device goes on with the next chain;
  *  - a broken ring (avail index too far ahead, head out of range) sets DEVICE_NEEDS_RESET:
  *    nothing in it can be trusted any more.
- * Returns false when there is nothing (more) to take. */
+ * Returns false when there is nothing (more) to take, or the device is held. */
 bool virtio_dev_pop(struct virtio_dev *d, unsigned q, struct virtq_chain *chain,
                     uint64_t *malformed);
 /* A well-formed chain the device cannot use (e.g. no writable buffer where it needs one):
@@ -163,7 +166,8 @@ void virtio_dev_push(struct virtio_dev *d, unsigned q, uint16_t head, uint32_t l
 void virtio_dev_notify_used(struct virtio_dev *d, unsigned q);
 
 /* Doorbell suppression around a device's request loop (virtqueue_quiet/wake); wake is true
- * only for a device that is still live, so a broken ring never looks like work forever:
+ * only for a device that is still live (and not held), so a broken ring never looks like work
+ * forever:
  *     do { virtio_dev_quiet(d, q); ...virtio_dev_pop until false... }
  *     while (virtio_dev_wake(d, q)); */
 void virtio_dev_quiet(struct virtio_dev *d, unsigned q);
@@ -188,6 +192,15 @@ bool virtio_dev_drain(struct virtio_dev *d, unsigned q, struct virtq_chain *chai
 void virtio_dev_unpop(struct virtio_dev *d, unsigned q);
 /* Has the loop look at queue q soon, as if its doorbell rang (any thread, lock held or not). */
 void virtio_dev_kick(struct virtio_dev *d, unsigned q);
+
+/* A snapshot's window (loop thread, vCPUs paused, no request in flight): from the moment the
+ * devices' state is read until the writer has read guest RAM, a held device takes no chain
+ * and writes nothing into guest RAM (its rings and buffers stay as the saved state says), so a
+ * frame from the TAP, a console byte or a rate limit's timer cannot change RAM behind the
+ * saved state. Whatever came meanwhile waits; release looks at every ready queue again. */
+void virtio_dev_hold(struct virtio_dev *d);
+void virtio_dev_release(struct virtio_dev *d);
+bool virtio_dev_held(const struct virtio_dev *d);
 
 /* The device config changed: bumps the config generation and interrupts the driver. */
 void virtio_dev_config_changed(struct virtio_dev *d);

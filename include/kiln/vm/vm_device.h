@@ -92,6 +92,9 @@ void vm_devices_detach(struct vm *vm);
 void vm_devices_log_stats(const struct vm *vm);
 /* Requests still on the thread pool, over every device (snapshots wait for 0). */
 unsigned vm_devices_in_flight(const struct vm *vm);
+/* A snapshot's window: every virtio device takes no chain and writes nothing into guest RAM
+ * until released (virtio_dev_hold). Loop thread, vCPUs paused, no I/O in flight. */
+void vm_devices_hold(struct vm *vm, bool hold);
 /* The open image fd of --disk number disk (devices are made in the config's disk order), -1 if
  * there is none. */
 int vm_devices_disk_fd(const struct vm *vm, unsigned disk);
