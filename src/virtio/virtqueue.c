@@ -305,11 +305,13 @@ enum virtq_pop_result virtqueue_pop(struct virtqueue *vq, struct virtq_chain *ch
  * while the devices run, so a mark taken (and the page sent) between the pop and the device's
  * write would leave the destination with the old bytes. The guest may have changed the
  * descriptors since the pop; then other pages are marked, which costs a resend and no more.
- * The walk has walk_chain's bounds, so a bad chain ends it without marking further. */
+ * The walk has walk_chain's bounds (the chain's length and total bytes too), so a bad chain
+ * ends it without marking further and no chain costs more than the pop did. */
 static void mark_chain_written(struct virtqueue *vq, uint16_t head)
 {
     struct chain_walk w = {.table = (const uint8_t *)vq->desc, .table_size = vq->size};
     uint32_t index = head;
+    uint64_t total = 0;
     while (index < w.table_size && ++w.visited <= w.table_size) {
         struct vring_desc d;
         read_desc(w.table, index, &d);
@@ -326,6 +328,9 @@ static void mark_chain_written(struct virtqueue *vq, uint16_t head)
             index = 0;
             continue;
         }
+        if (d.len > vq->max_chain_bytes - total)
+            return;
+        total += d.len;
         if (d.flags & VRING_DESC_F_WRITE) {
             void *host = guest_mem_ptr(vq->mem, d.addr, d.len);
             if (host)

@@ -144,8 +144,13 @@ void guest_mem_mark_written(const struct guest_mem *mem, const void *hva, uint64
     uint64_t offset = (uint64_t)(p - start);
     if (len > mem->size - offset)
         len = mem->size - offset;
-    for (uint64_t page = offset / 4096; page <= (offset + len - 1) / 4096; page++)
-        __atomic_fetch_or(&mem->written[page / 64], 1ull << (page % 64), __ATOMIC_RELAXED);
+    /* A word of the bitmap at a time: a 64 MiB buffer is 256 words, not 16384 pages. */
+    uint64_t first = offset / 4096, last = (offset + len - 1) / 4096;
+    for (uint64_t w = first / 64; w <= last / 64; w++) {
+        uint64_t lo = w == first / 64 ? first % 64 : 0, hi = w == last / 64 ? last % 64 : 63;
+        uint64_t mask = (hi == 63 ? ~0ull : (1ull << (hi + 1)) - 1) & ~((1ull << lo) - 1);
+        __atomic_fetch_or(&mem->written[w], mask, __ATOMIC_RELAXED);
+    }
 }
 
 void guest_mem_take_written(const struct guest_mem *mem, uint64_t *bitmap)

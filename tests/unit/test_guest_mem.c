@@ -107,6 +107,16 @@ static void test_written_pages_are_marked_and_taken(void **state)
     guest_mem_take_written(&mem, bits);
     for (unsigned w = 0; w < 16; w++)
         assert_int_equal(bits[w], 0);
+    /* Ranges across and along the bitmap's 64-page words: partial, whole and single. */
+    guest_mem_mark_written(&mem, (uint8_t *)mem.mapping + 60 * 4096 + 5, 141 * 4096); /* 60-201 */
+    guest_mem_mark_written(&mem, (uint8_t *)mem.mapping + 256 * 4096, 64 * 4096);     /* 256-319 */
+    guest_mem_mark_written(&mem, (uint8_t *)mem.mapping + 383 * 4096, 1);             /* 383 */
+    guest_mem_mark_written(&mem, (uint8_t *)mem.mapping + 448 * 4096, 0);             /* nothing */
+    guest_mem_take_written(&mem, bits);
+    for (uint64_t page = 0; page < 1024; page++) {
+        bool expected = (page >= 60 && page <= 201) || (page >= 256 && page <= 319) || page == 383;
+        assert_true(page_set(bits, page) == expected);
+    }
     guest_mem_destroy(&mem);
 }
 

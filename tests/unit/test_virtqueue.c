@@ -134,6 +134,20 @@ static void test_device_writes_are_marked_again_at_the_push(void **state)
     assert_true(page_marked(bits, FAKE_BUF + 0xd000));
     assert_false(page_marked(bits, FAKE_BUF + 0x5000));
     assert_false(page_marked(bits, FAKE_BUF));
+    /* A chain over the queue's byte limit (given back as bad) is marked only up to it: the
+     * push costs no more than the pop, whatever lengths the descriptors claim. */
+    fq.vq.max_chain_bytes = 0x2000;
+    fake_desc(&fq, 6, FAKE_BUF + 0x10000, 0x1000, W | N, 7);
+    fake_desc(&fq, 7, FAKE_BUF + 0x20000, 0x2000, W, 0);
+    fake_avail(&fq, 6);
+    expect_bad("chain is longer than the device takes");
+    memset(bits, 0, sizeof(bits));
+    guest_mem_take_written(&fq.mem, bits);
+    memset(bits, 0, sizeof(bits));
+    virtqueue_push(&fq.vq, 6, 0);
+    guest_mem_take_written(&fq.mem, bits);
+    assert_true(page_marked(bits, FAKE_BUF + 0x10000));
+    assert_false(page_marked(bits, FAKE_BUF + 0x20000));
     /* A head the device no longer holds marks nothing. */
     memset(bits, 0, sizeof(bits));
     virtqueue_push(&fq.vq, 2, 0x20);
