@@ -21,27 +21,9 @@ struct harness {
     struct virtio_mmio t;
 };
 
-static void no_irq(void *opaque)
-{
-}
-static void no_kick(void *opaque, unsigned q)
-{
-}
-
 static void bring_up(struct harness *h, uint8_t features)
 {
-    uint32_t wanted = 0;
-    if (features & 2)
-        wanted |= 1u << VIRTIO_RING_F_INDIRECT_DESC;
-    if (features & 4)
-        wanted |= 1u << VIRTIO_RING_F_EVENT_IDX;
-    uint32_t s = fake_mmio_negotiate(&h->t, wanted);
-    fake_mmio_queue(&h->t, 0, DRV_DESC(0), DRV_AVAIL(0), DRV_USED(0));
-    fake_mmio_queue(&h->t, 1, DRV_DESC(1), DRV_AVAIL(1), DRV_USED(1));
-    fake_mmio_write(&h->t, VIRTIO_MMIO_STATUS, s | VIRTIO_CONFIG_S_DRIVER_OK);
-    h->drv.avail_idx[0] = h->drv.avail_idx[1] = 0;
-    memset(drv_ram(&h->drv, DRV_AVAIL(0)), 0, 0x2000);
-    memset(drv_ram(&h->drv, DRV_AVAIL(1)), 0, 0x2000);
+    drv_bring_up(&h->drv, &h->t, 0, features, 2);
 }
 
 /* The balloon's own bookkeeping: never more pages than RAM, only pages that went in come out,
@@ -70,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct virtio_balloon_options options = {.target_pages = 8};
     if (virtio_balloon_init(&h.b, &options, &h.drv.mem, &h.log, NULL) < 0)
         abort();
-    struct virtio_mmio_host host = {.raise_irq = no_irq, .kick = no_kick};
+    struct virtio_mmio_host host = drv_host();
     virtio_mmio_init(&h.t, &h.b.vdev, &host, 0xd0000000);
     h.drv.dev = h.t.dev;
     bring_up(&h, features);

@@ -33,26 +33,12 @@ static void remove_image(void)
     unlink(image_path);
 }
 
-static void no_irq(void *opaque)
-{
-}
-static void no_kick(void *opaque, unsigned q)
-{
-}
-
 static void bring_up(struct harness *h, uint8_t features)
 {
-    uint32_t wanted = (1u << VIRTIO_BLK_F_FLUSH) | (1u << VIRTIO_BLK_F_DISCARD) |
-                      (1u << VIRTIO_BLK_F_WRITE_ZEROES) | (1u << VIRTIO_BLK_F_CONFIG_WCE);
-    if (features & 2)
-        wanted |= 1u << VIRTIO_RING_F_INDIRECT_DESC;
-    if (features & 4)
-        wanted |= 1u << VIRTIO_RING_F_EVENT_IDX;
-    uint32_t s = fake_mmio_negotiate(&h->t, wanted);
-    fake_mmio_queue(&h->t, 0, DRV_DESC(0), DRV_AVAIL(0), DRV_USED(0));
-    fake_mmio_write(&h->t, VIRTIO_MMIO_STATUS, s | VIRTIO_CONFIG_S_DRIVER_OK);
-    h->drv.avail_idx[0] = 0;
-    memset(drv_ram(&h->drv, DRV_AVAIL(0)), 0, 0x2000); /* a fresh driver area and used ring */
+    drv_bring_up(&h->drv, &h->t,
+                 (1u << VIRTIO_BLK_F_FLUSH) | (1u << VIRTIO_BLK_F_DISCARD) |
+                     (1u << VIRTIO_BLK_F_WRITE_ZEROES) | (1u << VIRTIO_BLK_F_CONFIG_WCE),
+                 features, 1);
 }
 
 static void open_device(struct harness *h, uint8_t features)
@@ -64,7 +50,7 @@ static void open_device(struct harness *h, uint8_t features)
     uv_loop_init(&h->loop);
     if (virtio_blk_create(&h->blk, &h->disk, &h->loop, &h->drv.mem, &h->log, NULL) < 0)
         abort();
-    struct virtio_mmio_host host = {.raise_irq = no_irq, .kick = no_kick};
+    struct virtio_mmio_host host = drv_host();
     virtio_mmio_init(&h->t, virtio_blk_dev(h->blk), &host, 0xd0000000);
     h->drv.dev = h->t.dev;
     bring_up(h, features);

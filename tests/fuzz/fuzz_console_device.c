@@ -21,24 +21,9 @@ struct harness {
     struct virtio_mmio t;
 };
 
-static void no_irq(void *opaque)
-{
-}
-static void no_kick(void *opaque, unsigned q)
-{
-}
-
 static void bring_up(struct harness *h, uint8_t features)
 {
-    uint32_t wanted = 1u << VIRTIO_CONSOLE_F_SIZE;
-    if (features & 2)
-        wanted |= 1u << VIRTIO_RING_F_INDIRECT_DESC;
-    if (features & 4)
-        wanted |= 1u << VIRTIO_RING_F_EVENT_IDX;
-    uint32_t s = fake_mmio_negotiate(&h->t, wanted);
-    for (unsigned q = 0; q < 2; q++)
-        fake_mmio_queue(&h->t, q, DRV_DESC(q), DRV_AVAIL(q), DRV_USED(q));
-    fake_mmio_write(&h->t, VIRTIO_MMIO_STATUS, s | VIRTIO_CONFIG_S_DRIVER_OK);
+    drv_bring_up(&h->drv, &h->t, 1u << VIRTIO_CONSOLE_F_SIZE, features, 2);
 }
 
 static void open_device(struct harness *h, uint8_t features)
@@ -47,7 +32,7 @@ static void open_device(struct harness *h, uint8_t features)
         abort();
     if (virtio_console_init(&h->dev, &h->console, &h->drv.mem, &h->log, NULL) < 0)
         abort();
-    struct virtio_mmio_host host = {.raise_irq = no_irq, .kick = no_kick};
+    struct virtio_mmio_host host = drv_host();
     virtio_mmio_init(&h->t, &h->dev.vdev, &host, 0xd0000000);
     h->drv.dev = h->t.dev;
     /* What console_attach does, without a loop: the console feeds this device. */

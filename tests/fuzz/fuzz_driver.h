@@ -107,6 +107,42 @@ static inline bool drv_start(struct fuzz_driver *d, struct log *log, const uint8
     return true;
 }
 
+/* The transport's calls into the host: the fuzzers run no loop, so they go nowhere. */
+static inline void drv_no_irq(void *opaque)
+{
+    (void)opaque;
+}
+static inline void drv_no_kick(void *opaque, unsigned q)
+{
+    (void)opaque;
+    (void)q;
+}
+static inline struct virtio_mmio_host drv_host(void)
+{
+    return (struct virtio_mmio_host){.raise_irq = drv_no_irq, .kick = drv_no_kick};
+}
+
+/* The driver brings the device up: its own feature bits (device_bits) plus the ring features
+ * the input's first byte picks (bit 1 INDIRECT_DESC, bit 2 EVENT_IDX), queues 0 to
+ * nqueues - 1 at their DRV_* places with fresh driver areas and used rings, then DRIVER_OK.
+ * Also after a driver reset (the device starts its rings from 0 again). */
+static inline void drv_bring_up(struct fuzz_driver *d, struct virtio_mmio *t, uint32_t device_bits,
+                                uint8_t features, unsigned nqueues)
+{
+    uint32_t wanted = device_bits;
+    if (features & 2)
+        wanted |= 1u << VIRTIO_RING_F_INDIRECT_DESC;
+    if (features & 4)
+        wanted |= 1u << VIRTIO_RING_F_EVENT_IDX;
+    uint32_t s = fake_mmio_negotiate(t, wanted);
+    for (unsigned q = 0; q < nqueues; q++) {
+        fake_mmio_queue(t, q, DRV_DESC(q), DRV_AVAIL(q), DRV_USED(q));
+        d->avail_idx[q] = 0;
+        memset(drv_ram(d, DRV_AVAIL(q)), 0, 0x2000);
+    }
+    fake_mmio_write(t, VIRTIO_MMIO_STATUS, s | VIRTIO_CONFIG_S_DRIVER_OK);
+}
+
 /* The ops every device fuzzer has, by code: 0 a descriptor (on queue op[1] & 1), 1 and 2 an
  * avail entry on queue 0 and 1; a device with one queue gets them all on queue 0. False if
  * code is none of these. */

@@ -25,13 +25,6 @@ struct harness {
     int host;
 };
 
-static void no_irq(void *opaque)
-{
-}
-static void no_kick(void *opaque, unsigned q)
-{
-}
-
 static bool open_device(struct harness *h, uint8_t features)
 {
     int sv[2];
@@ -42,24 +35,17 @@ static bool open_device(struct harness *h, uint8_t features)
     const uint8_t mac[6] = {2, 0, 0, 0, 0, 1};
     if (virtio_net_create(&h->net, sv[0], mac, &h->loop, &h->drv.mem, &h->log, NULL) < 0)
         abort();
-    struct virtio_mmio_host host = {.raise_irq = no_irq, .kick = no_kick};
+    struct virtio_mmio_host host = drv_host();
     virtio_mmio_init(&h->t, virtio_net_dev(h->net), &host, 0xd0000000);
     h->drv.dev = h->t.dev;
     if (virtio_net_attach(h->net, NULL) < 0)
         abort();
-    uint32_t wanted = 0;
+    uint32_t device_bits = 0;
     if (features & 1)
-        wanted |= 1u << VIRTIO_NET_F_MRG_RXBUF;
-    if (features & 2)
-        wanted |= 1u << VIRTIO_RING_F_INDIRECT_DESC;
-    if (features & 4)
-        wanted |= 1u << VIRTIO_RING_F_EVENT_IDX;
+        device_bits |= 1u << VIRTIO_NET_F_MRG_RXBUF;
     if (features & 8)
-        wanted |= (1u << VIRTIO_NET_F_GUEST_CSUM) | (1u << VIRTIO_NET_F_CSUM);
-    uint32_t s = fake_mmio_negotiate(&h->t, wanted);
-    for (unsigned q = 0; q < 2; q++)
-        fake_mmio_queue(&h->t, q, DRV_DESC(q), DRV_AVAIL(q), DRV_USED(q));
-    fake_mmio_write(&h->t, VIRTIO_MMIO_STATUS, s | VIRTIO_CONFIG_S_DRIVER_OK);
+        device_bits |= (1u << VIRTIO_NET_F_GUEST_CSUM) | (1u << VIRTIO_NET_F_CSUM);
+    drv_bring_up(&h->drv, &h->t, device_bits, features, 2);
     return true;
 }
 
