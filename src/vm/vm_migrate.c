@@ -445,6 +445,19 @@ static int hand_over(struct vm_migrate *m, struct error *err)
     if (r == 0)
         r = mig_expect(m->link, MIG_REC_RUNNING, "receiver", &body, &len, err);
     m->result.downtime_us = (uv_hrtime() - m->paused_ns) / 1000;
+    if (r < 0 && m->vm->config->ndisks == 0) {
+        /* No lock to ask: GO may have arrived and the destination may run the VM. Running it
+         * here too could put two copies on the network, so it waits for the user. */
+        char why[sizeof(err->msg)];
+        snprintf(why, sizeof(why), "%s", err->msg);
+        m->result.left_paused = true;
+        return error_fmt(err, r,
+                         "the link failed after the destination was told to take over (%s), "
+                         "and the VM has no disk whose lock would tell whether it did: the VM "
+                         "stays paused here; resume it (kiln ctl SOCKET resume) only if the "
+                         "destination does not run it",
+                         why);
+    }
     if (r < 0) {
         struct error retake_err = {{0}};
         if (ask_loop(m, LOOP_RETAKE, &retake_err) < 0) {
@@ -644,7 +657,9 @@ static void finish(struct vm_migrate *m)
         vm_request_stop(vm, VM_STOP_MIGRATED, 0, message);
     } else {
         log_warn(&vm->log, "migration to %s: %s", m->request.to.text, m->result.message);
-        if (m->paused_ns && !m->was_paused && m->result.r != 0 && !vm_is_stopping(vm))
+        if (m->result.left_paused)
+            vm->paused = true; /* held since the capture; `kiln ctl SOCKET resume` decides */
+        else if (m->paused_ns && !m->was_paused && !vm_is_stopping(vm))
             vm_resume(vm);
     }
     m->done(m->opaque, &m->result);

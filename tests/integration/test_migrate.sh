@@ -317,6 +317,43 @@ for mode in drop-go drop-running; do
     echo "$mode: $(tail -1 "$TEST_TMP/$mode.ctl")"
 done
 
+# 4d. The same without a disk: no lock tells whether the destination took over, so the source
+#     stays paused either way (never two copies running) and says so; `kiln ctl resume` is the
+#     user's call. drop-go: the receiver never ran it, so resuming the source is right.
+#     drop-running: the receiver runs it, and the source must still be paused.
+for mode in drop-go drop-running; do
+    name=nodisk-$mode
+    start_source "$name" "every=2000 steps=$STEPS touch=32"
+    start_receiver "${name}dst"
+    python3 "$SOURCE_DIR/tests/integration/mig_proxy.py" "$TEST_TMP/$name.proxy" \
+        "$TEST_TMP/${name}dst.mig" "$mode" >"$TEST_TMP/$name.proxy.out" 2>&1 &
+    track_pid $!
+    wait_for_socket "$TEST_TMP/$name.proxy"
+    ctl_status=0
+    timeout 120 "$KILN" ctl "$TEST_TMP/$name.api" migrate "unix:$TEST_TMP/$name.proxy" \
+        >"$TEST_TMP/$name.ctl" 2>&1 || ctl_status=$?
+    expect_contains "$TEST_TMP/$name.proxy.out" "dropped it"
+    [ "$ctl_status" -eq 1 ] || fail "$name: kiln ctl migrate exited $ctl_status: $(cat "$TEST_TMP/$name.ctl")"
+    expect_contains "$TEST_TMP/$name.ctl" "the VM stays paused here"
+    "$KILN" ctl "$TEST_TMP/$name.api" status >"$TEST_TMP/$name.status" 2>&1
+    expect_contains "$TEST_TMP/$name.status" ": paused"
+    last=$(grep -c '^counter: step' "$TEST_TMP/$name.out")
+    sleep 1
+    [ "$(grep -c '^counter: step' "$TEST_TMP/$name.out")" -eq "$last" ] ||
+        fail "$name: the source counted on while it should be paused"
+    if [ "$mode" = drop-go ]; then
+        status=0
+        wait "$DST" || status=$?
+        expect_status 125 "$name: the receiver that never heard GO"
+        "$KILN" ctl "$TEST_TMP/$name.api" resume >/dev/null 2>&1 || fail "$name: resume failed"
+        expect_source_runs "$name"
+    else
+        wait "$DST" || fail "$name: the destination did not end with the guest's status 0: $(cat "$TEST_TMP/${name}dst.err")"
+    fi
+    end_pid "$SRC"
+    echo "$name: $(tail -1 "$TEST_TMP/$name.ctl")"
+done
+
 # 5. Nobody listens: one line, the source runs on.
 start_source none "every=2000"
 "$KILN" ctl "$TEST_TMP/none.api" migrate "unix:$TEST_TMP/nobody.mig" >"$TEST_TMP/none.ctl" 2>&1 &&

@@ -46,6 +46,9 @@ struct vm_migrate_result {
     uint64_t downtime_us; /* the vCPUs' stop, to the destination's RUNNING */
     uint32_t rounds;
     uint64_t pages_sent, zero_pages, bytes_sent;
+    /* The link failed past GO and no disk's lock tells whether the destination took over: this
+     * VM stays paused (the API's pause) rather than maybe run twice. */
+    bool left_paused;
 };
 
 typedef void vm_migrate_done_fn(void *opaque, const struct vm_migrate_result *result);
