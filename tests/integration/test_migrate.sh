@@ -282,18 +282,24 @@ end_pid "$SRC"
 #     taking the disk; the source takes its lock back and runs on. drop-running: the receiver
 #     took the disk and runs, but the source never hears RUNNING; it cannot take the lock back,
 #     so it knows the destination runs the VM and ends with status 0, as after a migration.
+# migrate_dropping NAME MODE: migrates source NAME to a new receiver through mig_proxy.py in
+# MODE (drop-go or drop-running), which must drop its record; sets ctl_status.
+migrate_dropping() {
+    local name=$1 mode=$2
+    start_receiver "${name}dst"
+    python3 "$SOURCE_DIR/tests/integration/mig_proxy.py" "$TEST_TMP/$name.proxy" \
+        "$TEST_TMP/${name}dst.mig" "$mode" >"$TEST_TMP/$name.proxy.out" 2>&1 &
+    track_pid $!
+    wait_for_socket "$TEST_TMP/$name.proxy"
+    ctl_status=0
+    timeout 120 "$KILN" ctl "$TEST_TMP/$name.api" migrate "unix:$TEST_TMP/$name.proxy" \
+        >"$TEST_TMP/$name.ctl" 2>&1 || ctl_status=$?
+    expect_contains "$TEST_TMP/$name.proxy.out" "dropped it"
+}
 for mode in drop-go drop-running; do
     truncate -s 1M "$TEST_TMP/$mode.img"
     start_source "$mode" "every=2000 steps=$STEPS touch=32" --disk "$TEST_TMP/$mode.img"
-    start_receiver "${mode}dst"
-    python3 "$SOURCE_DIR/tests/integration/mig_proxy.py" "$TEST_TMP/$mode.proxy" \
-        "$TEST_TMP/${mode}dst.mig" "$mode" >"$TEST_TMP/$mode.proxy.out" 2>&1 &
-    track_pid $!
-    wait_for_socket "$TEST_TMP/$mode.proxy"
-    ctl_status=0
-    timeout 120 "$KILN" ctl "$TEST_TMP/$mode.api" migrate "unix:$TEST_TMP/$mode.proxy" \
-        >"$TEST_TMP/$mode.ctl" 2>&1 || ctl_status=$?
-    expect_contains "$TEST_TMP/$mode.proxy.out" "dropped it"
+    migrate_dropping "$mode" "$mode"
     if [ "$mode" = drop-go ]; then
         [ "$ctl_status" -eq 1 ] || fail "drop-go: kiln ctl migrate exited $ctl_status: $(cat "$TEST_TMP/$mode.ctl")"
         status=0
@@ -324,15 +330,7 @@ done
 for mode in drop-go drop-running; do
     name=nodisk-$mode
     start_source "$name" "every=2000 steps=$STEPS touch=32"
-    start_receiver "${name}dst"
-    python3 "$SOURCE_DIR/tests/integration/mig_proxy.py" "$TEST_TMP/$name.proxy" \
-        "$TEST_TMP/${name}dst.mig" "$mode" >"$TEST_TMP/$name.proxy.out" 2>&1 &
-    track_pid $!
-    wait_for_socket "$TEST_TMP/$name.proxy"
-    ctl_status=0
-    timeout 120 "$KILN" ctl "$TEST_TMP/$name.api" migrate "unix:$TEST_TMP/$name.proxy" \
-        >"$TEST_TMP/$name.ctl" 2>&1 || ctl_status=$?
-    expect_contains "$TEST_TMP/$name.proxy.out" "dropped it"
+    migrate_dropping "$name" "$mode"
     [ "$ctl_status" -eq 1 ] || fail "$name: kiln ctl migrate exited $ctl_status: $(cat "$TEST_TMP/$name.ctl")"
     expect_contains "$TEST_TMP/$name.ctl" "the VM stays paused here"
     "$KILN" ctl "$TEST_TMP/$name.api" status >"$TEST_TMP/$name.status" 2>&1
