@@ -24,7 +24,5 @@ struct restore_args {
 int restore_args_parse(int argc, char **argv, struct restore_args *out, struct error *err);
 void restore_args_free(struct restore_args *args);
 const char *restore_args_usage(void);
-/* Whether arg is one of the `kiln run` flags a restored (or received) VM may change: where it
- * meets the host and how kiln runs it, never the machine the guest saw. */
 
 #endif

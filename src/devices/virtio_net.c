@@ -205,7 +205,6 @@ static void receive(struct virtio_dev *d, struct virtio_net *net)
         }
         net->packet_pending = false;
         net->packet_admitted = false;
-        net->announce_due = true; /* the NIC may be on another network segment now */
         delivered = true;
     }
     if (delivered)
